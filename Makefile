@@ -106,12 +106,18 @@ $(CLI_LIB): $(call obj,$(CLI_SRC))
 
 # Link order: users before what they use.
 LINK_LIBS := $(CLI_LIB) $(WORKER_LIB) $(BROKER_LIB) $(COMMON_LIB)
+# The one cycle: common/bc_options.c lists the worker types of workers/*/options.c, which
+# use common. Scan both again after the first pass.
+LDLIBS := $(WORKER_LIB) $(COMMON_LIB) $(LDLIBS)
 
 $(BIN)/breadcrumb-broker: $(call obj,tools/broker/main.c) $(LINK_LIBS) $(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(LINK_LIBS) $(MODE_STAMP)
+# The subcommand objects are linked directly: main.c refers to them weakly, and a weak
+# reference never pulls a member out of an archive.
+$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(call obj,$(CLI_SRC)) $(LINK_LIBS) \
+		$(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 

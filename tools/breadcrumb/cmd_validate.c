@@ -1,0 +1,81 @@
+/* `breadcrumb validate`: checks topology files and prints every error, or the option
+ * reference that README's topology section embeds. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bc_config.h"
+#include "tools/breadcrumb/cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: breadcrumb validate [--quiet] FILE...\n"
+            "       breadcrumb validate --reference\n"
+            "       breadcrumb validate --options TYPE\n"
+            "\n"
+            "Loads each topology file, substitutes ${VAR}, ${VAR:-default} and ${VAR:?message},\n"
+            "and checks it against the option tables: unknown keys, wrong types, values out\n"
+            "of range, undeclared topics. Prints every error as FILE:LINE:COL: error: MESSAGE\n"
+            "and exits 1, or prints a one-line summary per file and exits 0.\n"
+            "\n"
+            "  --quiet       print nothing when a file is valid\n"
+            "  --reference   print the markdown reference of the topology and every worker\n"
+            "                type's options (README's topology section embeds it)\n"
+            "  --options T   print worker type T's options\n");
+}
+
+int bc_cmd_validate(int argc, char **argv)
+{
+    int quiet = 0, files = 0, failed = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--reference") == 0) {
+            bc_config_reference(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--options") == 0) {
+            const struct bc_worker_type *type =
+                i + 1 < argc ? bc_worker_type_find(argv[i + 1]) : NULL;
+            if (type == NULL) {
+                fprintf(stderr, "breadcrumb validate: --options needs a worker type\n");
+                return 2;
+            }
+            bc_options_help(stdout, type);
+            return 0;
+        } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
+            quiet = 1;
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "breadcrumb validate: unknown option '%s'\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            continue;
+        }
+        files++;
+        struct bc_errors errs = {0};
+        struct bc_config *cfg = bc_config_load(argv[i], &errs);
+        if (cfg == NULL) {
+            bc_errors_print(&errs, stderr);
+            fprintf(stderr, "%s: %zu error%s\n", argv[i], errs.n, errs.n == 1 ? "" : "s");
+            failed++;
+        } else if (!quiet) {
+            size_t declared = 0;
+            for (size_t t = 0; t < cfg->n_topics; t++) {
+                declared += !cfg->topics[t].implicit;
+            }
+            fprintf(stdout, "%s: ok: pipeline %s, %zu topics, %zu workers\n", argv[i],
+                    cfg->pipeline, declared, cfg->n_workers);
+        }
+        bc_errors_clear(&errs);
+        bc_config_destroy(cfg);
+    }
+    if (files == 0) {
+        usage(stderr);
+        return 2;
+    }
+    return failed > 0 ? 1 : 0;
+}
