@@ -318,7 +318,6 @@ static void test_config_env_substitution(void **state)
                        "workers: {router: {input: t.raw, options: {rules: [], default: "
                        "\"${BC_T_EMPTY:?}\"}}}\n";
     assert_null(bc_config_load_string("env.yaml", text, strlen(text), &errs));
-    bc_errors_print(&errs, stderr);
     assert_int_equal(errs.n, 3);
     assert_int_equal(errs.v[0].line, 1);
     assert_int_equal(errs.v[0].column, 11);
