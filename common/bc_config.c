@@ -646,12 +646,34 @@ static struct bc_topic *topic_add(struct bc_config *cfg, const char *name)
     return t;
 }
 
-static void build_topics(struct bc_config *cfg, const struct bc_value *topics)
+/* Kafka's rule for topic names: [a-zA-Z0-9._-], at most 249 characters, not "." or "..". */
+static int topic_name_ok(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 249 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+        return 0;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void build_topics(struct bc_config *cfg, const struct bc_value *topics,
+                         struct bc_errors *errs)
 {
     for (size_t i = 0; i < topics->n; i++) {
         const struct bc_values *tv = topics->entries[i];
         struct bc_topic *t = topic_add(cfg, topics->names[i]);
         t->pos = tv->pos;
+        if (!topic_name_ok(t->name)) {
+            bc_errors_add(errs, &t->pos,
+                          "topics: '%s' is not a valid topic name (letters, digits, '.', '_' "
+                          "and '-', at most 249)",
+                          t->name);
+        }
         t->partitions = (int32_t)bc_values_int(tv, "partitions");
         t->replication_factor = (int16_t)bc_values_int(tv, "replication_factor");
         const struct bc_value *v = bc_values_find(tv, "retention");
@@ -695,6 +717,17 @@ static void build_worker(struct bc_worker *w, const char *name, const struct bc_
 {
     w->name = xstrdup(name);
     w->pos = wv->pos;
+    int name_ok = name[0] != '\0';
+    for (const char *p = name; *p != '\0'; p++) {
+        name_ok &= islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' ||
+                   *p == '_';
+    }
+    if (!name_ok) {
+        bc_errors_add(errs, &w->pos,
+                      "workers: '%s' is not a valid worker name (lowercase letters, digits, '-' "
+                      "and '_'; it names consumer groups and topics)",
+                      name);
+    }
     const struct bc_value *tv = bc_values_find(wv, "type");
     const char *type = tv->has ? tv->s : name;
     w->type = bc_worker_type_find(type);
@@ -894,6 +927,37 @@ static void add_implicit_topics(struct bc_config *cfg)
     }
 }
 
+/* Instances of worker W listen on metrics_port .. metrics_port + replicas - 1: no two workers
+ * may overlap (`breadcrumb run` starts them all on one host). */
+static void check_metrics_ports(const struct bc_config *cfg, const struct bc_value *workers,
+                                struct bc_errors *errs)
+{
+    for (size_t i = 0; i < cfg->n_workers; i++) {
+        const struct bc_worker *a = &cfg->workers[i];
+        if (a->metrics_port == 0) {
+            continue;
+        }
+        if (a->metrics_port + a->replicas - 1 > 65535) {
+            const struct bc_value *v = bc_values_find(workers->entries[i], "metrics_port");
+            bc_errors_add(errs, v->node != NULL ? &v->node->pos : &a->pos,
+                          "workers.%s.metrics_port: %d replicas need ports up to %d", a->name,
+                          a->replicas, a->metrics_port + a->replicas - 1);
+        }
+        for (size_t j = 0; j < i; j++) {
+            const struct bc_worker *b = &cfg->workers[j];
+            if (b->metrics_port == 0 || a->metrics_port > b->metrics_port + b->replicas - 1 ||
+                b->metrics_port > a->metrics_port + a->replicas - 1) {
+                continue;
+            }
+            const struct bc_value *v = bc_values_find(workers->entries[i], "metrics_port");
+            bc_errors_add(errs, v->node != NULL ? &v->node->pos : &a->pos,
+                          "workers.%s.metrics_port: ports %d..%d overlap %s's %d..%d", a->name,
+                          a->metrics_port, a->metrics_port + a->replicas - 1, b->name,
+                          b->metrics_port, b->metrics_port + b->replicas - 1);
+        }
+    }
+}
+
 static void check_security(struct bc_config *cfg, const struct bc_values *kafka,
                            struct bc_errors *errs)
 {
@@ -956,7 +1020,7 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     bc_log_level_parse(bc_values_str(v, "log.level"), &cfg->log.level);
 
     const struct bc_value *topics = bc_values_find(v, "topics");
-    build_topics(cfg, topics);
+    build_topics(cfg, topics, errs);
     cfg->topics_invalid = topics->node != NULL && topics->node->kind != BC_NODE_MAP;
     const struct bc_value *workers = bc_values_find(v, "workers");
     cfg->workers = xcalloc(workers->n, sizeof(struct bc_worker));
@@ -970,6 +1034,7 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     for (size_t i = 0; i < cfg->n_workers; i++) {
         check_worker(cfg, &cfg->workers[i], workers->entries[i], errs);
     }
+    check_metrics_ports(cfg, workers, errs);
     if (workers->has && workers->n == 0 && workers->node != NULL) {
         bc_errors_add(errs, &workers->node->pos, "workers: a topology needs at least one worker");
     }
