@@ -217,7 +217,21 @@ struct frame {
     char *anchor;
 };
 
+/* Aliases are expanded by copying; this bounds what a file of nested aliases can cost
+ * ("billion laughs"). */
+#define ALIAS_NODES_MAX 100000
+
+static size_t node_count(const struct bc_node *node)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < node->n; i++) {
+        n += node_count(node->values[i]) + (node->keys != NULL ? 1 : 0);
+    }
+    return n;
+}
+
 struct builder {
+    size_t alias_nodes; /* nodes copied for aliases so far */
     const char *file;
     struct bc_errors *errs;
     struct frame stack[64];
@@ -384,10 +398,18 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
                     target = b.anchors[i].node;
                 }
             }
-            if (target == NULL) {
+            if (target != NULL) {
+                b.alias_nodes += node_count(target);
+            }
+            if (target == NULL || b.alias_nodes > ALIAS_NODES_MAX) {
                 struct bc_pos pos = {file, (int)event.start_mark.line + 1,
                                      (int)event.start_mark.column + 1};
-                bc_errors_add(errs, &pos, "unknown alias '*%s'", name);
+                if (target == NULL) {
+                    bc_errors_add(errs, &pos, "unknown alias '*%s'", name);
+                } else if (b.alias_nodes - node_count(target) <= ALIAS_NODES_MAX) {
+                    bc_errors_add(errs, &pos, "aliases expand to more than %d nodes",
+                                  ALIAS_NODES_MAX);
+                }
                 struct bc_node *null = node_new(BC_NODE_SCALAR, file, event.start_mark);
                 null->scalar = xstrdup("");
                 null->is_null = 1;
@@ -798,6 +820,9 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
 {
     char path[256];
     struct bc_check ck = {.config = cfg, .worker = w, .errs = errs};
+    if (wv->invalid) {
+        return; /* not a map: that error says it all */
+    }
     const struct bc_node *input = bc_values_node(wv, "input");
     snprintf(path, sizeof(path), "workers.%s.input", w->name);
     ck.path = path;

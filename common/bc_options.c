@@ -599,8 +599,15 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
                 struct bc_values *e = bc_options_validate(ck, m, sub_path, opt->sub,
                                                           &node->keys[i]->pos);
                 if (e == NULL) {
-                    free(sub_path);
-                    continue;
+                    /* Not a map (reported): keep the entry with defaults, so references
+                     * to it do not add errors; its own missing keys are not news. */
+                    struct bc_errors ignored = {0};
+                    struct bc_check quiet = *ck;
+                    quiet.errs = &ignored;
+                    e = bc_options_validate(&quiet, NULL, sub_path, opt->sub,
+                                            &node->keys[i]->pos);
+                    bc_errors_clear(&ignored);
+                    e->invalid = 1;
                 }
                 e->pos = node->keys[i]->pos;
                 v->entries[v->n] = e;

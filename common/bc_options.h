@@ -166,6 +166,7 @@ struct bc_values {
     struct bc_value *v;
     size_t n;
     struct bc_pos pos; /* where the map was (line 0 when the whole table was defaulted) */
+    int invalid;       /* the YAML value was not a map (reported): defaults only */
 };
 
 void bc_values_destroy(struct bc_values *vals);
