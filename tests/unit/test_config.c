@@ -52,8 +52,7 @@ static size_t read_expectations(const char *path, struct expect *out, size_t cap
             continue;
         }
         assert_true(n < cap);
-        assert_int_equal(sscanf(line + 10, "%d:%d %n", &out[n].line, &out[n].column, &consumed),
-                         2);
+        assert_int_equal(sscanf(line + 10, "%d:%d %n", &out[n].line, &out[n].column, &consumed), 2);
         snprintf(out[n].text, sizeof(out[n].text), "%s", line + 10 + consumed);
         out[n].text[strcspn(out[n].text, "\n")] = '\0';
         n++;
@@ -361,11 +360,10 @@ static void test_config_duration_and_size(void **state)
         const char *s;
         int64_t ms; /* -1: rejected */
     } durations[] = {
-        {"500ms", 500},     {"10s", 10000},          {"10m", 600000}, {"2h", 7200000},
-        {"7d", 604800000},  {"1w", 604800000},       {"1h30m", 5400000},
-        {"0s", 0},          {"10", -1},              {"", -1},        {"10 m", -1},
-        {"-5s", -1},        {"5x", -1},              {"1.5s", -1},    {"s", -1},
-        {"99999999999999999999s", -1},
+        {"500ms", 500},    {"10s", 10000},    {"10m", 600000},    {"2h", 7200000},
+        {"7d", 604800000}, {"1w", 604800000}, {"1h30m", 5400000}, {"0s", 0},
+        {"10", -1},        {"", -1},          {"10 m", -1},       {"-5s", -1},
+        {"5x", -1},        {"1.5s", -1},      {"s", -1},          {"99999999999999999999s", -1},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         int64_t ms = -2;
@@ -381,9 +379,19 @@ static void test_config_duration_and_size(void **state)
         const char *s;
         int64_t bytes;
     } sizes[] = {
-        {"64MiB", 64 * BC_MIB}, {"512KiB", 512 * BC_KIB}, {"1GiB", BC_GIB},
-        {"1.5MiB", 3 * BC_MIB / 2}, {"100KB", 100000}, {"1MB", 1000000}, {"123", 123},
-        {"123B", 123}, {"1.5", -1}, {"64 MiB", -1}, {"lots", -1}, {"", -1}, {"-1", -1},
+        {"64MiB", 64 * BC_MIB},
+        {"512KiB", 512 * BC_KIB},
+        {"1GiB", BC_GIB},
+        {"1.5MiB", 3 * BC_MIB / 2},
+        {"100KB", 100000},
+        {"1MB", 1000000},
+        {"123", 123},
+        {"123B", 123},
+        {"1.5", -1},
+        {"64 MiB", -1},
+        {"lots", -1},
+        {"", -1},
+        {"-1", -1},
         {"64mib", -1},
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

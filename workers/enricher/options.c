@@ -33,8 +33,7 @@ static int pii_rule(struct bc_check *ck, const struct bc_node *rule)
     }
     const struct bc_node *in = bc_node_get(rule, "in");
     if (in != NULL && (in->kind != BC_NODE_SCALAR || !one_of(in->scalar, scopes))) {
-        bc_check_error(ck, in, "%s: in must be one of: attributes, resource, body, all",
-                       ck->path);
+        bc_check_error(ck, in, "%s: in must be one of: attributes, resource, body, all", ck->path);
         errors++;
     }
     const struct bc_node *keys = bc_node_get(rule, "keys");
@@ -72,29 +71,48 @@ static int check_pii(struct bc_check *ck, const struct bc_node *node)
 }
 
 static const struct bc_option cardinality[] = {
-    {.name = "max_values", .type = BC_OPT_INT, .def = "1000", .min = 1, .max = 10000000,
+    {.name = "max_values",
+     .type = BC_OPT_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 10000000,
      .description = "distinct values per attribute key and window; beyond it values are "
                     "replaced by `__other__` (counted)"},
-    {.name = "window", .type = BC_OPT_DURATION, .def = "1h", .min = BC_SECOND_MS,
-     .max = 7 * BC_DAY_MS, .description = "the window distinct values are counted in"},
-    {.name = "keys", .type = BC_OPT_LIST, .def = "",
+    {.name = "window",
+     .type = BC_OPT_DURATION,
+     .def = "1h",
+     .min = BC_SECOND_MS,
+     .max = 7 * BC_DAY_MS,
+     .description = "the window distinct values are counted in"},
+    {.name = "keys",
+     .type = BC_OPT_LIST,
+     .def = "",
      .description = "attribute keys limited; empty: every attribute"},
     {.name = NULL},
 };
 
 static const struct bc_option options[] = {
-    {.name = "catalog", .type = BC_OPT_STRING, .def = "config/services.yaml",
+    {.name = "catalog",
+     .type = BC_OPT_STRING,
+     .def = "config/services.yaml",
      .description = "the service catalog (owner, team, tier, cost_center, on_call)"},
-    {.name = "deploys_topic", .type = BC_OPT_TOPIC,
+    {.name = "deploys_topic",
+     .type = BC_OPT_TOPIC,
      .description = "compacted deploy-history topic read fully by every instance; unset: "
                     "no deploy join"},
-    {.name = "pii", .type = BC_OPT_NODE, .check = check_pii,
+    {.name = "pii",
+     .type = BC_OPT_NODE,
+     .check = check_pii,
      .doc_type = "list of rules",
      .description = "PII rules, in order: `{name, keys: [..] and/or pattern: regex, action: "
                     "drop|mask|tokenize, in: attributes|resource|body|all}`"},
-    {.name = "tokenize_key_env", .type = BC_OPT_STRING, .def = "BREADCRUMB_PII_KEY",
+    {.name = "tokenize_key_env",
+     .type = BC_OPT_STRING,
+     .def = "BREADCRUMB_PII_KEY",
      .description = "environment variable holding the HMAC key of `tokenize`"},
-    {.name = "cardinality", .type = BC_OPT_TABLE, .sub = cardinality,
+    {.name = "cardinality",
+     .type = BC_OPT_TABLE,
+     .sub = cardinality,
      .description = "attribute cardinality limits"},
     {.name = NULL},
 };
