@@ -973,7 +973,12 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
         cfg->pipeline != NULL) {
         char dlq[256];
         snprintf(dlq, sizeof(dlq), "%s.dlq", cfg->pipeline);
-        if (bc_config_topic(cfg, dlq) != NULL) {
+        int reads_it = 0;
+        for (size_t i = 0; i < w->n_inputs; i++) {
+            reads_it |= strcmp(w->inputs[i], dlq) == 0;
+        }
+        /* Not for a worker that reads the DLQ: a record it cannot process would loop. */
+        if (bc_config_topic(cfg, dlq) != NULL && !reads_it) {
             output_add(w, "dlq", dlq, NULL);
         }
     }

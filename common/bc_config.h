@@ -22,7 +22,8 @@
  *                                           largest partition count declared
  *   <pipeline>.<worker>.<store>.changelog   one per state store of a worker type; partitions
  *                                           = its (first) input topic's, compacted
- * A worker without an explicit `dlq` output uses `<pipeline>.dlq` when that is declared.
+ * A worker without an explicit `dlq` output uses `<pipeline>.dlq` when that is declared and
+ * is not one of its inputs (a worker reading the DLQ and writing its failures there loops).
  */
 #ifndef BC_CONFIG_H
 #define BC_CONFIG_H

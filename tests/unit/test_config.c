@@ -248,6 +248,7 @@ static void test_config_default_topology(void **state)
     assert_string_equal(bc_values_str(router->options, "default"), "sink.default");
     const struct bc_worker *lb = bc_config_worker(cfg, "lineage-builder");
     assert_true(lb->n_inputs >= 6);
+    assert_null(bc_worker_output(lb, "dlq")); /* it reads tracking.dlq: no implicit dlq */
     const struct bc_worker *enricher = bc_config_worker(cfg, "enricher");
     assert_int_equal(bc_values_int(enricher->options, "cardinality.max_values"), 1000);
     assert_int_equal(bc_values_int(enricher->options, "cardinality.window"), BC_HOUR_MS);
