@@ -484,6 +484,45 @@ static void test_config_reference_in_readme(void **state)
     free(ref);
 }
 
+/* Every worker type's table: defaults parse and respect their bounds (a bad default aborts),
+ * every option is described, outputs and required outputs are consistent. */
+static void test_config_worker_tables(void **state)
+{
+    (void)state;
+    size_t types = 0;
+    for (size_t i = 0; bc_worker_types[i] != NULL; i++, types++) {
+        const struct bc_worker_type *t = bc_worker_types[i];
+        assert_ptr_equal(bc_worker_type_find(t->name), t);
+        assert_non_null(t->summary);
+        struct bc_errors errs = {0};
+        struct bc_check ck = {.errs = &errs, .path = t->name};
+        struct bc_values *vals = bc_options_validate(&ck, NULL, t->name, t->options, NULL);
+        assert_non_null(vals);
+        assert_int_equal(errs.n, 0);
+        for (size_t o = 0; o < vals->n; o++) {
+            const struct bc_option *opt = &t->options[o];
+            assert_non_null(opt->description);
+            assert_true(strlen(opt->description) > 10);
+            assert_int_equal(vals->v[o].has, opt->def != NULL || opt->type == BC_OPT_TABLE);
+            assert_false(vals->v[o].set);
+            if (opt->type == BC_OPT_NODE) {
+                assert_non_null(opt->check);
+            }
+        }
+        for (size_t r = 0; t->required_outputs != NULL && t->required_outputs[r] != NULL; r++) {
+            int found = 0;
+            for (size_t o = 0; t->outputs[o] != NULL; o++) {
+                found |= strcmp(t->outputs[o], t->required_outputs[r]) == 0;
+            }
+            assert_true(found);
+        }
+        bc_values_destroy(vals);
+        bc_errors_clear(&errs);
+    }
+    assert_int_equal(types, 6);
+    assert_null(bc_worker_type_find("no-such-type"));
+}
+
 static void test_config_errors_sorted_and_printed(void **state)
 {
     (void)state;
@@ -518,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_config_duration_and_size),
         cmocka_unit_test(test_config_worker_hash),
         cmocka_unit_test(test_config_reference_in_readme),
+        cmocka_unit_test(test_config_worker_tables),
         cmocka_unit_test(test_config_errors_sorted_and_printed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
