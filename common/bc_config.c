@@ -1158,7 +1158,8 @@ struct bc_config *bc_config_load_string(const char *name, const char *text, size
     return load_tree(name, text, len, errs);
 }
 
-struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
+/* Reads a whole file into a new string (*len bytes). Returns NULL with an error added. */
+static char *read_file(const char *path, size_t *len, struct bc_errors *errs)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -1166,8 +1167,7 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
         return NULL;
     }
     char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
+    FILE *mem = open_memstream(&text, len);
     char buf[8192];
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
@@ -1181,9 +1181,55 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
         free(text);
         return NULL;
     }
+    return text;
+}
+
+struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, errs);
+    if (text == NULL) {
+        return NULL;
+    }
     struct bc_config *cfg = load_tree(path, text, len, errs);
     free(text);
     return cfg;
+}
+
+struct bc_yaml *bc_yaml_load_string(const char *name, const char *text, size_t len,
+                                    struct bc_errors *errs)
+{
+    size_t before = errs->n;
+    struct bc_yaml *doc = xcalloc(1, sizeof(*doc));
+    doc->file = xstrdup(name);
+    doc->root = parse_yaml(doc->file, text, len, errs);
+    if (doc->root == NULL || errs->n > before) {
+        bc_yaml_destroy(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+struct bc_yaml *bc_yaml_load(const char *path, struct bc_errors *errs)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, errs);
+    if (text == NULL) {
+        return NULL;
+    }
+    struct bc_yaml *doc = bc_yaml_load_string(path, text, len, errs);
+    free(text);
+    return doc;
+}
+
+void bc_yaml_destroy(struct bc_yaml *doc)
+{
+    if (doc == NULL) {
+        return;
+    }
+    node_free(doc->root);
+    free(doc->file);
+    free(doc);
 }
 
 void bc_config_destroy(struct bc_config *cfg)

@@ -126,6 +126,20 @@ struct bc_config *bc_config_load_string(const char *name, const char *text, size
                                         struct bc_errors *errs);
 void bc_config_destroy(struct bc_config *cfg);
 
+/* Any other YAML file (e.g. the enricher's service catalog), read the same way: positions,
+ * `${VAR}` substitution in values, duplicate keys rejected, aliases expanded. Validate it
+ * with bc_options_validate() against a table. */
+struct bc_yaml {
+    char *file;           /* the name used in positions */
+    struct bc_node *root; /* never NULL */
+};
+
+/* Returns a new document (bc_yaml_destroy) or NULL with the errors appended to errs. */
+struct bc_yaml *bc_yaml_load(const char *path, struct bc_errors *errs);
+struct bc_yaml *bc_yaml_load_string(const char *name, const char *text, size_t len,
+                                    struct bc_errors *errs);
+void bc_yaml_destroy(struct bc_yaml *doc);
+
 /* Lookups; borrowed results or NULL. */
 const struct bc_topic *bc_config_topic(const struct bc_config *cfg, const char *name);
 const struct bc_worker *bc_config_worker(const struct bc_config *cfg, const char *name);

@@ -523,6 +523,59 @@ static void test_config_worker_tables(void **state)
     assert_null(bc_worker_type_find("no-such-type"));
 }
 
+extern const struct bc_option bc_enricher_catalog[];
+
+/* config/services.yaml: the shop's 20 services, valid against the enricher's catalog table. */
+static void test_config_service_catalog(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "frontend",  "gateway",  "auth",    "user",         "search",   "catalog", "recommendation",
+        "ad",        "cart",     "pricing", "currency",     "checkout", "payment", "fraud",
+        "inventory", "shipping", "email",   "notification", "review",   "loyalty",
+    };
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config/services.yaml", root());
+    struct bc_errors errs = {0};
+    struct bc_yaml *doc = bc_yaml_load(path, &errs);
+    assert_non_null(doc);
+    struct bc_check ck = {.errs = &errs};
+    struct bc_values *vals = bc_options_validate(&ck, doc->root, "", bc_enricher_catalog, NULL);
+    bc_errors_print(&errs, stderr);
+    assert_int_equal(errs.n, 0);
+    const struct bc_value *services = bc_values_find(vals, "services");
+    assert_int_equal(services->n, 20);
+    for (size_t i = 0; i < 20; i++) {
+        assert_string_equal(services->names[i], names[i]);
+        assert_non_null(bc_values_str(services->entries[i], "owner"));
+        int64_t tier = bc_values_int(services->entries[i], "tier");
+        assert_true(tier >= 1 && tier <= 3);
+    }
+    bc_values_destroy(vals);
+    bc_yaml_destroy(doc);
+
+    /* A broken catalog: positions as for topologies. */
+    const char *text =
+        "services:\n  cart: {owner: a, team: b, tier: 4}\n  ad: {team: c, tier: 1}\n";
+    doc = bc_yaml_load_string("cat.yaml", text, strlen(text), &errs);
+    assert_non_null(doc);
+    vals = bc_options_validate(&ck, doc->root, "", bc_enricher_catalog, NULL);
+    assert_int_equal(errs.n, 2);
+    assert_int_equal(errs.v[0].line, 2);
+    assert_int_equal(errs.v[0].column, 35);
+    assert_string_equal(errs.v[0].message, "services.cart.tier: 4 is out of range (1 .. 3)");
+    assert_int_equal(errs.v[1].line, 3);
+    assert_int_equal(errs.v[1].column, 3);
+    assert_string_equal(errs.v[1].message, "missing required key 'owner' in services.ad");
+    bc_values_destroy(vals);
+    bc_yaml_destroy(doc);
+    bc_errors_clear(&errs);
+
+    assert_null(bc_yaml_load_string("bad.yaml", "a: [", 4, &errs));
+    assert_int_equal(errs.n, 1);
+    bc_errors_clear(&errs);
+}
+
 static void test_config_errors_sorted_and_printed(void **state)
 {
     (void)state;
@@ -558,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_config_worker_hash),
         cmocka_unit_test(test_config_reference_in_readme),
         cmocka_unit_test(test_config_worker_tables),
+        cmocka_unit_test(test_config_service_catalog),
         cmocka_unit_test(test_config_errors_sorted_and_printed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -117,6 +117,38 @@ static const struct bc_option options[] = {
     {.name = NULL},
 };
 
+static const struct bc_option service_table[] = {
+    {.name = "owner",
+     .type = BC_OPT_STRING,
+     .flags = BC_OPT_REQUIRED,
+     .description = "the owning person (e-mail)"},
+    {.name = "team",
+     .type = BC_OPT_STRING,
+     .flags = BC_OPT_REQUIRED,
+     .description = "the owning team"},
+    {.name = "tier",
+     .type = BC_OPT_INT,
+     .min = 1,
+     .max = 3,
+     .flags = BC_OPT_REQUIRED,
+     .description = "1: customer-facing, paged at night; 3: can wait"},
+    {.name = "cost_center", .type = BC_OPT_STRING, .description = "cost center code"},
+    {.name = "on_call", .type = BC_OPT_STRING, .description = "the on-call rotation"},
+    {.name = "labels", .type = BC_OPT_KV, .description = "free-form labels"},
+    {.name = NULL},
+};
+
+/* The service catalog file (`catalog:`, config/services.yaml): load it with bc_yaml_load()
+ * and validate the root with bc_options_validate(..., bc_enricher_catalog, ...). */
+const struct bc_option bc_enricher_catalog[] = {
+    {.name = "services",
+     .type = BC_OPT_ENTRIES,
+     .sub = service_table,
+     .flags = BC_OPT_REQUIRED,
+     .description = "every service, by its `service` name"},
+    {.name = NULL},
+};
+
 static const char *const outputs[] = {"enriched", "dlq", NULL};
 static const char *const required[] = {"enriched", NULL};
 
