@@ -6,10 +6,41 @@
 #include "bc_config.h"
 #include "tools/breadcrumb/cli.h"
 
+static const char *const cleanup_names[] = {"delete", "compact", "compact,delete"};
+
+/* --verbose: the effective topics (implicit ones too) and workers, one per line. */
+static void print_effective(const struct bc_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_topics; i++) {
+        const struct bc_topic *t = &cfg->topics[i];
+        char retention[32] = "default";
+        if (t->retention_ms > 0) {
+            bc_duration_format(t->retention_ms, retention, sizeof(retention));
+        }
+        printf("topic %s partitions=%d replication_factor=%d cleanup=%s retention=%s%s\n",
+               t->name, t->partitions, t->replication_factor, cleanup_names[t->cleanup],
+               retention, t->implicit ? " (implicit)" : "");
+    }
+    for (size_t i = 0; i < cfg->n_workers; i++) {
+        const struct bc_worker *w = &cfg->workers[i];
+        char hash[17];
+        bc_config_worker_hash(cfg, w, hash);
+        printf("worker %s type=%s replicas=%d input=", w->name, w->type->name, w->replicas);
+        for (size_t j = 0; j < w->n_inputs; j++) {
+            printf("%s%s", j ? "," : "", w->inputs[j]);
+        }
+        printf(" outputs=");
+        for (size_t j = 0; j < w->n_outputs; j++) {
+            printf("%s%s:%s", j ? "," : "", w->outputs[j].name, w->outputs[j].topic);
+        }
+        printf(" hash=%s\n", hash);
+    }
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: breadcrumb validate [--quiet] FILE...\n"
+            "usage: breadcrumb validate [--quiet | --verbose] FILE...\n"
             "       breadcrumb validate --reference\n"
             "       breadcrumb validate --options TYPE\n"
             "\n"
@@ -19,6 +50,8 @@ static void usage(FILE *out)
             "and exits 1, or prints a one-line summary per file and exits 0.\n"
             "\n"
             "  --quiet       print nothing when a file is valid\n"
+            "  --verbose     also print the effective topics (implicit ones too) and workers\n"
+            "                with their config hashes\n"
             "  --reference   print the markdown reference of the topology and every worker\n"
             "                type's options (README's topology section embeds it)\n"
             "  --options T   print worker type T's options\n");
@@ -26,7 +59,7 @@ static void usage(FILE *out)
 
 int bc_cmd_validate(int argc, char **argv)
 {
-    int quiet = 0, files = 0, failed = 0;
+    int quiet = 0, verbose = 0, files = 0, failed = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -45,6 +78,8 @@ int bc_cmd_validate(int argc, char **argv)
             return 0;
         } else if (strcmp(argv[i], "--quiet") == 0 || strcmp(argv[i], "-q") == 0) {
             quiet = 1;
+        } else if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+            verbose = 1;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "breadcrumb validate: unknown option '%s'\n\n", argv[i]);
             usage(stderr);
@@ -69,6 +104,9 @@ int bc_cmd_validate(int argc, char **argv)
             }
             fprintf(stdout, "%s: ok: pipeline %s, %zu topics, %zu workers\n", argv[i],
                     cfg->pipeline, declared, cfg->n_workers);
+            if (verbose) {
+                print_effective(cfg);
+            }
         }
         bc_errors_clear(&errs);
         bc_config_destroy(cfg);
