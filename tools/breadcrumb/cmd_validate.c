@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bc_avro.h"
 #include "bc_config.h"
 #include "tools/breadcrumb/cli.h"
 
@@ -47,7 +48,9 @@ static void usage(FILE *out)
             "Loads each topology file, substitutes ${VAR}, ${VAR:-default} and ${VAR:?message},\n"
             "and checks it against the option tables: unknown keys, wrong types, values out\n"
             "of range, undeclared topics. Prints every error as FILE:LINE:COL: error: MESSAGE\n"
-            "and exits 1, or prints a one-line summary per file and exits 0.\n"
+            "and exits 1, or prints a one-line summary per file and exits 0. With the file\n"
+            "registry, also checks the schema manifest and the backward compatibility of\n"
+            "every schema version with the one before.\n"
             "\n"
             "  --quiet       print nothing when a file is valid\n"
             "  --verbose     also print the effective topics (implicit ones too) and workers\n"
@@ -55,6 +58,30 @@ static void usage(FILE *out)
             "  --reference   print the markdown reference of the topology and every worker\n"
             "                type's options (README's topology section embeds it)\n"
             "  --options T   print worker type T's options\n");
+}
+
+struct schema_report {
+    const char *dir;
+    size_t problems;
+};
+
+static void report_schema_problem(void *opaque, const char *message)
+{
+    struct schema_report *r = opaque;
+    fprintf(stderr, "%s: error: %s\n", r->dir, message);
+    r->problems++;
+}
+
+/* Checks the file registry a valid topology names (manifest, schemas, backward
+ * compatibility of consecutive versions). Returns the number of problems printed. */
+static size_t check_schemas(const struct bc_config *cfg)
+{
+    struct schema_report r = {.dir = cfg->schemas.dir, .problems = 0};
+    if (strcmp(cfg->schemas.registry, "file") != 0) {
+        return 0;
+    }
+    bc_avro_registry_check(cfg->schemas.dir, report_schema_problem, &r);
+    return r.problems;
 }
 
 int bc_cmd_validate(int argc, char **argv)
@@ -96,6 +123,9 @@ int bc_cmd_validate(int argc, char **argv)
         if (cfg == NULL) {
             bc_errors_print(&errs, stderr);
             fprintf(stderr, "%s: %zu error%s\n", argv[i], errs.n, errs.n == 1 ? "" : "s");
+            failed++;
+        } else if (check_schemas(cfg) > 0) {
+            fprintf(stderr, "%s: the schemas in %s do not check out\n", argv[i], cfg->schemas.dir);
             failed++;
         } else if (!quiet) {
             size_t declared = 0;
