@@ -88,6 +88,18 @@ int bc_avro_utf8_valid(const char *str, size_t len)
 {
     const uint8_t *s = (const uint8_t *)str, *end = s + len;
     while (s < end) {
+        /* ASCII runs 8 bytes at a time: most strings are ASCII. */
+        while ((size_t)(end - s) >= 8) {
+            uint64_t word;
+            memcpy(&word, s, 8);
+            if (word & 0x8080808080808080ULL) {
+                break;
+            }
+            s += 8;
+        }
+        if (s == end) {
+            break;
+        }
         uint8_t c = *s;
         if (c < 0x80) {
             s++;

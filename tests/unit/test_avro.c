@@ -470,6 +470,13 @@ static void test_avro_encoder_rejects_invalid_values(void **state)
     avro_value_set_string(&message, "bad \xc3\x28");
     assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
     assert_string_equal(errstr, "status.message: string is not valid UTF-8");
+    /* The same past the 8-byte ASCII fast path, then valid multi-byte text. */
+    avro_value_set_string(&message, "0123456789abcdef\xf0\x9f\x9a");
+    assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
+    avro_value_set_string(&message, "0123456789abcdef\xed\xa0\x80"); /* a surrogate */
+    assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
+    avro_value_set_string(&message, "0123456789\xc3\xa9\xe2\x9c\x93 \xf0\x9f\x9a\x80 abcdefgh");
+    encode_ok(te, &v, &buf);
     avro_value_set_string(&message, "fine");
 
     /* A union with no branch selected, inside an appended attribute. */
