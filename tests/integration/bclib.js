@@ -82,3 +82,35 @@ function main (fn, brokers = []) {
 }
 
 module.exports = { Broker, waitFor, assert, main, WORK }
+
+// Reads `count` records of topic/partition from `offset` with kafkajs's own Fetch (no
+// consumer group needed). Returns kafkajs's decoded messages (offsets as strings).
+async function fetchAll (kafka, topic, partition, offset, count, timeoutMs = 20000) {
+  const sym = Object.getOwnPropertySymbols(kafka).find(s => s.toString() === 'Symbol(private:Kafka:createCluster)')
+  const cluster = kafka[sym]({ allowAutoTopicCreation: false })
+  await cluster.connect()
+  await cluster.addTargetTopic(topic)
+  await cluster.refreshMetadata()
+  const broker = await cluster.findBroker({ nodeId: 0 })
+  const out = []
+  let next = BigInt(offset)
+  const deadline = Date.now() + timeoutMs
+  while (out.length < count) {
+    if (Date.now() > deadline) throw new Error(`fetchAll: ${out.length} of ${count} after ${timeoutMs} ms`)
+    const res = await broker.fetch({
+      replicaId: -1, isolationLevel: 0, maxWaitTime: 200, minBytes: 1, maxBytes: 4 << 20,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: String(next), maxBytes: 1 << 20 }] }]
+    })
+    const p = res.responses[0].partitions[0]
+    if (p.errorCode !== 0) throw new Error(`fetch error ${p.errorCode}`)
+    for (const m of p.messages) {
+      if (BigInt(m.offset) < next) continue
+      out.push(m)
+      next = BigInt(m.offset) + 1n
+    }
+  }
+  await cluster.disconnect()
+  return out
+}
+
+module.exports.fetchAll = fetchAll
