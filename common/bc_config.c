@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
@@ -569,8 +570,9 @@ static const struct bc_option schemas_table[] = {
                     "Confluent-compatible schema registry"},
     {.name = "dir",
      .type = BC_OPT_STRING,
-     .def = "schemas",
-     .description = "the schema directory (relative to the working directory)"},
+     .def = "",
+     .description = "the schema directory: a relative path is relative to the topology file; "
+                    "empty: the `schemas/` directory beside the programs' `bin/`"},
     {.name = NULL},
 };
 
@@ -1193,6 +1195,34 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
     }
     struct bc_config *cfg = load_tree(path, text, len, errs);
     free(text);
+    /* A relative schema directory is relative to the topology file, so the same file works
+     * from any working directory; without one, the schemas/ beside the programs' bin/. */
+    if (cfg != NULL && cfg->schemas.dir[0] == '\0') {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        char *bin = strrchr(exe, '/');
+        if (bin != NULL) {
+            *bin = '\0';
+        }
+        free(cfg->schemas.dir);
+        if (asprintf(&cfg->schemas.dir, "%s/../schemas", n > 0 ? exe : ".") < 0) {
+            cfg->schemas.dir = NULL;
+            bc_config_destroy(cfg);
+            return NULL;
+        }
+        return cfg;
+    }
+    const char *slash = cfg != NULL ? strrchr(path, '/') : NULL;
+    if (slash != NULL && cfg->schemas.dir[0] != '/') {
+        char *joined = NULL;
+        if (asprintf(&joined, "%.*s/%s", (int)(slash - path), path, cfg->schemas.dir) < 0) {
+            bc_config_destroy(cfg);
+            return NULL;
+        }
+        free(cfg->schemas.dir);
+        cfg->schemas.dir = joined;
+    }
     return cfg;
 }
 

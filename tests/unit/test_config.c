@@ -139,7 +139,7 @@ static void test_config_defaults_applied(void **state)
     assert_string_equal(cfg->kafka.security.protocol, "plaintext");
     assert_null(cfg->kafka.security.username);
     assert_string_equal(cfg->schemas.registry, "file");
-    assert_string_equal(cfg->schemas.dir, "schemas");
+    assert_string_equal(cfg->schemas.dir, "");
     assert_int_equal(cfg->log.level, BC_LOG_INFO);
 
     const struct bc_topic *t = bc_config_topic(cfg, "t.norm");
