@@ -108,7 +108,8 @@ static char **strv_from_json(json_t *array, size_t *count)
     }
     size_t i;
     json_t *item;
-    json_array_foreach(array, i, item) {
+    json_array_foreach(array, i, item)
+    {
         if (json_is_string(item)) {
             v[(*count)++] = strdup(json_string_value(item));
         }
@@ -129,8 +130,8 @@ static void strv_free(char **v, size_t n)
 
 static int is_named_type(const char *type)
 {
-    return strcmp(type, "record") == 0 || strcmp(type, "error") == 0 ||
-           strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0;
+    return strcmp(type, "record") == 0 || strcmp(type, "error") == 0 || strcmp(type, "enum") == 0 ||
+           strcmp(type, "fixed") == 0;
 }
 
 /* Records every named type definition of the .avsc JSON in defs (full name -> object),
@@ -140,7 +141,8 @@ static void collect_named(json_t *j, const char *ns, json_t *defs)
     if (json_is_array(j)) {
         size_t i;
         json_t *item;
-        json_array_foreach(j, i, item) {
+        json_array_foreach(j, i, item)
+        {
             collect_named(item, ns, defs);
         }
         return;
@@ -181,7 +183,8 @@ static void collect_named(json_t *j, const char *ns, json_t *defs)
     if (json_is_array(fields)) {
         size_t i;
         json_t *field;
-        json_array_foreach(fields, i, field) {
+        json_array_foreach(fields, i, field)
+        {
             collect_named(json_object_get(field, "type"), child_ns, defs);
         }
     }
@@ -457,16 +460,14 @@ void bc_avro_compiled_free(struct bc_avro_compiled *c)
     memset(c, 0, sizeof(*c));
 }
 
-int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr,
-                    size_t errstr_size)
+int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr, size_t errstr_size)
 {
     memset(c, 0, sizeof(*c));
     json_t *defs = NULL;
     json_error_t jerr;
     c->json = json_loads(text, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (c->json == NULL) {
-        set_err(errstr, errstr_size, "line %d column %d: %s", jerr.line, jerr.column,
-                jerr.text);
+        set_err(errstr, errstr_size, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
         goto fail;
     }
     if (avro_schema_from_json_length(text, strlen(text), &c->schema) != 0) {
@@ -504,11 +505,10 @@ int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr,
             }
             struct bc_avro_buf buf = {0};
             char why[256];
-            if (bc_avro_json_to_binary(f->type, f->default_json, 1, &buf, why, sizeof(why)) !=
-                0) {
+            if (bc_avro_json_to_binary(f->type, f->default_json, 1, &buf, why, sizeof(why)) != 0) {
                 bc_avro_buf_free(&buf);
-                set_err(errstr, errstr_size, "%s.%s: invalid default: %s", node->fullname,
-                        f->name, why);
+                set_err(errstr, errstr_size, "%s.%s: invalid default: %s", node->fullname, f->name,
+                        why);
                 goto fail;
             }
             f->default_bin = buf.data;
@@ -792,8 +792,8 @@ static struct bc_avro_res *res_get(struct bc_avro_plan *plan, const struct bc_av
         return res_record(plan, res, path) == 0 ? res : NULL;
     case AVRO_ENUM:
         if (!names_match(w, r)) {
-            return res_fail(plan, res, path, "enum %s renamed to %s without an alias",
-                            w->fullname, r->fullname);
+            return res_fail(plan, res, path, "enum %s renamed to %s without an alias", w->fullname,
+                            r->fullname);
         }
         res->op = BC_RES_ENUM;
         res->enum_map = calloc(w->n ? w->n : 1, sizeof(*res->enum_map));
@@ -816,8 +816,8 @@ static struct bc_avro_res *res_get(struct bc_avro_plan *plan, const struct bc_av
         return res;
     case AVRO_FIXED:
         if (!names_match(w, r) || w->n != r->n) {
-            return res_fail(plan, res, path, "fixed %s(%zu) does not match %s(%zu)",
-                            w->fullname, w->n, r->fullname, r->n);
+            return res_fail(plan, res, path, "fixed %s(%zu) does not match %s(%zu)", w->fullname,
+                            w->n, r->fullname, r->n);
         }
         res->op = BC_RES_FIXED;
         return res;
@@ -866,8 +866,7 @@ struct bc_avro_plan *bc_avro_plan_build(const struct bc_avro_node *writer,
     return plan;
 }
 
-int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs,
-                         size_t errs_size)
+int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs, size_t errs_size)
 {
     struct bc_avro_compiled old_c, new_c;
     char why[512];
@@ -978,7 +977,8 @@ static json_t *manifest_read(const char *dir, struct manifest_entry **entries, s
     }
     size_t i;
     json_t *e;
-    json_array_foreach(list, i, e) {
+    json_array_foreach(list, i, e)
+    {
         const char *subject = json_string_value(json_object_get(e, "subject"));
         const char *file = json_string_value(json_object_get(e, "file"));
         json_t *version = json_object_get(e, "version");
@@ -1026,8 +1026,8 @@ static json_t *manifest_read(const char *dir, struct manifest_entry **entries, s
             }
             if (strcmp((*entries)[k].subject, subject) == 0 &&
                 (*entries)[k].version == m->version) {
-                snprintf(msg, sizeof(msg), "%s: schemas[%zu]: %s version %lld listed twice",
-                         path, i, subject, (long long)m->version);
+                snprintf(msg, sizeof(msg), "%s: schemas[%zu]: %s version %lld listed twice", path,
+                         i, subject, (long long)m->version);
                 report(opaque, msg);
                 (*problems)++;
                 bad = "dup";
@@ -1049,8 +1049,8 @@ static void report_to_errstr(void *opaque, const char *message)
     }
 }
 
-static int schema_load(const char *dir, const struct manifest_entry *m,
-                       struct bc_avro_schema **out, char *errstr, size_t errstr_size)
+static int schema_load(const char *dir, const struct manifest_entry *m, struct bc_avro_schema **out,
+                       char *errstr, size_t errstr_size)
 {
     char path[4096], why[512];
     struct bc_avro_schema *s = calloc(1, sizeof(*s));
@@ -1179,8 +1179,7 @@ const struct bc_avro_schema *bc_avro_registry_lookup(const struct bc_avro_regist
     return bc_avro_registry_lookup_version(reg, subject, 0);
 }
 
-const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registry *reg,
-                                                    int32_t id)
+const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registry *reg, int32_t id)
 {
     for (size_t i = 0; reg != NULL && i < reg->nschemas; i++) {
         if (reg->schemas[i]->id == id) {
@@ -1330,10 +1329,9 @@ int bc_avro_registry_check(const char *dir, void (*report)(void *opaque, const c
                 while (*line != '\0') {
                     char *end = strchr(line, '\n');
                     int n = end ? (int)(end - line) : (int)strlen(line);
-                    snprintf(msg, sizeof(msg),
-                             "%s v%lld (%s) cannot read v%lld (%s): %.*s",
-                             entries[i].subject, (long long)v, newer->file,
-                             (long long)(v - 1), older->file, n, line);
+                    snprintf(msg, sizeof(msg), "%s v%lld (%s) cannot read v%lld (%s): %.*s",
+                             entries[i].subject, (long long)v, newer->file, (long long)(v - 1),
+                             older->file, n, line);
                     report(opaque, msg);
                     problems++;
                     line += n + (end != NULL);

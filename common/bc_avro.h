@@ -80,8 +80,7 @@ const struct bc_avro_schema *bc_avro_registry_lookup(const struct bc_avro_regist
 const struct bc_avro_schema *bc_avro_registry_lookup_version(const struct bc_avro_registry *reg,
                                                              const char *subject, int version);
 /* The schema registered under id, or NULL. Borrowed. */
-const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registry *reg,
-                                                    int32_t id);
+const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registry *reg, int32_t id);
 /* Schemas in manifest order: i in [0, count). Borrowed. */
 size_t bc_avro_registry_count(const struct bc_avro_registry *reg);
 const struct bc_avro_schema *bc_avro_registry_at(const struct bc_avro_registry *reg, size_t i);
@@ -182,8 +181,7 @@ int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_va
  * default, union branches the old schema could write must stay readable, record names must
  * match (or be aliased). Returns 0 when compatible, 1 when not (each problem on its own line
  * in errs, as "path: what"), -1 when a text does not parse (message in errs). */
-int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs,
-                         size_t errs_size);
+int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs, size_t errs_size);
 
 /* Checks a registry directory: the manifest (well-formed, ids unique and positive, versions
  * of a subject unique and numbered 1, 2, ... in order, files present), every schema (parses,

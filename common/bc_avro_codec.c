@@ -88,6 +88,18 @@ int bc_avro_utf8_valid(const char *str, size_t len)
 {
     const uint8_t *s = (const uint8_t *)str, *end = s + len;
     while (s < end) {
+        /* ASCII runs 8 bytes at a time: most strings are ASCII. */
+        while ((size_t)(end - s) >= 8) {
+            uint64_t word;
+            memcpy(&word, s, 8);
+            if (word & 0x8080808080808080ULL) {
+                break;
+            }
+            s += 8;
+        }
+        if (s == end) {
+            break;
+        }
         uint8_t c = *s;
         if (c < 0x80) {
             s++;
@@ -224,17 +236,17 @@ static int enc_fail(struct enc *e, const char *fmt, ...)
     return -1;
 }
 
-#define ENC_PUT(e, data, len)                                                                  \
-    do {                                                                                       \
-        if (bc_avro_buf_put((e)->buf, (data), (len)) != 0) {                                   \
-            return enc_fail((e), "out of memory");                                             \
-        }                                                                                      \
+#define ENC_PUT(e, data, len)                                                                      \
+    do {                                                                                           \
+        if (bc_avro_buf_put((e)->buf, (data), (len)) != 0) {                                       \
+            return enc_fail((e), "out of memory");                                                 \
+        }                                                                                          \
     } while (0)
-#define ENC_LONG(e, v)                                                                         \
-    do {                                                                                       \
-        if (bc_avro_buf_put_long((e)->buf, (v)) != 0) {                                        \
-            return enc_fail((e), "out of memory");                                             \
-        }                                                                                      \
+#define ENC_LONG(e, v)                                                                             \
+    do {                                                                                           \
+        if (bc_avro_buf_put_long((e)->buf, (v)) != 0) {                                            \
+            return enc_fail((e), "out of memory");                                                 \
+        }                                                                                          \
     } while (0)
 
 static int enc_string(struct enc *e, const char *s, size_t len)
@@ -508,8 +520,9 @@ static int dec_int(struct dec *d, int32_t *out)
 static int dec_need(struct dec *d, size_t n, const char *what)
 {
     if ((size_t)(d->end - d->p) < n) {
-        return dec_fail(d, BC_AVRO_ERR_TRUNCATED, "body ends inside %s (%zu bytes needed, %zu left)",
-                        what, n, (size_t)(d->end - d->p));
+        return dec_fail(d, BC_AVRO_ERR_TRUNCATED,
+                        "body ends inside %s (%zu bytes needed, %zu left)", what, n,
+                        (size_t)(d->end - d->p));
     }
     return 0;
 }
@@ -525,8 +538,8 @@ static int dec_len(struct dec *d, size_t *len, const char *what)
         return dec_fail(d, BC_AVRO_ERR_MALFORMED, "negative %s length %lld", what, (long long)l);
     }
     if ((uint64_t)l > (uint64_t)(d->end - d->p)) {
-        return dec_fail(d, BC_AVRO_ERR_TRUNCATED, "%s of %lld bytes, %zu left", what,
-                        (long long)l, (size_t)(d->end - d->p));
+        return dec_fail(d, BC_AVRO_ERR_TRUNCATED, "%s of %lld bytes, %zu left", what, (long long)l,
+                        (size_t)(d->end - d->p));
     }
     *len = (size_t)l;
     return 0;
@@ -646,21 +659,31 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
     }
 }
 
+/* Room for size bytes: small when it fits, else the decoder's scratch buffer (grown). */
+static char *dec_scratch(struct dec *d, char *small, size_t small_size, size_t size)
+{
+    if (size <= small_size) {
+        return small;
+    }
+    if (d->scratch_cap < size) {
+        char *grown = realloc(d->scratch, size);
+        if (grown == NULL) {
+            dec_fail(d, BC_AVRO_ERR_MALFORMED, "out of memory");
+            return NULL;
+        }
+        d->scratch = grown;
+        d->scratch_cap = size;
+    }
+    return d->scratch;
+}
+
 /* Sets a string value from len bytes that are not NUL-terminated. */
 static int dec_set_string(struct dec *d, avro_value_t *out, const uint8_t *s, size_t len)
 {
     char small[SHORT_STRING];
-    char *copy = small;
-    if (len + 1 > sizeof(small)) {
-        if (d->scratch_cap < len + 1) {
-            char *grown = realloc(d->scratch, len + 1);
-            if (grown == NULL) {
-                return dec_fail(d, BC_AVRO_ERR_MALFORMED, "out of memory");
-            }
-            d->scratch = grown;
-            d->scratch_cap = len + 1;
-        }
-        copy = d->scratch;
+    char *copy = dec_scratch(d, small, sizeof(small), len + 1);
+    if (copy == NULL) {
+        return -1;
     }
     memcpy(copy, s, len);
     copy[len] = '\0';
@@ -865,14 +888,17 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
                     if (dec_len(d, &len, "a map key") != 0) {
                         return -1;
                     }
-                    if (len >= sizeof(small) || !bc_avro_utf8_valid((const char *)d->p, len)) {
-                        return dec_fail(d, BC_AVRO_ERR_MALFORMED,
-                                        "map key too long or not UTF-8");
+                    if (!bc_avro_utf8_valid((const char *)d->p, len)) {
+                        return dec_fail(d, BC_AVRO_ERR_MALFORMED, "map key is not valid UTF-8");
                     }
-                    memcpy(small, d->p, len);
-                    small[len] = '\0';
+                    char *key = dec_scratch(d, small, sizeof(small), len + 1);
+                    if (key == NULL) {
+                        return -1;
+                    }
+                    memcpy(key, d->p, len);
+                    key[len] = '\0';
                     d->p += len;
-                    rc = avro_value_add(out, small, &child, NULL, NULL);
+                    rc = avro_value_add(out, key, &child, NULL, NULL);
                 }
                 if (rc != 0) {
                     return dec_fail(d, BC_AVRO_ERR_MALFORMED, "cannot add an item: %s",
@@ -976,12 +1002,11 @@ int bc_avro_peek(const struct bc_avro_registry *reg, const void *data, size_t le
         return BC_AVRO_ERR_BAD_MAGIC;
     }
     if (len < BC_AVRO_HEADER_SIZE) {
-        snprintf(errstr, errstr_size, "record of %zu bytes, shorter than the 5-byte header",
-                 len);
+        snprintf(errstr, errstr_size, "record of %zu bytes, shorter than the 5-byte header", len);
         return BC_AVRO_ERR_TRUNCATED;
     }
-    int32_t id = (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) |
-                           ((uint32_t)p[3] << 8) | p[4]);
+    int32_t id =
+        (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4]);
     *writer = bc_avro_registry_by_id(reg, id);
     if (*writer == NULL) {
         snprintf(errstr, errstr_size, "unknown schema id %d", (int)id);

@@ -23,8 +23,8 @@ struct bc_avro_field {
     struct bc_avro_node *type;
     char **aliases; /* naliases strings */
     size_t naliases;
-    json_t *default_json;  /* the field's "default" (new ref) or NULL when it has none */
-    uint8_t *default_bin;  /* default_json encoded by type: what a reader-only field gets */
+    json_t *default_json; /* the field's "default" (new ref) or NULL when it has none */
+    uint8_t *default_bin; /* default_json encoded by type: what a reader-only field gets */
     size_t default_len;
 };
 
@@ -35,7 +35,7 @@ struct bc_avro_node {
     const char *name;     /* the unqualified name inside fullname, or the type's name */
     char **aliases;       /* named types: aliases as written (may be qualified) */
     size_t naliases;
-    size_t n;             /* record: fields; enum: symbols; union: branches; fixed: size */
+    size_t n; /* record: fields; enum: symbols; union: branches; fixed: size */
     struct bc_avro_field *fields;
     char **symbols;
     int enum_default;               /* enum: index of the "default" symbol, or -1 */
@@ -55,15 +55,15 @@ struct bc_avro_compiled {
 };
 
 enum bc_avro_res_op {
-    BC_RES_FAIL,    /* not resolvable: error (message) when the decoder meets it */
-    BC_RES_PRIM,    /* primitive read as writer's type, stored as reader's (promotions) */
+    BC_RES_FAIL, /* not resolvable: error (message) when the decoder meets it */
+    BC_RES_PRIM, /* primitive read as writer's type, stored as reader's (promotions) */
     BC_RES_FIXED,
-    BC_RES_ENUM,    /* writer symbol index -> reader symbol index via enum_map */
+    BC_RES_ENUM, /* writer symbol index -> reader symbol index via enum_map */
     BC_RES_ARRAY,
     BC_RES_MAP,
     BC_RES_RECORD,
-    BC_RES_WUNION,  /* writer is a union: per writer branch, a plan into the reader */
-    BC_RES_RUNION,  /* writer is not a union, reader is: select reader_branch, then inner */
+    BC_RES_WUNION, /* writer is a union: per writer branch, a plan into the reader */
+    BC_RES_RUNION, /* writer is not a union, reader is: select reader_branch, then inner */
 };
 
 struct bc_avro_res_field {
@@ -81,15 +81,15 @@ struct bc_avro_res {
     enum bc_avro_res_op op;
     const struct bc_avro_node *writer;
     const struct bc_avro_node *reader;
-    char *message;                       /* BC_RES_FAIL: why */
-    struct bc_avro_res_field *fields;    /* record: writer->n entries, in writer order */
+    char *message;                        /* BC_RES_FAIL: why */
+    struct bc_avro_res_field *fields;     /* record: writer->n entries, in writer order */
     struct bc_avro_res_default *defaults; /* record: reader-only fields */
     size_t ndefaults;
-    int *enum_map;                       /* enum: writer->n entries, -1 for unknown */
-    struct bc_avro_res **branches;       /* writer union: writer->n entries */
-    int reader_branch;                   /* reader union: the branch selected */
-    struct bc_avro_res *inner;           /* reader union: plan into the branch; array and
-                                            map: plan of items */
+    int *enum_map;                 /* enum: writer->n entries, -1 for unknown */
+    struct bc_avro_res **branches; /* writer union: writer->n entries */
+    int reader_branch;             /* reader union: the branch selected */
+    struct bc_avro_res *inner;     /* reader union: plan into the branch; array and
+                                      map: plan of items */
 };
 
 /* A plan: every res reachable from root (the graph owns them). */
@@ -119,8 +119,7 @@ struct bc_avro_schema {
 };
 
 /* Compiles .avsc text. Returns 0, or -1 with a message. On failure *c is cleaned up. */
-int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr,
-                    size_t errstr_size);
+int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr, size_t errstr_size);
 void bc_avro_compiled_free(struct bc_avro_compiled *c);
 
 /* Builds the plan reading writer data as reader. Never NULL except on allocation failure;

@@ -156,11 +156,13 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
         }
         size_t n = json_array_size(j);
         if (n > 0) {
-            bc_avro_buf_put_long(buf, (int64_t)n);
+            if (bc_avro_buf_put_long(buf, (int64_t)n) != 0) {
+                return fail(errstr, errstr_size, path, "out of memory");
+            }
             for (size_t i = 0; i < n; i++) {
                 snprintf(seg, sizeof(seg), "[%zu]", i);
-                if (j2b_child(node->items, json_array_get(j, i), default_mode, buf, path,
-                              path_len, seg, depth, errstr, errstr_size) != 0) {
+                if (j2b_child(node->items, json_array_get(j, i), default_mode, buf, path, path_len,
+                              seg, depth, errstr, errstr_size) != 0) {
                     return -1;
                 }
             }
@@ -173,12 +175,19 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
         }
         size_t n = json_object_size(j);
         if (n > 0) {
-            bc_avro_buf_put_long(buf, (int64_t)n);
+            if (bc_avro_buf_put_long(buf, (int64_t)n) != 0) {
+                return fail(errstr, errstr_size, path, "out of memory");
+            }
             const char *key;
             json_t *item;
-            json_object_foreach(j, key, item) {
-                bc_avro_buf_put_long(buf, (int64_t)strlen(key));
-                bc_avro_buf_put(buf, key, strlen(key));
+            json_object_foreach(j, key, item)
+            {
+                if (bc_avro_buf_put_long(buf, (int64_t)strlen(key)) != 0) {
+                    return fail(errstr, errstr_size, path, "out of memory");
+                }
+                if (bc_avro_buf_put(buf, key, strlen(key)) != 0) {
+                    return fail(errstr, errstr_size, path, "out of memory");
+                }
                 snprintf(seg, sizeof(seg), "[\"%.64s\"]", key);
                 if (j2b_child(node->items, item, default_mode, buf, path, path_len, seg, depth,
                               errstr, errstr_size) != 0) {
@@ -220,7 +229,8 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
             /* Unknown keys are errors: they are usually typos. */
             const char *key;
             json_t *item;
-            json_object_foreach(j, key, item) {
+            json_object_foreach(j, key, item)
+            {
                 size_t i;
                 for (i = 0; i < node->n && strcmp(node->fields[i].name, key) != 0; i++) {
                 }
@@ -237,7 +247,9 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
             return fail(errstr, errstr_size, path, "empty union");
         }
         if (default_mode) {
-            bc_avro_buf_put_long(buf, 0);
+            if (bc_avro_buf_put_long(buf, 0) != 0) {
+                return fail(errstr, errstr_size, path, "out of memory");
+            }
             return j2b(node->branches[0], j, 1, buf, path, path_len, depth + 1, errstr,
                        errstr_size);
         }
@@ -246,7 +258,9 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
             for (size_t i = 0; i < node->n; i++) {
                 const struct bc_avro_node *b = node->branches[i];
                 if (strcmp(key, branch_tag(b)) == 0 || (b->fullname && strcmp(key, b->name) == 0)) {
-                    bc_avro_buf_put_long(buf, (int64_t)i);
+                    if (bc_avro_buf_put_long(buf, (int64_t)i) != 0) {
+                        return fail(errstr, errstr_size, path, "out of memory");
+                    }
                     return j2b(b, json_object_iter_value(json_object_iter(j)), 0, buf, path,
                                path_len, depth + 1, errstr, errstr_size);
                 }
@@ -254,9 +268,11 @@ static int j2b(const struct bc_avro_node *node, json_t *j, int default_mode,
         }
         size_t start = buf->len;
         for (size_t i = 0; i < node->n; i++) {
-            bc_avro_buf_put_long(buf, (int64_t)i);
-            if (j2b(node->branches[i], j, 0, buf, path, path_len, depth + 1, errstr,
-                    errstr_size) == 0) {
+            if (bc_avro_buf_put_long(buf, (int64_t)i) != 0) {
+                return fail(errstr, errstr_size, path, "out of memory");
+            }
+            if (j2b(node->branches[i], j, 0, buf, path, path_len, depth + 1, errstr, errstr_size) ==
+                0) {
                 return 0;
             }
             buf->len = start;
@@ -287,9 +303,8 @@ int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_va
     struct bc_avro_buf buf = {0};
     int rc = bc_avro_json_to_binary(schema->compiled.root, json, 0, &buf, errstr, errstr_size);
     if (rc == 0) {
-        rc = bc_avro_decode_body(schema, schema, buf.data, buf.len, value, errstr, errstr_size)
-                 ? -1
-                 : 0;
+        rc = bc_avro_decode_body(schema, schema, buf.data, buf.len, value, errstr, errstr_size) ? -1
+                                                                                                : 0;
     }
     bc_avro_buf_free(&buf);
     return rc;
@@ -392,9 +407,9 @@ static json_t *v2j(const struct bc_avro_node *node, avro_value_t *v, int flags, 
             if (avro_value_get_by_index(v, i, &child, &key) == 0) {
                 item = v2j(node->items, &child, flags, depth + 1);
             }
-            if (item == NULL || (node->type == AVRO_ARRAY ? json_array_append_new(out, item)
-                                                          : json_object_set_new(out, key, item)) !=
-                                    0) {
+            if (item == NULL ||
+                (node->type == AVRO_ARRAY ? json_array_append_new(out, item)
+                                          : json_object_set_new(out, key, item)) != 0) {
                 json_decref(out);
                 out = NULL;
             }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
@@ -92,8 +93,8 @@ static void node_append(struct bc_node *parent, struct bc_node *key, struct bc_n
     if (parent->kind == BC_NODE_MAP) {
         for (size_t i = 0; i < parent->n; i++) {
             if (strcmp(parent->keys[i]->scalar, key->scalar) == 0) {
-                bc_errors_add(errs, &key->pos, "duplicate key '%s' (first at line %d)",
-                              key->scalar, parent->keys[i]->pos.line);
+                bc_errors_add(errs, &key->pos, "duplicate key '%s' (first at line %d)", key->scalar,
+                              parent->keys[i]->pos.line);
                 node_free(key);
                 node_free(value);
                 return;
@@ -172,8 +173,10 @@ static char *substitute(const char *text, const struct bc_pos *pos, struct bc_er
             } else if (value != NULL) {
                 piece = "";
             } else {
-                bc_errors_add(errs, pos, "environment variable %s is not set (use ${%s:-default} "
-                              "for a default)", var, var);
+                bc_errors_add(errs, pos,
+                              "environment variable %s is not set (use ${%s:-default} "
+                              "for a default)",
+                              var, var);
                 failed = 1;
             }
             free(var);
@@ -217,7 +220,21 @@ struct frame {
     char *anchor;
 };
 
+/* Aliases are expanded by copying; this bounds what a file of nested aliases can cost
+ * ("billion laughs"). */
+#define ALIAS_NODES_MAX 100000
+
+static size_t node_count(const struct bc_node *node)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < node->n; i++) {
+        n += node_count(node->values[i]) + (node->keys != NULL ? 1 : 0);
+    }
+    return n;
+}
+
 struct builder {
+    size_t alias_nodes; /* nodes copied for aliases so far */
     const char *file;
     struct bc_errors *errs;
     struct frame stack[64];
@@ -384,10 +401,18 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
                     target = b.anchors[i].node;
                 }
             }
-            if (target == NULL) {
+            if (target != NULL) {
+                b.alias_nodes += node_count(target);
+            }
+            if (target == NULL || b.alias_nodes > ALIAS_NODES_MAX) {
                 struct bc_pos pos = {file, (int)event.start_mark.line + 1,
                                      (int)event.start_mark.column + 1};
-                bc_errors_add(errs, &pos, "unknown alias '*%s'", name);
+                if (target == NULL) {
+                    bc_errors_add(errs, &pos, "unknown alias '*%s'", name);
+                } else if (b.alias_nodes - node_count(target) <= ALIAS_NODES_MAX) {
+                    bc_errors_add(errs, &pos, "aliases expand to more than %d nodes",
+                                  ALIAS_NODES_MAX);
+                }
                 struct bc_node *null = node_new(BC_NODE_SCALAR, file, event.start_mark);
                 null->scalar = xstrdup("");
                 null->is_null = 1;
@@ -431,10 +456,9 @@ static int check_name(struct bc_check *ck, const struct bc_node *node)
 static int check_registry(struct bc_check *ck, const struct bc_node *node)
 {
     const char *s = node->scalar;
-    if (strcmp(s, "file") != 0 && strncmp(s, "http://", 7) != 0 &&
-        strncmp(s, "https://", 8) != 0) {
-        bc_check_error(ck, node, "%s: expected \"file\" or an http(s):// URL, got '%s'",
-                       ck->path, s);
+    if (strcmp(s, "file") != 0 && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0) {
+        bc_check_error(ck, node, "%s: expected \"file\" or an http(s):// URL, got '%s'", ck->path,
+                       s);
         return 1;
     }
     return 0;
@@ -442,10 +466,11 @@ static int check_registry(struct bc_check *ck, const struct bc_node *node)
 
 /* Settings the runtime owns: a passthrough value would break exactly-once or routing. */
 static const char *const managed_keys[] = {
-    "bootstrap.servers", "metadata.broker.list", "group.id", "group.instance.id",
-    "transactional.id", "isolation.level", "enable.auto.commit", "enable.idempotence",
-    "security.protocol", "sasl.mechanisms", "sasl.mechanism", "sasl.username",
-    "sasl.password", "ssl.ca.location", NULL,
+    "bootstrap.servers",  "metadata.broker.list", "group.id",
+    "group.instance.id",  "transactional.id",     "isolation.level",
+    "enable.auto.commit", "enable.idempotence",   "security.protocol",
+    "sasl.mechanisms",    "sasl.mechanism",       "sasl.username",
+    "sasl.password",      "ssl.ca.location",      NULL,
 };
 
 static int check_client(struct bc_check *ck, const struct bc_node *node)
@@ -474,8 +499,7 @@ static int check_client(struct bc_check *ck, const struct bc_node *node)
             continue; /* reported by the type check */
         }
         char errstr[512];
-        if (rd_kafka_conf_set(conf, key, val->scalar, errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
+        if (rd_kafka_conf_set(conf, key, val->scalar, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
             bc_check_error(ck, node->keys[i], "%s.%s: %s", ck->path, key, errstr);
             errors++;
         }
@@ -493,107 +517,187 @@ static const char *const level_values[] = {"debug", "info", "warn", "error", NUL
 static const char *const cleanup_values[] = {"delete", "compact", "compact,delete", NULL};
 
 static const struct bc_option security_table[] = {
-    {.name = "protocol", .type = BC_OPT_ENUM, .def = "plaintext", .values = protocol_values,
+    {.name = "protocol",
+     .type = BC_OPT_ENUM,
+     .def = "plaintext",
+     .values = protocol_values,
      .description = "security.protocol of every client"},
-    {.name = "sasl_mechanism", .type = BC_OPT_ENUM, .values = mechanism_values,
+    {.name = "sasl_mechanism",
+     .type = BC_OPT_ENUM,
+     .values = mechanism_values,
      .description = "SASL mechanism; required with sasl_plaintext and sasl_ssl"},
     {.name = "username", .type = BC_OPT_STRING, .description = "SASL username"},
-    {.name = "password", .type = BC_OPT_STRING,
+    {.name = "password",
+     .type = BC_OPT_STRING,
      .description = "SASL password (use `${VAR}`; never logged)"},
-    {.name = "ca_file", .type = BC_OPT_STRING,
+    {.name = "ca_file",
+     .type = BC_OPT_STRING,
      .description = "CA certificate file (PEM) for ssl and sasl_ssl"},
     {.name = NULL},
 };
 
 static const struct bc_option kafka_table[] = {
-    {.name = "brokers", .type = BC_OPT_STRING, .def = "embedded",
+    {.name = "brokers",
+     .type = BC_OPT_STRING,
+     .def = "embedded",
      .description = "bootstrap servers `host:port,...`, or `embedded`: the embedded "
                     "breadcrumb-broker, whose address comes from `$BREADCRUMB_BROKERS`; "
                     "`--brokers` on any command overrides both"},
-    {.name = "profile", .type = BC_OPT_ENUM, .def = "default", .values = profile_values,
+    {.name = "profile",
+     .type = BC_OPT_ENUM,
+     .def = "default",
+     .values = profile_values,
      .description = "client timeouts: `default` (Kafka's) or `test` (fast failure detection: "
                     "6 s sessions, 10 s transactions)"},
-    {.name = "client", .type = BC_OPT_KV, .check = check_client,
+    {.name = "client",
+     .type = BC_OPT_KV,
+     .check = check_client,
      .description = "librdkafka settings passed through to every client (e.g. `linger.ms`); "
                     "applied after the profile"},
-    {.name = "security", .type = BC_OPT_TABLE, .sub = security_table,
+    {.name = "security",
+     .type = BC_OPT_TABLE,
+     .sub = security_table,
      .description = "TLS and SASL"},
     {.name = NULL},
 };
 
 static const struct bc_option schemas_table[] = {
-    {.name = "registry", .type = BC_OPT_STRING, .def = "file", .check = check_registry,
+    {.name = "registry",
+     .type = BC_OPT_STRING,
+     .def = "file",
+     .check = check_registry,
      .description = "`file` (the checked-in schemas and their manifest) or the URL of a "
                     "Confluent-compatible schema registry"},
-    {.name = "dir", .type = BC_OPT_STRING, .def = "schemas",
-     .description = "the schema directory (relative to the working directory)"},
+    {.name = "dir",
+     .type = BC_OPT_STRING,
+     .def = "",
+     .description = "the schema directory: a relative path is relative to the topology file; "
+                    "empty: the `schemas/` directory beside the programs' `bin/`"},
     {.name = NULL},
 };
 
 static const struct bc_option log_table[] = {
-    {.name = "format", .type = BC_OPT_ENUM, .def = "logfmt", .values = format_values,
+    {.name = "format",
+     .type = BC_OPT_ENUM,
+     .def = "logfmt",
+     .values = format_values,
      .description = "log line format on stderr"},
-    {.name = "level", .type = BC_OPT_ENUM, .def = "info", .values = level_values,
+    {.name = "level",
+     .type = BC_OPT_ENUM,
+     .def = "info",
+     .values = level_values,
      .description = "lowest level printed"},
     {.name = NULL},
 };
 
 static const struct bc_option topic_table[] = {
-    {.name = "partitions", .type = BC_OPT_INT, .def = "1", .min = 1, .max = 10000,
+    {.name = "partitions",
+     .type = BC_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 10000,
      .description = "partition count"},
-    {.name = "replication_factor", .type = BC_OPT_INT, .def = "1", .min = 1, .max = 32,
+    {.name = "replication_factor",
+     .type = BC_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 32,
      .description = "replicas per partition (1 on the embedded broker)"},
-    {.name = "retention", .type = BC_OPT_DURATION,
+    {.name = "retention",
+     .type = BC_OPT_DURATION,
      .description = "retention.ms; omitted: the cluster's default"},
-    {.name = "retention_bytes", .type = BC_OPT_SIZE,
+    {.name = "retention_bytes",
+     .type = BC_OPT_SIZE,
      .description = "retention.bytes per partition; omitted: the cluster's default"},
-    {.name = "cleanup", .type = BC_OPT_ENUM, .def = "delete", .values = cleanup_values,
+    {.name = "cleanup",
+     .type = BC_OPT_ENUM,
+     .def = "delete",
+     .values = cleanup_values,
      .description = "cleanup.policy"},
-    {.name = "delete_retention", .type = BC_OPT_DURATION,
+    {.name = "delete_retention",
+     .type = BC_OPT_DURATION,
      .description = "delete.retention.ms: how long tombstones of a compacted topic stay"},
-    {.name = "configs", .type = BC_OPT_KV,
+    {.name = "configs",
+     .type = BC_OPT_KV,
      .description = "other topic configs, passed through as written"},
     {.name = NULL},
 };
 
 static const struct bc_option worker_table[] = {
-    {.name = "type", .type = BC_OPT_STRING,
+    {.name = "type",
+     .type = BC_OPT_STRING,
      .description = "worker type; defaults to the worker's name (normalizer, deduplicator, "
                     "enricher, tail-sampler, router, lineage-builder)"},
-    {.name = "input", .type = BC_OPT_NODE, .flags = BC_OPT_REQUIRED,
+    {.name = "input",
+     .type = BC_OPT_NODE,
+     .flags = BC_OPT_REQUIRED,
      .doc_type = "topic or list of topics",
      .description = "the topic(s) consumed; a list only for lineage-builder"},
-    {.name = "outputs", .type = BC_OPT_NODE, .doc_type = "map of output → topic",
+    {.name = "outputs",
+     .type = BC_OPT_NODE,
+     .doc_type = "map of output → topic",
      .description = "where each of the type's outputs goes (see each type below); `dlq` "
                     "defaults to `<pipeline>.dlq` when declared"},
-    {.name = "replicas", .type = BC_OPT_INT, .def = "1", .min = 1, .max = 64,
+    {.name = "replicas",
+     .type = BC_OPT_INT,
+     .def = "1",
+     .min = 1,
+     .max = 64,
      .description = "instances `breadcrumb run` starts"},
-    {.name = "commit_interval_ms", .type = BC_OPT_INT, .def = "100", .min = 1,
-     .max = 60000, .description = "commit the transaction at least this often"},
-    {.name = "max_batch", .type = BC_OPT_INT, .def = "1000", .min = 1, .max = 1000000,
+    {.name = "commit_interval_ms",
+     .type = BC_OPT_INT,
+     .def = "100",
+     .min = 1,
+     .max = 60000,
+     .description = "commit the transaction at least this often"},
+    {.name = "max_batch",
+     .type = BC_OPT_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 1000000,
      .description = "records per transaction at most"},
-    {.name = "max_attempts", .type = BC_OPT_INT, .def = "3", .min = 1, .max = 100,
+    {.name = "max_attempts",
+     .type = BC_OPT_INT,
+     .def = "3",
+     .min = 1,
+     .max = 100,
      .description = "attempts before a record that fails processing goes to the DLQ"},
-    {.name = "metrics_port", .type = BC_OPT_INT, .def = "0", .min = 0, .max = 65535,
+    {.name = "metrics_port",
+     .type = BC_OPT_INT,
+     .def = "0",
+     .min = 0,
+     .max = 65535,
      .description = "HTTP port of /metrics, /healthz, /readyz for instance 0 (instance i "
                     "uses port + i); 0: none"},
-    {.name = "options", .type = BC_OPT_NODE, .doc_type = "map",
+    {.name = "options",
+     .type = BC_OPT_NODE,
+     .doc_type = "map",
      .description = "the worker type's options (tables below)"},
     {.name = NULL},
 };
 
 static const struct bc_option topology_table[] = {
-    {.name = "pipeline", .type = BC_OPT_STRING, .flags = BC_OPT_REQUIRED, .check = check_name,
+    {.name = "pipeline",
+     .type = BC_OPT_STRING,
+     .flags = BC_OPT_REQUIRED,
+     .check = check_name,
      .description = "the pipeline's name: prefix of consumer groups, transactional ids and "
                     "implicit topics"},
-    {.name = "kafka", .type = BC_OPT_TABLE, .sub = kafka_table,
-     .description = "the Kafka cluster"},
-    {.name = "schemas", .type = BC_OPT_TABLE, .sub = schemas_table,
+    {.name = "kafka", .type = BC_OPT_TABLE, .sub = kafka_table, .description = "the Kafka cluster"},
+    {.name = "schemas",
+     .type = BC_OPT_TABLE,
+     .sub = schemas_table,
      .description = "the Avro schema registry"},
     {.name = "log", .type = BC_OPT_TABLE, .sub = log_table, .description = "logging"},
-    {.name = "topics", .type = BC_OPT_ENTRIES, .sub = topic_table, .flags = BC_OPT_REQUIRED,
+    {.name = "topics",
+     .type = BC_OPT_ENTRIES,
+     .sub = topic_table,
+     .flags = BC_OPT_REQUIRED,
      .description = "every topic the workers read or write, by name"},
-    {.name = "workers", .type = BC_OPT_ENTRIES, .sub = worker_table, .flags = BC_OPT_REQUIRED,
+    {.name = "workers",
+     .type = BC_OPT_ENTRIES,
+     .sub = worker_table,
+     .flags = BC_OPT_REQUIRED,
      .description = "the workers, by name"},
     {.name = NULL},
 };
@@ -705,8 +809,7 @@ static void list_join(const char *const *list, char *buf, size_t size)
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
-        int n = snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "",
-                         list[i]);
+        int n = snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "", list[i]);
         len += (size_t)(n > 0 ? n : 0);
     }
 }
@@ -719,8 +822,8 @@ static void build_worker(struct bc_worker *w, const char *name, const struct bc_
     w->pos = wv->pos;
     int name_ok = name[0] != '\0';
     for (const char *p = name; *p != '\0'; p++) {
-        name_ok &= islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' ||
-                   *p == '_';
+        name_ok &=
+            islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-' || *p == '_';
     }
     if (!name_ok) {
         bc_errors_add(errs, &w->pos,
@@ -773,8 +876,8 @@ static void build_worker(struct bc_worker *w, const char *name, const struct bc_
         }
     } else {
         bc_errors_add(errs, &input->pos,
-                      "workers.%s.input: expected a topic name or a list of topics, got %s",
-                      name, bc_node_kind_name(input));
+                      "workers.%s.input: expected a topic name or a list of topics, got %s", name,
+                      bc_node_kind_name(input));
     }
 }
 
@@ -798,6 +901,9 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
 {
     char path[256];
     struct bc_check ck = {.config = cfg, .worker = w, .errs = errs};
+    if (wv->invalid) {
+        return; /* not a map: that error says it all */
+    }
     const struct bc_node *input = bc_values_node(wv, "input");
     snprintf(path, sizeof(path), "workers.%s.input", w->name);
     ck.path = path;
@@ -821,9 +927,8 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
     list_join(w->type->outputs, names, sizeof(names));
     if (outputs != NULL && !(outputs->kind == BC_NODE_SCALAR && outputs->is_null)) {
         if (outputs->kind != BC_NODE_MAP) {
-            bc_errors_add(errs, &outputs->pos,
-                          "%s: expected a map of output name to topic, got %s", path,
-                          bc_node_kind_name(outputs));
+            bc_errors_add(errs, &outputs->pos, "%s: expected a map of output name to topic, got %s",
+                          path, bc_node_kind_name(outputs));
             outputs = NULL;
         }
     } else {
@@ -833,9 +938,8 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
         const char *oname = outputs->keys[i]->scalar;
         const struct bc_node *topic = outputs->values[i];
         if (!in_list(w->type->outputs, oname)) {
-            bc_errors_add(errs, &outputs->keys[i]->pos,
-                          "unknown key '%s' in %s (a %s writes: %s)", oname, path,
-                          w->type->name, names);
+            bc_errors_add(errs, &outputs->keys[i]->pos, "unknown key '%s' in %s (a %s writes: %s)",
+                          oname, path, w->type->name, names);
             continue;
         }
         char opath[300];
@@ -846,9 +950,8 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
         }
         for (size_t j = 0; j < w->n_inputs; j++) {
             if (strcmp(w->inputs[j], topic->scalar) == 0) {
-                bc_errors_add(errs, &topic->pos,
-                              "%s: '%s' is also the worker's input (a loop)", opath,
-                              topic->scalar);
+                bc_errors_add(errs, &topic->pos, "%s: '%s' is also the worker's input (a loop)",
+                              opath, topic->scalar);
             }
         }
         output_add(w, oname, topic->scalar, &topic->pos);
@@ -872,7 +975,12 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
         cfg->pipeline != NULL) {
         char dlq[256];
         snprintf(dlq, sizeof(dlq), "%s.dlq", cfg->pipeline);
-        if (bc_config_topic(cfg, dlq) != NULL) {
+        int reads_it = 0;
+        for (size_t i = 0; i < w->n_inputs; i++) {
+            reads_it |= strcmp(w->inputs[i], dlq) == 0;
+        }
+        /* Not for a worker that reads the DLQ: a record it cannot process would loop. */
+        if (bc_config_topic(cfg, dlq) != NULL && !reads_it) {
             output_add(w, "dlq", dlq, NULL);
         }
     }
@@ -907,15 +1015,13 @@ static void add_implicit_topics(struct bc_config *cfg)
     }
     for (size_t i = 0; i < cfg->n_workers; i++) {
         const struct bc_worker *w = &cfg->workers[i];
-        for (size_t s = 0; w->type != NULL && w->type->stores != NULL && w->type->stores[s];
-             s++) {
+        for (size_t s = 0; w->type != NULL && w->type->stores != NULL && w->type->stores[s]; s++) {
             snprintf(name, sizeof(name), "%s.%s.%s.changelog", cfg->pipeline, w->name,
                      w->type->stores[s]);
             if (bc_config_topic(cfg, name) != NULL) {
                 continue;
             }
-            const struct bc_topic *in = w->n_inputs > 0 ? bc_config_topic(cfg, w->inputs[0])
-                                                        : NULL;
+            const struct bc_topic *in = w->n_inputs > 0 ? bc_config_topic(cfg, w->inputs[0]) : NULL;
             int32_t partitions = in != NULL ? in->partitions : 1;
             int16_t rf = in != NULL ? in->replication_factor : 1;
             struct bc_topic *t = topic_add(cfg, name);
@@ -1009,7 +1115,8 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
         strcmp(bc_values_str(kafka, "profile"), "test") == 0 ? BC_PROFILE_TEST : BC_PROFILE_DEFAULT;
     kv_fill(bc_values_find(kafka, "client"), &cfg->kafka.client, &cfg->kafka.n_client);
     cfg->kafka.security.protocol = xstrdup(bc_values_str(kafka, "security.protocol"));
-    cfg->kafka.security.sasl_mechanism = dup_or_null(bc_values_str(kafka, "security.sasl_mechanism"));
+    cfg->kafka.security.sasl_mechanism =
+        dup_or_null(bc_values_str(kafka, "security.sasl_mechanism"));
     cfg->kafka.security.username = dup_or_null(bc_values_str(kafka, "security.username"));
     cfg->kafka.security.password = dup_or_null(bc_values_str(kafka, "security.password"));
     cfg->kafka.security.ca_file = dup_or_null(bc_values_str(kafka, "security.ca_file"));
@@ -1025,8 +1132,7 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     const struct bc_value *workers = bc_values_find(v, "workers");
     cfg->workers = xcalloc(workers->n, sizeof(struct bc_worker));
     for (size_t i = 0; i < workers->n; i++) {
-        build_worker(&cfg->workers[cfg->n_workers++], workers->names[i],
-                     workers->entries[i], errs);
+        build_worker(&cfg->workers[cfg->n_workers++], workers->names[i], workers->entries[i], errs);
     }
     if (cfg->pipeline != NULL) {
         add_implicit_topics(cfg);
@@ -1054,7 +1160,8 @@ struct bc_config *bc_config_load_string(const char *name, const char *text, size
     return load_tree(name, text, len, errs);
 }
 
-struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
+/* Reads a whole file into a new string (*len bytes). Returns NULL with an error added. */
+static char *read_file(const char *path, size_t *len, struct bc_errors *errs)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
@@ -1062,8 +1169,7 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
         return NULL;
     }
     char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
+    FILE *mem = open_memstream(&text, len);
     char buf[8192];
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
@@ -1077,9 +1183,83 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
         free(text);
         return NULL;
     }
+    return text;
+}
+
+struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, errs);
+    if (text == NULL) {
+        return NULL;
+    }
     struct bc_config *cfg = load_tree(path, text, len, errs);
     free(text);
+    /* A relative schema directory is relative to the topology file, so the same file works
+     * from any working directory; without one, the schemas/ beside the programs' bin/. */
+    if (cfg != NULL && cfg->schemas.dir[0] == '\0') {
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        exe[n > 0 ? n : 0] = '\0';
+        char *bin = strrchr(exe, '/');
+        if (bin != NULL) {
+            *bin = '\0';
+        }
+        free(cfg->schemas.dir);
+        if (asprintf(&cfg->schemas.dir, "%s/../schemas", n > 0 ? exe : ".") < 0) {
+            cfg->schemas.dir = NULL;
+            bc_config_destroy(cfg);
+            return NULL;
+        }
+        return cfg;
+    }
+    const char *slash = cfg != NULL ? strrchr(path, '/') : NULL;
+    if (slash != NULL && cfg->schemas.dir[0] != '/') {
+        char *joined = NULL;
+        if (asprintf(&joined, "%.*s/%s", (int)(slash - path), path, cfg->schemas.dir) < 0) {
+            bc_config_destroy(cfg);
+            return NULL;
+        }
+        free(cfg->schemas.dir);
+        cfg->schemas.dir = joined;
+    }
     return cfg;
+}
+
+struct bc_yaml *bc_yaml_load_string(const char *name, const char *text, size_t len,
+                                    struct bc_errors *errs)
+{
+    size_t before = errs->n;
+    struct bc_yaml *doc = xcalloc(1, sizeof(*doc));
+    doc->file = xstrdup(name);
+    doc->root = parse_yaml(doc->file, text, len, errs);
+    if (doc->root == NULL || errs->n > before) {
+        bc_yaml_destroy(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+struct bc_yaml *bc_yaml_load(const char *path, struct bc_errors *errs)
+{
+    size_t len = 0;
+    char *text = read_file(path, &len, errs);
+    if (text == NULL) {
+        return NULL;
+    }
+    struct bc_yaml *doc = bc_yaml_load_string(path, text, len, errs);
+    free(text);
+    return doc;
+}
+
+void bc_yaml_destroy(struct bc_yaml *doc)
+{
+    if (doc == NULL) {
+        return;
+    }
+    node_free(doc->root);
+    free(doc->file);
+    free(doc);
 }
 
 void bc_config_destroy(struct bc_config *cfg)
@@ -1299,8 +1479,8 @@ void bc_config_reference(FILE *out)
         list_join(t->stores, stores, sizeof(stores));
         fprintf(out, "\n### Worker type `%s`\n\n%s\n\n", t->name, t->summary);
         fprintf(out, "- input: %s\n", t->multi_input ? "one topic or a list" : "one topic");
-        fprintf(out, "- outputs: %s%s%s%s\n", outputs, required[0] ? " (required: " : "",
-                required, required[0] ? ")" : "");
+        fprintf(out, "- outputs: %s%s%s%s\n", outputs, required[0] ? " (required: " : "", required,
+                required[0] ? ")" : "");
         if (stores[0] != '\0') {
             fprintf(out, "- state stores (changelog `<pipeline>.<worker>.<store>.changelog`): %s\n",
                     stores);

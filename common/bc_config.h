@@ -22,7 +22,8 @@
  *                                           largest partition count declared
  *   <pipeline>.<worker>.<store>.changelog   one per state store of a worker type; partitions
  *                                           = its (first) input topic's, compacted
- * A worker without an explicit `dlq` output uses `<pipeline>.dlq` when that is declared.
+ * A worker without an explicit `dlq` output uses `<pipeline>.dlq` when that is declared and
+ * is not one of its inputs (a worker reading the DLQ and writing its failures there loops).
  */
 #ifndef BC_CONFIG_H
 #define BC_CONFIG_H
@@ -43,9 +44,9 @@ struct bc_kv {
 enum bc_kafka_profile { BC_PROFILE_DEFAULT = 0, BC_PROFILE_TEST = 1 };
 
 struct bc_kafka_settings {
-    char *brokers;         /* "host:port,..." or "embedded" (see SHARED-CONTRACTS) */
+    char *brokers; /* "host:port,..." or "embedded" (see SHARED-CONTRACTS) */
     struct bc_pos brokers_pos;
-    struct bc_kv *client;  /* librdkafka passthrough, in file order */
+    struct bc_kv *client; /* librdkafka passthrough, in file order */
     size_t n_client;
     enum bc_kafka_profile profile;
     struct {
@@ -70,7 +71,7 @@ struct bc_topic {
     int64_t delete_retention_ms; /* 0 = the cluster's default */
     struct bc_kv *configs;       /* extra topic configs, passed through */
     size_t n_configs;
-    int implicit;                /* 1: fates or a changelog, derived by the config */
+    int implicit; /* 1: fates or a changelog, derived by the config */
 };
 
 struct bc_output {
@@ -83,15 +84,15 @@ struct bc_worker {
     char *name; /* the YAML key under `workers:` */
     struct bc_pos pos;
     const struct bc_worker_type *type; /* never NULL in a loaded config */
-    char **inputs; /* topics it consumes (>= 1) */
+    char **inputs;                     /* topics it consumes (>= 1) */
     size_t n_inputs;
     struct bc_output *outputs; /* mapped outputs (+ the implicit dlq), in file order */
     size_t n_outputs;
-    int replicas;           /* >= 1 */
-    int commit_interval_ms; /* transaction commit period (DESIGN §3) */
-    int max_batch;          /* records per transaction at most */
-    int max_attempts;       /* processing attempts before a record goes to the DLQ */
-    int metrics_port;       /* first instance's HTTP port; instance i uses +i; 0 = none */
+    int replicas;              /* >= 1 */
+    int commit_interval_ms;    /* transaction commit period (DESIGN §3) */
+    int max_batch;             /* records per transaction at most */
+    int max_attempts;          /* processing attempts before a record goes to the DLQ */
+    int metrics_port;          /* first instance's HTTP port; instance i uses +i; 0 = none */
     struct bc_values *options; /* validated by type->options; defaults applied */
 };
 
@@ -112,9 +113,9 @@ struct bc_config {
     size_t n_topics;
     struct bc_worker *workers; /* in file order */
     size_t n_workers;
-    struct bc_node *root;      /* the whole tree, owned; option nodes point into it */
-    struct bc_values *values;  /* the validated top-level table, owned */
-    int topics_invalid;        /* while loading: `topics:` was not a map (skip references) */
+    struct bc_node *root;     /* the whole tree, owned; option nodes point into it */
+    struct bc_values *values; /* the validated top-level table, owned */
+    int topics_invalid;       /* while loading: `topics:` was not a map (skip references) */
 };
 
 /* Loads and validates path. Returns a new config (bc_config_destroy) when there was no
@@ -124,6 +125,20 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs);
 struct bc_config *bc_config_load_string(const char *name, const char *text, size_t len,
                                         struct bc_errors *errs);
 void bc_config_destroy(struct bc_config *cfg);
+
+/* Any other YAML file (e.g. the enricher's service catalog), read the same way: positions,
+ * `${VAR}` substitution in values, duplicate keys rejected, aliases expanded. Validate it
+ * with bc_options_validate() against a table. */
+struct bc_yaml {
+    char *file;           /* the name used in positions */
+    struct bc_node *root; /* never NULL */
+};
+
+/* Returns a new document (bc_yaml_destroy) or NULL with the errors appended to errs. */
+struct bc_yaml *bc_yaml_load(const char *path, struct bc_errors *errs);
+struct bc_yaml *bc_yaml_load_string(const char *name, const char *text, size_t len,
+                                    struct bc_errors *errs);
+void bc_yaml_destroy(struct bc_yaml *doc);
 
 /* Lookups; borrowed results or NULL. */
 const struct bc_topic *bc_config_topic(const struct bc_config *cfg, const char *name);

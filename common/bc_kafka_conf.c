@@ -95,8 +95,7 @@ static int set(rd_kafka_conf_t *conf, const char *key, const char *value, char *
     return 0;
 }
 
-static int set_all(rd_kafka_conf_t *conf, const struct setting *s, char *errstr,
-                   size_t errstr_size)
+static int set_all(rd_kafka_conf_t *conf, const struct setting *s, char *errstr, size_t errstr_size)
 {
     for (; s->key != NULL; s++) {
         if (set(conf, s->key, s->value, errstr, errstr_size) != 0) {
@@ -164,8 +163,7 @@ static int set_security(rd_kafka_conf_t *conf, const struct bc_config *cfg, char
 
 rd_kafka_conf_t *bc_kafka_conf_new(const struct bc_config *cfg, const struct bc_worker *worker,
                                    enum bc_kafka_role role, const char *instance,
-                                   const char *brokers_override, char *errstr,
-                                   size_t errstr_size)
+                                   const char *brokers_override, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = NULL;
     char brokers[4096], name[1024];
@@ -180,8 +178,8 @@ rd_kafka_conf_t *bc_kafka_conf_new(const struct bc_config *cfg, const struct bc_
         snprintf(errstr, errstr_size, "a transactional producer needs an instance id");
         return NULL;
     }
-    if (bc_kafka_brokers(cfg, brokers_override, brokers, sizeof(brokers), errstr,
-                         errstr_size) != 0) {
+    if (bc_kafka_brokers(cfg, brokers_override, brokers, sizeof(brokers), errstr, errstr_size) !=
+        0) {
         return NULL;
     }
     conf = rd_kafka_conf_new();
@@ -202,8 +200,8 @@ rd_kafka_conf_t *bc_kafka_conf_new(const struct bc_config *cfg, const struct bc_
         if ((scope == 'C' && !consumer) || (scope == 'P' && !producer)) {
             continue;
         }
-        if (set(conf, cfg->kafka.client[i].key, cfg->kafka.client[i].value, errstr,
-                errstr_size) != 0) {
+        if (set(conf, cfg->kafka.client[i].key, cfg->kafka.client[i].value, errstr, errstr_size) !=
+            0) {
             goto fail;
         }
     }

@@ -5,13 +5,13 @@
  *
  * Order of application (later wins): role defaults, the profile, `kafka.client`
  * passthrough (consumer-only keys go to consumers only, producer-only keys to producers
- * only, as librdkafka's property table says), then what the role requires and the topology owns (bootstrap servers,
- * security, group.id, transactional.id, isolation level, manual commits). The validator
- * rejects passthrough keys of the last group, so nothing is silently overridden.
+ * only, as librdkafka's property table says), then what the role requires and the topology owns
+ * (bootstrap servers, security, group.id, transactional.id, isolation level, manual commits). The
+ * validator rejects passthrough keys of the last group, so nothing is silently overridden.
  *
- *   consumer          group.id=<pipeline>.<worker>, group.instance.id=<pipeline>.<worker>.<instance>
- *                     (static membership), partition.assignment.strategy=range,
- *                     isolation.level=read_committed, enable.auto.commit=false,
+ *   consumer          group.id=<pipeline>.<worker>,
+ * group.instance.id=<pipeline>.<worker>.<instance> (static membership),
+ * partition.assignment.strategy=range, isolation.level=read_committed, enable.auto.commit=false,
  *                     enable.auto.offset.store=false, auto.offset.reset=earliest
  *   txn producer      transactional.id=<pipeline>.<worker>.<instance>, enable.idempotence=true,
  *                     acks=all, partitioner=murmur2_random
@@ -59,7 +59,6 @@ int bc_kafka_brokers(const struct bc_config *cfg, const char *brokers_override, 
  * errstr filled on any error (unknown setting, missing BREADCRUMB_BROKERS, ...). */
 rd_kafka_conf_t *bc_kafka_conf_new(const struct bc_config *cfg, const struct bc_worker *worker,
                                    enum bc_kafka_role role, const char *instance,
-                                   const char *brokers_override, char *errstr,
-                                   size_t errstr_size);
+                                   const char *brokers_override, char *errstr, size_t errstr_size);
 
 #endif

@@ -156,8 +156,8 @@ int bc_duration_parse(const char *s, int64_t *ms)
     static const struct {
         const char *unit;
         int64_t ms;
-    } units[] = {{"ms", 1},           {"s", BC_SECOND_MS}, {"m", BC_MINUTE_MS},
-                 {"h", BC_HOUR_MS},   {"d", BC_DAY_MS},    {"w", 7 * BC_DAY_MS}};
+    } units[] = {{"ms", 1},         {"s", BC_SECOND_MS}, {"m", BC_MINUTE_MS},
+                 {"h", BC_HOUR_MS}, {"d", BC_DAY_MS},    {"w", 7 * BC_DAY_MS}};
     int64_t total = 0;
     const char *p = s;
     if (*p == '\0') {
@@ -198,9 +198,17 @@ int bc_size_parse(const char *s, int64_t *bytes)
     static const struct {
         const char *unit;
         int64_t mult;
-    } units[] = {{"", 1},          {"B", 1},           {"KiB", BC_KIB},   {"MiB", BC_MIB},
-                 {"GiB", BC_GIB},  {"TiB", BC_GIB * 1024}, {"KB", 1000}, {"kB", 1000},
-                 {"MB", 1000000},  {"GB", 1000000000}, {"TB", 1000000000000LL}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", BC_KIB},
+                 {"MiB", BC_MIB},
+                 {"GiB", BC_GIB},
+                 {"TiB", BC_GIB * 1024},
+                 {"KB", 1000},
+                 {"kB", 1000},
+                 {"MB", 1000000},
+                 {"GB", 1000000000},
+                 {"TB", 1000000000000LL}};
     if (!isdigit((unsigned char)*s)) {
         return -1;
     }
@@ -231,8 +239,8 @@ void bc_duration_format(int64_t ms, char *buf, size_t size)
     static const struct {
         const char *unit;
         int64_t ms;
-    } units[] = {{"d", BC_DAY_MS}, {"h", BC_HOUR_MS}, {"m", BC_MINUTE_MS},
-                 {"s", BC_SECOND_MS}, {"ms", 1}};
+    } units[] = {
+        {"d", BC_DAY_MS}, {"h", BC_HOUR_MS}, {"m", BC_MINUTE_MS}, {"s", BC_SECOND_MS}, {"ms", 1}};
     if (ms <= 0) {
         snprintf(buf, size, ms == 0 ? "0s" : "%" PRId64 "ms", ms);
         return;
@@ -346,8 +354,8 @@ static void enum_list(const struct bc_option *opt, char *buf, size_t size)
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; opt->values[i] != NULL; i++) {
-        int n = snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "",
-                         opt->values[i]);
+        int n =
+            snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "", opt->values[i]);
         len += (size_t)(n > 0 ? n : 0);
     }
 }
@@ -480,8 +488,8 @@ static void apply_default(const struct bc_option *opt, struct bc_value *v)
 static char *join_path(const char *path, const char *name)
 {
     char *s;
-    if (asprintf(&s, "%s%s%s", path != NULL && *path ? path : "",
-                 path != NULL && *path ? "." : "", name) < 0) {
+    if (asprintf(&s, "%s%s%s", path != NULL && *path ? path : "", path != NULL && *path ? "." : "",
+                 name) < 0) {
         abort();
     }
     return s;
@@ -492,8 +500,8 @@ static void key_list(const struct bc_option *table, char *buf, size_t size)
     size_t len = 0;
     buf[0] = '\0';
     for (size_t i = 0; table[i].name != NULL; i++) {
-        int n = snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "",
-                         table[i].name);
+        int n =
+            snprintf(buf + len, len < size ? size - len : 0, "%s%s", i ? ", " : "", table[i].name);
         len += (size_t)(n > 0 ? n : 0);
     }
 }
@@ -557,15 +565,15 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
             for (size_t i = 0; i < node->n; i++) {
                 const struct bc_node *item = node->values[i];
                 if (item->kind != BC_NODE_SCALAR || item->is_null) {
-                    bc_errors_add(ck->errs, &item->pos, "%s: expected a string item, got %s",
-                                  path, bc_node_kind_name(item));
+                    bc_errors_add(ck->errs, &item->pos, "%s: expected a string item, got %s", path,
+                                  bc_node_kind_name(item));
                     continue;
                 }
                 v->list[v->n++] = xstrdup(item->scalar);
             }
         } else {
-            bc_errors_add(ck->errs, &node->pos, "%s: expected %s, got %s", path,
-                          type_name(opt), bc_node_kind_name(node));
+            bc_errors_add(ck->errs, &node->pos, "%s: expected %s, got %s", path, type_name(opt),
+                          bc_node_kind_name(node));
         }
         break;
     case BC_OPT_TABLE:
@@ -594,20 +602,25 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
             const struct bc_node *val = node->values[i];
             char *sub_path = join_path(path, node->keys[i]->scalar);
             if (opt->type == BC_OPT_ENTRIES) {
-                const struct bc_node *m = val->kind == BC_NODE_SCALAR && val->is_null ? NULL
-                                                                                       : val;
-                struct bc_values *e = bc_options_validate(ck, m, sub_path, opt->sub,
-                                                          &node->keys[i]->pos);
+                const struct bc_node *m = val->kind == BC_NODE_SCALAR && val->is_null ? NULL : val;
+                struct bc_values *e =
+                    bc_options_validate(ck, m, sub_path, opt->sub, &node->keys[i]->pos);
                 if (e == NULL) {
-                    free(sub_path);
-                    continue;
+                    /* Not a map (reported): keep the entry with defaults, so references
+                     * to it do not add errors; its own missing keys are not news. */
+                    struct bc_errors ignored = {0};
+                    struct bc_check quiet = *ck;
+                    quiet.errs = &ignored;
+                    e = bc_options_validate(&quiet, NULL, sub_path, opt->sub, &node->keys[i]->pos);
+                    bc_errors_clear(&ignored);
+                    e->invalid = 1;
                 }
                 e->pos = node->keys[i]->pos;
                 v->entries[v->n] = e;
             } else {
                 if (val->kind != BC_NODE_SCALAR) {
-                    bc_errors_add(ck->errs, &val->pos, "%s: expected a scalar, got %s",
-                                  sub_path, bc_node_kind_name(val));
+                    bc_errors_add(ck->errs, &val->pos, "%s: expected a scalar, got %s", sub_path,
+                                  bc_node_kind_name(val));
                     free(sub_path);
                     continue;
                 }
@@ -694,8 +707,8 @@ struct bc_values *bc_options_validate(struct bc_check *ck, const struct bc_node 
         }
         if (table[i].flags & BC_OPT_REQUIRED) {
             const struct bc_pos *pos = parent_pos != NULL ? parent_pos
-                                       : node != NULL   ? &node->pos
-                                                        : NULL;
+                                       : node != NULL     ? &node->pos
+                                                          : NULL;
             bc_errors_add(ck->errs, pos, "missing required key '%s' in %s", table[i].name,
                           where(path));
             continue;
@@ -747,14 +760,12 @@ int bc_values_bool(const struct bc_values *vals, const char *path)
 
 int64_t bc_values_int(const struct bc_values *vals, const char *path)
 {
-    return get_typed(vals, path,
-                     1u << BC_OPT_INT | 1u << BC_OPT_SIZE | 1u << BC_OPT_DURATION)->i;
+    return get_typed(vals, path, 1u << BC_OPT_INT | 1u << BC_OPT_SIZE | 1u << BC_OPT_DURATION)->i;
 }
 
 const char *bc_values_str(const struct bc_values *vals, const char *path)
 {
-    return get_typed(vals, path, 1u << BC_OPT_STRING | 1u << BC_OPT_ENUM | 1u << BC_OPT_TOPIC)
-        ->s;
+    return get_typed(vals, path, 1u << BC_OPT_STRING | 1u << BC_OPT_ENUM | 1u << BC_OPT_TOPIC)->s;
 }
 
 const char *const *bc_values_list(const struct bc_values *vals, const char *path, size_t *n)
@@ -823,8 +834,8 @@ int bc_check_keys(struct bc_check *ck, const struct bc_node *map, const char *wh
             size_t len = 0;
             keys[0] = '\0';
             for (size_t j = 0; allowed[j] != NULL; j++) {
-                int n = snprintf(keys + len, len < sizeof(keys) ? sizeof(keys) - len : 0,
-                                 "%s%s", j ? ", " : "", allowed[j]);
+                int n = snprintf(keys + len, len < sizeof(keys) ? sizeof(keys) - len : 0, "%s%s",
+                                 j ? ", " : "", allowed[j]);
                 len += (size_t)(n > 0 ? n : 0);
             }
             bc_check_error(ck, map->keys[i], "unknown key '%s' in %s (expected one of: %s)",
@@ -880,8 +891,8 @@ int bc_check_named_list(struct bc_check *ck, const struct bc_node *node, const c
             const struct bc_node *other = bc_node_get(node->values[j], "name");
             if (other != NULL && other->kind == BC_NODE_SCALAR &&
                 strcmp(other->scalar, name->scalar) == 0) {
-                bc_check_error(ck, name, "%s: duplicate rule name '%s' (first at line %d)",
-                               what, name->scalar, other->pos.line);
+                bc_check_error(ck, name, "%s: duplicate rule name '%s' (first at line %d)", what,
+                               name->scalar, other->pos.line);
                 dup = 1;
             }
         }
@@ -916,9 +927,8 @@ static void type_doc(const struct bc_option *opt, int markdown, char *buf, size_
         size_t len = 0;
         buf[0] = '\0';
         for (size_t i = 0; opt->values[i] != NULL; i++) {
-            int n = snprintf(buf + len, len < size ? size - len : 0,
-                             markdown ? "%s`%s`" : "%s%s", i ? (markdown ? " \\| " : "|") : "",
-                             opt->values[i]);
+            int n = snprintf(buf + len, len < size ? size - len : 0, markdown ? "%s`%s`" : "%s%s",
+                             i ? (markdown ? " \\| " : "|") : "", opt->values[i]);
             len += (size_t)(n > 0 ? n : 0);
         }
         break;
@@ -1023,8 +1033,12 @@ extern const struct bc_worker_type bc_router_type;
 extern const struct bc_worker_type bc_lineage_builder_type;
 
 const struct bc_worker_type *const bc_worker_types[] = {
-    &bc_normalizer_type, &bc_deduplicator_type, &bc_enricher_type,
-    &bc_tail_sampler_type, &bc_router_type,   &bc_lineage_builder_type,
+    &bc_normalizer_type,
+    &bc_deduplicator_type,
+    &bc_enricher_type,
+    &bc_tail_sampler_type,
+    &bc_router_type,
+    &bc_lineage_builder_type,
     NULL,
 };
 

@@ -66,10 +66,10 @@ enum bc_node_kind { BC_NODE_SCALAR, BC_NODE_MAP, BC_NODE_SEQ };
 struct bc_node {
     enum bc_node_kind kind;
     struct bc_pos pos;
-    char *scalar;  /* SCALAR: the value, NUL-terminated */
-    int is_null;   /* SCALAR: a plain `~`, `null` or empty scalar */
-    int quoted;    /* SCALAR: written in quotes (never null) */
-    int invalid;   /* SCALAR: its ${VAR} substitution failed (reported); checks skip it */
+    char *scalar; /* SCALAR: the value, NUL-terminated */
+    int is_null;  /* SCALAR: a plain `~`, `null` or empty scalar */
+    int quoted;   /* SCALAR: written in quotes (never null) */
+    int invalid;  /* SCALAR: its ${VAR} substitution failed (reported); checks skip it */
     size_t n;
     struct bc_node **keys;   /* MAP only */
     struct bc_node **values; /* MAP values or SEQ items */
@@ -132,12 +132,12 @@ struct bc_option {
     /* Inclusive bounds for INT, SIZE (bytes) and DURATION (ms); both 0 = unbounded. */
     int64_t min;
     int64_t max;
-    const char *const *values;    /* ENUM: allowed values, NULL-terminated */
-    const struct bc_option *sub;  /* TABLE and ENTRIES: the nested table */
+    const char *const *values;   /* ENUM: allowed values, NULL-terminated */
+    const struct bc_option *sub; /* TABLE and ENTRIES: the nested table */
     /* NODE (required) or any other type (optional): further checks of the YAML value, run
      * after the type check succeeded. Returns the number of errors it added. */
     int (*check)(struct bc_check *ck, const struct bc_node *node);
-    unsigned flags; /* BC_OPT_REQUIRED */
+    unsigned flags;       /* BC_OPT_REQUIRED */
     const char *doc_type; /* overrides the type column of the reference (NODE options) */
     const char *description;
 };
@@ -166,6 +166,7 @@ struct bc_values {
     struct bc_value *v;
     size_t n;
     struct bc_pos pos; /* where the map was (line 0 when the whole table was defaulted) */
+    int invalid;       /* the YAML value was not a map (reported): defaults only */
 };
 
 void bc_values_destroy(struct bc_values *vals);
@@ -178,7 +179,7 @@ const struct bc_value *bc_values_find(const struct bc_values *vals, const char *
  * that type: anything else is a programming error and aborts with a message. A value with
  * no default and not given reads as 0, NULL or an empty list. */
 int bc_values_bool(const struct bc_values *vals, const char *path);
-int64_t bc_values_int(const struct bc_values *vals, const char *path); /* INT/SIZE/DURATION */
+int64_t bc_values_int(const struct bc_values *vals, const char *path);     /* INT/SIZE/DURATION */
 const char *bc_values_str(const struct bc_values *vals, const char *path); /* STRING/ENUM/TOPIC */
 const char *const *bc_values_list(const struct bc_values *vals, const char *path, size_t *n);
 const struct bc_node *bc_values_node(const struct bc_values *vals, const char *path);
@@ -226,13 +227,13 @@ struct bc_values *bc_options_validate(struct bc_check *ck, const struct bc_node 
 /* One kind of worker, as the topology's `workers.<name>.type` names it. Defined in
  * workers/<dir>/options.c; listed in bc_worker_types. */
 struct bc_worker_type {
-    const char *name;                   /* "tail-sampler" */
-    const char *summary;                /* one line, for the reference */
-    const struct bc_option *options;    /* its `options:` table */
-    const char *const *outputs;         /* output names it writes (NULL-terminated) */
+    const char *name;                    /* "tail-sampler" */
+    const char *summary;                 /* one line, for the reference */
+    const struct bc_option *options;     /* its `options:` table */
+    const char *const *outputs;          /* output names it writes (NULL-terminated) */
     const char *const *required_outputs; /* subset that must be mapped (NULL-terminated) */
-    const char *const *stores;          /* state stores, each with a changelog topic */
-    int multi_input;                    /* 1 when `input` may list several topics */
+    const char *const *stores;           /* state stores, each with a changelog topic */
+    int multi_input;                     /* 1 when `input` may list several topics */
     /* Cross-field checks after the table validated; may be NULL. Returns errors added. */
     int (*check)(struct bc_check *ck, const struct bc_values *options);
 };

@@ -15,6 +15,14 @@ for f in "$BC_ROOT"/config/examples/*.yaml; do
 done
 [ -z "$(breadcrumb validate --quiet "$BC_ROOT/config/topology.yaml")" ] || fail "--quiet printed"
 
+# --verbose: effective topics, implicit ones included, and workers with their hashes.
+breadcrumb validate --verbose "$BC_ROOT/config/topology.yaml" >verbose.txt
+grep -qx "topic tracking.deduplicator.seen.changelog partitions=6 replication_factor=1 cleanup=compact retention=default (implicit)" verbose.txt ||
+    fail "no changelog topic in --verbose"
+grep -Eq "^worker deduplicator type=deduplicator replicas=2 input=tracking.normalized outputs=unique:tracking.unique,dlq:tracking.dlq hash=[0-9a-f]{16}$" verbose.txt ||
+    fail "deduplicator line in --verbose"
+[ "$(grep -c '^worker ' verbose.txt)" = 6 ] || fail "six workers"
+
 # A broken file: exit 1, every error on stderr, in file order, nothing on stdout.
 cat >broken.yaml <<'YAML'
 pipeline: shop

@@ -72,7 +72,8 @@ static const char *TRACKING_EVENT =
     "  {\"key\": \"i\", \"value\": {\"value\": 42}},"
     "  {\"key\": \"d\", \"value\": {\"value\": 1.5}},"
     "  {\"key\": \"y\", \"value\": {\"value\": {\"bytes\": \"\\u0000\\u00ff\"}}},"
-    "  {\"key\": \"a\", \"value\": {\"value\": {\"values\": [{\"value\": \"x\"}, {\"value\": 7}]}}},"
+    "  {\"key\": \"a\", \"value\": {\"value\": {\"values\": [{\"value\": \"x\"}, {\"value\": "
+    "7}]}}},"
     "  {\"key\": \"kv\", \"value\": {\"value\": {\"values\": ["
     "    {\"key\": \"n\", \"value\": {\"value\": null}},"
     "    {\"key\": \"nested\", \"value\": {\"value\": {\"values\": [{\"value\": false}]}}}]}}},"
@@ -150,12 +151,12 @@ static void test_avro_every_type_round_trip(void **state)
     assert_true(json_equal(expected, tagged));
     json_t *plain = bc_avro_to_json(v1, &out, 0);
     char *text = json_dumps(plain, JSON_COMPACT | JSON_ENSURE_ASCII);
-    assert_string_equal(text,
-                        "{\"id\":\"w-1\",\"count\":-7,\"total\":1099511627776,\"ratio\":1.5,"
-                        "\"score\":-2.25,\"ok\":true,\"blob\":\"\\u00C3\\u00A9\",\"nothing\":null,"
-                        "\"digest\":\"ab\\u0000\\u00FF\",\"color\":\"BLUE\",\"tags\":[\"x\",\"y\"],"
-                        "\"labels\":{\"a\":1,\"b\":-2},\"maybe\":\"m\",\"choice\":{\"x\":3,\"y\":-4},"
-                        "\"legacy\":[{\"x\":1,\"y\":2},{\"x\":5,\"y\":6}]}");
+    assert_string_equal(
+        text, "{\"id\":\"w-1\",\"count\":-7,\"total\":1099511627776,\"ratio\":1.5,"
+              "\"score\":-2.25,\"ok\":true,\"blob\":\"\\u00C3\\u00A9\",\"nothing\":null,"
+              "\"digest\":\"ab\\u0000\\u00FF\",\"color\":\"BLUE\",\"tags\":[\"x\",\"y\"],"
+              "\"labels\":{\"a\":1,\"b\":-2},\"maybe\":\"m\",\"choice\":{\"x\":3,\"y\":-4},"
+              "\"legacy\":[{\"x\":1,\"y\":2},{\"x\":5,\"y\":6}]}");
     free(text);
     json_decref(plain);
     json_decref(tagged);
@@ -192,8 +193,7 @@ static void test_avro_tracking_event_round_trip(void **state)
     assert_int_equal(bc_avro_decode(reg, te, buf.data, buf.len, &out, errstr, sizeof(errstr)), 0);
     assert_true(avro_value_equal(&in, &out));
     /* Decoding again into the same value gives the same value (reuse). */
-    assert_int_equal(bc_avro_decode(reg, NULL, buf.data, buf.len, &out, errstr, sizeof(errstr)),
-                     0);
+    assert_int_equal(bc_avro_decode(reg, NULL, buf.data, buf.len, &out, errstr, sizeof(errstr)), 0);
     assert_true(avro_value_equal(&in, &out));
 
     json_t *j = bc_avro_to_json(te, &out, 0);
@@ -236,16 +236,16 @@ static void test_avro_v1_read_as_v2_gets_defaults(void **state)
     }
     assert_int_equal(rc, 0);
     json_t *got = bc_avro_to_json(v2, &out, 0);
-    json_t *expected = parse(
-        "{\"id\": \"w-1\", \"count\": -7, \"total\": 1099511627776.0, \"ratio\": 1.5,"
-        " \"rating\": -2.25, \"ok\": true, \"blob\": \"\\u00e9\", \"nothing\": null,"
-        " \"digest\": \"ab\\u0000\\u00ff\", \"color\": \"BLUE\", \"tags\": [\"x\", \"y\"],"
-        " \"labels\": {\"a\": 1.0, \"b\": -2.0}, \"maybe\": \"m\","
-        " \"choice\": {\"x\": 3, \"y\": -4, \"z\": -1}, \"note\": \"none\","
-        " \"origin\": {\"x\": 1, \"y\": 2, \"z\": -1}, \"extra\": null,"
-        " \"more_tags\": [\"a\", \"b\"], \"shade\": \"GREEN\", \"weights\": {\"k\": 5},"
-        " \"raw\": \"\\u00ff\\u0001\", \"fallback\": \"dflt\", \"big\": 9007199254740993,"
-        " \"half\": 0.5, \"yes\": true}");
+    json_t *expected =
+        parse("{\"id\": \"w-1\", \"count\": -7, \"total\": 1099511627776.0, \"ratio\": 1.5,"
+              " \"rating\": -2.25, \"ok\": true, \"blob\": \"\\u00e9\", \"nothing\": null,"
+              " \"digest\": \"ab\\u0000\\u00ff\", \"color\": \"BLUE\", \"tags\": [\"x\", \"y\"],"
+              " \"labels\": {\"a\": 1.0, \"b\": -2.0}, \"maybe\": \"m\","
+              " \"choice\": {\"x\": 3, \"y\": -4, \"z\": -1}, \"note\": \"none\","
+              " \"origin\": {\"x\": 1, \"y\": 2, \"z\": -1}, \"extra\": null,"
+              " \"more_tags\": [\"a\", \"b\"], \"shade\": \"GREEN\", \"weights\": {\"k\": 5},"
+              " \"raw\": \"\\u00ff\\u0001\", \"fallback\": \"dflt\", \"big\": 9007199254740993,"
+              " \"half\": 0.5, \"yes\": true}");
     char *got_text = json_dumps(got, JSON_COMPACT);
     char *expected_text = json_dumps(expected, JSON_COMPACT);
     assert_string_equal(got_text, expected_text);
@@ -275,8 +275,8 @@ static void test_avro_v1_read_as_v2_gets_defaults(void **state)
 }
 
 /* Decodes data with the registry's Fate schema and returns the status. */
-static int decode_fate(struct bc_avro_registry *reg, const uint8_t *body, size_t len,
-                       char *errstr, size_t errstr_size)
+static int decode_fate(struct bc_avro_registry *reg, const uint8_t *body, size_t len, char *errstr,
+                       size_t errstr_size)
 {
     const struct bc_avro_schema *fate = bc_avro_registry_lookup(reg, "Fate");
     uint8_t record[256] = {0, 0, 0, 0, 3};
@@ -357,11 +357,12 @@ static void test_avro_wire_format_errors(void **state)
     assert_int_equal(decode_fate(reg, huge, sizeof(huge), errstr, sizeof(errstr)),
                      BC_AVRO_ERR_TRUNCATED);
     assert_string_equal(errstr, "source.topic: string of 1099511627776 bytes, 7 left");
-    const uint8_t varint[] = {0, 2, 'a', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                              0xff, 0x01, 0, 0};
+    const uint8_t varint[] = {0,    2,    'a',  0xff, 0xff, 0xff, 0xff, 0xff,
+                              0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0,    0};
     assert_int_equal(decode_fate(reg, varint, sizeof(varint), errstr, sizeof(errstr)),
                      BC_AVRO_ERR_MALFORMED);
-    const uint8_t wide[] = {0, 2, 'a', 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 0, 0, 2, 'w', 0, 0, 0, 0};
+    const uint8_t wide[] = {0, 2, 'a', 0x80, 0x80, 0x80, 0x80, 0x80, 0x40,
+                            0, 0, 2,   'w',  0,    0,    0,    0};
     assert_int_equal(decode_fate(reg, wide, sizeof(wide), errstr, sizeof(errstr)),
                      BC_AVRO_ERR_MALFORMED);
     assert_string_equal(errstr, "source.partition: int 1099511627776 out of range");
@@ -470,6 +471,13 @@ static void test_avro_encoder_rejects_invalid_values(void **state)
     avro_value_set_string(&message, "bad \xc3\x28");
     assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
     assert_string_equal(errstr, "status.message: string is not valid UTF-8");
+    /* The same past the 8-byte ASCII fast path, then valid multi-byte text. */
+    avro_value_set_string(&message, "0123456789abcdef\xf0\x9f\x9a");
+    assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
+    avro_value_set_string(&message, "0123456789abcdef\xed\xa0\x80"); /* a surrogate */
+    assert_int_equal(bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
+    avro_value_set_string(&message, "0123456789\xc3\xa9\xe2\x9c\x93 \xf0\x9f\x9a\x80 abcdefgh");
+    encode_ok(te, &v, &buf);
     avro_value_set_string(&message, "fine");
 
     /* A union with no branch selected, inside an appended attribute. */
@@ -537,11 +545,49 @@ static void test_avro_value_reuse_across_records(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+/* Strings and map keys longer than the decoder's stack buffer take its scratch buffer. */
+static void test_avro_long_strings_and_map_keys(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load("schemas/test/evolution");
+    const struct bc_avro_schema *v1 = bc_avro_registry_lookup_version(reg, "Widget", 1);
+    char *text = malloc(20000);
+    char key[701], tag[5001];
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    memset(tag, 't', sizeof(tag) - 1);
+    tag[sizeof(tag) - 1] = '\0';
+    snprintf(text, 20000,
+             "{\"id\": \"%s\", \"count\": 1, \"total\": 2, \"ratio\": 0, \"score\": 0,"
+             " \"ok\": false, \"blob\": \"\", \"nothing\": null, \"digest\": \"zzzz\","
+             " \"color\": \"RED\", \"tags\": [\"%s\", \"x\"], \"labels\": {\"%s\": 1, \"b\": 2},"
+             " \"maybe\": null, \"choice\": null, \"legacy\": []}",
+             tag, tag, key);
+    avro_value_t in, out;
+    value_from(v1, text, &in);
+    struct bc_avro_buf buf = {0};
+    encode_ok(v1, &in, &buf);
+    char errstr[512];
+    assert_int_equal(bc_avro_value_new(v1, &out), 0);
+    assert_int_equal(bc_avro_decode(reg, v1, buf.data, buf.len, &out, errstr, sizeof(errstr)), 0);
+    assert_true(avro_value_equal(&in, &out));
+    avro_value_t labels, item;
+    const char *name = NULL;
+    avro_value_get_by_name(&out, "labels", &labels, NULL);
+    avro_value_get_by_index(&labels, 0, &item, &name);
+    assert_string_equal(name, key);
+    free(text);
+    avro_value_decref(&in);
+    avro_value_decref(&out);
+    bc_avro_buf_free(&buf);
+    bc_avro_registry_destroy(reg);
+}
+
 static int compat(const char *old_fields, const char *new_fields, char *errs, size_t size)
 {
     char old_text[2048], new_text[2048];
-    snprintf(old_text, sizeof(old_text), "{\"type\": \"record\", \"name\": \"R\", \"fields\": [%s]}",
-             old_fields);
+    snprintf(old_text, sizeof(old_text),
+             "{\"type\": \"record\", \"name\": \"R\", \"fields\": [%s]}", old_fields);
     snprintf(new_text, sizeof(new_text), "%s", new_fields);
     if (strncmp(new_fields, "{\"type\": \"record\"", 17) != 0) {
         snprintf(new_text, sizeof(new_text),
@@ -558,12 +604,14 @@ static void test_avro_compat_checker(void **state)
     assert_int_equal(compat(a, a, errs, sizeof(errs)), 0);
     assert_string_equal(errs, "");
     /* Added fields: with a default fine, without not. */
-    assert_int_equal(compat(a, "{\"name\": \"a\", \"type\": \"int\"}, {\"name\": \"b\", "
-                               "\"type\": \"string\", \"default\": \"x\"}",
+    assert_int_equal(compat(a,
+                            "{\"name\": \"a\", \"type\": \"int\"}, {\"name\": \"b\", "
+                            "\"type\": \"string\", \"default\": \"x\"}",
                             errs, sizeof(errs)),
                      0);
-    assert_int_equal(compat(a, "{\"name\": \"a\", \"type\": \"int\"}, {\"name\": \"b\", "
-                               "\"type\": \"string\"}",
+    assert_int_equal(compat(a,
+                            "{\"name\": \"a\", \"type\": \"int\"}, {\"name\": \"b\", "
+                            "\"type\": \"string\"}",
                             errs, sizeof(errs)),
                      1);
     assert_string_equal(errs, "b: field missing from the writer's R and has no default\n");
@@ -608,9 +656,9 @@ static void test_avro_compat_checker(void **state)
                             errs, sizeof(errs)),
                      0);
     /* A default that does not fit its type, and text that does not parse. */
-    assert_int_equal(compat(a, "{\"name\": \"a\", \"type\": \"int\", \"default\": \"x\"}", errs,
-                            sizeof(errs)),
-                     -1);
+    assert_int_equal(
+        compat(a, "{\"name\": \"a\", \"type\": \"int\", \"default\": \"x\"}", errs, sizeof(errs)),
+        -1);
     assert_non_null(strstr(errs, "invalid default"));
     assert_int_equal(compat(a, "{\"name\": ", errs, sizeof(errs)), -1);
 }
@@ -653,8 +701,9 @@ static void test_avro_registry_check(void **state)
     char dir[] = "/tmp/bc_avro_test_XXXXXX";
     assert_non_null(mkdtemp(dir));
     write_file(dir, "A.avsc", "{\"type\": \"record\", \"name\": \"A\", \"fields\": []}");
-    write_file(dir, "Bad.avsc", "{\"type\": \"record\", \"name\": \"B\", \"fields\": [{\"name\": "
-                                "\"x\", \"type\": \"nope\"}]}");
+    write_file(dir, "Bad.avsc",
+               "{\"type\": \"record\", \"name\": \"B\", \"fields\": [{\"name\": "
+               "\"x\", \"type\": \"nope\"}]}");
     write_file(dir, "manifest.json",
                "{\"schemas\": ["
                "{\"subject\": \"A\", \"version\": 1, \"id\": 1, \"file\": \"A.avsc\"},"
@@ -692,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_avro_garbage_never_crashes),
         cmocka_unit_test(test_avro_encoder_rejects_invalid_values),
         cmocka_unit_test(test_avro_value_reuse_across_records),
+        cmocka_unit_test(test_avro_long_strings_and_map_keys),
         cmocka_unit_test(test_avro_compat_checker),
         cmocka_unit_test(test_avro_registry_check),
     };

@@ -52,8 +52,7 @@ static size_t read_expectations(const char *path, struct expect *out, size_t cap
             continue;
         }
         assert_true(n < cap);
-        assert_int_equal(sscanf(line + 10, "%d:%d %n", &out[n].line, &out[n].column, &consumed),
-                         2);
+        assert_int_equal(sscanf(line + 10, "%d:%d %n", &out[n].line, &out[n].column, &consumed), 2);
         snprintf(out[n].text, sizeof(out[n].text), "%s", line + 10 + consumed);
         out[n].text[strcspn(out[n].text, "\n")] = '\0';
         n++;
@@ -140,7 +139,7 @@ static void test_config_defaults_applied(void **state)
     assert_string_equal(cfg->kafka.security.protocol, "plaintext");
     assert_null(cfg->kafka.security.username);
     assert_string_equal(cfg->schemas.registry, "file");
-    assert_string_equal(cfg->schemas.dir, "schemas");
+    assert_string_equal(cfg->schemas.dir, "");
     assert_int_equal(cfg->log.level, BC_LOG_INFO);
 
     const struct bc_topic *t = bc_config_topic(cfg, "t.norm");
@@ -249,6 +248,7 @@ static void test_config_default_topology(void **state)
     assert_string_equal(bc_values_str(router->options, "default"), "sink.default");
     const struct bc_worker *lb = bc_config_worker(cfg, "lineage-builder");
     assert_true(lb->n_inputs >= 6);
+    assert_null(bc_worker_output(lb, "dlq")); /* it reads tracking.dlq: no implicit dlq */
     const struct bc_worker *enricher = bc_config_worker(cfg, "enricher");
     assert_int_equal(bc_values_int(enricher->options, "cardinality.max_values"), 1000);
     assert_int_equal(bc_values_int(enricher->options, "cardinality.window"), BC_HOUR_MS);
@@ -361,11 +361,10 @@ static void test_config_duration_and_size(void **state)
         const char *s;
         int64_t ms; /* -1: rejected */
     } durations[] = {
-        {"500ms", 500},     {"10s", 10000},          {"10m", 600000}, {"2h", 7200000},
-        {"7d", 604800000},  {"1w", 604800000},       {"1h30m", 5400000},
-        {"0s", 0},          {"10", -1},              {"", -1},        {"10 m", -1},
-        {"-5s", -1},        {"5x", -1},              {"1.5s", -1},    {"s", -1},
-        {"99999999999999999999s", -1},
+        {"500ms", 500},    {"10s", 10000},    {"10m", 600000},    {"2h", 7200000},
+        {"7d", 604800000}, {"1w", 604800000}, {"1h30m", 5400000}, {"0s", 0},
+        {"10", -1},        {"", -1},          {"10 m", -1},       {"-5s", -1},
+        {"5x", -1},        {"1.5s", -1},      {"s", -1},          {"99999999999999999999s", -1},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         int64_t ms = -2;
@@ -381,9 +380,19 @@ static void test_config_duration_and_size(void **state)
         const char *s;
         int64_t bytes;
     } sizes[] = {
-        {"64MiB", 64 * BC_MIB}, {"512KiB", 512 * BC_KIB}, {"1GiB", BC_GIB},
-        {"1.5MiB", 3 * BC_MIB / 2}, {"100KB", 100000}, {"1MB", 1000000}, {"123", 123},
-        {"123B", 123}, {"1.5", -1}, {"64 MiB", -1}, {"lots", -1}, {"", -1}, {"-1", -1},
+        {"64MiB", 64 * BC_MIB},
+        {"512KiB", 512 * BC_KIB},
+        {"1GiB", BC_GIB},
+        {"1.5MiB", 3 * BC_MIB / 2},
+        {"100KB", 100000},
+        {"1MB", 1000000},
+        {"123", 123},
+        {"123B", 123},
+        {"1.5", -1},
+        {"64 MiB", -1},
+        {"lots", -1},
+        {"", -1},
+        {"-1", -1},
         {"64mib", -1},
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -475,6 +484,98 @@ static void test_config_reference_in_readme(void **state)
     free(ref);
 }
 
+/* Every worker type's table: defaults parse and respect their bounds (a bad default aborts),
+ * every option is described, outputs and required outputs are consistent. */
+static void test_config_worker_tables(void **state)
+{
+    (void)state;
+    size_t types = 0;
+    for (size_t i = 0; bc_worker_types[i] != NULL; i++, types++) {
+        const struct bc_worker_type *t = bc_worker_types[i];
+        assert_ptr_equal(bc_worker_type_find(t->name), t);
+        assert_non_null(t->summary);
+        struct bc_errors errs = {0};
+        struct bc_check ck = {.errs = &errs, .path = t->name};
+        struct bc_values *vals = bc_options_validate(&ck, NULL, t->name, t->options, NULL);
+        assert_non_null(vals);
+        assert_int_equal(errs.n, 0);
+        for (size_t o = 0; o < vals->n; o++) {
+            const struct bc_option *opt = &t->options[o];
+            assert_non_null(opt->description);
+            assert_true(strlen(opt->description) > 10);
+            assert_int_equal(vals->v[o].has, opt->def != NULL || opt->type == BC_OPT_TABLE);
+            assert_false(vals->v[o].set);
+            if (opt->type == BC_OPT_NODE) {
+                assert_non_null(opt->check);
+            }
+        }
+        for (size_t r = 0; t->required_outputs != NULL && t->required_outputs[r] != NULL; r++) {
+            int found = 0;
+            for (size_t o = 0; t->outputs[o] != NULL; o++) {
+                found |= strcmp(t->outputs[o], t->required_outputs[r]) == 0;
+            }
+            assert_true(found);
+        }
+        bc_values_destroy(vals);
+        bc_errors_clear(&errs);
+    }
+    assert_int_equal(types, 6);
+    assert_null(bc_worker_type_find("no-such-type"));
+}
+
+extern const struct bc_option bc_enricher_catalog[];
+
+/* config/services.yaml: the shop's 20 services, valid against the enricher's catalog table. */
+static void test_config_service_catalog(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "frontend",  "gateway",  "auth",    "user",         "search",   "catalog", "recommendation",
+        "ad",        "cart",     "pricing", "currency",     "checkout", "payment", "fraud",
+        "inventory", "shipping", "email",   "notification", "review",   "loyalty",
+    };
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/config/services.yaml", root());
+    struct bc_errors errs = {0};
+    struct bc_yaml *doc = bc_yaml_load(path, &errs);
+    assert_non_null(doc);
+    struct bc_check ck = {.errs = &errs};
+    struct bc_values *vals = bc_options_validate(&ck, doc->root, "", bc_enricher_catalog, NULL);
+    bc_errors_print(&errs, stderr);
+    assert_int_equal(errs.n, 0);
+    const struct bc_value *services = bc_values_find(vals, "services");
+    assert_int_equal(services->n, 20);
+    for (size_t i = 0; i < 20; i++) {
+        assert_string_equal(services->names[i], names[i]);
+        assert_non_null(bc_values_str(services->entries[i], "owner"));
+        int64_t tier = bc_values_int(services->entries[i], "tier");
+        assert_true(tier >= 1 && tier <= 3);
+    }
+    bc_values_destroy(vals);
+    bc_yaml_destroy(doc);
+
+    /* A broken catalog: positions as for topologies. */
+    const char *text =
+        "services:\n  cart: {owner: a, team: b, tier: 4}\n  ad: {team: c, tier: 1}\n";
+    doc = bc_yaml_load_string("cat.yaml", text, strlen(text), &errs);
+    assert_non_null(doc);
+    vals = bc_options_validate(&ck, doc->root, "", bc_enricher_catalog, NULL);
+    assert_int_equal(errs.n, 2);
+    assert_int_equal(errs.v[0].line, 2);
+    assert_int_equal(errs.v[0].column, 35);
+    assert_string_equal(errs.v[0].message, "services.cart.tier: 4 is out of range (1 .. 3)");
+    assert_int_equal(errs.v[1].line, 3);
+    assert_int_equal(errs.v[1].column, 3);
+    assert_string_equal(errs.v[1].message, "missing required key 'owner' in services.ad");
+    bc_values_destroy(vals);
+    bc_yaml_destroy(doc);
+    bc_errors_clear(&errs);
+
+    assert_null(bc_yaml_load_string("bad.yaml", "a: [", 4, &errs));
+    assert_int_equal(errs.n, 1);
+    bc_errors_clear(&errs);
+}
+
 static void test_config_errors_sorted_and_printed(void **state)
 {
     (void)state;
@@ -509,6 +610,8 @@ int main(void)
         cmocka_unit_test(test_config_duration_and_size),
         cmocka_unit_test(test_config_worker_hash),
         cmocka_unit_test(test_config_reference_in_readme),
+        cmocka_unit_test(test_config_worker_tables),
+        cmocka_unit_test(test_config_service_catalog),
         cmocka_unit_test(test_config_errors_sorted_and_printed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,8 +66,8 @@ static void test_kafka_conf_consumer(void **state)
     assert_string_equal(get(conf, "enable.auto.offset.store"), "false");
     assert_string_equal(get(conf, "auto.offset.reset"), "smallest"); /* = earliest */
     assert_string_equal(get(conf, "partition.assignment.strategy"), "range");
-    assert_string_equal(get(conf, "linger.ms"), "5"); /* producer-only: skipped */
-    assert_string_equal(get(conf, "session.timeout.ms"), "9000"); /* passthrough */
+    assert_string_equal(get(conf, "linger.ms"), "5");                /* producer-only: skipped */
+    assert_string_equal(get(conf, "session.timeout.ms"), "9000");    /* passthrough */
     assert_string_equal(get(conf, "heartbeat.interval.ms"), "3000"); /* Kafka's default */
     assert_string_equal(get(conf, "security.protocol"), "plaintext");
     rd_kafka_conf_destroy(conf);
@@ -137,11 +137,10 @@ static void test_kafka_conf_producer_and_admin(void **state)
     rd_kafka_conf_destroy(conf);
 
     /* Roles that need a worker and an instance. */
-    assert_null(bc_kafka_conf_new(cfg, NULL, BC_KAFKA_CONSUMER, "0", NULL, errstr,
-                                  sizeof(errstr)));
+    assert_null(bc_kafka_conf_new(cfg, NULL, BC_KAFKA_CONSUMER, "0", NULL, errstr, sizeof(errstr)));
     assert_non_null(strstr(errstr, "needs a worker"));
-    assert_null(bc_kafka_conf_new(cfg, bc_config_worker(cfg, "normalizer"),
-                                  BC_KAFKA_TXN_PRODUCER, NULL, NULL, errstr, sizeof(errstr)));
+    assert_null(bc_kafka_conf_new(cfg, bc_config_worker(cfg, "normalizer"), BC_KAFKA_TXN_PRODUCER,
+                                  NULL, NULL, errstr, sizeof(errstr)));
     assert_non_null(strstr(errstr, "needs an instance"));
     bc_config_destroy(cfg);
 }
@@ -163,8 +162,7 @@ static void test_kafka_conf_embedded_brokers(void **state)
     assert_non_null(conf);
     assert_string_equal(get(conf, "bootstrap.servers"), "127.0.0.1:40001");
     rd_kafka_conf_destroy(conf);
-    conf = bc_kafka_conf_new(cfg, w, BC_KAFKA_CONSUMER, "0", "127.0.0.1:5", errstr,
-                             sizeof(errstr));
+    conf = bc_kafka_conf_new(cfg, w, BC_KAFKA_CONSUMER, "0", "127.0.0.1:5", errstr, sizeof(errstr));
     assert_string_equal(get(conf, "bootstrap.servers"), "127.0.0.1:5");
     rd_kafka_conf_destroy(conf);
     unsetenv("BREADCRUMB_BROKERS");
@@ -210,9 +208,9 @@ static void test_kafka_conf_accepted_by_librdkafka(void **state)
             assert_non_null(conf);
             assert_int_equal(rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof(errstr)),
                              RD_KAFKA_CONF_OK); /* no "connection refused" noise */
-            rd_kafka_t *rk = rd_kafka_new(roles[r] == BC_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER
-                                                                         : RD_KAFKA_PRODUCER,
-                                          conf, errstr, sizeof(errstr));
+            rd_kafka_t *rk =
+                rd_kafka_new(roles[r] == BC_KAFKA_CONSUMER ? RD_KAFKA_CONSUMER : RD_KAFKA_PRODUCER,
+                             conf, errstr, sizeof(errstr));
             if (rk == NULL) {
                 fprintf(stderr, "profile %s role %zu: %s\n", profiles[p], r, errstr);
                 rd_kafka_conf_destroy(conf);

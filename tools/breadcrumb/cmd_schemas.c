@@ -17,15 +17,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: breadcrumb schemas list [DIR]\n"
-                 "       breadcrumb schemas show SUBJECT [VERSION] [--dir DIR]\n"
-                 "       breadcrumb schemas check [DIR]\n"
-                 "\n"
-                 "DIR is a registry directory holding manifest.json (default: %s).\n"
-                 "check: manifest integrity (ids unique, versions 1..n, files parse, defaults\n"
-                 "fit) and backward compatibility of every consecutive version pair; exits 1\n"
-                 "when a problem is found.\n",
-                 DEFAULT_DIR);
+    fprintf(out,
+            "usage: breadcrumb schemas list [DIR]\n"
+            "       breadcrumb schemas show SUBJECT [VERSION] [--dir DIR]\n"
+            "       breadcrumb schemas check [DIR]\n"
+            "\n"
+            "DIR is a registry directory holding manifest.json (default: %s).\n"
+            "check: manifest integrity (ids unique, versions 1..n, files parse, defaults\n"
+            "fit) and backward compatibility of every consecutive version pair; exits 1\n"
+            "when a problem is found.\n",
+            DEFAULT_DIR);
 }
 
 static void print_problem(void *opaque, const char *message)

@@ -4,15 +4,27 @@
 static const char *const missing_values[] = {"pass", "dlq", NULL};
 
 static const struct bc_option options[] = {
-    {.name = "key", .type = BC_OPT_LIST, .def = "event_id",
+    {.name = "key",
+     .type = BC_OPT_LIST,
+     .def = "event_id",
      .description = "field paths whose values together identify a repeat"},
-    {.name = "window", .type = BC_OPT_DURATION, .def = "10m", .min = BC_SECOND_MS,
-     .max = 7 * BC_DAY_MS, .description = "how long (in event time) a key is remembered"},
-    {.name = "max_bytes", .type = BC_OPT_SIZE, .def = "64MiB", .min = BC_MIB,
+    {.name = "window",
+     .type = BC_OPT_DURATION,
+     .def = "10m",
+     .min = BC_SECOND_MS,
+     .max = 7 * BC_DAY_MS,
+     .description = "how long (in event time) a key is remembered"},
+    {.name = "max_bytes",
+     .type = BC_OPT_SIZE,
+     .def = "64MiB",
+     .min = BC_MIB,
      .max = 16 * BC_GIB,
      .description = "memory bound of the store per instance; when full the oldest keys are "
                     "evicted early (counted)"},
-    {.name = "missing_key", .type = BC_OPT_ENUM, .def = "pass", .values = missing_values,
+    {.name = "missing_key",
+     .type = BC_OPT_ENUM,
+     .def = "pass",
+     .values = missing_values,
      .description = "a record without the key: pass it through, or send it to the DLQ"},
     {.name = NULL},
 };

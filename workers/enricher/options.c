@@ -33,8 +33,7 @@ static int pii_rule(struct bc_check *ck, const struct bc_node *rule)
     }
     const struct bc_node *in = bc_node_get(rule, "in");
     if (in != NULL && (in->kind != BC_NODE_SCALAR || !one_of(in->scalar, scopes))) {
-        bc_check_error(ck, in, "%s: in must be one of: attributes, resource, body, all",
-                       ck->path);
+        bc_check_error(ck, in, "%s: in must be one of: attributes, resource, body, all", ck->path);
         errors++;
     }
     const struct bc_node *keys = bc_node_get(rule, "keys");
@@ -72,30 +71,81 @@ static int check_pii(struct bc_check *ck, const struct bc_node *node)
 }
 
 static const struct bc_option cardinality[] = {
-    {.name = "max_values", .type = BC_OPT_INT, .def = "1000", .min = 1, .max = 10000000,
+    {.name = "max_values",
+     .type = BC_OPT_INT,
+     .def = "1000",
+     .min = 1,
+     .max = 10000000,
      .description = "distinct values per attribute key and window; beyond it values are "
                     "replaced by `__other__` (counted)"},
-    {.name = "window", .type = BC_OPT_DURATION, .def = "1h", .min = BC_SECOND_MS,
-     .max = 7 * BC_DAY_MS, .description = "the window distinct values are counted in"},
-    {.name = "keys", .type = BC_OPT_LIST, .def = "",
+    {.name = "window",
+     .type = BC_OPT_DURATION,
+     .def = "1h",
+     .min = BC_SECOND_MS,
+     .max = 7 * BC_DAY_MS,
+     .description = "the window distinct values are counted in"},
+    {.name = "keys",
+     .type = BC_OPT_LIST,
+     .def = "",
      .description = "attribute keys limited; empty: every attribute"},
     {.name = NULL},
 };
 
 static const struct bc_option options[] = {
-    {.name = "catalog", .type = BC_OPT_STRING, .def = "config/services.yaml",
+    {.name = "catalog",
+     .type = BC_OPT_STRING,
+     .def = "config/services.yaml",
      .description = "the service catalog (owner, team, tier, cost_center, on_call)"},
-    {.name = "deploys_topic", .type = BC_OPT_TOPIC,
+    {.name = "deploys_topic",
+     .type = BC_OPT_TOPIC,
      .description = "compacted deploy-history topic read fully by every instance; unset: "
                     "no deploy join"},
-    {.name = "pii", .type = BC_OPT_NODE, .check = check_pii,
+    {.name = "pii",
+     .type = BC_OPT_NODE,
+     .check = check_pii,
      .doc_type = "list of rules",
      .description = "PII rules, in order: `{name, keys: [..] and/or pattern: regex, action: "
                     "drop|mask|tokenize, in: attributes|resource|body|all}`"},
-    {.name = "tokenize_key_env", .type = BC_OPT_STRING, .def = "BREADCRUMB_PII_KEY",
+    {.name = "tokenize_key_env",
+     .type = BC_OPT_STRING,
+     .def = "BREADCRUMB_PII_KEY",
      .description = "environment variable holding the HMAC key of `tokenize`"},
-    {.name = "cardinality", .type = BC_OPT_TABLE, .sub = cardinality,
+    {.name = "cardinality",
+     .type = BC_OPT_TABLE,
+     .sub = cardinality,
      .description = "attribute cardinality limits"},
+    {.name = NULL},
+};
+
+static const struct bc_option service_table[] = {
+    {.name = "owner",
+     .type = BC_OPT_STRING,
+     .flags = BC_OPT_REQUIRED,
+     .description = "the owning person (e-mail)"},
+    {.name = "team",
+     .type = BC_OPT_STRING,
+     .flags = BC_OPT_REQUIRED,
+     .description = "the owning team"},
+    {.name = "tier",
+     .type = BC_OPT_INT,
+     .min = 1,
+     .max = 3,
+     .flags = BC_OPT_REQUIRED,
+     .description = "1: customer-facing, paged at night; 3: can wait"},
+    {.name = "cost_center", .type = BC_OPT_STRING, .description = "cost center code"},
+    {.name = "on_call", .type = BC_OPT_STRING, .description = "the on-call rotation"},
+    {.name = "labels", .type = BC_OPT_KV, .description = "free-form labels"},
+    {.name = NULL},
+};
+
+/* The service catalog file (`catalog:`, config/services.yaml): load it with bc_yaml_load()
+ * and validate the root with bc_options_validate(..., bc_enricher_catalog, ...). */
+const struct bc_option bc_enricher_catalog[] = {
+    {.name = "services",
+     .type = BC_OPT_ENTRIES,
+     .sub = service_table,
+     .flags = BC_OPT_REQUIRED,
+     .description = "every service, by its `service` name"},
     {.name = NULL},
 };
 

@@ -3,13 +3,19 @@
 #include "bc_options.h"
 
 static const struct bc_option options[] = {
-    {.name = "orphan_window", .type = BC_OPT_DURATION, .def = "5m", .min = BC_SECOND_MS,
+    {.name = "orphan_window",
+     .type = BC_OPT_DURATION,
+     .def = "5m",
+     .min = BC_SECOND_MS,
      .max = 7 * BC_DAY_MS,
      .description = "a span whose parent has not appeared within this much event time is an "
                     "orphan"},
-    {.name = "openlineage_topic", .type = BC_OPT_TOPIC,
+    {.name = "openlineage_topic",
+     .type = BC_OPT_TOPIC,
      .description = "where OpenLineage run events of the jobs go; unset: none"},
-    {.name = "namespace", .type = BC_OPT_STRING, .def = "breadcrumb",
+    {.name = "namespace",
+     .type = BC_OPT_STRING,
+     .def = "breadcrumb",
      .description = "OpenLineage namespace of jobs and datasets"},
     {.name = NULL},
 };

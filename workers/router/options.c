@@ -37,7 +37,10 @@ static int check_rules(struct bc_check *ck, const struct bc_node *node)
 static const char *const format_values[] = {"avro", "json", NULL};
 
 static const struct bc_option sink_table[] = {
-    {.name = "format", .type = BC_OPT_ENUM, .def = "avro", .values = format_values,
+    {.name = "format",
+     .type = BC_OPT_ENUM,
+     .def = "avro",
+     .values = format_values,
      .description = "record format written to the sink"},
     {.name = NULL},
 };
@@ -64,17 +67,29 @@ static const char *const mode_values[] = {"first_match", "all_matches", NULL};
 static const char *const unmatched_values[] = {"default", "dlq", NULL};
 
 static const struct bc_option options[] = {
-    {.name = "mode", .type = BC_OPT_ENUM, .def = "first_match", .values = mode_values,
+    {.name = "mode",
+     .type = BC_OPT_ENUM,
+     .def = "first_match",
+     .values = mode_values,
      .description = "`first_match`: the first matching rule routes; `all_matches`: every "
                     "matching rule gets a copy (fan-out)"},
-    {.name = "rules", .type = BC_OPT_NODE, .check = check_rules, .doc_type = "list of rules",
+    {.name = "rules",
+     .type = BC_OPT_NODE,
+     .check = check_rules,
+     .doc_type = "list of rules",
      .description = "`{name, when: {field: value or {op: value}}, to: topic or [topics]}`, in "
                     "order"},
-    {.name = "default", .type = BC_OPT_TOPIC,
+    {.name = "default",
+     .type = BC_OPT_TOPIC,
      .description = "where records no rule matched go (with `unmatched: default`)"},
-    {.name = "unmatched", .type = BC_OPT_ENUM, .def = "default", .values = unmatched_values,
+    {.name = "unmatched",
+     .type = BC_OPT_ENUM,
+     .def = "default",
+     .values = unmatched_values,
      .description = "records no rule matched go to `default` or to the DLQ; never dropped"},
-    {.name = "sinks", .type = BC_OPT_NODE, .check = check_sinks,
+    {.name = "sinks",
+     .type = BC_OPT_NODE,
+     .check = check_sinks,
      .doc_type = "map of topic → {format}",
      .description = "per sink topic: `format: avro` (default) or `json`"},
     {.name = NULL},

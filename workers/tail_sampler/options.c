@@ -23,9 +23,9 @@ static const char *const k_count[] = {"min_spans", "max_spans", NULL};
 static const char *const k_nested[] = {"policies", NULL};
 
 static const struct policy_kind kinds[] = {
-    {"always_sample", k_none},   {"status_code", k_status},    {"latency", k_latency},
-    {"attribute", k_attribute},  {"probabilistic", k_prob},    {"rate_limiting", k_rate},
-    {"bytes_limiting", k_bytes}, {"span_count", k_count},      {"and", k_nested},
+    {"always_sample", k_none},   {"status_code", k_status}, {"latency", k_latency},
+    {"attribute", k_attribute},  {"probabilistic", k_prob}, {"rate_limiting", k_rate},
+    {"bytes_limiting", k_bytes}, {"span_count", k_count},   {"and", k_nested},
     {"drop", k_nested},
 };
 
@@ -90,29 +90,53 @@ static const char *const evaluation_values[] = {"first_match", "all", NULL};
 static const char *const non_span_values[] = {"pass", "follow", NULL};
 
 static const struct bc_option options[] = {
-    {.name = "decision_wait", .type = BC_OPT_DURATION, .def = "10s", .min = 100,
+    {.name = "decision_wait",
+     .type = BC_OPT_DURATION,
+     .def = "10s",
+     .min = 100,
      .max = 10 * BC_MINUTE_MS,
      .description = "a trace is decided when the event-time watermark passes its last span "
                     "by this much"},
-    {.name = "allowed_lateness", .type = BC_OPT_DURATION, .def = "5s", .min = 0,
-     .max = BC_HOUR_MS, .description = "how far the watermark trails the newest span seen"},
-    {.name = "idle_timeout", .type = BC_OPT_DURATION, .def = "30s", .min = BC_SECOND_MS,
+    {.name = "allowed_lateness",
+     .type = BC_OPT_DURATION,
+     .def = "5s",
+     .min = 0,
+     .max = BC_HOUR_MS,
+     .description = "how far the watermark trails the newest span seen"},
+    {.name = "idle_timeout",
+     .type = BC_OPT_DURATION,
+     .def = "30s",
+     .min = BC_SECOND_MS,
      .max = BC_HOUR_MS,
      .description = "a partition without new records for this long (wall clock) advances "
                     "its watermark anyway"},
-    {.name = "max_buffer_bytes", .type = BC_OPT_SIZE, .def = "256MiB", .min = BC_MIB,
+    {.name = "max_buffer_bytes",
+     .type = BC_OPT_SIZE,
+     .def = "256MiB",
+     .min = BC_MIB,
      .max = 64 * BC_GIB,
      .description = "memory bound of buffered spans per instance; when full the oldest traces "
                     "are decided early (counted)"},
-    {.name = "decision_ttl", .type = BC_OPT_DURATION, .def = "1h", .min = BC_MINUTE_MS,
+    {.name = "decision_ttl",
+     .type = BC_OPT_DURATION,
+     .def = "1h",
+     .min = BC_MINUTE_MS,
      .max = 7 * BC_DAY_MS,
      .description = "how long a decision is kept so late spans follow it"},
-    {.name = "evaluation", .type = BC_OPT_ENUM, .def = "first_match", .values = evaluation_values,
+    {.name = "evaluation",
+     .type = BC_OPT_ENUM,
+     .def = "first_match",
+     .values = evaluation_values,
      .description = "`first_match`: the first policy that decides wins; `all`: sampled when "
                     "any policy samples and no drop policy matches"},
-    {.name = "non_span", .type = BC_OPT_ENUM, .def = "pass", .values = non_span_values,
+    {.name = "non_span",
+     .type = BC_OPT_ENUM,
+     .def = "pass",
+     .values = non_span_values,
      .description = "logs and events: `pass` through, or `follow` their trace's decision"},
-    {.name = "policies", .type = BC_OPT_NODE, .check = check_policies,
+    {.name = "policies",
+     .type = BC_OPT_NODE,
+     .check = check_policies,
      .doc_type = "list of policies",
      .description = "`{name, type, ...}` with type always_sample, status_code, latency, "
                     "attribute, probabilistic, rate_limiting, bytes_limiting, span_count, and, "
