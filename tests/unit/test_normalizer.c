@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "bc_avro.h"
+#include "bc_config.h"
 #include "workers/normalizer/normalize.h"
 
 #define MAX_OUT 256
@@ -1053,6 +1054,126 @@ static void test_reason_names(void **state)
     assert_null(norm_reason_name(NORM_REASON_COUNT));
 }
 
+/* ---- options --------------------------------------------------------------------------- */
+
+static const char *const *option_texts; /* name, value pairs, NULL-terminated */
+
+static const char *get_text(void *opaque, const char *name)
+{
+    (void)opaque;
+    for (size_t i = 0; option_texts[i] != NULL; i += 2) {
+        if (strcmp(option_texts[i], name) == 0) {
+            return option_texts[i + 1];
+        }
+    }
+    return NULL;
+}
+
+static void test_options_from_text(void **state)
+{
+    (void)state;
+    struct norm_options o, d;
+    char errstr[256] = "";
+    static const char *const none[] = {NULL};
+    option_texts = none;
+    assert_int_equal(norm_options_from_text(&o, get_text, NULL, errstr, sizeof(errstr)), 0);
+    norm_options_default(&d);
+    assert_int_equal(o.format, d.format);
+    assert_int_equal(o.max_clock_skew_ms, d.max_clock_skew_ms);
+    assert_int_equal(o.clamp_skew, d.clamp_skew);
+    assert_int_equal(o.max_payload_bytes, d.max_payload_bytes);
+    assert_int_equal(o.max_attributes, d.max_attributes);
+    assert_int_equal(o.max_attribute_value_length, d.max_attribute_value_length);
+    assert_int_equal(o.correlation_count, d.correlation_count);
+    for (size_t i = 0; i < d.correlation_count; i++) {
+        assert_string_equal(o.correlation_attributes[i], d.correlation_attributes[i]);
+    }
+    assert_string_equal(o.event_id_field, d.event_id_field);
+    norm_options_free(&o);
+
+    static const char *const set[] = {
+        "format", "event", "max_clock_skew", "90s", "clamp_skew", "false",
+        "max_payload_bytes", "2KiB", "max_attributes", "5", "max_attribute_value_length", "64",
+        "correlation_attributes", "x-request-id, guid:x-request-id,", "event_id_field",
+        "attributes.order", NULL,
+    };
+    option_texts = set;
+    assert_int_equal(norm_options_from_text(&o, get_text, NULL, errstr, sizeof(errstr)), 0);
+    assert_int_equal(o.format, NORM_FORMAT_EVENT);
+    assert_int_equal(o.max_clock_skew_ms, 90000);
+    assert_int_equal(o.clamp_skew, 0);
+    assert_int_equal(o.max_payload_bytes, 2048);
+    assert_int_equal(o.max_attributes, 5);
+    assert_int_equal(o.max_attribute_value_length, 64);
+    assert_int_equal(o.correlation_count, 2);
+    assert_string_equal(o.correlation_attributes[0], "x-request-id");
+    assert_string_equal(o.correlation_attributes[1], "guid:x-request-id");
+    assert_string_equal(o.event_id_field, "attributes.order");
+    norm_options_free(&o);
+
+    static const char *const bad[][3] = {
+        {"format", "xml", "option format: 'xml' is not one of the allowed values"},
+        {"max_clock_skew", "10", "option max_clock_skew: cannot parse '10'"},
+        {"max_clock_skew", "100ms", "option max_clock_skew: '100ms' is out of bounds [1000, "
+                                    "604800000]"},
+        {"clamp_skew", "yes", "option clamp_skew: 'yes' is not true or false"},
+        {"max_attributes", "0", "option max_attributes: '0' is out of bounds [1, 10000]"},
+        {"max_payload_bytes", "lots", "option max_payload_bytes: cannot parse 'lots'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *const one[] = {bad[i][0], bad[i][1], NULL};
+        option_texts = one;
+        assert_int_equal(norm_options_from_text(&o, get_text, NULL, errstr, sizeof(errstr)), -1);
+        assert_string_equal(errstr, bad[i][2]);
+        norm_options_free(&o);
+    }
+    /* Every declared option has a description. */
+    assert_int_equal(norm_option_count(), 8);
+    for (size_t i = 0; i < norm_option_count(); i++) {
+        assert_non_null(norm_option_name(i));
+        assert_non_null(norm_option_description(i));
+    }
+}
+
+static void test_options_from_topology(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "pipeline: shop\n"
+        "schemas: {dir: /somewhere/schemas}\n"
+        "topics: {shop.raw: {}, shop.normalized: {}, shop.dlq: {}}\n"
+        "workers:\n"
+        "  norm:\n"
+        "    type: normalizer\n"
+        "    input: shop.raw\n"
+        "    outputs: {normalized: shop.normalized, dlq: shop.dlq}\n"
+        "    options:\n"
+        "      max_clock_skew: 1h\n"
+        "      correlation_attributes: [x-request-id]\n"
+        "      max_payload_bytes: 64KiB\n";
+    struct bc_errors errs = {0};
+    struct bc_config *cfg = bc_config_load_string("t.yaml", yaml, sizeof(yaml) - 1, &errs);
+    if (cfg == NULL) {
+        bc_errors_print(&errs, stderr);
+    }
+    assert_non_null(cfg);
+    struct norm_options o;
+    const char *dir = NULL;
+    char errstr[256];
+    assert_int_equal(norm_options_from_config(cfg, "norm", &o, &dir, errstr, sizeof(errstr)), 0);
+    assert_string_equal(dir, "/somewhere/schemas");
+    assert_int_equal(o.max_clock_skew_ms, 3600000);
+    assert_int_equal(o.max_payload_bytes, 65536);
+    assert_int_equal(o.correlation_count, 1);
+    assert_string_equal(o.correlation_attributes[0], "x-request-id");
+    assert_int_equal(o.max_attributes, 128);
+    assert_string_equal(o.event_id_field, "attributes.idempotency_key");
+    norm_options_free(&o);
+    assert_int_equal(norm_options_from_config(cfg, "nope", &o, &dir, errstr, sizeof(errstr)), -1);
+    bc_config_destroy(cfg);
+    bc_errors_clear(&errs);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1077,6 +1198,8 @@ int main(void)
         T(test_dead_letter_record),
         T(test_byte_identical_output),
         T(test_reason_names),
+        T(test_options_from_text),
+        T(test_options_from_topology),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

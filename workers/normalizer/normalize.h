@@ -74,8 +74,37 @@ struct norm_options {
     const char *event_id_field;
 };
 
-/* The defaults of workers/normalizer/options.c. */
+/* The defaults of workers/normalizer/options.c (strings static: do not free). */
 void norm_options_default(struct norm_options *opts);
+
+/* Fills opts from validated topology values (the `options:` of a normalizer worker). The
+ * strings are new: free with norm_options_free. Returns 0. */
+struct bc_values;
+int norm_options_from_values(struct norm_options *opts, const struct bc_values *vals);
+
+/* Fills opts from option texts (get(opaque, name) returns the text or NULL for the default),
+ * parsed and bounded as the topology does ("10m", "1MiB", "a,b" for lists). The strings are
+ * new: free with norm_options_free (also after a failure). Returns 0, or -1 with errstr. */
+int norm_options_from_text(struct norm_options *opts,
+                           const char *(*get)(void *opaque, const char *name), void *opaque,
+                           char *errstr, size_t errstr_size);
+
+/* Fills opts from the topology's worker named worker (must be a normalizer) and sets
+ * *schemas_dir (borrowed from cfg) to its schema directory. Returns 0, or -1 with errstr. */
+struct bc_config;
+int norm_options_from_config(const struct bc_config *cfg, const char *worker,
+                             struct norm_options *opts, const char **schemas_dir, char *errstr,
+                             size_t errstr_size);
+
+/* Frees what norm_options_from_* allocated. NULL is a no-op. */
+void norm_options_free(struct norm_options *opts);
+
+/* The declared options (options.c), i in [0, norm_option_count()): name, default text (may
+ * be NULL), description. All static. */
+size_t norm_option_count(void);
+const char *norm_option_name(size_t i);
+const char *norm_option_default(size_t i);
+const char *norm_option_description(size_t i);
 
 /* Where the raw record was read, and its Kafka timestamp (ms, -1 when none: then no clock
  * skew check). topic is borrowed. */
