@@ -116,8 +116,7 @@ static int collect(void *opaque, const struct norm_outcome *o)
     out->bytes = malloc(f->buf.len);
     memcpy(out->bytes, f->buf.data, f->buf.len);
     out->len = f->buf.len;
-    rc = bc_avro_decode(f->reg, schema, out->bytes, out->len, &f->decoded, errstr,
-                        sizeof(errstr));
+    rc = bc_avro_decode(f->reg, schema, out->bytes, out->len, &f->decoded, errstr, sizeof(errstr));
     assert_int_equal(rc, 0);
     out->json = bc_avro_to_json(schema, &f->decoded, 0);
     assert_non_null(out->json);
@@ -173,8 +172,12 @@ static struct run *process_at(const void *data, size_t len, int64_t offset, int6
 {
     run_clear(&fx->run);
     struct norm_input in = {
-        .data = data, .len = len, .timestamp_ms = ts_ms, .topic = "tracking.raw",
-        .partition = 3, .offset = offset,
+        .data = data,
+        .len = len,
+        .timestamp_ms = ts_ms,
+        .topic = "tracking.raw",
+        .partition = 3,
+        .offset = offset,
     };
     char errstr[256] = "";
     int rc = norm_process(fx->norm, &in, collect, fx, errstr, sizeof(errstr));
@@ -306,9 +309,10 @@ static void test_spec_trace_example(void **state)
                         "[{\"key\":\"my.span.attr\",\"value\":{\"value\":\"some value\"}}]");
     assert_string_equal(jdump(e, "resource_attributes"),
                         "[{\"key\":\"service.name\",\"value\":{\"value\":\"my.service\"}}]");
-    assert_string_equal(jdump(e, "scope"),
-                        "{\"attributes\":[{\"key\":\"my.scope.attribute\",\"value\":{\"value\":"
-                        "\"some scope attribute\"}}],\"name\":\"my.library\",\"version\":\"1.0.0\"}");
+    assert_string_equal(
+        jdump(e, "scope"),
+        "{\"attributes\":[{\"key\":\"my.scope.attribute\",\"value\":{\"value\":"
+        "\"some scope attribute\"}}],\"name\":\"my.library\",\"version\":\"1.0.0\"}");
     assert_string_equal(jdump(e, "source"),
                         "{\"index\":0,\"offset\":42,\"partition\":3,\"topic\":\"tracking.raw\"}");
     assert_string_equal(jdump(e, "flags"), "[]");
@@ -416,13 +420,17 @@ static void test_protojson_variants(void **state)
     assert_string_equal(jdump(e, "attributes.5.value"), "{\"value\":3.0}");
     assert_string_equal(jdump(e, "attributes.6.value"), "{\"value\":null}"); /* NaN */
     assert_string_equal(jdump(e, "attributes.7.value"), "{\"value\":\"\\u0000\xc3\xbfhello\"}");
-    assert_string_equal(jdump(e, "attributes.8.value"),
-                        "{\"value\":{\"values\":[{\"value\":1},{\"value\":\"x\"},{\"value\":null}]}}");
-    assert_string_equal(jdump(e, "attributes.9.value"),
-                        "{\"value\":{\"values\":[{\"key\":\"inner\",\"value\":{\"value\":{\"values\":"
-                        "[{\"key\":\"deep\",\"value\":{\"value\":true}}]}}}]}}");
-    assert_string_equal(jdump(e, "attributes.10"), "{\"key\":\"empty\",\"value\":{\"value\":null}}");
-    assert_string_equal(jdump(e, "attributes.11"), "{\"key\":\"novalue\",\"value\":{\"value\":null}}");
+    assert_string_equal(
+        jdump(e, "attributes.8.value"),
+        "{\"value\":{\"values\":[{\"value\":1},{\"value\":\"x\"},{\"value\":null}]}}");
+    assert_string_equal(
+        jdump(e, "attributes.9.value"),
+        "{\"value\":{\"values\":[{\"key\":\"inner\",\"value\":{\"value\":{\"values\":"
+        "[{\"key\":\"deep\",\"value\":{\"value\":true}}]}}}]}}");
+    assert_string_equal(jdump(e, "attributes.10"),
+                        "{\"key\":\"empty\",\"value\":{\"value\":null}}");
+    assert_string_equal(jdump(e, "attributes.11"),
+                        "{\"key\":\"novalue\",\"value\":{\"value\":null}}");
     /* The NaN went through Avro as a double: check the bytes hold a NaN, not a null. */
     avro_value_t attrs, kv, v, u, b;
     assert_int_equal(avro_value_get_by_name(&fx->decoded, "attributes", &attrs, NULL), 0);
@@ -501,11 +509,11 @@ static void test_logs_severity_uid_and_body(void **state)
 static void test_flat_event(void **state)
 {
     (void)state;
-    struct run *run = process(
-        "{\"event\":\"billing.charge\",\"time\":\"2026-11-27T08:00:00.123Z\",\"service\":"
-        "\"payment\",\"attributes\":{\"idempotency_key\":\"ch-0001\",\"amount_cents\":1299,"
-        "\"currency\":\"EUR\",\"ratio\":0.5,\"ok\":true,\"none\":null,\"tags\":[\"a\",1],"
-        "\"card\":{\"brand\":\"visa\"}}}");
+    struct run *run =
+        process("{\"event\":\"billing.charge\",\"time\":\"2026-11-27T08:00:00.123Z\",\"service\":"
+                "\"payment\",\"attributes\":{\"idempotency_key\":\"ch-0001\",\"amount_cents\":1299,"
+                "\"currency\":\"EUR\",\"ratio\":0.5,\"ok\":true,\"none\":null,\"tags\":[\"a\",1],"
+                "\"card\":{\"brand\":\"visa\"}}}");
     assert_int_equal(run->n, 1);
     json_t *e = run->v[0].json;
     assert_string_equal(jstr(e, "kind"), "EVENT");
@@ -705,11 +713,14 @@ static void test_limits(void **state)
 
 /* ---- malformed input ----------------------------------------------------------------------- */
 
-#define SPAN_OK_IDS "\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b7\""
-#define SPAN_OK_TIMES "\"startTimeUnixNano\":\"1795766400000000000\",\"endTimeUnixNano\":\"1795766400000000001\""
+#define SPAN_OK_IDS                                                                                \
+    "\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b7\""
+#define SPAN_OK_TIMES                                                                              \
+    "\"startTimeUnixNano\":\"1795766400000000000\",\"endTimeUnixNano\":\"1795766400000000001\""
 #define SPANS(x) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[" x "]}]}]}"
 #define SPAN(x) SPANS("{" SPAN_OK_IDS ",\"name\":\"n\"," SPAN_OK_TIMES x "}")
-#define LOGS(x) "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"1\"" x "}]}]}]}"
+#define LOGS(x)                                                                                    \
+    "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"timeUnixNano\":\"1\"" x "}]}]}]}"
 #define ATTR(v) SPAN(",\"attributes\":[{\"key\":\"k\",\"value\":" v "}]")
 
 struct malformed {
@@ -737,8 +748,8 @@ static const struct malformed malformed[] = {
     {"no spans at all", "{\"resourceSpans\":[]}", 0, NORM_EMPTY, -1},
     {"resourceSpans not an array", "{\"resourceSpans\":{}}", 0, NORM_WRONG_TYPE, -1},
     {"resource element not an object", "{\"resourceSpans\":[1]}", 0, NORM_WRONG_TYPE, -1},
-    {"scopeSpans not an array", "{\"resourceSpans\":[{\"scopeSpans\":\"x\"}]}", 0,
-     NORM_WRONG_TYPE, -1},
+    {"scopeSpans not an array", "{\"resourceSpans\":[{\"scopeSpans\":\"x\"}]}", 0, NORM_WRONG_TYPE,
+     -1},
     {"spans not an array", "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":{}}]}]}", 0,
      NORM_WRONG_TYPE, -1},
     {"resource attributes not a list",
@@ -754,11 +765,11 @@ static const struct malformed malformed[] = {
      SPANS("{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e473\",\"spanId\":\"00f067aa0ba902b7\"}"), 0,
      NORM_INVALID_ID, 0},
     {"traceId with a non-hex char",
-     SPANS("{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e473g\",\"spanId\":\"00f067aa0ba902b7\"}"),
-     0, NORM_INVALID_ID, 0},
+     SPANS("{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e473g\",\"spanId\":\"00f067aa0ba902b7\"}"), 0,
+     NORM_INVALID_ID, 0},
     {"all-zero traceId",
-     SPANS("{\"traceId\":\"00000000000000000000000000000000\",\"spanId\":\"00f067aa0ba902b7\"}"),
-     0, NORM_INVALID_ID, 0},
+     SPANS("{\"traceId\":\"00000000000000000000000000000000\",\"spanId\":\"00f067aa0ba902b7\"}"), 0,
+     NORM_INVALID_ID, 0},
     {"traceId as a number", SPANS("{\"traceId\":12,\"spanId\":\"00f067aa0ba902b7\"}"), 0,
      NORM_WRONG_TYPE, 0},
     {"base64 traceId of 15 bytes",
@@ -773,26 +784,22 @@ static const struct malformed malformed[] = {
     {"name missing", SPANS("{" SPAN_OK_IDS "," SPAN_OK_TIMES "}"), 0, NORM_MISSING_FIELD, 0},
     {"name not a string", SPANS("{" SPAN_OK_IDS ",\"name\":[]," SPAN_OK_TIMES "}"), 0,
      NORM_WRONG_TYPE, 0},
-    {"start time missing",
-     SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"endTimeUnixNano\":\"5\"}"), 0, NORM_MISSING_FIELD,
-     0},
+    {"start time missing", SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"endTimeUnixNano\":\"5\"}"), 0,
+     NORM_MISSING_FIELD, 0},
     {"start time not decimal",
      SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":\"12ab\"}"), 0,
      NORM_INVALID_TIMESTAMP, 0},
-    {"start time negative",
-     SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":-5}"), 0,
+    {"start time negative", SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":-5}"), 0,
      NORM_INVALID_TIMESTAMP, 0},
     {"start time beyond int64",
      SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":\"99999999999999999999\"}"), 0,
      NORM_INVALID_TIMESTAMP, 0},
-    {"start time a real",
-     SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":1.5e18}"), 0,
+    {"start time a real", SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":1.5e18}"), 0,
      NORM_INVALID_TIMESTAMP, 0},
-    {"start time a boolean",
-     SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":true}"), 0, NORM_WRONG_TYPE, 0},
-    {"end time missing",
-     SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":\"5\"}"), 0, NORM_MISSING_FIELD,
-     0},
+    {"start time a boolean", SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":true}"),
+     0, NORM_WRONG_TYPE, 0},
+    {"end time missing", SPANS("{" SPAN_OK_IDS ",\"name\":\"n\",\"startTimeUnixNano\":\"5\"}"), 0,
+     NORM_MISSING_FIELD, 0},
     {"kind out of range", SPAN(",\"kind\":9"), 0, NORM_INVALID_ENUM, 0},
     {"kind unknown name", SPAN(",\"kind\":\"SPAN_KIND_BOGUS\""), 0, NORM_INVALID_ENUM, 0},
     {"kind a boolean", SPAN(",\"kind\":true"), 0, NORM_WRONG_TYPE, 0},
@@ -803,16 +810,16 @@ static const struct malformed malformed[] = {
      NORM_MISSING_FIELD, 0},
     {"attribute key a number", SPAN(",\"attributes\":[{\"key\":1}]"), 0, NORM_WRONG_TYPE, 0},
     {"intValue not decimal", ATTR("{\"intValue\":\"12x\"}"), 0, NORM_WRONG_TYPE, 0},
-    {"intValue beyond int64", ATTR("{\"intValue\":\"9223372036854775808\"}"), 0,
-     NORM_WRONG_TYPE, 0},
+    {"intValue beyond int64", ATTR("{\"intValue\":\"9223372036854775808\"}"), 0, NORM_WRONG_TYPE,
+     0},
     {"boolValue a string", ATTR("{\"boolValue\":\"true\"}"), 0, NORM_WRONG_TYPE, 0},
     {"doubleValue a word", ATTR("{\"doubleValue\":\"many\"}"), 0, NORM_WRONG_TYPE, 0},
     {"bytesValue not base64", ATTR("{\"bytesValue\":\"***\"}"), 0, NORM_WRONG_TYPE, 0},
-    {"AnyValue with two values", ATTR("{\"stringValue\":\"a\",\"intValue\":1}"), 0,
-     NORM_WRONG_TYPE, 0},
+    {"AnyValue with two values", ATTR("{\"stringValue\":\"a\",\"intValue\":1}"), 0, NORM_WRONG_TYPE,
+     0},
     {"AnyValue not an object", ATTR("\"plain\""), 0, NORM_WRONG_TYPE, 0},
-    {"arrayValue values not a list", ATTR("{\"arrayValue\":{\"values\":1}}"), 0,
-     NORM_WRONG_TYPE, 0},
+    {"arrayValue values not a list", ATTR("{\"arrayValue\":{\"values\":1}}"), 0, NORM_WRONG_TYPE,
+     0},
     {"bad value deep in a kvlist",
      ATTR("{\"kvlistValue\":{\"values\":[{\"key\":\"a\",\"value\":{\"intValue\":true}}]}}"), 0,
      NORM_WRONG_TYPE, 0},
@@ -823,8 +830,8 @@ static const struct malformed malformed[] = {
     {"log severityText a number", LOGS(",\"severityText\":3"), 0, NORM_WRONG_TYPE, 0},
     {"log traceId invalid", LOGS(",\"traceId\":\"abc\""), 0, NORM_INVALID_ID, 0},
     {"log body wrong", LOGS(",\"body\":{\"boolValue\":1}"), 0, NORM_WRONG_TYPE, 0},
-    {"event missing name", "{\"event\":null,\"time\":1,\"service\":\"s\"}", 0,
-     NORM_MISSING_FIELD, -1},
+    {"event missing name", "{\"event\":null,\"time\":1,\"service\":\"s\"}", 0, NORM_MISSING_FIELD,
+     -1},
     {"event name empty", "{\"event\":\"\",\"time\":1,\"service\":\"s\"}", 0, NORM_MISSING_FIELD,
      -1},
     {"event name a number", "{\"event\":1,\"time\":1,\"service\":\"s\"}", 0, NORM_WRONG_TYPE, -1},
@@ -832,22 +839,36 @@ static const struct malformed malformed[] = {
     {"event missing service", "{\"event\":\"e\",\"time\":1}", 0, NORM_MISSING_FIELD, -1},
     {"event time a word", "{\"event\":\"e\",\"time\":\"yesterday\",\"service\":\"s\"}", 0,
      NORM_INVALID_TIMESTAMP, -1},
-    {"event time February 30", "{\"event\":\"e\",\"time\":\"2026-02-30T00:00:00Z\","
-     "\"service\":\"s\"}", 0, NORM_INVALID_TIMESTAMP, -1},
-    {"event time before 1970", "{\"event\":\"e\",\"time\":\"1969-12-31T23:59:59Z\","
-     "\"service\":\"s\"}", 0, NORM_INVALID_TIMESTAMP, -1},
-    {"event time without zone", "{\"event\":\"e\",\"time\":\"2026-11-27T08:00:00\","
-     "\"service\":\"s\"}", 0, NORM_INVALID_TIMESTAMP, -1},
+    {"event time February 30",
+     "{\"event\":\"e\",\"time\":\"2026-02-30T00:00:00Z\","
+     "\"service\":\"s\"}",
+     0, NORM_INVALID_TIMESTAMP, -1},
+    {"event time before 1970",
+     "{\"event\":\"e\",\"time\":\"1969-12-31T23:59:59Z\","
+     "\"service\":\"s\"}",
+     0, NORM_INVALID_TIMESTAMP, -1},
+    {"event time without zone",
+     "{\"event\":\"e\",\"time\":\"2026-11-27T08:00:00\","
+     "\"service\":\"s\"}",
+     0, NORM_INVALID_TIMESTAMP, -1},
     {"event time negative", "{\"event\":\"e\",\"time\":-1,\"service\":\"s\"}", 0,
      NORM_INVALID_TIMESTAMP, -1},
-    {"event trace_id too short", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"trace_id\":"
-     "\"4bf92f3577b34da6a3ce929d0e0e473\"}", 0, NORM_INVALID_ID, -1},
-    {"event span_id not hex", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"span_id\":"
-     "\"00f067aa0ba902bz\"}", 0, NORM_INVALID_ID, -1},
+    {"event trace_id too short",
+     "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"trace_id\":"
+     "\"4bf92f3577b34da6a3ce929d0e0e473\"}",
+     0, NORM_INVALID_ID, -1},
+    {"event span_id not hex",
+     "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"span_id\":"
+     "\"00f067aa0ba902bz\"}",
+     0, NORM_INVALID_ID, -1},
+    {"event trace_id in base64", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"trace_id\":"
+     "\"W47/95gDgQPSabYzgT/GDA==\"}", 0, NORM_INVALID_ID, -1},
     {"event attributes a list", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"attributes\":[]}",
      0, NORM_WRONG_TYPE, -1},
-    {"event correlation_id a number", "{\"event\":\"e\",\"time\":1,\"service\":\"s\","
-     "\"correlation_id\":5}", 0, NORM_WRONG_TYPE, -1},
+    {"event correlation_id a number",
+     "{\"event\":\"e\",\"time\":1,\"service\":\"s\","
+     "\"correlation_id\":5}",
+     0, NORM_WRONG_TYPE, -1},
 };
 
 static void test_malformed_inputs(void **state)
@@ -862,7 +883,8 @@ static void test_malformed_inputs(void **state)
         if (run->n != 1 || run->v[0].is_event || run->v[0].reason != m->reason ||
             run->v[0].index != m->index) {
             fail_msg("case '%s': %zu outcomes, first %s reason %s index %d (%s); expected %s "
-                     "index %d", m->name, run->n, run->v[0].is_event ? "event" : "dead letter",
+                     "index %d",
+                     m->name, run->n, run->v[0].is_event ? "event" : "dead letter",
                      norm_reason_name(run->v[0].reason), run->v[0].index, run->v[0].message,
                      norm_reason_name(m->reason), m->index);
         }
@@ -944,10 +966,10 @@ static void test_fifty_good_spans_one_bad(void **state)
 static void test_traces_and_logs_in_one_payload(void **state)
 {
     (void)state;
-    struct run *run = process(
-        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" SPAN_OK_IDS ",\"name\":\"n\","
-        SPAN_OK_TIMES "}]}]}],\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":["
-        "{\"timeUnixNano\":\"1\"},{\"timeUnixNano\":\"x\"}]}]}]}");
+    struct run *run = process("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" SPAN_OK_IDS
+                              ",\"name\":\"n\"," SPAN_OK_TIMES
+                              "}]}]}],\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":["
+                              "{\"timeUnixNano\":\"1\"},{\"timeUnixNano\":\"x\"}]}]}]}");
     assert_int_equal(run->n, 3);
     assert_string_equal(jstr(run->v[0].json, "kind"), "SPAN");
     assert_string_equal(jstr(run->v[1].json, "kind"), "LOG");
@@ -984,7 +1006,11 @@ static void test_dead_letter_record(void **state)
     assert_int_equal(bc_avro_value_new(schema, &dl), 0);
     const char raw[] = "{\"bad";
     struct norm_input in = {
-        .data = raw, .len = 5, .timestamp_ms = TS_MS, .topic = "tracking.raw", .partition = 1,
+        .data = raw,
+        .len = 5,
+        .timestamp_ms = TS_MS,
+        .topic = "tracking.raw",
+        .partition = 1,
         .offset = 12,
     };
     struct norm_outcome o = {.index = 4, .reason = NORM_INVALID_ID, .message = "spanId: bad"};
@@ -993,8 +1019,9 @@ static void test_dead_letter_record(void **state)
     assert_int_equal(bc_avro_encode(schema, &dl, &fx->buf, errstr, sizeof(errstr)), 0);
     avro_value_t back;
     assert_int_equal(bc_avro_value_new(schema, &back), 0);
-    assert_int_equal(bc_avro_decode(fx->reg, schema, fx->buf.data, fx->buf.len, &back, errstr,
-                                    sizeof(errstr)), 0);
+    assert_int_equal(
+        bc_avro_decode(fx->reg, schema, fx->buf.data, fx->buf.len, &back, errstr, sizeof(errstr)),
+        0);
     json_t *j = bc_avro_to_json(schema, &back, 0);
     char *text = json_dumps(j, JSON_COMPACT);
     assert_string_equal(text,
@@ -1045,8 +1072,8 @@ static void test_reason_names(void **state)
 {
     (void)state;
     static const char *const expected[] = {
-        "empty", "not_utf8", "oversized", "invalid_json", "unknown_format", "missing_field",
-        "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum",
+        "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
+        "missing_field", "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum",
     };
     for (int i = 0; i < NORM_REASON_COUNT; i++) {
         assert_string_equal(norm_reason_name((enum norm_reason)i), expected[i]);
@@ -1092,10 +1119,23 @@ static void test_options_from_text(void **state)
     norm_options_free(&o);
 
     static const char *const set[] = {
-        "format", "event", "max_clock_skew", "90s", "clamp_skew", "false",
-        "max_payload_bytes", "2KiB", "max_attributes", "5", "max_attribute_value_length", "64",
-        "correlation_attributes", "x-request-id, guid:x-request-id,", "event_id_field",
-        "attributes.order", NULL,
+        "format",
+        "event",
+        "max_clock_skew",
+        "90s",
+        "clamp_skew",
+        "false",
+        "max_payload_bytes",
+        "2KiB",
+        "max_attributes",
+        "5",
+        "max_attribute_value_length",
+        "64",
+        "correlation_attributes",
+        "x-request-id, guid:x-request-id,",
+        "event_id_field",
+        "attributes.order",
+        NULL,
     };
     option_texts = set;
     assert_int_equal(norm_options_from_text(&o, get_text, NULL, errstr, sizeof(errstr)), 0);
@@ -1114,8 +1154,9 @@ static void test_options_from_text(void **state)
     static const char *const bad[][3] = {
         {"format", "xml", "option format: 'xml' is not one of the allowed values"},
         {"max_clock_skew", "10", "option max_clock_skew: cannot parse '10'"},
-        {"max_clock_skew", "100ms", "option max_clock_skew: '100ms' is out of bounds [1000, "
-                                    "604800000]"},
+        {"max_clock_skew", "100ms",
+         "option max_clock_skew: '100ms' is out of bounds [1000, "
+         "604800000]"},
         {"clamp_skew", "yes", "option clamp_skew: 'yes' is not true or false"},
         {"max_attributes", "0", "option max_attributes: '0' is out of bounds [1, 10000]"},
         {"max_payload_bytes", "lots", "option max_payload_bytes: cannot parse 'lots'"},
@@ -1138,19 +1179,18 @@ static void test_options_from_text(void **state)
 static void test_options_from_topology(void **state)
 {
     (void)state;
-    static const char yaml[] =
-        "pipeline: shop\n"
-        "schemas: {dir: /somewhere/schemas}\n"
-        "topics: {shop.raw: {}, shop.normalized: {}, shop.dlq: {}}\n"
-        "workers:\n"
-        "  norm:\n"
-        "    type: normalizer\n"
-        "    input: shop.raw\n"
-        "    outputs: {normalized: shop.normalized, dlq: shop.dlq}\n"
-        "    options:\n"
-        "      max_clock_skew: 1h\n"
-        "      correlation_attributes: [x-request-id]\n"
-        "      max_payload_bytes: 64KiB\n";
+    static const char yaml[] = "pipeline: shop\n"
+                               "schemas: {dir: /somewhere/schemas}\n"
+                               "topics: {shop.raw: {}, shop.normalized: {}, shop.dlq: {}}\n"
+                               "workers:\n"
+                               "  norm:\n"
+                               "    type: normalizer\n"
+                               "    input: shop.raw\n"
+                               "    outputs: {normalized: shop.normalized, dlq: shop.dlq}\n"
+                               "    options:\n"
+                               "      max_clock_skew: 1h\n"
+                               "      correlation_attributes: [x-request-id]\n"
+                               "      max_payload_bytes: 64KiB\n";
     struct bc_errors errs = {0};
     struct bc_config *cfg = bc_config_load_string("t.yaml", yaml, sizeof(yaml) - 1, &errs);
     if (cfg == NULL) {

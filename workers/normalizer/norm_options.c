@@ -64,7 +64,7 @@ static char *dup_or_die(const char *s)
 
 static enum norm_format format_of(const char *s)
 {
-    return strcmp(s, "otlp") == 0 ? NORM_FORMAT_OTLP
+    return strcmp(s, "otlp") == 0    ? NORM_FORMAT_OTLP
            : strcmp(s, "event") == 0 ? NORM_FORMAT_EVENT
                                      : NORM_FORMAT_AUTO;
 }
@@ -163,8 +163,8 @@ static int parse_one(const struct bc_option *o, const char *text, int64_t *i, ch
                 return 0;
             }
         }
-        snprintf(errstr, errstr_size, "option %s: '%s' is not one of the allowed values",
-                 o->name, text);
+        snprintf(errstr, errstr_size, "option %s: '%s' is not one of the allowed values", o->name,
+                 text);
         return -1;
     default:
         return 0;
@@ -174,9 +174,8 @@ static int parse_one(const struct bc_option *o, const char *text, int64_t *i, ch
         return -1;
     }
     if ((o->min != 0 || o->max != 0) && (*i < o->min || *i > o->max)) {
-        snprintf(errstr, errstr_size,
-                 "option %s: '%s' is out of bounds [%" PRId64 ", %" PRId64 "]", o->name, text,
-                 o->min, o->max);
+        snprintf(errstr, errstr_size, "option %s: '%s' is out of bounds [%" PRId64 ", %" PRId64 "]",
+                 o->name, text, o->min, o->max);
         return -1;
     }
     return 0;

@@ -24,14 +24,13 @@
 #define PATH_SIZE 192
 
 static const char *const reason_names[NORM_REASON_COUNT] = {
-    "empty",        "not_utf8",      "oversized",         "invalid_json",
-    "unknown_format", "missing_field", "wrong_type",      "invalid_id",
-    "invalid_timestamp", "invalid_enum",
+    "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
+    "missing_field", "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum",
 };
 
 static const char *const flag_names[] = {
-    "clock_skew", "clamped", "end_before_start", "truncated", "attributes_dropped",
-    "missing_service",
+    "clock_skew",         "clamped",         "end_before_start", "truncated",
+    "attributes_dropped", "missing_service",
 };
 #define FLAG_COUNT (sizeof(flag_names) / sizeof(flag_names[0]))
 
@@ -40,32 +39,32 @@ enum { KIND_SPAN = 0, KIND_LOG = 1, KIND_EVENT = 2 };
 static const char *const kind_material[] = {"span", "log", "event"};
 
 /* AnyValue.value union branches, in schema order. */
-enum {
-    AV_NULL = 0, AV_STRING, AV_BOOL, AV_LONG, AV_DOUBLE, AV_BYTES, AV_ARRAY, AV_KVLIST
-};
+enum { AV_NULL = 0, AV_STRING, AV_BOOL, AV_LONG, AV_DOUBLE, AV_BYTES, AV_ARRAY, AV_KVLIST };
 
 static const char *const span_kind_names[] = {
     "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
     "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
 };
 static const char *const status_code_names[] = {
-    "STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR",
+    "STATUS_CODE_UNSET",
+    "STATUS_CODE_OK",
+    "STATUS_CODE_ERROR",
 };
 static const char *const severity_names[] = {
-    "SEVERITY_NUMBER_UNSPECIFIED",
-    "SEVERITY_NUMBER_TRACE", "SEVERITY_NUMBER_TRACE2", "SEVERITY_NUMBER_TRACE3",
-    "SEVERITY_NUMBER_TRACE4", "SEVERITY_NUMBER_DEBUG", "SEVERITY_NUMBER_DEBUG2",
-    "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4", "SEVERITY_NUMBER_INFO",
-    "SEVERITY_NUMBER_INFO2", "SEVERITY_NUMBER_INFO3", "SEVERITY_NUMBER_INFO4",
-    "SEVERITY_NUMBER_WARN", "SEVERITY_NUMBER_WARN2", "SEVERITY_NUMBER_WARN3",
-    "SEVERITY_NUMBER_WARN4", "SEVERITY_NUMBER_ERROR", "SEVERITY_NUMBER_ERROR2",
-    "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4", "SEVERITY_NUMBER_FATAL",
-    "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3", "SEVERITY_NUMBER_FATAL4",
+    "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_TRACE",  "SEVERITY_NUMBER_TRACE2",
+    "SEVERITY_NUMBER_TRACE3",      "SEVERITY_NUMBER_TRACE4", "SEVERITY_NUMBER_DEBUG",
+    "SEVERITY_NUMBER_DEBUG2",      "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+    "SEVERITY_NUMBER_INFO",        "SEVERITY_NUMBER_INFO2",  "SEVERITY_NUMBER_INFO3",
+    "SEVERITY_NUMBER_INFO4",       "SEVERITY_NUMBER_WARN",   "SEVERITY_NUMBER_WARN2",
+    "SEVERITY_NUMBER_WARN3",       "SEVERITY_NUMBER_WARN4",  "SEVERITY_NUMBER_ERROR",
+    "SEVERITY_NUMBER_ERROR2",      "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+    "SEVERITY_NUMBER_FATAL",       "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3",
+    "SEVERITY_NUMBER_FATAL4",
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 struct norm {
-    const struct norm_options *opts; /* borrowed */
+    const struct norm_options *opts;           /* borrowed */
     const struct bc_avro_schema *event_schema; /* borrowed from the registry */
     const struct bc_avro_schema *dl_schema;
     avro_value_t event; /* reused for every item; reset and fully set per item */
@@ -124,8 +123,7 @@ static size_t path_push(struct norm *n, const char *fmt, ...)
     int w = vsnprintf(n->path + saved, sizeof(n->path) - saved, fmt, ap);
     va_end(ap);
     if (w > 0) {
-        n->path_len = saved + (size_t)w < sizeof(n->path) ? saved + (size_t)w
-                                                            : sizeof(n->path) - 1;
+        n->path_len = saved + (size_t)w < sizeof(n->path) ? saved + (size_t)w : sizeof(n->path) - 1;
     }
     return saved;
 }
@@ -165,24 +163,31 @@ static int internal(struct norm *n, const char *what)
     return -1;
 }
 
-#define AV(n, call, what)                                                                      \
-    do {                                                                                       \
-        if ((call) != 0) {                                                                     \
-            return internal((n), (what));                                                      \
-        }                                                                                      \
+#define AV(n, call, what)                                                                          \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            return internal((n), (what));                                                          \
+        }                                                                                          \
     } while (0)
 
 static const char *json_type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "?";
 }
@@ -354,8 +359,8 @@ static long base64_decode(const char *s, size_t len, uint8_t *out, size_t out_si
             c = '+';
         } else if (c == '_') {
             c = '/';
-        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                     (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '+' || c == '/')) {
             free(buf);
             return -1;
         }
@@ -372,11 +377,15 @@ static long base64_decode(const char *s, size_t len, uint8_t *out, size_t out_si
     return (long)got - (long)(full - len); /* EVP_DecodeBlock counts padding as zero bytes */
 }
 
-/* An id of nbytes (16: trace, 8: span) as hex (either case) or base64 of the bytes. Returns
- * 1 and the lowercase hex in hex (2 * nbytes + 1), 0 when absent ("" or missing), -1 on
- * error (wrong_type, invalid_id; all-zero ids are invalid when zero_invalid). */
-static int parse_id(struct norm *n, const json_t *j, const char *field, size_t nbytes,
-                    int zero_invalid, char *hex)
+/* Id parsing: OTLP accepts base64 too (protojson bytes); flat events only hex. */
+enum { ID_OTLP = 0, ID_HEX_ONLY = 2, ID_ZERO_INVALID = 1 };
+
+/* An id of nbytes (16: trace, 8: span) as hex (either case) or, unless ID_HEX_ONLY, base64
+ * of the bytes. Returns 1 and the lowercase hex in hex (2 * nbytes + 1), 0 when absent (""
+ * or missing), -1 on error (wrong_type, invalid_id; all-zero ids are invalid with
+ * ID_ZERO_INVALID, else absent). */
+static int parse_id(struct norm *n, const json_t *j, const char *field, size_t nbytes, int mode,
+                    char *hex)
 {
     if (j == NULL) {
         return 0;
@@ -402,10 +411,16 @@ static int parse_id(struct norm *n, const json_t *j, const char *field, size_t n
             raw[i] = (uint8_t)(hi << 4 | lo);
         }
     }
-    if (!ok && len <= 4 * ((nbytes + 2) / 3)) {
+    if (!ok && !(mode & ID_HEX_ONLY) && len <= 4 * ((nbytes + 2) / 3)) {
         ok = base64_decode(s, len, raw, sizeof(raw)) == (long)nbytes;
     }
     if (!ok) {
+        if (mode & ID_HEX_ONLY) {
+            return fail(n, field, NORM_INVALID_ID,
+                        "expected %zu hex characters, got %zu "
+                        "characters",
+                        2 * nbytes, len);
+        }
         return fail(n, field, NORM_INVALID_ID,
                     "expected %zu hex characters or the base64 of %zu bytes, got %zu characters",
                     2 * nbytes, nbytes, len);
@@ -419,7 +434,7 @@ static int parse_id(struct norm *n, const json_t *j, const char *field, size_t n
     }
     hex[2 * nbytes] = '\0';
     if (zero) {
-        if (zero_invalid) {
+        if (mode & ID_ZERO_INVALID) {
             return fail(n, field, NORM_INVALID_ID, "an all-zero id is invalid");
         }
         return 0;
@@ -471,8 +486,10 @@ static int parse_time(struct norm *n, const json_t *j, const char *field, int64_
     if (json_is_real(j)) {
         return fail(n, field, NORM_INVALID_TIMESTAMP, "expected integer nanoseconds, got a real");
     }
-    return fail(n, field, NORM_WRONG_TYPE, "expected nanoseconds as a string or an integer, "
-                "got %s", json_type_name(j));
+    return fail(n, field, NORM_WRONG_TYPE,
+                "expected nanoseconds as a string or an integer, "
+                "got %s",
+                json_type_name(j));
 }
 
 /* An int64: a decimal string with optional '-' or an integer. Returns 0 or -1 (wrong_type). */
@@ -502,8 +519,8 @@ static int parse_int64(struct norm *n, const json_t *j, const char *field, int64
 }
 
 /* An enum as its number or its full protobuf name. Absent reads as 0. Returns 0 or -1. */
-static int parse_enum(struct norm *n, const json_t *j, const char *field,
-                      const char *const *names, int count, int *out)
+static int parse_enum(struct norm *n, const json_t *j, const char *field, const char *const *names,
+                      int count, int *out)
 {
     *out = 0;
     if (j == NULL) {
@@ -680,16 +697,14 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         return 0;
     case AV_STRING: {
         if (!json_is_string(v)) {
-            return fail(n, name, NORM_WRONG_TYPE, "expected a string, got %s",
-                        json_type_name(v));
+            return fail(n, name, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(v));
         }
         const char *s = json_string_value(v);
         return av_string(n, &b, s, keep_utf8(n, s, json_string_length(v)));
     }
     case AV_BOOL:
         if (!json_is_boolean(v)) {
-            return fail(n, name, NORM_WRONG_TYPE, "expected a boolean, got %s",
-                        json_type_name(v));
+            return fail(n, name, NORM_WRONG_TYPE, "expected a boolean, got %s", json_type_name(v));
         }
         AV(n, avro_value_set_boolean(&b, json_is_true(v)), "boolean");
         return 0;
@@ -712,8 +727,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         } else if (json_is_string(v) && strcmp(json_string_value(v), "-Infinity") == 0) {
             d = -__builtin_inf();
         } else {
-            return fail(n, name, NORM_WRONG_TYPE, "expected a number, got %s",
-                        json_type_name(v));
+            return fail(n, name, NORM_WRONG_TYPE, "expected a number, got %s", json_type_name(v));
         }
         AV(n, avro_value_set_double(&b, d), "double");
         return 0;
@@ -747,8 +761,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
     case AV_ARRAY:
     case AV_KVLIST: {
         if (!json_is_object(v)) {
-            return fail(n, name, NORM_WRONG_TYPE, "expected an object, got %s",
-                        json_type_name(v));
+            return fail(n, name, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(v));
         }
         const json_t *values = get(v, "values");
         avro_value_t arr;
@@ -815,8 +828,7 @@ static int otlp_attributes(struct norm *n, const json_t *attrs, const char *fiel
         return 0;
     }
     if (!json_is_array(attrs)) {
-        return fail(n, field, NORM_WRONG_TYPE, "expected an array, got %s",
-                    json_type_name(attrs));
+        return fail(n, field, NORM_WRONG_TYPE, "expected an array, got %s", json_type_name(attrs));
     }
     for (size_t i = 0; i < json_array_size(attrs); i++) {
         if (i >= n->opts->max_attributes) {
@@ -944,7 +956,8 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         }
         const char *key;
         json_t *v;
-        json_object_foreach((json_t *)j, key, v) {
+        json_object_foreach((json_t *)j, key, v)
+        {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
             if (json_keyvalue(n, key, v, &item) != 0) {
@@ -1065,7 +1078,8 @@ static int content_id(struct norm *n, int kind, const char *const *fields, char 
 {
     json_t *all = bc_avro_to_json(n->event_schema, &n->event, 0);
     if (all == NULL) {
-        snprintf(n->errstr, n->errstr_size, "canonical content: the value does not fit "
+        snprintf(n->errstr, n->errstr_size,
+                 "canonical content: the value does not fit "
                  "TrackingEvent");
         n->internal = 1;
         return -1;
@@ -1087,12 +1101,18 @@ static int content_id(struct norm *n, int kind, const char *const *fields, char 
 }
 
 static const char *const log_content_fields[] = {
-    "start_time_ns", "trace_id", "span_id", "severity_number", "severity_text", "body",
-    "attributes", "resource_attributes", NULL,
+    "start_time_ns",
+    "trace_id",
+    "span_id",
+    "severity_number",
+    "severity_text",
+    "body",
+    "attributes",
+    "resource_attributes",
+    NULL,
 };
 static const char *const event_content_fields[] = {
-    "name", "service", "start_time_ns", "trace_id", "span_id", "correlation_id", "attributes",
-    NULL,
+    "name", "service", "start_time_ns", "trace_id", "span_id", "correlation_id", "attributes", NULL,
 };
 
 /* Checks start/end against the record timestamp; flags and (when configured) shifts both
@@ -1145,7 +1165,10 @@ static int emit_event(struct norm *n, int32_t index, const char *event_id, const
     }
     n->stats.events++;
     struct norm_outcome out = {
-        .index = index, .event = &n->event, .key = key, .event_id = event_id,
+        .index = index,
+        .event = &n->event,
+        .key = key,
+        .event_id = event_id,
         .flags = n->flags,
     };
     int rc = n->fn(n->opaque, &out);
@@ -1160,7 +1183,9 @@ static void emit_dead(struct norm *n, int32_t index)
 {
     n->stats.dead_letters[n->reason]++;
     struct norm_outcome out = {
-        .index = index, .reason = n->reason, .message = n->message,
+        .index = index,
+        .reason = n->reason,
+        .message = n->message,
     };
     int rc = n->fn(n->opaque, &out);
     if (rc != 0) {
@@ -1182,11 +1207,11 @@ struct otlp_signal {
 
 /* One resource (or scope) level of an OTLP payload, as its items see it. */
 struct otlp_ctx {
-    const json_t *resource_attrs; /* may be NULL */
-    const char *service;          /* borrowed; NULL: missing */
-    const json_t *scope;          /* may be NULL */
+    const json_t *resource_attrs;  /* may be NULL */
+    const char *service;           /* borrowed; NULL: missing */
+    const json_t *scope;           /* may be NULL */
     const struct otlp_signal *sig; /* for paths in messages */
-    size_t r, s;                  /* resource and scope indexes */
+    size_t r, s;                   /* resource and scope indexes */
 };
 
 /* Fills resource_attributes and scope. Paths in messages name the resource or the scope,
@@ -1251,15 +1276,17 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
     if (fill_common(n, KIND_SPAN, index) != 0) {
         return -1;
     }
-    int rc = parse_id(n, get2(span, "traceId", "trace_id"), "traceId", 16, 1, trace_id);
+    int rc =
+        parse_id(n, get2(span, "traceId", "trace_id"), "traceId", 16, ID_ZERO_INVALID, trace_id);
     if (rc <= 0) {
         return rc < 0 ? -1 : fail(n, "traceId", NORM_MISSING_FIELD, "required");
     }
-    rc = parse_id(n, get2(span, "spanId", "span_id"), "spanId", 8, 1, span_id);
+    rc = parse_id(n, get2(span, "spanId", "span_id"), "spanId", 8, ID_ZERO_INVALID, span_id);
     if (rc <= 0) {
         return rc < 0 ? -1 : fail(n, "spanId", NORM_MISSING_FIELD, "required");
     }
-    rc = parse_id(n, get2(span, "parentSpanId", "parent_span_id"), "parentSpanId", 8, 0, parent);
+    rc = parse_id(n, get2(span, "parentSpanId", "parent_span_id"), "parentSpanId", 8, ID_OTLP,
+                  parent);
     if (rc < 0 || set_opt_str(n, e, "trace_id", trace_id) != 0 ||
         set_opt_str(n, e, "span_id", span_id) != 0 ||
         set_opt_str(n, e, "parent_span_id", rc > 0 ? parent : NULL) != 0) {
@@ -1270,8 +1297,7 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
         return fail(n, "name", NORM_MISSING_FIELD, "required");
     }
     if (!json_is_string(name)) {
-        return fail(n, "name", NORM_WRONG_TYPE, "expected a string, got %s",
-                    json_type_name(name));
+        return fail(n, "name", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(name));
     }
     if (av_field(n, e, "name", &v) != 0 ||
         av_string(n, &v, json_string_value(name),
@@ -1286,16 +1312,16 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
     }
     AV(n, avro_value_set_enum(&v, kind), "span_kind");
     int64_t start = 0, end = 0;
-    rc = parse_time(n, get2(span, "startTimeUnixNano", "start_time_unix_nano"),
-                    "startTimeUnixNano", &start);
+    rc = parse_time(n, get2(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano",
+                    &start);
     if (rc < 0) {
         return -1;
     }
     if (rc == 0 || start == 0) {
         return fail(n, "startTimeUnixNano", NORM_MISSING_FIELD, "required");
     }
-    rc = parse_time(n, get2(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano",
-                    &end);
+    rc =
+        parse_time(n, get2(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano", &end);
     if (rc < 0) {
         return -1;
     }
@@ -1354,10 +1380,10 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
     if (fill_common(n, KIND_LOG, index) != 0) {
         return -1;
     }
-    int has_trace = parse_id(n, get2(log, "traceId", "trace_id"), "traceId", 16, 0, trace_id);
-    int has_span = has_trace < 0 ? -1
-                                 : parse_id(n, get2(log, "spanId", "span_id"), "spanId", 8, 0,
-                                            span_id);
+    int has_trace = parse_id(n, get2(log, "traceId", "trace_id"), "traceId", 16, ID_OTLP, trace_id);
+    int has_span = has_trace < 0
+                       ? -1
+                       : parse_id(n, get2(log, "spanId", "span_id"), "spanId", 8, ID_OTLP, span_id);
     if (has_span < 0 || set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
         set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0) {
         return -1;
@@ -1369,8 +1395,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
         return -1;
     }
     if (time == 0 && observed == 0) {
-        return fail(n, "timeUnixNano", NORM_MISSING_FIELD,
-                    "required (or observedTimeUnixNano)");
+        return fail(n, "timeUnixNano", NORM_MISSING_FIELD, "required (or observedTimeUnixNano)");
     }
     if (observed > 0) {
         if (set_some(n, e, "observed_time_ns", &v) != 0) {
@@ -1404,7 +1429,11 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
     if (event_name == NULL) {
         event_name = otlp_value_text(otlp_attr_find(attrs, "event.name"), buf, sizeof(buf));
     }
-    if (set_str(n, e, "name", event_name != NULL ? event_name : "") != 0) {
+    if (event_name == NULL) {
+        event_name = "";
+    }
+    if (av_field(n, e, "name", &v) != 0 ||
+        av_string(n, &v, event_name, keep_utf8(n, event_name, strlen(event_name))) != 0) {
         return -1;
     }
     const json_t *body = get(log, "body");
@@ -1421,8 +1450,8 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
         return -1;
     }
     char event_id[33], uidbuf[32];
-    const char *uid = otlp_value_text(otlp_attr_find(attrs, "log.record.uid"), uidbuf,
-                                      sizeof(uidbuf));
+    const char *uid =
+        otlp_value_text(otlp_attr_find(attrs, "log.record.uid"), uidbuf, sizeof(uidbuf));
     if (uid != NULL ? make_event_id(n, KIND_LOG, uid, strlen(uid), event_id)
                     : content_id(n, KIND_LOG, log_content_fields, event_id)) {
         return -1;
@@ -1437,8 +1466,8 @@ static const struct otlp_signal signal_spans = {
     "resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "spans", NULL, otlp_span,
 };
 static const struct otlp_signal signal_logs = {
-    "resourceLogs", "resource_logs", "scopeLogs", "scope_logs", "logRecords", "log_records",
-    otlp_log,
+    "resourceLogs", "resource_logs", "scopeLogs", "scope_logs",
+    "logRecords",   "log_records",   otlp_log,
 };
 
 /* Resolves one resource element's context (service, attributes); checks its shape. */
@@ -1468,8 +1497,8 @@ static int otlp_resource_ctx(struct norm *n, const json_t *res, const struct otl
 /* Pass 1 (check == 1): the envelope's shape, resources and scopes; counts items in *count.
  * Pass 2 (check == 0): every item, each an outcome. An envelope error (pass 1) returns -1
  * with the reason set. */
-static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signal *sig,
-                     int check, int32_t *index)
+static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signal *sig, int check,
+                     int32_t *index)
 {
     const json_t *resources = get2(root, sig->resources, sig->resources_snake);
     if (resources == NULL) {
@@ -1565,8 +1594,7 @@ static const json_t *json_path(const json_t *root, const char *path)
     return j;
 }
 
-static int required_string(struct norm *n, const json_t *root, const char *field,
-                           const char **s)
+static int required_string(struct norm *n, const json_t *root, const char *field, const char **s)
 {
     const json_t *j = get(root, field);
     if (j == NULL) {
@@ -1605,10 +1633,13 @@ static int flat_event(struct norm *n, const json_t *root)
     } else if (parse_time(n, time, "time", &ns) < 0) {
         return -1;
     }
-    int has_trace = parse_id(n, get(root, "trace_id"), "trace_id", 16, 1, trace_id);
-    int has_span = has_trace < 0 ? -1 : parse_id(n, get(root, "span_id"), "span_id", 8, 1, span_id);
-    if (has_span < 0 || parse_opt_string(n, get(root, "correlation_id"), "correlation_id",
-                                         &correlation) < 0) {
+    int has_trace =
+        parse_id(n, get(root, "trace_id"), "trace_id", 16, ID_HEX_ONLY | ID_ZERO_INVALID, trace_id);
+    int has_span = has_trace < 0 ? -1
+                                 : parse_id(n, get(root, "span_id"), "span_id", 8,
+                                            ID_HEX_ONLY | ID_ZERO_INVALID, span_id);
+    if (has_span < 0 ||
+        parse_opt_string(n, get(root, "correlation_id"), "correlation_id", &correlation) < 0) {
         return -1;
     }
     const json_t *attrs = get(root, "attributes");
@@ -1618,7 +1649,8 @@ static int flat_event(struct norm *n, const json_t *root)
     }
     if (set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
         set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0 ||
-        av_field(n, e, "name", &v) != 0 || av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
+        av_field(n, e, "name", &v) != 0 ||
+        av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
         av_field(n, e, "service", &v) != 0 ||
         av_string(n, &v, service, keep_utf8(n, service, strlen(service))) != 0 ||
         set_long(n, e, "start_time_ns", ns) != 0 || set_long(n, e, "end_time_ns", ns) != 0 ||
@@ -1628,7 +1660,8 @@ static int flat_event(struct norm *n, const json_t *root)
     const char *key;
     json_t *val;
     size_t count = 0;
-    json_object_foreach((json_t *)attrs, key, val) {
+    json_object_foreach((json_t *)attrs, key, val)
+    {
         if (count++ >= n->opts->max_attributes) {
             n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
             break;
@@ -1673,15 +1706,24 @@ static int flat_event(struct norm *n, const json_t *root)
 static const char *json_error_name(enum json_error_code code)
 {
     switch (code) {
-    case json_error_premature_end_of_input: return "premature end of input";
-    case json_error_end_of_input_expected: return "end of input expected";
-    case json_error_invalid_syntax: return "invalid syntax";
-    case json_error_null_character: return "NUL character";
-    case json_error_null_byte_in_key: return "NUL byte in a key";
-    case json_error_duplicate_key: return "duplicate key";
-    case json_error_numeric_overflow: return "number out of range";
-    case json_error_stack_overflow: return "nested too deep";
-    default: return "invalid JSON";
+    case json_error_premature_end_of_input:
+        return "premature end of input";
+    case json_error_end_of_input_expected:
+        return "end of input expected";
+    case json_error_invalid_syntax:
+        return "invalid syntax";
+    case json_error_null_character:
+        return "NUL character";
+    case json_error_null_byte_in_key:
+        return "NUL byte in a key";
+    case json_error_duplicate_key:
+        return "duplicate key";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_stack_overflow:
+        return "nested too deep";
+    default:
+        return "invalid JSON";
     }
 }
 
@@ -1887,14 +1929,14 @@ int norm_dead_letter_fill(const struct norm_input *in, const struct norm_outcome
         if (avro_value_set_branch(&u, 0, &b) != 0 || avro_value_set_null(&b) != 0) {
             return -1;
         }
-    } else if (avro_value_set_branch(&u, 1, &b) != 0 || avro_value_set_int(&b, outcome->index) != 0) {
+    } else if (avro_value_set_branch(&u, 1, &b) != 0 ||
+               avro_value_set_int(&b, outcome->index) != 0) {
         return -1;
     }
     if (avro_value_get_by_name(dl, "worker", &v, NULL) != 0 ||
         avro_value_set_string(&v, worker != NULL ? worker : "") != 0 ||
         avro_value_get_by_name(dl, "attempts", &v, NULL) != 0 ||
-        avro_value_set_int(&v, attempts) != 0 ||
-        avro_value_get_by_name(dl, "raw", &v, NULL) != 0 ||
+        avro_value_set_int(&v, attempts) != 0 || avro_value_get_by_name(dl, "raw", &v, NULL) != 0 ||
         avro_value_set_bytes(&v, (void *)(in->data != NULL ? in->data : ""), in->len) != 0 ||
         avro_value_get_by_name(dl, "key", &u, NULL) != 0) {
         return -1;

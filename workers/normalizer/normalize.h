@@ -156,8 +156,8 @@ void norm_destroy(struct norm *norm);
 /* Normalizes one raw record, calling fn once per outcome in payload order. Returns 0, or
  * the first nonzero value fn returned (processing stops there), or -1 on an internal error
  * (out of memory, an Avro value that cannot be set; message in errstr). */
-int norm_process(struct norm *norm, const struct norm_input *in, norm_outcome_fn fn,
-                 void *opaque, char *errstr, size_t errstr_size);
+int norm_process(struct norm *norm, const struct norm_input *in, norm_outcome_fn fn, void *opaque,
+                 char *errstr, size_t errstr_size);
 
 /* The TrackingEvent and DeadLetter schemas (borrowed from the registry). */
 const struct bc_avro_schema *norm_schema_event(const struct norm *norm);
