@@ -176,6 +176,10 @@ static void test_avro_tracking_event_round_trip(void **state)
     assert_non_null(te);
     assert_int_equal(bc_avro_schema_id(te), 1);
     assert_string_equal(bc_avro_schema_name(te), "io.breadcrumb.TrackingEvent");
+    /* The manifest's fingerprint (checked against python3-avro's canonical form in 0550). */
+    assert_true(bc_avro_schema_fingerprint(te) == 0x540f2d5dda3f0a96ULL);
+    assert_memory_equal(bc_avro_schema_canonical(te),
+                        "{\"name\":\"io.breadcrumb.TrackingEvent\",\"type\":\"record\"", 48);
     avro_value_t in, out;
     value_from(te, TRACKING_EVENT, &in);
     struct bc_avro_buf buf = {0};
@@ -697,30 +701,47 @@ static void test_avro_registry_check(void **state)
     assert_non_null(strstr(c.text, "color: enum symbol BLUE removed"));
     assert_non_null(strstr(c.text, "required_now: field missing"));
 
-    /* Manifest integrity: duplicate id, gap in versions, missing file, bad schema. */
+    /* Manifest integrity: duplicate id, gap in versions, missing file, bad schema, a schema
+     * changed after it was registered, a missing fingerprint. */
     char dir[] = "/tmp/bc_avro_test_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    write_file(dir, "A.avsc", "{\"type\": \"record\", \"name\": \"A\", \"fields\": []}");
+    const char *a_text = "{\"type\": \"record\", \"name\": \"A\", \"fields\": []}";
+    uint64_t a_fp;
+    char *a_form = NULL, errstr[512], manifest[2048];
+    assert_int_equal(bc_avro_fingerprint(a_text, &a_fp, &a_form, errstr, sizeof(errstr)), 0);
+    assert_string_equal(a_form, "{\"name\":\"A\",\"type\":\"record\",\"fields\":[]}");
+    free(a_form);
+    write_file(dir, "A.avsc", a_text);
     write_file(dir, "Bad.avsc",
                "{\"type\": \"record\", \"name\": \"B\", \"fields\": [{\"name\": "
                "\"x\", \"type\": \"nope\"}]}");
-    write_file(dir, "manifest.json",
-               "{\"schemas\": ["
-               "{\"subject\": \"A\", \"version\": 1, \"id\": 1, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"A\", \"version\": 3, \"id\": 1, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"A\", \"version\": 3, \"id\": 2, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"B\", \"version\": 1, \"id\": 3, \"file\": \"Bad.avsc\"},"
-               "{\"subject\": \"C\", \"version\": 1, \"id\": 4, \"file\": \"missing.avsc\"},"
-               "{\"subject\": \"D\", \"version\": 1, \"id\": 0, \"file\": \"A.avsc\"}]}");
+    snprintf(manifest, sizeof(manifest),
+             "{\"schemas\": ["
+             "{\"subject\": \"A\", \"version\": 1, \"id\": 1, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"%016llx\"},"
+             "{\"subject\": \"A\", \"version\": 3, \"id\": 1, \"file\": \"A.avsc\"},"
+             "{\"subject\": \"A\", \"version\": 3, \"id\": 2, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"%016llx\"},"
+             "{\"subject\": \"B\", \"version\": 1, \"id\": 3, \"file\": \"Bad.avsc\"},"
+             "{\"subject\": \"C\", \"version\": 1, \"id\": 4, \"file\": \"missing.avsc\"},"
+             "{\"subject\": \"D\", \"version\": 1, \"id\": 0, \"file\": \"A.avsc\"},"
+             "{\"subject\": \"E\", \"version\": 1, \"id\": 5, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"0000000000000001\"},"
+             "{\"subject\": \"F\", \"version\": 1, \"id\": 6, \"file\": \"A.avsc\"}]}",
+             (unsigned long long)a_fp, (unsigned long long)a_fp);
+    write_file(dir, "manifest.json", manifest);
     struct collected d = {0};
-    assert_int_equal(bc_avro_registry_check(dir, collect, &d), 5);
+    assert_int_equal(bc_avro_registry_check(dir, collect, &d), 7);
     assert_non_null(strstr(d.text, "schemas[1]: id 1 already used by A v1"));
     assert_non_null(strstr(d.text, "schemas[5]: \"id\" must be an integer"));
     assert_non_null(strstr(d.text, "B v1 (id 3): "));
     assert_non_null(strstr(d.text, "missing.avsc: No such file or directory"));
     assert_non_null(strstr(d.text, "A: versions must be numbered 1..2 without gaps"));
+    assert_non_null(strstr(d.text, "E v1 (id 5): "));
+    assert_non_null(strstr(d.text, "the manifest registered 0000000000000001: a registered "
+                                   "schema must not change (add a new version)"));
+    assert_non_null(strstr(d.text, "F v1 (id 6): no fingerprint in the manifest: add"));
     struct bc_avro_registry *reg = NULL;
-    char errstr[512];
     assert_int_equal(bc_avro_registry_load(dir, &reg, errstr, sizeof(errstr)), -1);
     assert_null(reg);
     assert_non_null(strstr(errstr, "id 1 already used"));
