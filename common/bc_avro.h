@@ -167,6 +167,11 @@ enum bc_avro_json_flags {
     /* Unions as Avro's JSON encoding ({"string": "x"}, null as null) instead of the bare
      * branch value. */
     BC_AVRO_JSON_TAGGED_UNIONS = 1 << 0,
+    /* OTLP's shapes as OTLP/JSON users read them: an AnyValue as its bare value, an array
+     * of KeyValue as an object {"key": value, ...} (a repeated key: the last wins), an
+     * ArrayValue as an array. For people and sinks: not read back by bc_avro_from_json (a
+     * bytes value and a string look alike). */
+    BC_AVRO_JSON_OTLP = 1 << 1,
 };
 
 /* Converts value (of schema's type) to JSON (new reference), or NULL when the value does not

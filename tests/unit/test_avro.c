@@ -213,6 +213,22 @@ static void test_avro_tracking_event_round_trip(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "status"), "code")),
                         "ERROR");
     json_decref(j);
+
+    /* OTLP/JSON-like output: attributes as objects, AnyValues bare. */
+    j = bc_avro_to_json(te, &out, BC_AVRO_JSON_OTLP);
+    assert_non_null(j);
+    char *text = json_dumps(json_object_get(j, "attributes"), JSON_COMPACT | JSON_ENSURE_ASCII);
+    assert_string_equal(text, "{\"s\":\"str\",\"b\":true,\"i\":42,\"d\":1.5,"
+                              "\"y\":\"\\u0000\\u00FF\",\"a\":[\"x\",7],"
+                              "\"kv\":{\"n\":null,\"nested\":[false]},\"e\":null}");
+    free(text);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(text,
+                           "\"resource_attributes\":{\"service.name\":\"cart\"},"
+                           "\"scope\":{\"name\":\"io.opentelemetry.http\",\"version\":\"1.0\","
+                           "\"attributes\":{}},\"body\":\"hello\","));
+    free(text);
+    json_decref(j);
     avro_value_decref(&in);
     avro_value_decref(&out);
     bc_avro_buf_free(&buf);
