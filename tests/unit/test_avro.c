@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -565,6 +566,61 @@ static void test_avro_value_reuse_across_records(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+struct worker {
+    struct bc_avro_registry *reg;
+    const struct bc_avro_buf *record;
+    int ok;
+};
+
+static void *decode_encode_loop(void *arg)
+{
+    struct worker *w = arg;
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(w->reg, "TrackingEvent");
+    avro_value_t v;
+    struct bc_avro_buf buf = {0};
+    char errstr[256];
+    if (bc_avro_value_new(te, &v) != 0) {
+        return NULL;
+    }
+    for (int i = 0; i < 3000; i++) {
+        if (bc_avro_decode(w->reg, te, w->record->data, w->record->len, &v, errstr,
+                           sizeof(errstr)) != 0 ||
+            bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)) != 0 ||
+            buf.len != w->record->len || memcmp(buf.data, w->record->data, buf.len) != 0) {
+            break;
+        }
+        w->ok++;
+    }
+    avro_value_decref(&v);
+    bc_avro_buf_free(&buf);
+    return NULL;
+}
+
+/* One registry, four threads, each with its own value and buffer (the documented contract). */
+static void test_avro_registry_shared_by_threads(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load("schemas");
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    avro_value_t v;
+    value_from(te, TRACKING_EVENT, &v);
+    struct bc_avro_buf record = {0};
+    encode_ok(te, &v, &record);
+    pthread_t threads[4];
+    struct worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct worker){reg, &record, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, decode_encode_loop, &workers[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(workers[i].ok, 3000);
+    }
+    avro_value_decref(&v);
+    bc_avro_buf_free(&record);
+    bc_avro_registry_destroy(reg);
+}
+
 /* Strings and map keys longer than the decoder's stack buffer take its scratch buffer. */
 static void test_avro_long_strings_and_map_keys(void **state)
 {
@@ -779,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_avro_encoder_rejects_invalid_values),
         cmocka_unit_test(test_avro_value_reuse_across_records),
         cmocka_unit_test(test_avro_long_strings_and_map_keys),
+        cmocka_unit_test(test_avro_registry_shared_by_threads),
         cmocka_unit_test(test_avro_compat_checker),
         cmocka_unit_test(test_avro_registry_check),
     };
