@@ -42,6 +42,8 @@ static const struct layout layout[BC_EV_FIELD_COUNT] = {
     [BC_EV_ON_CALL] = {"on_call", AVRO_STRING, 1},
     [BC_EV_DEPLOY] = {"deploy", AVRO_RECORD, 1},
     [BC_EV_SAMPLING] = {"sampling", AVRO_RECORD, 1},
+    [BC_EV_SPAN_EVENTS] = {"span_events", AVRO_ARRAY, 0},
+    [BC_EV_LINKS] = {"links", AVRO_ARRAY, 0},
 };
 
 static avro_schema_t deref(avro_schema_t s)
@@ -302,6 +304,52 @@ int bc_event_set_sampling(avro_value_t *ev, const char *policy, double probabili
         return -1;
     }
     return 0;
+}
+
+/* Appends a record to the array field and returns it. */
+static int append(avro_value_t *ev, enum bc_event_field field, avro_value_t *item)
+{
+    avro_value_t array;
+    if (bc_event_field(ev, field, &array) != 0 || avro_value_append(&array, item, NULL) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int item_attributes(avro_value_t *item, avro_value_t *attributes)
+{
+    avro_value_t attrs;
+    if (avro_value_get_by_index(item, 2, &attrs, NULL) != 0) {
+        return -1;
+    }
+    avro_value_reset(&attrs);
+    if (attributes != NULL) {
+        *attributes = attrs;
+    }
+    return 0;
+}
+
+int bc_event_add_span_event(avro_value_t *ev, int64_t time_ns, const char *name,
+                            avro_value_t *attributes)
+{
+    avro_value_t item, f;
+    if (append(ev, BC_EV_SPAN_EVENTS, &item) != 0 ||
+        avro_value_get_by_index(&item, 0, &f, NULL) != 0 || avro_value_set_long(&f, time_ns) != 0 ||
+        set_field_string(&item, 1, name) != 0) {
+        return -1;
+    }
+    return item_attributes(&item, attributes);
+}
+
+int bc_event_add_link(avro_value_t *ev, const char *trace_id, const char *span_id,
+                      avro_value_t *attributes)
+{
+    avro_value_t item;
+    if (append(ev, BC_EV_LINKS, &item) != 0 || set_field_string(&item, 0, trace_id) != 0 ||
+        set_field_string(&item, 1, span_id) != 0) {
+        return -1;
+    }
+    return item_attributes(&item, attributes);
 }
 
 int bc_event_set_body(avro_value_t *ev, avro_value_t *any)

@@ -55,6 +55,8 @@ enum bc_event_field {
     BC_EV_ON_CALL,
     BC_EV_DEPLOY,
     BC_EV_SAMPLING,
+    BC_EV_SPAN_EVENTS, /* array of SpanEvent {time_ns, name, attributes} */
+    BC_EV_LINKS,       /* array of SpanLink {trace_id, span_id, attributes} */
     BC_EV_FIELD_COUNT
 };
 
@@ -111,6 +113,13 @@ int bc_event_set_scope(avro_value_t *ev, const char *name, const char *version,
 int bc_event_set_deploy(avro_value_t *ev, const char *deploy_id, const char *version,
                         const char *commit, int64_t deployed_at_ns);
 int bc_event_set_sampling(avro_value_t *ev, const char *policy, double probability);
+/* Appends a span event {time_ns, name, attributes: []}; *attributes (may be NULL) receives
+ * its array of KeyValue. */
+int bc_event_add_span_event(avro_value_t *ev, int64_t time_ns, const char *name,
+                            avro_value_t *attributes);
+/* Appends a link {trace_id, span_id, attributes: []}; *attributes (may be NULL) as above. */
+int bc_event_add_link(avro_value_t *ev, const char *trace_id, const char *span_id,
+                      avro_value_t *attributes);
 /* Selects body's AnyValue; set it with bc_any_set_*. */
 int bc_event_set_body(avro_value_t *ev, avro_value_t *any);
 

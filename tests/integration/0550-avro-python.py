@@ -62,7 +62,8 @@ def kv(key, value):
 
 
 NULL_ENRICHMENT = {"owner": None, "team": None, "tier": None, "cost_center": None,
-                   "on_call": None, "deploy": None, "sampling": None}
+                   "on_call": None, "deploy": None, "sampling": None, "span_events": [],
+                   "links": []}
 
 EXPECTED = {
     "te-span.bin": ("TrackingEvent", {
@@ -100,6 +101,10 @@ EXPECTED = {
                    "commit": "89abcdef0123456789abcdef0123456789abcdef",
                    "deployed_at_ns": 1794990000000000000},
         "sampling": {"policy": "errors", "probability": 0.125},
+        "span_events": [{"time_ns": 1795000000200000000, "name": "exception",
+                         "attributes": [kv("exception.type", "PaymentDeclined")]}],
+        "links": [{"trace_id": "0af7651916cd43dd8448eb211c80319c",
+                   "span_id": "b7ad6b7169203331", "attributes": []}],
     }),
     "te-log.bin": ("TrackingEvent", {
         "event_id": "00000000000000000000000000000001", "kind": "LOG",

@@ -76,6 +76,11 @@ static void build(avro_value_t *ev)
     assert_int_equal(bc_event_set_string(ev, BC_EV_TEAM, "cart", 4), 0);
     assert_int_equal(bc_event_set_deploy(ev, "d-1", "1.4.2", "abc", 42), 0);
     assert_int_equal(bc_event_set_sampling(ev, "errors", 1.0), 0);
+    assert_int_equal(bc_event_add_span_event(ev, 200, "exception", &attrs), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "exception.type", 14, &any), 0);
+    assert_int_equal(bc_any_set_string(&any, "Timeout", 7), 0);
+    assert_int_equal(
+        bc_event_add_link(ev, "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", NULL), 0);
 }
 
 static void test_avro_event_build_encode_read(void **state)
@@ -121,7 +126,11 @@ static void test_avro_event_build_encode_read(void **state)
         "\"flags\":[\"clock_skew\"],\"owner\":null,\"team\":\"cart\",\"tier\":null,"
         "\"cost_center\":null,\"on_call\":null,"
         "\"deploy\":{\"deploy_id\":\"d-1\",\"version\":\"1.4.2\",\"commit\":\"abc\","
-        "\"deployed_at_ns\":42},\"sampling\":{\"policy\":\"errors\",\"probability\":1.0}}");
+        "\"deployed_at_ns\":42},\"sampling\":{\"policy\":\"errors\",\"probability\":1.0},"
+        "\"span_events\":[{\"time_ns\":200,\"name\":\"exception\",\"attributes\":"
+        "[{\"key\":\"exception.type\",\"value\":{\"value\":\"Timeout\"}}]}],"
+        "\"links\":[{\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\","
+        "\"span_id\":\"b7ad6b7169203331\",\"attributes\":[]}]}");
     free(text);
     json_decref(j);
 
