@@ -457,6 +457,35 @@ static void test_avro_garbage_never_crashes(void **state)
     avro_value_decref(&v);
     bc_avro_buf_free(&buf);
     bc_avro_registry_destroy(reg);
+
+    /* The same through an evolution plan (promotions, skipped fields, maps, defaults). */
+    reg = load("schemas/test/evolution");
+    const struct bc_avro_schema *v1 = bc_avro_registry_lookup_version(reg, "Widget", 1);
+    const struct bc_avro_schema *v2 = bc_avro_registry_lookup(reg, "Widget");
+    avro_value_t w, out;
+    value_from(v1, WIDGET_V1, &w);
+    struct bc_avro_buf wbuf = {0};
+    encode_ok(v1, &w, &wbuf);
+    assert_int_equal(bc_avro_value_new(v2, &out), 0);
+    copy = malloc(wbuf.len);
+    for (int i = 0; i < 20000; i++) {
+        memcpy(copy, wbuf.data, wbuf.len);
+        int flips = 1 + rand_r(&seed) % 3;
+        for (int k = 0; k < flips; k++) {
+            copy[5 + (size_t)rand_r(&seed) % (wbuf.len - 5)] = (uint8_t)rand_r(&seed);
+        }
+        size_t len = 5 + (size_t)rand_r(&seed) % (wbuf.len - 4);
+        int rc = bc_avro_decode(reg, v2, copy, len, &out, errstr, sizeof(errstr));
+        assert_true(rc <= 0 && rc >= BC_AVRO_ERR_ARG);
+    }
+    /* And the value is still good for a valid record afterwards. */
+    assert_int_equal(bc_avro_decode(reg, v2, wbuf.data, wbuf.len, &out, errstr, sizeof(errstr)),
+                     0);
+    free(copy);
+    avro_value_decref(&w);
+    avro_value_decref(&out);
+    bc_avro_buf_free(&wbuf);
+    bc_avro_registry_destroy(reg);
 }
 
 static void test_avro_encoder_rejects_invalid_values(void **state)
