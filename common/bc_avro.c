@@ -893,6 +893,12 @@ static struct bc_avro_res *res_get(struct bc_avro_plan *plan, const struct bc_av
         return res->inner ? res : NULL;
     }
     if (is_primitive(w->type)) {
+        if (w->type == AVRO_NULL && r->type != AVRO_NULL) {
+            return res_fail(plan, res, path,
+                            "null cannot be read as %s (a nullable field "
+                            "became required?)",
+                            type_label(r));
+        }
         if (!is_primitive(r->type) || !promotable(w->type, r->type)) {
             return res_fail(plan, res, path, "type changed from %s to %s", type_label(w),
                             type_label(r));
