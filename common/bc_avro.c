@@ -1305,7 +1305,7 @@ const struct bc_avro_schema *bc_avro_registry_lookup_version(const struct bc_avr
     const struct bc_avro_schema *best = NULL;
     for (size_t i = 0; reg != NULL && i < reg->nschemas; i++) {
         const struct bc_avro_schema *s = reg->schemas[i];
-        if (strcmp(s->subject, subject) != 0) {
+        if (strcmp(s->subject, subject) != 0 && strcmp(s->compiled.root->fullname, subject) != 0) {
             continue;
         }
         if (version > 0 ? s->version == version : (best == NULL || s->version > best->version)) {

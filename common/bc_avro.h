@@ -74,7 +74,8 @@ int bc_avro_registry_load(const char *dir, struct bc_avro_registry **regp, char 
  * bc_avro_value_new must be released (avro_value_decref) before. */
 void bc_avro_registry_destroy(struct bc_avro_registry *reg);
 
-/* The latest version of a subject (e.g. "TrackingEvent"), or NULL. Borrowed. */
+/* The latest version of a subject (e.g. "TrackingEvent"; the record's full name
+ * "io.breadcrumb.TrackingEvent" works too), or NULL. Borrowed. */
 const struct bc_avro_schema *bc_avro_registry_lookup(const struct bc_avro_registry *reg,
                                                      const char *subject);
 /* A given version of a subject, or NULL. Borrowed. */

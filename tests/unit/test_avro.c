@@ -176,6 +176,9 @@ static void test_avro_tracking_event_round_trip(void **state)
     const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
     assert_non_null(te);
     assert_int_equal(bc_avro_schema_id(te), 1);
+    assert_ptr_equal(bc_avro_registry_lookup(reg, "io.breadcrumb.TrackingEvent"), te);
+    assert_null(bc_avro_registry_lookup(reg, "Tracking"));
+    assert_null(bc_avro_registry_lookup_version(reg, "TrackingEvent", 2));
     assert_string_equal(bc_avro_schema_name(te), "io.breadcrumb.TrackingEvent");
     /* The manifest's fingerprint (checked against python3-avro's canonical form in 0550). */
     assert_true(bc_avro_schema_fingerprint(te) == 0x1702a92629742e63ULL);
