@@ -453,11 +453,114 @@ void bc_avro_compiled_free(struct bc_avro_compiled *c)
         free(node);
     }
     free(c->nodes);
+    free(c->canonical);
     json_decref(c->json);
     if (c->schema != NULL) {
         avro_schema_decref(c->schema);
     }
     memset(c, 0, sizeof(*c));
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Parsing Canonical Form and its CRC-64-AVRO fingerprint (Avro specification): names in
+ * full, only name/type/fields/symbols/items/values/size in that order, no whitespace, a named
+ * type written out once and referred to by its full name after. */
+
+static int pcf_put(struct bc_avro_buf *out, const char *s)
+{
+    return bc_avro_buf_put(out, s, strlen(s));
+}
+
+static int pcf_node(struct bc_avro_buf *out, const struct bc_avro_node *node,
+                    const struct bc_avro_node **seen, size_t *nseen, size_t cap)
+{
+    int rc = 0;
+    if (node->fullname != NULL) {
+        for (size_t i = 0; i < *nseen; i++) {
+            if (seen[i] == node) {
+                return pcf_put(out, "\"") | pcf_put(out, node->fullname) | pcf_put(out, "\"");
+            }
+        }
+        if (*nseen == cap) {
+            return -1;
+        }
+        seen[(*nseen)++] = node;
+    }
+    switch (node->type) {
+    case AVRO_RECORD:
+        rc |= pcf_put(out, "{\"name\":\"") | pcf_put(out, node->fullname) |
+              pcf_put(out, "\",\"type\":\"record\",\"fields\":[");
+        for (size_t i = 0; i < node->n; i++) {
+            rc |= pcf_put(out, i ? ",{\"name\":\"" : "{\"name\":\"") |
+                  pcf_put(out, node->fields[i].name) | pcf_put(out, "\",\"type\":");
+            rc |= pcf_node(out, node->fields[i].type, seen, nseen, cap) | pcf_put(out, "}");
+        }
+        return rc | pcf_put(out, "]}");
+    case AVRO_ENUM:
+        rc |= pcf_put(out, "{\"name\":\"") | pcf_put(out, node->fullname) |
+              pcf_put(out, "\",\"type\":\"enum\",\"symbols\":[");
+        for (size_t i = 0; i < node->n; i++) {
+            rc |= pcf_put(out, i ? ",\"" : "\"") | pcf_put(out, node->symbols[i]) |
+                  pcf_put(out, "\"");
+        }
+        return rc | pcf_put(out, "]}");
+    case AVRO_FIXED: {
+        char size[32];
+        snprintf(size, sizeof(size), "%zu", node->n);
+        return pcf_put(out, "{\"name\":\"") | pcf_put(out, node->fullname) |
+               pcf_put(out, "\",\"type\":\"fixed\",\"size\":") | pcf_put(out, size) |
+               pcf_put(out, "}");
+    }
+    case AVRO_ARRAY:
+    case AVRO_MAP:
+        rc |= pcf_put(out, node->type == AVRO_ARRAY ? "{\"type\":\"array\",\"items\":"
+                                                    : "{\"type\":\"map\",\"values\":");
+        return rc | pcf_node(out, node->items, seen, nseen, cap) | pcf_put(out, "}");
+    case AVRO_UNION:
+        rc |= pcf_put(out, "[");
+        for (size_t i = 0; i < node->n; i++) {
+            rc |= (i ? pcf_put(out, ",") : 0) | pcf_node(out, node->branches[i], seen, nseen, cap);
+        }
+        return rc | pcf_put(out, "]");
+    default:
+        return pcf_put(out, "\"") | pcf_put(out, node->name) | pcf_put(out, "\"");
+    }
+}
+
+static uint64_t crc64_avro(const uint8_t *data, size_t len)
+{
+    static const uint64_t empty = 0xc15d213aa4d7a795ULL;
+    uint64_t table[256];
+    for (int i = 0; i < 256; i++) {
+        uint64_t fp = (uint64_t)i;
+        for (int j = 0; j < 8; j++) {
+            fp = (fp >> 1) ^ (empty & (0 - (fp & 1)));
+        }
+        table[i] = fp;
+    }
+    uint64_t fp = empty;
+    for (size_t i = 0; i < len; i++) {
+        fp = (fp >> 8) ^ table[(fp ^ data[i]) & 0xff];
+    }
+    return fp;
+}
+
+static int canonical_form(struct bc_avro_compiled *c, char *errstr, size_t errstr_size)
+{
+    struct bc_avro_buf out = {0};
+    const struct bc_avro_node **seen = calloc(c->nnodes + 1, sizeof(*seen));
+    size_t nseen = 0;
+    if (seen == NULL || pcf_node(&out, c->root, seen, &nseen, c->nnodes + 1) != 0 ||
+        bc_avro_buf_put(&out, "", 1) != 0) {
+        free(seen);
+        bc_avro_buf_free(&out);
+        set_err(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    free(seen);
+    c->canonical = (char *)out.data;
+    c->fingerprint = crc64_avro(out.data, out.len - 1);
+    return 0;
 }
 
 int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr, size_t errstr_size)
@@ -515,12 +618,31 @@ int bc_avro_compile(const char *text, struct bc_avro_compiled *c, char *errstr, 
             f->default_len = buf.len;
         }
     }
+    if (canonical_form(c, errstr, errstr_size) != 0) {
+        goto fail;
+    }
     json_decref(defs);
     return 0;
 fail:
     json_decref(defs);
     bc_avro_compiled_free(c);
     return -1;
+}
+
+int bc_avro_fingerprint(const char *text, uint64_t *fingerprint, char **canonical, char *errstr,
+                        size_t errstr_size)
+{
+    struct bc_avro_compiled c;
+    if (bc_avro_compile(text, &c, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    *fingerprint = c.fingerprint;
+    if (canonical != NULL) {
+        *canonical = c.canonical;
+        c.canonical = NULL;
+    }
+    bc_avro_compiled_free(&c);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -771,6 +893,12 @@ static struct bc_avro_res *res_get(struct bc_avro_plan *plan, const struct bc_av
         return res->inner ? res : NULL;
     }
     if (is_primitive(w->type)) {
+        if (w->type == AVRO_NULL && r->type != AVRO_NULL) {
+            return res_fail(plan, res, path,
+                            "null cannot be read as %s (a nullable field "
+                            "became required?)",
+                            type_label(r));
+        }
         if (!is_primitive(r->type) || !promotable(w->type, r->type)) {
             return res_fail(plan, res, path, "type changed from %s to %s", type_label(w),
                             type_label(r));
@@ -937,6 +1065,7 @@ void bc_avro_registry_destroy(struct bc_avro_registry *reg)
 struct manifest_entry {
     const char *subject;
     const char *file;
+    const char *fingerprint; /* 16 lowercase hex digits, or NULL when absent */
     json_int_t version;
     json_int_t id;
 };
@@ -983,6 +1112,7 @@ static json_t *manifest_read(const char *dir, struct manifest_entry **entries, s
         const char *file = json_string_value(json_object_get(e, "file"));
         json_t *version = json_object_get(e, "version");
         json_t *id = json_object_get(e, "id");
+        json_t *fingerprint = json_object_get(e, "fingerprint");
         const char *bad = NULL;
         if (!json_is_object(e)) {
             bad = "not an object";
@@ -997,10 +1127,14 @@ static json_t *manifest_read(const char *dir, struct manifest_entry **entries, s
         } else if (!json_is_integer(id) || json_integer_value(id) < 1 ||
                    json_integer_value(id) > INT32_MAX) {
             bad = "\"id\" must be an integer in [1, 2147483647]";
+        } else if (fingerprint != NULL &&
+                   (!json_is_string(fingerprint) || json_string_length(fingerprint) != 16 ||
+                    strspn(json_string_value(fingerprint), "0123456789abcdef") != 16)) {
+            bad = "\"fingerprint\" must be 16 lowercase hex digits";
         } else {
             size_t known = json_object_size(e);
-            if (known != 4) {
-                bad = "unknown key (allowed: subject, version, id, file)";
+            if (known != 4 + (fingerprint != NULL)) {
+                bad = "unknown key (allowed: subject, version, id, file, fingerprint)";
             }
         }
         if (bad != NULL) {
@@ -1012,6 +1146,7 @@ static json_t *manifest_read(const char *dir, struct manifest_entry **entries, s
         struct manifest_entry *m = &(*entries)[*count];
         m->subject = subject;
         m->file = file;
+        m->fingerprint = json_string_value(fingerprint);
         m->version = json_integer_value(version);
         m->id = json_integer_value(id);
         for (size_t k = 0; k < *count; k++) {
@@ -1075,6 +1210,13 @@ static int schema_load(const char *dir, const struct manifest_entry *m, struct b
     }
     if (s->compiled.root->type != AVRO_RECORD) {
         set_err(errstr, errstr_size, "%s: the top-level type must be a record", path);
+        goto fail;
+    }
+    if (m->fingerprint != NULL && strtoull(m->fingerprint, NULL, 16) != s->compiled.fingerprint) {
+        set_err(errstr, errstr_size,
+                "%s: fingerprint %016llx, the manifest registered %s: a registered schema "
+                "must not change (add a new version)",
+                path, (unsigned long long)s->compiled.fingerprint, m->fingerprint);
         goto fail;
     }
     s->iface = avro_generic_class_from_schema(s->compiled.schema);
@@ -1163,7 +1305,7 @@ const struct bc_avro_schema *bc_avro_registry_lookup_version(const struct bc_avr
     const struct bc_avro_schema *best = NULL;
     for (size_t i = 0; reg != NULL && i < reg->nschemas; i++) {
         const struct bc_avro_schema *s = reg->schemas[i];
-        if (strcmp(s->subject, subject) != 0) {
+        if (strcmp(s->subject, subject) != 0 && strcmp(s->compiled.root->fullname, subject) != 0) {
             continue;
         }
         if (version > 0 ? s->version == version : (best == NULL || s->version > best->version)) {
@@ -1229,6 +1371,16 @@ const char *bc_avro_schema_name(const struct bc_avro_schema *schema)
     return schema->compiled.root->fullname;
 }
 
+const char *bc_avro_schema_canonical(const struct bc_avro_schema *schema)
+{
+    return schema->compiled.canonical;
+}
+
+uint64_t bc_avro_schema_fingerprint(const struct bc_avro_schema *schema)
+{
+    return schema->compiled.fingerprint;
+}
+
 avro_schema_t bc_avro_schema_avro(const struct bc_avro_schema *schema)
 {
     return schema->compiled.schema;
@@ -1270,6 +1422,14 @@ int bc_avro_registry_check(const char *dir, void (*report)(void *opaque, const c
         if (schema_load(dir, &entries[i], &loaded[i], why, sizeof(why)) != 0) {
             snprintf(msg, sizeof(msg), "%s v%lld (id %lld): %s", entries[i].subject,
                      (long long)entries[i].version, (long long)entries[i].id, why);
+            report(opaque, msg);
+            problems++;
+        } else if (entries[i].fingerprint == NULL) {
+            snprintf(msg, sizeof(msg),
+                     "%s v%lld (id %lld): no fingerprint in the manifest: add \"fingerprint\": "
+                     "\"%016llx\"",
+                     entries[i].subject, (long long)entries[i].version, (long long)entries[i].id,
+                     (unsigned long long)loaded[i]->compiled.fingerprint);
             report(opaque, msg);
             problems++;
         }

@@ -65,7 +65,8 @@ struct bc_avro_schema;
 
 /* Loads dir/manifest.json and every schema it lists. Returns 0 and sets *regp (new), or -1
  * with a message in errstr: manifest unreadable or malformed, duplicate id or (subject,
- * version), a file that does not parse, a default that does not fit its field. */
+ * version), a file that does not parse, a default that does not fit its field, a schema
+ * whose fingerprint differs from the one the manifest registered. */
 int bc_avro_registry_load(const char *dir, struct bc_avro_registry **regp, char *errstr,
                           size_t errstr_size);
 
@@ -73,7 +74,8 @@ int bc_avro_registry_load(const char *dir, struct bc_avro_registry **regp, char 
  * bc_avro_value_new must be released (avro_value_decref) before. */
 void bc_avro_registry_destroy(struct bc_avro_registry *reg);
 
-/* The latest version of a subject (e.g. "TrackingEvent"), or NULL. Borrowed. */
+/* The latest version of a subject (e.g. "TrackingEvent"; the record's full name
+ * "io.breadcrumb.TrackingEvent" works too), or NULL. Borrowed. */
 const struct bc_avro_schema *bc_avro_registry_lookup(const struct bc_avro_registry *reg,
                                                      const char *subject);
 /* A given version of a subject, or NULL. Borrowed. */
@@ -93,6 +95,15 @@ const char *bc_avro_schema_subject(const struct bc_avro_schema *schema);
 const char *bc_avro_schema_file(const struct bc_avro_schema *schema);
 const char *bc_avro_schema_text(const struct bc_avro_schema *schema);
 const char *bc_avro_schema_name(const struct bc_avro_schema *schema);
+/* The schema's Parsing Canonical Form (Avro specification; borrowed) and its CRC-64-AVRO
+ * fingerprint, which the manifest records so that a registered schema cannot change
+ * unnoticed (doc, default and alias edits leave it unchanged: they do not change the data). */
+const char *bc_avro_schema_canonical(const struct bc_avro_schema *schema);
+uint64_t bc_avro_schema_fingerprint(const struct bc_avro_schema *schema);
+/* The same for any .avsc text: *canonical (new, may be NULL to skip) and *fingerprint.
+ * Returns 0, or -1 with why the text does not parse. */
+int bc_avro_fingerprint(const char *text, uint64_t *fingerprint, char **canonical, char *errstr,
+                        size_t errstr_size);
 /* avro-c's schema and generic value class: borrowed (incref to keep them longer). */
 avro_schema_t bc_avro_schema_avro(const struct bc_avro_schema *schema);
 avro_value_iface_t *bc_avro_schema_iface(const struct bc_avro_schema *schema);
@@ -157,6 +168,11 @@ enum bc_avro_json_flags {
     /* Unions as Avro's JSON encoding ({"string": "x"}, null as null) instead of the bare
      * branch value. */
     BC_AVRO_JSON_TAGGED_UNIONS = 1 << 0,
+    /* OTLP's shapes as OTLP/JSON users read them: an AnyValue as its bare value, an array
+     * of KeyValue as an object {"key": value, ...} (a repeated key: the last wins), an
+     * ArrayValue as an array. For people and sinks: not read back by bc_avro_from_json (a
+     * bytes value and a string look alike). */
+    BC_AVRO_JSON_OTLP = 1 << 1,
 };
 
 /* Converts value (of schema's type) to JSON (new reference), or NULL when the value does not
@@ -184,8 +200,9 @@ int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_va
 int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs, size_t errs_size);
 
 /* Checks a registry directory: the manifest (well-formed, ids unique and positive, versions
- * of a subject unique and numbered 1, 2, ... in order, files present), every schema (parses,
- * defaults fit), and backward compatibility of each consecutive version pair of a subject.
+ * of a subject unique and numbered 1, 2, ... in order, files present, a fingerprint for each
+ * schema equal to its file's), every schema (parses, defaults fit), and backward
+ * compatibility of each consecutive version pair of a subject.
  * Calls report(opaque, message) once per problem found; returns the number of problems
  * (0: all good). */
 int bc_avro_registry_check(const char *dir, void (*report)(void *opaque, const char *message),

@@ -262,8 +262,8 @@ static int enc_string(struct enc *e, const char *s, size_t len)
 static int enc_value(struct enc *e, const struct bc_avro_node *node, avro_value_t *v)
 {
     if (avro_value_get_type(v) != node->type) {
-        return enc_fail(e, "value of type %d where the schema has %s", avro_value_get_type(v),
-                        node->fullname ? node->fullname : node->name);
+        return enc_fail(e, "value of avro type %d where the schema has %s",
+                        (int)avro_value_get_type(v), node->fullname ? node->fullname : node->name);
     }
     switch (node->type) {
     case AVRO_NULL:

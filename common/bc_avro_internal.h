@@ -49,6 +49,8 @@ struct bc_avro_compiled {
     avro_schema_t schema; /* new ref */
     json_t *json;         /* the parsed .avsc text */
     struct bc_avro_node *root;
+    char *canonical;             /* Parsing Canonical Form (Avro spec) */
+    uint64_t fingerprint;        /* CRC-64-AVRO of canonical */
     struct bc_avro_node **nodes; /* every node, for freeing */
     size_t nnodes;
     size_t nodes_cap;

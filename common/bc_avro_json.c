@@ -336,10 +336,68 @@ static json_t *bytes_to_json(const uint8_t *b, size_t len)
     return j;
 }
 
+/* OTLP's shapes (schemas/TrackingEvent.v1.avsc), recognized by name and shape for
+ * BC_AVRO_JSON_OTLP: AnyValue {value: union}, ArrayValue and KeyValueList {values: array},
+ * KeyValue {key: string, value}. */
+static int is_wrapper(const struct bc_avro_node *node, const char *name, const char *field)
+{
+    return node->type == AVRO_RECORD && node->n == 1 && strcmp(node->name, name) == 0 &&
+           strcmp(node->fields[0].name, field) == 0;
+}
+
+static int is_key_value(const struct bc_avro_node *node)
+{
+    return node->type == AVRO_RECORD && node->n == 2 && strcmp(node->name, "KeyValue") == 0 &&
+           strcmp(node->fields[0].name, "key") == 0 && node->fields[0].type->type == AVRO_STRING &&
+           strcmp(node->fields[1].name, "value") == 0;
+}
+
+static json_t *v2j(const struct bc_avro_node *node, avro_value_t *v, int flags, int depth);
+
+/* An array of KeyValue as one object {key: value} (a repeated key: the last one wins). */
+static json_t *key_values_to_object(const struct bc_avro_node *kv, avro_value_t *v, int flags,
+                                    int depth)
+{
+    json_t *out = json_object();
+    size_t n = 0;
+    avro_value_get_size(v, &n);
+    for (size_t i = 0; out != NULL && i < n; i++) {
+        avro_value_t item, key, value;
+        const char *k = NULL;
+        size_t size = 0;
+        json_t *j = NULL;
+        if (avro_value_get_by_index(v, i, &item, NULL) == 0 &&
+            avro_value_get_by_index(&item, 0, &key, NULL) == 0 &&
+            avro_value_get_string(&key, &k, &size) == 0 && size > 0 &&
+            avro_value_get_by_index(&item, 1, &value, NULL) == 0) {
+            j = v2j(kv->fields[1].type, &value, flags, depth + 1);
+        }
+        if (j == NULL || json_object_setn_new(out, k, size - 1, j) != 0) {
+            json_decref(out);
+            out = NULL;
+        }
+    }
+    return out;
+}
+
 static json_t *v2j(const struct bc_avro_node *node, avro_value_t *v, int flags, int depth)
 {
     if (depth > MAX_DEPTH || avro_value_get_type(v) != node->type) {
         return NULL;
+    }
+    if (flags & BC_AVRO_JSON_OTLP) {
+        if (node->type == AVRO_ARRAY && is_key_value(node->items)) {
+            return key_values_to_object(node->items, v, flags, depth);
+        }
+        if (is_wrapper(node, "AnyValue", "value") || is_wrapper(node, "ArrayValue", "values") ||
+            is_wrapper(node, "KeyValueList", "values")) {
+            avro_value_t inner;
+            if (avro_value_get_by_index(v, 0, &inner, NULL) != 0) {
+                return NULL;
+            }
+            return v2j(node->fields[0].type, &inner, flags & ~BC_AVRO_JSON_TAGGED_UNIONS,
+                       depth + 1);
+        }
     }
     switch (node->type) {
     case AVRO_NULL:

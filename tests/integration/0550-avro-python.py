@@ -9,6 +9,8 @@
    decodes them, Widget v1 as v2 with v2's defaults, and prints JSON that must match.
 3. Bad records (bad magic, unknown id, short header, truncated body, trailing bytes) are
    reported by name, never crashed on.
+4. Every schema's Parsing Canonical Form (breadcrumb schemas fingerprint) equals
+   python3-avro's, and the manifests' fingerprints are its CRC-64-AVRO.
 """
 import io
 import json
@@ -60,7 +62,8 @@ def kv(key, value):
 
 
 NULL_ENRICHMENT = {"owner": None, "team": None, "tier": None, "cost_center": None,
-                   "on_call": None, "deploy": None, "sampling": None}
+                   "on_call": None, "deploy": None, "sampling": None, "span_events": [],
+                   "links": []}
 
 EXPECTED = {
     "te-span.bin": ("TrackingEvent", {
@@ -98,6 +101,10 @@ EXPECTED = {
                    "commit": "89abcdef0123456789abcdef0123456789abcdef",
                    "deployed_at_ns": 1794990000000000000},
         "sampling": {"policy": "errors", "probability": 0.125},
+        "span_events": [{"time_ns": 1795000000200000000, "name": "exception",
+                         "attributes": [kv("exception.type", "PaymentDeclined")]}],
+        "links": [{"trace_id": "0af7651916cd43dd8448eb211c80319c",
+                   "span_id": "b7ad6b7169203331", "attributes": []}],
     }),
     "te-log.bin": ("TrackingEvent", {
         "event_id": "00000000000000000000000000000001", "kind": "LOG",
@@ -277,13 +284,57 @@ def errors_reported(registry):
     return len(cases)
 
 
+CRC64_EMPTY = 0xC15D213AA4D7A795
+
+
+def crc64_avro(data):
+    """The Avro specification's 64-bit Rabin fingerprint."""
+    table = []
+    for i in range(256):
+        fp = i
+        for _ in range(8):
+            fp = (fp >> 1) ^ (CRC64_EMPTY & -(fp & 1))
+        table.append(fp)
+    fp = CRC64_EMPTY
+    for byte in data:
+        fp = (fp >> 8) ^ table[(fp ^ byte) & 0xFF]
+    return fp
+
+
+def fingerprints_match_python():
+    """Our Parsing Canonical Form equals python3-avro's, and the manifests' fingerprints are
+    the CRC-64-AVRO of it."""
+    checked = 0
+    for directory in (SCHEMAS, EVOLUTION, os.path.join(SCHEMAS, "test", "incompatible")):
+        with open(os.path.join(directory, "manifest.json")) as f:
+            entries = json.load(f)["schemas"]
+        paths = [os.path.join(directory, e["file"]) for e in entries]
+        out = subprocess.run([os.path.join(os.environ["BC_BIN"], "breadcrumb"), "schemas",
+                              "fingerprint", "--canonical"] + paths,
+                             check=True, capture_output=True, text=True).stdout.splitlines()
+        for entry, path, line in zip(entries, paths, out):
+            fingerprint, got_path, canonical = line.split(" ", 2)
+            assert got_path == path, (got_path, path)
+            with open(path) as f:
+                expected = avro.schema.parse(f.read()).canonical_form
+            assert canonical == expected, f"{path}:\n ours   {canonical}\n python {expected}"
+            assert fingerprint == "%016x" % crc64_avro(expected.encode()), path
+            assert entry["fingerprint"] == fingerprint, (path, entry["fingerprint"], fingerprint)
+            checked += 1
+    print(f"{checked} canonical forms equal python3-avro's; manifest fingerprints match")
+    return checked
+
+
 def main():
     registry = load_manifest(SCHEMAS)
     a = python_decodes_ours(registry)
     b = ours_decode_python(registry)
     c = errors_reported(registry)
+    d = fingerprints_match_python()
     print(f"RESULT python3-avro decoded {a} records written by bc_avro exactly; bc_avro decoded "
           f"{b} written by python3-avro (one through v1->v2 evolution); {c} bad records reported")
+    print(f"RESULT {d} schemas: Parsing Canonical Form equal to python3-avro's, fingerprints "
+          f"match the manifests")
     return 0
 
 

@@ -31,9 +31,27 @@ error: Widget v2 (Widget.v2.avsc) cannot read v1 (Widget.v1.avsc): required_now:
 schemas/test/incompatible: 3 problems"
 [ "$out" = "$expected" ] || fail "check: incompatible output"
 
+# A registered schema edited in place: a doc change keeps its fingerprint, a new field not.
+cp -r schemas "$BC_WORK/copy"
+sed -i 's/"doc": "human-readable detail, no payload data"/"doc": "reworded"/' \
+    "$BC_WORK/copy/DeadLetter.v1.avsc"
+[ "$(breadcrumb schemas check "$BC_WORK/copy")" = "$BC_WORK/copy: ok" ] || fail "doc edit rejected"
+sed -i 's/{"name": "worker", "type": "string"},/&\n    {"name": "host", "type": "string", "default": ""},/' \
+    "$BC_WORK/copy/DeadLetter.v1.avsc"
+set +e
+out=$(breadcrumb schemas check "$BC_WORK/copy")
+rc=$?
+set -e
+echo "$out"
+[ "$rc" -eq 1 ] || fail "edited schema: exit $rc"
+echo "$out" | grep -q "^error: DeadLetter v1 (id 2): .*DeadLetter.v1.avsc: fingerprint [0-9a-f]\{16\}, the manifest registered 52088ccbbbde4a54: a registered schema must not change (add a new version)$" ||
+    fail "edited schema: message"
+fp=$(breadcrumb schemas fingerprint schemas/DeadLetter.v1.avsc)
+[ "$fp" = "52088ccbbbde4a54 schemas/DeadLetter.v1.avsc" ] || fail "fingerprint: $fp"
+
 set +e
 breadcrumb schemas bogus >/dev/null 2>&1
 rc=$?
 set -e
 [ "$rc" -eq 2 ] || fail "usage error exited $rc"
-echo "RESULT schemas list/show/check: exact output; incompatible v2 rejected with 3 problems"
+echo "RESULT schemas list/show/check/fingerprint: exact output; incompatible v2 rejected with 3 problems; an edited registered schema rejected"

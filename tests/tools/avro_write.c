@@ -247,6 +247,16 @@ static void span(const struct bc_avro_schema *te, const char *dir)
     set_string(&f, "policy", "errors");
     avro_value_t p = field(&f, "probability");
     avro_value_set_double(&p, 0.125);
+    avro_value_t events = field(&v, "span_events"), item;
+    avro_value_append(&events, &item, NULL);
+    set_long(&item, "time_ns", 1795000000200000000LL);
+    set_string(&item, "name", "exception");
+    avro_value_t eattrs = field(&item, "attributes");
+    kv_string(&eattrs, "exception.type", "PaymentDeclined");
+    avro_value_t links = field(&v, "links");
+    avro_value_append(&links, &item, NULL);
+    set_string(&item, "trace_id", "0af7651916cd43dd8448eb211c80319c");
+    set_string(&item, "span_id", "b7ad6b7169203331");
     write_record(te, &v, dir, "te-span.bin");
     avro_value_decref(&v);
 }

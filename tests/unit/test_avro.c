@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +176,14 @@ static void test_avro_tracking_event_round_trip(void **state)
     const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
     assert_non_null(te);
     assert_int_equal(bc_avro_schema_id(te), 1);
+    assert_ptr_equal(bc_avro_registry_lookup(reg, "io.breadcrumb.TrackingEvent"), te);
+    assert_null(bc_avro_registry_lookup(reg, "Tracking"));
+    assert_null(bc_avro_registry_lookup_version(reg, "TrackingEvent", 2));
     assert_string_equal(bc_avro_schema_name(te), "io.breadcrumb.TrackingEvent");
+    /* The manifest's fingerprint (checked against python3-avro's canonical form in 0550). */
+    assert_true(bc_avro_schema_fingerprint(te) == 0x1702a92629742e63ULL);
+    assert_memory_equal(bc_avro_schema_canonical(te),
+                        "{\"name\":\"io.breadcrumb.TrackingEvent\",\"type\":\"record\"", 48);
     avro_value_t in, out;
     value_from(te, TRACKING_EVENT, &in);
     struct bc_avro_buf buf = {0};
@@ -208,6 +216,22 @@ static void test_avro_tracking_event_round_trip(void **state)
         "nested");
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "status"), "code")),
                         "ERROR");
+    json_decref(j);
+
+    /* OTLP/JSON-like output: attributes as objects, AnyValues bare. */
+    j = bc_avro_to_json(te, &out, BC_AVRO_JSON_OTLP);
+    assert_non_null(j);
+    char *text = json_dumps(json_object_get(j, "attributes"), JSON_COMPACT | JSON_ENSURE_ASCII);
+    assert_string_equal(text, "{\"s\":\"str\",\"b\":true,\"i\":42,\"d\":1.5,"
+                              "\"y\":\"\\u0000\\u00FF\",\"a\":[\"x\",7],"
+                              "\"kv\":{\"n\":null,\"nested\":[false]},\"e\":null}");
+    free(text);
+    text = json_dumps(j, JSON_COMPACT);
+    assert_non_null(strstr(text,
+                           "\"resource_attributes\":{\"service.name\":\"cart\"},"
+                           "\"scope\":{\"name\":\"io.opentelemetry.http\",\"version\":\"1.0\","
+                           "\"attributes\":{}},\"body\":\"hello\","));
+    free(text);
     json_decref(j);
     avro_value_decref(&in);
     avro_value_decref(&out);
@@ -436,6 +460,34 @@ static void test_avro_garbage_never_crashes(void **state)
     avro_value_decref(&v);
     bc_avro_buf_free(&buf);
     bc_avro_registry_destroy(reg);
+
+    /* The same through an evolution plan (promotions, skipped fields, maps, defaults). */
+    reg = load("schemas/test/evolution");
+    const struct bc_avro_schema *v1 = bc_avro_registry_lookup_version(reg, "Widget", 1);
+    const struct bc_avro_schema *v2 = bc_avro_registry_lookup(reg, "Widget");
+    avro_value_t w, out;
+    value_from(v1, WIDGET_V1, &w);
+    struct bc_avro_buf wbuf = {0};
+    encode_ok(v1, &w, &wbuf);
+    assert_int_equal(bc_avro_value_new(v2, &out), 0);
+    copy = malloc(wbuf.len);
+    for (int i = 0; i < 20000; i++) {
+        memcpy(copy, wbuf.data, wbuf.len);
+        int flips = 1 + rand_r(&seed) % 3;
+        for (int k = 0; k < flips; k++) {
+            copy[5 + (size_t)rand_r(&seed) % (wbuf.len - 5)] = (uint8_t)rand_r(&seed);
+        }
+        size_t len = 5 + (size_t)rand_r(&seed) % (wbuf.len - 4);
+        int rc = bc_avro_decode(reg, v2, copy, len, &out, errstr, sizeof(errstr));
+        assert_true(rc <= 0 && rc >= BC_AVRO_ERR_ARG);
+    }
+    /* And the value is still good for a valid record afterwards. */
+    assert_int_equal(bc_avro_decode(reg, v2, wbuf.data, wbuf.len, &out, errstr, sizeof(errstr)), 0);
+    free(copy);
+    avro_value_decref(&w);
+    avro_value_decref(&out);
+    bc_avro_buf_free(&wbuf);
+    bc_avro_registry_destroy(reg);
 }
 
 static void test_avro_encoder_rejects_invalid_values(void **state)
@@ -545,6 +597,61 @@ static void test_avro_value_reuse_across_records(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+struct worker {
+    struct bc_avro_registry *reg;
+    const struct bc_avro_buf *record;
+    int ok;
+};
+
+static void *decode_encode_loop(void *arg)
+{
+    struct worker *w = arg;
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(w->reg, "TrackingEvent");
+    avro_value_t v;
+    struct bc_avro_buf buf = {0};
+    char errstr[256];
+    if (bc_avro_value_new(te, &v) != 0) {
+        return NULL;
+    }
+    for (int i = 0; i < 3000; i++) {
+        if (bc_avro_decode(w->reg, te, w->record->data, w->record->len, &v, errstr,
+                           sizeof(errstr)) != 0 ||
+            bc_avro_encode(te, &v, &buf, errstr, sizeof(errstr)) != 0 ||
+            buf.len != w->record->len || memcmp(buf.data, w->record->data, buf.len) != 0) {
+            break;
+        }
+        w->ok++;
+    }
+    avro_value_decref(&v);
+    bc_avro_buf_free(&buf);
+    return NULL;
+}
+
+/* One registry, four threads, each with its own value and buffer (the documented contract). */
+static void test_avro_registry_shared_by_threads(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load("schemas");
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    avro_value_t v;
+    value_from(te, TRACKING_EVENT, &v);
+    struct bc_avro_buf record = {0};
+    encode_ok(te, &v, &record);
+    pthread_t threads[4];
+    struct worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct worker){reg, &record, 0};
+        assert_int_equal(pthread_create(&threads[i], NULL, decode_encode_loop, &workers[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+        assert_int_equal(workers[i].ok, 3000);
+    }
+    avro_value_decref(&v);
+    bc_avro_buf_free(&record);
+    bc_avro_registry_destroy(reg);
+}
+
 /* Strings and map keys longer than the decoder's stack buffer take its scratch buffer. */
 static void test_avro_long_strings_and_map_keys(void **state)
 {
@@ -642,7 +749,8 @@ static void test_avro_compat_checker(void **state)
     const char *ns = "{\"name\": \"s\", \"type\": [\"null\", \"string\"]}";
     const char *s = "{\"name\": \"s\", \"type\": \"string\"}";
     assert_int_equal(compat(ns, s, errs, sizeof(errs)), 1);
-    assert_string_equal(errs, "s: type changed from null to string\n");
+    assert_string_equal(errs,
+                        "s: null cannot be read as string (a nullable field became required?)\n");
     assert_int_equal(compat(s, ns, errs, sizeof(errs)), 0);
     /* Records: renamed only with an alias. */
     assert_int_equal(compat(a,
@@ -697,30 +805,47 @@ static void test_avro_registry_check(void **state)
     assert_non_null(strstr(c.text, "color: enum symbol BLUE removed"));
     assert_non_null(strstr(c.text, "required_now: field missing"));
 
-    /* Manifest integrity: duplicate id, gap in versions, missing file, bad schema. */
+    /* Manifest integrity: duplicate id, gap in versions, missing file, bad schema, a schema
+     * changed after it was registered, a missing fingerprint. */
     char dir[] = "/tmp/bc_avro_test_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    write_file(dir, "A.avsc", "{\"type\": \"record\", \"name\": \"A\", \"fields\": []}");
+    const char *a_text = "{\"type\": \"record\", \"name\": \"A\", \"fields\": []}";
+    uint64_t a_fp;
+    char *a_form = NULL, errstr[512], manifest[2048];
+    assert_int_equal(bc_avro_fingerprint(a_text, &a_fp, &a_form, errstr, sizeof(errstr)), 0);
+    assert_string_equal(a_form, "{\"name\":\"A\",\"type\":\"record\",\"fields\":[]}");
+    free(a_form);
+    write_file(dir, "A.avsc", a_text);
     write_file(dir, "Bad.avsc",
                "{\"type\": \"record\", \"name\": \"B\", \"fields\": [{\"name\": "
                "\"x\", \"type\": \"nope\"}]}");
-    write_file(dir, "manifest.json",
-               "{\"schemas\": ["
-               "{\"subject\": \"A\", \"version\": 1, \"id\": 1, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"A\", \"version\": 3, \"id\": 1, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"A\", \"version\": 3, \"id\": 2, \"file\": \"A.avsc\"},"
-               "{\"subject\": \"B\", \"version\": 1, \"id\": 3, \"file\": \"Bad.avsc\"},"
-               "{\"subject\": \"C\", \"version\": 1, \"id\": 4, \"file\": \"missing.avsc\"},"
-               "{\"subject\": \"D\", \"version\": 1, \"id\": 0, \"file\": \"A.avsc\"}]}");
+    snprintf(manifest, sizeof(manifest),
+             "{\"schemas\": ["
+             "{\"subject\": \"A\", \"version\": 1, \"id\": 1, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"%016llx\"},"
+             "{\"subject\": \"A\", \"version\": 3, \"id\": 1, \"file\": \"A.avsc\"},"
+             "{\"subject\": \"A\", \"version\": 3, \"id\": 2, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"%016llx\"},"
+             "{\"subject\": \"B\", \"version\": 1, \"id\": 3, \"file\": \"Bad.avsc\"},"
+             "{\"subject\": \"C\", \"version\": 1, \"id\": 4, \"file\": \"missing.avsc\"},"
+             "{\"subject\": \"D\", \"version\": 1, \"id\": 0, \"file\": \"A.avsc\"},"
+             "{\"subject\": \"E\", \"version\": 1, \"id\": 5, \"file\": \"A.avsc\", "
+             "\"fingerprint\": \"0000000000000001\"},"
+             "{\"subject\": \"F\", \"version\": 1, \"id\": 6, \"file\": \"A.avsc\"}]}",
+             (unsigned long long)a_fp, (unsigned long long)a_fp);
+    write_file(dir, "manifest.json", manifest);
     struct collected d = {0};
-    assert_int_equal(bc_avro_registry_check(dir, collect, &d), 5);
+    assert_int_equal(bc_avro_registry_check(dir, collect, &d), 7);
     assert_non_null(strstr(d.text, "schemas[1]: id 1 already used by A v1"));
     assert_non_null(strstr(d.text, "schemas[5]: \"id\" must be an integer"));
     assert_non_null(strstr(d.text, "B v1 (id 3): "));
     assert_non_null(strstr(d.text, "missing.avsc: No such file or directory"));
     assert_non_null(strstr(d.text, "A: versions must be numbered 1..2 without gaps"));
+    assert_non_null(strstr(d.text, "E v1 (id 5): "));
+    assert_non_null(strstr(d.text, "the manifest registered 0000000000000001: a registered "
+                                   "schema must not change (add a new version)"));
+    assert_non_null(strstr(d.text, "F v1 (id 6): no fingerprint in the manifest: add"));
     struct bc_avro_registry *reg = NULL;
-    char errstr[512];
     assert_int_equal(bc_avro_registry_load(dir, &reg, errstr, sizeof(errstr)), -1);
     assert_null(reg);
     assert_non_null(strstr(errstr, "id 1 already used"));
@@ -742,6 +867,7 @@ int main(void)
         cmocka_unit_test(test_avro_encoder_rejects_invalid_values),
         cmocka_unit_test(test_avro_value_reuse_across_records),
         cmocka_unit_test(test_avro_long_strings_and_map_keys),
+        cmocka_unit_test(test_avro_registry_shared_by_threads),
         cmocka_unit_test(test_avro_compat_checker),
         cmocka_unit_test(test_avro_registry_check),
     };

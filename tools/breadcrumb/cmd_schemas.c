@@ -5,6 +5,7 @@
  *   breadcrumb schemas list [DIR]                subjects, versions, ids, files
  *   breadcrumb schemas show SUBJECT [VERSION] [--dir DIR]   the original .avsc text
  *   breadcrumb schemas check [DIR]               manifest integrity + backward compatibility
+ *   breadcrumb schemas fingerprint [--canonical] FILE...   what the manifest records
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,14 @@ static void usage(FILE *out)
             "usage: breadcrumb schemas list [DIR]\n"
             "       breadcrumb schemas show SUBJECT [VERSION] [--dir DIR]\n"
             "       breadcrumb schemas check [DIR]\n"
+            "       breadcrumb schemas fingerprint [--canonical] FILE.avsc...\n"
             "\n"
             "DIR is a registry directory holding manifest.json (default: %s).\n"
             "check: manifest integrity (ids unique, versions 1..n, files parse, defaults\n"
-            "fit) and backward compatibility of every consecutive version pair; exits 1\n"
-            "when a problem is found.\n",
+            "fit, fingerprints match) and backward compatibility of every consecutive\n"
+            "version pair; exits 1 when a problem is found.\n"
+            "fingerprint: the CRC-64-AVRO of a schema's Parsing Canonical Form, what the\n"
+            "manifest records as \"fingerprint\" (--canonical also prints the form).\n",
             DEFAULT_DIR);
 }
 
@@ -85,8 +89,66 @@ static int schemas_show(const char *dir, const char *subject, int version)
     return rc;
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char chunk[8192];
+    size_t n;
+    while (mem != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        fwrite(chunk, 1, n, mem);
+    }
+    fclose(f);
+    if (mem == NULL) {
+        return NULL;
+    }
+    fclose(mem);
+    return text;
+}
+
+static int schemas_fingerprint(int argc, char **argv)
+{
+    int canonical = 0, rc = 0, files = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--canonical") == 0) {
+            canonical = 1;
+            continue;
+        }
+        files++;
+        char errstr[512];
+        char *text = slurp(argv[i]), *form = NULL;
+        uint64_t fp;
+        if (text == NULL) {
+            fprintf(stderr, "breadcrumb schemas: %s: cannot read\n", argv[i]);
+            rc = 1;
+        } else if (bc_avro_fingerprint(text, &fp, &form, errstr, sizeof(errstr)) != 0) {
+            fprintf(stderr, "breadcrumb schemas: %s: %s\n", argv[i], errstr);
+            rc = 1;
+        } else if (canonical) {
+            printf("%016llx %s %s\n", (unsigned long long)fp, argv[i], form);
+        } else {
+            printf("%016llx %s\n", (unsigned long long)fp, argv[i]);
+        }
+        free(form);
+        free(text);
+    }
+    if (files == 0) {
+        usage(stderr);
+        return 2;
+    }
+    return rc;
+}
+
 int bc_cmd_schemas(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "fingerprint") == 0) {
+        return schemas_fingerprint(argc, argv);
+    }
     const char *dir = DEFAULT_DIR;
     const char *args[3] = {NULL, NULL, NULL};
     int nargs = 0;
