@@ -382,6 +382,16 @@ static void test_spec_canonical_form(void **state)
                         "{\"key\":\"deployment.environment\",\"value\":{\"value\":\"prod\"}}");
     assert_string_equal(jdump(b, "scope.attributes"),
                         "[{\"key\":\"scope.kind\",\"value\":{\"value\":\"auto\"}}]");
+    /* Span events and links. */
+    assert_string_equal(jdump(a, "span_events"), "[]");
+    assert_string_equal(jdump(b, "span_events"),
+                        "[{\"attributes\":[{\"key\":\"exception.type\",\"value\":{\"value\":"
+                        "\"CardDeclined\"}}],\"name\":\"exception\",\"time_ns\":"
+                        "1795766400150000000}]");
+    assert_string_equal(jdump(b, "links"),
+                        "[{\"attributes\":[{\"key\":\"link.reason\",\"value\":{\"value\":"
+                        "\"retry-of\"}}],\"span_id\":\"eee19b7ec3c1b174\",\"trace_id\":"
+                        "\"5b8efff798038103d269b633813fc60c\"}]");
     /* Correlation from the configured attribute names. */
     assert_string_equal(jstr(a, "correlation_id"), "req-77");
     assert_null(jstr(b, "correlation_id"));
@@ -645,6 +655,17 @@ static void test_clock_skew(void **state)
     assert_int_equal(jint(run->v[0].json, "start_time_ns"), ts_ns - minute);
     assert_int_equal(jint(run->v[0].json, "end_time_ns"), ts_ns);
     assert_true(run->v[0].flags & NORM_FLAG_CLAMPED);
+    /* Span events move with their span. */
+    snprintf(buf, sizeof(buf),
+             "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+             "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b7\",\"name\":"
+             "\"s\",\"startTimeUnixNano\":\"%lld\",\"endTimeUnixNano\":\"%lld\",\"events\":"
+             "[{\"timeUnixNano\":\"%lld\",\"name\":\"e\"},{\"name\":\"untimed\"}]}]}]}]}",
+             ts_ns + 20 * minute, ts_ns + 21 * minute, ts_ns + 20 * minute + 5);
+    run = process(buf);
+    assert_int_equal(jint(run->v[0].json, "span_events.0.time_ns"), ts_ns - minute + 5);
+    assert_int_equal(jint(run->v[0].json, "span_events.1.time_ns"), 0);
+    span_at(buf, sizeof(buf), ts_ns + 20 * minute, ts_ns + 21 * minute);
     /* Relative to the record's timestamp, not the wall clock: a replay agrees. */
     run = process_at(buf, strlen(buf), 42, TS_MS + 30 * 60 * 1000);
     assert_string_equal(jdump(run->v[0].json, "flags"), "[]");
@@ -823,6 +844,14 @@ static const struct malformed malformed[] = {
     {"bad value deep in a kvlist",
      ATTR("{\"kvlistValue\":{\"values\":[{\"key\":\"a\",\"value\":{\"intValue\":true}}]}}"), 0,
      NORM_WRONG_TYPE, 0},
+    {"span events not a list", SPAN(",\"events\":{}"), 0, NORM_WRONG_TYPE, 0},
+    {"span event time a word", SPAN(",\"events\":[{\"timeUnixNano\":\"soon\"}]"), 0,
+     NORM_INVALID_TIMESTAMP, 0},
+    {"span event name a number", SPAN(",\"events\":[{\"name\":1}]"), 0, NORM_WRONG_TYPE, 0},
+    {"link without spanId", SPAN(",\"links\":[{\"traceId\":\"5b8efff798038103d269b633813fc60c\"}]"),
+     0, NORM_MISSING_FIELD, 0},
+    {"link traceId invalid", SPAN(",\"links\":[{\"traceId\":\"x\",\"spanId\":\"1\"}]"), 0,
+     NORM_INVALID_ID, 0},
     {"log without any time", "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{}]}]}]}", 0,
      NORM_MISSING_FIELD, 0},
     {"log severity out of range", LOGS(",\"severityNumber\":99"), 0, NORM_INVALID_ENUM, 0},
@@ -861,8 +890,10 @@ static const struct malformed malformed[] = {
      "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"span_id\":"
      "\"00f067aa0ba902bz\"}",
      0, NORM_INVALID_ID, -1},
-    {"event trace_id in base64", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"trace_id\":"
-     "\"W47/95gDgQPSabYzgT/GDA==\"}", 0, NORM_INVALID_ID, -1},
+    {"event trace_id in base64",
+     "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"trace_id\":"
+     "\"W47/95gDgQPSabYzgT/GDA==\"}",
+     0, NORM_INVALID_ID, -1},
     {"event attributes a list", "{\"event\":\"e\",\"time\":1,\"service\":\"s\",\"attributes\":[]}",
      0, NORM_WRONG_TYPE, -1},
     {"event correlation_id a number",
@@ -1221,8 +1252,8 @@ static void test_hostile_inputs(void **state)
     (void)state;
     const char *names[] = {"otlp-trace.json", "otlp-logs.json", "protojson-trace.json",
                            "spec-trace.json"};
-    static const unsigned char flips[] = {0x00, 0xff, '"', '{', '}', '[', ']', ',', ':', '0',
-                                          'x', '\\', 0xc3, 0x80};
+    static const unsigned char flips[] = {0x00, 0xff, '"', '{', '}',  '[',  ']',
+                                          ',',  ':',  '0', 'x', '\\', 0xc3, 0x80};
     for (size_t k = 0; k < 4; k++) {
         size_t len;
         char *data = read_fixture(names[k], &len);

@@ -1115,6 +1115,29 @@ static const char *const event_content_fields[] = {
     "name", "service", "start_time_ns", "trace_id", "span_id", "correlation_id", "attributes", NULL,
 };
 
+/* Moves the times of the span events (a span's only) back by shift, with the span. */
+static int shift_span_events(struct norm *n, int64_t shift)
+{
+    avro_value_t events, ev, t;
+    size_t count = 0;
+    if (av_field(n, &n->event, "span_events", &events) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_get_size(&events, &count), "span_events");
+    for (size_t i = 0; i < count; i++) {
+        int64_t ns = 0;
+        AV(n, avro_value_get_by_index(&events, i, &ev, NULL), "span_events");
+        if (av_field(n, &ev, "time_ns", &t) != 0) {
+            return -1;
+        }
+        AV(n, avro_value_get_long(&t, &ns), "time_ns");
+        if (ns > 0) {
+            AV(n, avro_value_set_long(&t, ns - shift), "time_ns");
+        }
+    }
+    return 0;
+}
+
 /* Checks start/end against the record timestamp; flags and (when configured) shifts both
  * back by the same amount so the latest becomes the record timestamp. */
 static int apply_skew(struct norm *n, int64_t start, int64_t end)
@@ -1134,6 +1157,9 @@ static int apply_skew(struct norm *n, int64_t start, int64_t end)
                 start -= shift;
                 end -= shift;
                 n->flags |= NORM_FLAG_CLAMPED;
+                if (shift_span_events(n, shift) != 0) {
+                    return -1;
+                }
             }
         }
     }
@@ -1265,6 +1291,89 @@ static int otlp_service(struct norm *n, const struct otlp_ctx *c)
     return av_string(n, &v, service, keep_utf8(n, service, strlen(service)));
 }
 
+/* A span's events: [{timeUnixNano, name, attributes}] -> span_events. */
+static int otlp_span_events(struct norm *n, const json_t *events)
+{
+    avro_value_t arr, ev, v;
+    if (events == NULL) {
+        return 0;
+    }
+    if (!json_is_array(events)) {
+        return fail(n, "events", NORM_WRONG_TYPE, "expected an array, got %s",
+                    json_type_name(events));
+    }
+    if (av_field(n, &n->event, "span_events", &arr) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        const json_t *j = json_array_get(events, i);
+        size_t saved = path_push(n, ".events[%zu]", i);
+        int64_t ns = 0;
+        const char *name = NULL;
+        if (!json_is_object(j)) {
+            return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
+        }
+        if (parse_time(n, get2(j, "timeUnixNano", "time_unix_nano"), "timeUnixNano", &ns) < 0 ||
+            parse_opt_string(n, get(j, "name"), "name", &name) < 0) {
+            return -1;
+        }
+        if (name == NULL) {
+            name = "";
+        }
+        AV(n, avro_value_append(&arr, &ev, NULL), "append");
+        if (set_long(n, &ev, "time_ns", ns) != 0 || av_field(n, &ev, "name", &v) != 0 ||
+            av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
+            av_field(n, &ev, "attributes", &v) != 0 ||
+            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    return 0;
+}
+
+/* A span's links: [{traceId, spanId, attributes}] -> links (ids as lowercase hex). */
+static int otlp_links(struct norm *n, const json_t *links)
+{
+    avro_value_t arr, link, v;
+    char trace_id[33], span_id[17];
+    if (links == NULL) {
+        return 0;
+    }
+    if (!json_is_array(links)) {
+        return fail(n, "links", NORM_WRONG_TYPE, "expected an array, got %s",
+                    json_type_name(links));
+    }
+    if (av_field(n, &n->event, "links", &arr) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(links); i++) {
+        const json_t *j = json_array_get(links, i);
+        size_t saved = path_push(n, ".links[%zu]", i);
+        if (!json_is_object(j)) {
+            return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
+        }
+        int rc =
+            parse_id(n, get2(j, "traceId", "trace_id"), "traceId", 16, ID_ZERO_INVALID, trace_id);
+        if (rc <= 0) {
+            return rc < 0 ? -1 : fail(n, "traceId", NORM_MISSING_FIELD, "required");
+        }
+        rc = parse_id(n, get2(j, "spanId", "span_id"), "spanId", 8, ID_ZERO_INVALID, span_id);
+        if (rc <= 0) {
+            return rc < 0 ? -1 : fail(n, "spanId", NORM_MISSING_FIELD, "required");
+        }
+        AV(n, avro_value_append(&arr, &link, NULL), "append");
+        if (set_str(n, &link, "trace_id", trace_id) != 0 ||
+            set_str(n, &link, "span_id", span_id) != 0 ||
+            av_field(n, &link, "attributes", &v) != 0 ||
+            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    return 0;
+}
+
 static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *span, int32_t index)
 {
     avro_value_t *e = &n->event, v;
@@ -1350,6 +1459,7 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
     }
     const json_t *attrs = get(span, "attributes");
     if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
+        otlp_span_events(n, get(span, "events")) != 0 || otlp_links(n, get(span, "links")) != 0 ||
         otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
         set_correlation(n, otlp_correlation(n, attrs, c->resource_attrs, buf, sizeof(buf))) != 0) {
         return -1;
