@@ -172,7 +172,8 @@ def check_outputs(truth, raw_end, normalized, dlq):
             events += 1
             check(value[0] == 0 and int.from_bytes(value[1:5], "big") == 1, "wire header")
             ev = reader.read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
-            check(key.decode() == (ev["trace_id"] or ev["event_id"]), "key of %s" % ev["event_id"])
+            want_key = ev["event_id"] if ev["kind"] == "EVENT" else (ev["trace_id"] or ev["event_id"])
+            check(key.decode() == want_key, "key of %s" % ev["event_id"])
             check(ev["source"]["topic"] == "tracking.raw", "source topic")
             src = headers.get("bc.src", b"").decode()
             check(src.split(":")[:3] == ["tracking.raw", "0", str(ev["source"]["offset"])],

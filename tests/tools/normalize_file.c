@@ -11,7 +11,7 @@
  * Output: {"records", "events", "dead_letters", "by_reason": {code: n},
  * "item_dead_letters", "unaccounted": [offsets with no outcome], "ids": {"span": [...],
  * "log": [...], "event": [...]} (event ids of the events, in order), "bad_keys": n (events
- * whose key is neither their trace id nor their event id)}.
+ * not keyed by the contract: a span's or log's trace id, else the event id)}.
  * --dump OUT writes one line per outcome: "<offset> <index> E <key> <hex of the encoded
  * TrackingEvent>" or "<offset> <index> D <reason>", for byte comparisons.
  */
@@ -77,13 +77,13 @@ static int on_outcome(void *opaque, const struct norm_outcome *o)
         avro_value_get_current_branch(&trace, &branch);
         avro_value_get_string(&branch, &trace_id, &size);
     }
-    if (strcmp(o->key, trace_id != NULL ? trace_id : o->event_id) != 0) {
+    if (strcmp(o->key, trace_id != NULL && k != 2 ? trace_id : o->event_id) != 0) {
         st->bad_keys++;
     }
     json_array_append_new(st->ids[k], json_string(o->event_id));
     char errstr[256];
-    if (bc_avro_encode(norm_schema_event(st->norm), o->event, &st->buf, errstr,
-                       sizeof(errstr)) != 0) {
+    if (bc_avro_encode(norm_schema_event(st->norm), o->event, &st->buf, errstr, sizeof(errstr)) !=
+        0) {
         fprintf(stderr, "normalize_file: encode: %s\n", errstr);
         exit(1);
     }
@@ -160,8 +160,7 @@ int main(int argc, char **argv)
         json_error_t jerr;
         json_t *rec = json_loadb(line, (size_t)got, 0, &jerr);
         if (rec == NULL) {
-            fprintf(stderr, "normalize_file: line %lld: %s\n", (long long)st.offset + 1,
-                    jerr.text);
+            fprintf(stderr, "normalize_file: line %lld: %s\n", (long long)st.offset + 1, jerr.text);
             return 1;
         }
         const json_t *v = json_object_get(rec, "value");
@@ -175,8 +174,7 @@ int main(int argc, char **argv)
         } else if (json_is_string(b64)) {
             size_t blen = json_string_length(b64);
             data = malloc(blen / 4 * 3 + 4);
-            int n = EVP_DecodeBlock(data, (const unsigned char *)json_string_value(b64),
-                                    (int)blen);
+            int n = EVP_DecodeBlock(data, (const unsigned char *)json_string_value(b64), (int)blen);
             len = n < 0 ? 0 : (size_t)n;
             const char *s = json_string_value(b64);
             while (blen > 0 && s[blen - 1] == '=' && len > 0) {
@@ -211,12 +209,11 @@ int main(int argc, char **argv)
         json_object_set_new(by_reason, norm_reason_name((enum norm_reason)i),
                             json_integer(st.by_reason[i]));
     }
-    json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:o, s:o, s:o}}", "records",
-                            (json_int_t)st.offset, "events", (json_int_t)st.events,
-                            "dead_letters", (json_int_t)st.dead, "item_dead_letters",
-                            (json_int_t)st.item_dead, "bad_keys", (json_int_t)st.bad_keys,
-                            "by_reason", by_reason, "unaccounted", unaccounted, "ids", "span",
-                            st.ids[0], "log", st.ids[1], "event", st.ids[2]);
+    json_t *out = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:{s:o, s:o, s:o}}", "records", (json_int_t)st.offset,
+        "events", (json_int_t)st.events, "dead_letters", (json_int_t)st.dead, "item_dead_letters",
+        (json_int_t)st.item_dead, "bad_keys", (json_int_t)st.bad_keys, "by_reason", by_reason,
+        "unaccounted", unaccounted, "ids", "span", st.ids[0], "log", st.ids[1], "event", st.ids[2]);
     json_dumpf(out, stdout, JSON_COMPACT);
     fputc('\n', stdout);
     json_decref(out);

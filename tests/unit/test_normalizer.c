@@ -548,7 +548,7 @@ static void test_flat_event(void **state)
     assert_string_equal(run->v[0].key, id);
     assert_int_equal(jint(e, "source.index"), 0);
 
-    /* With trace context: keyed by the trace; time as nanoseconds (string and number); an
+    /* With trace context, still keyed by event id; time as nanoseconds (string and number); an
      * offset in RFC 3339. */
     run = process("{\"event\":\"cart.add\",\"time\":\"1795766400000000007\",\"service\":\"cart\","
                   "\"trace_id\":\"4BF92F3577B34DA6A3CE929D0E0E4736\",\"span_id\":"
@@ -556,7 +556,7 @@ static void test_flat_event(void **state)
     e = run->v[0].json;
     assert_int_equal(jint(e, "start_time_ns"), 1795766400000000007LL);
     assert_string_equal(jstr(e, "trace_id"), "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_string_equal(run->v[0].key, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(run->v[0].key, run->v[0].event_id);
     assert_string_equal(jstr(e, "correlation_id"), "c-9");
     run = process("{\"event\":\"x\",\"time\":1795766400000000008,\"service\":\"cart\"}");
     assert_int_equal(jint(run->v[0].json, "start_time_ns"), 1795766400000000008LL);

@@ -1808,7 +1808,9 @@ static int flat_event(struct norm *n, const json_t *root)
     if (rc != 0 || apply_skew(n, ns, ns) != 0) {
         return -1;
     }
-    return emit_event(n, 0, event_id, has_trace > 0 ? trace_id : event_id);
+    /* Keyed by event_id even with a trace id (SHARED-CONTRACTS): a re-sent copy, the same
+     * idempotency key in another trace, lands in the partition of the original. */
+    return emit_event(n, 0, event_id, event_id);
 }
 
 /* ---- the record --------------------------------------------------------------------------- */

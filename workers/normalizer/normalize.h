@@ -123,7 +123,7 @@ struct norm_outcome {
                     * whole record */
     /* A TrackingEvent (event != NULL) ... */
     avro_value_t *event;  /* the filled value; encode it with norm_schema_event() */
-    const char *key;      /* 32 lowercase hex chars: trace_id, else event_id */
+    const char *key;      /* 32 lowercase hex chars: a span's or log's trace_id, else event_id */
     const char *event_id; /* 32 lowercase hex chars */
     unsigned flags;       /* enum norm_flag bits */
     /* ... or a dead letter (event == NULL). */
