@@ -1273,6 +1273,84 @@ static void test_hostile_inputs(void **state)
     }
 }
 
+/* AnyValues nest up to 32 arrays or kvlists (what the Avro codec's depth bound leaves room
+ * for); deeper is wrong_type, whatever the path to it (attribute, body, flat event), and
+ * deeper than jansson parses (2048 levels) is invalid_json. */
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024;
+    char *p = malloc(cap);
+    static const int depths[] = {32, 33, 600, 700};
+    for (size_t d = 0; d < 4; d++) {
+        int depth = depths[d];
+        size_t len = (size_t)snprintf(
+            p, cap, "%s",
+            "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" SPAN_OK_IDS
+            ",\"name\":\"n\"," SPAN_OK_TIMES ",\"attributes\":[{\"key\":\"k\",\"value\":");
+        for (int i = 0; i < depth; i++) {
+            len += (size_t)snprintf(p + len, cap - len, "{\"arrayValue\":{\"values\":[");
+        }
+        len += (size_t)snprintf(p + len, cap - len, "{\"intValue\":1}");
+        for (int i = 0; i < depth; i++) {
+            len += (size_t)snprintf(p + len, cap - len, "]}}");
+        }
+        len += (size_t)snprintf(p + len, cap - len, "}]}]}]}]}");
+        struct run *run = process_at(p, len, 1, TS_MS);
+        assert_int_equal(run->n, 1);
+        if (depth == 32) {
+            assert_true(run->v[0].is_event);
+        } else {
+            assert_false(run->v[0].is_event);
+            assert_int_equal(run->v[0].reason, depth > 600 ? NORM_INVALID_JSON : NORM_WRONG_TYPE);
+        }
+    }
+    /* A log body and a flat event, 33 deep. */
+    size_t len = (size_t)snprintf(p, cap, "%s",
+                                  "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{"
+                                  "\"timeUnixNano\":\"1\",\"body\":");
+    for (int i = 0; i < 33; i++) {
+        len += (size_t)snprintf(p + len, cap - len,
+                                "{\"kvlistValue\":{\"values\":[{\"key\":"
+                                "\"k\",\"value\":");
+    }
+    len += (size_t)snprintf(p + len, cap - len, "{}");
+    for (int i = 0; i < 33; i++) {
+        len += (size_t)snprintf(p + len, cap - len, "}]}}");
+    }
+    len += (size_t)snprintf(p + len, cap - len, "}]}]}]}");
+    struct run *run = process_at(p, len, 1, TS_MS);
+    assert_int_equal(run->v[0].reason, NORM_WRONG_TYPE);
+    assert_int_equal(run->v[0].index, 0);
+    len = (size_t)snprintf(p, cap, "%s",
+                           "{\"event\":\"e\",\"time\":1,\"service\":\"s\","
+                           "\"attributes\":{\"a\":");
+    for (int i = 0; i < 33; i++) {
+        len += (size_t)snprintf(p + len, cap - len, "[");
+    }
+    for (int i = 0; i < 33; i++) {
+        len += (size_t)snprintf(p + len, cap - len, "]");
+    }
+    len += (size_t)snprintf(p + len, cap - len, "}}");
+    run = process_at(p, len, 1, TS_MS);
+    assert_int_equal(run->v[0].reason, NORM_WRONG_TYPE);
+    /* 32 levels of objects in a flat event are fine. */
+    len = (size_t)snprintf(p, cap, "%s",
+                           "{\"event\":\"e\",\"time\":1,\"service\":\"s\","
+                           "\"attributes\":{\"a\":");
+    for (int i = 0; i < 31; i++) {
+        len += (size_t)snprintf(p + len, cap - len, "{\"b\":");
+    }
+    len += (size_t)snprintf(p + len, cap - len, "{}");
+    for (int i = 0; i < 31; i++) {
+        len += (size_t)snprintf(p + len, cap - len, "}");
+    }
+    len += (size_t)snprintf(p + len, cap - len, "}}");
+    run = process_at(p, len, 1, TS_MS);
+    assert_true(run->v[0].is_event);
+    free(p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1297,6 +1375,7 @@ int main(void)
         T(test_dead_letter_record),
         T(test_byte_identical_output),
         T(test_hostile_inputs),
+        T(test_deep_nesting),
         T(test_reason_names),
         T(test_options_from_text),
         T(test_options_from_topology),

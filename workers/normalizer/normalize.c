@@ -21,6 +21,9 @@
 #include <xxhash.h>
 
 #define MESSAGE_SIZE 320
+/* Arrays and kvlists nested in an AnyValue, at most: each level is 3 levels of Avro
+ * (record, record, array) and bc_avro encodes at most 200, TrackingEvent's own included. */
+#define MAX_ANY_DEPTH 32
 #define PATH_SIZE 192
 
 static const char *const reason_names[NORM_REASON_COUNT] = {
@@ -85,6 +88,7 @@ struct norm {
     char message[MESSAGE_SIZE];
     char path[PATH_SIZE]; /* JSON path of the current node, for messages */
     size_t path_len;
+    int depth; /* of arrays and kvlists in the AnyValue being parsed */
 
     char *scratch; /* a NUL-terminated copy of a truncated string */
     size_t scratch_cap;
@@ -775,6 +779,10 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
             return fail(n, name, NORM_WRONG_TYPE, "values: expected an array, got %s",
                         json_type_name(values));
         }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, name, NORM_WRONG_TYPE, "arrays and kvlists nested deeper than %d",
+                        MAX_ANY_DEPTH);
+        }
         for (size_t i = 0; i < json_array_size(values); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
@@ -786,6 +794,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
             }
             path_pop(n, saved);
         }
+        n->depth--;
         return 0;
     }
     }
@@ -941,6 +950,10 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
         }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, "attributes", NORM_WRONG_TYPE,
+                        "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
+        }
         for (size_t i = 0; i < json_array_size(j); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
@@ -948,11 +961,16 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
                 return -1;
             }
         }
+        n->depth--;
         return 0;
     case JSON_OBJECT: {
         AV(n, avro_value_set_branch(&u, AV_KVLIST, &b), "branch");
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
+        }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, "attributes", NORM_WRONG_TYPE,
+                        "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
         const char *key;
         json_t *v;
@@ -964,6 +982,7 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
                 return -1;
             }
         }
+        n->depth--;
         return 0;
     }
     }
@@ -977,6 +996,7 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
 static int fill_common(struct norm *n, int kind, int32_t index)
 {
     avro_value_t *e = &n->event;
+    n->depth = 0;
     AV(n, avro_value_reset(e), "reset");
     if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0 ||
         set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
