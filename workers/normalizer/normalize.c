@@ -1674,8 +1674,6 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
             }
             if (check) {
                 /* The resource and scope parts of every item, checked once here. */
-                c.r = r;
-                c.s = s;
                 if (fill_common(n, KIND_SPAN, 0) != 0 || otlp_resource_and_scope(n, &c) != 0) {
                     return -1;
                 }
