@@ -111,7 +111,10 @@ $(BIN)/breadcrumb-broker: $(call obj,tools/broker/main.c) $(LINK_LIBS) $(MODE_ST
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(LINK_LIBS) $(MODE_STAMP)
+# main.c refers to the subcommands weakly, and a weak reference pulls nothing out of an
+# archive: link the cmd_*.o objects themselves.
+$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c $(wildcard tools/breadcrumb/cmd_*.c)) \
+		$(LINK_LIBS) $(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
