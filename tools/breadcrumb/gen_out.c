@@ -179,6 +179,9 @@ int gen_out_close(struct gen_out *out, int timeout_ms, char *errstr, size_t errs
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             snprintf(errstr, errstr_size, "flush: %d record(s) not delivered: %s",
                      rd_kafka_outq_len(out->rk), rd_kafka_err2str(err));
+            /* Give up on them now rather than in rd_kafka_destroy(). */
+            rd_kafka_purge(out->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(out->rk, 0);
             rc = -1;
         } else if (out->failed > 0) {
             snprintf(errstr, errstr_size, "%lld record(s) not delivered: %s",
