@@ -1,7 +1,7 @@
 /*
  * The generator (tools/breadcrumb/gen.h): determinism, fault rates, the shape of every good
  * payload, the stated reason of every bad one, and a truth that agrees with a recount of
- * the records themselves.
+ * the records themselves. TEST_GEN_SEED=N reruns the sampled tests with another seed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -682,6 +682,8 @@ static void test_gen_truth_matches_records(void **state)
     o.retry_rate = 0.1;
     o.dup_rate = 0.3;
     o.pii_rate = 0.1;
+    o.orphan_rate = 0.05;
+    o.late_rate = 0.05;
     struct run run;
     run_gen(&o, &run);
     json_t *t = run.truth;
@@ -689,6 +691,8 @@ static void test_gen_truth_matches_records(void **state)
 
     json_t *seen = json_object(); /* event id -> copies */
     json_t *span_seen = json_object(), *log_seen = json_object(), *event_seen = json_object();
+    json_t *parents = json_object();  /* "trace/span" -> parent span id hex or "" */
+    json_t *late_seen = json_object(); /* "trace/span" of spans in late exports */
     int64_t raw = 0, bad = 0, deploys = 0, dlq = 0, sec = 0, billing = 0, def = 0, logs = 0;
     json_t *by_reason = json_object();
     size_t text_cap = 0;
@@ -734,6 +738,27 @@ static void test_gen_truth_matches_records(void **state)
                 assert_true(decode_id(json_object_get(span, "spanId"), 8, material + 16));
                 count_id(seen, "span", material, 24);
                 count_id(span_seen, "span", material, 24);
+                char key[64];
+                char parent_hex[17] = "";
+                uint8_t parent[8];
+                json_t *p = json_object_get(span, "parentSpanId");
+                if (p != NULL && strcmp(json_string_value(p), "") != 0) {
+                    assert_true(decode_id(p, 8, parent));
+                    for (int b = 0; b < 8; b++) {
+                        snprintf(parent_hex + 2 * b, 3, "%02x", parent[b]);
+                    }
+                }
+                for (int b = 0; b < 16; b++) {
+                    snprintf(key + 2 * b, 3, "%02x", material[b]);
+                }
+                key[32] = '/';
+                for (int b = 0; b < 8; b++) {
+                    snprintf(key + 33 + 2 * b, 3, "%02x", material[16 + b]);
+                }
+                json_object_set_new(parents, key, json_string(parent_hex));
+                if (r->flags & BC_GEN_F_LATE) {
+                    json_object_set_new(late_seen, key, json_true());
+                }
             }
         } else if (r->kind == BC_GEN_KIND_LOGS) {
             json_t *list = first_list(doc, "resourceLogs", "scopeLogs", "logRecords");
@@ -856,6 +881,34 @@ static void test_gen_truth_matches_records(void **state)
         assert_int_equal(json_integer_value(json_object_get(trace, "spans")),
                          json_array_size(json_object_get(trace, "span_ids")));
     }
+    /* orphans: the missing parent was never sent, its listed children were */
+    json_t *orphans = json_object_get(t, "orphans");
+    assert_true(json_array_size(orphans) > 0);
+    json_array_foreach(orphans, k, trace) {
+        const char *tid = json_string_value(json_object_get(trace, "trace_id"));
+        const char *missing = json_string_value(json_object_get(trace, "missing_parent_span_id"));
+        char key[64];
+        snprintf(key, sizeof(key), "%s/%s", tid, missing);
+        assert_null(json_object_get(parents, key));
+        size_t c;
+        json_t *child;
+        json_array_foreach(json_object_get(trace, "span_ids"), c, child) {
+            snprintf(key, sizeof(key), "%s/%s", tid, json_string_value(child));
+            assert_string_equal(json_string_value(json_object_get(parents, key)), missing);
+        }
+    }
+    /* late spans came in late exports, and exactly those */
+    json_t *late = json_object_get(t, "late_spans");
+    assert_true(json_array_size(late) > 0);
+    assert_int_equal(json_array_size(late), json_object_size(late_seen));
+    json_array_foreach(late, k, trace) {
+        char key[64];
+        snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(trace, "trace_id")),
+                 json_string_value(json_object_get(trace, "span_id")));
+        assert_non_null(json_object_get(late_seen, key));
+    }
+    json_decref(parents);
+    json_decref(late_seen);
     free(text);
     json_decref(seen);
     json_decref(span_seen);

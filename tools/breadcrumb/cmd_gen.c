@@ -126,7 +126,9 @@ static void usage(FILE *f)
                "Writes to Kafka (--brokers) or to files (--out-dir). Options (default):\n");
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         fprintf(f, "  --%-20s %s", opts[i].name, opts[i].help);
-        if (opts[i].type != OPT_FLAG) {
+        int none = opts[i].type == OPT_STR &&
+                   *(const char *const *)((const char *)&d + opts[i].offset) == NULL;
+        if (opts[i].type != OPT_FLAG && !none) {
             fprintf(f, " (");
             print_value(f, &opts[i], &d);
             fprintf(f, ")");
@@ -295,7 +297,7 @@ int bc_cmd_gen(int argc, char **argv)
 
     cli_defaults(&c);
     if (parse_args(&c, argc, argv) != 0) {
-        usage(stderr);
+        fprintf(stderr, "'breadcrumb gen --help' lists the options\n");
         return 2;
     }
     if (c.help) {
