@@ -573,6 +573,7 @@ static void test_gen_fault_rates(void **state)
     o.dup_rate = 0.2;
     o.pii_rate = 0.1;
     o.bad_rate = 0.05;
+    o.bad_span_rate = 0.1;
     o.b64_ids_share = 0.3;
     o.enum_names_share = 0.2;
     o.int_numbers_share = 0.1;
@@ -593,6 +594,7 @@ static void test_gen_fault_rates(void **state)
 
     double raw = 0, bad = 0, otlp = 0, retried = 0, b64 = 0, enums = 0, ints = 0;
     double billing = 0, dups = 0, nonroot = 0, skewed = 0, spans = 0, pii_spans = 0;
+    double span_exports = 0, bad_span_exports = 0, retriable = 0;
     for (size_t i = 0; i < run.n; i++) {
         const struct bc_gen_record *r = &run.recs[i].r;
         if (r->topic != BC_GEN_TOPIC_RAW) {
@@ -606,6 +608,11 @@ static void test_gen_fault_rates(void **state)
                 continue;
             }
             otlp++;
+            retriable += (r->flags & BC_GEN_F_BAD_SPAN) == 0;
+            if (r->kind == BC_GEN_KIND_SPANS) {
+                span_exports++;
+                bad_span_exports += (r->flags & BC_GEN_F_BAD_SPAN) != 0;
+            }
             b64 += (r->flags & BC_GEN_F_B64_IDS) != 0;
             enums += (r->flags & BC_GEN_F_ENUM_NAMES) != 0;
             ints += (r->flags & BC_GEN_F_INT_NUMBERS) != 0;
@@ -642,7 +649,8 @@ static void test_gen_fault_rates(void **state)
         }
     }
     assert_rate("bad records", bad, raw, 0.05);
-    assert_rate("retried exports", retried, otlp, 0.1);
+    assert_rate("exports with a bad span", bad_span_exports, span_exports, 0.1);
+    assert_rate("retried exports", retried, retriable, 0.1); /* never one with a bad span */
     assert_rate("base64 ids", b64, otlp, 0.3);
     assert_rate("enum names", enums, otlp, 0.2);
     assert_rate("int64 numbers", ints, otlp, 0.1);
@@ -803,6 +811,7 @@ static void test_gen_truth_matches_records(void **state)
 
     assert_int_equal(raw, json_integer_value(json_object_get(counts, "raw_records")));
     assert_int_equal(bad, json_integer_value(json_object_get(counts, "bad_records")));
+    assert_int_equal(raw - bad, json_integer_value(json_object_get(counts, "good_records")));
     assert_int_equal(deploys, json_integer_value(json_object_get(counts, "deploy_records")));
     json_t *ids = json_object_get(t, "unique_event_ids");
     assert_ids(span_seen, json_object_get(ids, "span"));

@@ -156,6 +156,7 @@ void gen_truth_retry(struct gen_truth *t, int spans, const struct gen_idlist *id
     t->copies[k] += (int64_t)ids->len + unidentified;
     t->unidentified_copies[k] += unidentified;
     t->retried++;
+    t->good++;
 }
 
 void gen_truth_skewed(struct gen_truth *t, const uint8_t trace_id[16],
