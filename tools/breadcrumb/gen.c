@@ -926,6 +926,64 @@ static void export_logs(struct bc_gen *g, struct trace *t, int service, int inst
     gen_idlist_free(&ids);
 }
 
+/* Logs outside any trace (jobs, health checks): one export of 1-3 log records. */
+static void background_logs(struct bc_gen *g)
+{
+    static const char *const jobs[] = {"cache warm-up", "stale session sweep",
+                                       "price feed sync", "outbox relay", "index refresh"};
+    int service = pick_service(g);
+    unsigned flags = 0;
+    struct gen_variant v = pick_variant(g, &flags);
+    json_t *logs = json_array();
+    struct gen_idlist ids = {0};
+    int64_t unidentified = 0;
+    int64_t at = g->now_ns;
+    int n = (int)gen_rng_range(&g->rng, 1, 3);
+    for (int i = 0; i < n; i++) {
+        struct gen_log l = {.service = service};
+        l.time_ns = at + gen_rng_range(&g->rng, 0, 900) * GEN_NS_PER_MS;
+        l.severity = gen_rng_chance(&g->rng, 0.2) ? 13 : 9;
+        char body[300];
+        snprintf(body, sizeof(body), "%s finished in %d ms", GEN_PICK(&g->rng, jobs),
+                 (int)gen_rng_range(&g->rng, 1, 5000));
+        l.pii = gen_rng_chance(&g->rng, g->o.pii_rate);
+        if (l.pii) {
+            char email[128];
+            gen_pii_email(&g->rng, email, sizeof(email));
+            size_t len = strlen(body);
+            snprintf(body + len, sizeof(body) - len, ", notified %s", email);
+            gen_truth_pii(g->truth, "email", email);
+            flags |= BC_GEN_F_PII;
+        }
+        l.body = json_string(body);
+        l.attrs = json_pack("{s:s}", "code.function", "scheduler.run");
+        char hex[33];
+        if (gen_rng_chance(&g->rng, 0.5)) {
+            uint8_t uid[16];
+            gen_rng_id(&g->rng, uid, sizeof(uid));
+            char uid_hex[33];
+            gen_hex(uid, 16, uid_hex);
+            json_object_set_new(l.attrs, "log.record.uid", json_string(uid_hex));
+            bc_gen_event_id("log", uid_hex, 32, hex);
+            gen_idlist_add_hex(&ids, hex);
+            l.has_uid = 1;
+        } else {
+            unidentified++;
+        }
+        gen_truth_log(g->truth, l.has_uid ? hex : NULL, 0);
+        json_array_append_new(logs, gen_otlp_log(NULL, &l, &v));
+        json_decref(l.body);
+        json_decref(l.attrs);
+    }
+    const char *version = g->svc[service].version;
+    json_t *export = gen_otlp_export(1, service, version,
+                                     gen_otlp_resource(service, version, 0, &v), logs);
+    schedule_export(g, at + GEN_NS_PER_MS * 1000, BC_GEN_KIND_LOGS, export, flags, &ids,
+                    unidentified, NULL, -1);
+    json_decref(export);
+    gen_idlist_free(&ids);
+}
+
 /* ---- flat events ---- */
 
 static json_t *event_time(struct bc_gen *g, int64_t ns)
@@ -1198,6 +1256,9 @@ static void generate_trace(struct bc_gen *g)
     }
     gen_truth_trace_count(g->truth);
     trace_free(&t);
+    if (gen_rng_chance(&g->rng, 0.05)) {
+        background_logs(g);
+    }
 }
 
 /* ---- the public API ---- */

@@ -212,9 +212,11 @@ json_t *gen_otlp_log(const uint8_t trace_id[16], const struct gen_log *log,
     json_object_set_new(out, "severityText", json_string(gen_severity_text(log->severity)));
     json_object_set_new(out, "body", gen_otlp_value(log->body, v));
     json_object_set_new(out, "attributes", gen_otlp_attrs(log->attrs, v));
-    json_object_set_new(out, "flags", json_integer(1));
-    json_object_set_new(out, "traceId", gen_otlp_id(trace_id, 16, v));
-    json_object_set_new(out, "spanId", gen_otlp_id(log->span_id, 8, v));
+    if (trace_id != NULL) {
+        json_object_set_new(out, "flags", json_integer(1));
+        json_object_set_new(out, "traceId", gen_otlp_id(trace_id, 16, v));
+        json_object_set_new(out, "spanId", gen_otlp_id(log->span_id, 8, v));
+    }
     return out;
 }
 

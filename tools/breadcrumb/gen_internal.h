@@ -125,6 +125,7 @@ const char *gen_severity_text(int severity);
 json_t *gen_otlp_span(const uint8_t trace_id[16], const struct gen_span *span,
                       const struct gen_span *parent, int64_t skew_ns,
                       const struct gen_variant *v);
+/* One log record; trace_id NULL: a log outside any trace (no traceId, spanId, flags). */
 json_t *gen_otlp_log(const uint8_t trace_id[16], const struct gen_log *log,
                      const struct gen_variant *v);
 /* The resource of a service at a version; instance tells hosts apart. */
