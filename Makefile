@@ -111,10 +111,10 @@ $(BIN)/breadcrumb-broker: $(call obj,tools/broker/main.c) $(LINK_LIBS) $(MODE_ST
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-# main.c refers to the subcommands weakly, and a weak reference pulls nothing out of an
-# archive: link the cmd_*.o objects themselves.
-$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c $(wildcard tools/breadcrumb/cmd_*.c)) \
-		$(LINK_LIBS) $(MODE_STAMP)
+# The subcommands' objects are linked directly: main.c refers to them weakly, and a weak
+# reference does not pull a member out of an archive.
+$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(call obj,$(CLI_SRC)) $(LINK_LIBS) \
+		$(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
