@@ -35,6 +35,22 @@ struct pending {
     int bad_index;
 };
 
+/* Share of span exports that wait for the same service's next trace(s). */
+#define GEN_BATCH_SHARE 0.3
+/* A batch waits at most this long for more traces (a batch span processor's schedule delay). */
+#define GEN_BATCH_WAIT_MS 5000
+
+/* A service SDK's open export batch: spans of 1..want traces, not yet scheduled. */
+struct span_batch {
+    json_t *spans; /* NULL: no open batch */
+    struct gen_idlist ids;
+    struct gen_variant v;
+    int instance;
+    unsigned flags;
+    int64_t at;    /* export time: the latest of its parts */
+    int traces, want;
+};
+
 struct service_state {
     int major, minor, patch;
     char version[24];
@@ -67,6 +83,7 @@ struct bc_gen {
     int64_t emitted[2]; /* per topic */
     struct pending *current;
     struct service_state svc[GEN_MAX_SERVICES];
+    struct span_batch batches[GEN_MAX_SERVICES];
     int64_t deploy_seq;
     struct gen_truth *truth;
 };
@@ -824,7 +841,34 @@ static void schedule_export(struct bc_gen *g, int64_t at, enum bc_gen_kind kind,
     maybe_bad(g);
 }
 
-/* One span export: spans idx[0..n) of one service; skew and bad span as the dice say. */
+/* Schedules a service's open batch (spans of several traces) as one export. */
+static void flush_batch(struct bc_gen *g, int service)
+{
+    struct span_batch *b = &g->batches[service];
+    if (b->spans == NULL) {
+        return;
+    }
+    const char *version = g->svc[service].version;
+    json_t *export = gen_otlp_export(0, service, version,
+                                     gen_otlp_resource(service, version, b->instance, &b->v),
+                                     b->spans);
+    b->spans = NULL;
+    schedule_export(g, b->at > g->now_ns ? b->at : g->now_ns, BC_GEN_KIND_SPANS, export,
+                    b->flags, &b->ids, 0, NULL, -1);
+    json_decref(export);
+    gen_idlist_free(&b->ids);
+}
+
+static void flush_batches(struct bc_gen *g)
+{
+    for (int svc = 0; svc < GEN_MAX_SERVICES; svc++) {
+        flush_batch(g, svc);
+    }
+}
+
+/* One span export: spans idx[0..n) of one service; skew and bad span as the dice say. Some
+ * exports wait in the service's batch for the spans of the service's next trace(s), as a
+ * batch span processor exports whatever ended since its last export. */
 static void export_spans(struct bc_gen *g, struct trace *t, const int *idx, int n, int64_t at,
                          unsigned flags, int instance)
 {
@@ -839,7 +883,20 @@ static void export_spans(struct bc_gen *g, struct trace *t, const int *idx, int 
         skew = gen_rng_range(&g->rng, 30000, 300000) * GEN_NS_PER_MS;
         flags |= BC_GEN_F_SKEWED;
     }
-    struct gen_variant v = pick_variant(g, &flags);
+    int bad_span = gen_rng_chance(&g->rng, g->o.bad_span_rate);
+    int batch = gen_rng_chance(&g->rng, GEN_BATCH_SHARE) && skew == 0 && !bad_span &&
+                !(flags & BC_GEN_F_LATE);
+    struct span_batch *b = &g->batches[service];
+    if (batch && b->spans != NULL && at > b->at + GEN_BATCH_WAIT_MS * GEN_NS_PER_MS) {
+        flush_batch(g, service); /* its schedule delay passed: it went out alone */
+    }
+    struct gen_variant v;
+    if (batch && b->spans != NULL) {
+        v = b->v; /* the same SDK: the same encoding and host */
+        instance = b->instance;
+    } else {
+        v = pick_variant(g, &flags);
+    }
     json_t *spans = json_array();
     struct gen_idlist ids = {0};
     char hex[33];
@@ -861,9 +918,34 @@ static void export_spans(struct bc_gen *g, struct trace *t, const int *idx, int 
     if (skew != 0) {
         gen_truth_skewed(g->truth, t->trace_id, &ids, skew / GEN_NS_PER_MS);
     }
+    if (batch) {
+        if (b->spans == NULL) {
+            b->spans = spans;
+            b->v = v;
+            b->instance = instance;
+            b->flags = flags;
+            b->at = at;
+            b->traces = 1;
+            b->want = (int)gen_rng_range(&g->rng, 2, 4);
+            b->ids = ids;
+            return;
+        }
+        json_array_extend(b->spans, spans);
+        json_decref(spans);
+        for (size_t i = 0; i < ids.len; i++) {
+            gen_idlist_add_hex(&b->ids, ids.hex[i]);
+        }
+        gen_idlist_free(&ids);
+        b->flags |= flags;
+        b->at = at > b->at ? at : b->at;
+        if (++b->traces >= b->want) {
+            flush_batch(g, service);
+        }
+        return;
+    }
     struct gen_bad bad;
     int bad_index = -1;
-    if (gen_rng_chance(&g->rng, g->o.bad_span_rate)) {
+    if (bad_span) {
         struct gen_span extra = {.parent = idx[0], .service = service, .kind = KIND_INTERNAL};
         gen_rng_id(&g->rng, extra.span_id, 8);
         snprintf(extra.name, sizeof(extra.name), "cache.lookup");
@@ -1348,10 +1430,13 @@ int bc_gen_next(struct bc_gen *g, struct bc_gen_record *rec)
             return 1;
         }
         if (g->stopped) {
+            if (g->heap_len > 0) {
+                continue;
+            }
             return 0;
         }
         if (limit_reached(g)) {
-            g->stopped = 1;
+            bc_gen_stop(g);
             continue;
         }
         if (g->traces_started > 0) {
@@ -1365,7 +1450,10 @@ int bc_gen_next(struct bc_gen *g, struct bc_gen_record *rec)
 
 void bc_gen_stop(struct bc_gen *g)
 {
-    g->stopped = 1;
+    if (!g->stopped) {
+        g->stopped = 1;
+        flush_batches(g);
+    }
 }
 
 int64_t bc_gen_raw_count(const struct bc_gen *g)
@@ -1384,6 +1472,10 @@ void bc_gen_destroy(struct bc_gen *g)
         return;
     }
     pending_free(g->current);
+    for (int svc = 0; svc < GEN_MAX_SERVICES; svc++) {
+        json_decref(g->batches[svc].spans);
+        gen_idlist_free(&g->batches[svc].ids);
+    }
     for (size_t i = 0; i < g->heap_len; i++) {
         pending_free(g->heap[i]);
     }
