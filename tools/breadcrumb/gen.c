@@ -1150,13 +1150,18 @@ static void make_events(struct bc_gen *g, struct trace *t, int journey)
             attrs = json_pack("{s:s, s:b, s:s, s:s}", "user_id", t->session + 5, "success",
                               s->status != STATUS_ERROR, "method", "password", "user_agent",
                               GEN_PICK(&g->rng, user_agents));
+            /* A login always records where it came from: the client IP (PII); with PII
+             * chosen, also the email the user typed. */
+            gen_pii_ip(&g->rng, value, sizeof(value));
+            json_object_set_new(attrs, "ip", json_string(value));
+            gen_truth_pii(g->truth, "ip", value);
             if (pii) {
-                gen_pii_ip(&g->rng, value, sizeof(value));
-                json_object_set_new(attrs, "ip", json_string(value));
-                gen_truth_pii(g->truth, "ip", value);
+                gen_pii_email(&g->rng, value, sizeof(value));
+                json_object_set_new(attrs, "login_email", json_string(value));
+                gen_truth_pii(g->truth, "email", value);
             }
             gen_truth_event(g->truth, NULL, GEN_SINK_SECURITY);
-            emit_event(g, t, i, "user.login", attrs, pii, s->end_ns - 1000, 0);
+            emit_event(g, t, i, "user.login", attrs, 1, s->end_ns - 1000, 0);
         } else if (s->service == SVC_CHECKOUT && journey == J_CHECKOUT) {
             attrs = json_pack("{s:s, s:i, s:I}", "order_id", t->session + 5, "item_count",
                               (int)gen_rng_range(&g->rng, 1, 6), "total_cents",
