@@ -301,8 +301,7 @@ static const char *span_fault(json_t *span, const char **field)
     }
     json_t *parent = json_object_get(span, "parentSpanId");
     *field = "parentSpanId";
-    if (parent != NULL && strcmp(json_string_value(parent), "") != 0 &&
-        !decode_id(parent, 8, id)) {
+    if (parent != NULL && strcmp(json_string_value(parent), "") != 0 && !decode_id(parent, 8, id)) {
         return "invalid_id";
     }
     *field = NULL;
@@ -320,10 +319,10 @@ static const char *attr_string(json_t *attrs, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(attrs, i, kv) {
+    json_array_foreach(attrs, i, kv)
+    {
         if (strcmp(json_string_value(json_object_get(kv, "key")), key) == 0) {
-            return json_string_value(json_object_get(json_object_get(kv, "value"),
-                                                     "stringValue"));
+            return json_string_value(json_object_get(json_object_get(kv, "value"), "stringValue"));
         }
     }
     return NULL;
@@ -333,7 +332,8 @@ static int has_attr(json_t *attrs, const char *key)
 {
     size_t i;
     json_t *kv;
-    json_array_foreach(attrs, i, kv) {
+    json_array_foreach(attrs, i, kv)
+    {
         if (strcmp(json_string_value(json_object_get(kv, "key")), key) == 0) {
             return 1;
         }
@@ -373,7 +373,8 @@ static const char *event_fault(json_t *e, const char **field)
         return "wrong_type";
     }
     *field = "attributes";
-    if (json_object_get(e, "attributes") != NULL && !json_is_object(json_object_get(e, "attributes"))) {
+    if (json_object_get(e, "attributes") != NULL &&
+        !json_is_object(json_object_get(e, "attributes"))) {
         return "wrong_type";
     }
     *field = "time";
@@ -382,7 +383,8 @@ static const char *event_fault(json_t *e, const char **field)
     }
     uint8_t id[16];
     *field = "trace_id";
-    if (json_object_get(e, "trace_id") != NULL && !decode_id(json_object_get(e, "trace_id"), 16, id)) {
+    if (json_object_get(e, "trace_id") != NULL &&
+        !decode_id(json_object_get(e, "trace_id"), 16, id)) {
         return "invalid_id";
     }
     *field = NULL;
@@ -401,15 +403,16 @@ static void check_good(const struct bc_gen_record *r)
     assert_non_null(doc);
     const char *field;
     if (r->kind == BC_GEN_KIND_SPANS) {
-        json_t *res = json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
-                                      "resource");
+        json_t *res =
+            json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0), "resource");
         assert_non_null(attr_string(json_object_get(res, "attributes"), "service.name"));
         assert_non_null(attr_string(json_object_get(res, "attributes"), "service.version"));
         json_t *spans = first_list(doc, "resourceSpans", "scopeSpans", "spans");
         assert_true(json_array_size(spans) >= 1);
         size_t i;
         json_t *span;
-        json_array_foreach(spans, i, span) {
+        json_array_foreach(spans, i, span)
+        {
             const char *fault = span_fault(span, &field);
             if ((int)i == r->bad_index) {
                 assert_non_null(fault);
@@ -417,8 +420,7 @@ static void check_good(const struct bc_gen_record *r)
                 assert_string_equal(field, r->field);
             } else {
                 if (fault != NULL) {
-                    fail_msg("record %lld span %zu: %s (%s)", (long long)r->index, i, fault,
-                             field);
+                    fail_msg("record %lld span %zu: %s (%s)", (long long)r->index, i, fault, field);
                 }
                 span_count_total++;
             }
@@ -428,7 +430,8 @@ static void check_good(const struct bc_gen_record *r)
         assert_true(json_array_size(logs) >= 1);
         size_t i;
         json_t *log;
-        json_array_foreach(logs, i, log) {
+        json_array_foreach(logs, i, log)
+        {
             uint8_t id[16];
             int64_t t;
             if (json_object_get(log, "traceId") != NULL) { /* else a log outside traces */
@@ -519,15 +522,15 @@ static void test_gen_payloads_good_and_bad(void **state)
     bc_gen_options_init(&o);
     o.records = 6000;
     o.seed = getenv("TEST_GEN_SEED") ? strtoull(getenv("TEST_GEN_SEED"), NULL, 10) : 11;
-    o.bad_rate = 0.15;       /* plenty of every reason */
+    o.bad_rate = 0.15; /* plenty of every reason */
     o.bad_span_rate = 0.05;
-    o.max_bytes = 8192;      /* small oversized records */
+    o.max_bytes = 8192; /* small oversized records */
     struct run run;
     run_gen(&o, &run);
     int reasons_seen[16] = {0};
-    static const char *const reasons[] = {"empty", "not_utf8", "oversized", "invalid_json",
-                                          "unknown_format", "missing_field", "wrong_type",
-                                          "invalid_id", "invalid_timestamp", "invalid_enum"};
+    static const char *const reasons[] = {
+        "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
+        "missing_field", "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum"};
     span_count_total = 0;
     for (size_t i = 0; i < run.n; i++) {
         const struct bc_gen_record *r = &run.recs[i].r;
@@ -546,8 +549,7 @@ static void test_gen_payloads_good_and_bad(void **state)
         }
     }
     json_t *counts = json_object_get(run.truth, "counts");
-    assert_int_equal(span_count_total,
-                     json_integer_value(json_object_get(counts, "span_copies")));
+    assert_int_equal(span_count_total, json_integer_value(json_object_get(counts, "span_copies")));
     assert_true(untraced_logs > 0);
     run_free(&run);
 }
@@ -593,8 +595,7 @@ static void test_gen_fault_rates(void **state)
     json_t *keep = json_object_get(t, "must_keep");
     assert_rate("error traces", json_array_size(json_object_get(keep, "error_traces")), traces,
                 0.1);
-    assert_rate("slow traces", json_array_size(json_object_get(keep, "slow_traces")), traces,
-                0.1);
+    assert_rate("slow traces", json_array_size(json_object_get(keep, "slow_traces")), traces, 0.1);
     assert_rate("late spans", json_array_size(json_object_get(t, "late_spans")), traces,
                 0.1 * (1 - 0.1 / 7)); /* the dropped span is never also the late one */
     assert_rate("orphan traces", json_array_size(json_object_get(t, "orphans")), traces, 0.1);
@@ -635,7 +636,8 @@ static void test_gen_fault_rates(void **state)
             json_t *groups = json_object(); /* traceId -> has the root */
             size_t k;
             json_t *span;
-            json_array_foreach(list, k, span) {
+            json_array_foreach(list, k, span)
+            {
                 if ((int)k == r->bad_index) {
                     continue;
                 }
@@ -655,7 +657,8 @@ static void test_gen_fault_rates(void **state)
             bad_span_exports += (r->flags & BC_GEN_F_BAD_SPAN) != 0;
             const char *tid;
             json_t *root;
-            json_object_foreach(groups, tid, root) {
+            json_object_foreach(groups, tid, root)
+            {
                 if (!json_is_true(root)) {
                     nonroot++;
                     skewed += (r->flags & BC_GEN_F_SKEWED) != 0;
@@ -691,7 +694,8 @@ static void assert_ids(json_t *seen, json_t *truth_ids)
     size_t first_copies = 0;
     size_t i;
     json_t *id;
-    json_array_foreach(truth_ids, i, id) {
+    json_array_foreach(truth_ids, i, id)
+    {
         assert_non_null(json_object_get(seen, json_string_value(id)));
         first_copies++;
     }
@@ -717,7 +721,7 @@ static void test_gen_truth_matches_records(void **state)
 
     json_t *seen = json_object(); /* event id -> copies */
     json_t *span_seen = json_object(), *log_seen = json_object(), *event_seen = json_object();
-    json_t *parents = json_object();  /* "trace/span" -> parent span id hex or "" */
+    json_t *parents = json_object();   /* "trace/span" -> parent span id hex or "" */
     json_t *late_seen = json_object(); /* "trace/span" of spans in late exports */
     int64_t raw = 0, bad = 0, deploys = 0, dlq = 0, sec = 0, billing = 0, def = 0, logs = 0;
     json_t *by_reason = json_object();
@@ -755,7 +759,8 @@ static void test_gen_truth_matches_records(void **state)
             json_t *list = first_list(doc, "resourceSpans", "scopeSpans", "spans");
             size_t k;
             json_t *span;
-            json_array_foreach(list, k, span) {
+            json_array_foreach(list, k, span)
+            {
                 if ((int)k == r->bad_index) {
                     continue;
                 }
@@ -790,7 +795,8 @@ static void test_gen_truth_matches_records(void **state)
             json_t *list = first_list(doc, "resourceLogs", "scopeLogs", "logRecords");
             size_t k;
             json_t *log;
-            json_array_foreach(list, k, log) {
+            json_array_foreach(list, k, log)
+            {
                 json_t *attrs = json_object_get(log, "attributes");
                 const char *uid = attr_string(attrs, "log.record.uid");
                 if (uid != NULL) {
@@ -842,11 +848,11 @@ static void test_gen_truth_matches_records(void **state)
     size_t ndup = 0;
     const char *id;
     json_t *n;
-    json_object_foreach(seen, id, n) {
+    json_object_foreach(seen, id, n)
+    {
         if (json_integer_value(n) > 1) {
             ndup++;
-            assert_int_equal(json_integer_value(json_object_get(dups, id)),
-                             json_integer_value(n));
+            assert_int_equal(json_integer_value(json_object_get(dups, id)), json_integer_value(n));
         }
     }
     assert_int_equal(ndup, json_object_size(dups));
@@ -855,7 +861,8 @@ static void test_gen_truth_matches_records(void **state)
     json_t *truth_dlq = json_object_get(t, "dlq");
     assert_int_equal(dlq, json_integer_value(json_object_get(truth_dlq, "total")));
     const char *reason;
-    json_object_foreach(json_object_get(truth_dlq, "by_reason"), reason, n) {
+    json_object_foreach(json_object_get(truth_dlq, "by_reason"), reason, n)
+    {
         json_t *mine = json_object_get(by_reason, reason);
         assert_int_equal(json_integer_value(n), mine != NULL ? json_integer_value(mine) : 0);
     }
@@ -873,10 +880,12 @@ static void test_gen_truth_matches_records(void **state)
     const char *kind;
     json_t *values;
     size_t total_pii = 0;
-    json_object_foreach(pii, kind, values) {
+    json_object_foreach(pii, kind, values)
+    {
         size_t k;
         json_t *v;
-        json_array_foreach(values, k, v) {
+        json_array_foreach(values, k, v)
+        {
             const char *s = json_string_value(v);
             if (strstr(text, s) == NULL) {
                 fail_msg("%s %s is in the truth, not in the records", kind, s);
@@ -904,14 +913,16 @@ static void test_gen_truth_matches_records(void **state)
     assert_true(json_array_size(errors) > 0);
     size_t k;
     json_t *trace;
-    json_array_foreach(errors, k, trace) {
+    json_array_foreach(errors, k, trace)
+    {
         assert_int_equal(json_integer_value(json_object_get(trace, "spans")),
                          json_array_size(json_object_get(trace, "span_ids")));
     }
     /* orphans: the missing parent was never sent, its listed children were */
     json_t *orphans = json_object_get(t, "orphans");
     assert_true(json_array_size(orphans) > 0);
-    json_array_foreach(orphans, k, trace) {
+    json_array_foreach(orphans, k, trace)
+    {
         const char *tid = json_string_value(json_object_get(trace, "trace_id"));
         const char *missing = json_string_value(json_object_get(trace, "missing_parent_span_id"));
         char key[64];
@@ -919,7 +930,8 @@ static void test_gen_truth_matches_records(void **state)
         assert_null(json_object_get(parents, key));
         size_t c;
         json_t *child;
-        json_array_foreach(json_object_get(trace, "span_ids"), c, child) {
+        json_array_foreach(json_object_get(trace, "span_ids"), c, child)
+        {
             snprintf(key, sizeof(key), "%s/%s", tid, json_string_value(child));
             assert_string_equal(json_string_value(json_object_get(parents, key)), missing);
         }
@@ -928,7 +940,8 @@ static void test_gen_truth_matches_records(void **state)
     json_t *late = json_object_get(t, "late_spans");
     assert_true(json_array_size(late) > 0);
     assert_int_equal(json_array_size(late), json_object_size(late_seen));
-    json_array_foreach(late, k, trace) {
+    json_array_foreach(late, k, trace)
+    {
         char key[64];
         snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(trace, "trace_id")),
                  json_string_value(json_object_get(trace, "span_id")));
@@ -953,7 +966,7 @@ static void test_gen_every_anyvalue_type(void **state)
     o.traces = 300;
     struct run run;
     run_gen(&o, &run);
-    static const char *const types[] = {"\"stringValue\"", "\"boolValue\"", "\"intValue\"",
+    static const char *const types[] = {"\"stringValue\"", "\"boolValue\"",  "\"intValue\"",
                                         "\"doubleValue\"", "\"arrayValue\"", "\"kvlistValue\"",
                                         "\"bytesValue\""};
     for (size_t k = 0; k < sizeof(types) / sizeof(types[0]); k++) {
@@ -979,7 +992,8 @@ static void test_gen_jsonl_line(void **state)
     r.value_len = 7;
     r.timestamp_ms = 42;
     char *line = gen_out_line(&r);
-    assert_string_equal(line, "{\"key\":\"d-000001\",\"value\":\"{\\\"a\\\":1}\",\"timestamp_ms\":42}");
+    assert_string_equal(line,
+                        "{\"key\":\"d-000001\",\"value\":\"{\\\"a\\\":1}\",\"timestamp_ms\":42}");
     free(line);
     r.key = NULL;
     r.value = (const unsigned char *)"caf\xe9";
@@ -1022,10 +1036,10 @@ static void test_gen_ten_services(void **state)
         const struct bc_gen_record *r = &run.recs[i].r;
         if (r->kind == BC_GEN_KIND_SPANS || r->kind == BC_GEN_KIND_LOGS) {
             json_t *doc = json_loadb((const char *)r->value, r->value_len, 0, NULL);
-            json_t *rs = json_array_get(json_object_get(doc, r->kind == BC_GEN_KIND_SPANS
-                                                                 ? "resourceSpans"
-                                                                 : "resourceLogs"),
-                                        0);
+            json_t *rs =
+                json_array_get(json_object_get(doc, r->kind == BC_GEN_KIND_SPANS ? "resourceSpans"
+                                                                                 : "resourceLogs"),
+                               0);
             const char *svc = attr_string(
                 json_object_get(json_object_get(rs, "resource"), "attributes"), "service.name");
             assert_non_null(json_object_get(by_service, svc));

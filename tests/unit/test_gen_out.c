@@ -41,9 +41,9 @@ static size_t consume_all(const char *bootstraps, const char *topic, int partiti
 {
     char errstr[256];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr,
-                                       sizeof(errstr)),
-                     RD_KAFKA_CONF_OK);
+    assert_int_equal(
+        rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, errstr, sizeof(errstr)),
+        RD_KAFKA_CONF_OK);
     assert_int_equal(rd_kafka_conf_set(conf, "group.id", "test-gen-out", errstr, sizeof(errstr)),
                      RD_KAFKA_CONF_OK);
     rd_kafka_t *consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

@@ -47,7 +47,7 @@ struct span_batch {
     struct gen_variant v;
     int instance;
     unsigned flags;
-    int64_t at;    /* export time: the latest of its parts */
+    int64_t at; /* export time: the latest of its parts */
     int traces, want;
 };
 
@@ -249,14 +249,16 @@ static void schedule_bad(struct bc_gen *g)
     if (is_event) {
         char t[40];
         gen_fmt_rfc3339(at - 5 * GEN_NS_PER_MS, t, sizeof(t));
-        good = json_pack("{s:s, s:s, s:s, s:{s:s, s:I}}", "event", "inventory.adjusted", "time",
-                         t, "service", gen_services[service].name, "attributes", "sku",
-                         "SKU-1042", "delta", (json_int_t)gen_rng_range(&g->rng, -5, 5));
+        good = json_pack("{s:s, s:s, s:s, s:{s:s, s:I}}", "event", "inventory.adjusted", "time", t,
+                         "service", gen_services[service].name, "attributes", "sku", "SKU-1042",
+                         "delta", (json_int_t)gen_rng_range(&g->rng, -5, 5));
     } else {
         struct gen_variant v = {0, 0, 0};
         uint8_t trace_id[16];
         gen_rng_id(&g->rng, trace_id, 16);
-        struct gen_span span = {.parent = -1, .service = service, .kind = KIND_INTERNAL,
+        struct gen_span span = {.parent = -1,
+                                .service = service,
+                                .kind = KIND_INTERNAL,
                                 .start_ns = at - 40 * GEN_NS_PER_MS,
                                 .end_ns = at - 10 * GEN_NS_PER_MS};
         gen_rng_id(&g->rng, span.span_id, 8);
@@ -266,14 +268,13 @@ static void schedule_bad(struct bc_gen *g)
         json_array_append_new(spans, gen_otlp_span(trace_id, &span, NULL, 0, &v));
         json_decref(span.attrs);
         good = gen_otlp_export(0, service, g->svc[service].version,
-                               gen_otlp_resource(service, g->svc[service].version, 0, &v),
-                               spans);
+                               gen_otlp_resource(service, g->svc[service].version, 0, &v), spans);
     }
     struct gen_bad bad;
     gen_bad_record(&g->rng, reason, good, is_event, g->o.max_bytes, &bad);
     json_decref(good);
-    struct pending *p = schedule(g, at, BC_GEN_TOPIC_RAW, BC_GEN_KIND_BAD, NULL, bad.value,
-                                 bad.len, 0);
+    struct pending *p =
+        schedule(g, at, BC_GEN_TOPIC_RAW, BC_GEN_KIND_BAD, NULL, bad.value, bad.len, 0);
     p->reason = bad.reason;
     p->field = bad.field;
     p->detail = bad.detail;
@@ -326,9 +327,9 @@ static void deploy(struct bc_gen *g, int service, int64_t at_ns)
     at[19] = 'Z'; /* whole seconds: "2026-11-27T07:00:00Z" */
     at[20] = '\0';
     int64_t at_s_ns = at_ns - at_ns % 1000000000LL;
-    json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", gen_services[service].name,
-                            "version", s->version, "deploy_id", deploy_id, "commit", commit,
-                            "deployed_at", at);
+    json_t *rec =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", gen_services[service].name, "version",
+                  s->version, "deploy_id", deploy_id, "commit", commit, "deployed_at", at);
     size_t len;
     char *value = gen_dump(rec, &len);
     json_decref(rec);
@@ -354,20 +355,26 @@ static void deploys_due(struct bc_gen *g)
 enum journey { J_BROWSE, J_SEARCH, J_CART, J_CHECKOUT, J_LOGIN, J_REVIEW, JOURNEYS };
 
 static const struct {
-    const char *root;    /* frontend route */
+    const char *root; /* frontend route */
     const char *method;
-    const char *api;     /* gateway route */
+    const char *api; /* gateway route */
     int weight;
-    int spine[5];        /* services after frontend and gateway, -1 terminated */
+    int spine[5]; /* services after frontend and gateway, -1 terminated */
 } journeys[JOURNEYS] = {
-    [J_BROWSE] = {"/product/{id}", "GET", "/api/products/{id}", 30,
+    [J_BROWSE] = {"/product/{id}",
+                  "GET",
+                  "/api/products/{id}",
+                  30,
                   {SVC_CATALOG, SVC_PRICING, SVC_CURRENCY, -1}},
     [J_SEARCH] = {"/search", "GET", "/api/search", 20, {SVC_SEARCH, SVC_CATALOG, -1}},
     [J_CART] = {"/cart", "POST", "/api/cart/items", 20, {SVC_CART, SVC_PRICING, -1}},
-    [J_CHECKOUT] = {"/checkout", "POST", "/api/checkout", 15,
-                    {SVC_CHECKOUT, SVC_PAYMENT, SVC_FRAUD, -1}},
+    [J_CHECKOUT] =
+        {"/checkout", "POST", "/api/checkout", 15, {SVC_CHECKOUT, SVC_PAYMENT, SVC_FRAUD, -1}},
     [J_LOGIN] = {"/login", "POST", "/api/login", 10, {SVC_AUTH, SVC_USER, -1}},
-    [J_REVIEW] = {"/product/{id}/reviews", "GET", "/api/reviews", 5,
+    [J_REVIEW] = {"/product/{id}/reviews",
+                  "GET",
+                  "/api/reviews",
+                  5,
                   {SVC_CATALOG, SVC_REVIEW, SVC_USER, -1}},
 };
 
@@ -470,8 +477,8 @@ static void service_attrs(struct bc_gen *g, struct gen_span *s)
         static const char *const countries[] = {"DE", "FR", "PT", "PL", "NL"};
         int c = (int)gen_rng_range(&g->rng, 0, 4);
         json_object_set_new(a, "shipping.destination",
-                            json_pack("{s:s, s:s, s:i}", "city", cities[c], "country",
-                                      countries[c], "parcels", (int)gen_rng_range(&g->rng, 1, 3)));
+                            json_pack("{s:s, s:s, s:i}", "city", cities[c], "country", countries[c],
+                                      "parcels", (int)gen_rng_range(&g->rng, 1, 3)));
         break;
     }
     case SVC_PAYMENT: {
@@ -523,8 +530,7 @@ static int add_call(struct bc_gen *g, struct trace *t, int from, int callee)
     struct gen_span *c = new_span(g, t, from, caller, async ? KIND_PRODUCER : KIND_CLIENT, name);
     if (async) {
         json_object_set_new(c->attrs, "messaging.system", json_string("kafka"));
-        json_object_set_new(c->attrs, "messaging.destination.name",
-                            json_string("notifications"));
+        json_object_set_new(c->attrs, "messaging.destination.name", json_string("notifications"));
         json_object_set_new(c->attrs, "messaging.operation", json_string("publish"));
     } else {
         rpc_attrs(c, callee, method);
@@ -626,11 +632,10 @@ static void make_error(struct bc_gen *g, struct trace *t)
     leaf->status = STATUS_ERROR;
     leaf->status_message = message;
     leaf->events = json_array();
-    json_array_append_new(
-        leaf->events,
-        json_pack("{s:s, s:I, s:{s:s, s:s}}", "name", "exception", "time_ns",
-                  (json_int_t)(leaf->end_ns - 1000), "attrs", "exception.type", "ShopError",
-                  "exception.message", message));
+    json_array_append_new(leaf->events,
+                          json_pack("{s:s, s:I, s:{s:s, s:s}}", "name", "exception", "time_ns",
+                                    (json_int_t)(leaf->end_ns - 1000), "attrs", "exception.type",
+                                    "ShopError", "exception.message", message));
     for (int p = leaf->parent; p >= 0; p = t->spans[p].parent) {
         if (!gen_rng_chance(&g->rng, 0.75)) {
             break;
@@ -798,8 +803,8 @@ static void add_log(struct bc_gen *g, struct trace *t, int si)
         char hex[33];
         gen_hex(uid, 16, hex);
         char uuid[40];
-        snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
-                 hex + 16, hex + 20);
+        snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
+                 hex + 20);
         json_object_set_new(l->attrs, "log.record.uid", json_string(uuid));
         l->has_uid = 1;
     }
@@ -830,9 +835,9 @@ static void schedule_export(struct bc_gen *g, int64_t at, enum bc_gen_kind kind,
         return;
     }
     int far = gen_rng_chance(&g->rng, g->o.retry_far_share);
-    int64_t delay = far ? g->o.retry_far_ms * GEN_NS_PER_MS +
-                              gen_rng_range(&g->rng, 0, 60000 * GEN_NS_PER_MS)
-                        : gen_rng_range(&g->rng, 1000 * GEN_NS_PER_MS, 30000 * GEN_NS_PER_MS);
+    int64_t delay =
+        far ? g->o.retry_far_ms * GEN_NS_PER_MS + gen_rng_range(&g->rng, 0, 60000 * GEN_NS_PER_MS)
+            : gen_rng_range(&g->rng, 1000 * GEN_NS_PER_MS, 30000 * GEN_NS_PER_MS);
     char *copy = malloc(len + 1);
     memcpy(copy, value, len + 1);
     schedule(g, at + delay, BC_GEN_TOPIC_RAW, kind, NULL, copy, len,
@@ -849,12 +854,11 @@ static void flush_batch(struct bc_gen *g, int service)
         return;
     }
     const char *version = g->svc[service].version;
-    json_t *export = gen_otlp_export(0, service, version,
-                                     gen_otlp_resource(service, version, b->instance, &b->v),
-                                     b->spans);
+    json_t *export = gen_otlp_export(
+        0, service, version, gen_otlp_resource(service, version, b->instance, &b->v), b->spans);
     b->spans = NULL;
-    schedule_export(g, b->at > g->now_ns ? b->at : g->now_ns, BC_GEN_KIND_SPANS, export,
-                    b->flags, &b->ids, 0, NULL, -1);
+    schedule_export(g, b->at > g->now_ns ? b->at : g->now_ns, BC_GEN_KIND_SPANS, export, b->flags,
+                    &b->ids, 0, NULL, -1);
     json_decref(export);
     gen_idlist_free(&b->ids);
 }
@@ -963,8 +967,8 @@ static void export_spans(struct bc_gen *g, struct trace *t, const int *idx, int 
     const char *version = g->svc[service].version;
     json_t *export = gen_otlp_export(0, service, version,
                                      gen_otlp_resource(service, version, instance, &v), spans);
-    schedule_export(g, at, BC_GEN_KIND_SPANS, export, flags, &ids, 0,
-                    bad_index >= 0 ? &bad : NULL, bad_index);
+    schedule_export(g, at, BC_GEN_KIND_SPANS, export, flags, &ids, 0, bad_index >= 0 ? &bad : NULL,
+                    bad_index);
     json_decref(export);
     gen_idlist_free(&ids);
 }
@@ -1011,8 +1015,8 @@ static void export_logs(struct bc_gen *g, struct trace *t, int service, int inst
 /* Logs outside any trace (jobs, health checks): one export of 1-3 log records. */
 static void background_logs(struct bc_gen *g)
 {
-    static const char *const jobs[] = {"cache warm-up", "stale session sweep",
-                                       "price feed sync", "outbox relay", "index refresh"};
+    static const char *const jobs[] = {"cache warm-up", "stale session sweep", "price feed sync",
+                                       "outbox relay", "index refresh"};
     int service = pick_service(g);
     unsigned flags = 0;
     struct gen_variant v = pick_variant(g, &flags);
@@ -1058,8 +1062,8 @@ static void background_logs(struct bc_gen *g)
         json_decref(l.attrs);
     }
     const char *version = g->svc[service].version;
-    json_t *export = gen_otlp_export(1, service, version,
-                                     gen_otlp_resource(service, version, 0, &v), logs);
+    json_t *export =
+        gen_otlp_export(1, service, version, gen_otlp_resource(service, version, 0, &v), logs);
     schedule_export(g, at + GEN_NS_PER_MS * 1000, BC_GEN_KIND_LOGS, export, flags, &ids,
                     unidentified, NULL, -1);
     json_decref(export);
@@ -1085,8 +1089,8 @@ static json_t *event_time(struct bc_gen *g, int64_t ns)
 }
 
 /* Schedules one flat event of the span's service, tied to the span. */
-static void emit_event(struct bc_gen *g, struct trace *t, int si, const char *name,
-                       json_t *attrs, int pii, int64_t at_ns, unsigned flags)
+static void emit_event(struct bc_gen *g, struct trace *t, int si, const char *name, json_t *attrs,
+                       int pii, int64_t at_ns, unsigned flags)
 {
     struct gen_span *s = &t->spans[si];
     json_t *event = json_object();
@@ -1127,10 +1131,10 @@ static void make_events(struct bc_gen *g, struct trace *t, int journey)
             gen_hex(key, sizeof(key), hex);
             char ikey[32];
             snprintf(ikey, sizeof(ikey), "ch_%s", hex);
-            attrs = json_pack("{s:s, s:I, s:s, s:s, s:s}", "idempotency_key", ikey,
-                              "amount_cents", (json_int_t)gen_rng_range(&g->rng, 199, 49999),
-                              "currency", gen_rng_chance(&g->rng, 0.8) ? "EUR" : "USD",
-                              "order_id", t->session + 5, "card_last4", "4242");
+            attrs = json_pack("{s:s, s:I, s:s, s:s, s:s}", "idempotency_key", ikey, "amount_cents",
+                              (json_int_t)gen_rng_range(&g->rng, 199, 49999), "currency",
+                              gen_rng_chance(&g->rng, 0.8) ? "EUR" : "USD", "order_id",
+                              t->session + 5, "card_last4", "4242");
             if (pii) {
                 gen_pii_email(&g->rng, value, sizeof(value));
                 json_object_set_new(attrs, "customer_email", json_string(value));
@@ -1296,8 +1300,8 @@ static void generate_trace(struct bc_gen *g)
         if (n == 0) {
             continue;
         }
-        int split = n >= 2 && gen_rng_chance(&g->rng, 0.3) ? (int)gen_rng_range(&g->rng, 1, n - 1)
-                                                          : n;
+        int split =
+            n >= 2 && gen_rng_chance(&g->rng, 0.3) ? (int)gen_rng_range(&g->rng, 1, n - 1) : n;
         for (int part = 0; part < 2; part++) {
             int from = part == 0 ? 0 : split;
             int to = part == 0 ? split : n;
@@ -1364,11 +1368,11 @@ struct bc_gen *bc_gen_new(const struct bc_gen_options *opts, char *errstr, size_
     } else if (o->records < 0 || o->traces < 0) {
         bad = "records and traces must not be negative";
     }
-    const double rates[] = {o->error_rate,     o->slow_rate,       o->late_rate,
-                            o->orphan_rate,    o->skew_rate,       o->retry_rate,
-                            o->retry_far_share, o->dup_rate,       o->pii_rate,
-                            o->bad_rate,       o->bad_span_rate,   o->log_rate,
-                            o->b64_ids_share,  o->enum_names_share, o->int_numbers_share};
+    const double rates[] = {o->error_rate,      o->slow_rate,        o->late_rate,
+                            o->orphan_rate,     o->skew_rate,        o->retry_rate,
+                            o->retry_far_share, o->dup_rate,         o->pii_rate,
+                            o->bad_rate,        o->bad_span_rate,    o->log_rate,
+                            o->b64_ids_share,   o->enum_names_share, o->int_numbers_share};
     for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]) && bad == NULL; i++) {
         if (!(rates[i] >= 0.0 && rates[i] <= 1.0)) {
             bad = "rates and shares must be between 0 and 1";
@@ -1395,7 +1399,8 @@ struct bc_gen *bc_gen_new(const struct bc_gen_options *opts, char *errstr, size_
         int svc = gen_service_priority[i];
         int64_t before = gen_rng_range(&g->rng, 3600, 48 * 3600) * 1000000000LL;
         deploy(g, svc, opts->start_ns - before);
-        g->svc[svc].next_deploy_ns = opts->start_ns + gen_rng_range(&g->rng, mean / 2, mean * 3 / 2);
+        g->svc[svc].next_deploy_ns =
+            opts->start_ns + gen_rng_range(&g->rng, mean / 2, mean * 3 / 2);
     }
     return g;
 }

@@ -29,33 +29,33 @@
 /* Options. Rates are probabilities in [0, 1]; "share" options pick an encoding variant. */
 struct bc_gen_options {
     uint64_t seed;
-    int64_t start_ns;     /* simulated time of the first trace (unix ns) */
-    int64_t records;      /* stop starting traces once this many raw records exist; 0: no limit */
-    int64_t traces;       /* stop after this many traces; 0: no limit */
-    int services;         /* services of the shop in use, 10..20 */
-    int spans_min;        /* spans per trace, before faults */
+    int64_t start_ns; /* simulated time of the first trace (unix ns) */
+    int64_t records;  /* stop starting traces once this many raw records exist; 0: no limit */
+    int64_t traces;   /* stop after this many traces; 0: no limit */
+    int services;     /* services of the shop in use, 10..20 */
+    int spans_min;    /* spans per trace, before faults */
     int spans_max;
-    int64_t trace_interval_ms; /* mean simulated time between trace starts */
-    int64_t slow_ms;           /* a trace whose root lasts at least this long is slow */
-    int64_t late_ms;           /* a late span is exported this long after its trace */
-    int64_t retry_far_ms;      /* a far retry is re-sent this long after the original */
+    int64_t trace_interval_ms;  /* mean simulated time between trace starts */
+    int64_t slow_ms;            /* a trace whose root lasts at least this long is slow */
+    int64_t late_ms;            /* a late span is exported this long after its trace */
+    int64_t retry_far_ms;       /* a far retry is re-sent this long after the original */
     int64_t deploy_interval_ms; /* mean simulated time between deploys of one service */
     int64_t max_bytes;          /* the normalizer's size limit: oversized records exceed it */
-    double error_rate;     /* traces with an error status */
-    double slow_rate;      /* traces slower than slow_ms */
-    double late_rate;      /* traces with one span exported late */
-    double orphan_rate;    /* traces whose one span with children is never sent */
-    double skew_rate;      /* span exports from a host whose clock runs ahead */
-    double retry_rate;     /* good OTLP exports sent twice, byte-identical */
-    double retry_far_share; /* share of the retries sent retry_far_ms later */
-    double dup_rate;       /* billing.charge events sent twice with the same idempotency key */
-    double pii_rate;       /* spans, logs and events that carry PII */
-    double bad_rate;       /* raw records that are malformed as a whole */
-    double bad_span_rate;  /* span exports carrying one bad span among good ones */
-    double log_rate;       /* probability that a span has log records */
-    double b64_ids_share;  /* OTLP records with base64 ids instead of hex */
-    double enum_names_share; /* OTLP records with enum names instead of integers */
-    double int_numbers_share; /* OTLP records with int64 as JSON numbers instead of strings */
+    double error_rate;          /* traces with an error status */
+    double slow_rate;           /* traces slower than slow_ms */
+    double late_rate;           /* traces with one span exported late */
+    double orphan_rate;         /* traces whose one span with children is never sent */
+    double skew_rate;           /* span exports from a host whose clock runs ahead */
+    double retry_rate;          /* good OTLP exports sent twice, byte-identical */
+    double retry_far_share;     /* share of the retries sent retry_far_ms later */
+    double dup_rate;            /* billing.charge events sent twice with the same idempotency key */
+    double pii_rate;            /* spans, logs and events that carry PII */
+    double bad_rate;            /* raw records that are malformed as a whole */
+    double bad_span_rate;       /* span exports carrying one bad span among good ones */
+    double log_rate;            /* probability that a span has log records */
+    double b64_ids_share;       /* OTLP records with base64 ids instead of hex */
+    double enum_names_share;    /* OTLP records with enum names instead of integers */
+    double int_numbers_share;   /* OTLP records with int64 as JSON numbers instead of strings */
 };
 
 /* Fills in the defaults (documented in README.md, section generator). */
@@ -91,16 +91,16 @@ struct bc_gen_record {
     const char *key;            /* NULL: no key */
     const unsigned char *value; /* value_len bytes, not NUL-terminated, may be non-UTF-8 */
     size_t value_len;
-    int64_t timestamp_ms;       /* simulated export time */
-    int64_t index;              /* position in its topic, from 0 */
-    unsigned flags;             /* BC_GEN_F_* */
+    int64_t timestamp_ms; /* simulated export time */
+    int64_t index;        /* position in its topic, from 0 */
+    unsigned flags;       /* BC_GEN_F_* */
     /* Bad records (kind BC_GEN_KIND_BAD) and bad spans (flag BC_GEN_F_BAD_SPAN): */
-    const char *reason;         /* the DLQ reason code, else NULL */
-    const char *field;          /* the field at fault (missing_field, wrong_type, invalid_id,
-                                   invalid_timestamp, invalid_enum), else NULL */
-    const char *detail;         /* what exactly is wrong, for people */
-    int bad_index;              /* BC_GEN_F_BAD_SPAN: index of the bad span in the export's
-                                   only spans array; else -1 */
+    const char *reason; /* the DLQ reason code, else NULL */
+    const char *field;  /* the field at fault (missing_field, wrong_type, invalid_id,
+                           invalid_timestamp, invalid_enum), else NULL */
+    const char *detail; /* what exactly is wrong, for people */
+    int bad_index;      /* BC_GEN_F_BAD_SPAN: index of the bad span in the export's
+                           only spans array; else -1 */
 };
 
 struct bc_gen;

@@ -15,7 +15,7 @@
 #include <string.h>
 
 const char *const gen_reason_names[GEN_REASONS] = {
-    "empty",        "not_utf8",  "oversized",  "invalid_json",      "unknown_format",
+    "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
     "missing_field", "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum",
 };
 
@@ -175,8 +175,8 @@ static void bad_unknown_format(struct gen_rng *rng, json_t *good, struct gen_bad
         out->detail = "a JSON array";
         break;
     default:
-        json = json_pack("{s:s, s:s, s:s, s:O}", "specversion", "1.0", "type",
-                         "shop.order.placed", "source", "/checkout", "data", good);
+        json = json_pack("{s:s, s:s, s:s, s:O}", "specversion", "1.0", "type", "shop.order.placed",
+                         "source", "/checkout", "data", good);
         out->detail = "a CloudEvents envelope around a record";
         break;
     }
@@ -252,8 +252,7 @@ static void bad_invalid_id(struct gen_rng *rng, json_t *t, int is_event, struct 
     }
 }
 
-static void bad_invalid_timestamp(struct gen_rng *rng, json_t *t, int is_event,
-                                  struct gen_bad *out)
+static void bad_invalid_timestamp(struct gen_rng *rng, json_t *t, int is_event, struct gen_bad *out)
 {
     static const char *const event_times[] = {"2026-13-45T25:61:00Z", "not a time",
                                               "27/11/2026 08:00"};
@@ -285,8 +284,7 @@ static void bad_invalid_enum(struct gen_rng *rng, json_t *t, struct gen_bad *out
     }
 }
 
-static void bad_field(struct gen_rng *rng, int reason, json_t *t, int is_event,
-                      struct gen_bad *out)
+static void bad_field(struct gen_rng *rng, int reason, json_t *t, int is_event, struct gen_bad *out)
 {
     switch (reason) {
     case R_MISSING_FIELD:

@@ -49,12 +49,16 @@ const char *gen_rng_pick(struct gen_rng *rng, const char *const *list, size_t n)
 
 /* ---- the shop ---- */
 
-static const char *const ops_frontend[] = {"GET /", "GET /product/{id}", "GET /cart",
-                                           "POST /cart", "POST /checkout", "GET /search",
-                                           "POST /login", NULL};
-static const char *const ops_gateway[] = {"GET /api/products", "GET /api/cart",
-                                          "POST /api/cart/items", "POST /api/checkout",
-                                          "GET /api/search", "POST /api/login", NULL};
+static const char *const ops_frontend[] = {
+    "GET /",          "GET /product/{id}", "GET /cart",   "POST /cart",
+    "POST /checkout", "GET /search",       "POST /login", NULL};
+static const char *const ops_gateway[] = {"GET /api/products",
+                                          "GET /api/cart",
+                                          "POST /api/cart/items",
+                                          "POST /api/checkout",
+                                          "GET /api/search",
+                                          "POST /api/login",
+                                          NULL};
 static const char *const ops_auth[] = {"Login", "VerifyToken", "RefreshToken", NULL};
 static const char *const ops_user[] = {"GetUser", "GetProfile", "UpdatePreferences", NULL};
 static const char *const ops_search[] = {"Search", "Suggest", NULL};
@@ -77,60 +81,83 @@ static const char *const ops_loyalty[] = {"AddPoints", "GetBalance", NULL};
 #define E -1
 const struct gen_service_info gen_services[GEN_MAX_SERVICES] = {
     [SVC_FRONTEND] = {"frontend", NULL, ops_frontend, NULL, "nodejs", {SVC_GATEWAY, E}},
-    [SVC_GATEWAY] = {"gateway", NULL, ops_gateway, "redis", "go",
-                     {SVC_AUTH, SVC_CART, SVC_CATALOG, SVC_SEARCH, SVC_CHECKOUT,
-                      SVC_RECOMMENDATION, SVC_AD, E}},
+    [SVC_GATEWAY] = {"gateway",
+                     NULL,
+                     ops_gateway,
+                     "redis",
+                     "go",
+                     {SVC_AUTH, SVC_CART, SVC_CATALOG, SVC_SEARCH, SVC_CHECKOUT, SVC_RECOMMENDATION,
+                      SVC_AD, E}},
     [SVC_AUTH] = {"auth", "shop.AuthService", ops_auth, "postgresql", "java", {SVC_USER, E}},
     [SVC_USER] = {"user", "shop.UserService", ops_user, "postgresql", "java", {E}},
-    [SVC_SEARCH] = {"search", "shop.SearchService", ops_search, "elasticsearch", "python",
-                    {SVC_CATALOG, E}},
-    [SVC_CATALOG] = {"catalog", "shop.CatalogService", ops_catalog, "postgresql", "go",
+    [SVC_SEARCH] =
+        {"search", "shop.SearchService", ops_search, "elasticsearch", "python", {SVC_CATALOG, E}},
+    [SVC_CATALOG] = {"catalog",
+                     "shop.CatalogService",
+                     ops_catalog,
+                     "postgresql",
+                     "go",
                      {SVC_PRICING, SVC_INVENTORY, SVC_REVIEW, E}},
-    [SVC_RECOMMENDATION] = {"recommendation", "shop.RecommendationService",
-                            ops_recommendation, "redis", "python", {SVC_CATALOG, E}},
+    [SVC_RECOMMENDATION] = {"recommendation",
+                            "shop.RecommendationService",
+                            ops_recommendation,
+                            "redis",
+                            "python",
+                            {SVC_CATALOG, E}},
     [SVC_AD] = {"ad", "shop.AdService", ops_ad, NULL, "java", {E}},
-    [SVC_CART] = {"cart", "shop.CartService", ops_cart, "redis", "dotnet",
+    [SVC_CART] = {"cart",
+                  "shop.CartService",
+                  ops_cart,
+                  "redis",
+                  "dotnet",
                   {SVC_CATALOG, SVC_PRICING, SVC_INVENTORY, E}},
-    [SVC_PRICING] = {"pricing", "shop.PricingService", ops_pricing, "postgresql", "go",
-                     {SVC_CURRENCY, E}},
+    [SVC_PRICING] =
+        {"pricing", "shop.PricingService", ops_pricing, "postgresql", "go", {SVC_CURRENCY, E}},
     [SVC_CURRENCY] = {"currency", "shop.CurrencyService", ops_currency, NULL, "cpp", {E}},
-    [SVC_CHECKOUT] = {"checkout", "shop.CheckoutService", ops_checkout, "postgresql", "go",
-                      {SVC_CART, SVC_PAYMENT, SVC_INVENTORY, SVC_SHIPPING, SVC_EMAIL,
-                       SVC_LOYALTY, SVC_PRICING, E}},
-    [SVC_PAYMENT] = {"payment", "shop.PaymentService", ops_payment, "postgresql", "nodejs",
+    [SVC_CHECKOUT] = {"checkout",
+                      "shop.CheckoutService",
+                      ops_checkout,
+                      "postgresql",
+                      "go",
+                      {SVC_CART, SVC_PAYMENT, SVC_INVENTORY, SVC_SHIPPING, SVC_EMAIL, SVC_LOYALTY,
+                       SVC_PRICING, E}},
+    [SVC_PAYMENT] = {"payment",
+                     "shop.PaymentService",
+                     ops_payment,
+                     "postgresql",
+                     "nodejs",
                      {SVC_FRAUD, SVC_CURRENCY, E}},
     [SVC_FRAUD] = {"fraud", "shop.FraudService", ops_fraud, "redis", "python", {E}},
-    [SVC_INVENTORY] = {"inventory", "shop.InventoryService", ops_inventory, "postgresql",
-                       "rust", {E}},
-    [SVC_SHIPPING] = {"shipping", "shop.ShippingService", ops_shipping, NULL, "rust",
-                      {SVC_NOTIFICATION, E}},
-    [SVC_EMAIL] = {"email", "shop.EmailService", ops_email, NULL, "ruby",
-                   {SVC_NOTIFICATION, E}},
-    [SVC_NOTIFICATION] = {"notification", "shop.NotificationService", ops_notification, NULL,
-                          "go", {E}},
-    [SVC_REVIEW] = {"review", "shop.ReviewService", ops_review, "postgresql", "python",
-                    {SVC_USER, E}},
-    [SVC_LOYALTY] = {"loyalty", "shop.LoyaltyService", ops_loyalty, "postgresql", "java",
-                     {SVC_USER, E}},
+    [SVC_INVENTORY] =
+        {"inventory", "shop.InventoryService", ops_inventory, "postgresql", "rust", {E}},
+    [SVC_SHIPPING] =
+        {"shipping", "shop.ShippingService", ops_shipping, NULL, "rust", {SVC_NOTIFICATION, E}},
+    [SVC_EMAIL] = {"email", "shop.EmailService", ops_email, NULL, "ruby", {SVC_NOTIFICATION, E}},
+    [SVC_NOTIFICATION] =
+        {"notification", "shop.NotificationService", ops_notification, NULL, "go", {E}},
+    [SVC_REVIEW] =
+        {"review", "shop.ReviewService", ops_review, "postgresql", "python", {SVC_USER, E}},
+    [SVC_LOYALTY] =
+        {"loyalty", "shop.LoyaltyService", ops_loyalty, "postgresql", "java", {SVC_USER, E}},
 };
 #undef E
 
 const int gen_service_priority[GEN_MAX_SERVICES] = {
-    SVC_FRONTEND, SVC_GATEWAY, SVC_CART,    SVC_CHECKOUT,       SVC_PAYMENT,
-    SVC_CATALOG,  SVC_SEARCH,  SVC_AUTH,    SVC_USER,           SVC_INVENTORY,
-    SVC_SHIPPING, SVC_FRAUD,   SVC_EMAIL,   SVC_PRICING,        SVC_CURRENCY,
-    SVC_RECOMMENDATION, SVC_AD, SVC_NOTIFICATION, SVC_REVIEW,   SVC_LOYALTY,
+    SVC_FRONTEND,       SVC_GATEWAY, SVC_CART,         SVC_CHECKOUT, SVC_PAYMENT,
+    SVC_CATALOG,        SVC_SEARCH,  SVC_AUTH,         SVC_USER,     SVC_INVENTORY,
+    SVC_SHIPPING,       SVC_FRAUD,   SVC_EMAIL,        SVC_PRICING,  SVC_CURRENCY,
+    SVC_RECOMMENDATION, SVC_AD,      SVC_NOTIFICATION, SVC_REVIEW,   SVC_LOYALTY,
 };
 
 /* ---- PII ---- */
 
 static const char *const first_names[] = {
-    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
-    "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter",
-    "yasmin", "zoe", "amir", "bea", "chen", "dara", "emeka", "fatima", "goran", "hana", "ines"};
+    "alice",   "bob",  "carol",  "dave",  "erin",   "frank", "grace",  "heidi",  "ivan",   "judy",
+    "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent",  "victor", "walter", "yasmin",
+    "zoe",     "amir", "bea",    "chen",  "dara",   "emeka", "fatima", "goran",  "hana",   "ines"};
 static const char *const last_names[] = {
-    "smith", "jones", "garcia", "muller", "rossi", "dubois", "novak", "kowalski", "tanaka",
-    "silva", "okafor", "hansen", "nguyen", "schmidt", "moreau", "larsen", "ivanova", "kim"};
+    "smith", "jones",  "garcia", "muller", "rossi",   "dubois", "novak",  "kowalski", "tanaka",
+    "silva", "okafor", "hansen", "nguyen", "schmidt", "moreau", "larsen", "ivanova",  "kim"};
 static const char *const domains[] = {"example.com", "mail.example.org", "example.net",
                                       "inbox.example.co.uk", "post.example.de"};
 
@@ -229,8 +256,8 @@ void gen_pii_card(struct gen_rng *rng, char *out, size_t cap, int spaced)
 
 void gen_pii_ip(struct gen_rng *rng, char *out, size_t cap)
 {
-    static const int first_octets[] = {23, 31, 46, 62, 77, 81, 89, 91, 93, 109, 151, 176, 185,
-                                       188, 195, 212, 217};
+    static const int first_octets[] = {23,  31,  46,  62,  77,  81,  89,  91, 93,
+                                       109, 151, 176, 185, 188, 195, 212, 217};
     int a = first_octets[gen_rng_range(rng, 0, sizeof(first_octets) / sizeof(int) - 1)];
     snprintf(out, cap, "%d.%d.%d.%d", a, (int)gen_rng_range(rng, 0, 255),
              (int)gen_rng_range(rng, 0, 255), (int)gen_rng_range(rng, 1, 254));

@@ -43,7 +43,8 @@ json_t *gen_otlp_value(json_t *typed, const struct gen_variant *v)
         json_t *values = json_array();
         size_t i;
         json_t *item;
-        json_array_foreach(typed, i, item) {
+        json_array_foreach(typed, i, item)
+        {
             json_array_append_new(values, gen_otlp_value(item, v));
         }
         json_t *arr = json_object();
@@ -73,7 +74,8 @@ json_t *gen_otlp_attrs(json_t *attrs, const struct gen_variant *v)
     json_t *list = json_array();
     const char *key;
     json_t *value;
-    json_object_foreach(attrs, key, value) {
+    json_object_foreach(attrs, key, value)
+    {
         json_t *kv = json_object();
         json_object_set_new(kv, "key", json_string(key));
         json_object_set_new(kv, "value", gen_otlp_value(value, v));
@@ -99,8 +101,8 @@ json_t *gen_otlp_time(int64_t ns, const struct gen_variant *v)
 }
 
 static const char *const kind_names[] = {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL",
-                                         "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT",
-                                         "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"};
+                                         "SPAN_KIND_SERVER",      "SPAN_KIND_CLIENT",
+                                         "SPAN_KIND_PRODUCER",    "SPAN_KIND_CONSUMER"};
 static const char *const status_names[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK",
                                            "STATUS_CODE_ERROR"};
 
@@ -157,8 +159,7 @@ json_t *gen_otlp_severity(int severity, const struct gen_variant *v)
 }
 
 json_t *gen_otlp_span(const uint8_t trace_id[16], const struct gen_span *span,
-                      const struct gen_span *parent, int64_t skew_ns,
-                      const struct gen_variant *v)
+                      const struct gen_span *parent, int64_t skew_ns, const struct gen_variant *v)
 {
     json_t *out = json_object();
     json_object_set_new(out, "traceId", gen_otlp_id(trace_id, 16, v));
@@ -178,7 +179,8 @@ json_t *gen_otlp_span(const uint8_t trace_id[16], const struct gen_span *span,
         json_t *events = json_array();
         size_t i;
         json_t *event;
-        json_array_foreach(span->events, i, event) {
+        json_array_foreach(span->events, i, event)
+        {
             json_t *e = json_object();
             int64_t t = json_integer_value(json_object_get(event, "time_ns")) + skew_ns;
             json_object_set_new(e, "timeUnixNano", gen_otlp_time(t, v));
@@ -240,8 +242,7 @@ json_t *gen_otlp_resource(int service, const char *version, int instance,
     return resource;
 }
 
-json_t *gen_otlp_export(int logs, int service, const char *version, json_t *resource,
-                        json_t *items)
+json_t *gen_otlp_export(int logs, int service, const char *version, json_t *resource, json_t *items)
 {
     char scope_name[96];
     snprintf(scope_name, sizeof(scope_name), "shop.%s", gen_services[service].name);

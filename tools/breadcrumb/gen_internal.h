@@ -21,29 +21,45 @@ struct gen_rng {
 };
 
 uint64_t gen_rng_u64(struct gen_rng *rng);
-double gen_rng_unit(struct gen_rng *rng);                      /* [0, 1) */
+double gen_rng_unit(struct gen_rng *rng);                           /* [0, 1) */
 int64_t gen_rng_range(struct gen_rng *rng, int64_t lo, int64_t hi); /* [lo, hi] */
-int gen_rng_chance(struct gen_rng *rng, double p);             /* 1 with probability p */
-void gen_rng_id(struct gen_rng *rng, uint8_t *out, size_t len); /* never all zero */
+int gen_rng_chance(struct gen_rng *rng, double p);                  /* 1 with probability p */
+void gen_rng_id(struct gen_rng *rng, uint8_t *out, size_t len);     /* never all zero */
 const char *gen_rng_pick(struct gen_rng *rng, const char *const *list, size_t n);
 #define GEN_PICK(rng, arr) gen_rng_pick((rng), (arr), sizeof(arr) / sizeof((arr)[0]))
 
 /* ---- the shop (gen_data.c) ---- */
 
 enum gen_service {
-    SVC_FRONTEND, SVC_GATEWAY, SVC_AUTH, SVC_USER, SVC_SEARCH, SVC_CATALOG,
-    SVC_RECOMMENDATION, SVC_AD, SVC_CART, SVC_PRICING, SVC_CURRENCY, SVC_CHECKOUT,
-    SVC_PAYMENT, SVC_FRAUD, SVC_INVENTORY, SVC_SHIPPING, SVC_EMAIL, SVC_NOTIFICATION,
-    SVC_REVIEW, SVC_LOYALTY,
+    SVC_FRONTEND,
+    SVC_GATEWAY,
+    SVC_AUTH,
+    SVC_USER,
+    SVC_SEARCH,
+    SVC_CATALOG,
+    SVC_RECOMMENDATION,
+    SVC_AD,
+    SVC_CART,
+    SVC_PRICING,
+    SVC_CURRENCY,
+    SVC_CHECKOUT,
+    SVC_PAYMENT,
+    SVC_FRAUD,
+    SVC_INVENTORY,
+    SVC_SHIPPING,
+    SVC_EMAIL,
+    SVC_NOTIFICATION,
+    SVC_REVIEW,
+    SVC_LOYALTY,
 };
 
 struct gen_service_info {
-    const char *name;      /* SHARED-CONTRACTS' service name */
-    const char *rpc;       /* gRPC service name of its API, NULL for HTTP services */
+    const char *name;       /* SHARED-CONTRACTS' service name */
+    const char *rpc;        /* gRPC service name of its API, NULL for HTTP services */
     const char *const *ops; /* its operations (NULL-terminated) */
-    const char *db;        /* its database system, or NULL */
-    const char *lang;      /* telemetry.sdk.language */
-    int callees[8];        /* services it calls, -1 terminated */
+    const char *db;         /* its database system, or NULL */
+    const char *lang;       /* telemetry.sdk.language */
+    int callees[8];         /* services it calls, -1 terminated */
 };
 
 extern const struct gen_service_info gen_services[GEN_MAX_SERVICES];
@@ -58,13 +74,18 @@ void gen_pii_ip(struct gen_rng *rng, char *out, size_t cap);
 void gen_pii_token(struct gen_rng *rng, char *out, size_t cap); /* a JWT-shaped bearer token */
 int gen_luhn_valid(const char *digits); /* digits and spaces; 1 when the check digit holds */
 void gen_b64(const uint8_t *in, size_t len, char *out, size_t cap); /* standard, padded */
-void gen_hex(const uint8_t *in, size_t len, char *out); /* out: 2*len+1 */
-void gen_fmt_rfc3339(int64_t ns, char *out, size_t cap); /* 2026-11-27T08:00:00.123Z */
+void gen_hex(const uint8_t *in, size_t len, char *out);             /* out: 2*len+1 */
+void gen_fmt_rfc3339(int64_t ns, char *out, size_t cap);            /* 2026-11-27T08:00:00.123Z */
 
 /* ---- model ---- */
 
-enum gen_kind { KIND_INTERNAL = 1, KIND_SERVER = 2, KIND_CLIENT = 3, KIND_PRODUCER = 4,
-                KIND_CONSUMER = 5 };
+enum gen_kind {
+    KIND_INTERNAL = 1,
+    KIND_SERVER = 2,
+    KIND_CLIENT = 3,
+    KIND_PRODUCER = 4,
+    KIND_CONSUMER = 5
+};
 enum gen_status { STATUS_UNSET = 0, STATUS_OK = 1, STATUS_ERROR = 2 };
 
 /*
@@ -76,30 +97,30 @@ enum gen_status { STATUS_UNSET = 0, STATUS_OK = 1, STATUS_ERROR = 2 };
 
 struct gen_span {
     uint8_t span_id[8];
-    int parent;             /* index of the parent in the trace, -1 for the root */
-    int service;            /* enum gen_service */
-    int kind;               /* enum gen_kind */
+    int parent;  /* index of the parent in the trace, -1 for the root */
+    int service; /* enum gen_service */
+    int kind;    /* enum gen_kind */
     char name[64];
     int64_t start_ns, end_ns;
-    int status;             /* enum gen_status */
+    int status; /* enum gen_status */
     const char *status_message;
-    json_t *attrs;          /* owned object of typed values */
-    json_t *events;         /* owned array of {"name","time_ns","attrs"}, or NULL */
+    json_t *attrs;  /* owned object of typed values */
+    json_t *events; /* owned array of {"name","time_ns","attrs"}, or NULL */
     int children;
     int pii;
-    const char *pii_kind;   /* the truth's kind of the PII value, when pii */
-    char pii_value[256];    /* recorded in the truth when the span is sent */
+    const char *pii_kind; /* the truth's kind of the PII value, when pii */
+    char pii_value[256];  /* recorded in the truth when the span is sent */
 };
 
 struct gen_log {
     uint8_t span_id[8];
     int service;
     int64_t time_ns;
-    int severity;           /* OTLP SeverityNumber */
-    json_t *body;           /* owned typed value */
-    json_t *attrs;          /* owned object of typed values */
-    int has_uid;            /* attrs holds log.record.uid */
-    int security;           /* attrs holds security.event */
+    int severity;  /* OTLP SeverityNumber */
+    json_t *body;  /* owned typed value */
+    json_t *attrs; /* owned object of typed values */
+    int has_uid;   /* attrs holds log.record.uid */
+    int security;  /* attrs holds security.event */
     int pii;
 };
 
@@ -123,8 +144,7 @@ json_t *gen_otlp_severity(int severity, const struct gen_variant *v);
 const char *gen_severity_text(int severity);
 /* One span; skew_ns is added to its times. */
 json_t *gen_otlp_span(const uint8_t trace_id[16], const struct gen_span *span,
-                      const struct gen_span *parent, int64_t skew_ns,
-                      const struct gen_variant *v);
+                      const struct gen_span *parent, int64_t skew_ns, const struct gen_variant *v);
 /* One log record; trace_id NULL: a log outside any trace (no traceId, spanId, flags). */
 json_t *gen_otlp_log(const uint8_t trace_id[16], const struct gen_log *log,
                      const struct gen_variant *v);
@@ -141,16 +161,25 @@ char *gen_dump(const json_t *json, size_t *len);
 
 /* The DLQ reason codes (SHARED-CONTRACTS), in this order. */
 enum gen_reason {
-    R_EMPTY, R_NOT_UTF8, R_OVERSIZED, R_INVALID_JSON, R_UNKNOWN_FORMAT, R_MISSING_FIELD,
-    R_WRONG_TYPE, R_INVALID_ID, R_INVALID_TIMESTAMP, R_INVALID_ENUM, GEN_REASONS
+    R_EMPTY,
+    R_NOT_UTF8,
+    R_OVERSIZED,
+    R_INVALID_JSON,
+    R_UNKNOWN_FORMAT,
+    R_MISSING_FIELD,
+    R_WRONG_TYPE,
+    R_INVALID_ID,
+    R_INVALID_TIMESTAMP,
+    R_INVALID_ENUM,
+    GEN_REASONS
 };
 extern const char *const gen_reason_names[GEN_REASONS];
 
 struct gen_bad {
-    int reason;           /* enum gen_reason */
-    const char *field;    /* static, or NULL */
-    const char *detail;   /* static */
-    char *value;          /* new (free()); may hold any bytes */
+    int reason;         /* enum gen_reason */
+    const char *field;  /* static, or NULL */
+    const char *detail; /* static */
+    char *value;        /* new (free()); may hold any bytes */
     size_t len;
 };
 

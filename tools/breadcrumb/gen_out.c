@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 
 struct gen_out {
-    FILE *files[2];          /* per topic, files mode */
-    rd_kafka_t *rk;          /* Kafka mode */
+    FILE *files[2]; /* per topic, files mode */
+    rd_kafka_t *rk; /* Kafka mode */
     char *topics[2];
-    int64_t failed;          /* deliveries that failed (written by the delivery callback) */
+    int64_t failed; /* deliveries that failed (written by the delivery callback) */
     char first_error[256];
 };
 
@@ -83,15 +83,13 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     struct gen_out *out = opaque;
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (out->failed++ == 0) {
-            snprintf(out->first_error, sizeof(out->first_error), "%s",
-                     rd_kafka_err2str(msg->err));
+            snprintf(out->first_error, sizeof(out->first_error), "%s", rd_kafka_err2str(msg->err));
         }
     }
 }
 
-struct gen_out *gen_out_kafka_new(const char *brokers, const char *topic,
-                                  const char *deploys_topic, int64_t max_bytes, char *errstr,
-                                  size_t errstr_size)
+struct gen_out *gen_out_kafka_new(const char *brokers, const char *topic, const char *deploys_topic,
+                                  int64_t max_bytes, char *errstr, size_t errstr_size)
 {
     struct gen_out *out = calloc(1, sizeof(*out));
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -100,9 +98,13 @@ struct gen_out *gen_out_kafka_new(const char *brokers, const char *topic,
     snprintf(max, sizeof(max), "%lld",
              (long long)(max_bytes + 65536 > 1000000 ? max_bytes + 65536 : 1000000));
     const char *settings[][2] = {
-        {"bootstrap.servers", brokers}, {"enable.idempotence", "true"}, {"acks", "all"},
-        {"linger.ms", "20"},            {"message.max.bytes", max},
-        {"partitioner", "murmur2_random"}, {"client.id", "breadcrumb-gen"},
+        {"bootstrap.servers", brokers},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "20"},
+        {"message.max.bytes", max},
+        {"partitioner", "murmur2_random"},
+        {"client.id", "breadcrumb-gen"},
     };
     for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
         if (rd_kafka_conf_set(conf, settings[i][0], settings[i][1], errstr, errstr_size) !=

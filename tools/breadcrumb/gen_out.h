@@ -19,9 +19,8 @@ struct gen_out *gen_out_files_new(const char *dir, const char *topic, const char
 
 /* Produces to topic / deploys_topic on brokers with an idempotent producer (acks=all),
  * allowing records up to max_bytes plus headroom. Returns a new writer, or NULL. */
-struct gen_out *gen_out_kafka_new(const char *brokers, const char *topic,
-                                  const char *deploys_topic, int64_t max_bytes, char *errstr,
-                                  size_t errstr_size);
+struct gen_out *gen_out_kafka_new(const char *brokers, const char *topic, const char *deploys_topic,
+                                  int64_t max_bytes, char *errstr, size_t errstr_size);
 
 /* Writes one record (borrowed). Returns 0, or -1 with errstr filled. */
 int gen_out_write(struct gen_out *out, const struct bc_gen_record *rec, char *errstr,

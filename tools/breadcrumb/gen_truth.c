@@ -159,8 +159,8 @@ void gen_truth_retry(struct gen_truth *t, int spans, const struct gen_idlist *id
     t->good++;
 }
 
-void gen_truth_skewed(struct gen_truth *t, const uint8_t trace_id[16],
-                      const struct gen_idlist *ids, int64_t skew_ms)
+void gen_truth_skewed(struct gen_truth *t, const uint8_t trace_id[16], const struct gen_idlist *ids,
+                      int64_t skew_ms)
 {
     char hex[33];
     gen_hex(trace_id, 16, hex);
@@ -179,8 +179,8 @@ void gen_truth_late(struct gen_truth *t, const uint8_t trace_id[16], const uint8
     char span[17];
     gen_hex(trace_id, 16, trace);
     gen_hex(span_id, 8, span);
-    json_array_append_new(t->late, json_pack("{s:s, s:s, s:I}", "trace_id", trace, "span_id",
-                                             span, "after_trace_end_ms", (json_int_t)delay_ms));
+    json_array_append_new(t->late, json_pack("{s:s, s:s, s:I}", "trace_id", trace, "span_id", span,
+                                             "after_trace_end_ms", (json_int_t)delay_ms));
 }
 
 void gen_truth_trace(struct gen_truth *t, const uint8_t trace_id[16], int error, int slow,
@@ -234,9 +234,9 @@ void gen_truth_emitted(struct gen_truth *t, const struct bc_gen_record *rec)
             t->dlq[r]++;
         }
     }
-    json_t *entry = json_pack("{s:I, s:s, s:s}", "index", (json_int_t)rec->index, "reason",
-                              rec->reason, "scope", rec->kind == BC_GEN_KIND_BAD ? "record"
-                                                                                 : "span");
+    json_t *entry =
+        json_pack("{s:I, s:s, s:s}", "index", (json_int_t)rec->index, "reason", rec->reason,
+                  "scope", rec->kind == BC_GEN_KIND_BAD ? "record" : "span");
     if (rec->kind != BC_GEN_KIND_BAD) {
         json_object_set_new(entry, "span_index", json_integer(rec->bad_index));
     }
@@ -269,7 +269,8 @@ static json_t *sorted_keys(json_t *set)
     size_t i = 0;
     const char *key;
     json_t *value;
-    json_object_foreach(set, key, value) {
+    json_object_foreach(set, key, value)
+    {
         keys[i++] = key;
     }
     qsort(keys, n, sizeof(*keys), cmp_str);
@@ -370,13 +371,13 @@ json_t *gen_truth_json(struct gen_truth *t)
         json_object_set_new(by_reason, gen_reason_names[r], json_integer(t->dlq[r]));
         total += t->dlq[r];
     }
-    json_object_set_new(out, "dlq", json_pack("{s:I, s:o, s:O}", "total", (json_int_t)total,
-                                              "by_reason", by_reason, "records", t->dlq_records));
+    json_object_set_new(out, "dlq",
+                        json_pack("{s:I, s:o, s:O}", "total", (json_int_t)total, "by_reason",
+                                  by_reason, "records", t->dlq_records));
 
     json_object_set_new(out, "must_keep",
                         json_pack("{s:I, s:O, s:O}", "slow_ms", (json_int_t)t->o.slow_ms,
-                                  "error_traces", t->error_traces, "slow_traces",
-                                  t->slow_traces));
+                                  "error_traces", t->error_traces, "slow_traces", t->slow_traces));
     json_object_set(out, "orphans", t->orphans);
     json_object_set(out, "late_spans", t->late);
     json_object_set(out, "skewed_spans", t->skewed);
@@ -384,21 +385,21 @@ json_t *gen_truth_json(struct gen_truth *t)
     json_t *pii = json_object();
     const char *kind;
     json_t *set;
-    json_object_foreach(t->pii, kind, set) {
+    json_object_foreach(t->pii, kind, set)
+    {
         json_object_set_new(pii, kind, sorted_keys(set));
     }
     json_object_set_new(out, "pii", pii);
 
     static const char *const sink_names[GEN_SINKS] = {"sink.security", "sink.billing",
-                                                      "sink.traces", "sink.logs",
-                                                      "sink.default"};
+                                                      "sink.traces", "sink.logs", "sink.default"};
     json_t *sinks = json_object();
     for (int s = 0; s < GEN_SINKS; s++) {
         json_object_set_new(sinks, sink_names[s], json_integer(t->sinks[s]));
     }
     json_object_set_new(out, "sinks", sinks);
-    json_object_set_new(out, "deploys", json_pack("{s:I, s:O}", "records",
-                                                  (json_int_t)t->deploys, "by_service",
-                                                  t->deploys_by_service));
+    json_object_set_new(out, "deploys",
+                        json_pack("{s:I, s:O}", "records", (json_int_t)t->deploys, "by_service",
+                                  t->deploys_by_service));
     return out;
 }

@@ -22,8 +22,14 @@ void gen_idlist_add_hex(struct gen_idlist *list, const char *hex);
 void gen_idlist_free(struct gen_idlist *list);
 
 /* The sinks of the default routing, first match in this order. */
-enum gen_sink { GEN_SINK_SECURITY, GEN_SINK_BILLING, GEN_SINK_TRACES, GEN_SINK_LOGS,
-                GEN_SINK_DEFAULT, GEN_SINKS };
+enum gen_sink {
+    GEN_SINK_SECURITY,
+    GEN_SINK_BILLING,
+    GEN_SINK_TRACES,
+    GEN_SINK_LOGS,
+    GEN_SINK_DEFAULT,
+    GEN_SINKS
+};
 
 struct gen_truth;
 
@@ -49,8 +55,8 @@ void gen_truth_retry(struct gen_truth *truth, int spans, const struct gen_idlist
                      int64_t unidentified);
 void gen_truth_skewed(struct gen_truth *truth, const uint8_t trace_id[16],
                       const struct gen_idlist *ids, int64_t skew_ms);
-void gen_truth_late(struct gen_truth *truth, const uint8_t trace_id[16],
-                    const uint8_t span_id[8], int64_t delay_ms);
+void gen_truth_late(struct gen_truth *truth, const uint8_t trace_id[16], const uint8_t span_id[8],
+                    int64_t delay_ms);
 /* A trace that must be kept (error, slow) or has orphans (missing_parent non-NULL).
  * span_ids (the spans sent, hex) and orphans (hex) are borrowed. */
 void gen_truth_trace(struct gen_truth *truth, const uint8_t trace_id[16], int error, int slow,
