@@ -918,6 +918,36 @@ static void test_gen_truth_matches_records(void **state)
         assert_int_equal(json_integer_value(json_object_get(trace, "spans")),
                          json_array_size(json_object_get(trace, "span_ids")));
     }
+    /* trace_spans: every trace, with the spans sent for it */
+    json_t *trace_spans = json_object_get(t, "trace_spans");
+    assert_int_equal(json_object_size(trace_spans),
+                     json_integer_value(json_object_get(counts, "traces")));
+    json_int_t sum = 0;
+    json_object_foreach(trace_spans, id, n)
+    {
+        sum += json_integer_value(n);
+    }
+    assert_int_equal(sum, json_integer_value(json_object_get(counts, "spans")));
+    json_array_foreach(errors, k, trace)
+    {
+        json_t *listed =
+            json_object_get(trace_spans, json_string_value(json_object_get(trace, "trace_id")));
+        assert_int_equal(json_integer_value(listed),
+                         json_integer_value(json_object_get(trace, "spans")));
+    }
+    json_t *per_trace = json_object(); /* recounted from the records */
+    const char *span_key;
+    json_object_foreach(parents, span_key, n)
+    {
+        char tid[33];
+        memcpy(tid, span_key, 32);
+        tid[32] = '\0';
+        json_t *c = json_object_get(per_trace, tid);
+        json_object_set_new(per_trace, tid,
+                            json_integer(c != NULL ? json_integer_value(c) + 1 : 1));
+    }
+    assert_true(json_equal(per_trace, trace_spans));
+    json_decref(per_trace);
     /* orphans: the missing parent was never sent, its listed children were */
     json_t *orphans = json_object_get(t, "orphans");
     assert_true(json_array_size(orphans) > 0);

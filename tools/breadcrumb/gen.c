@@ -1346,6 +1346,7 @@ static void generate_trace(struct bc_gen *g)
         json_decref(orphans);
     }
     gen_truth_trace_count(g->truth);
+    gen_truth_trace_spans(g->truth, t.trace_id, t.n - (t.dropped >= 0));
     trace_free(&t);
     if (gen_rng_chance(&g->rng, 0.05)) {
         background_logs(g);

@@ -46,6 +46,7 @@ struct gen_truth {
     json_t *error_traces, *slow_traces, *orphans, *late, *skewed;
     json_t *pii; /* kind -> {value: true} */
     json_t *deploys_by_service;
+    json_t *trace_spans; /* trace id -> spans sent */
     int64_t sinks[GEN_SINKS];
 };
 
@@ -61,6 +62,7 @@ struct gen_truth *gen_truth_new(const struct bc_gen_options *opts)
     t->skewed = json_array();
     t->pii = json_pack("{s:{}, s:{}, s:{}, s:{}}", "email", "card", "ip", "bearer_token");
     t->deploys_by_service = json_object();
+    t->trace_spans = json_object();
     return t;
 }
 
@@ -81,6 +83,7 @@ void gen_truth_destroy(struct gen_truth *t)
     json_decref(t->skewed);
     json_decref(t->pii);
     json_decref(t->deploys_by_service);
+    json_decref(t->trace_spans);
     free(t);
 }
 
@@ -208,6 +211,13 @@ void gen_truth_trace(struct gen_truth *t, const uint8_t trace_id[16], int error,
                               json_pack("{s:s, s:s, s:O}", "trace_id", trace,
                                         "missing_parent_span_id", parent, "span_ids", orphans));
     }
+}
+
+void gen_truth_trace_spans(struct gen_truth *t, const uint8_t trace_id[16], int64_t spans)
+{
+    char hex[33];
+    gen_hex(trace_id, 16, hex);
+    json_object_set_new(t->trace_spans, hex, json_integer(spans));
 }
 
 void gen_truth_pii(struct gen_truth *t, const char *kind, const char *value)
@@ -378,6 +388,7 @@ json_t *gen_truth_json(struct gen_truth *t)
     json_object_set_new(out, "must_keep",
                         json_pack("{s:I, s:O, s:O}", "slow_ms", (json_int_t)t->o.slow_ms,
                                   "error_traces", t->error_traces, "slow_traces", t->slow_traces));
+    json_object_set(out, "trace_spans", t->trace_spans);
     json_object_set(out, "orphans", t->orphans);
     json_object_set(out, "late_spans", t->late);
     json_object_set(out, "skewed_spans", t->skewed);

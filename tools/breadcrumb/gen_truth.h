@@ -62,6 +62,8 @@ void gen_truth_late(struct gen_truth *truth, const uint8_t trace_id[16], const u
 void gen_truth_trace(struct gen_truth *truth, const uint8_t trace_id[16], int error, int slow,
                      int64_t duration_ms, json_t *span_ids, const uint8_t *missing_parent,
                      json_t *orphans);
+/* Every trace: how many of its spans were sent. */
+void gen_truth_trace_spans(struct gen_truth *truth, const uint8_t trace_id[16], int64_t spans);
 void gen_truth_pii(struct gen_truth *truth, const char *kind, const char *value);
 void gen_truth_deploy(struct gen_truth *truth, const char *service);
 /* A raw record was emitted at rec->index. */
