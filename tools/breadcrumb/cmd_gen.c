@@ -237,10 +237,12 @@ static int parse_args(struct cli *c, int argc, char **argv)
 
 static volatile sig_atomic_t interrupted;
 
+/* The first SIGINT/SIGTERM stops starting traces (what is scheduled is still written, so
+ * the truth stays complete); a second one kills the process. */
 static void on_signal(int sig)
 {
-    (void)sig;
     interrupted = 1;
+    signal(sig, SIG_DFL);
 }
 
 static double now_s(void)
