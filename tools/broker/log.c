@@ -261,7 +261,9 @@ int plog_open(struct plog **out, const char *dir, const struct plog_opts *opts,
     }
     closedir(d);
     d = NULL;
-    qsort(bases, nbases, sizeof(*bases), cmp_i64);
+    if (nbases > 1) {
+        qsort(bases, nbases, sizeof(*bases), cmp_i64);
+    }
 
     int64_t expected = nbases ? bases[0] : 0;
     log->start_offset = expected;

@@ -34,6 +34,8 @@ static const struct option_doc option_docs[] = {
     {"fsync-interval-ms", 1, "MS", "period for --fsync interval (default 1000)"},
     {"port-file", 1, "FILE", "write the bound port to FILE once listening"},
     {"max-request-bytes", 1, "N", "largest request frame accepted (default 104857600)"},
+    {"fetch-max-bytes", 1, "N",
+     "most record bytes in one Fetch response, at least one batch (default 1048576)"},
     {"retention-check-ms", 1, "MS", "how often retention runs (default 30000)"},
     {"log-level", 1, "debug|info|warn|error", "default info"},
     {"log-format", 1, "logfmt|json", "default logfmt"},
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
     o->fsync = FSYNC_NEVER;
     o->fsync_interval_ms = 1000;
     o->max_request_bytes = 100 * 1024 * 1024;
+    o->fetch_max_bytes = 1024 * 1024;
     o->retention_check_ms = 30000;
     enum bc_log_level level = BC_LOG_INFO;
     enum bc_log_format format = BC_LOG_LOGFMT;
@@ -213,6 +216,9 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "max-request-bytes") == 0) {
             bad = parse_i64(optarg, 1024, INT32_MAX, &v);
             o->max_request_bytes = (int32_t)v;
+        } else if (strcmp(name, "fetch-max-bytes") == 0) {
+            bad = parse_i64(optarg, 1024, INT32_MAX, &v);
+            o->fetch_max_bytes = (int32_t)v;
         } else if (strcmp(name, "retention-check-ms") == 0) {
             bad = parse_i64(optarg, 10, INT32_MAX, &v);
             o->retention_check_ms = v;
@@ -280,6 +286,7 @@ int main(int argc, char **argv)
            o->data_dir, "topics", ntop, "recovery_ms", ms, NULL);
 
     int rc = net_run(b);
+    net_shutdown(b);
     broker_topics_close(b);
     timer_heap_free(&b->timers);
     bc_log(BC_LOG_INFO, "broker stopped", NULL);

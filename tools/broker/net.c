@@ -110,6 +110,14 @@ void conn_close(struct broker *b, struct conn *c, const char *reason)
     }
     c->closed = 1;
     c->close_reason = reason;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        b->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -236,6 +244,11 @@ static void accept_all(struct broker *b)
             continue;
         }
         b->nconns++;
+        c->next = b->conns;
+        if (b->conns != NULL) {
+            b->conns->prev = c;
+        }
+        b->conns = c;
         bc_log(BC_LOG_DEBUG, "connection accepted", "peer", c->peer, NULL);
     }
 }
@@ -392,4 +405,24 @@ int net_run(struct broker *b)
         free_closed(b);
     }
     return 0;
+}
+
+void net_shutdown(struct broker *b)
+{
+    while (b->conns != NULL) {
+        conn_close(b, b->conns, "broker stopping");
+    }
+    free_closed(b);
+    if (b->listen_fd >= 0) {
+        close(b->listen_fd);
+        b->listen_fd = -1;
+    }
+    if (b->signal_fd >= 0) {
+        close(b->signal_fd);
+        b->signal_fd = -1;
+    }
+    if (b->epfd >= 0) {
+        close(b->epfd);
+        b->epfd = -1;
+    }
 }
