@@ -13,6 +13,7 @@
 
 #include "bc_log.h"
 #include "broker.h"
+#include "topology.h"
 
 struct option_doc {
     const char *name;
@@ -28,6 +29,7 @@ static const struct option_doc option_docs[] = {
     {"partitions", 1, "N", "partitions of a topic created without a count (default 1)"},
     {"auto-create", 0, NULL, "create unknown topics asked for in Metadata (default off)"},
     {"topic", 1, "NAME[:PARTITIONS[:KEY=VALUE,...]]", "create this topic at startup if missing"},
+    {"topology", 1, "FILE", "create the topics declared under `topics:` of a topology, if missing"},
     {"fsync", 1, "never|interval|always",
      "never (default): the page cache, kill -9 safe; interval: fdatasync every "
      "--fsync-interval-ms; always: before every produce answer"},
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
     enum bc_log_format format = BC_LOG_LOGFMT;
     const char *topics[256];
     size_t ntopics = 0;
+    const char *topology = NULL;
 
     struct option longopts[NOPTS + 1];
     for (size_t i = 0; i < NOPTS; i++) {
@@ -198,6 +201,8 @@ int main(int argc, char **argv)
             if (!bad) {
                 topics[ntopics++] = optarg;
             }
+        } else if (strcmp(name, "topology") == 0) {
+            topology = optarg;
         } else if (strcmp(name, "fsync") == 0) {
             if (strcmp(optarg, "never") == 0) {
                 o->fsync = FSYNC_NEVER;
@@ -259,6 +264,10 @@ int main(int argc, char **argv)
         if (create_topic_arg(b, topics[i]) != 0) {
             return 1;
         }
+    }
+    if (topology != NULL && topology_apply(b, topology, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot apply the topology", "error", err, NULL);
+        return 1;
     }
     if (net_listen(b, err, sizeof(err)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot listen", "error", err, NULL);

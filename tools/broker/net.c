@@ -29,7 +29,7 @@
 #include "broker.h"
 
 #define OUT_HIGH_WATER (64u << 20)
-#define READ_CHUNK (256u << 10)
+#define READ_CHUNK (64u << 10)
 
 static char listen_tag, signal_tag;
 
@@ -296,22 +296,8 @@ static void conn_read(struct broker *b, struct conn *c)
                 return;
             }
             if (c->rlen - off - 4 < (size_t)size) {
-                /* Make room for the whole frame. */
-                size_t need = (size_t)size + 4;
-                if (off > 0) {
-                    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-                    c->rlen -= off;
-                    off = 0;
-                }
-                if (c->rcap < need) {
-                    uint8_t *nb = realloc(c->rbuf, need + READ_CHUNK);
-                    if (nb == NULL) {
-                        conn_close(b, c, "out of memory");
-                        return;
-                    }
-                    c->rbuf = nb;
-                    c->rcap = need + READ_CHUNK;
-                }
+                /* Incomplete: the buffer grows as the frame's bytes arrive, never ahead of
+                 * them, so a peer announcing a large frame cannot reserve memory. */
                 break;
             }
             const char *reason = NULL;
