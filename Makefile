@@ -17,7 +17,7 @@ DEB_PACKAGES := build-essential pkg-config ca-certificates \
 	librdkafka-dev libavro-dev libjansson-dev libyaml-dev libcmocka-dev \
 	libmicrohttpd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libisal-dev \
 	zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev \
-	kcat python3 python3-confluent-kafka python3-avro python3-jsonschema nodejs npm
+	kcat python3 python3-confluent-kafka python3-avro python3-jsonschema
 
 # A header (or file) per package group: when one is missing, `make` runs `make deps`.
 DEP_FILES := /usr/include/librdkafka/rdkafka.h /usr/include/avro.h /usr/include/jansson.h \
@@ -106,12 +106,18 @@ $(CLI_LIB): $(call obj,$(CLI_SRC))
 
 # Link order: users before what they use.
 LINK_LIBS := $(CLI_LIB) $(WORKER_LIB) $(BROKER_LIB) $(COMMON_LIB)
+# The one cycle: common/bc_options.c lists the worker types of workers/*/options.c, which
+# use common. Scan both again after the first pass.
+LDLIBS := $(WORKER_LIB) $(COMMON_LIB) $(LDLIBS)
 
 $(BIN)/breadcrumb-broker: $(call obj,tools/broker/main.c) $(LINK_LIBS) $(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
-$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(LINK_LIBS) $(MODE_STAMP)
+# The subcommand objects are linked directly: main.c refers to them weakly, and a weak
+# reference never pulls a member out of an archive.
+$(BIN)/breadcrumb: $(call obj,tools/breadcrumb/main.c) $(call obj,$(CLI_SRC)) $(LINK_LIBS) \
+		$(MODE_STAMP)
 	@mkdir -p $(BIN)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
@@ -166,6 +172,9 @@ ensure-test-deps:
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
+	@# Node.js may come from another packaging (with its own npm): Debian's only when absent.
+	command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y \
+		--no-install-recommends nodejs npm
 	cd tests/node && npm ci --no-audit --no-fund
 
 clean:

@@ -1,0 +1,184 @@
+/*
+ * bc_event: the C view of TrackingEvent. Builds an event with every setter, encodes it,
+ * checks the JSON of the decoded record exactly, reads it back with the getters, and checks
+ * the layout check and that a cleared event still refuses to encode without its required
+ * fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_event.h"
+
+static struct bc_avro_registry *load(void)
+{
+    char dir[4096], errstr[512];
+    const char *root = getenv("BC_ROOT");
+    snprintf(dir, sizeof(dir), "%s/schemas", root ? root : ".");
+    struct bc_avro_registry *reg = NULL;
+    assert_int_equal(bc_avro_registry_load(dir, &reg, errstr, sizeof(errstr)), 0);
+    return reg;
+}
+
+static void build(avro_value_t *ev)
+{
+    avro_value_t attrs, any, values, item, inner;
+    assert_int_equal(bc_event_clear(ev), 0);
+    assert_int_equal(
+        bc_event_set_string(ev, BC_EV_EVENT_ID, "0123456789abcdef0123456789abcdefXX", 32), 0);
+    assert_int_equal(bc_event_set_enum(ev, BC_EV_KIND, BC_EVENT_SPAN), 0);
+    assert_int_equal(
+        bc_event_set_string(ev, BC_EV_TRACE_ID, "4bf92f3577b34da6a3ce929d0e0e4736", 32), 0);
+    assert_int_equal(bc_event_set_string(ev, BC_EV_SPAN_ID, "00f067aa0ba902b7", 16), 0);
+    assert_int_equal(bc_event_set_string(ev, BC_EV_NAME, "GET /cart", 9), 0);
+    assert_int_equal(bc_event_set_string(ev, BC_EV_SERVICE, "cart", 4), 0);
+    assert_int_equal(bc_event_set_long(ev, BC_EV_START_TIME_NS, 100), 0);
+    assert_int_equal(bc_event_set_long(ev, BC_EV_END_TIME_NS, 250), 0);
+    assert_int_equal(bc_event_set_long(ev, BC_EV_OBSERVED_TIME_NS, 300), 0);
+    assert_int_equal(bc_event_set_enum(ev, BC_EV_SPAN_KIND, BC_SPAN_KIND_CLIENT), 0);
+    assert_int_equal(bc_event_set_status(ev, BC_STATUS_ERROR, "boom!!", 4), 0);
+    assert_int_equal(bc_event_set_int(ev, BC_EV_SEVERITY_NUMBER, 17), 0);
+    assert_int_equal(bc_event_field(ev, BC_EV_ATTRIBUTES, &attrs), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "s", 1, &any), 0);
+    assert_int_equal(bc_any_set_string(&any, "text", 4), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "b", 1, &any), 0);
+    assert_int_equal(bc_any_set_bool(&any, 1), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "l", 1, &any), 0);
+    assert_int_equal(bc_any_set_long(&any, -5), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "d", 1, &any), 0);
+    assert_int_equal(bc_any_set_double(&any, 0.5), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "y", 1, &any), 0);
+    assert_int_equal(bc_any_set_bytes(&any, "\x01\x02", 2), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "n", 1, &any), 0);
+    assert_int_equal(bc_any_set_null(&any), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "a", 1, &any), 0);
+    assert_int_equal(bc_any_set_array(&any, &values), 0);
+    assert_int_equal(avro_value_append(&values, &item, NULL), 0);
+    assert_int_equal(bc_any_set_long(&item, 1), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "kv", 2, &any), 0);
+    assert_int_equal(bc_any_set_kvlist(&any, &values), 0);
+    assert_int_equal(bc_event_kv_append(&values, "inner", 5, &inner), 0);
+    assert_int_equal(bc_any_set_string(&inner, "v", 1), 0);
+    assert_int_equal(bc_event_field(ev, BC_EV_RESOURCE_ATTRIBUTES, &attrs), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "service.name", 12, &any), 0);
+    assert_int_equal(bc_any_set_string(&any, "cart", 4), 0);
+    assert_int_equal(bc_event_set_scope(ev, "lib", "1.0", &attrs), 0);
+    assert_int_equal(bc_event_set_body(ev, &any), 0);
+    assert_int_equal(bc_any_set_string(&any, "hello", 5), 0);
+    assert_int_equal(bc_event_set_source(ev, "tracking.raw", 3, 77, 2), 0);
+    assert_int_equal(bc_event_add_flag(ev, "clock_skew"), 0);
+    assert_int_equal(bc_event_set_string(ev, BC_EV_TEAM, "cart", 4), 0);
+    assert_int_equal(bc_event_set_deploy(ev, "d-1", "1.4.2", "abc", 42), 0);
+    assert_int_equal(bc_event_set_sampling(ev, "errors", 1.0), 0);
+    assert_int_equal(bc_event_add_span_event(ev, 200, "exception", &attrs), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "exception.type", 14, &any), 0);
+    assert_int_equal(bc_any_set_string(&any, "Timeout", 7), 0);
+    assert_int_equal(
+        bc_event_add_link(ev, "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", NULL), 0);
+}
+
+static void test_avro_event_build_encode_read(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load();
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    char errstr[512];
+    assert_int_equal(bc_event_check(te, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_event_check(bc_avro_registry_lookup(reg, "Fate"), errstr, sizeof(errstr)),
+                     -1);
+
+    avro_value_t ev, out;
+    assert_int_equal(bc_avro_value_new(te, &ev), 0);
+    assert_int_equal(bc_avro_value_new(te, &out), 0);
+    struct bc_avro_buf buf = {0};
+    for (int round = 0; round < 2; round++) { /* the second round reuses the value */
+        build(&ev);
+        assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
+    }
+    assert_int_equal(bc_avro_decode(reg, te, buf.data, buf.len, &out, errstr, sizeof(errstr)), 0);
+    json_t *j = bc_avro_to_json(te, &out, 0);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
+    assert_string_equal(
+        text,
+        "{\"event_id\":\"0123456789abcdef0123456789abcdef\",\"kind\":\"SPAN\","
+        "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\","
+        "\"parent_span_id\":null,\"correlation_id\":null,\"name\":\"GET /cart\","
+        "\"service\":\"cart\",\"start_time_ns\":100,\"end_time_ns\":250,\"observed_time_ns\":300,"
+        "\"span_kind\":\"CLIENT\",\"status\":{\"code\":\"ERROR\",\"message\":\"boom\"},"
+        "\"severity_number\":17,\"severity_text\":null,\"attributes\":["
+        "{\"key\":\"s\",\"value\":{\"value\":\"text\"}},{\"key\":\"b\",\"value\":{\"value\":true}},"
+        "{\"key\":\"l\",\"value\":{\"value\":-5}},{\"key\":\"d\",\"value\":{\"value\":0.5}},"
+        "{\"key\":\"y\",\"value\":{\"value\":\"\\u0001\\u0002\"}},"
+        "{\"key\":\"n\",\"value\":{\"value\":null}},"
+        "{\"key\":\"a\",\"value\":{\"value\":{\"values\":[{\"value\":1}]}}},"
+        "{\"key\":\"kv\",\"value\":{\"value\":{\"values\":[{\"key\":\"inner\",\"value\":"
+        "{\"value\":\"v\"}}]}}}],"
+        "\"resource_attributes\":[{\"key\":\"service.name\",\"value\":{\"value\":\"cart\"}}],"
+        "\"scope\":{\"name\":\"lib\",\"version\":\"1.0\",\"attributes\":[]},"
+        "\"body\":{\"value\":\"hello\"},"
+        "\"source\":{\"topic\":\"tracking.raw\",\"partition\":3,\"offset\":77,\"index\":2},"
+        "\"flags\":[\"clock_skew\"],\"owner\":null,\"team\":\"cart\",\"tier\":null,"
+        "\"cost_center\":null,\"on_call\":null,"
+        "\"deploy\":{\"deploy_id\":\"d-1\",\"version\":\"1.4.2\",\"commit\":\"abc\","
+        "\"deployed_at_ns\":42},\"sampling\":{\"policy\":\"errors\",\"probability\":1.0},"
+        "\"span_events\":[{\"time_ns\":200,\"name\":\"exception\",\"attributes\":"
+        "[{\"key\":\"exception.type\",\"value\":{\"value\":\"Timeout\"}}]}],"
+        "\"links\":[{\"trace_id\":\"0af7651916cd43dd8448eb211c80319c\","
+        "\"span_id\":\"b7ad6b7169203331\",\"attributes\":[]}]}");
+    free(text);
+    json_decref(j);
+
+    /* Readers on the decoded record. */
+    size_t len = 0;
+    assert_string_equal(bc_event_get_string(&out, BC_EV_TRACE_ID, &len),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_int_equal(len, 32);
+    assert_null(bc_event_get_string(&out, BC_EV_PARENT_SPAN_ID, NULL));
+    int64_t l = 0;
+    int kind = -1;
+    int32_t sev = 0;
+    assert_int_equal(bc_event_get_long(&out, BC_EV_END_TIME_NS, &l), 0);
+    assert_int_equal(l, 250);
+    assert_int_equal(bc_event_get_enum(&out, BC_EV_KIND, &kind), 0);
+    assert_int_equal(kind, BC_EVENT_SPAN);
+    assert_int_equal(bc_event_get_int(&out, BC_EV_SEVERITY_NUMBER, &sev), 0);
+    assert_int_equal(sev, 17);
+    assert_int_equal(bc_event_get_enum(&out, BC_EV_SPAN_KIND, &kind), 0);
+    assert_int_equal(kind, BC_SPAN_KIND_CLIENT);
+    avro_value_t attrs, any, inner;
+    assert_int_equal(bc_event_field(&out, BC_EV_ATTRIBUTES, &attrs), 0);
+    assert_int_equal(bc_event_kv_find(&attrs, "l", &any), 0);
+    assert_int_equal(bc_any_get(&any, &inner), BC_ANY_LONG);
+    assert_int_equal(avro_value_get_long(&inner, &l), 0);
+    assert_int_equal(l, -5);
+    assert_int_equal(bc_event_kv_find(&attrs, "kv", &any), 0);
+    assert_int_equal(bc_any_get(&any, &inner), BC_ANY_KVLIST);
+    assert_int_equal(bc_event_kv_find(&inner, "inner", &any), 0);
+    assert_int_equal(bc_any_get(&any, &inner), BC_ANY_STRING);
+    assert_int_equal(bc_event_kv_find(&attrs, "missing", &any), -1);
+
+    /* A cleared event still needs its required strings. */
+    assert_int_equal(bc_event_clear(&ev), 0);
+    assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);
+    assert_string_equal(errstr, "event_id: string not set");
+    assert_int_equal(bc_event_set_null(&ev, BC_EV_NAME), -1); /* not nullable */
+
+    avro_value_decref(&ev);
+    avro_value_decref(&out);
+    bc_avro_buf_free(&buf);
+    bc_avro_registry_destroy(reg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_avro_event_build_encode_read),
+    };
+    return cmocka_run_group_tests_name("bc_event", tests, NULL, NULL);
+}
