@@ -20,6 +20,8 @@
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
 
+#include "bc_config.h"
+#include "bc_kafka_conf.h"
 #include "bc_log.h"
 #include "bc_runtime.h"
 #include "bc_store.h"
@@ -42,11 +44,6 @@ struct part {
 struct output {
     char *name;  /* new */
     char *topic; /* new */
-};
-
-struct option_value {
-    const struct bc_option *option; /* borrowed from the stage's table */
-    const char *value;              /* borrowed from settings or the table's default */
 };
 
 struct bc_ctx {
@@ -75,8 +72,7 @@ struct bc_runtime {
 
     struct output *outputs;
     size_t output_count;
-    struct option_value *options;
-    size_t option_count;
+    struct bc_values *defaults; /* the type's defaults when no topology gives options; new */
     struct bc_store **stores;
     size_t store_count;
 
@@ -135,18 +131,15 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "          [--output NAME=TOPIC]... [--brokers HOST:PORT] [--dlq TOPIC]\n"
             "          [--fates TOPIC] [--commit-interval-ms N] [--max-batch N]\n"
             "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
-            "          [--kafka KEY=VALUE]... [--option NAME=VALUE]... [--config-hash HEX]\n"
+            "          [--kafka KEY=VALUE]... [--config-hash HEX]\n"
+            "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
             "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
             "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
             "Kafka error, 4 stage failure.\n",
-            stage->name, stage->name);
-    if (stage->options != NULL && stage->options[0].name != NULL) {
-        fprintf(out, "\noptions (--option NAME=VALUE):\n");
-        for (const struct bc_option *o = stage->options; o->name != NULL; o++) {
-            fprintf(out, "  %-24s %s%s%s%s\n", o->name, o->description ? o->description : "",
-                    o->default_value ? " (default " : "",
-                    o->default_value ? o->default_value : "", o->default_value ? ")" : "");
-        }
+            stage->name, stage->name, stage->name);
+    if (stage->type != NULL) {
+        fprintf(out, "\noptions (workers.<name>.options in the topology):\n");
+        bc_options_help(out, stage->type);
     }
 }
 
@@ -171,6 +164,78 @@ static int parse_int(const char *s, int *out)
     }
     *out = (int)v;
     return 0;
+}
+
+static char *own(struct bc_runtime_settings *s, char *str)
+{
+    char **owned = realloc(s->owned, (s->owned_count + 1) * sizeof(*owned));
+    if (str == NULL || owned == NULL) {
+        free(str);
+        return NULL;
+    }
+    s->owned = owned;
+    s->owned[s->owned_count++] = str;
+    return str;
+}
+
+/* Fills s from the topology's worker s->worker (flags given explicitly keep precedence
+ * for brokers and the commit cadence). */
+static int settings_from_config(struct bc_runtime_settings *s, char *errstr, size_t errstr_size)
+{
+    struct bc_errors errs = {0};
+    s->loaded = bc_config_load(s->config_file, &errs);
+    if (s->loaded == NULL || errs.n > 0) {
+        bc_errors_print(&errs, stderr);
+        bc_errors_clear(&errs);
+        errf(errstr, errstr_size, "topology %s is invalid", s->config_file);
+        return -1;
+    }
+    if (s->worker == NULL) {
+        errf(errstr, errstr_size, "--config needs --worker NAME");
+        return -1;
+    }
+    const struct bc_worker *w = bc_config_worker(s->loaded, s->worker);
+    if (w == NULL) {
+        errf(errstr, errstr_size, "%s: no worker named '%s'", s->config_file, s->worker);
+        return -1;
+    }
+    s->config = s->loaded;
+    s->worker_config = w;
+    s->pipeline = s->loaded->pipeline;
+    for (size_t i = 0; i < w->n_inputs; i++) {
+        if (push((const char ***)&s->inputs, &s->input_count, w->inputs[i]) != 0) {
+            goto oom;
+        }
+    }
+    for (size_t i = 0; i < w->n_outputs; i++) {
+        char *kv = NULL;
+        if (asprintf(&kv, "%s=%s", w->outputs[i].name, w->outputs[i].topic) < 0) {
+            goto oom;
+        }
+        if (own(s, kv) == NULL || push((const char ***)&s->outputs, &s->output_count, kv) != 0) {
+            goto oom;
+        }
+    }
+    if (s->commit_interval_ms == 0) {
+        s->commit_interval_ms = w->commit_interval_ms;
+    }
+    if (s->max_batch == 0) {
+        s->max_batch = w->max_batch;
+    }
+    if (s->max_attempts == 0) {
+        s->max_attempts = w->max_attempts;
+    }
+    s->options = w->options;
+    char *hash = own(s, calloc(1, 17));
+    if (hash == NULL) {
+        goto oom;
+    }
+    bc_config_worker_hash(s->loaded, w, hash);
+    s->config_hash = hash;
+    return 0;
+oom:
+    errf(errstr, errstr_size, "out of memory");
+    return -1;
 }
 
 int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_stage *stage,
@@ -213,8 +278,8 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             rc = push((const char ***)&s->outputs, &s->output_count, v);
         } else if (strcmp(arg, "--kafka") == 0) {
             rc = push((const char ***)&s->kafka, &s->kafka_count, v);
-        } else if (strcmp(arg, "--option") == 0) {
-            rc = push((const char ***)&s->options, &s->option_count, v);
+        } else if (strcmp(arg, "--config") == 0) {
+            s->config_file = v;
         } else if (strcmp(arg, "--dlq") == 0) {
             s->dlq_topic = v;
         } else if (strcmp(arg, "--fates") == 0) {
@@ -238,6 +303,9 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             goto fail;
         }
     }
+    if (s->config_file != NULL && settings_from_config(s, errstr, errstr_size) != 0) {
+        goto fail;
+    }
     return 0;
 fail:
     bc_runtime_settings_free(s);
@@ -249,91 +317,36 @@ void bc_runtime_settings_free(struct bc_runtime_settings *s)
     free((void *)s->inputs);
     free((void *)s->outputs);
     free((void *)s->kafka);
-    free((void *)s->options);
-    s->inputs = s->outputs = s->kafka = s->options = NULL;
-    s->input_count = s->output_count = s->kafka_count = s->option_count = 0;
+    for (size_t i = 0; i < s->owned_count; i++) {
+        free(s->owned[i]);
+    }
+    free(s->owned);
+    bc_config_destroy(s->loaded);
+    s->inputs = s->outputs = s->kafka = NULL;
+    s->owned = NULL;
+    s->loaded = NULL;
+    s->input_count = s->output_count = s->kafka_count = s->owned_count = 0;
 }
 
 /* ---- construction --------------------------------------------------------------------- */
 
 static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 {
-    const struct bc_runtime_settings *s = &rt->settings;
-    const struct bc_option *table = rt->stage->options;
-    size_t n = 0;
-    while (table != NULL && table[n].name != NULL) {
-        n++;
+    const struct bc_worker_type *type = rt->stage->type;
+    if (type == NULL || rt->settings.options != NULL) {
+        return 0;
     }
-    rt->options = calloc(n + 1, sizeof(*rt->options));
-    if (rt->options == NULL) {
-        errf(errstr, errstr_size, "out of memory");
+    /* Started from flags: the type's defaults, validated like a topology's empty map. */
+    struct bc_errors errs = {0};
+    struct bc_check ck = {.config = NULL, .worker = NULL, .path = "options", .errs = &errs};
+    rt->defaults = bc_options_validate(&ck, NULL, "options", type->options, NULL);
+    if (rt->defaults == NULL || errs.n > 0) {
+        errf(errstr, errstr_size, "stage %s: %s", rt->stage->name,
+             errs.n > 0 ? errs.v[0].message : "options invalid");
+        bc_errors_clear(&errs);
         return -1;
     }
-    rt->option_count = n;
-    for (size_t i = 0; i < n; i++) {
-        rt->options[i].option = &table[i];
-        rt->options[i].value = table[i].default_value;
-    }
-    for (size_t j = 0; j < s->option_count; j++) {
-        const char *kv = s->options[j];
-        const char *eq = strchr(kv, '=');
-        size_t len = eq ? (size_t)(eq - kv) : strlen(kv);
-        size_t i = 0;
-        while (i < n && (strlen(table[i].name) != len || strncmp(table[i].name, kv, len) != 0)) {
-            i++;
-        }
-        if (eq == NULL || i == n) {
-            errf(errstr, errstr_size, "stage %s: unknown option '%.*s'", rt->stage->name,
-                     (int)len, kv);
-            return -1;
-        }
-        rt->options[i].value = eq + 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct bc_option *o = &table[i];
-        const char *v = rt->options[i].value;
-        if (v == NULL) {
-            if (o->required) {
-                errf(errstr, errstr_size, "stage %s: option %s is required",
-                         rt->stage->name, o->name);
-                return -1;
-            }
-            continue;
-        }
-        char *end = NULL;
-        errno = 0;
-        switch (o->type) {
-        case BC_OPT_INT: {
-            long long x = strtoll(v, &end, 10);
-            if (errno != 0 || end == v || *end != '\0' ||
-                (o->min != o->max && (x < o->min || x > o->max))) {
-                errf(errstr, errstr_size,
-                         "stage %s: option %s: '%s' is not an integer in [%" PRId64
-                         ", %" PRId64 "]",
-                         rt->stage->name, o->name, v, o->min, o->max);
-                return -1;
-            }
-            break;
-        }
-        case BC_OPT_DOUBLE:
-            (void)strtod(v, &end);
-            if (errno != 0 || end == v || *end != '\0') {
-                errf(errstr, errstr_size, "stage %s: option %s: '%s' is not a number",
-                         rt->stage->name, o->name, v);
-                return -1;
-            }
-            break;
-        case BC_OPT_BOOL:
-            if (strcmp(v, "true") != 0 && strcmp(v, "false") != 0) {
-                errf(errstr, errstr_size, "stage %s: option %s: '%s' is not true/false",
-                         rt->stage->name, o->name, v);
-                return -1;
-            }
-            break;
-        case BC_OPT_STRING:
-            break;
-        }
-    }
+    rt->settings.options = rt->defaults;
     return 0;
 }
 
@@ -359,10 +372,6 @@ static void compute_config_hash(struct bc_runtime *rt)
     }
     for (size_t i = 0; i < s->output_count; i++) {
         HASH_STR(s->outputs[i]);
-    }
-    for (size_t i = 0; i < rt->option_count; i++) {
-        HASH_STR(rt->options[i].option->name);
-        HASH_STR(rt->options[i].value);
     }
 #undef HASH_STR
     snprintf(rt->config_hash, sizeof(rt->config_hash), "%016" PRIx64,
@@ -392,7 +401,7 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
         errf(errstr, errstr_size, "--pipeline, --worker, --instance and --input are required");
         goto fail_no_fini;
     }
-    if (s->brokers == NULL) {
+    if (s->brokers == NULL && s->config == NULL) {
         rt->settings.brokers = getenv("BREADCRUMB_BROKERS");
         if (rt->settings.brokers == NULL) {
             errf(errstr, errstr_size, "no brokers: use --brokers or BREADCRUMB_BROKERS");
@@ -477,7 +486,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         free(rt->outputs[i].topic);
     }
     free(rt->outputs);
-    free(rt->options);
+    bc_values_destroy(rt->defaults);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
     }
@@ -544,6 +553,31 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
                                  char *errstr, size_t errstr_size)
 {
     const struct bc_runtime_settings *s = &rt->settings;
+    if (s->config != NULL) {
+        /* From the topology: bc_kafka_conf owns the exactly-once settings and the profile;
+         * the restore consumer is assign-only, built on the admin role's connection
+         * settings. */
+        enum bc_kafka_role r = strcmp(role, "producer") == 0   ? BC_KAFKA_TXN_PRODUCER
+                               : strcmp(role, "consumer") == 0 ? BC_KAFKA_CONSUMER
+                                                               : BC_KAFKA_ADMIN;
+        rd_kafka_conf_t *conf = bc_kafka_conf_new(s->config, s->worker_config, r,
+                                                  s->instance, s->brokers, errstr, errstr_size);
+        if (conf == NULL) {
+            return NULL;
+        }
+        if (r == BC_KAFKA_ADMIN) {
+            for (size_t i = 0; i < role_count; i++) {
+                if (conf_set(conf, role_settings[i][0], role_settings[i][1], errstr,
+                             errstr_size) != 0) {
+                    rd_kafka_conf_destroy(conf);
+                    return NULL;
+                }
+            }
+        }
+        rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+        rd_kafka_conf_set_opaque(conf, rt);
+        return conf;
+    }
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char client_id[512];
     snprintf(client_id, sizeof(client_id), "%s.%s", rt->txn_id, role);
@@ -635,7 +669,7 @@ static int clients_new(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 
     const char *const consumer[][2] = {
         {"group.id", rt->group_id},
-        {"group.instance.id", rt->settings.instance},
+        {"group.instance.id", rt->txn_id},
         {"isolation.level", "read_committed"},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
@@ -1414,33 +1448,9 @@ const struct bc_config *bc_ctx_config(const struct bc_ctx *ctx)
     return ctx->rt->settings.config;
 }
 
-const char *bc_option_str(const struct bc_ctx *ctx, const char *name)
+const struct bc_values *bc_ctx_options(const struct bc_ctx *ctx)
 {
-    const struct bc_runtime *rt = ctx->rt;
-    for (size_t i = 0; i < rt->option_count; i++) {
-        if (strcmp(rt->options[i].option->name, name) == 0) {
-            return rt->options[i].value;
-        }
-    }
-    return NULL;
-}
-
-int64_t bc_option_int(const struct bc_ctx *ctx, const char *name)
-{
-    const char *v = bc_option_str(ctx, name);
-    return v != NULL ? strtoll(v, NULL, 10) : 0;
-}
-
-int bc_option_bool(const struct bc_ctx *ctx, const char *name)
-{
-    const char *v = bc_option_str(ctx, name);
-    return v != NULL && strcmp(v, "true") == 0;
-}
-
-double bc_option_double(const struct bc_ctx *ctx, const char *name)
-{
-    const char *v = bc_option_str(ctx, name);
-    return v != NULL ? strtod(v, NULL) : 0.0;
+    return ctx->rt->settings.options;
 }
 
 int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition)

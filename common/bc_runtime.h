@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bc_config.h"
 #include "bc_stage.h"
 
 /* What a runtime needs to know, independent of how it was configured (flags today, the
@@ -46,15 +47,22 @@ struct bc_runtime_settings {
     int test_profile;             /* short session/transaction timeouts (KAFKA.md) */
     const char *const *kafka;     /* "key=value" librdkafka properties for every client */
     size_t kafka_count;
-    const char *const *options;   /* "name=value" stage options */
-    size_t option_count;
+    const struct bc_values *options;  /* the worker's options; NULL: the type's defaults */
     const char *config_hash;      /* NULL: a hash of these settings */
-    const struct bc_config *config; /* may be NULL */
+    const struct bc_config *config;        /* the topology, or NULL (flags only) */
+    const struct bc_worker *worker_config; /* its worker entry when config != NULL */
+    const char *config_file;      /* --config: bc_runtime_settings_parse loads it */
+    struct bc_config *loaded;     /* owned: the topology loaded from config_file */
+    char **owned;                 /* owned strings the arrays above point to */
+    size_t owned_count;
     int handle_signals;           /* nonzero: SIGTERM/SIGINT stop the run (bc_run sets it) */
 };
 
 /* Parses bc_run()'s command line into s (strings borrowed from argv; arrays new, freed
- * by bc_runtime_settings_free). Returns 0, 1 when --help was printed, or -1 with errstr. */
+ * by bc_runtime_settings_free). With --config, loads the topology and fills pipeline,
+ * inputs, outputs, commit cadence, options and config hash from its worker --worker (flags
+ * given too still win for brokers). Returns 0, 1 when --help was printed, or -1 with
+ * errstr (topology errors are printed to stderr as FILE:LINE:COL). */
 int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_stage *stage,
                               int argc, char **argv, char *errstr, size_t errstr_size);
 void bc_runtime_settings_free(struct bc_runtime_settings *s);

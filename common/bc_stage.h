@@ -53,6 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bc_options.h" /* option tables and typed getters: bc_values_int(...) */
+
 enum bc_outcome { BC_OK = 0, BC_RETRY = 1, BC_FATAL = 2 };
 
 /* bc_run() exit codes. */
@@ -68,29 +70,15 @@ enum bc_exit {
 struct bc_ctx;
 /* One input record (opaque). Borrowed: valid only during the process() call. */
 struct bc_record;
-/* The topology, when the worker runs from one (common/bc_config.h); may be NULL. */
-struct bc_config;
-
-/* Option types of a stage's option table. */
-enum bc_option_type { BC_OPT_STRING, BC_OPT_INT, BC_OPT_BOOL, BC_OPT_DOUBLE };
-
-/* One option a stage accepts (from the topology's `workers.<name>.options` or from
- * `--option name=value`). Unknown names are errors; ints are checked against [min, max]. */
-struct bc_option {
-    const char *name;
-    enum bc_option_type type;
-    const char *default_value; /* as text; NULL: no default (required when `required`) */
-    int64_t min, max;          /* bounds for BC_OPT_INT; ignored when min == max */
-    int required;
-    const char *description;
-};
 
 struct bc_stage {
     const char *name;
-    /* Table ended by an entry with name == NULL; may be NULL (no options). */
-    const struct bc_option *options;
-    /* Parses options and allocates the stage state (bc_ctx_set_state). Called once before
-     * any Kafka traffic. Returns an outcome; BC_RETRY counts as BC_FATAL here. Optional. */
+    /* The worker type (workers/<dir>/options.c): its option table, outputs and stores, as
+     * the topology validates them. NULL for a stage without options (test stages). */
+    const struct bc_worker_type *type;
+    /* Reads options (bc_ctx_options) and allocates the stage state (bc_ctx_set_state).
+     * Called once before any Kafka traffic. Returns an outcome; BC_RETRY counts as
+     * BC_FATAL here. Optional. */
     int (*init)(struct bc_ctx *ctx);
     /* Handles one input record; emits with bc_emit() etc. Required. */
     int (*process)(struct bc_ctx *ctx, const struct bc_record *rec);
@@ -123,13 +111,10 @@ const char *bc_ctx_worker(const struct bc_ctx *ctx);
 const char *bc_ctx_instance(const struct bc_ctx *ctx);
 /* The topology the worker runs from (borrowed), or NULL when started from flags only. */
 const struct bc_config *bc_ctx_config(const struct bc_ctx *ctx);
-
-/* Option values, after defaults and validation against the stage's table. Strings are
- * borrowed (valid for the whole run); NULL when unset and without default. */
-const char *bc_option_str(const struct bc_ctx *ctx, const char *name);
-int64_t bc_option_int(const struct bc_ctx *ctx, const char *name);
-int bc_option_bool(const struct bc_ctx *ctx, const char *name);
-double bc_option_double(const struct bc_ctx *ctx, const char *name);
+/* The worker's validated options (borrowed, valid for the whole run; read them with
+ * bc_values_int/_str/_bool/_list/_node): from the topology, or the type's defaults when
+ * started from flags. NULL when the stage has no type. */
+const struct bc_values *bc_ctx_options(const struct bc_ctx *ctx);
 
 /* Stream time of a partition: the highest record timestamp (ms) seen on it, -1 before the
  * first record. Drives store expiry and event-time logic; never the wall clock. */

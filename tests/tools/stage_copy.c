@@ -1,26 +1,35 @@
 /*
  * stage_copy: a test stage that copies every input record to output "out" unchanged (key,
- * value, timestamp). A record whose value equals option `poison` fails with BC_RETRY every
- * time (it must reach the DLQ after max_attempts); one whose value starts with option
- * `drop_prefix` is dropped with a Fate ("filtered").
+ * value, timestamp). A record whose value equals $BC_COPY_POISON fails with BC_RETRY every
+ * time (it must reach the DLQ after max_attempts); one whose value starts with
+ * $BC_COPY_DROP_PREFIX is dropped with a Fate ("filtered"). (Test stages have no worker
+ * type, so no topology options: the environment configures them.)
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "bc_stage.h"
 
-static const struct bc_option options[] = {
-    {"poison", BC_OPT_STRING, "", 0, 0, 0, "a value that always fails processing"},
-    {"drop_prefix", BC_OPT_STRING, "", 0, 0, 0, "values with this prefix are dropped"},
-    {NULL, BC_OPT_STRING, NULL, 0, 0, 0, NULL},
-};
+static const char *poison = "";
+static const char *drop = "";
+
+static int copy_init(struct bc_ctx *ctx)
+{
+    (void)ctx;
+    if (getenv("BC_COPY_POISON") != NULL) {
+        poison = getenv("BC_COPY_POISON");
+    }
+    if (getenv("BC_COPY_DROP_PREFIX") != NULL) {
+        drop = getenv("BC_COPY_DROP_PREFIX");
+    }
+    return BC_OK;
+}
 
 static int copy_process(struct bc_ctx *ctx, const struct bc_record *rec)
 {
     size_t key_len, value_len;
     const void *key = bc_record_key(rec, &key_len);
     const void *value = bc_record_value(rec, &value_len);
-    const char *poison = bc_option_str(ctx, "poison");
-    const char *drop = bc_option_str(ctx, "drop_prefix");
     if (poison[0] != '\0' && value_len == strlen(poison) && memcmp(value, poison, value_len) == 0) {
         return BC_RETRY;
     }
@@ -32,7 +41,7 @@ static int copy_process(struct bc_ctx *ctx, const struct bc_record *rec)
 
 static const struct bc_stage copy_stage = {
     .name = "copy",
-    .options = options,
+    .init = copy_init,
     .process = copy_process,
 };
 

@@ -23,6 +23,8 @@
 #include "bc_log.h"
 #include "bc_runtime.h"
 
+extern const struct bc_worker_type bc_deduplicator_type;
+
 /* Kafka API keys (librdkafka keeps its RD_KAFKAP_* names private). */
 enum { API_PRODUCE = 0, API_INIT_PRODUCER_ID = 22, API_ADD_PARTITIONS_TO_TXN = 24,
        API_END_TXN = 26 };
@@ -513,30 +515,32 @@ static void test_runtime_store_changelog_and_restore(void **state)
     assert_int_equal(st.restored, RECORDS);
 }
 
-static void test_runtime_rejects_unknown_option(void **state)
+static int64_t window_seen;
+
+static int typed_init(struct bc_ctx *ctx)
+{
+    window_seen = bc_values_int(bc_ctx_options(ctx), "window");
+    return BC_OK;
+}
+
+static void test_runtime_stage_type_defaults_from_flags(void **state)
 {
     struct fixture *fx = *state;
-    static const struct bc_option options[] = {
-        {"window_ms", BC_OPT_INT, "1000", 1, 100000, 0, "window"},
-        {NULL, BC_OPT_STRING, NULL, 0, 0, 0, NULL},
-    };
-    struct bc_stage stage = {.name = "opt", .options = options, .process = copy_process};
+    struct bc_stage stage = {.name = "dedup",
+                             .type = &bc_deduplicator_type,
+                             .init = typed_init,
+                             .process = copy_process};
     const char *inputs[] = {"in"};
-    const char *bad[] = {"window=5"};
-    const char *out_of_range[] = {"window_ms=0"};
     struct bc_runtime_settings s = {.pipeline = "p", .worker = "w", .instance = "i",
                                     .brokers = fx->brokers, .inputs = inputs,
-                                    .input_count = 1, .options = bad, .option_count = 1};
+                                    .input_count = 1};
     char errstr[256];
-    assert_null(bc_runtime_new(&stage, &s, errstr, sizeof(errstr)));
-    assert_string_equal(errstr, "stage opt: unknown option 'window'");
-    s.options = out_of_range;
-    assert_null(bc_runtime_new(&stage, &s, errstr, sizeof(errstr)));
-    s.option_count = 0;
     struct bc_runtime *rt = bc_runtime_new(&stage, &s, errstr, sizeof(errstr));
     assert_non_null(rt);
-    assert_int_equal(bc_option_int(bc_runtime_ctx(rt), "window_ms"), 1000);
+    assert_int_equal(window_seen, 10 * 60 * 1000); /* the type's default "10m" */
     bc_runtime_destroy(rt);
+    s.instance = NULL;
+    assert_null(bc_runtime_new(&stage, &s, errstr, sizeof(errstr)));
 }
 
 int main(void)
@@ -547,7 +551,7 @@ int main(void)
         cmocka_set_test_filter(getenv("BC_TEST_FILTER"));
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_runtime_rejects_unknown_option),
+        cmocka_unit_test(test_runtime_stage_type_defaults_from_flags),
         cmocka_unit_test(test_runtime_copies_and_commits),
         cmocka_unit_test(test_runtime_lineage_headers_and_fates),
         cmocka_unit_test(test_runtime_abortable_produce_error_rewinds),
