@@ -1,0 +1,1732 @@
+/*
+ * The exactly-once stage runtime: consume-transform-produce with Kafka transactions, state
+ * store changelogs and restores, fates, dead letters and lineage headers. See bc_runtime.h
+ * for the protocol and bc_stage.h for the stage contract.
+ *
+ * Single-threaded: stage callbacks, the rebalance callback (served from
+ * rd_kafka_consumer_poll) and every transactional call run on the thread in
+ * bc_runtime_run(). The hot path allocates nothing of its own per record (librdkafka
+ * copies payloads and builds header lists).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+#include <xxhash.h>
+
+#include "bc_config.h"
+#include "bc_kafka_conf.h"
+#include "bc_log.h"
+#include "bc_runtime.h"
+#include "bc_store.h"
+
+#define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
+#define RESTORE_TIMEOUT_MS 120000
+
+/* One assigned input partition. */
+struct part {
+    const char *topic;     /* borrowed from settings.inputs */
+    int32_t partition;
+    int64_t committed;     /* last committed offset (or at assignment); -1: none */
+    int64_t next;          /* next offset to process; -1: none processed since (re)start */
+    int64_t hold;          /* lowest offset the stage still needs; -1: none */
+    int64_t stream_time;   /* highest record timestamp seen, -1 before the first */
+    int64_t poison_offset; /* offset of the record that returned BC_RETRY, -1: none */
+    int poison_attempts;   /* deliveries of poison_offset so far */
+};
+
+struct output {
+    char *name;  /* new */
+    char *topic; /* new */
+};
+
+struct bc_ctx {
+    struct bc_runtime *rt;
+    void *state; /* owned by the stage */
+};
+
+struct bc_record {
+    const rd_kafka_message_t *msg; /* borrowed, current message */
+    const char *topic;             /* borrowed from settings.inputs */
+    int attempt;
+    int emitted; /* outputs derived so far, for the bc.src index */
+};
+
+struct bc_runtime {
+    const struct bc_stage *stage;
+    struct bc_runtime_settings settings; /* copy; pointers borrowed */
+    struct bc_ctx ctx;
+    char group_id[256];
+    char worker_id[256];   /* <pipeline>.<worker>, the bc.worker header */
+    char txn_id[384];
+    char config_hash[17];
+    char dlq_topic[256];
+    char fates_topic[256];
+    int commit_interval_ms, max_batch, max_attempts, tick_interval_ms;
+
+    struct output *outputs;
+    size_t output_count;
+    struct bc_values *defaults; /* the type's defaults when no topology gives options; new */
+    struct bc_store **stores;
+    size_t store_count;
+
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+
+    struct part *parts; /* assigned partitions, part_count long */
+    size_t part_count;
+    struct part *last_part; /* lookup cache */
+
+    int txn_open;
+    int txn_failed; /* a write failed: the open transaction must abort */
+    int64_t txn_started_ms;
+    int txn_records;
+    int need_rewind;     /* abort and rewind at the next loop turn */
+    int restoring;
+    int producer_ready;
+    int exit_code;       /* set when the run must end with an error */
+    volatile sig_atomic_t stop;
+    struct bc_runtime_stats stats;
+};
+
+static volatile sig_atomic_t signal_stop;
+
+/* snprintf into an error buffer; truncation of a message is acceptable. */
+__attribute__((format(printf, 3, 4))) static void errf(char *errstr, size_t errstr_size,
+                                                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errstr, errstr_size, fmt, ap);
+    va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- settings from the command line --------------------------------------------------- */
+
+static void usage(const struct bc_stage *stage, FILE *out)
+{
+    fprintf(out,
+            "usage: %s --pipeline NAME --worker NAME --instance ID --input TOPIC...\n"
+            "          [--output NAME=TOPIC]... [--brokers HOST:PORT] [--dlq TOPIC]\n"
+            "          [--fates TOPIC] [--commit-interval-ms N] [--max-batch N]\n"
+            "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
+            "          [--kafka KEY=VALUE]... [--config-hash HEX]\n"
+            "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
+            "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
+            "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
+            "Kafka error, 4 stage failure.\n",
+            stage->name, stage->name, stage->name);
+    if (stage->type != NULL) {
+        fprintf(out, "\noptions (workers.<name>.options in the topology):\n");
+        bc_options_help(out, stage->type);
+    }
+}
+
+static int push(const char ***array, size_t *count, const char *value)
+{
+    const char **a = realloc((void *)*array, (*count + 1) * sizeof(*a));
+    if (a == NULL) {
+        return -1;
+    }
+    a[(*count)++] = value;
+    *array = a;
+    return 0;
+}
+
+static int parse_int(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 1000000000) {
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static char *own(struct bc_runtime_settings *s, char *str)
+{
+    char **owned = realloc(s->owned, (s->owned_count + 1) * sizeof(*owned));
+    if (str == NULL || owned == NULL) {
+        free(str);
+        return NULL;
+    }
+    s->owned = owned;
+    s->owned[s->owned_count++] = str;
+    return str;
+}
+
+/* Fills s from the topology's worker s->worker (flags given explicitly keep precedence
+ * for brokers and the commit cadence). */
+static int settings_from_config(struct bc_runtime_settings *s, char *errstr, size_t errstr_size)
+{
+    struct bc_errors errs = {0};
+    s->loaded = bc_config_load(s->config_file, &errs);
+    if (s->loaded == NULL || errs.n > 0) {
+        bc_errors_print(&errs, stderr);
+        bc_errors_clear(&errs);
+        errf(errstr, errstr_size, "topology %s is invalid", s->config_file);
+        return -1;
+    }
+    if (s->worker == NULL) {
+        errf(errstr, errstr_size, "--config needs --worker NAME");
+        return -1;
+    }
+    const struct bc_worker *w = bc_config_worker(s->loaded, s->worker);
+    if (w == NULL) {
+        errf(errstr, errstr_size, "%s: no worker named '%s'", s->config_file, s->worker);
+        return -1;
+    }
+    s->config = s->loaded;
+    s->worker_config = w;
+    s->pipeline = s->loaded->pipeline;
+    for (size_t i = 0; i < w->n_inputs; i++) {
+        if (push((const char ***)&s->inputs, &s->input_count, w->inputs[i]) != 0) {
+            goto oom;
+        }
+    }
+    for (size_t i = 0; i < w->n_outputs; i++) {
+        char *kv = NULL;
+        if (asprintf(&kv, "%s=%s", w->outputs[i].name, w->outputs[i].topic) < 0) {
+            goto oom;
+        }
+        if (own(s, kv) == NULL || push((const char ***)&s->outputs, &s->output_count, kv) != 0) {
+            goto oom;
+        }
+    }
+    if (s->commit_interval_ms == 0) {
+        s->commit_interval_ms = w->commit_interval_ms;
+    }
+    if (s->max_batch == 0) {
+        s->max_batch = w->max_batch;
+    }
+    if (s->max_attempts == 0) {
+        s->max_attempts = w->max_attempts;
+    }
+    s->options = w->options;
+    char *hash = own(s, calloc(1, 17));
+    if (hash == NULL) {
+        goto oom;
+    }
+    bc_config_worker_hash(s->loaded, w, hash);
+    s->config_hash = hash;
+    return 0;
+oom:
+    errf(errstr, errstr_size, "out of memory");
+    return -1;
+}
+
+int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_stage *stage,
+                              int argc, char **argv, char *errstr, size_t errstr_size)
+{
+    memset(s, 0, sizeof(*s));
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stage, stdout);
+            return 1;
+        }
+        if (strcmp(arg, "--profile") == 0 && i + 1 < argc) {
+            const char *p = argv[++i];
+            if (strcmp(p, "test") == 0) {
+                s->test_profile = 1;
+            } else if (strcmp(p, "default") != 0) {
+                errf(errstr, errstr_size, "unknown profile '%s' (test, default)", p);
+                goto fail;
+            }
+            continue;
+        }
+        if (i + 1 >= argc) {
+            errf(errstr, errstr_size, "unknown or incomplete argument '%s'", arg);
+            goto fail;
+        }
+        const char *v = argv[++i];
+        int rc = 0;
+        if (strcmp(arg, "--pipeline") == 0) {
+            s->pipeline = v;
+        } else if (strcmp(arg, "--worker") == 0) {
+            s->worker = v;
+        } else if (strcmp(arg, "--instance") == 0) {
+            s->instance = v;
+        } else if (strcmp(arg, "--brokers") == 0) {
+            s->brokers = v;
+        } else if (strcmp(arg, "--input") == 0) {
+            rc = push((const char ***)&s->inputs, &s->input_count, v);
+        } else if (strcmp(arg, "--output") == 0) {
+            rc = push((const char ***)&s->outputs, &s->output_count, v);
+        } else if (strcmp(arg, "--kafka") == 0) {
+            rc = push((const char ***)&s->kafka, &s->kafka_count, v);
+        } else if (strcmp(arg, "--config") == 0) {
+            s->config_file = v;
+        } else if (strcmp(arg, "--dlq") == 0) {
+            s->dlq_topic = v;
+        } else if (strcmp(arg, "--fates") == 0) {
+            s->fates_topic = v;
+        } else if (strcmp(arg, "--config-hash") == 0) {
+            s->config_hash = v;
+        } else if (strcmp(arg, "--commit-interval-ms") == 0) {
+            rc = parse_int(v, &s->commit_interval_ms);
+        } else if (strcmp(arg, "--max-batch") == 0) {
+            rc = parse_int(v, &s->max_batch);
+        } else if (strcmp(arg, "--max-attempts") == 0) {
+            rc = parse_int(v, &s->max_attempts);
+        } else if (strcmp(arg, "--tick-interval-ms") == 0) {
+            rc = parse_int(v, &s->tick_interval_ms);
+        } else {
+            errf(errstr, errstr_size, "unknown argument '%s'", arg);
+            goto fail;
+        }
+        if (rc != 0) {
+            errf(errstr, errstr_size, "bad value '%s' for %s", v, arg);
+            goto fail;
+        }
+    }
+    if (s->config_file != NULL && settings_from_config(s, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    return 0;
+fail:
+    bc_runtime_settings_free(s);
+    return -1;
+}
+
+void bc_runtime_settings_free(struct bc_runtime_settings *s)
+{
+    free((void *)s->inputs);
+    free((void *)s->outputs);
+    free((void *)s->kafka);
+    for (size_t i = 0; i < s->owned_count; i++) {
+        free(s->owned[i]);
+    }
+    free(s->owned);
+    bc_config_destroy(s->loaded);
+    s->inputs = s->outputs = s->kafka = NULL;
+    s->owned = NULL;
+    s->loaded = NULL;
+    s->input_count = s->output_count = s->kafka_count = s->owned_count = 0;
+}
+
+/* ---- construction --------------------------------------------------------------------- */
+
+static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_size)
+{
+    const struct bc_worker_type *type = rt->stage->type;
+    if (type == NULL || rt->settings.options != NULL) {
+        return 0;
+    }
+    /* Started from flags: the type's defaults, validated like a topology's empty map. */
+    struct bc_errors errs = {0};
+    struct bc_check ck = {.config = NULL, .worker = NULL, .path = "options", .errs = &errs};
+    rt->defaults = bc_options_validate(&ck, NULL, "options", type->options, NULL);
+    if (rt->defaults == NULL || errs.n > 0) {
+        errf(errstr, errstr_size, "stage %s: %s", rt->stage->name,
+             errs.n > 0 ? errs.v[0].message : "options invalid");
+        bc_errors_clear(&errs);
+        return -1;
+    }
+    rt->settings.options = rt->defaults;
+    return 0;
+}
+
+static void compute_config_hash(struct bc_runtime *rt)
+{
+    const struct bc_runtime_settings *s = &rt->settings;
+    if (s->config_hash != NULL) {
+        snprintf(rt->config_hash, sizeof(rt->config_hash), "%.16s", s->config_hash);
+        return;
+    }
+    XXH3_state_t *st = XXH3_createState();
+    if (st == NULL) {
+        snprintf(rt->config_hash, sizeof(rt->config_hash), "0");
+        return;
+    }
+    XXH3_64bits_reset(st);
+#define HASH_STR(x) XXH3_64bits_update(st, (x) ? (x) : "", (x) ? strlen(x) + 1 : 1)
+    HASH_STR(rt->stage->name);
+    HASH_STR(s->pipeline);
+    HASH_STR(s->worker);
+    for (size_t i = 0; i < s->input_count; i++) {
+        HASH_STR(s->inputs[i]);
+    }
+    for (size_t i = 0; i < s->output_count; i++) {
+        HASH_STR(s->outputs[i]);
+    }
+#undef HASH_STR
+    snprintf(rt->config_hash, sizeof(rt->config_hash), "%016" PRIx64,
+             (uint64_t)XXH3_64bits_digest(st));
+    XXH3_freeState(st);
+}
+
+struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
+                                  const struct bc_runtime_settings *settings, char *errstr,
+                                  size_t errstr_size)
+{
+    struct bc_runtime *rt = calloc(1, sizeof(*rt));
+    if (rt == NULL) {
+        errf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    rt->stage = stage;
+    rt->settings = *settings;
+    rt->ctx.rt = rt;
+    const struct bc_runtime_settings *s = &rt->settings;
+    if (stage == NULL || stage->name == NULL || stage->process == NULL) {
+        errf(errstr, errstr_size, "stage must have a name and process()");
+        goto fail_no_fini;
+    }
+    if (s->pipeline == NULL || s->worker == NULL || s->instance == NULL ||
+        s->input_count == 0) {
+        errf(errstr, errstr_size, "--pipeline, --worker, --instance and --input are required");
+        goto fail_no_fini;
+    }
+    if (s->brokers == NULL && s->config == NULL) {
+        rt->settings.brokers = getenv("BREADCRUMB_BROKERS");
+        if (rt->settings.brokers == NULL) {
+            errf(errstr, errstr_size, "no brokers: use --brokers or BREADCRUMB_BROKERS");
+            goto fail_no_fini;
+        }
+    }
+    snprintf(rt->worker_id, sizeof(rt->worker_id), "%s.%s", s->pipeline, s->worker);
+    snprintf(rt->group_id, sizeof(rt->group_id), "%s.%s", s->pipeline, s->worker);
+    snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.%s.%s", s->pipeline, s->worker, s->instance);
+    snprintf(rt->fates_topic, sizeof(rt->fates_topic), "%s",
+             s->fates_topic ? s->fates_topic : "");
+    if (s->fates_topic == NULL) {
+        snprintf(rt->fates_topic, sizeof(rt->fates_topic), "%s.fates", s->pipeline);
+    }
+    rt->commit_interval_ms = s->commit_interval_ms > 0 ? s->commit_interval_ms : 100;
+    rt->max_batch = s->max_batch > 0 ? s->max_batch : 1000;
+    rt->max_attempts = s->max_attempts > 0 ? s->max_attempts : 3;
+    rt->tick_interval_ms = s->tick_interval_ms > 0 ? s->tick_interval_ms : 100;
+
+    rt->outputs = calloc(s->output_count + 1, sizeof(*rt->outputs));
+    if (rt->outputs == NULL) {
+        errf(errstr, errstr_size, "out of memory");
+        goto fail_no_fini;
+    }
+    for (size_t i = 0; i < s->output_count; i++) {
+        const char *eq = strchr(s->outputs[i], '=');
+        if (eq == NULL || eq == s->outputs[i] || eq[1] == '\0') {
+            errf(errstr, errstr_size, "output '%s' is not NAME=TOPIC", s->outputs[i]);
+            goto fail_no_fini;
+        }
+        rt->outputs[i].name = strndup(s->outputs[i], (size_t)(eq - s->outputs[i]));
+        rt->outputs[i].topic = strdup(eq + 1);
+        rt->output_count++;
+        if (rt->outputs[i].name == NULL || rt->outputs[i].topic == NULL) {
+            errf(errstr, errstr_size, "out of memory");
+            goto fail_no_fini;
+        }
+        if (strcmp(rt->outputs[i].name, "dlq") == 0 && s->dlq_topic == NULL) {
+            snprintf(rt->dlq_topic, sizeof(rt->dlq_topic), "%s", rt->outputs[i].topic);
+        }
+    }
+    if (s->dlq_topic != NULL) {
+        snprintf(rt->dlq_topic, sizeof(rt->dlq_topic), "%s", s->dlq_topic);
+    } else if (rt->dlq_topic[0] == '\0') {
+        snprintf(rt->dlq_topic, sizeof(rt->dlq_topic), "%s.dlq", s->pipeline);
+    }
+    if (resolve_options(rt, errstr, errstr_size) != 0) {
+        goto fail_no_fini;
+    }
+    compute_config_hash(rt);
+    if (stage->init != NULL && stage->init(&rt->ctx) != BC_OK) {
+        errf(errstr, errstr_size, "stage %s: init failed", stage->name);
+        bc_runtime_destroy(rt);
+        return NULL;
+    }
+    return rt;
+fail_no_fini:
+    rt->stage = NULL; /* init never ran: no fini */
+    bc_runtime_destroy(rt);
+    return NULL;
+}
+
+void bc_runtime_destroy(struct bc_runtime *rt)
+{
+    if (rt == NULL) {
+        return;
+    }
+    if (rt->stage != NULL && rt->stage->fini != NULL) {
+        rt->stage->fini(&rt->ctx);
+    }
+    if (rt->consumer != NULL) {
+        rd_kafka_destroy(rt->consumer);
+    }
+    if (rt->producer != NULL) {
+        rd_kafka_destroy(rt->producer);
+    }
+    if (rt->restorer != NULL) {
+        rd_kafka_destroy(rt->restorer);
+    }
+    for (size_t i = 0; i < rt->output_count; i++) {
+        free(rt->outputs[i].name);
+        free(rt->outputs[i].topic);
+    }
+    free(rt->outputs);
+    bc_values_destroy(rt->defaults);
+    for (size_t i = 0; i < rt->store_count; i++) {
+        bc_store_destroy(rt->stores[i]);
+    }
+    free(rt->stores);
+    free(rt->parts);
+    free(rt);
+}
+
+struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
+{
+    return &rt->ctx;
+}
+
+void bc_runtime_stop(struct bc_runtime *rt)
+{
+    rt->stop = 1;
+}
+
+int bc_runtime_ready(const struct bc_runtime *rt)
+{
+    return rt->producer_ready && !rt->restoring;
+}
+
+void bc_runtime_stats(const struct bc_runtime *rt, struct bc_runtime_stats *stats)
+{
+    *stats = rt->stats;
+    stats->assigned_partitions = (int)rt->part_count;
+}
+
+/* ---- Kafka clients -------------------------------------------------------------------- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *errstr,
+                    size_t errstr_size)
+{
+    char err[256];
+    if (rd_kafka_conf_set(conf, key, value, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+        errf(errstr, errstr_size, "kafka setting %s=%s: %s", key, value, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    struct bc_runtime *rt = opaque;
+    char errbuf[512];
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, errbuf, sizeof(errbuf));
+        bc_log(BC_LOG_ERROR, "fatal kafka error", "client", rd_kafka_name(rk), "error",
+               rd_kafka_err2name(orig), "reason", errbuf, NULL);
+        if (rt->exit_code == 0) {
+            rt->exit_code = BC_EXIT_FENCED;
+        }
+        return;
+    }
+    bc_log(BC_LOG_WARN, "kafka error", "client", rd_kafka_name(rk), "error",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
+}
+
+/* A conf with the common settings, the profile, the role's settings (key/value pairs,
+ * `role_count` of them) and last the passthrough properties, which override everything. */
+static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
+                                 const char *const role_settings[][2], size_t role_count,
+                                 char *errstr, size_t errstr_size)
+{
+    const struct bc_runtime_settings *s = &rt->settings;
+    if (s->config != NULL) {
+        /* From the topology: bc_kafka_conf owns the exactly-once settings and the profile;
+         * the restore consumer is assign-only, built on the admin role's connection
+         * settings. */
+        enum bc_kafka_role r = strcmp(role, "producer") == 0   ? BC_KAFKA_TXN_PRODUCER
+                               : strcmp(role, "consumer") == 0 ? BC_KAFKA_CONSUMER
+                                                               : BC_KAFKA_ADMIN;
+        rd_kafka_conf_t *conf = bc_kafka_conf_new(s->config, s->worker_config, r,
+                                                  s->instance, s->brokers, errstr, errstr_size);
+        if (conf == NULL) {
+            return NULL;
+        }
+        if (r == BC_KAFKA_ADMIN) {
+            for (size_t i = 0; i < role_count; i++) {
+                if (conf_set(conf, role_settings[i][0], role_settings[i][1], errstr,
+                             errstr_size) != 0) {
+                    rd_kafka_conf_destroy(conf);
+                    return NULL;
+                }
+            }
+        }
+        rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+        rd_kafka_conf_set_opaque(conf, rt);
+        return conf;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char client_id[512];
+    snprintf(client_id, sizeof(client_id), "%s.%s", rt->txn_id, role);
+    if (conf_set(conf, "bootstrap.servers", s->brokers, errstr, errstr_size) != 0 ||
+        conf_set(conf, "client.id", client_id, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    if (s->test_profile) {
+        /* KAFKA.md: a killed member otherwise stalls its group for 45 s and read_committed
+         * readers for up to transaction.timeout.ms. */
+        static const char *const consumer_profile[][2] = {
+            {"session.timeout.ms", "6000"},
+            {"heartbeat.interval.ms", "500"},
+            {"max.poll.interval.ms", "30000"},
+        };
+        static const char *const common_profile[][2] = {
+            {"socket.connection.setup.timeout.ms", "5000"},
+            {"reconnect.backoff.max.ms", "1000"},
+        };
+        for (size_t i = 0; i < sizeof(common_profile) / sizeof(common_profile[0]); i++) {
+            if (conf_set(conf, common_profile[i][0], common_profile[i][1], errstr,
+                         errstr_size) != 0) {
+                goto fail;
+            }
+        }
+        if (strcmp(role, "producer") == 0) {
+            if (conf_set(conf, "transaction.timeout.ms", "10000", errstr, errstr_size) != 0) {
+                goto fail;
+            }
+        } else if (strcmp(role, "consumer") == 0) {
+            for (size_t i = 0; i < sizeof(consumer_profile) / sizeof(consumer_profile[0]); i++) {
+                if (conf_set(conf, consumer_profile[i][0], consumer_profile[i][1], errstr,
+                             errstr_size) != 0) {
+                    goto fail;
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < role_count; i++) {
+        if (conf_set(conf, role_settings[i][0], role_settings[i][1], errstr, errstr_size) != 0) {
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < s->kafka_count; i++) {
+        char key[256];
+        const char *eq = strchr(s->kafka[i], '=');
+        if (eq == NULL || (size_t)(eq - s->kafka[i]) >= sizeof(key)) {
+            errf(errstr, errstr_size, "kafka setting '%s' is not KEY=VALUE", s->kafka[i]);
+            goto fail;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - s->kafka[i]), s->kafka[i]);
+        if (conf_set(conf, key, eq + 1, errstr, errstr_size) != 0) {
+            goto fail;
+        }
+    }
+    rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_opaque(conf, rt);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *partitions, void *opaque);
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static int clients_new(struct bc_runtime *rt, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = NULL;
+    char err[512];
+
+    const char *const producer[][2] = {
+        {"transactional.id", rt->txn_id},
+        {"partitioner", "murmur2_random"},
+        {"linger.ms", "5"},
+    };
+    if ((conf = conf_new(rt, "producer", producer, COUNT(producer), errstr, errstr_size)) ==
+        NULL) {
+        goto fail;
+    }
+    rt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (rt->producer == NULL) {
+        errf(errstr, errstr_size, "producer: %s", err);
+        goto fail;
+    }
+    conf = NULL; /* owned by the producer */
+
+    const char *const consumer[][2] = {
+        {"group.id", rt->group_id},
+        {"group.instance.id", rt->txn_id},
+        {"isolation.level", "read_committed"},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"partition.assignment.strategy", "range"},
+    };
+    if ((conf = conf_new(rt, "consumer", consumer, COUNT(consumer), errstr, errstr_size)) ==
+        NULL) {
+        goto fail;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rt->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (rt->consumer == NULL) {
+        errf(errstr, errstr_size, "consumer: %s", err);
+        goto fail;
+    }
+    conf = NULL;
+    rd_kafka_poll_set_consumer(rt->consumer);
+
+    if (rt->store_count > 0) {
+        /* Assign-only (never joins or commits), but librdkafka's assign needs a group id. */
+        char restore_group[300];
+        snprintf(restore_group, sizeof(restore_group), "%s.restore", rt->group_id);
+        const char *const restore[][2] = {
+            {"group.id", restore_group},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.partition.eof", "true"},
+            {"auto.offset.reset", "earliest"},
+        };
+        if ((conf = conf_new(rt, "restore", restore, COUNT(restore), errstr, errstr_size)) ==
+            NULL) {
+            goto fail;
+        }
+        rt->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+        if (rt->restorer == NULL) {
+            errf(errstr, errstr_size, "restore consumer: %s", err);
+            goto fail;
+        }
+        conf = NULL;
+        rd_kafka_poll_set_consumer(rt->restorer);
+    }
+    return 0;
+fail:
+    if (conf != NULL) {
+        rd_kafka_conf_destroy(conf);
+    }
+    return -1;
+}
+
+/* ---- transactions --------------------------------------------------------------------- */
+
+/* Classifies a failed transactional call: 1 abortable, 0 retriable, -1 fatal (exit code
+ * set). Consumes the error. */
+static int txn_error(struct bc_runtime *rt, rd_kafka_error_t *error, const char *what)
+{
+    int rc;
+    if (rd_kafka_error_is_fatal(error)) {
+        rc = -1;
+        rt->exit_code = BC_EXIT_FENCED;
+    } else if (rd_kafka_error_txn_requires_abort(error)) {
+        rc = 1;
+    } else if (rd_kafka_error_is_retriable(error)) {
+        rc = 0;
+    } else {
+        rc = 1;
+    }
+    bc_log(rc < 0 ? BC_LOG_ERROR : BC_LOG_WARN, "transaction call failed", "call", what,
+           "error", rd_kafka_error_name(error), "reason", rd_kafka_error_string(error),
+           "action", rc < 0 ? "exit" : rc == 0 ? "retry" : "abort", NULL);
+    rd_kafka_error_destroy(error);
+    return rc;
+}
+
+/* Opens a transaction when none is open. Returns 0, or -1 (fatal, or must abort first). */
+static int txn_ensure(struct bc_runtime *rt)
+{
+    if (rt->txn_open) {
+        return rt->txn_failed ? -1 : 0;
+    }
+    if (rt->exit_code != 0 || !rt->producer_ready) {
+        return -1;
+    }
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
+    if (error != NULL) {
+        if (txn_error(rt, error, "begin_transaction") >= 0) {
+            rt->need_rewind = 1;
+        }
+        return -1;
+    }
+    rt->txn_open = 1;
+    rt->txn_failed = 0;
+    rt->txn_records = 0;
+    rt->txn_started_ms = now_ms();
+    return 0;
+}
+
+/* Aborts the open transaction. Returns 0, or -1 when fatal. */
+static int txn_abort(struct bc_runtime *rt)
+{
+    if (!rt->txn_open) {
+        return 0;
+    }
+    for (int tries = 0; tries < 10; tries++) {
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, TXN_TIMEOUT_MS);
+        if (error == NULL) {
+            rt->txn_open = 0;
+            rt->txn_failed = 0;
+            rt->stats.aborts++;
+            return 0;
+        }
+        if (txn_error(rt, error, "abort_transaction") < 0) {
+            return -1;
+        }
+    }
+    rt->exit_code = BC_EXIT_FENCED;
+    return -1;
+}
+
+static void part_offset_list(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *list)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        struct part *p = &rt->parts[i];
+        int64_t off = p->next;
+        if (off < 0) {
+            continue;
+        }
+        if (p->hold >= 0 && p->hold < off) {
+            off = p->hold;
+        }
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = off;
+    }
+}
+
+static void stores_expire(struct bc_runtime *rt)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        for (size_t s = 0; s < rt->store_count; s++) {
+            bc_store_expire(rt->stores[s], rt->parts[i].partition, rt->parts[i].stream_time);
+        }
+    }
+}
+
+/* Commits the open transaction with the input offsets. Returns 0 when committed (or none
+ * open), 1 when it had to be aborted (caller rewinds), -1 when fatal. */
+static int txn_commit(struct bc_runtime *rt)
+{
+    if (!rt->txn_open) {
+        return 0;
+    }
+    if (rt->txn_failed) {
+        return txn_abort(rt) == 0 ? 1 : -1;
+    }
+    stores_expire(rt);
+    rd_kafka_topic_partition_list_t *offsets =
+        rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
+    part_offset_list(rt, offsets);
+    int rc = 0;
+    if (offsets->cnt > 0) {
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+        for (;;) {
+            rd_kafka_error_t *error =
+                rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, TXN_TIMEOUT_MS);
+            if (error == NULL) {
+                break;
+            }
+            rc = txn_error(rt, error, "send_offsets_to_transaction");
+            if (rc != 0) {
+                break;
+            }
+        }
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    }
+    while (rc == 0) {
+        rd_kafka_error_t *error = rd_kafka_commit_transaction(rt->producer, TXN_TIMEOUT_MS);
+        if (error == NULL) {
+            break;
+        }
+        rc = txn_error(rt, error, "commit_transaction");
+    }
+    if (rc == 0) {
+        rt->txn_open = 0;
+        rt->stats.commits++;
+        rt->stats.committed += (uint64_t)rt->txn_records;
+        for (int i = 0; i < offsets->cnt; i++) {
+            for (size_t j = 0; j < rt->part_count; j++) {
+                struct part *p = &rt->parts[j];
+                if (p->partition == offsets->elems[i].partition &&
+                    strcmp(p->topic, offsets->elems[i].topic) == 0) {
+                    p->committed = offsets->elems[i].offset;
+                }
+            }
+        }
+    } else if (rc > 0) {
+        rc = txn_abort(rt) == 0 ? 1 : -1;
+    }
+    rd_kafka_topic_partition_list_destroy(offsets);
+    return rc;
+}
+
+/* ---- stores: changelog writes and restores ------------------------------------------- */
+
+static int store_log(void *opaque, const struct bc_store *store, int32_t partition,
+                     const void *key, size_t key_len, const void *value, size_t value_len,
+                     int64_t ts)
+{
+    struct bc_runtime *rt = opaque;
+    if (rt->restoring) {
+        return 0;
+    }
+    if (txn_ensure(rt) != 0) {
+        return -1;
+    }
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(
+            rt->producer, RD_KAFKA_V_TOPIC(bc_store_changelog(store)),
+            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        rd_kafka_poll(rt->producer, 10);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bc_log(BC_LOG_WARN, "changelog write failed", "topic", bc_store_changelog(store),
+               "error", rd_kafka_err2name(err), NULL);
+        rt->txn_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Rebuilds the store's table for one partition from its changelog partition, reading
+ * read_committed until the position reaches the end offset queried at the start (the LSO
+ * for a read_committed client). The last offset may be a transaction marker that is never
+ * delivered, so a partition EOF at or past the end offset also ends the restore. */
+static int store_restore(struct bc_runtime *rt, struct bc_store *store, int32_t partition)
+{
+    const char *topic = bc_store_changelog(store);
+    int64_t lo = 0, hi = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(rt->restorer, topic, partition, &lo, &hi, 10000);
+    if (err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        return 0; /* no changelog yet: empty store */
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bc_log(BC_LOG_ERROR, "changelog end offset unknown", "topic", topic, "error",
+               rd_kafka_err2name(err), NULL);
+        return -1;
+    }
+    if (hi <= lo) {
+        return 0;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    err = rd_kafka_assign(rt->restorer, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bc_log(BC_LOG_ERROR, "changelog assign failed", "topic", topic, "error",
+               rd_kafka_err2name(err), NULL);
+        return -1;
+    }
+    int rc = -1;
+    int64_t deadline = now_ms() + RESTORE_TIMEOUT_MS;
+    uint64_t applied = 0;
+    while (now_ms() < deadline && rt->exit_code == 0) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->restorer, 200);
+        if (msg == NULL) {
+            continue;
+        }
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            int64_t eof = msg->offset;
+            rd_kafka_message_destroy(msg);
+            if (eof >= hi) {
+                rc = 0;
+                break;
+            }
+            continue;
+        }
+        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            bc_log(BC_LOG_WARN, "changelog read error", "topic", topic, "error",
+                   rd_kafka_err2name(msg->err), NULL);
+            rd_kafka_message_destroy(msg);
+            continue;
+        }
+        int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+        int64_t offset = msg->offset;
+        if (bc_store_restore_record(store, partition, msg->key, msg->key_len, msg->payload,
+                                    msg->len, ts) != 0) {
+            rd_kafka_message_destroy(msg);
+            break;
+        }
+        applied++;
+        rd_kafka_message_destroy(msg);
+        if (offset + 1 >= hi) {
+            rc = 0;
+            break;
+        }
+    }
+    rd_kafka_assign(rt->restorer, NULL);
+    rt->stats.restored += applied;
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "changelog restore failed", "topic", topic, NULL);
+    }
+    return rc;
+}
+
+/* ---- partitions ----------------------------------------------------------------------- */
+
+static struct part *part_find(struct bc_runtime *rt, const char *topic, int32_t partition)
+{
+    struct part *p = rt->last_part;
+    if (p != NULL && p->partition == partition && strcmp(p->topic, topic) == 0) {
+        return p;
+    }
+    for (size_t i = 0; i < rt->part_count; i++) {
+        p = &rt->parts[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0) {
+            rt->last_part = p;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static const char *input_topic(struct bc_runtime *rt, const char *topic)
+{
+    for (size_t i = 0; i < rt->settings.input_count; i++) {
+        if (strcmp(rt->settings.inputs[i], topic) == 0) {
+            return rt->settings.inputs[i];
+        }
+    }
+    return NULL;
+}
+
+/* Whether parts[i] is the first part with its partition number (stores and stage
+ * callbacks are per partition number, over all input topics). */
+static int part_first_of_number(const struct bc_runtime *rt, size_t i)
+{
+    for (size_t j = 0; j < i; j++) {
+        if (rt->parts[j].partition == rt->parts[i].partition) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Drops the stage's and the stores' state of every assigned partition. */
+static int state_drop(struct bc_runtime *rt)
+{
+    int rc = BC_OK;
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (!part_first_of_number(rt, i)) {
+            continue;
+        }
+        int32_t partition = rt->parts[i].partition;
+        if (rt->stage->revoked != NULL && rt->stage->revoked(&rt->ctx, partition) == BC_FATAL) {
+            rc = BC_FATAL;
+        }
+        for (size_t s = 0; s < rt->store_count; s++) {
+            bc_store_drop_partition(rt->stores[s], partition);
+        }
+    }
+    return rc;
+}
+
+/* Restores the stores of every assigned partition, then calls assigned(). */
+static int state_restore(struct bc_runtime *rt)
+{
+    rt->restoring = 1;
+    int rc = BC_OK;
+    for (size_t i = 0; i < rt->part_count && rc == BC_OK; i++) {
+        struct part *p = &rt->parts[i];
+        p->stream_time = -1;
+        for (size_t s = 0; s < rt->store_count; s++) {
+            if (part_first_of_number(rt, i) && store_restore(rt, rt->stores[s], p->partition) != 0) {
+                rc = BC_FATAL;
+                break;
+            }
+            int64_t max = bc_store_max_ts(rt->stores[s], p->partition);
+            if (max > p->stream_time) {
+                p->stream_time = max;
+            }
+        }
+    }
+    rt->restoring = 0;
+    for (size_t i = 0; i < rt->part_count && rc == BC_OK; i++) {
+        if (part_first_of_number(rt, i) && rt->stage->assigned != NULL) {
+            int r = rt->stage->assigned(&rt->ctx, rt->parts[i].partition);
+            if (r == BC_FATAL) {
+                rc = BC_FATAL;
+            }
+        }
+    }
+    return rc;
+}
+
+/* Abort-and-rewind: abort the open transaction, drop and restore state, seek every
+ * assigned partition back to its committed offset. Returns 0, or -1 when the run must end. */
+static int rewind_all(struct bc_runtime *rt)
+{
+    rt->need_rewind = 0;
+    if (txn_abort(rt) != 0) {
+        return -1;
+    }
+    rt->stats.rewinds++;
+    if (state_drop(rt) == BC_FATAL) {
+        rt->exit_code = BC_EXIT_STAGE;
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
+    for (size_t i = 0; i < rt->part_count; i++) {
+        struct part *p = &rt->parts[i];
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
+            p->committed >= 0 ? p->committed : RD_KAFKA_OFFSET_BEGINNING;
+        p->next = -1;
+        p->hold = -1;
+    }
+    bc_log(BC_LOG_INFO, "rewinding to committed offsets", "worker", rt->worker_id, NULL);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, list, TXN_TIMEOUT_MS);
+    int rc = 0;
+    if (error != NULL) {
+        bc_log(BC_LOG_ERROR, "seek failed", "error", rd_kafka_error_string(error), NULL);
+        rd_kafka_error_destroy(error);
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i < list->cnt; i++) {
+        if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            bc_log(BC_LOG_ERROR, "seek failed", "topic", list->elems[i].topic, "error",
+                   rd_kafka_err2name(list->elems[i].err), NULL);
+            rc = -1;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (rc != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        return -1;
+    }
+    if (state_restore(rt) == BC_FATAL) {
+        rt->exit_code = BC_EXIT_STAGE;
+        return -1;
+    }
+    return 0;
+}
+
+static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *partitions)
+{
+    rt->stats.rebalances++;
+    /* Stable committed offsets (read_committed asks with RequireStable: waits for pending
+     * transactional commits), so the changelog restored below matches them. */
+    rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, partitions, TXN_TIMEOUT_MS);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bc_log(BC_LOG_WARN, "committed offsets unknown", "error", rd_kafka_err2name(err), NULL);
+        for (int i = 0; i < partitions->cnt; i++) {
+            partitions->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+        }
+    }
+    struct part *parts = realloc(rt->parts, ((size_t)partitions->cnt + 1) * sizeof(*parts));
+    if (parts == NULL) {
+        rt->exit_code = BC_EXIT_ERROR;
+        return;
+    }
+    rt->parts = parts;
+    rt->part_count = 0;
+    rt->last_part = NULL;
+    for (int i = 0; i < partitions->cnt; i++) {
+        const char *topic = input_topic(rt, partitions->elems[i].topic);
+        if (topic == NULL) {
+            continue;
+        }
+        struct part *p = &rt->parts[rt->part_count++];
+        memset(p, 0, sizeof(*p));
+        p->topic = topic;
+        p->partition = partitions->elems[i].partition;
+        p->committed = partitions->elems[i].offset >= 0 ? partitions->elems[i].offset : -1;
+        p->next = -1;
+        p->hold = -1;
+        p->stream_time = -1;
+        p->poison_offset = -1;
+    }
+    char count[16];
+    snprintf(count, sizeof(count), "%d", partitions->cnt);
+    bc_log(BC_LOG_INFO, "partitions assigned", "worker", rt->worker_id, "count", count, NULL);
+    if (state_restore(rt) == BC_FATAL) {
+        rt->exit_code = rt->exit_code ? rt->exit_code : BC_EXIT_STAGE;
+    }
+    rd_kafka_assign(rt->consumer, partitions);
+}
+
+static void on_revoke(struct bc_runtime *rt, int lost)
+{
+    if (rt->txn_open) {
+        if (lost) {
+            bc_log(BC_LOG_WARN, "assignment lost: aborting", "worker", rt->worker_id, NULL);
+            txn_abort(rt);
+        } else if (txn_commit(rt) > 0) {
+            bc_log(BC_LOG_WARN, "commit before revocation aborted", NULL);
+        }
+    }
+    if (state_drop(rt) == BC_FATAL && rt->exit_code == 0) {
+        rt->exit_code = BC_EXIT_STAGE;
+    }
+    rt->part_count = 0;
+    rt->last_part = NULL;
+    rt->need_rewind = 0;
+    rd_kafka_assign(rt->consumer, NULL);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    struct bc_runtime *rt = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(rt, partitions);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(rt, rd_kafka_assignment_lost(rk));
+    } else {
+        bc_log(BC_LOG_ERROR, "rebalance error", "error", rd_kafka_err2name(err), NULL);
+        on_revoke(rt, 1);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    signal_stop = 1;
+}
+
+static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
+{
+    const char *topic_name = rd_kafka_topic_name(msg->rkt);
+    struct part *p = part_find(rt, topic_name, msg->partition);
+    if (p == NULL || (p->next >= 0 && msg->offset < p->next)) {
+        return 0; /* not ours (any more), or already processed before a seek took effect */
+    }
+    if (txn_ensure(rt) != 0) {
+        return -1;
+    }
+    int64_t ts = rd_kafka_message_timestamp(msg, NULL);
+    if (ts > p->stream_time) {
+        p->stream_time = ts;
+    }
+    struct bc_record rec = {.msg = msg, .topic = p->topic, .attempt = 1};
+    if (p->poison_offset == msg->offset) {
+        rec.attempt = p->poison_attempts + 1;
+    }
+    int rc;
+    if (rec.attempt > rt->max_attempts) {
+        char detail[64];
+        snprintf(detail, sizeof(detail), "stage returned retry %d times", p->poison_attempts);
+        rc = bc_dead_letter(&rt->ctx, &rec, "max_attempts", detail);
+        if (rc != BC_OK) {
+            rc = BC_RETRY;
+        }
+    } else {
+        rc = rt->stage->process(&rt->ctx, &rec);
+    }
+    if (rc == BC_OK && rt->txn_failed) {
+        rc = BC_RETRY;
+    }
+    if (rc == BC_OK) {
+        p->next = msg->offset + 1;
+        if (p->poison_offset == msg->offset) {
+            p->poison_offset = -1;
+            p->poison_attempts = 0;
+        }
+        rt->stats.processed++;
+        rt->txn_records++;
+        return 0;
+    }
+    if (rc == BC_RETRY) {
+        rt->stats.retries++;
+        p->poison_offset = msg->offset;
+        p->poison_attempts = rec.attempt;
+        rt->need_rewind = 1;
+        return 0;
+    }
+    char offset[24];
+    snprintf(offset, sizeof(offset), "%" PRId64, msg->offset);
+    bc_log(BC_LOG_ERROR, "stage failed", "stage", rt->stage->name, "topic", topic_name,
+           "offset", offset, NULL);
+    rt->exit_code = BC_EXIT_STAGE;
+    return -1;
+}
+
+int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
+{
+    char errstr[512];
+    struct sigaction old_term, old_int;
+    if (rt->settings.handle_signals) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGTERM, &sa, &old_term);
+        sigaction(SIGINT, &sa, &old_int);
+    }
+    int64_t started = now_ms();
+    if (clients_new(rt, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot create kafka clients", "error", errstr, NULL);
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
+    for (;;) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(rt->producer, TXN_TIMEOUT_MS);
+        if (error == NULL) {
+            break;
+        }
+        int rc = txn_error(rt, error, "init_transactions");
+        if (rc != 0 || rt->stop || signal_stop) {
+            rt->exit_code = rc < 0 ? BC_EXIT_FENCED : BC_EXIT_ERROR;
+            goto done;
+        }
+    }
+    rt->producer_ready = 1;
+    {
+        rd_kafka_topic_partition_list_t *topics =
+            rd_kafka_topic_partition_list_new((int)rt->settings.input_count);
+        for (size_t i = 0; i < rt->settings.input_count; i++) {
+            rd_kafka_topic_partition_list_add(topics, rt->settings.inputs[i],
+                                              RD_KAFKA_PARTITION_UA);
+        }
+        rd_kafka_resp_err_t err = rd_kafka_subscribe(rt->consumer, topics);
+        rd_kafka_topic_partition_list_destroy(topics);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            bc_log(BC_LOG_ERROR, "subscribe failed", "error", rd_kafka_err2name(err), NULL);
+            rt->exit_code = BC_EXIT_ERROR;
+            goto done;
+        }
+    }
+    bc_log(BC_LOG_INFO, "running", "worker", rt->worker_id, "instance", rt->settings.instance,
+           "transactional_id", rt->txn_id, NULL);
+
+    int64_t next_tick = now_ms() + rt->tick_interval_ms;
+    while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
+        if (hooks != NULL) {
+            if (hooks->until != NULL && hooks->until(hooks->opaque, rt)) {
+                break;
+            }
+            if (hooks->timeout_ms > 0 && now_ms() - started > hooks->timeout_ms) {
+                break;
+            }
+        }
+        if (rt->need_rewind && rewind_all(rt) != 0) {
+            break;
+        }
+        int timeout = 50;
+        if (rt->txn_open) {
+            int64_t left = rt->txn_started_ms + rt->commit_interval_ms - now_ms();
+            timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
+        }
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, timeout);
+        if (msg != NULL) {
+            if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                process_message(rt, msg);
+            } else if (msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                bc_log(BC_LOG_WARN, "consumer error", "error", rd_kafka_err2name(msg->err),
+                       "reason", rd_kafka_message_errstr(msg), NULL);
+                if (msg->err == RD_KAFKA_RESP_ERR__FATAL) {
+                    rt->exit_code = BC_EXIT_FENCED;
+                }
+            }
+            rd_kafka_message_destroy(msg);
+        }
+        rd_kafka_poll(rt->producer, 0);
+        int64_t now = now_ms();
+        if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
+            !rt->need_rewind) {
+            next_tick = now + rt->tick_interval_ms;
+            int rc = rt->stage->tick(&rt->ctx, wall_ms());
+            if (rc == BC_RETRY) {
+                rt->need_rewind = 1;
+            } else if (rc == BC_FATAL) {
+                rt->exit_code = BC_EXIT_STAGE;
+            }
+        }
+        if (rt->txn_open && !rt->need_rewind && rt->exit_code == 0 &&
+            (rt->txn_records >= rt->max_batch ||
+             now - rt->txn_started_ms >= rt->commit_interval_ms)) {
+            if (txn_commit(rt) > 0) {
+                rt->need_rewind = 1;
+            }
+        }
+    }
+
+done:
+    if (rt->producer_ready && rt->txn_open) {
+        if (rt->exit_code == 0 && !rt->need_rewind) {
+            if (txn_commit(rt) != 0) {
+                txn_abort(rt);
+            }
+        } else if (rt->exit_code != BC_EXIT_FENCED) {
+            txn_abort(rt);
+        }
+    }
+    if (rt->consumer != NULL) {
+        rd_kafka_consumer_close(rt->consumer);
+    }
+    if (rt->producer != NULL && rt->exit_code != BC_EXIT_FENCED) {
+        rd_kafka_flush(rt->producer, 5000);
+    }
+    if (rt->settings.handle_signals) {
+        sigaction(SIGTERM, &old_term, NULL);
+        sigaction(SIGINT, &old_int, NULL);
+    }
+    bc_log(rt->exit_code ? BC_LOG_ERROR : BC_LOG_INFO, "stopped", "worker", rt->worker_id,
+           "exit", rt->exit_code == 0 ? "0" : rt->exit_code == BC_EXIT_FENCED ? "fenced" : "error",
+           NULL);
+    return rt->exit_code;
+}
+
+int bc_run(const struct bc_stage *stage, int argc, char **argv)
+{
+    char errstr[512];
+    struct bc_runtime_settings settings;
+    bc_log_setup(stage->name, BC_LOG_INFO, BC_LOG_LOGFMT);
+    const char *level = getenv("BC_LOG_LEVEL");
+    enum bc_log_level lvl;
+    if (level != NULL && bc_log_level_parse(level, &lvl) == 0) {
+        bc_log_setup(stage->name, lvl, BC_LOG_LOGFMT);
+    }
+    int rc = bc_runtime_settings_parse(&settings, stage, argc, argv, errstr, sizeof(errstr));
+    if (rc != 0) {
+        if (rc < 0) {
+            fprintf(stderr, "%s: %s\n", stage->name, errstr);
+            return BC_EXIT_USAGE;
+        }
+        return BC_EXIT_OK;
+    }
+    settings.handle_signals = 1;
+    struct bc_runtime *rt = bc_runtime_new(stage, &settings, errstr, sizeof(errstr));
+    if (rt == NULL) {
+        fprintf(stderr, "%s: %s\n", stage->name, errstr);
+        bc_runtime_settings_free(&settings);
+        return BC_EXIT_USAGE;
+    }
+    rc = bc_runtime_run(rt, NULL);
+    bc_runtime_destroy(rt);
+    bc_runtime_settings_free(&settings);
+    return rc;
+}
+
+/* ---- stage API: context and options ---------------------------------------------------- */
+
+void *bc_ctx_state(const struct bc_ctx *ctx)
+{
+    return ctx->state;
+}
+
+void bc_ctx_set_state(struct bc_ctx *ctx, void *state)
+{
+    ctx->state = state;
+}
+
+const char *bc_ctx_pipeline(const struct bc_ctx *ctx)
+{
+    return ctx->rt->settings.pipeline;
+}
+
+const char *bc_ctx_worker(const struct bc_ctx *ctx)
+{
+    return ctx->rt->settings.worker;
+}
+
+const char *bc_ctx_instance(const struct bc_ctx *ctx)
+{
+    return ctx->rt->settings.instance;
+}
+
+const struct bc_config *bc_ctx_config(const struct bc_ctx *ctx)
+{
+    return ctx->rt->settings.config;
+}
+
+const struct bc_values *bc_ctx_options(const struct bc_ctx *ctx)
+{
+    return ctx->rt->settings.options;
+}
+
+int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition)
+{
+    const struct bc_runtime *rt = ctx->rt;
+    int64_t t = -1;
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && rt->parts[i].stream_time > t) {
+            t = rt->parts[i].stream_time;
+        }
+    }
+    return t;
+}
+
+/* ---- stage API: records --------------------------------------------------------------- */
+
+const char *bc_record_topic(const struct bc_record *rec)
+{
+    return rec->topic;
+}
+
+int32_t bc_record_partition(const struct bc_record *rec)
+{
+    return rec->msg->partition;
+}
+
+int64_t bc_record_offset(const struct bc_record *rec)
+{
+    return rec->msg->offset;
+}
+
+int64_t bc_record_timestamp(const struct bc_record *rec)
+{
+    return rd_kafka_message_timestamp(rec->msg, NULL);
+}
+
+const void *bc_record_key(const struct bc_record *rec, size_t *len)
+{
+    *len = rec->msg->key != NULL ? rec->msg->key_len : 0;
+    return rec->msg->key;
+}
+
+const void *bc_record_value(const struct bc_record *rec, size_t *len)
+{
+    *len = rec->msg->payload != NULL ? rec->msg->len : 0;
+    return rec->msg->payload;
+}
+
+int bc_record_header(const struct bc_record *rec, const char *name, const void **value,
+                     size_t *len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(rec->msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return -1;
+    }
+    return rd_kafka_header_get_last(hdrs, name, value, len) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0
+                                                                                         : -1;
+}
+
+int bc_record_attempt(const struct bc_record *rec)
+{
+    return rec->attempt;
+}
+
+void bc_record_source(const struct bc_record *rec, struct bc_source *src)
+{
+    src->topic = rec->topic;
+    src->partition = rec->msg->partition;
+    src->offset = rec->msg->offset;
+}
+
+/* ---- stage API: writing --------------------------------------------------------------- */
+
+/* Produces one record with the lineage headers plus `extra` (NULL-name ended is not
+ * required: extra_count entries). Returns BC_OK, or BC_RETRY when the write failed. */
+static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   int64_t timestamp, const struct bc_source *src, int src_index,
+                   const struct bc_header *extra, size_t extra_count)
+{
+    if (txn_ensure(rt) != 0) {
+        return BC_RETRY;
+    }
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4 + extra_count);
+    rd_kafka_header_add(hdrs, "bc.worker", -1, rt->worker_id, -1);
+    rd_kafka_header_add(hdrs, "bc.instance", -1, rt->settings.instance, -1);
+    rd_kafka_header_add(hdrs, "bc.config_hash", -1, rt->config_hash, -1);
+    if (src != NULL && src->topic != NULL) {
+        char buf[320];
+        int n;
+        if (src_index > 0) {
+            n = snprintf(buf, sizeof(buf), "%s:%" PRId32 ":%" PRId64 ":%d", src->topic,
+                         src->partition, src->offset, src_index);
+        } else {
+            n = snprintf(buf, sizeof(buf), "%s:%" PRId32 ":%" PRId64, src->topic,
+                         src->partition, src->offset);
+        }
+        rd_kafka_header_add(hdrs, "bc.src", -1, buf, n);
+    }
+    for (size_t i = 0; i < extra_count; i++) {
+        rd_kafka_header_add(hdrs, extra[i].name, -1, extra[i].value, (ssize_t)extra[i].len);
+    }
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION(partition),
+                                RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, value_len),
+                                RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+                                RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            break;
+        }
+        rd_kafka_poll(rt->producer, 10);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs); /* not consumed on failure */
+        bc_log(BC_LOG_WARN, "produce failed", "topic", topic, "error", rd_kafka_err2name(err),
+               NULL);
+        rt->txn_failed = 1;
+        return BC_RETRY;
+    }
+    return BC_OK;
+}
+
+int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
+            const void *key, size_t key_len, const void *value, size_t value_len,
+            const struct bc_emit_opts *opts)
+{
+    struct bc_runtime *rt = ctx->rt;
+    const struct output *out = NULL;
+    for (size_t i = 0; i < rt->output_count; i++) {
+        if (strcmp(rt->outputs[i].name, output) == 0) {
+            out = &rt->outputs[i];
+            break;
+        }
+    }
+    if (out == NULL) {
+        bc_log(BC_LOG_ERROR, "unknown output", "stage", rt->stage->name, "output", output, NULL);
+        return BC_FATAL;
+    }
+    struct bc_source src = {0};
+    const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
+    int index = 0;
+    int64_t ts = opts != NULL ? opts->timestamp : 0;
+    if (rec != NULL) {
+        bc_record_source(rec, &src);
+        srcp = &src;
+        index = ((struct bc_record *)rec)->emitted++;
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
+    }
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    if (opts != NULL && opts->has_partition) {
+        partition = opts->partition;
+    }
+    int rc = produce(rt, out->topic, partition, key, key_len, value, value_len, ts, srcp, index,
+                     opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
+    if (rc == BC_OK) {
+        rt->stats.emitted++;
+    }
+    return rc;
+}
+
+/* Copies s into out with characters outside [A-Za-z0-9_.:-] replaced by '_'. */
+static void reason_code(char *out, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s != NULL && s[i] != '\0' && i + 1 < cap; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_' || c == '.' || c == ':' || c == '-';
+        out[i] = ok ? c : '_';
+    }
+    out[i] = '\0';
+}
+
+int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
+{
+    struct bc_runtime *rt = ctx->rt;
+    struct bc_source src;
+    bc_record_source(rec, &src);
+    char code[64];
+    reason_code(code, sizeof(code), reason);
+    char key[320];
+    int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
+                           src.partition, src.offset);
+    /* The Fate record. JSON until the Avro codec's Fate schema is wired in; every field is
+     * a code, a number or a topic name, none needs escaping. */
+    char value[768];
+    int64_t ts = bc_record_timestamp(rec);
+    int value_len = snprintf(value, sizeof(value),
+                             "{\"worker\":\"%s\",\"instance\":\"%s\",\"topic\":\"%s\","
+                             "\"partition\":%" PRId32 ",\"offset\":%" PRId64
+                             ",\"reason\":\"%s\",\"timestamp\":%" PRId64 "}",
+                             rt->worker_id, rt->settings.instance, src.topic, src.partition,
+                             src.offset, code, ts);
+    int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
+                     (size_t)value_len, ts, &src, 0, NULL, 0);
+    if (rc == BC_OK) {
+        rt->stats.fates++;
+    }
+    return rc;
+}
+
+int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,
+                   const char *detail)
+{
+    struct bc_runtime *rt = ctx->rt;
+    struct bc_source src;
+    bc_record_source(rec, &src);
+    char code[64];
+    reason_code(code, sizeof(code), reason);
+    char attempts[16];
+    int attempts_len = snprintf(attempts, sizeof(attempts), "%d", rec->attempt);
+    struct bc_header extra[3] = {
+        {"bc.dlq.reason", code, strlen(code)},
+        {"bc.dlq.detail", detail ? detail : "", detail ? strlen(detail) : 0},
+        {"bc.dlq.attempts", attempts, (size_t)attempts_len},
+    };
+    size_t key_len, value_len;
+    const void *key = bc_record_key(rec, &key_len);
+    const void *value = bc_record_value(rec, &value_len);
+    char offset[24];
+    snprintf(offset, sizeof(offset), "%" PRId64, src.offset);
+    bc_log(BC_LOG_WARN, "dead letter", "topic", src.topic, "offset", offset, "reason", code,
+           NULL);
+    int rc = produce(rt, rt->dlq_topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
+                     bc_record_timestamp(rec), &src, 0, extra, 3);
+    if (rc == BC_OK) {
+        rt->stats.dead_letters++;
+    }
+    return rc;
+}
+
+void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t offset)
+{
+    struct bc_runtime *rt = ctx->rt;
+    if (topic == NULL) {
+        topic = rt->settings.inputs[0];
+    }
+    struct part *p = part_find(rt, topic, partition);
+    if (p != NULL) {
+        p->hold = offset < 0 ? -1 : offset;
+    }
+}
+
+/* ---- stage API: stores ---------------------------------------------------------------- */
+
+struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
+                               const struct bc_store_opts *opts)
+{
+    struct bc_runtime *rt = ctx->rt;
+    char changelog[512];
+    char errstr[256];
+    snprintf(changelog, sizeof(changelog), "%s.%s.%s.changelog", rt->settings.pipeline,
+             rt->settings.worker, name);
+    for (size_t i = 0; i < rt->store_count; i++) {
+        if (strcmp(bc_store_name(rt->stores[i]), name) == 0) {
+            bc_log(BC_LOG_ERROR, "store opened twice", "store", name, NULL);
+            return NULL;
+        }
+    }
+    struct bc_store **stores = realloc(rt->stores, (rt->store_count + 1) * sizeof(*stores));
+    if (stores == NULL) {
+        return NULL;
+    }
+    rt->stores = stores;
+    struct bc_store *store =
+        bc_store_new(name, changelog, opts, store_log, rt, errstr, sizeof(errstr));
+    if (store == NULL) {
+        bc_log(BC_LOG_ERROR, "cannot open store", "store", name, "error", errstr, NULL);
+        return NULL;
+    }
+    rt->stores[rt->store_count++] = store;
+    return store;
+}

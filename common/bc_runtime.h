@@ -1,0 +1,120 @@
+/*
+ * The exactly-once stage runtime, engine side (DESIGN §3). Stages see bc_stage.h only;
+ * this header is for bc_run(), the CLI, the metrics endpoint and the tests, which build a
+ * runtime from explicit settings and run it in-process.
+ *
+ * Loop, after librdkafka's examples/transactions.c: a read_committed consumer in group
+ * `<pipeline>.<worker>` (range assignment, static membership with group.instance.id =
+ * instance) and one transactional producer (transactional.id =
+ * `<pipeline>.<worker>.<instance>`, partitioner murmur2_random). A transaction starts with
+ * the first record or write; it is committed, with the input offsets sent through
+ * send_offsets_to_transaction() and the consumer group metadata (KIP-447), every
+ * commit_interval_ms or max_batch records, before a revocation, and at shutdown. An
+ * abortable error aborts, drops the stage's and the stores' state, restores the stores
+ * from their changelogs and seeks every assigned partition back to its committed offset. A
+ * fatal error (fenced producer) ends the run with BC_EXIT_FENCED. A lost assignment aborts.
+ *
+ * Static membership note (KIP-345): on SIGTERM the runtime commits and closes the consumer,
+ * but a static member sends no LeaveGroup: a restart with the same instance id takes its
+ * partitions back without a rebalance; otherwise they move after session.timeout.ms.
+ */
+#ifndef BC_RUNTIME_H
+#define BC_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bc_config.h"
+#include "bc_stage.h"
+
+/* What a runtime needs to know, independent of how it was configured (flags today, the
+ * topology from bc_config later). Every pointer is borrowed and must outlive the runtime. */
+struct bc_runtime_settings {
+    const char *pipeline;         /* required */
+    const char *worker;           /* required */
+    const char *instance;         /* required; stable across restarts of this instance */
+    const char *brokers;          /* bootstrap.servers; NULL: $BREADCRUMB_BROKERS */
+    const char *const *inputs;    /* input topics, input_count >= 1 */
+    size_t input_count;
+    const char *const *outputs;   /* "name=topic" */
+    size_t output_count;
+    const char *dlq_topic;        /* NULL: output "dlq" if declared, else <pipeline>.dlq */
+    const char *fates_topic;      /* NULL: <pipeline>.fates */
+    int commit_interval_ms;       /* 0: 100 */
+    int max_batch;                /* 0: 1000 records per transaction */
+    int max_attempts;             /* 0: 3 deliveries before a record goes to the DLQ */
+    int tick_interval_ms;         /* 0: 100 */
+    int test_profile;             /* short session/transaction timeouts (KAFKA.md) */
+    const char *const *kafka;     /* "key=value" librdkafka properties for every client */
+    size_t kafka_count;
+    const struct bc_values *options;  /* the worker's options; NULL: the type's defaults */
+    const char *config_hash;      /* NULL: a hash of these settings */
+    const struct bc_config *config;        /* the topology, or NULL (flags only) */
+    const struct bc_worker *worker_config; /* its worker entry when config != NULL */
+    const char *config_file;      /* --config: bc_runtime_settings_parse loads it */
+    struct bc_config *loaded;     /* owned: the topology loaded from config_file */
+    char **owned;                 /* owned strings the arrays above point to */
+    size_t owned_count;
+    int handle_signals;           /* nonzero: SIGTERM/SIGINT stop the run (bc_run sets it) */
+};
+
+/* Parses bc_run()'s command line into s (strings borrowed from argv; arrays new, freed
+ * by bc_runtime_settings_free). With --config, loads the topology and fills pipeline,
+ * inputs, outputs, commit cadence, options and config hash from its worker --worker (flags
+ * given too still win for brokers). Returns 0, 1 when --help was printed, or -1 with
+ * errstr (topology errors are printed to stderr as FILE:LINE:COL). */
+int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_stage *stage,
+                              int argc, char **argv, char *errstr, size_t errstr_size);
+void bc_runtime_settings_free(struct bc_runtime_settings *s);
+
+struct bc_runtime;
+
+/* Counters since the runtime was created. */
+struct bc_runtime_stats {
+    uint64_t processed;     /* process() calls that returned BC_OK */
+    uint64_t committed;     /* records whose processing was committed */
+    uint64_t emitted;       /* bc_emit records */
+    uint64_t fates;         /* bc_drop records */
+    uint64_t dead_letters;  /* bc_dead_letter records, including max_attempts */
+    uint64_t retries;       /* BC_RETRY outcomes */
+    uint64_t commits;       /* committed transactions */
+    uint64_t aborts;        /* aborted transactions */
+    uint64_t rewinds;       /* abort-and-rewind cycles */
+    uint64_t rebalances;    /* assignments received */
+    uint64_t restored;      /* changelog records applied during restores */
+    int assigned_partitions;
+};
+
+/* Creates a runtime: validates settings and stage options, calls stage->init. No Kafka
+ * traffic yet. Returns the new runtime or NULL with errstr (stage->fini already called). */
+struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
+                                  const struct bc_runtime_settings *settings, char *errstr,
+                                  size_t errstr_size);
+
+/* Test hooks for bc_runtime_run: stop when until() returns nonzero (checked once per loop
+ * iteration) or after timeout_ms (0: none). Either ends the run like SIGTERM does. */
+struct bc_runtime_hooks {
+    int (*until)(void *opaque, const struct bc_runtime *rt);
+    void *opaque;
+    int64_t timeout_ms;
+};
+
+/* Connects, runs the loop and shuts down (commit, close). hooks may be NULL. Returns an
+ * enum bc_exit code. Call at most once per runtime. */
+int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks);
+
+/* Requests a clean stop; async-signal-safe. */
+void bc_runtime_stop(struct bc_runtime *rt);
+
+/* 1 when the producer is initialized and no store restore is in progress. */
+int bc_runtime_ready(const struct bc_runtime *rt);
+
+void bc_runtime_stats(const struct bc_runtime *rt, struct bc_runtime_stats *stats);
+
+/* The stage context (for tests that call the stage API directly). Borrowed. */
+struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt);
+
+/* Calls stage->fini and frees everything. NULL is a no-op. */
+void bc_runtime_destroy(struct bc_runtime *rt);
+
+#endif

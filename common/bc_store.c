@@ -1,0 +1,496 @@
+/*
+ * State stores: per-partition chained hash tables (XXH3 hashes) with a min-heap on entry
+ * timestamps per partition, for stream-time expiry and oldest-first eviction. See
+ * bc_store.h for accounting and the full policy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "bc_store.h"
+
+struct entry {
+    struct entry *next; /* bucket chain */
+    uint64_t hash;
+    int64_t ts;
+    size_t heap_index; /* position in the partition's heap; invariant: heap[i]->heap_index == i */
+    size_t key_len, value_len;
+    unsigned char data[]; /* key bytes, then value bytes */
+};
+
+struct table {
+    struct entry **buckets; /* NULL until the first put; bucket_count is a power of two */
+    size_t bucket_count;
+    size_t count;
+    struct entry **heap; /* min-heap on ts, count entries */
+    size_t heap_cap;
+};
+
+struct bc_store {
+    char *name;
+    char *changelog;
+    struct bc_store_opts opts;
+    bc_store_log_fn log;
+    void *log_opaque;
+    struct table *tables; /* indexed by partition, table_count long */
+    size_t table_count;
+    struct bc_store_stats stats;
+};
+
+static size_t entry_cost(size_t key_len, size_t value_len)
+{
+    return key_len + value_len + BC_STORE_ENTRY_OVERHEAD;
+}
+
+static struct table *table_get(const struct bc_store *store, int32_t partition)
+{
+    if (partition < 0 || (size_t)partition >= store->table_count) {
+        return NULL;
+    }
+    return &store->tables[partition];
+}
+
+static struct table *table_ensure(struct bc_store *store, int32_t partition)
+{
+    if (partition < 0) {
+        return NULL;
+    }
+    if ((size_t)partition >= store->table_count) {
+        size_t n = (size_t)partition + 1;
+        struct table *tables = realloc(store->tables, n * sizeof(*tables));
+        if (tables == NULL) {
+            return NULL;
+        }
+        memset(tables + store->table_count, 0, (n - store->table_count) * sizeof(*tables));
+        store->tables = tables;
+        store->table_count = n;
+    }
+    return &store->tables[partition];
+}
+
+/* ---- heap ---------------------------------------------------------------------------- */
+
+static void heap_swap(struct table *t, size_t a, size_t b)
+{
+    struct entry *e = t->heap[a];
+    t->heap[a] = t->heap[b];
+    t->heap[b] = e;
+    t->heap[a]->heap_index = a;
+    t->heap[b]->heap_index = b;
+}
+
+static void heap_up(struct table *t, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (t->heap[parent]->ts <= t->heap[i]->ts) {
+            break;
+        }
+        heap_swap(t, i, parent);
+        i = parent;
+    }
+}
+
+static void heap_down(struct table *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->count && t->heap[l]->ts < t->heap[m]->ts) {
+            m = l;
+        }
+        if (r < t->count && t->heap[r]->ts < t->heap[m]->ts) {
+            m = r;
+        }
+        if (m == i) {
+            return;
+        }
+        heap_swap(t, i, m);
+        i = m;
+    }
+}
+
+/* Removes heap slot i; t->count must still include the entry being removed. */
+static void heap_remove(struct table *t, size_t i)
+{
+    size_t last = t->count - 1;
+    if (i != last) {
+        heap_swap(t, i, last);
+    }
+    t->count--;
+    if (i < t->count) {
+        heap_down(t, i);
+        heap_up(t, i);
+    }
+}
+
+/* ---- table --------------------------------------------------------------------------- */
+
+static int table_grow(struct table *t)
+{
+    size_t n = t->bucket_count ? t->bucket_count * 2 : 64;
+    struct entry **buckets = calloc(n, sizeof(*buckets));
+    if (buckets == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < t->bucket_count; i++) {
+        struct entry *e = t->buckets[i];
+        while (e != NULL) {
+            struct entry *next = e->next;
+            size_t b = e->hash & (n - 1);
+            e->next = buckets[b];
+            buckets[b] = e;
+            e = next;
+        }
+    }
+    free(t->buckets);
+    t->buckets = buckets;
+    t->bucket_count = n;
+    return 0;
+}
+
+static struct entry **table_find(const struct table *t, uint64_t hash, const void *key,
+                                 size_t key_len)
+{
+    if (t == NULL || t->bucket_count == 0) {
+        return NULL;
+    }
+    struct entry **link = &t->buckets[hash & (t->bucket_count - 1)];
+    for (; *link != NULL; link = &(*link)->next) {
+        struct entry *e = *link;
+        if (e->hash == hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0) {
+            return link;
+        }
+    }
+    return NULL;
+}
+
+/* Unlinks and frees the entry at *link; accounts the bytes. */
+static void table_remove(struct bc_store *store, struct table *t, struct entry **link)
+{
+    struct entry *e = *link;
+    *link = e->next;
+    heap_remove(t, e->heap_index);
+    store->stats.entries--;
+    store->stats.bytes -= entry_cost(e->key_len, e->value_len);
+    free(e);
+}
+
+static int log_change(struct bc_store *store, int32_t partition, const void *key,
+                      size_t key_len, const void *value, size_t value_len, int64_t ts)
+{
+    if (store->log == NULL) {
+        return 0;
+    }
+    return store->log(store->log_opaque, store, partition, key, key_len, value, value_len, ts);
+}
+
+/* Inserts or replaces without logging or bounds; returns 0 or -1 (OOM). */
+static int table_set(struct bc_store *store, int32_t partition, const void *key,
+                     size_t key_len, const void *value, size_t value_len, int64_t ts)
+{
+    struct table *t = table_ensure(store, partition);
+    if (t == NULL) {
+        return -1;
+    }
+    uint64_t hash = XXH3_64bits(key, key_len);
+    struct entry *e = malloc(sizeof(*e) + key_len + value_len);
+    if (e == NULL) {
+        return -1;
+    }
+    e->hash = hash;
+    e->ts = ts;
+    e->key_len = key_len;
+    e->value_len = value_len;
+    memcpy(e->data, key, key_len);
+    if (value_len > 0) {
+        memcpy(e->data + key_len, value, value_len);
+    }
+    struct entry **link = table_find(t, hash, key, key_len);
+    if (link != NULL) {
+        /* Replace in place: same chain position and heap slot, then reorder the heap. */
+        struct entry *old = *link;
+        e->next = old->next;
+        e->heap_index = old->heap_index;
+        *link = e;
+        t->heap[e->heap_index] = e;
+        store->stats.bytes += entry_cost(key_len, value_len);
+        store->stats.bytes -= entry_cost(old->key_len, old->value_len);
+        free(old);
+        heap_down(t, e->heap_index);
+        heap_up(t, e->heap_index);
+        return 0;
+    }
+    if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
+        free(e);
+        return -1;
+    }
+    if (t->count + 1 > t->heap_cap) {
+        size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
+        struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
+        if (heap == NULL) {
+            free(e);
+            return -1;
+        }
+        t->heap = heap;
+        t->heap_cap = cap;
+    }
+    size_t b = hash & (t->bucket_count - 1);
+    e->next = t->buckets[b];
+    t->buckets[b] = e;
+    e->heap_index = t->count;
+    t->heap[t->count++] = e;
+    heap_up(t, e->heap_index);
+    store->stats.entries++;
+    store->stats.bytes += entry_cost(key_len, value_len);
+    return 0;
+}
+
+/* Evicts the oldest entry over all partitions; returns 0, or -1 when the store is empty. */
+static int evict_oldest(struct bc_store *store)
+{
+    struct table *oldest = NULL;
+    int32_t partition = -1;
+    for (size_t i = 0; i < store->table_count; i++) {
+        struct table *t = &store->tables[i];
+        if (t->count > 0 && (oldest == NULL || t->heap[0]->ts < oldest->heap[0]->ts)) {
+            oldest = t;
+            partition = (int32_t)i;
+        }
+    }
+    if (oldest == NULL) {
+        return -1;
+    }
+    struct entry *e = oldest->heap[0];
+    log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
+    table_remove(store, oldest, table_find(oldest, e->hash, e->data, e->key_len));
+    store->stats.evicted++;
+    return 0;
+}
+
+/* ---- public -------------------------------------------------------------------------- */
+
+struct bc_store *bc_store_new(const char *name, const char *changelog,
+                              const struct bc_store_opts *opts, bc_store_log_fn log,
+                              void *log_opaque, char *errstr, size_t errstr_size)
+{
+    struct bc_store *store = calloc(1, sizeof(*store));
+    if (store == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    store->name = strdup(name);
+    store->changelog = strdup(changelog != NULL ? changelog : "");
+    if (store->name == NULL || store->changelog == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        bc_store_destroy(store);
+        return NULL;
+    }
+    if (opts != NULL) {
+        store->opts = *opts;
+    }
+    if (store->opts.max_bytes == 0) {
+        store->opts.max_bytes = BC_STORE_DEFAULT_MAX_BYTES;
+    }
+    if (store->opts.ttl_ms < 0) {
+        snprintf(errstr, errstr_size, "store %s: ttl_ms must be >= 0", name);
+        bc_store_destroy(store);
+        return NULL;
+    }
+    store->stats.max_bytes = store->opts.max_bytes;
+    store->log = log;
+    store->log_opaque = log_opaque;
+    return store;
+}
+
+void bc_store_drop_partition(struct bc_store *store, int32_t partition)
+{
+    struct table *t = table_get(store, partition);
+    if (t == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        struct entry *e = t->heap[i];
+        store->stats.entries--;
+        store->stats.bytes -= entry_cost(e->key_len, e->value_len);
+        free(e);
+    }
+    free(t->buckets);
+    free(t->heap);
+    memset(t, 0, sizeof(*t));
+}
+
+void bc_store_destroy(struct bc_store *store)
+{
+    if (store == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < store->table_count; i++) {
+        bc_store_drop_partition(store, (int32_t)i);
+    }
+    free(store->tables);
+    free(store->name);
+    free(store->changelog);
+    free(store);
+}
+
+const char *bc_store_name(const struct bc_store *store)
+{
+    return store->name;
+}
+
+const char *bc_store_changelog(const struct bc_store *store)
+{
+    return store->changelog;
+}
+
+int bc_store_get(const struct bc_store *store, int32_t partition, const void *key,
+                 size_t key_len, const void **value, size_t *value_len, int64_t *ts)
+{
+    const struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    if (link == NULL) {
+        return 0;
+    }
+    struct entry *e = *link;
+    if (value != NULL) {
+        *value = e->data + e->key_len;
+    }
+    if (value_len != NULL) {
+        *value_len = e->value_len;
+    }
+    if (ts != NULL) {
+        *ts = e->ts;
+    }
+    return 1;
+}
+
+int bc_store_put(struct bc_store *store, int32_t partition, const void *key, size_t key_len,
+                 const void *value, size_t value_len, int64_t ts)
+{
+    size_t cost = entry_cost(key_len, value_len);
+    if (cost > store->opts.max_bytes || partition < 0) {
+        store->stats.rejected++;
+        return -1;
+    }
+    /* What the put adds, net of the entry it replaces. */
+    size_t old_cost = 0;
+    struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    if (link != NULL) {
+        old_cost = entry_cost((*link)->key_len, (*link)->value_len);
+    }
+    while (store->stats.bytes - old_cost + cost > store->opts.max_bytes) {
+        if (store->opts.full_policy == BC_STORE_REJECT) {
+            store->stats.rejected++;
+            return -1;
+        }
+        if (link != NULL) {
+            /* Do not evict the entry being replaced: drop it first, then insert anew. */
+            log_change(store, partition, key, key_len, NULL, 0, ts);
+            table_remove(store, t, link);
+            link = NULL;
+            old_cost = 0;
+            continue;
+        }
+        if (evict_oldest(store) != 0) {
+            break;
+        }
+    }
+    if (table_set(store, partition, key, key_len, value, value_len, ts) != 0) {
+        store->stats.rejected++;
+        return -1;
+    }
+    store->stats.puts++;
+    log_change(store, partition, key, key_len, value, value_len, ts);
+    return 0;
+}
+
+int bc_store_delete(struct bc_store *store, int32_t partition, const void *key,
+                    size_t key_len)
+{
+    struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    if (link == NULL) {
+        return 0;
+    }
+    int64_t ts = (*link)->ts;
+    table_remove(store, t, link);
+    store->stats.deletes++;
+    log_change(store, partition, key, key_len, NULL, 0, ts);
+    return 1;
+}
+
+int bc_store_foreach(const struct bc_store *store, int32_t partition, bc_store_visit_fn fn,
+                     void *opaque)
+{
+    const struct table *t = table_get(store, partition);
+    if (t == NULL) {
+        return 0;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        const struct entry *e = t->heap[i];
+        int rc = fn(opaque, e->data, e->key_len, e->data + e->key_len, e->value_len, e->ts);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void bc_store_stats(const struct bc_store *store, struct bc_store_stats *stats)
+{
+    *stats = store->stats;
+}
+
+int bc_store_restore_record(struct bc_store *store, int32_t partition, const void *key,
+                            size_t key_len, const void *value, size_t value_len, int64_t ts)
+{
+    if (value == NULL) {
+        struct table *t = table_get(store, partition);
+        struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+        if (link != NULL) {
+            table_remove(store, t, link);
+        }
+        return 0;
+    }
+    if (table_set(store, partition, key, key_len, value, value_len, ts) != 0) {
+        return -1;
+    }
+    store->stats.restored++;
+    return 0;
+}
+
+size_t bc_store_expire(struct bc_store *store, int32_t partition, int64_t stream_time)
+{
+    struct table *t = table_get(store, partition);
+    if (t == NULL || store->opts.ttl_ms <= 0 || stream_time < 0) {
+        return 0;
+    }
+    size_t expired = 0;
+    int64_t horizon = stream_time - store->opts.ttl_ms;
+    while (t->count > 0 && t->heap[0]->ts < horizon) {
+        struct entry *e = t->heap[0];
+        log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
+        table_remove(store, t, table_find(t, e->hash, e->data, e->key_len));
+        expired++;
+    }
+    store->stats.expired += expired;
+    return expired;
+}
+
+int64_t bc_store_max_ts(const struct bc_store *store, int32_t partition)
+{
+    const struct table *t = table_get(store, partition);
+    int64_t max = -1;
+    if (t == NULL) {
+        return max;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->heap[i]->ts > max) {
+            max = t->heap[i]->ts;
+        }
+    }
+    return max;
+}

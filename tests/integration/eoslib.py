@@ -1,0 +1,172 @@
+"""Helpers for the exactly-once runtime tests (04xx): stage processes, a transaction-support
+probe of the broker, input production, group progress and read_committed verification.
+
+Every wait has a deadline (bclib.wait_for); kills are chosen by progress, never by clock.
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import bclib
+
+API_JOIN_GROUP, API_INIT_PRODUCER_ID, API_END_TXN, API_TXN_OFFSET_COMMIT = 11, 22, 26, 28
+
+
+def api_versions(bootstrap):
+    """The broker's ApiVersions (v0) as {api_key: (min, max)}."""
+    host, port = bootstrap.rsplit(":", 1)
+    client = b"eos-probe"
+    body = struct.pack(">hhih", 18, 0, 1, len(client)) + client
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _read(s, 4))[0]
+        data = _read(s, size)
+    _corr, err, n = struct.unpack(">ihi", data[:10])
+    if err != 0:
+        bclib.fail("ApiVersions error %d" % err)
+    out = {}
+    for i in range(n):
+        key, lo, hi = struct.unpack(">hhh", data[10 + 6 * i:16 + 6 * i])
+        out[key] = (lo, hi)
+    return out
+
+
+def _read(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            bclib.fail("broker closed the connection during ApiVersions")
+        buf += chunk
+    return buf
+
+
+def skip_unless_transactions(broker):
+    """Exits 0 with a RESULT line when the broker does not yet advertise consumer groups and
+    transactions (JoinGroup, InitProducerId, EndTxn, TxnOffsetCommit)."""
+    apis = api_versions(broker.bootstrap)
+    missing = [name for key, name in ((API_JOIN_GROUP, "JoinGroup"),
+                                      (API_INIT_PRODUCER_ID, "InitProducerId"),
+                                      (API_END_TXN, "EndTxn"),
+                                      (API_TXN_OFFSET_COMMIT, "TxnOffsetCommit"))
+               if key not in apis]
+    if missing:
+        print("RESULT skipped: broker lacks transactions (%s)" % ", ".join(missing), flush=True)
+        broker.stop()
+        sys.exit(0)
+
+
+class Stage:
+    """One stage process (tests/tools/stage_<name>) as instance `instance`."""
+
+    def __init__(self, tool, broker, instance, inputs, outputs, pipeline="p", worker=None,
+                 extra=(), env=None):
+        self.tool, self.broker, self.instance = tool, broker, instance
+        self.worker = worker or tool
+        self.args = [os.path.join(bclib.BC_TEST_BIN, "stage_" + tool),
+                     "--brokers", broker.bootstrap, "--pipeline", pipeline,
+                     "--worker", self.worker, "--instance", instance, "--profile", "test",
+                     "--commit-interval-ms", "100", "--max-batch", "500"]
+        for t in inputs:
+            self.args += ["--input", t]
+        for name, topic in outputs.items():
+            self.args += ["--output", "%s=%s" % (name, topic)]
+        self.args += list(extra)
+        self.env = dict(os.environ, **(env or {}))
+        self.log_path = os.path.join(bclib.WORK, "%s-%s.log" % (self.worker, instance))
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=self.env)
+        log.close()
+        self.starts += 1
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout=60):
+        """SIGTERM; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            bclib.fail("%s/%s did not stop within %ds" % (self.worker, self.instance, timeout))
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def produce(bootstrap, topic, records):
+    """Produces (key, value) byte pairs with an idempotent producer; fails on any error."""
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                  "linger.ms": 20, "partitioner": "murmur2_random"})
+    errors = []
+
+    def dr(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    for k, v in records:
+        while True:
+            try:
+                p.produce(topic, key=k, value=v, on_delivery=dr)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    left = p.flush(60)
+    bclib.check(left == 0 and not errors, "input produced (%d left, errors %s)" % (left, errors[:3]))
+
+
+def group_lag(bootstrap, group, topic, partitions):
+    """Committed-offset lag of group on topic (read_committed view), summed over partitions."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        committed = c.committed(tps, timeout=20)
+        lag = 0
+        for tp in committed:
+            _lo, hi = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=20)
+            lag += hi - max(tp.offset, 0)
+        return lag
+    finally:
+        c.close()
+
+
+class Reader:
+    """An incremental read_committed reader of a whole topic (assigned, no group)."""
+
+    def __init__(self, bootstrap, topic, partitions):
+        self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-verify-" + topic,
+                           "isolation.level": "read_committed", "enable.auto.commit": False,
+                           "enable.partition.eof": False})
+        self.c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        self.records = []
+
+    def poll(self, max_secs=0.5):
+        msgs = self.c.consume(num_messages=10000, timeout=max_secs)
+        for m in msgs:
+            if m.error() is None:
+                self.records.append(m)
+        return len(self.records)
+
+    def close(self):
+        self.c.close()
+
+
+def wait_output(reader, count, timeout, what):
+    """Reads until the reader holds at least count records."""
+    bclib.wait_for(lambda: reader.poll() >= count, timeout, what, interval=0)

@@ -1,0 +1,565 @@
+/*
+ * The runtime loop in-process against librdkafka's mock cluster, with error injection.
+ *
+ * The mock never stores transactional offsets and shows aborted data to read_committed
+ * readers (KAFKA.md), so these tests assert what the runtime does (commits, aborts,
+ * rewinds to the committed offset, re-processing, dead letters, exit codes), not
+ * exactly-once output; that is the integration tests' job on breadcrumb-broker.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "bc_log.h"
+#include "bc_runtime.h"
+
+extern const struct bc_worker_type bc_deduplicator_type;
+
+/* Kafka API keys (librdkafka keeps its RD_KAFKAP_* names private). */
+enum { API_PRODUCE = 0, API_INIT_PRODUCER_ID = 22, API_ADD_PARTITIONS_TO_TXN = 24,
+       API_END_TXN = 26 };
+
+#define PARTITIONS 2
+#define RECORDS 200
+
+struct fixture {
+    rd_kafka_t *owner; /* owns the mock cluster */
+    rd_kafka_mock_cluster_t *mock;
+    char brokers[256];
+};
+
+/* What the test stages saw. */
+struct seen {
+    int64_t last_offset[PARTITIONS];
+    int went_back[PARTITIONS]; /* an offset was delivered again after a later one */
+    int64_t first_after_back[PARTITIONS];
+    int processed;
+    int restored_keys; /* count stage: keys found in the store at assignment */
+    uint64_t restored_total;
+    struct bc_store *store;
+};
+
+static struct seen seen;
+
+static void seen_reset(void)
+{
+    memset(&seen, 0, sizeof(seen));
+    for (int i = 0; i < PARTITIONS; i++) {
+        seen.last_offset[i] = -1;
+        seen.first_after_back[i] = -1;
+    }
+}
+
+static void seen_record(const struct bc_record *rec)
+{
+    int32_t p = bc_record_partition(rec);
+    int64_t o = bc_record_offset(rec);
+    if (o <= seen.last_offset[p] && !seen.went_back[p]) {
+        seen.went_back[p] = 1;
+        seen.first_after_back[p] = o;
+    }
+    seen.last_offset[p] = o;
+    seen.processed++;
+}
+
+static int copy_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    seen_record(rec);
+    size_t key_len, value_len;
+    const void *key = bc_record_key(rec, &key_len);
+    const void *value = bc_record_value(rec, &value_len);
+    if (value_len == 6 && memcmp(value, "poison", 6) == 0) {
+        return BC_RETRY;
+    }
+    if (value_len >= 4 && memcmp(value, "drop", 4) == 0) {
+        return bc_drop(ctx, rec, "filtered");
+    }
+    return bc_emit(ctx, rec, "out", key, key_len, value, value_len, NULL);
+}
+
+static const struct bc_stage copy_stage = {.name = "copy", .process = copy_process};
+
+static int count_init(struct bc_ctx *ctx)
+{
+    seen.store = bc_store_open(ctx, "counts", NULL);
+    return seen.store != NULL ? BC_OK : BC_FATAL;
+}
+
+static int count_visit(void *opaque, const void *key, size_t key_len, const void *value,
+                       size_t value_len, int64_t ts)
+{
+    (void)opaque;
+    (void)key;
+    (void)key_len;
+    (void)ts;
+    uint64_t n;
+    assert_int_equal(value_len, sizeof(n));
+    memcpy(&n, value, sizeof(n));
+    seen.restored_keys++;
+    seen.restored_total += n;
+    return 0;
+}
+
+static int count_assigned(struct bc_ctx *ctx, int32_t partition)
+{
+    (void)ctx;
+    bc_store_foreach(seen.store, partition, count_visit, NULL);
+    return BC_OK;
+}
+
+static int count_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    seen_record(rec);
+    size_t key_len;
+    const void *key = bc_record_key(rec, &key_len);
+    int32_t partition = bc_record_partition(rec);
+    uint64_t n = 0;
+    const void *value;
+    size_t value_len;
+    if (bc_store_get(seen.store, partition, key, key_len, &value, &value_len, NULL) == 1) {
+        memcpy(&n, value, sizeof(n));
+    }
+    n++;
+    assert_int_equal(bc_store_put(seen.store, partition, key, key_len, &n, sizeof(n),
+                                  bc_record_timestamp(rec)),
+                     0);
+    char text[24];
+    int len = snprintf(text, sizeof(text), "%" PRIu64, n);
+    return bc_emit(ctx, rec, "out", key, key_len, text, (size_t)len, NULL);
+}
+
+static const struct bc_stage count_stage = {
+    .name = "count", .init = count_init, .assigned = count_assigned, .process = count_process};
+
+/* ---- fixture -------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    static struct fixture fx;
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+    fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    assert_non_null(fx.owner);
+    fx.mock = rd_kafka_mock_cluster_new(fx.owner, 1);
+    assert_non_null(fx.mock);
+    snprintf(fx.brokers, sizeof(fx.brokers), "%s", rd_kafka_mock_cluster_bootstraps(fx.mock));
+    seen_reset();
+    *state = &fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    rd_kafka_mock_cluster_destroy(fx->mock);
+    rd_kafka_destroy(fx->owner);
+    return 0;
+}
+
+/* Creates the topics of one test, prefixed so tests share no state. */
+static void topics_create(struct fixture *fx, const char *prefix)
+{
+    const char *names[] = {"in", "out", "p.fates", "p.dlq", "p.w.counts.changelog"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char topic[128];
+        snprintf(topic, sizeof(topic), "%s%s", prefix, names[i]);
+        assert_int_equal(rd_kafka_mock_topic_create(fx->mock, topic, PARTITIONS, 1), 0);
+    }
+}
+
+/* Produces RECORDS records "v<i>" with keys "k<i % 10>"; value_of(i) may override. */
+static void produce_input(struct fixture *fx, const char *topic, const char *(*value_of)(int))
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    assert_non_null(p);
+    for (int i = 0; i < RECORDS; i++) {
+        char key[16], value[32];
+        int key_len = snprintf(key, sizeof(key), "k%d", i % 10);
+        const char *v = value_of != NULL ? value_of(i) : NULL;
+        int value_len = v ? snprintf(value, sizeof(value), "%s", v)
+                          : snprintf(value, sizeof(value), "v%d", i);
+        assert_int_equal(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic),
+                                           RD_KAFKA_V_PARTITION(i % PARTITIONS),
+                                           RD_KAFKA_V_KEY(key, (size_t)key_len),
+                                           RD_KAFKA_V_VALUE(value, (size_t)value_len),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_END),
+                         0);
+    }
+    assert_int_equal(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+}
+
+/* Reads a whole topic (read_uncommitted: the mock shows everything anyway). Calls fn per
+ * record when not NULL; returns the count. */
+static int consume_all(struct fixture *fx, const char *topic,
+                       void (*fn)(const rd_kafka_message_t *msg))
+{
+    char err[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
+    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof(err));
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(PARTITIONS);
+    for (int i = 0; i < PARTITIONS; i++) {
+        rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    assert_int_equal(rd_kafka_assign(c, list), 0);
+    rd_kafka_topic_partition_list_destroy(list);
+    int count = 0, eofs = 0, idle = 0;
+    while (eofs < PARTITIONS && idle < 100) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 100);
+        if (msg == NULL) {
+            idle++;
+            continue;
+        }
+        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eofs++;
+        } else if (msg->err == 0) {
+            count++;
+            if (fn != NULL) {
+                fn(msg);
+            }
+        }
+        rd_kafka_message_destroy(msg);
+    }
+    assert_int_equal(eofs, PARTITIONS);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    return count;
+}
+
+static const char *kafka_settings[] = {
+    "session.timeout.ms=4000", "heartbeat.interval.ms=300", "transaction.timeout.ms=10000",
+    /* The mock completes a first join after 3 s: a shorter session expires the member
+     * before it (and the JoinGroup is never answered). */
+    "max.poll.interval.ms=10000",
+    "log_level=0", "debug=cgrp,eos,consumer", /* the debug entry only with BC_TEST_VERBOSE */
+};
+
+static struct bc_runtime *runtime_new(struct fixture *fx, const struct bc_stage *stage,
+                                      const char *prefix, int max_attempts)
+{
+    static char in[64], out[80], dlq[64], fates[64], pipeline[64];
+    static const char *inputs[1], *outputs[1];
+    snprintf(in, sizeof(in), "%sin", prefix);
+    snprintf(out, sizeof(out), "out=%sout", prefix);
+    snprintf(dlq, sizeof(dlq), "%sp.dlq", prefix);
+    snprintf(fates, sizeof(fates), "%sp.fates", prefix);
+    snprintf(pipeline, sizeof(pipeline), "%sp", prefix);
+    inputs[0] = in;
+    outputs[0] = out;
+    struct bc_runtime_settings s = {
+        .pipeline = pipeline,
+        .worker = "w",
+        .instance = "i1",
+        .brokers = fx->brokers,
+        .inputs = inputs,
+        .input_count = 1,
+        .outputs = outputs,
+        .output_count = 1,
+        .dlq_topic = dlq,
+        .fates_topic = fates,
+        .commit_interval_ms = 50,
+        .max_batch = 20,
+        .max_attempts = max_attempts,
+        .kafka = kafka_settings,
+        .kafka_count = sizeof(kafka_settings) / sizeof(kafka_settings[0]) -
+                       (getenv("BC_TEST_VERBOSE") ? 0 : 1),
+    };
+    char errstr[256];
+    struct bc_runtime *rt = bc_runtime_new(stage, &s, errstr, sizeof(errstr));
+    if (rt == NULL) {
+        fail_msg("bc_runtime_new: %s", errstr);
+    }
+    return rt;
+}
+
+/* Stop once `target` records were processed in committed transactions. */
+static int until_committed(void *opaque, const struct bc_runtime *rt)
+{
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    return st.committed >= *(uint64_t *)opaque;
+}
+
+static int run_until(struct bc_runtime *rt, uint64_t committed)
+{
+    struct bc_runtime_hooks hooks = {.until = until_committed, .opaque = &committed,
+                                     .timeout_ms = 60000};
+    return bc_runtime_run(rt, &hooks);
+}
+
+/* ---- tests ---------------------------------------------------------------------------- */
+
+static void test_runtime_copies_and_commits(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t1.");
+    produce_input(fx, "t1.in", NULL);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t1.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.processed, RECORDS);
+    assert_int_equal(st.committed, RECORDS);
+    assert_int_equal(st.emitted, RECORDS);
+    assert_int_equal(st.aborts, 0);
+    assert_true(st.commits >= RECORDS / 20);
+    assert_int_equal(consume_all(fx, "t1.out", NULL), RECORDS);
+}
+
+static void check_lineage(const rd_kafka_message_t *msg)
+{
+    rd_kafka_headers_t *hdrs;
+    assert_int_equal(rd_kafka_message_headers(msg, &hdrs), 0);
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.worker", &v, &len), 0);
+    assert_memory_equal(v, "t2.p.w", len);
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.config_hash", &v, &len), 0);
+    assert_int_equal(len, 16);
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.src", &v, &len), 0);
+    char src[64];
+    snprintf(src, sizeof(src), "%.*s", (int)len, (const char *)v);
+    assert_true(strncmp(src, "t2.in:", 6) == 0);
+}
+
+static const char *drop_every_tenth(int i)
+{
+    return i % 10 == 3 ? "drop-me" : NULL;
+}
+
+static void test_runtime_lineage_headers_and_fates(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t2.");
+    produce_input(fx, "t2.in", drop_every_tenth);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t2.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.fates, RECORDS / 10);
+    assert_int_equal(consume_all(fx, "t2.out", check_lineage), RECORDS - RECORDS / 10);
+    assert_int_equal(consume_all(fx, "t2.p.fates", NULL), RECORDS / 10);
+}
+
+/* An abortable error must abort, rewind to the committed offset and re-process. */
+
+static void run_abortable(struct fixture *fx, const char *prefix, int16_t api,
+                          rd_kafka_resp_err_t err)
+{
+    char in[64];
+    topics_create(fx, prefix);
+    snprintf(in, sizeof(in), "%sin", prefix);
+    produce_input(fx, in, NULL);
+    seen_reset();
+    rd_kafka_mock_push_request_errors(fx->mock, api, 1, err);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, prefix, 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.aborts, 1);
+    assert_int_equal(st.rewinds, 1);
+    assert_int_equal(st.committed, RECORDS);
+    assert_true(st.processed > RECORDS);
+    /* The aborted batch was delivered again from the committed offset. The mock stores no
+     * transactional offsets, so "committed" is the runtime's own record of its commits, and
+     * before the first commit the beginning of the partition. */
+    assert_true(seen.processed > RECORDS);
+    assert_true(seen.went_back[0] || seen.went_back[1]);
+    for (int p = 0; p < PARTITIONS; p++) {
+        if (seen.went_back[p]) {
+            assert_true(seen.first_after_back[p] >= 0);
+        }
+    }
+}
+
+static void test_runtime_abortable_produce_error_rewinds(void **state)
+{
+    /* KIP-360: an unknown producer id on Produce makes the transaction abortable. */
+    run_abortable(*state, "t3.", API_PRODUCE, RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
+}
+
+static void test_runtime_abortable_add_partitions_error_rewinds(void **state)
+{
+    run_abortable(*state, "t4.", API_ADD_PARTITIONS_TO_TXN,
+                  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+static void test_runtime_fenced_on_end_txn_exits(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t5.");
+    produce_input(fx, "t5.in", NULL);
+    rd_kafka_mock_push_request_errors(fx->mock, API_END_TXN, 1,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t5.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_FENCED);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.commits, 0);
+    assert_true(st.processed < RECORDS);
+}
+
+static void test_runtime_fenced_on_init_exits(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t6.");
+    rd_kafka_mock_push_request_errors(fx->mock, API_INIT_PRODUCER_ID, 1,
+                                      RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t6.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_FENCED);
+    bc_runtime_destroy(rt);
+}
+
+static const char *one_poison(int i)
+{
+    return i == 57 ? "poison" : NULL;
+}
+
+static int dlq_records;
+
+static void check_dead_letter(const rd_kafka_message_t *msg)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_message_headers(msg, &hdrs), 0);
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.dlq.reason", &v, &len), 0);
+    assert_memory_equal(v, "max_attempts", len);
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.src", &v, &len), 0);
+    assert_memory_equal(v, "t7.in:1:28", len); /* record 57 is the 29th on partition 1 */
+    assert_int_equal(msg->len, 6);
+    assert_memory_equal(msg->payload, "poison", 6);
+    dlq_records++;
+}
+
+static void test_runtime_poison_record_reaches_dlq(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t7.");
+    produce_input(fx, "t7.in", one_poison);
+    seen_reset();
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t7.", 2);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.retries, 2);  /* two failed deliveries ... */
+    assert_int_equal(st.rewinds, 2);  /* ... each aborted and rewound ... */
+    assert_int_equal(st.dead_letters, 1); /* ... then the DLQ, and the stream went on */
+    assert_int_equal(st.committed, RECORDS);
+    dlq_records = 0;
+    assert_int_equal(consume_all(fx, "t7.p.dlq", check_dead_letter), 1);
+    assert_int_equal(dlq_records, 1);
+}
+
+static int changelog_wrong_partition;
+
+static void check_changelog(const rd_kafka_message_t *msg)
+{
+    /* Keys k0..k9 were produced to partition i % 2 with i % 10 == key number, so key kN
+     * lives on input partition N % 2: its changelog record must be on the same partition. */
+    int key = ((const char *)msg->key)[1] - '0';
+    if (key % PARTITIONS != msg->partition) {
+        changelog_wrong_partition++;
+    }
+}
+
+static void test_runtime_store_changelog_and_restore(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t8.");
+    produce_input(fx, "t8.in", NULL);
+    seen_reset();
+    struct bc_runtime *rt = runtime_new(fx, &count_stage, "t8.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    bc_runtime_destroy(rt);
+    assert_int_equal(seen.restored_keys, 0);
+    changelog_wrong_partition = 0;
+    assert_int_equal(consume_all(fx, "t8.p.w.counts.changelog", check_changelog), RECORDS);
+    assert_int_equal(changelog_wrong_partition, 0);
+
+    /* A new instance restores the counts from the changelog before processing. The mock
+     * forgets transactional offsets, so it then re-processes from the start: stop after
+     * the first record. */
+    seen_reset();
+    rt = runtime_new(fx, &count_stage, "t8.", 3);
+    assert_int_equal(run_until(rt, 1), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(seen.restored_keys, 10);
+    assert_int_equal(seen.restored_total, RECORDS);
+    assert_int_equal(st.restored, RECORDS);
+}
+
+static int64_t window_seen;
+
+static int typed_init(struct bc_ctx *ctx)
+{
+    window_seen = bc_values_int(bc_ctx_options(ctx), "window");
+    return BC_OK;
+}
+
+static void test_runtime_stage_type_defaults_from_flags(void **state)
+{
+    struct fixture *fx = *state;
+    struct bc_stage stage = {.name = "dedup",
+                             .type = &bc_deduplicator_type,
+                             .init = typed_init,
+                             .process = copy_process};
+    const char *inputs[] = {"in"};
+    struct bc_runtime_settings s = {.pipeline = "p", .worker = "w", .instance = "i",
+                                    .brokers = fx->brokers, .inputs = inputs,
+                                    .input_count = 1};
+    char errstr[256];
+    struct bc_runtime *rt = bc_runtime_new(&stage, &s, errstr, sizeof(errstr));
+    assert_non_null(rt);
+    assert_int_equal(window_seen, 10 * 60 * 1000); /* the type's default "10m" */
+    bc_runtime_destroy(rt);
+    s.instance = NULL;
+    assert_null(bc_runtime_new(&stage, &s, errstr, sizeof(errstr)));
+}
+
+int main(void)
+{
+    bc_log_setup("test_runtime", getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR,
+                 BC_LOG_LOGFMT);
+    if (getenv("BC_TEST_FILTER") != NULL) {
+        cmocka_set_test_filter(getenv("BC_TEST_FILTER"));
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_runtime_stage_type_defaults_from_flags),
+        cmocka_unit_test(test_runtime_copies_and_commits),
+        cmocka_unit_test(test_runtime_lineage_headers_and_fates),
+        cmocka_unit_test(test_runtime_abortable_produce_error_rewinds),
+        cmocka_unit_test(test_runtime_abortable_add_partitions_error_rewinds),
+        cmocka_unit_test(test_runtime_poison_record_reaches_dlq),
+        cmocka_unit_test(test_runtime_store_changelog_and_restore),
+        cmocka_unit_test(test_runtime_fenced_on_end_txn_exits),
+        cmocka_unit_test(test_runtime_fenced_on_init_exits),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
