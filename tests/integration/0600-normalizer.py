@@ -4,7 +4,8 @@ exactly-once transactions, outputs read back with read_committed consumers. Ever
 record is accounted for (events + dead letters = items + bad records, each raw offset with at
 least one output via its bc.src header), dead letters match the truth by reason, span event
 ids are the truth's, and the same input processed again by a fresh normalizer (fresh
-broker, group and transactional id) yields byte-identical output."""
+broker, group and transactional id) yields byte-identical output. The worker runs from a
+topology file (options: max_payload_bytes)."""
 import collections
 import io
 import json
@@ -15,9 +16,10 @@ import time
 
 import avro.io
 import avro.schema
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 import bclib
+import eoslib
 from bclib import check, fail
 
 ROOT = os.environ.get("BC_ROOT", ".")
@@ -35,27 +37,9 @@ def bin_path(name):
     return os.path.join(bclib.BC_BIN, name)
 
 
-def has_transactions_and_groups(bootstrap):
-    """init_transactions + a transactional commit, and a group offset commit."""
-    try:
-        p = Producer({"bootstrap.servers": bootstrap, "transactional.id": "probe",
-                      "transaction.timeout.ms": 10000})
-        p.init_transactions(10)
-        p.begin_transaction()
-        p.produce("probe", b"x")
-        p.commit_transaction(10)
-        c = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe",
-                      "enable.auto.commit": False})
-        c.commit(offsets=[TopicPartition("probe", 0, 1)], asynchronous=False)
-        c.close()
-        return True
-    except KafkaException:
-        return False
-
-
 def start_broker(name):
     topics = ["tracking.raw:1", "tracking.deploys:1", "tracking.normalized:%d" % OUT_PARTITIONS,
-              "tracking.dlq:1", "tracking.fates:1", "probe:1"]
+              "tracking.dlq:1", "tracking.fates:1"]
     args = []
     for t in topics:
         args += ["--topic", t]
@@ -72,15 +56,30 @@ def gen(bootstrap, truth):
         fail("breadcrumb gen exited %d: %s" % (p.returncode, p.stderr[-2000:]))
 
 
+TOPOLOGY = """\
+pipeline: tracking
+kafka:
+  brokers: embedded
+  profile: test
+topics:
+  tracking.raw: {partitions: 1}
+  tracking.normalized: {partitions: %d}
+  tracking.dlq: {partitions: 1}
+  tracking.fates: {partitions: 1}
+workers:
+  normalizer:
+    input: tracking.raw
+    outputs: {normalized: tracking.normalized, dlq: tracking.dlq}
+    options: {max_payload_bytes: %d}
+""" % (OUT_PARTITIONS, MAX_BYTES)
+
+
 def start_normalizer(bootstrap, log_name):
-    cmd = [bin_path("normalizer"), "--pipeline", "tracking", "--worker", "normalizer",
-           "--instance", "0", "--brokers", bootstrap, "--input", "tracking.raw",
-           "--output", "normalized=tracking.normalized", "--output", "dlq=tracking.dlq",
-           "--option", "max_payload_bytes=%d" % MAX_BYTES]
-    help_text = subprocess.run([bin_path("normalizer"), "--help"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True).stdout
-    if "--profile" in help_text:
-        cmd += ["--profile", "test"]
+    topology = os.path.join(bclib.WORK, "topology.yaml")
+    with open(topology, "w") as f:
+        f.write(TOPOLOGY)
+    cmd = [bin_path("normalizer"), "--config", topology, "--worker", "normalizer",
+           "--instance", "0", "--brokers", bootstrap]
     log = open(os.path.join(bclib.WORK, log_name), "a")
     proc = subprocess.Popen(cmd, stdout=log, stderr=log)
     log.close()
@@ -133,9 +132,7 @@ def read_all(bootstrap, topic, partitions):
 
 def run_once(name):
     broker = start_broker(name)
-    if not has_transactions_and_groups(broker.bootstrap):
-        broker.stop()
-        skip("breadcrumb-broker lacks transactions or consumer groups")
+    eoslib.skip_unless_transactions(broker)
     truth_path = os.path.join(bclib.WORK, name + "-truth.json")
     gen(broker.bootstrap, truth_path)
     truth = json.load(open(truth_path))

@@ -1229,10 +1229,10 @@ static void test_options_from_topology(void **state)
     }
     assert_non_null(cfg);
     struct norm_options o;
-    const char *dir = NULL;
-    char errstr[256];
-    assert_int_equal(norm_options_from_config(cfg, "norm", &o, &dir, errstr, sizeof(errstr)), 0);
-    assert_string_equal(dir, "/somewhere/schemas");
+    const struct bc_worker *w = bc_config_worker(cfg, "norm");
+    assert_non_null(w);
+    assert_int_equal(norm_options_from_values(&o, w->options), 0);
+    assert_string_equal(cfg->schemas.dir, "/somewhere/schemas");
     assert_int_equal(o.max_clock_skew_ms, 3600000);
     assert_int_equal(o.max_payload_bytes, 65536);
     assert_int_equal(o.correlation_count, 1);
@@ -1240,7 +1240,6 @@ static void test_options_from_topology(void **state)
     assert_int_equal(o.max_attributes, 128);
     assert_string_equal(o.event_id_field, "attributes.idempotency_key");
     norm_options_free(&o);
-    assert_int_equal(norm_options_from_config(cfg, "nope", &o, &dir, errstr, sizeof(errstr)), -1);
     bc_config_destroy(cfg);
     bc_errors_clear(&errs);
 }

@@ -222,18 +222,3 @@ int norm_options_from_text(struct norm_options *opts,
     opts->event_id_field = dup_or_die(field);
     return 0;
 }
-
-#include "bc_config.h"
-
-int norm_options_from_config(const struct bc_config *cfg, const char *worker,
-                             struct norm_options *opts, const char **schemas_dir, char *errstr,
-                             size_t errstr_size)
-{
-    const struct bc_worker *w = bc_config_worker(cfg, worker);
-    if (w == NULL || w->options == NULL) {
-        snprintf(errstr, errstr_size, "the topology has no worker '%s'", worker);
-        return -1;
-    }
-    *schemas_dir = cfg->schemas.dir;
-    return norm_options_from_values(opts, w->options);
-}

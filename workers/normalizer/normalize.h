@@ -89,13 +89,6 @@ int norm_options_from_text(struct norm_options *opts,
                            const char *(*get)(void *opaque, const char *name), void *opaque,
                            char *errstr, size_t errstr_size);
 
-/* Fills opts from the topology's worker named worker (must be a normalizer) and sets
- * *schemas_dir (borrowed from cfg) to its schema directory. Returns 0, or -1 with errstr. */
-struct bc_config;
-int norm_options_from_config(const struct bc_config *cfg, const char *worker,
-                             struct norm_options *opts, const char **schemas_dir, char *errstr,
-                             size_t errstr_size);
-
 /* Frees what norm_options_from_* allocated. NULL is a no-op. */
 void norm_options_free(struct norm_options *opts);
 
