@@ -1350,6 +1350,42 @@ static void test_deep_nesting(void **state)
     free(p);
 }
 
+/* The canonical content is exactly what README documents: pinned here so it never drifts
+ * (a changed content hash would break deduplication across a deploy). */
+static void test_canonical_content_pinned(void **state)
+{
+    (void)state;
+    char id[33];
+    struct run *run = process(
+        "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+        "{\"stringValue\":\"cart\"}}]},\"scopeLogs\":[{\"scope\":{\"name\":\"ignored\"},"
+        "\"logRecords\":[{\"timeUnixNano\":\"1795766400000000000\",\"observedTimeUnixNano\":"
+        "\"1795766400000000009\",\"severityNumber\":9,\"severityText\":\"INFO\",\"traceId\":"
+        "\"4bf92f3577b34da6a3ce929d0e0e4736\",\"body\":{\"stringValue\":\"hi\"},\"attributes\":"
+        "[{\"key\":\"n\",\"value\":{\"intValue\":\"2\"}},{\"key\":\"d\",\"value\":{\"doubleValue\":"
+        "0.1}}]}]}]}]}");
+    const char *log = "{\"attributes\":[{\"key\":\"n\",\"value\":{\"value\":2}},{\"key\":\"d\","
+                      "\"value\":{\"value\":0.10000000000000001}}],\"body\":{\"value\":\"hi\"},"
+                      "\"resource_attributes\":[{\"key\":\"service.name\",\"value\":{\"value\":"
+                      "\"cart\"}}],\"severity_number\":9,\"severity_text\":\"INFO\",\"span_id\":"
+                      "null,\"start_time_ns\":1795766400000000000,\"trace_id\":"
+                      "\"4bf92f3577b34da6a3ce929d0e0e4736\"}";
+    expected_id("log", log, strlen(log), id);
+    assert_string_equal(run->v[0].event_id, id);
+
+    fx->opts.event_id_field = "";
+    reopen();
+    run = process("{\"event\":\"billing.charge\",\"time\":\"2026-11-27T08:00:00Z\",\"service\":"
+                  "\"payment\",\"correlation_id\":\"s-1\",\"attributes\":{\"idempotency_key\":"
+                  "\"k\",\"ok\":true}}");
+    const char *event = "{\"attributes\":[{\"key\":\"idempotency_key\",\"value\":{\"value\":"
+                        "\"k\"}},{\"key\":\"ok\",\"value\":{\"value\":true}}],\"correlation_id\":"
+                        "\"s-1\",\"name\":\"billing.charge\",\"service\":\"payment\",\"span_id\":"
+                        "null,\"start_time_ns\":1795766400000000000,\"trace_id\":null}";
+    expected_id("event", event, strlen(event), id);
+    assert_string_equal(run->v[0].event_id, id);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1375,6 +1411,7 @@ int main(void)
         T(test_byte_identical_output),
         T(test_hostile_inputs),
         T(test_deep_nesting),
+        T(test_canonical_content_pinned),
         T(test_reason_names),
         T(test_options_from_text),
         T(test_options_from_topology),
