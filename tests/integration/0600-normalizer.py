@@ -4,8 +4,8 @@ exactly-once transactions, outputs read back with read_committed consumers. Ever
 record is accounted for (events + dead letters = items + bad records, each raw offset with at
 least one output via its bc.src header), dead letters match the truth by reason, span event
 ids are the truth's, and the same input processed again by a fresh normalizer (fresh
-broker, group and transactional id) yields byte-identical output. The worker runs from a
-topology file (options: max_payload_bytes)."""
+broker, group and transactional id) yields byte-identical output, and so does a run whose
+worker is killed (SIGKILL) mid-way and restarted. The worker runs from a topology file."""
 import collections
 import io
 import json
@@ -70,14 +70,15 @@ workers:
   normalizer:
     input: tracking.raw
     outputs: {normalized: tracking.normalized, dlq: tracking.dlq}
+    max_batch: %d
     options: {max_payload_bytes: %d}
-""" % (OUT_PARTITIONS, MAX_BYTES)
+"""
 
 
-def start_normalizer(bootstrap, log_name):
-    topology = os.path.join(bclib.WORK, "topology.yaml")
+def start_normalizer(bootstrap, log_name, max_batch=1000):
+    topology = os.path.join(bclib.WORK, "topology-%d.yaml" % max_batch)
     with open(topology, "w") as f:
-        f.write(TOPOLOGY)
+        f.write(TOPOLOGY % (OUT_PARTITIONS, max_batch, MAX_BYTES))
     cmd = [bin_path("normalizer"), "--config", topology, "--worker", "normalizer",
            "--instance", "0", "--brokers", bootstrap]
     log = open(os.path.join(bclib.WORK, log_name), "a")
@@ -130,7 +131,11 @@ def read_all(bootstrap, topic, partitions):
     return out
 
 
-def run_once(name):
+def run_once(name, crash=False):
+    """Generates the input on a fresh broker and normalizes it all. With crash, the worker
+    runs with small transactions and is killed (SIGKILL) once it has committed part of the
+    input, then restarted. Returns the truth, the raw record count, the outputs and how many
+    raw offsets were committed when the worker was killed."""
     broker = start_broker(name)
     eoslib.skip_unless_transactions(broker)
     truth_path = os.path.join(bclib.WORK, name + "-truth.json")
@@ -139,11 +144,27 @@ def run_once(name):
     raw_end = end_offset(broker.bootstrap, "tracking.raw", 0)
     check(raw_end == truth["counts"]["raw_records"],
           "tracking.raw holds %d records, truth %d" % (raw_end, truth["counts"]["raw_records"]))
-    proc = start_normalizer(broker.bootstrap, name + "-normalizer.log")
+
+    def done(proc):
+        return (proc.poll() is not None or
+                committed(broker.bootstrap, "tracking.normalizer", "tracking.raw", 0) == raw_end)
+
+    killed_at = None
+    proc = start_normalizer(broker.bootstrap, name + "-normalizer.log",
+                            max_batch=10 if crash else 1000)
     try:
-        bclib.wait_for(lambda: proc.poll() is not None or
-                       committed(broker.bootstrap, "tracking.normalizer", "tracking.raw", 0) == raw_end,
-                       60, "the normalizer to commit every raw offset", interval=0.2)
+        if crash:
+            # (after the kill, OffsetFetch answers UNSTABLE_OFFSET_COMMIT until the killed
+            # producer's transaction is aborted: read the position before)
+            killed_at = bclib.wait_for(
+                lambda: proc.poll() is None and
+                max(committed(broker.bootstrap, "tracking.normalizer", "tracking.raw", 0), 0),
+                60, "a first commit", interval=0.01)
+            proc.kill()
+            proc.wait()
+            proc = start_normalizer(broker.bootstrap, name + "-normalizer.log", max_batch=10)
+        bclib.wait_for(lambda: done(proc), 60, "the normalizer to commit every raw offset",
+                       interval=0.2)
         check(proc.poll() is None, "the normalizer exited %s" % proc.returncode)
         proc.terminate()
         rc = proc.wait(30)
@@ -154,7 +175,7 @@ def run_once(name):
     normalized = read_all(broker.bootstrap, "tracking.normalized", OUT_PARTITIONS)
     dlq = read_all(broker.bootstrap, "tracking.dlq", 1)
     broker.stop()
-    return truth, raw_end, normalized, dlq
+    return truth, raw_end, normalized, dlq, killed_at
 
 
 def check_outputs(truth, raw_end, normalized, dlq):
@@ -207,23 +228,31 @@ def test():
     if probe.returncode != 0:
         skip("`breadcrumb gen` is not built yet")
 
-    truth, raw_end, normalized, dlq = run_once("first")
+    truth, raw_end, normalized, dlq, _ = run_once("first")
     events, dead = check_outputs(truth, raw_end, normalized, dlq)
-    # The same input again, through a fresh broker, group and transactional id: the
-    # generator is deterministic, and so must the normalizer be, byte for byte.
-    truth2, raw_end2, normalized2, dlq2 = run_once("second")
-    check(truth2 == truth and raw_end2 == raw_end, "the generator's second run differs")
 
     def strip(recs):
         return [(k, v) for k, v, _ in recs]
 
-    for p in range(OUT_PARTITIONS):
-        check(strip(normalized2[p]) == strip(normalized[p]),
-              "tracking.normalized[%d] differs on the second run" % p)
-    check(strip(dlq2[0]) == strip(dlq[0]), "tracking.dlq differs on the second run")
+    def same_output(run_name, outputs):
+        truth2, raw_end2, normalized2, dlq2 = outputs[:4]
+        check(truth2 == truth and raw_end2 == raw_end,
+              "the generator's %s run differs" % run_name)
+        for p in range(OUT_PARTITIONS):
+            check(strip(normalized2[p]) == strip(normalized[p]),
+                  "tracking.normalized[%d] differs on the %s run" % (p, run_name))
+        check(strip(dlq2[0]) == strip(dlq[0]), "tracking.dlq differs on the %s run" % run_name)
+
+    # The same input again, through a fresh broker, group and transactional id: the
+    # generator is deterministic, and so must the normalizer be, byte for byte.
+    same_output("second", run_once("second"))
+    # And once more with the worker killed mid-way and restarted: exactly once, so again
+    # byte-identical (aborted transactions are invisible to read_committed readers).
+    crash = run_once("crash", crash=True)
+    same_output("crash", crash)
     print("RESULT normalizer process: %d raw records -> %d events + %d dead letters = truth, "
-          "every offset accounted for; second run byte-identical" % (raw_end, events, dead),
-          flush=True)
+          "every offset accounted for; a second run and a run killed after %d of them were "
+          "committed are byte-identical" % (raw_end, events, dead, crash[4]), flush=True)
 
 
 bclib.main(test)

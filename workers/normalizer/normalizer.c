@@ -203,12 +203,6 @@ static void nz_fini(struct bc_ctx *ctx)
     bc_ctx_set_state(ctx, NULL);
 }
 
-const struct norm_stats *normalizer_stats(struct bc_ctx *ctx)
-{
-    struct nz *nz = bc_ctx_state(ctx);
-    return nz != NULL && nz->norm != NULL ? norm_stats(nz->norm) : NULL;
-}
-
 const struct bc_stage normalizer_stage = {
     .name = "normalizer",
     .type = &bc_normalizer_type,
