@@ -47,7 +47,7 @@ static inline size_t batch_total_size(const struct batch_hdr *h)
 }
 
 /* Most bytes a compressed batch may decompress to (a bomb guard). */
-#define BATCH_MAX_DECOMPRESSED (256u << 20)
+#define BATCH_MAX_DECOMPRESSED (64u << 20)
 
 /* Validates the batch at p of exactly n bytes as a producer sent it: magic 2, length field
  * consistent, CRC-32C, sane record count, and every record's framing (compressed batches
