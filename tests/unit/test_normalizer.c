@@ -1386,6 +1386,56 @@ static void test_canonical_content_pinned(void **state)
     assert_string_equal(run->v[0].event_id, id);
 }
 
+struct item_dl {
+    const struct norm_input *in;
+    avro_value_t dl;
+    char raw[512];
+    int seen;
+};
+
+static int item_dl_collect(void *opaque, const struct norm_outcome *o)
+{
+    struct item_dl *x = opaque;
+    if (o->event != NULL) {
+        return 0;
+    }
+    assert_non_null(o->item);
+    assert_int_equal(norm_dead_letter_fill(x->in, o, "w", 1, NULL, 0, &x->dl), 0);
+    avro_value_t v;
+    const void *bytes;
+    size_t size;
+    assert_int_equal(avro_value_get_by_name(&x->dl, "raw", &v, NULL), 0);
+    assert_int_equal(avro_value_get_bytes(&v, &bytes, &size), 0);
+    assert_true(size < sizeof(x->raw));
+    memcpy(x->raw, bytes, size);
+    x->raw[size] = '\0';
+    x->seen++;
+    return 0;
+}
+
+/* An item dead letter carries the item's JSON, not the whole record (a record with many bad
+ * items would otherwise be copied into each). */
+static void test_item_dead_letter_raw(void **state)
+{
+    (void)state;
+    struct item_dl x = {0};
+    assert_int_equal(bc_avro_value_new(norm_schema_dead_letter(fx->norm), &x.dl), 0);
+    const char *payload = SPANS("{" SPAN_OK_IDS ",\"name\":\"ok\"," SPAN_OK_TIMES "},"
+                                "{\"traceId\": \"bad\", \"name\": \"x\"}");
+    struct norm_input in = {
+        .data = payload,
+        .len = strlen(payload),
+        .timestamp_ms = TS_MS,
+        .topic = "t",
+    };
+    x.in = &in;
+    char errstr[256];
+    assert_int_equal(norm_process(fx->norm, &in, item_dl_collect, &x, errstr, sizeof(errstr)), 0);
+    assert_int_equal(x.seen, 1);
+    assert_string_equal(x.raw, "{\"traceId\":\"bad\",\"name\":\"x\"}");
+    avro_value_decref(&x.dl);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1408,6 +1458,7 @@ int main(void)
         T(test_traces_and_logs_in_one_payload),
         T(test_format_pinned),
         T(test_dead_letter_record),
+        T(test_item_dead_letter_raw),
         T(test_byte_identical_output),
         T(test_hostile_inputs),
         T(test_deep_nesting),

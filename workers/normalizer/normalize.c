@@ -1225,13 +1225,14 @@ static int emit_event(struct norm *n, int32_t index, const char *event_id, const
 }
 
 /* Hands the current error to the callback as a dead letter. */
-static void emit_dead(struct norm *n, int32_t index)
+static void emit_dead(struct norm *n, int32_t index, const json_t *item)
 {
     n->stats.dead_letters[n->reason]++;
     struct norm_outcome out = {
         .index = index,
         .reason = n->reason,
         .message = n->message,
+        .item = item,
     };
     int rc = n->fn(n->opaque, &out);
     if (rc != 0) {
@@ -1686,11 +1687,12 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
                 n->flags = 0;
                 int32_t at = (*index)++;
                 n->stats.items++;
-                if (sig->item(n, &c, json_array_get(items, i), at) != 0) {
+                const json_t *item = json_array_get(items, i);
+                if (sig->item(n, &c, item, at) != 0) {
                     if (n->internal) {
                         return -1;
                     }
-                    emit_dead(n, at);
+                    emit_dead(n, at, item);
                 }
                 path_pop(n, saved_i);
             }
@@ -1866,7 +1868,7 @@ static int whole(struct norm *n, enum norm_reason reason, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(n->message, sizeof(n->message), fmt, ap);
     va_end(ap);
-    emit_dead(n, -1);
+    emit_dead(n, -1, NULL);
     return 0;
 }
 
@@ -1900,7 +1902,7 @@ static int process_json(struct norm *n, const json_t *root)
             if (n->internal) {
                 return -1;
             }
-            emit_dead(n, -1);
+            emit_dead(n, -1, NULL);
         }
         return 0;
     }
@@ -1913,7 +1915,7 @@ static int process_json(struct norm *n, const json_t *root)
         if (n->internal) {
             return -1;
         }
-        emit_dead(n, -1);
+        emit_dead(n, -1, NULL);
         return 0;
     }
     if (count == 0) {
@@ -2034,6 +2036,22 @@ const struct norm_stats *norm_stats(const struct norm *n)
     return &n->stats;
 }
 
+/* DeadLetter.raw: the record's bytes as read, or an item's JSON (compact, in payload order)
+ * so that many bad items of one big record do not each copy the whole record. */
+static int set_raw(avro_value_t *v, const struct norm_input *in, const struct norm_outcome *o)
+{
+    if (o->item == NULL) {
+        return avro_value_set_bytes(v, (void *)(in->data != NULL ? in->data : ""), in->len);
+    }
+    char *text = json_dumps(o->item, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        return -1;
+    }
+    int rc = avro_value_set_bytes(v, text, strlen(text));
+    free(text);
+    return rc;
+}
+
 int norm_dead_letter_fill(const struct norm_input *in, const struct norm_outcome *outcome,
                           const char *worker, int attempts, const void *key, size_t key_len,
                           avro_value_t *dl)
@@ -2067,8 +2085,7 @@ int norm_dead_letter_fill(const struct norm_input *in, const struct norm_outcome
         avro_value_set_string(&v, worker != NULL ? worker : "") != 0 ||
         avro_value_get_by_name(dl, "attempts", &v, NULL) != 0 ||
         avro_value_set_int(&v, attempts) != 0 || avro_value_get_by_name(dl, "raw", &v, NULL) != 0 ||
-        avro_value_set_bytes(&v, (void *)(in->data != NULL ? in->data : ""), in->len) != 0 ||
-        avro_value_get_by_name(dl, "key", &u, NULL) != 0) {
+        set_raw(&v, in, outcome) != 0 || avro_value_get_by_name(dl, "key", &u, NULL) != 0) {
         return -1;
     }
     if (key == NULL) {

@@ -122,6 +122,7 @@ struct norm_outcome {
     /* ... or a dead letter (event == NULL). */
     enum norm_reason reason;
     const char *message; /* "path: what is wrong"; never payload data */
+    const json_t *item;  /* the bad span or log record (index >= 0), else NULL */
 };
 
 /* Returns 0 to go on, nonzero to stop (norm_process returns that value). */
@@ -159,8 +160,10 @@ const struct bc_avro_schema *norm_schema_dead_letter(const struct norm *norm);
 const struct norm_stats *norm_stats(const struct norm *norm);
 
 /* Fills *dl (a value of the DeadLetter schema, reset first) for a dead-letter outcome of in:
- * reason, message, source (index null when outcome->index is -1), worker, attempts, the raw
- * bytes, key (NULL: null) and the record's timestamp. Returns 0 or -1. */
+ * reason, message, source (index null when outcome->index is -1), worker, attempts, raw (the
+ * record's bytes, or for an item dead letter the item's compact JSON: a big record with many
+ * bad items is not copied into each), key (NULL: null) and the record's timestamp. Call it
+ * during the callback (outcome->item is borrowed from the parse). Returns 0 or -1. */
 int norm_dead_letter_fill(const struct norm_input *in, const struct norm_outcome *outcome,
                           const char *worker, int attempts, const void *key, size_t key_len,
                           avro_value_t *dl);

@@ -7,9 +7,9 @@
  * invalid JSON, unknown format, a bad envelope, a bad flat event) goes through
  * bc_dead_letter(): the raw record unchanged, reason and detail in the bc.dlq.* headers. A
  * bad span or log record inside an otherwise good payload is a DeadLetter Avro record
- * (schemas/DeadLetter.v1.avsc: reason, message, source with the item's index, the raw
- * bytes) written with bc_emit() to the same output, with the same bc.dlq.* headers plus
- * bc.dlq.index, so every dead letter carries its reason in headers either way.
+ * (schemas/DeadLetter.v1.avsc: reason, message, source with the item's index, the item's
+ * JSON as raw) written with bc_emit() to the same output, with the same bc.dlq.* headers
+ * plus bc.dlq.index, so every dead letter carries its reason in headers either way.
  */
 #include <stdio.h>
 #include <stdlib.h>
