@@ -174,11 +174,12 @@ def run_once(name, crash=False):
             proc.kill()
     normalized = read_all(broker.bootstrap, "tracking.normalized", OUT_PARTITIONS)
     dlq = read_all(broker.bootstrap, "tracking.dlq", 1)
+    raw = read_all(broker.bootstrap, "tracking.raw", 1)[0]
     broker.stop()
-    return truth, raw_end, normalized, dlq, killed_at
+    return truth, raw_end, normalized, dlq, killed_at, raw
 
 
-def check_outputs(truth, raw_end, normalized, dlq):
+def check_outputs(truth, raw_end, normalized, dlq, raw):
     counts = truth["counts"]
     schema = avro.schema.parse(open(os.path.join(ROOT, "schemas/TrackingEvent.v1.avsc")).read())
     reader = avro.io.DatumReader(schema)
@@ -199,13 +200,34 @@ def check_outputs(truth, raw_end, normalized, dlq):
             sources[ev["source"]["offset"]] += 1
             if ev["kind"] == "SPAN":
                 span_ids.add(ev["event_id"])
+    dl_schema = avro.schema.parse(open(os.path.join(ROOT, "schemas/DeadLetter.v1.avsc")).read())
+    dl_reader = avro.io.DatumReader(dl_schema)
     by_reason = collections.Counter()
+    item_level = 0
     for key, value, headers in dlq[0]:
         reason = headers.get("bc.dlq.reason", b"").decode()
         by_reason[reason] += 1
         src = headers.get("bc.src", b"").decode().split(":")
         check(src[:2] == ["tracking.raw", "0"], "dead letter bc.src %r" % src)
         sources[int(src[2])] += 1
+        if "bc.dlq.index" in headers:
+            # A bad item of a good export: a DeadLetter record (schema id 2).
+            item_level += 1
+            check(value[0] == 0 and int.from_bytes(value[1:5], "big") == 2, "DeadLetter header")
+            dl = dl_reader.read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
+            check(dl["reason"] == reason and dl["worker"] == "tracking.normalizer",
+                  "DeadLetter reason/worker")
+            check(dl["source"]["offset"] == int(src[2]) and
+                  dl["source"]["index"] == int(headers["bc.dlq.index"]), "DeadLetter source")
+            check(isinstance(json.loads(dl["raw"]), dict), "DeadLetter raw is the item")
+    # Items of good exports are dead letters of their own (bad spans, and field faults of a
+    # one-span export); every other bad record is dead-lettered whole.
+    want_items = 0
+    for r in truth["dlq"]["records"]:
+        want_items += r["scope"] == "span" or (
+            r["reason"] in ("missing_field", "wrong_type", "invalid_id", "invalid_timestamp",
+                            "invalid_enum") and b"resourceSpans" in raw[r["index"]][1])
+    check(item_level == want_items, "item dead letters %d, expected %d" % (item_level, want_items))
     items = counts["span_copies"] + counts["log_copies"] + counts["event_copies"]
     check(events == items, "events %d, truth items %d" % (events, items))
     dl_total = sum(by_reason.values())
@@ -216,7 +238,7 @@ def check_outputs(truth, raw_end, normalized, dlq):
     missing = [o for o in range(raw_end) if sources[o] == 0]
     check(not missing, "raw offsets without output: %r" % missing[:10])
     check(span_ids == set(truth["unique_event_ids"]["span"]), "span ids differ from the truth")
-    return events, dl_total
+    return events, dl_total, item_level
 
 
 def test():
@@ -228,8 +250,8 @@ def test():
     if probe.returncode != 0:
         skip("`breadcrumb gen` is not built yet")
 
-    truth, raw_end, normalized, dlq, _ = run_once("first")
-    events, dead = check_outputs(truth, raw_end, normalized, dlq)
+    truth, raw_end, normalized, dlq, _, raw = run_once("first")
+    events, dead, items = check_outputs(truth, raw_end, normalized, dlq, raw)
 
     def strip(recs):
         return [(k, v) for k, v, _ in recs]
@@ -250,9 +272,10 @@ def test():
     # byte-identical (aborted transactions are invisible to read_committed readers).
     crash = run_once("crash", crash=True)
     same_output("crash", crash)
-    print("RESULT normalizer process: %d raw records -> %d events + %d dead letters = truth, "
-          "every offset accounted for; a second run and a run killed after %d of them were "
-          "committed are byte-identical" % (raw_end, events, dead, crash[4]), flush=True)
+    print("RESULT normalizer process: %d raw records -> %d events + %d dead letters (%d of "
+          "items in good exports) = truth, every offset accounted for; a second run and a run "
+          "killed after %d of them were committed are byte-identical"
+          % (raw_end, events, dead, items, crash[4]), flush=True)
 
 
 bclib.main(test)
