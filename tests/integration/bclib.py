@@ -4,6 +4,7 @@ Brokers run on a free loopback port (the broker binds port 0 and writes it to a 
 file), each with its own data directory under the test's scratch directory. Every wait has
 a deadline; nothing sleeps and hopes.
 """
+import atexit
 import os
 import signal
 import subprocess
@@ -66,6 +67,7 @@ class Broker:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
         log.close()
+        atexit.register(self.kill)  # never leave a broker behind, whatever happens
 
         def ready():
             if self.proc.poll() is not None:
