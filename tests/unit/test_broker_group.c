@@ -468,6 +468,24 @@ static void test_group_offsets_persist_and_rewrite(void **state)
     assert_null(group_find(&f->b, K("gone")));
 }
 
+static void test_group_offsets_of_deleted_topic_go(void **state)
+{
+    struct fx *f = *state;
+    struct group *g = group_get_or_create(&f->b, K("og"));
+    struct group_offset_commit c[2] = {
+        {.topic = K("a"), .partition = 1, .offset = 10, .metadata = NONE},
+        {.topic = K("b"), .partition = 0, .offset = 20, .metadata = NONE},
+    };
+    assert_int_equal(group_offsets_commit(&f->b, g, c, 2), 0);
+    groups_topic_deleted(&f->b, "a");
+    assert_null(group_committed_find(g, "a", 1));
+    groups_close(&f->b);
+    fx_open(f);
+    g = group_find(&f->b, K("og"));
+    assert_null(group_committed_find(g, "a", 1));
+    assert_true(group_committed_find(g, "b", 0)->offset == 20);
+}
+
 static void test_group_stable_group_survives_restart(void **state)
 {
     struct fx *f = *state;
@@ -500,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_pending_sync_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_leave_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_offsets_persist_and_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_offsets_of_deleted_topic_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_stable_group_survives_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
