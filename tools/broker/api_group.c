@@ -432,17 +432,42 @@ int api_offset_commit(struct broker *b, struct req *r)
 }
 
 static void fetch_partition(struct kbuf *w, const struct req *r, const struct group *g,
-                            const char *topic, int32_t partition)
+                            const char *topic, int32_t partition, int require_stable)
 {
     const struct group_committed *c = g ? group_committed_find(g, topic, partition) : NULL;
+    int16_t err = KERR_NONE;
+    if (require_stable && g != NULL && group_offset_unstable(g, topic, partition)) {
+        c = NULL; /* a transaction holds an offset for it: ask again later */
+        err = KERR_UNSTABLE_OFFSET_COMMIT;
+    }
     kw_i32(w, partition);
     kw_i64(w, c ? c->offset : -1);
     if (r->api_version >= 5) {
         kw_i32(w, c ? c->leader_epoch : -1);
     }
     kw_str(w, c && c->metadata ? c->metadata : "", -1, r->flex);
-    kw_i16(w, KERR_NONE);
+    kw_i16(w, err);
     kw_tags(w, r->flex);
+}
+
+/* OffsetFetch v7's require_stable, which follows the topics. */
+static int peek_require_stable(const struct req *r)
+{
+    if (r->api_version < 7) {
+        return 0;
+    }
+    struct krd rd = r->body;
+    (void)kr_str(&rd, r->flex);
+    int32_t nt = kr_array(&rd, r->flex, 4);
+    for (int32_t i = 0; i < nt && !rd.err; i++) {
+        (void)kr_str(&rd, r->flex);
+        int32_t np = kr_array(&rd, r->flex, 4);
+        for (int32_t j = 0; j < np && !rd.err; j++) {
+            (void)kr_i32(&rd);
+        }
+        kr_tags(&rd, r->flex);
+    }
+    return kr_i8(&rd) != 0;
 }
 
 int api_offset_fetch(struct broker *b, struct req *r)
@@ -450,6 +475,7 @@ int api_offset_fetch(struct broker *b, struct req *r)
     struct krd *rd = &r->body;
     int v = r->api_version;
     struct kbuf *w = &r->slot->buf;
+    int require_stable = peek_require_stable(r);
     struct kstr group_id = kr_str(rd, r->flex);
     struct group *g = group_find(b, group_id);
     if (v >= 3) {
@@ -481,7 +507,7 @@ int api_offset_fetch(struct broker *b, struct req *r)
             kw_array(w, np, r->flex);
             for (int32_t p = 0; p < t->npartitions; p++) {
                 if (t->parts[p].offset >= 0) {
-                    fetch_partition(w, r, g, t->name, p);
+                    fetch_partition(w, r, g, t->name, p, require_stable);
                 }
             }
             kw_tags(w, r->flex);
@@ -496,15 +522,14 @@ int api_offset_fetch(struct broker *b, struct req *r)
             int32_t np = kr_array(rd, r->flex, 4);
             kw_array(w, np, r->flex);
             for (int32_t j = 0; j < np && !rd->err; j++) {
-                fetch_partition(w, r, g, name, kr_i32(rd));
+                fetch_partition(w, r, g, name, kr_i32(rd), require_stable);
             }
             kr_tags(rd, r->flex);
             kw_tags(w, r->flex);
         }
     }
     if (v >= 7) {
-        /* require_stable: no transactional offsets can be pending before transactions. */
-        (void)kr_i8(rd);
+        (void)kr_i8(rd); /* require_stable, read above */
     }
     kr_tags(rd, r->flex);
     if (rd->err) {
