@@ -52,6 +52,7 @@ struct bc_runtime_settings {
     const struct bc_config *config;        /* the topology, or NULL (flags only) */
     const struct bc_worker *worker_config; /* its worker entry when config != NULL */
     const char *config_file;      /* --config: bc_runtime_settings_parse loads it */
+    const char *schemas_dir;      /* --schemas; NULL: the topology's schemas.dir, if any */
     struct bc_config *loaded;     /* owned: the topology loaded from config_file */
     char **owned;                 /* owned strings the arrays above point to */
     size_t owned_count;
