@@ -556,6 +556,31 @@ struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
     return &rt->ctx;
 }
 
+size_t bc_runtime_store_count(const struct bc_runtime *rt)
+{
+    return rt->store_count;
+}
+
+const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i)
+{
+    return i < rt->store_count ? rt->stores[i] : NULL;
+}
+
+int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && strcmp(rt->parts[i].topic, topic) == 0) {
+            return rt->parts[i].committed;
+        }
+    }
+    return -1;
+}
+
+void bc_runtime_handle_signals(struct bc_runtime *rt, int on)
+{
+    rt->settings.handle_signals = on;
+}
+
 void bc_runtime_stop(struct bc_runtime *rt)
 {
     rt->stop = 1;
@@ -1329,6 +1354,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         sigaction(SIGINT, &sa, &old_int);
     }
     int64_t started = now_ms();
+    signal_stop = 0;
     if (clients_new(rt, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot create kafka clients", "error", errstr, NULL);
         rt->exit_code = BC_EXIT_ERROR;

@@ -13,6 +13,9 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -642,6 +645,203 @@ static void test_runtime_avro_fates_and_dead_letters(void **state)
     registry = NULL;
 }
 
+/* A stage that buffers: it holds offset 10 of partition 0 for the whole run. */
+static int hold_assigned(struct bc_ctx *ctx, int32_t partition)
+{
+    if (partition == 0) {
+        bc_hold(ctx, NULL, 0, 10);
+    }
+    return BC_OK;
+}
+
+static int hold_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    if (bc_record_partition(rec) == 0 && bc_record_offset(rec) == 10) {
+        bc_hold(ctx, NULL, 0, 10); /* re-established after a rewind */
+    }
+    return copy_process(ctx, rec);
+}
+
+static int64_t committed_p0 = -2, committed_p1 = -2;
+
+static int until_committed_and_snapshot(void *opaque, const struct bc_runtime *rt)
+{
+    committed_p0 = bc_runtime_committed(rt, "t10.in", 0);
+    committed_p1 = bc_runtime_committed(rt, "t10.in", 1);
+    return until_committed(opaque, rt);
+}
+
+static void test_runtime_held_offsets_are_not_committed(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct bc_stage hold_stage = {
+        .name = "hold", .assigned = hold_assigned, .process = hold_process};
+    topics_create(fx, "t10.");
+    produce_input(fx, "t10.in", NULL);
+    struct bc_runtime *rt = runtime_new(fx, &hold_stage, "t10.", 3);
+    uint64_t target = RECORDS;
+    struct bc_runtime_hooks hooks = {.until = until_committed_and_snapshot, .opaque = &target,
+                                     .timeout_ms = 60000};
+    assert_int_equal(bc_runtime_run(rt, &hooks), BC_EXIT_OK);
+    bc_runtime_destroy(rt);
+    assert_int_equal(committed_p0, 10);          /* min(hold, next) */
+    assert_int_equal(committed_p1, RECORDS / 2); /* no hold: everything */
+}
+
+static uint64_t sigterm_after;
+
+static int raise_sigterm(void *opaque, const struct bc_runtime *rt)
+{
+    (void)opaque;
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    if (st.processed >= sigterm_after) {
+        raise(SIGTERM);
+        sigterm_after = UINT64_MAX;
+    }
+    return 0;
+}
+
+static void test_runtime_sigterm_commits_open_transaction(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t11.");
+    produce_input(fx, "t11.in", NULL);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t11.", 3);
+    /* A long cadence so the transaction is open when SIGTERM arrives. */
+    sigterm_after = 5;
+    struct bc_runtime_hooks hooks = {.until = raise_sigterm, .timeout_ms = 60000};
+    bc_runtime_handle_signals(rt, 1);
+    assert_int_equal(bc_runtime_run(rt, &hooks), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_true(st.processed >= 5);
+    assert_int_equal(st.committed, st.processed); /* the open transaction was committed */
+    assert_int_equal(st.aborts, 0);
+    assert_int_equal(consume_all(fx, "t11.out", NULL), (int)st.processed);
+}
+
+static void test_runtime_settings_from_topology(void **state)
+{
+    (void)state;
+    char *argv[] = {"deduplicator", "--config", "config/topology.yaml", "--worker",
+                    "deduplicator", "--instance", "1", "--brokers", "127.0.0.1:1", NULL};
+    struct bc_runtime_settings s;
+    char errstr[256];
+    struct bc_stage stage = {.name = "deduplicator", .type = &bc_deduplicator_type,
+                             .process = copy_process};
+    assert_int_equal(bc_runtime_settings_parse(&s, &stage, 9, argv, errstr, sizeof(errstr)), 0);
+    assert_string_equal(s.pipeline, "tracking");
+    assert_int_equal(s.input_count, 1);
+    assert_string_equal(s.inputs[0], "tracking.normalized");
+    int unique = 0, dlq = 0;
+    for (size_t i = 0; i < s.output_count; i++) {
+        unique |= strcmp(s.outputs[i], "unique=tracking.unique") == 0;
+        dlq |= strncmp(s.outputs[i], "dlq=", 4) == 0;
+    }
+    assert_true(unique);
+    assert_true(dlq);
+    assert_int_equal(strlen(s.config_hash), 16);
+    assert_int_equal(bc_values_int(s.options, "window"), 10 * 60 * 1000);
+    window_seen = 0;
+    stage.init = typed_init;
+    struct bc_runtime *rt = bc_runtime_new(&stage, &s, errstr, sizeof(errstr));
+    assert_non_null(rt);
+    assert_int_equal(window_seen, 10 * 60 * 1000);
+    assert_non_null(bc_ctx_registry(bc_runtime_ctx(rt))); /* the topology's schemas.dir */
+    bc_runtime_destroy(rt);
+    bc_runtime_settings_free(&s);
+
+    char *bad[] = {"deduplicator", "--config", "config/topology.yaml", "--worker", "nope",
+                   "--instance", "1", NULL};
+    assert_int_equal(bc_runtime_settings_parse(&s, &stage, 7, bad, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "config/topology.yaml: no worker named 'nope'");
+}
+
+/* Two instances in one group: the second one's join revokes the first one's partitions;
+ * the first commits its open transaction before the revocation completes (no abort), both
+ * end with one partition each, and the stores of the moved partition are restored from the
+ * changelog by the new owner. */
+struct instance {
+    struct bc_runtime *rt;
+    uint64_t stop_after_rebalances;
+    volatile int done;
+    int met; /* the stop condition held (not the timeout) */
+    int rc;
+    struct bc_runtime_stats st;
+};
+
+static int until_rebalanced_and_idle(void *opaque, const struct bc_runtime *rt)
+{
+    struct instance *in = opaque;
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    if (st.rebalances >= in->stop_after_rebalances && st.assigned_partitions == 1 &&
+        st.committed > 0 && st.processed == st.committed) {
+        in->met = 1;
+    }
+    return in->done || in->met;
+}
+
+static void *instance_run(void *opaque)
+{
+    struct instance *in = opaque;
+    struct bc_runtime_hooks hooks = {.until = until_rebalanced_and_idle, .opaque = in,
+                                     .timeout_ms = 60000};
+    in->rc = bc_runtime_run(in->rt, &hooks);
+    bc_runtime_stats(in->rt, &in->st);
+    return NULL;
+}
+
+static void test_runtime_rebalance_commits_before_revocation(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t12.");
+    produce_input(fx, "t12.in", NULL);
+    seen_reset();
+    struct instance a = {.rt = runtime_new(fx, &count_stage, "t12.", 3), .stop_after_rebalances = 2};
+    struct bc_store *store_a = seen.store;
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, instance_run, &a), 0);
+    /* Start the second instance once the first has committed some work. */
+    for (int i = 0; i < 600; i++) {
+        struct bc_runtime_stats st;
+        bc_runtime_stats(a.rt, &st);
+        if (st.committed > 0) {
+            break;
+        }
+        usleep(50 * 1000);
+    }
+    static const char *kafka_b[] = {"session.timeout.ms=4000", "heartbeat.interval.ms=300",
+                                    "transaction.timeout.ms=10000",
+                                    "max.poll.interval.ms=10000", "log_level=0"};
+    const char *inputs[] = {"t12.in"};
+    const char *outputs[] = {"out=t12.out"};
+    struct bc_runtime_settings sb = {
+        .pipeline = "t12.p", .worker = "w", .instance = "i2", .brokers = fx->brokers,
+        .inputs = inputs, .input_count = 1, .outputs = outputs, .output_count = 1,
+        .commit_interval_ms = 50, .max_batch = 20, .kafka = kafka_b, .kafka_count = 5};
+    char errstr[256];
+    struct instance b = {.rt = bc_runtime_new(&count_stage, &sb, errstr, sizeof(errstr)),
+                         .stop_after_rebalances = 1};
+    assert_non_null(b.rt);
+    seen.store = store_a; /* count_init replaced it; the stages share `seen` */
+    assert_int_equal(pthread_create(&tb, NULL, instance_run, &b), 0);
+    assert_int_equal(pthread_join(ta, NULL), 0);
+    b.done = 1;
+    assert_int_equal(pthread_join(tb, NULL), 0);
+    assert_int_equal(a.rc, BC_EXIT_OK);
+    assert_int_equal(b.rc, BC_EXIT_OK);
+    assert_int_equal(a.st.rebalances, 2);
+    assert_int_equal(a.st.aborts, 0); /* committed, not aborted, on revocation */
+    assert_true(a.met); /* ended with one partition, everything processed committed */
+    assert_true(b.st.rebalances >= 1);
+    assert_true(b.st.restored > 0); /* the moved partition's store came from its changelog */
+    bc_runtime_destroy(a.rt);
+    bc_runtime_destroy(b.rt);
+}
+
 int main(void)
 {
     bc_log_setup("test_runtime", getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR,
@@ -651,6 +851,9 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runtime_stage_type_defaults_from_flags),
+        cmocka_unit_test(test_runtime_settings_from_topology),
+        cmocka_unit_test(test_runtime_held_offsets_are_not_committed),
+        cmocka_unit_test(test_runtime_sigterm_commits_open_transaction),
         cmocka_unit_test(test_runtime_copies_and_commits),
         cmocka_unit_test(test_runtime_lineage_headers_and_fates),
         cmocka_unit_test(test_runtime_abortable_produce_error_rewinds),
@@ -658,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_runtime_poison_record_reaches_dlq),
         cmocka_unit_test(test_runtime_store_changelog_and_restore),
         cmocka_unit_test(test_runtime_avro_fates_and_dead_letters),
+        cmocka_unit_test(test_runtime_rebalance_commits_before_revocation),
         cmocka_unit_test(test_runtime_fenced_on_end_txn_exits),
         cmocka_unit_test(test_runtime_fenced_on_init_exits),
     };
