@@ -127,3 +127,111 @@ def main(fn):
         print("FAILED:", e, flush=True)
         sys.exit(1)
     print("ok", flush=True)
+
+
+# --- a minimal raw Kafka client, for requests no library sends on demand ---------------
+
+import socket
+import struct
+
+_CRC32C_TABLE = []
+for _n in range(256):
+    _c = _n
+    for _ in range(8):
+        _c = (_c >> 1) ^ 0x82F63B78 if _c & 1 else _c >> 1
+    _CRC32C_TABLE.append(_c)
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def _varint(v):
+    v = (v << 1) ^ (v >> 63)
+    out = bytearray()
+    while v >= 0x80:
+        out.append((v & 0x7F) | 0x80)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def record_batch(values, producer_id=-1, epoch=-1, base_sequence=-1, timestamp=1_700_000_000_000,
+                 attributes=0):
+    """An uncompressed record batch v2 of `values` (bytes, no keys), base offset 0."""
+    recs = b""
+    for i, v in enumerate(values):
+        body = b"\x00" + _varint(0) + _varint(i) + _varint(-1) + _varint(len(v)) + v + _varint(0)
+        recs += _varint(len(body)) + body
+    after_crc = struct.pack(">hiqqqhii", attributes, len(values) - 1, timestamp, timestamp,
+                            producer_id, epoch, base_sequence, len(values)) + recs
+    head = struct.pack(">ib", 0, 2) + struct.pack(">I", crc32c(after_crc))
+    return struct.pack(">qi", 0, len(head) + len(after_crc)) + head + after_crc
+
+
+def kstring(s):
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+class RawClient:
+    """One connection speaking non-flexible request versions."""
+
+    def __init__(self, bootstrap, timeout=10):
+        host, port = bootstrap.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.corr = 0
+
+    def send(self, api_key, version, body):
+        self.corr += 1
+        hdr = struct.pack(">hhi", api_key, version, self.corr) + kstring("raw")
+        self.sock.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+        return self.corr
+
+    def recv(self):
+        """Returns (correlation id, body) or raises ConnectionError when closed."""
+        n = struct.unpack(">i", self._read(4))[0]
+        data = self._read(n)
+        return struct.unpack(">i", data[:4])[0], data[4:]
+
+    def request(self, api_key, version, body):
+        corr = self.send(api_key, version, body)
+        got, data = self.recv()
+        check(got == corr, "correlation id %d, want %d" % (got, corr))
+        return data
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("connection closed by the broker")
+            buf += chunk
+        return buf
+
+    def close(self):
+        self.sock.close()
+
+    def init_producer_id(self):
+        """InitProducerId v1 without transactional id -> (producer id, epoch)."""
+        data = self.request(22, 1, kstring(None) + struct.pack(">i", 60000))
+        _throttle, err, pid, epoch = struct.unpack(">ihqh", data[:16])
+        check(err == 0, "InitProducerId error %d" % err)
+        return pid, epoch
+
+    def produce(self, topic, partition, batch, acks=-1):
+        """Produce v3 of one batch -> (error code, base offset)."""
+        body = kstring(None) + struct.pack(">hii", acks, 10000, 1) + kstring(topic) + \
+            struct.pack(">ii", 1, partition) + struct.pack(">i", len(batch)) + batch
+        data = self.request(0, 3, body)
+        # responses[1]: topic, partitions[1]: index, error, base_offset, log_append_time
+        off = 4
+        tlen = struct.unpack(">h", data[off:off + 2])[0]
+        off += 2 + tlen + 4
+        _idx, err, base = struct.unpack(">ihq", data[off:off + 14])
+        return err, base

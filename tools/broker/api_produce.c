@@ -64,6 +64,11 @@ static int produce_partition(struct broker *b, struct partition *p, struct kstr 
         int64_t dup = -1;
         int rc = producer_check(&p->producers, &first, &dup);
         if (rc == PRODUCER_DUPLICATE) {
+            char pid[32], off[32];
+            snprintf(pid, sizeof(pid), "%" PRId64, first.producer_id);
+            snprintf(off, sizeof(off), "%" PRId64, dup);
+            bc_log(BC_LOG_DEBUG, "duplicate batch answered with its original offset", "topic",
+                   p->topic->name, "producer_id", pid, "base_offset", off, NULL);
             *base_offset = dup;
             return KERR_NONE;
         }
