@@ -1391,6 +1391,8 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
            "transactional_id", rt->txn_id, NULL);
 
     int64_t next_tick = now_ms() + rt->tick_interval_ms;
+    int64_t next_report = now_ms() + 10000;
+    uint64_t reported = 0;
     while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
         if (hooks != NULL) {
             if (hooks->until != NULL && hooks->until(hooks->opaque, rt)) {
@@ -1423,6 +1425,18 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         rd_kafka_poll(rt->producer, 0);
         int64_t now = now_ms();
+        if (now >= next_report) {
+            next_report = now + 10000;
+            if (rt->stats.processed != reported) {
+                reported = rt->stats.processed;
+                char processed[24], committed[24], aborts[24];
+                snprintf(processed, sizeof(processed), "%" PRIu64, rt->stats.processed);
+                snprintf(committed, sizeof(committed), "%" PRIu64, rt->stats.committed);
+                snprintf(aborts, sizeof(aborts), "%" PRIu64, rt->stats.aborts);
+                bc_log(BC_LOG_INFO, "progress", "worker", rt->worker_id, "processed", processed,
+                       "committed", committed, "aborts", aborts, NULL);
+            }
+        }
         if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
             !rt->need_rewind) {
             next_tick = now + rt->tick_interval_ms;
