@@ -1702,6 +1702,18 @@ int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             ts = bc_record_timestamp(rec);
         }
     }
+    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+        ((const unsigned char *)value)[0] == 0) {
+        /* The schema hook: a value in the Confluent wire format must name a registered
+         * schema, so no reader meets an id it cannot resolve. */
+        const struct bc_avro_schema *writer = NULL;
+        char errstr[128];
+        if (bc_avro_peek(rt->registry, value, value_len, &writer, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "output value rejected", "output", output, "error", errstr,
+                   NULL);
+            return BC_FATAL;
+        }
+    }
     int32_t partition = RD_KAFKA_PARTITION_UA;
     if (opts != NULL && opts->has_partition) {
         partition = opts->partition;

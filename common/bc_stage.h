@@ -175,10 +175,11 @@ struct bc_emit_opts {
  * `workers.<name>.outputs.<output>`), in the current transaction, with lineage headers.
  * rec (borrowed, may be NULL) is the input it derives from. key/value are borrowed and
  * copied; value is the encoded bytes (Avro in the Confluent wire format for inter-worker
- * topics; the runtime checks it with the output's schema hook when one is configured).
+ * topics, encoded with bc_avro and bc_ctx_registry). When a registry is loaded, a value
+ * starting with the wire format's 0x00 must carry a registered schema id, else BC_FATAL.
  * Keyed records are partitioned by murmur2 (as Java clients do). Returns BC_OK, or
- * BC_FATAL for an unknown output or a value rejected by the schema hook, or BC_RETRY when
- * the transaction is already failed. */
+ * BC_FATAL for an unknown output or a rejected value, or BC_RETRY when the transaction is
+ * already failed (the runtime aborts and rewinds). */
 int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             const void *key, size_t key_len, const void *value, size_t value_len,
             const struct bc_emit_opts *opts);

@@ -842,6 +842,26 @@ static void test_runtime_rebalance_commits_before_revocation(void **state)
     bc_runtime_destroy(b.rt);
 }
 
+/* bc_emit's schema hook runs before any Kafka call, so an unconnected runtime shows it. */
+static void test_runtime_emit_rejects_unregistered_schema_id(void **state)
+{
+    struct fixture *fx = *state;
+    schemas_dir = "schemas";
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t13.", 3);
+    schemas_dir = NULL;
+    struct bc_ctx *ctx = bc_runtime_ctx(rt);
+    static const unsigned char unknown_id[] = {0, 0, 0, 0x7f, 0x7f, 2};
+    static const unsigned char fate_id[] = {0, 0, 0, 0, 3, 2};
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, unknown_id, sizeof(unknown_id), NULL),
+                     BC_FATAL);
+    assert_int_equal(bc_emit(ctx, NULL, "nope", "k", 1, "x", 1, NULL), BC_FATAL);
+    /* Registered id and plain bytes pass the hook; unconnected, the write itself fails. */
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, fate_id, sizeof(fate_id), NULL),
+                     BC_RETRY);
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, "{}", 2, NULL), BC_RETRY);
+    bc_runtime_destroy(rt);
+}
+
 int main(void)
 {
     bc_log_setup("test_runtime", getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR,
@@ -852,6 +872,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runtime_stage_type_defaults_from_flags),
         cmocka_unit_test(test_runtime_settings_from_topology),
+        cmocka_unit_test(test_runtime_emit_rejects_unregistered_schema_id),
         cmocka_unit_test(test_runtime_held_offsets_are_not_committed),
         cmocka_unit_test(test_runtime_sigterm_commits_open_transaction),
         cmocka_unit_test(test_runtime_copies_and_commits),
