@@ -1501,6 +1501,14 @@ int bc_run(const struct bc_stage *stage, int argc, char **argv)
         return BC_EXIT_OK;
     }
     settings.handle_signals = 1;
+    if (settings.config != NULL) {
+        /* The topology's log settings; $BC_LOG_LEVEL still overrides the level. */
+        enum bc_log_level cfg_level = settings.config->log.level;
+        if (level != NULL && bc_log_level_parse(level, &lvl) == 0) {
+            cfg_level = lvl;
+        }
+        bc_log_setup(stage->name, cfg_level, settings.config->log.format);
+    }
     struct bc_runtime *rt = bc_runtime_new(stage, &settings, errstr, sizeof(errstr));
     if (rt == NULL) {
         fprintf(stderr, "%s: %s\n", stage->name, errstr);
@@ -1975,8 +1983,15 @@ void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t o
         topic = rt->settings.inputs[0];
     }
     struct part *p = part_find(rt, topic, partition);
-    if (p != NULL) {
-        p->hold = offset < 0 ? -1 : offset;
+    if (p == NULL) {
+        return;
+    }
+    int advances = p->hold >= 0 && (offset < 0 || offset > p->hold);
+    p->hold = offset < 0 ? -1 : offset;
+    if (advances && p->next >= 0) {
+        /* The committable offset moved: make sure a transaction carries it, even when the
+         * stage writes nothing else and no record arrives. */
+        (void)txn_ensure(rt);
     }
 }
 
