@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ static rd_kafka_mock_cluster_t *mock;
 static char brokers[256];
 static struct bc_avro_registry *reg;
 static const struct bc_avro_schema *te;
-static char root[4096];
+static char root[PATH_MAX];
 
 static int setup(void **state)
 {
@@ -43,7 +44,10 @@ static int setup(void **state)
         bc_log_setup("test", BC_LOG_ERROR, BC_LOG_LOGFMT);
     }
     const char *env = getenv("BC_ROOT");
-    snprintf(root, sizeof(root), "%s", env != NULL ? env : ".");
+    /* Absolute: the topology's schemas.dir is relative to the topology file's directory. */
+    if (realpath(env != NULL ? env : ".", root) == NULL) {
+        return -1;
+    }
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/schemas", root);
     if (bc_avro_registry_load(dir, &reg, err, sizeof(err)) != 0) {
