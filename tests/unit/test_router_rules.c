@@ -736,6 +736,39 @@ static void test_router_projection(void **state)
     avro_value_decref(&ev);
 }
 
+/* README's router examples compile (the worker snippet aside, which is the default
+ * topology's and validated with it). */
+static void test_router_readme_examples(void **state)
+{
+    (void)state;
+    char path[4096];
+    const char *root = getenv("BC_ROOT");
+    snprintf(path, sizeof(path), "%s/README.md", root ? root : ".");
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    char *p = strstr(text, "<!-- section: router -->");
+    assert_non_null(p);
+    char *end = strstr(p, "<!-- section: tests -->");
+    assert_non_null(end);
+    int compiled = 0;
+    while ((p = strstr(p, "```yaml\n")) != NULL && p < end) {
+        p += 8;
+        char *close = strstr(p, "```");
+        assert_non_null(close);
+        *close = '\0';
+        if (strstr(p, "input:") == NULL) {
+            router_table_destroy(compile_ok(p));
+            compiled++;
+        }
+        p = close + 3;
+    }
+    assert_int_equal(compiled, 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -754,6 +787,7 @@ int main(void)
         cmocka_unit_test(test_router_validate_topology),
         cmocka_unit_test(test_router_key),
         cmocka_unit_test(test_router_projection),
+        cmocka_unit_test(test_router_readme_examples),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
