@@ -1682,22 +1682,11 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
     return BC_OK;
 }
 
-int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
-            const void *key, size_t key_len, const void *value, size_t value_len,
-            const struct bc_emit_opts *opts)
+/* bc_emit and bc_emit_topic, once the topic is known. */
+static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const char *topic,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   const struct bc_emit_opts *opts)
 {
-    struct bc_runtime *rt = ctx->rt;
-    const struct output *out = NULL;
-    for (size_t i = 0; i < rt->output_count; i++) {
-        if (strcmp(rt->outputs[i].name, output) == 0) {
-            out = &rt->outputs[i];
-            break;
-        }
-    }
-    if (out == NULL) {
-        bc_log(BC_LOG_ERROR, "unknown output", "stage", rt->stage->name, "output", output, NULL);
-        return BC_FATAL;
-    }
     struct bc_source src = {0};
     const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
     int index = 0;
@@ -1726,12 +1715,42 @@ int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
     if (opts != NULL && opts->has_partition) {
         partition = opts->partition;
     }
-    int rc = produce(rt, out->topic, partition, key, key_len, value, value_len, ts, srcp, index,
+    int rc = produce(rt, topic, partition, key, key_len, value, value_len, ts, srcp, index,
                      opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
     if (rc == BC_OK) {
         rt->stats.emitted++;
     }
     return rc;
+}
+
+int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
+            const void *key, size_t key_len, const void *value, size_t value_len,
+            const struct bc_emit_opts *opts)
+{
+    struct bc_runtime *rt = ctx->rt;
+    const struct output *out = NULL;
+    for (size_t i = 0; i < rt->output_count; i++) {
+        if (strcmp(rt->outputs[i].name, output) == 0) {
+            out = &rt->outputs[i];
+            break;
+        }
+    }
+    if (out == NULL) {
+        bc_log(BC_LOG_ERROR, "unknown output", "stage", rt->stage->name, "output", output, NULL);
+        return BC_FATAL;
+    }
+    return emit_to(rt, rec, out->topic, key, key_len, value, value_len, opts);
+}
+
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts)
+{
+    if (topic == NULL || topic[0] == '\0') {
+        bc_log(BC_LOG_ERROR, "no topic", "stage", ctx->rt->stage->name, NULL);
+        return BC_FATAL;
+    }
+    return emit_to(ctx->rt, rec, topic, key, key_len, value, value_len, opts);
 }
 
 /* Copies s into out with characters outside [A-Za-z0-9_.:-] replaced by '_'. */

@@ -171,6 +171,14 @@ struct bc_emit_opts {
     size_t header_count;
 };
 
+/* bc_emit to a topic named by the stage instead of an output name: for a stage whose
+ * topology options name its targets (the router's rules). topic is borrowed; the stage's
+ * option checks must have validated it against the topology's topics. Otherwise exactly
+ * like bc_emit (transaction, lineage headers and bc.src index, partitioning, opts). */
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts);
+
 /* Writes one record to the stage's output named `output` (the topology's
  * `workers.<name>.outputs.<output>`), in the current transaction, with lineage headers.
  * rec (borrowed, may be NULL) is the input it derives from. key/value are borrowed and
