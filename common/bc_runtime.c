@@ -1632,24 +1632,34 @@ static void reason_code(char *out, size_t cap, const char *s)
 
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
 {
-    struct bc_runtime *rt = ctx->rt;
     struct bc_source src;
     bc_record_source(rec, &src);
+    return bc_drop_source(ctx, &src, bc_record_timestamp(rec), reason, NULL);
+}
+
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy)
+{
+    struct bc_runtime *rt = ctx->rt;
+    struct bc_source src = *source;
     char code[64];
     reason_code(code, sizeof(code), reason);
+    char policy_code[64];
+    reason_code(policy_code, sizeof(policy_code), policy);
     char key[320];
     int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
                            src.partition, src.offset);
     /* The Fate record. JSON until the Avro codec's Fate schema is wired in; every field is
      * a code, a number or a topic name, none needs escaping. */
-    char value[768];
-    int64_t ts = bc_record_timestamp(rec);
+    char value[900];
+    int64_t ts = timestamp;
     int value_len = snprintf(value, sizeof(value),
                              "{\"worker\":\"%s\",\"instance\":\"%s\",\"topic\":\"%s\","
                              "\"partition\":%" PRId32 ",\"offset\":%" PRId64
-                             ",\"reason\":\"%s\",\"timestamp\":%" PRId64 "}",
+                             ",\"reason\":\"%s\",%s%s%s\"timestamp\":%" PRId64 "}",
                              rt->worker_id, rt->settings.instance, src.topic, src.partition,
-                             src.offset, code, ts);
+                             src.offset, code, policy != NULL ? "\"policy\":\"" : "",
+                             policy != NULL ? policy_code : "", policy != NULL ? "\"," : "", ts);
     int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
                      (size_t)value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {

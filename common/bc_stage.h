@@ -182,6 +182,11 @@ int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
  * "duplicate", "sampled_out", "filtered") to `<pipeline>.fates` in the same transaction, so
  * lineage accounts for every input. reason is borrowed. Returns like bc_emit. */
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason);
+/* bc_drop for a record no longer at hand (a stage that buffers: the tail-sampler): source
+ * and timestamp (ms) say which input it was; policy (borrowed, may be NULL) names the
+ * sampling policy or rule that decided and goes into the Fate. */
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy);
 
 /* Sends rec to the worker's dead-letter topic (output "dlq", default `<pipeline>.dlq`) in
  * the same transaction: key and value unchanged, reason code, detail text and source in
