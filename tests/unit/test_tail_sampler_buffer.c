@@ -221,6 +221,53 @@ static void test_byte_accounting_is_exact(void **state)
     ts_policies_destroy(p);
 }
 
+/* Bytes per buffered span beyond the span's own encoded bytes, for the README: 2,000 traces
+ * of 1-50 spans (sizes 300-900 B, traces interleaved as the generator sends them). */
+static void test_overhead_per_span(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    enum { TRACES = 2000, LIVE = 200 };
+    int spans[TRACES], sent[TRACES], active[LIVE];
+    char value[900];
+    memset(value, 'v', sizeof(value));
+    size_t payload = 0, records = 0, n_active = 0;
+    int next = 0;
+    int64_t offset = 0;
+    uint64_t rnd = 12345;
+    /* LIVE traces open at a time; a random one of them sends its next span. */
+    while (n_active > 0 || next < TRACES) {
+        while (n_active < LIVE && next < TRACES) {
+            spans[next] = 1 + (next * 37) % 50;
+            sent[next] = 0;
+            active[n_active++] = next++;
+        }
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t k = (size_t)(rnd >> 33) % n_active;
+        int i = active[k];
+        size_t len = 300 + (size_t)((rnd >> 20) % 601);
+        uint8_t id[16];
+        id_of(id, i);
+        assert_non_null(ts_buffer_add(buf, part, id, offset++, 0, TS_REC_SPAN, value, len, NULL,
+                                      0, -1));
+        payload += len;
+        records++;
+        if (++sent[i] == spans[i]) {
+            active[k] = active[--n_active];
+        }
+    }
+    assert_int_equal(ts_buffer_records(buf), records);
+    double overhead = (double)(ts_buffer_bytes(buf) - payload) / (double)records;
+    printf("MEASURED tail-sampler buffer: %zu spans, %zu payload bytes, %zu buffered bytes, "
+           "%.1f bytes overhead per span\n",
+           records, payload, ts_buffer_bytes(buf), overhead);
+    assert_true(overhead <= 200.0);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_decision_order_hold_and_oldest),
         cmocka_unit_test(test_records_round_trip_and_accumulator),
         cmocka_unit_test(test_byte_accounting_is_exact),
+        cmocka_unit_test(test_overhead_per_span),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,7 +262,7 @@ static size_t record_size(size_t len)
 
 static size_t grown_cap(size_t cap, size_t need)
 {
-    size_t next = cap + cap / 2;
+    size_t next = cap + cap / 4;
     return align8(next > need ? next : need);
 }
 
