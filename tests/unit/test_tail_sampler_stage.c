@@ -208,7 +208,7 @@ static const char *kafka_settings[] = {
 static const char *options_yaml = "options:\n"
                                   "  decision_wait: 2s\n"
                                   "  allowed_lateness: 1s\n"
-                                  "  idle_timeout: 1s\n"
+                                  "  idle_timeout: 3s\n"
                                   "  non_span: follow\n"
                                   "  policies:\n"
                                   "    - {name: errors, type: status_code, status_codes: [ERROR]}\n"
