@@ -73,6 +73,8 @@ static int by_end(const void *a, const void *b)
     return x->end_ns < y->end_ns ? -1 : x->end_ns > y->end_ns;
 }
 
+static size_t padding; /* bytes of an extra attribute per span (to fill the buffer) */
+
 static void encode(struct fixture *fx, avro_value_t *ev, const struct pending *p,
                    struct bc_avro_buf *buf)
 {
@@ -106,6 +108,12 @@ static void encode(struct fixture *fx, avro_value_t *ev, const struct pending *p
     bc_event_field(ev, BC_EV_ATTRIBUTES, &attrs);
     bc_event_kv_append(&attrs, "http.route", 10, &any);
     bc_any_set_string(&any, "/checkout", 9);
+    if (padding > 0) {
+        static char pad[4096];
+        memset(pad, 'p', sizeof(pad));
+        bc_event_kv_append(&attrs, "padding", 7, &any);
+        bc_any_set_string(&any, pad, padding < sizeof(pad) ? padding : sizeof(pad));
+    }
     char errstr[256];
     if (bc_avro_encode(fx->schema, ev, buf, errstr, sizeof(errstr)) != 0) {
         fail_msg("encode: %s", errstr);
@@ -221,10 +229,32 @@ struct run {
     struct bc_runtime *rt;
 };
 
-static void run_new(struct fixture *fx, struct run *r)
+/* Topic names of one test: "<prefix>in", "<prefix>sampled", pipeline "<prefix>p". */
+static char t_in[32], t_sampled[32], t_pipeline[32], t_fates[32], t_dlq[32], t_changelog[64];
+
+static void names(const char *prefix)
+{
+    snprintf(t_in, sizeof(t_in), "%sin", prefix);
+    snprintf(t_sampled, sizeof(t_sampled), "%ssampled", prefix);
+    snprintf(t_pipeline, sizeof(t_pipeline), "%sp", prefix);
+    snprintf(t_fates, sizeof(t_fates), "%sp.fates", prefix);
+    snprintf(t_dlq, sizeof(t_dlq), "%sp.dlq", prefix);
+    snprintf(t_changelog, sizeof(t_changelog), "%sp.w.decisions.changelog", prefix);
+}
+
+static void topics_create(struct fixture *fx, const char *prefix)
+{
+    names(prefix);
+    const char *topics[] = {t_in, t_sampled, t_fates, t_dlq, t_changelog};
+    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        assert_int_equal(rd_kafka_mock_topic_create(fx->mock, topics[i], PARTITIONS, 1), 0);
+    }
+}
+
+static void run_new(struct fixture *fx, struct run *r, const char *yaml)
 {
     struct bc_errors errs = {0};
-    r->doc = bc_yaml_load_string("o.yaml", options_yaml, strlen(options_yaml), &errs);
+    r->doc = bc_yaml_load_string("o.yaml", yaml, strlen(yaml), &errs);
     assert_non_null(r->doc);
     struct bc_check ck = {.path = "options", .errs = &errs};
     r->options = bc_options_validate(&ck, bc_node_get(r->doc->root, "options"), "options",
@@ -232,10 +262,13 @@ static void run_new(struct fixture *fx, struct run *r)
     if (errs.n > 0) {
         fail_msg("options: %s", errs.v[0].message);
     }
-    static const char *inputs[] = {"in"};
-    static const char *outputs[] = {"sampled=sampled"};
+    static const char *inputs[1], *outputs[1];
+    static char output[64];
+    snprintf(output, sizeof(output), "sampled=%s", t_sampled);
+    inputs[0] = t_in;
+    outputs[0] = output;
     struct bc_runtime_settings s = {
-        .pipeline = "p",
+        .pipeline = t_pipeline,
         .worker = "w",
         .instance = "i1",
         .brokers = fx->brokers,
@@ -243,8 +276,8 @@ static void run_new(struct fixture *fx, struct run *r)
         .input_count = 1,
         .outputs = outputs,
         .output_count = 1,
-        .dlq_topic = "p.dlq",
-        .fates_topic = "p.fates",
+        .dlq_topic = t_dlq,
+        .fates_topic = t_fates,
         .commit_interval_ms = 50,
         .max_batch = 200,
         .tick_interval_ms = 50,
@@ -294,6 +327,8 @@ struct out {
     int bad_sampling;
     char *seen_spans;        /* span ids seen, for duplicates: TRACES * 16 flags */
     int fates, fates_with_policy;
+    int strict;      /* check each trace's policy against the truth */
+    int early_spans; /* spans flagged decided_early */
 };
 static struct out out;
 static struct fixture *cur;
@@ -331,10 +366,17 @@ static void on_sampled(const rd_kafka_message_t *msg)
         out.duplicates++;
     }
     out.kept[id]++;
+    json_t *flags = json_object_get(j, "flags");
+    for (size_t f = 0; f < json_array_size(flags); f++) {
+        out.early_spans += strcmp(json_string_value(json_array_get(flags, f)), "decided_early") == 0;
+    }
     json_t *sampling = json_object_get(j, "sampling");
     const char *policy = json_string_value(json_object_get(sampling, "policy"));
     double prob = json_real_value(json_object_get(sampling, "probability"));
     const char *want = truth.error[id] ? "errors" : truth.slow[id] ? "slow" : "baseline";
+    if (!out.strict) {
+        want = policy != NULL ? policy : "";
+    }
     if (policy == NULL || strcmp(policy, want) != 0 ||
         prob != (strcmp(want, "baseline") == 0 ? 0.3 : 1.0)) {
         out.bad_sampling++;
@@ -395,14 +437,12 @@ static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(vo
 {
     struct fixture *fx = *state;
     cur = fx;
-    const char *topics[] = {"in", "sampled", "p.fates", "p.dlq", "p.w.decisions.changelog"};
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-        assert_int_equal(rd_kafka_mock_topic_create(fx->mock, topics[i], PARTITIONS, 1), 0);
-    }
-    produce_input(fx, "in");
+    topics_create(fx, "w.");
+    padding = 0;
+    produce_input(fx, t_in);
 
     struct run r;
-    run_new(fx, &r);
+    run_new(fx, &r, options_yaml);
     struct bc_runtime_hooks hooks = {.until = until_all, .timeout_ms = 60000};
     assert_int_equal(bc_runtime_run(r.rt, &hooks), BC_EXIT_OK);
     struct bc_runtime_stats st;
@@ -412,9 +452,10 @@ static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(vo
     assert_int_equal(st.emitted + st.fates, (uint64_t)truth.records);
 
     memset(&out, 0, sizeof(out));
+    out.strict = 1;
     out.seen_spans = calloc(TRACES * 16, 1);
-    int sampled = consume_all(fx, "sampled", on_sampled);
-    int fates = consume_all(fx, "p.fates", on_fate);
+    int sampled = consume_all(fx, t_sampled, on_sampled);
+    int fates = consume_all(fx, t_fates, on_fate);
     assert_int_equal(out.duplicates, 0);
     assert_int_equal(out.bad_sampling, 0);
     assert_int_equal(out.passthrough, truth.logs_without);
@@ -443,7 +484,7 @@ static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(vo
 
     /* A restart: the mock forgot the committed offsets, so every record comes again. The
      * decisions store knows what was emitted: nothing is written twice. */
-    run_new(fx, &r);
+    run_new(fx, &r, options_yaml);
     hooks.until = until_consumed;
     assert_int_equal(bc_runtime_run(r.rt, &hooks), BC_EXIT_OK);
     bc_runtime_stats(r.rt, &st);
@@ -454,12 +495,57 @@ static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(vo
     free(out.seen_spans);
 }
 
+static const char *early_yaml = "options:\n"
+                                "  decision_wait: 30s\n"
+                                "  allowed_lateness: 1s\n"
+                                "  idle_timeout: 3s\n"
+                                "  max_buffer_bytes: 1MiB\n"
+                                "  non_span: follow\n"
+                                "  policies:\n"
+                                "    - {name: errors, type: status_code, status_codes: [ERROR]}\n"
+                                "    - {name: baseline, type: probabilistic, percentage: 30}\n";
+
+/* Spans of 3 KiB and a 30 s decision_wait need about 4 MiB of buffer: with 1 MiB the oldest
+ * traces are decided early; traces still stay whole (later spans follow the decision) and
+ * every record is accounted for exactly once. */
+static void test_tail_sampler_full_buffer_decides_early(void **state)
+{
+    struct fixture *fx = *state;
+    cur = fx;
+    topics_create(fx, "e.");
+    padding = 3000;
+    produce_input(fx, t_in);
+    padding = 0;
+    struct run r;
+    run_new(fx, &r, early_yaml);
+    struct bc_runtime_hooks hooks = {.until = until_all, .timeout_ms = 60000};
+    assert_int_equal(bc_runtime_run(r.rt, &hooks), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(r.rt, &st);
+    run_free(&r);
+    assert_int_equal(st.dead_letters, 0);
+    assert_int_equal(st.emitted + st.fates, (uint64_t)truth.records);
+    memset(&out, 0, sizeof(out));
+    out.seen_spans = calloc(TRACES * 16, 1);
+    int sampled = consume_all(fx, t_sampled, on_sampled);
+    int fates = consume_all(fx, t_fates, NULL);
+    assert_int_equal(out.duplicates, 0);
+    assert_int_equal(out.bad_sampling, 0);
+    assert_int_equal(sampled + fates, truth.records);
+    for (int i = 0; i < TRACES; i++) {
+        assert_true(out.kept[i] == 0 || out.kept[i] == truth.spans[i]);
+    }
+    assert_true(out.early_spans > 0);
+    free(out.seen_spans);
+}
+
 int main(void)
 {
     bc_log_setup("test_tail_sampler_stage",
                  getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR, BC_LOG_LOGFMT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats),
+        cmocka_unit_test(test_tail_sampler_full_buffer_decides_early),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
