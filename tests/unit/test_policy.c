@@ -521,6 +521,47 @@ static void test_first_match_versus_all(void **state)
     ts_policies_destroy(all);
 }
 
+/* `breadcrumb validate` runs the same compiler through the worker type's option hook: the
+ * errors carry the topology's file:line:column and the option's path. */
+static void test_topology_validation_reports_positions(void **state)
+{
+    (void)state;
+    const char *yaml = "pipeline: shop\n"
+                       "topics:\n"
+                       "  shop.enriched: {}\n"
+                       "  shop.sampled: {}\n"
+                       "workers:\n"
+                       "  ts:\n"
+                       "    type: tail-sampler\n"
+                       "    input: shop.enriched\n"
+                       "    outputs: {sampled: shop.sampled}\n"
+                       "    options:\n"
+                       "      policies:\n"
+                       "        - {name: ok, type: status_code, status_codes: [ERROR]}\n"
+                       "        - name: bad-regex\n"
+                       "          type: string_attribute\n"
+                       "          key: http.route\n"
+                       "          regex: true\n"
+                       "          values: ['(unclosed']\n"
+                       "        - name: combo\n"
+                       "          type: and\n"
+                       "          policies:\n"
+                       "            - {name: n, type: numeric_attribute, key: x, min: ten}\n";
+    struct bc_errors errs = {0};
+    struct bc_config *cfg = bc_config_load_string("t.yaml", yaml, strlen(yaml), &errs);
+    assert_int_equal(errs.n, 2);
+    bc_errors_sort(&errs);
+    assert_string_equal(errs.v[0].file, "t.yaml");
+    assert_int_equal(errs.v[0].line, 17);
+    assert_int_equal(errs.v[0].column, 20);
+    assert_non_null(strstr(errs.v[0].message, "workers.ts.options.policies: bad regex"));
+    assert_int_equal(errs.v[1].line, 21);
+    assert_int_equal(errs.v[1].column, 63);
+    assert_non_null(strstr(errs.v[1].message, "min must be a number, not 'ten'"));
+    bc_errors_clear(&errs);
+    bc_config_destroy(cfg);
+}
+
 static void test_trace_id_parse(void **state)
 {
     (void)state;
@@ -550,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_and),
         cmocka_unit_test(test_drop_wins),
         cmocka_unit_test(test_first_match_versus_all),
+        cmocka_unit_test(test_topology_validation_reports_positions),
         cmocka_unit_test(test_trace_id_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
