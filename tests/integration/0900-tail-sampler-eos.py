@@ -48,6 +48,7 @@ schemas:
   dir: %(schemas)s
 topics:
   in: {partitions: %(parts)d}
+  %(p)s.dlq: {partitions: 1}
   %(sampled)s: {partitions: %(parts)d}
   %(cold)s: {partitions: %(parts)d}
 workers:
@@ -184,6 +185,12 @@ class Worker(eoslib.Stage):
         self.starts = 0
 
 
+def create_topics(broker, config):
+    """The topology's topics, fates and changelogs (breadcrumb topics create)."""
+    subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "topics", "create", config,
+                    "--brokers", broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
+
+
 def read_all(bootstrap, topic, parts):
     r = eoslib.Reader(bootstrap, topic, parts)
     last = -1
@@ -216,9 +223,10 @@ def kept_spans(schema, records):
 
 def run():
     p_cfg = write("p.yaml", topology("p", "sampled", "cold"))
-    broker = bclib.Broker(args=["--topology", p_cfg]).start()
+    broker = bclib.Broker().start()
     try:
         eoslib.skip_unless_transactions(broker)
+        create_topics(broker, p_cfg)
         gen = os.path.join(bclib.WORK, "gen")
         subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "gen", "--out-dir", gen,
                         "--traces", str(TRACES), "--spans-min", "1", "--spans-max", "50",
@@ -244,7 +252,7 @@ def run():
         reader.close()
 
         sampled = read_all(broker.bootstrap, "sampled", PARTS)
-        fates = read_all(broker.bootstrap, "p.fates", 1)
+        fates = read_all(broker.bootstrap, "p.fates", PARTS)
         cold = read_all(broker.bootstrap, "cold", PARTS)
         spans, dupes, policies = kept_spans(schema, sampled)
         bclib.check(dupes == 0, "no span emitted twice (found %d)" % dupes)
@@ -271,8 +279,7 @@ def run():
 
         # Replay in a fresh pipeline: the same kept span ids.
         q_cfg = write("q.yaml", topology("q", "sampled-q", "cold-q"))
-        subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "topics", "create", q_cfg,
-                        "--brokers", broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
+        create_topics(broker, q_cfg)
         q = Worker(broker, "a", q_cfg).start()
         wait_done(broker, "q.ts", "the replay to commit every input")
         bclib.check(q.stop() == 0, "replay exits 0")
@@ -284,8 +291,7 @@ def run():
 
         # Memory: max_buffer_bytes at 1 MiB.
         m_cfg = write("m.yaml", topology("m", "sampled-m", "cold-m", max_buffer="1MiB"))
-        subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "topics", "create", m_cfg,
-                        "--brokers", broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
+        create_topics(broker, m_cfg)
         m = Worker(broker, "a", m_cfg).start()
         wait_done(broker, "m.ts", "the bounded run to commit every input")
         with open("/proc/%d/status" % m.proc.pid) as f:
