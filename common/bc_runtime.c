@@ -1706,7 +1706,7 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
         const struct bc_avro_schema *writer = NULL;
         char errstr[128];
         if (bc_avro_peek(rt->registry, value, value_len, &writer, errstr, sizeof(errstr)) != 0) {
-            bc_log(BC_LOG_ERROR, "output value rejected", "output", output, "error", errstr,
+            bc_log(BC_LOG_ERROR, "output value rejected", "topic", topic, "error", errstr,
                    NULL);
             return BC_FATAL;
         }
@@ -1894,15 +1894,18 @@ static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec
     return rc;
 }
 
-int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
-                 const struct bc_source *fate_source, const struct bc_fate *fate)
+/* bc_drop_fate with the Fate's timestamp given (ms; 0: the record's, or none). */
+static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
+                        const struct bc_source *fate_source, int64_t ts,
+                        const struct bc_fate *fate)
 {
     struct bc_runtime *rt = ctx->rt;
     struct bc_source src;
-    int64_t ts = 0;
     if (rec != NULL) {
         bc_record_source(rec, &src);
-        ts = bc_record_timestamp(rec);
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
     } else if (fate_source != NULL && fate_source->topic != NULL) {
         src = *fate_source;
     } else {
@@ -1947,15 +1950,35 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
     return rc;
 }
 
+int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *fate_source, const struct bc_fate *fate)
+{
+    return drop_fate_at(ctx, rec, fate_source, 0, fate);
+}
+
+/* The Fate kind a reason code stands for (bc_drop). */
+static enum bc_fate_kind fate_kind_of(const char *reason)
+{
+    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
+        return BC_FATE_DEDUPLICATED;
+    }
+    if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
+        return BC_FATE_SAMPLED_OUT;
+    }
+    return BC_FATE_DROPPED;
+}
+
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
 {
-    struct bc_fate fate = {.kind = BC_FATE_DROPPED, .reason = reason};
-    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
-        fate.kind = BC_FATE_DEDUPLICATED;
-    } else if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
-        fate.kind = BC_FATE_SAMPLED_OUT;
-    }
-    return bc_drop_fate(ctx, rec, NULL, &fate);
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason};
+    return drop_fate_at(ctx, rec, NULL, 0, &fate);
+}
+
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy)
+{
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason, .policy = policy};
+    return drop_fate_at(ctx, NULL, source, timestamp, &fate);
 }
 
 int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,

@@ -221,6 +221,11 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
 /* bc_drop_fate with kind derived from reason ("duplicate"/"deduplicated" ->
  * BC_FATE_DEDUPLICATED, "sampled_out" -> BC_FATE_SAMPLED_OUT, else BC_FATE_DROPPED). */
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason);
+/* bc_drop for a record no longer at hand (a stage that buffers: the tail-sampler): source
+ * and timestamp (ms) say which input it was; policy (borrowed, may be NULL) names the
+ * sampling policy or rule that decided and goes into the Fate. */
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy);
 
 /* Sends rec to the worker's dead-letter topic (output "dlq", default `<pipeline>.dlq`) in
  * the same transaction: a DeadLetter record (Avro; reason, detail, source, worker,
