@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bc_config.h"
 #include "workers/enricher/cardinality.h"
 #include "workers/enricher/catalog.h"
 #include "workers/enricher/deploys.h"
@@ -46,9 +47,9 @@ static void test_enricher_catalog_shop(void **state)
     assert_string_equal(s->label_names[0], "domain");
     assert_string_equal(s->label_values[0], "storefront");
     static const char *const shop[] = {
-        "frontend", "gateway",   "auth",    "user",     "search", "catalog",      "recommendation",
-        "ad",       "cart",      "pricing", "currency", "checkout", "payment",    "fraud",
-        "inventory", "shipping", "email",   "notification", "review", "loyalty"};
+        "frontend",  "gateway",  "auth",    "user",         "search",   "catalog", "recommendation",
+        "ad",        "cart",     "pricing", "currency",     "checkout", "payment", "fraud",
+        "inventory", "shipping", "email",   "notification", "review",   "loyalty"};
     for (size_t i = 0; i < 20; i++) {
         assert_non_null(enr_catalog_find(cat, shop[i], strlen(shop[i])));
     }
@@ -118,8 +119,7 @@ static int apply_json(struct enr_deploys *d, const char *id, const char *json)
                              sizeof(errstr));
 }
 
-static char *deploy_json(const char *service, const char *version, const char *id,
-                         const char *at)
+static char *deploy_json(const char *service, const char *version, const char *id, const char *at)
 {
     static char buf[4][512];
     static int k;
@@ -162,9 +162,12 @@ static void test_enricher_deploys_as_of(void **state)
 {
     (void)state;
     struct enr_deploys *d = enr_deploys_new();
-    assert_int_equal(apply_json(d, "d-2", deploy_json("cart", "1.1.0", "d-2", "2026-11-27T07:00:00Z")), 1);
-    assert_int_equal(apply_json(d, "d-1", deploy_json("cart", "1.0.0", "d-1", "2026-11-26T07:00:00Z")), 1);
-    assert_int_equal(apply_json(d, "d-3", deploy_json("pay", "9.0.0", "d-3", "2026-11-27T06:00:00Z")), 1);
+    assert_int_equal(
+        apply_json(d, "d-2", deploy_json("cart", "1.1.0", "d-2", "2026-11-27T07:00:00Z")), 1);
+    assert_int_equal(
+        apply_json(d, "d-1", deploy_json("cart", "1.0.0", "d-1", "2026-11-26T07:00:00Z")), 1);
+    assert_int_equal(
+        apply_json(d, "d-3", deploy_json("pay", "9.0.0", "d-3", "2026-11-27T06:00:00Z")), 1);
     assert_int_equal(enr_deploys_count(d), 3);
     assert_string_equal(version_at(d, "cart", t("2026-11-26T06:59:59Z")), "-");
     assert_string_equal(version_at(d, "cart", t("2026-11-26T07:00:00Z")), "1.0.0"); /* <= */
@@ -179,8 +182,10 @@ static void test_enricher_deploys_as_of(void **state)
 
     /* The same record again changes nothing; a changed one replaces (compaction semantics),
      * even when it moves to another service; a tombstone removes. */
-    assert_int_equal(apply_json(d, "d-2", deploy_json("cart", "1.1.0", "d-2", "2026-11-27T07:00:00Z")), 0);
-    assert_int_equal(apply_json(d, "d-2", deploy_json("cart", "1.1.1", "d-2", "2026-11-27T07:00:00Z")), 1);
+    assert_int_equal(
+        apply_json(d, "d-2", deploy_json("cart", "1.1.0", "d-2", "2026-11-27T07:00:00Z")), 0);
+    assert_int_equal(
+        apply_json(d, "d-2", deploy_json("cart", "1.1.1", "d-2", "2026-11-27T07:00:00Z")), 1);
     assert_string_equal(version_at(d, "cart", t("2030-01-01T00:00:00Z")), "1.1.1");
     assert_int_equal(enr_deploys_count(d), 3);
     assert_int_equal(apply_json(d, "d-2", NULL), 1);
@@ -191,7 +196,8 @@ static void test_enricher_deploys_as_of(void **state)
     /* Invalid records leave the history alone. */
     assert_int_equal(apply_json(d, "d-9", "{\"service\": \"cart\"}"), -1);
     assert_int_equal(apply_json(d, "d-9", "not json"), -1);
-    assert_int_equal(apply_json(d, "d-9", deploy_json("cart", "2", "d-8", "2026-11-27T07:00:00Z")), -1);
+    assert_int_equal(apply_json(d, "d-9", deploy_json("cart", "2", "d-8", "2026-11-27T07:00:00Z")),
+                     -1);
     assert_int_equal(apply_json(d, "d-9", deploy_json("cart", "2", "d-9", "soon")), -1);
     assert_int_equal(enr_deploys_count(d), 2);
     enr_deploys_destroy(d);
@@ -297,7 +303,7 @@ static void test_enricher_cardinality_cap_and_windows(void **state)
     assert_int_equal(check(&c, fs, "http.url", "/a", 3000), 1); /* seen: no new slot */
     assert_int_equal(check(&c, fs, "http.url", "/c", 4000), 0); /* third distinct: over */
     assert_int_equal(check(&c, fs, "http.url", "/c", 5000), 0);
-    assert_int_equal(check(&c, fs, "other", "/c", 5000), 1);    /* per key */
+    assert_int_equal(check(&c, fs, "other", "/c", 5000), 1); /* per key */
     assert_int_equal(c.overflows, 2);
     /* The next window starts empty. */
     assert_int_equal(check(&c, fs, "http.url", "/c", 60000), 1);
@@ -335,6 +341,62 @@ static void test_enricher_cardinality_store_full(void **state)
     free(fs);
 }
 
+/* ---- options (breadcrumb validate) ----------------------------------------------------- */
+
+/* PII rules are checked by the enricher's own compiler, at FILE:LINE:COL. */
+static void test_enricher_options_validate(void **state)
+{
+    (void)state;
+    static const char yaml[] =
+        "pipeline: shop\n"                                                        /* 1 */
+        "topics: {shop.unique: {}, shop.enriched: {}}\n"                          /* 2 */
+        "workers:\n"                                                              /* 3 */
+        "  enricher:\n"                                                           /* 4 */
+        "    input: shop.unique\n"                                                /* 5 */
+        "    outputs: {enriched: shop.enriched}\n"                                /* 6 */
+        "    options:\n"                                                          /* 7 */
+        "      pii:\n"                                                            /* 8 */
+        "        - {name: a, detect: [email, phone], action: mask}\n"             /* 9 */
+        "        - {name: b, keys: x, action: mask, keep_last: many}\n"           /* 10 */
+        "        - {name: c, detect: ip, action: allow}\n"                        /* 11 */
+        "        - {name: d, keys: x, action: drop, colour: red}\n"               /* 12 */
+        "        - {name: e, keys: ['user.*'], action: tokenize, allow: [u-0]}\n" /* 13 */
+        "      cardinality: {max_values: 0}\n";                                   /* 14 */
+    struct bc_errors errs = {0};
+    struct bc_config *cfg = bc_config_load_string("t.yaml", yaml, sizeof(yaml) - 1, &errs);
+    assert_null(cfg);
+    static const struct {
+        int line, column;
+        const char *text;
+    } want[] = {
+        {9, 29, "detect takes email, card, ipv4, ipv6, ip, bearer"},
+        {10, 55, "keep_last must be an integer"},
+        {11, 11, "action allow takes keys only"},
+        {12, 44, "unknown key 'colour'"},
+        {14, 33, "max_values"},
+    };
+    if (errs.n != sizeof(want) / sizeof(want[0])) {
+        bc_errors_print(&errs, stderr);
+        fail_msg("%zu errors", errs.n);
+    }
+    for (size_t i = 0; i < errs.n; i++) {
+        if (errs.v[i].line != want[i].line || errs.v[i].column != want[i].column ||
+            strstr(errs.v[i].message, want[i].text) == NULL) {
+            bc_errors_print(&errs, stderr);
+            fail_msg("error %zu: want %d:%d %s", i, want[i].line, want[i].column, want[i].text);
+        }
+    }
+    bc_errors_clear(&errs);
+    /* The default topology's enricher is valid, with its changelog as an implicit topic. */
+    cfg = bc_config_load("config/topology.yaml", &errs);
+    if (cfg == NULL) {
+        bc_errors_print(&errs, stderr);
+    }
+    assert_non_null(cfg);
+    assert_non_null(bc_config_topic(cfg, "tracking.enricher.cardinality.changelog"));
+    bc_config_destroy(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_enricher_deploys_order_independent),
         cmocka_unit_test(test_enricher_cardinality_cap_and_windows),
         cmocka_unit_test(test_enricher_cardinality_store_full),
+        cmocka_unit_test(test_enricher_options_validate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,7 +143,8 @@ static void test_pii_detect_bearer(void **state)
     struct pii_rules *r = rules_ok("pii: [{name: b, detect: bearer, action: drop}]\n");
     expect_find(r, "Authorization: Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl");
     expect_find(r, "bearer  dG9rZW4=", "dG9rZW4=");
-    expect_find(r, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln");
+    expect_find(r, "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln x",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln");
     expect_find(r, "Bearer", NULL);
     expect_find(r, "unbearer abc", NULL);
     expect_find(r, "eyJonly.one", NULL);
@@ -186,8 +187,7 @@ static void test_pii_action_mask(void **state)
                                    "  - {name: cards, detect: card, action: mask, in: all}\n"
                                    "  - {name: phone, keys: phone, action: mask, keep_last: 2}\n"
                                    "  - {name: names, keys: name, action: mask, keep_last: 0}\n");
-    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "c", "4111111111111111"),
-                        "************1111");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "c", "4111111111111111"), "************1111");
     assert_string_equal(apply(r, PII_IN_BODY, NULL, "paid with 4111 1111 1111 1111."),
                         "paid with ***************1111.");
     assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "phone", "+4917012345"), "*********45");
@@ -204,10 +204,11 @@ static void test_pii_action_mask(void **state)
 static void test_pii_action_tokenize_stable(void **state)
 {
     (void)state;
-    struct pii_rules *r = rules_ok("pii:\n"
-                                   "  - {name: users, keys: [user.id, enduser.id], action: "
-                                   "tokenize}\n"
-                                   "  - {name: emails, detect: email, action: tokenize, in: all}\n");
+    struct pii_rules *r =
+        rules_ok("pii:\n"
+                 "  - {name: users, keys: [user.id, enduser.id], action: "
+                 "tokenize}\n"
+                 "  - {name: emails, detect: email, action: tokenize, in: all}\n");
     char t1[PII_TOKEN_LEN + 1], t2[PII_TOKEN_LEN + 1], t3[PII_TOKEN_LEN + 1];
     snprintf(t1, sizeof(t1), "%s", apply(r, PII_IN_ATTRIBUTES, "user.id", "u-1001"));
     snprintf(t2, sizeof(t2), "%s", apply(r, PII_IN_ATTRIBUTES, "enduser.id", "u-1001"));
@@ -251,8 +252,7 @@ static void test_pii_allow_lists_and_order(void **state)
     assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "to", "noreply@x.example"),
                         "noreply@x.example");
     /* Rules apply in order: the email is masked first, then the IP drops the attribute. */
-    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "x", "a@b.example from 10.0.0.1"),
-                        "<dropped>");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "x", "a@b.example from 10.0.0.1"), "<dropped>");
     assert_int_equal(pii_key_action(r, PII_IN_ATTRIBUTES, "trace.id"), PII_ALLOW);
     assert_int_equal(pii_key_action(r, PII_IN_ATTRIBUTES, "other"), -1);
     pii_rules_destroy(r);
@@ -261,12 +261,12 @@ static void test_pii_allow_lists_and_order(void **state)
 static void test_pii_key_and_pattern_together(void **state)
 {
     (void)state;
-    struct pii_rules *r = rules_ok(
-        "pii: [{name: hdr, keys: 'http.request.header.*', detect: bearer, action: mask, "
-        "keep_last: 0}]\n");
-    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "http.request.header.authorization",
-                              "Bearer abc123"),
-                        "Bearer ******");
+    struct pii_rules *r =
+        rules_ok("pii: [{name: hdr, keys: 'http.request.header.*', detect: bearer, action: mask, "
+                 "keep_last: 0}]\n");
+    assert_string_equal(
+        apply(r, PII_IN_ATTRIBUTES, "http.request.header.authorization", "Bearer abc123"),
+        "Bearer ******");
     /* Only under the named keys. */
     assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "msg", "Bearer abc123"), "Bearer abc123");
     pii_rules_destroy(r);

@@ -25,8 +25,8 @@
 struct enr_card_store {
     int (*get)(void *opaque, const void *key, size_t key_len, const void **value,
                size_t *value_len);
-    int (*put)(void *opaque, const void *key, size_t key_len, const void *value,
-               size_t value_len, int64_t ts);
+    int (*put)(void *opaque, const void *key, size_t key_len, const void *value, size_t value_len,
+               int64_t ts);
     void *opaque;
 };
 

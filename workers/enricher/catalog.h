@@ -10,12 +10,12 @@
 #include <stddef.h>
 
 struct enr_service {
-    char *name;        /* new; the key under `services:` */
-    char *owner;       /* new; never NULL */
-    char *team;        /* new; never NULL */
-    char tier[4];      /* "1".."3" */
-    char *cost_center; /* new, or NULL when not given */
-    char *on_call;     /* new, or NULL */
+    char *name;         /* new; the key under `services:` */
+    char *owner;        /* new; never NULL */
+    char *team;         /* new; never NULL */
+    char tier[4];       /* "1".."3" */
+    char *cost_center;  /* new, or NULL when not given */
+    char *on_call;      /* new, or NULL */
     char **label_names; /* new; n_labels of them, in file order */
     char **label_values;
     size_t n_labels;

@@ -176,8 +176,7 @@ static int find_card(const char *s, size_t len, size_t from, size_t *start, size
     size_t i = from;
     while (i < len) {
         if (!isdigit((unsigned char)s[i]) ||
-            (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.' ||
-                       s[i - 1] == ','))) {
+            (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.' || s[i - 1] == ','))) {
             i++;
             continue;
         }
@@ -258,8 +257,9 @@ static int find_ipv4(const char *s, size_t len, size_t from, size_t *start, size
                 }
             }
         }
-        if (!ok || (j < len && (isalnum((unsigned char)s[j]) ||
-                                (s[j] == '.' && j + 1 < len && isdigit((unsigned char)s[j + 1]))))) {
+        if (!ok ||
+            (j < len && (isalnum((unsigned char)s[j]) ||
+                         (s[j] == '.' && j + 1 < len && isdigit((unsigned char)s[j + 1]))))) {
             continue;
         }
         *start = i;
@@ -323,7 +323,8 @@ static int is_b64url(int c)
 /* A bare JWT at i: eyJ<b64url>.<b64url>.<b64url>*; returns its end or 0. */
 static size_t jwt_at(const char *s, size_t len, size_t i)
 {
-    if (i + 3 > len || memcmp(s + i, "eyJ", 3) != 0 || (i > 0 && is_b64url((unsigned char)s[i - 1]))) {
+    if (i + 3 > len || memcmp(s + i, "eyJ", 3) != 0 ||
+        (i > 0 && is_b64url((unsigned char)s[i - 1]))) {
         return 0;
     }
     size_t j = i;
@@ -385,8 +386,8 @@ int pii_find(const struct pii_rule *rule, const char *s, size_t len, size_t from
         unsigned bit;
         finder fn;
     } finders[] = {
-        {PII_DETECT_EMAIL, find_email}, {PII_DETECT_CARD, find_card},
-        {PII_DETECT_IPV4, find_ipv4},   {PII_DETECT_IPV6, find_ipv6},
+        {PII_DETECT_EMAIL, find_email},   {PII_DETECT_CARD, find_card},
+        {PII_DETECT_IPV4, find_ipv4},     {PII_DETECT_IPV6, find_ipv6},
         {PII_DETECT_BEARER, find_bearer},
     };
     int found = 0;
@@ -551,21 +552,21 @@ int pii_key_action(struct pii_rules *rules, enum pii_scope scope, const char *ke
 
 /* ---- compilation ---------------------------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static int rule_error(char *errstr, size_t errstr_size,
-                                                             const struct bc_node *at,
-                                                             const char *fmt, ...)
+/* Where and why a rule does not compile. */
+struct rule_err {
+    const struct bc_node *at;
+    char *why;
+    size_t why_size;
+};
+
+__attribute__((format(printf, 3, 4))) static int
+rule_error(struct rule_err *e, const struct bc_node *at, const char *fmt, ...)
 {
-    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(e->why, e->why_size, fmt, ap);
     va_end(ap);
-    if (at != NULL && at->pos.line > 0) {
-        snprintf(errstr, errstr_size, "%s:%d:%d: %s", at->pos.file ? at->pos.file : "?",
-                 at->pos.line, at->pos.column, msg);
-    } else {
-        snprintf(errstr, errstr_size, "%s", msg);
-    }
+    e->at = at;
     return -1;
 }
 
@@ -604,19 +605,21 @@ static const struct {
     const char *name;
     unsigned bits;
 } detectors[] = {
-    {"email", PII_DETECT_EMAIL}, {"card", PII_DETECT_CARD},
-    {"ipv4", PII_DETECT_IPV4},   {"ipv6", PII_DETECT_IPV6},
-    {"ip", PII_DETECT_IPV4 | PII_DETECT_IPV6}, {"bearer", PII_DETECT_BEARER},
+    {"email", PII_DETECT_EMAIL},
+    {"card", PII_DETECT_CARD},
+    {"ipv4", PII_DETECT_IPV4},
+    {"ipv6", PII_DETECT_IPV6},
+    {"ip", PII_DETECT_IPV4 | PII_DETECT_IPV6},
+    {"bearer", PII_DETECT_BEARER},
 };
 
 static const char *const action_names[] = {"drop", "mask", "tokenize", "allow", NULL};
 
-static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *errstr,
-                        size_t errstr_size)
+static int compile_rule(struct pii_rule *r, const struct bc_node *node, struct rule_err *e)
 {
     const struct bc_node *name = bc_node_get(node, "name");
     if (node->kind != BC_NODE_MAP || name == NULL || name->kind != BC_NODE_SCALAR) {
-        return rule_error(errstr, errstr_size, node, "a PII rule needs a name");
+        return rule_error(e, node, "a PII rule needs a name");
     }
     if ((r->name = strdup(name->scalar)) == NULL) {
         return -1;
@@ -629,9 +632,8 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *er
         }
     }
     if (act < 0) {
-        return rule_error(errstr, errstr_size, action ? action : node,
-                          "rule %s: action must be one of: drop, mask, tokenize, allow",
-                          r->name);
+        return rule_error(e, action ? action : node,
+                          "action must be one of: drop, mask, tokenize, allow");
     }
     r->action = (enum pii_action)act;
     r->scopes = PII_IN_ATTRIBUTES;
@@ -640,8 +642,7 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *er
         char **scopes;
         size_t n;
         if (string_list(in, &scopes, &n) != 0) {
-            return rule_error(errstr, errstr_size, in, "rule %s: in must be a name or a list",
-                              r->name);
+            return rule_error(e, in, "in must be a name or a list");
         }
         r->scopes = 0;
         int bad = 0;
@@ -661,20 +662,17 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *er
         }
         free(scopes);
         if (bad || r->scopes == 0) {
-            return rule_error(errstr, errstr_size, in,
-                              "rule %s: in must be attributes, resource, body or all", r->name);
+            return rule_error(e, in, "in must be attributes, resource, body or all");
         }
     }
     if (string_list(bc_node_get(node, "keys"), &r->keys, &r->n_keys) != 0) {
-        return rule_error(errstr, errstr_size, bc_node_get(node, "keys"),
-                          "rule %s: keys must be a name or a list of names", r->name);
+        return rule_error(e, bc_node_get(node, "keys"), "keys must be a name or a list of names");
     }
     const struct bc_node *detect = bc_node_get(node, "detect");
     char **names;
     size_t n_names;
     if (string_list(detect, &names, &n_names) != 0) {
-        return rule_error(errstr, errstr_size, detect, "rule %s: detect must be a list",
-                          r->name);
+        return rule_error(e, detect, "detect must be a list");
     }
     int bad = 0;
     for (size_t i = 0; i < n_names; i++) {
@@ -690,37 +688,32 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *er
     }
     free(names);
     if (bad) {
-        return rule_error(errstr, errstr_size, detect,
-                          "rule %s: detect takes email, card, ipv4, ipv6, ip, bearer", r->name);
+        return rule_error(e, detect, "detect takes email, card, ipv4, ipv6, ip, bearer");
     }
     const struct bc_node *pattern = bc_node_get(node, "pattern");
     if (pattern != NULL) {
         if (pattern->kind != BC_NODE_SCALAR) {
-            return rule_error(errstr, errstr_size, pattern, "rule %s: pattern must be a string",
-                              r->name);
+            return rule_error(e, pattern, "pattern must be a string");
         }
         int rc = regcomp(&r->re, pattern->scalar, REG_EXTENDED);
         if (rc != 0) {
             char why[128];
             regerror(rc, &r->re, why, sizeof(why));
-            return rule_error(errstr, errstr_size, pattern, "rule %s: bad pattern: %s", r->name,
-                              why);
+            return rule_error(e, pattern, "bad pattern: %s", why);
         }
         r->has_regex = 1;
     }
     if (r->n_keys == 0 && r->detect == 0 && !r->has_regex) {
-        return rule_error(errstr, errstr_size, node, "rule %s: needs keys, detect or pattern",
-                          r->name);
+        return rule_error(e, node, "needs keys, detect or pattern");
     }
     if (r->action == PII_ALLOW && (r->detect != 0 || r->has_regex)) {
-        return rule_error(errstr, errstr_size, node,
-                          "rule %s: action allow takes keys only (use `allow:` on a rule to "
-                          "exempt matched values)",
-                          r->name);
+        return rule_error(e, node,
+                          "action allow takes keys only (use `allow:` on a rule to "
+                          "exempt matched values)");
     }
     if (string_list(bc_node_get(node, "allow"), &r->allow, &r->n_allow) != 0) {
-        return rule_error(errstr, errstr_size, bc_node_get(node, "allow"),
-                          "rule %s: allow must be a value or a list of values", r->name);
+        return rule_error(e, bc_node_get(node, "allow"),
+                          "allow must be a value or a list of values");
     }
     r->keep_last = PII_DEFAULT_KEEP_LAST;
     const struct bc_node *keep = bc_node_get(node, "keep_last");
@@ -728,8 +721,7 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, char *er
         char *endp;
         long v = keep->kind == BC_NODE_SCALAR ? strtol(keep->scalar, &endp, 10) : -1;
         if (keep->kind != BC_NODE_SCALAR || *endp != '\0' || v < 0 || v > 64) {
-            return rule_error(errstr, errstr_size, keep,
-                              "rule %s: keep_last must be an integer from 0 to 64", r->name);
+            return rule_error(e, keep, "keep_last must be an integer from 0 to 64");
         }
         r->keep_last = (int)v;
     }
@@ -751,9 +743,49 @@ int pii_rules_need_key(const struct bc_node *node)
     return 0;
 }
 
+static void format_error(const struct rule_err *e, char *errstr, size_t errstr_size)
+{
+    if (e->at != NULL && e->at->pos.line > 0) {
+        snprintf(errstr, errstr_size, "%s:%d:%d: %s", e->at->pos.file ? e->at->pos.file : "?",
+                 e->at->pos.line, e->at->pos.column, e->why);
+    } else {
+        snprintf(errstr, errstr_size, "%s", e->why);
+    }
+}
+
+static void rule_free(struct pii_rule *r)
+{
+    free(r->name);
+    for (size_t k = 0; k < r->n_keys; k++) {
+        free(r->keys[k]);
+    }
+    free(r->keys);
+    for (size_t k = 0; k < r->n_allow; k++) {
+        free(r->allow[k]);
+    }
+    free(r->allow);
+    if (r->has_regex) {
+        regfree(&r->re);
+    }
+}
+
+int pii_rule_check(const struct bc_node *rule, const struct bc_node **at, char *why,
+                   size_t why_size)
+{
+    struct pii_rule r;
+    memset(&r, 0, sizeof(r));
+    struct rule_err e = {.at = NULL, .why = why, .why_size = why_size};
+    int rc = compile_rule(&r, rule, &e);
+    rule_free(&r);
+    *at = e.at != NULL ? e.at : rule;
+    return rc;
+}
+
 struct pii_rules *pii_rules_new(const struct bc_node *node, const void *key, size_t key_len,
                                 char *errstr, size_t errstr_size)
 {
+    char why[256];
+    struct rule_err e = {.at = NULL, .why = why, .why_size = sizeof(why)};
     struct pii_rules *rules = calloc(1, sizeof(*rules));
     if (rules == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -763,28 +795,32 @@ struct pii_rules *pii_rules_new(const struct bc_node *node, const void *key, siz
         return rules;
     }
     if (node->kind != BC_NODE_SEQ) {
-        rule_error(errstr, errstr_size, node, "pii must be a list of rules");
+        rule_error(&e, node, "pii must be a list of rules");
         goto fail;
     }
     if ((rules->v = calloc(node->n ? node->n : 1, sizeof(*rules->v))) == NULL) {
-        snprintf(errstr, errstr_size, "out of memory");
+        rule_error(&e, NULL, "out of memory");
         goto fail;
     }
     for (size_t i = 0; i < node->n; i++) {
         rules->n++;
-        if (compile_rule(&rules->v[i], node->values[i], errstr, errstr_size) != 0) {
+        if (compile_rule(&rules->v[i], node->values[i], &e) != 0) {
+            if (rules->v[i].name != NULL) {
+                char tmp[sizeof(why)];
+                memcpy(tmp, why, sizeof(tmp));
+                snprintf(why, sizeof(why), "rule %.64s: %.180s", rules->v[i].name, tmp);
+            }
             goto fail;
         }
         if (rules->v[i].action == PII_TOKENIZE && (key == NULL || key_len == 0)) {
-            rule_error(errstr, errstr_size, node->values[i],
-                       "rule %s: tokenize needs an HMAC key, and none is set",
+            rule_error(&e, node->values[i], "rule %s: tokenize needs an HMAC key, and none is set",
                        rules->v[i].name);
             goto fail;
         }
     }
     if (key != NULL && key_len > 0) {
         if ((rules->key = malloc(key_len)) == NULL) {
-            snprintf(errstr, errstr_size, "out of memory");
+            rule_error(&e, NULL, "out of memory");
             goto fail;
         }
         memcpy(rules->key, key, key_len);
@@ -792,6 +828,7 @@ struct pii_rules *pii_rules_new(const struct bc_node *node, const void *key, siz
     }
     return rules;
 fail:
+    format_error(&e, errstr, errstr_size);
     pii_rules_destroy(rules);
     return NULL;
 }
@@ -802,19 +839,7 @@ void pii_rules_destroy(struct pii_rules *rules)
         return;
     }
     for (size_t i = 0; i < rules->n; i++) {
-        struct pii_rule *r = &rules->v[i];
-        free(r->name);
-        for (size_t k = 0; k < r->n_keys; k++) {
-            free(r->keys[k]);
-        }
-        free(r->keys);
-        for (size_t k = 0; k < r->n_allow; k++) {
-            free(r->allow[k]);
-        }
-        free(r->allow);
-        if (r->has_regex) {
-            regfree(&r->re);
-        }
+        rule_free(&rules->v[i]);
     }
     free(rules->v);
     pii_buf_free(&rules->scratch_a);

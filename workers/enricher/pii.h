@@ -59,13 +59,13 @@ struct pii_rule {
     unsigned scopes;        /* enum pii_scope bits, never 0 */
     char **keys;            /* new; exact names or fnmatch globs; n_keys may be 0 */
     size_t n_keys;
-    unsigned detect;   /* enum pii_detector bits */
-    int has_regex;     /* 1: re is compiled (regfree it) */
-    regex_t re;        /* `pattern:` */
-    char **allow;      /* new; fnmatch globs of matched text the rule leaves alone */
+    unsigned detect; /* enum pii_detector bits */
+    int has_regex;   /* 1: re is compiled (regfree it) */
+    regex_t re;      /* `pattern:` */
+    char **allow;    /* new; fnmatch globs of matched text the rule leaves alone */
     size_t n_allow;
-    int keep_last;     /* mask: characters kept at the end */
-    uint64_t hits;     /* redactions done by this rule (values or matches) */
+    int keep_last; /* mask: characters kept at the end */
+    uint64_t hits; /* redactions done by this rule (values or matches) */
 };
 
 struct pii_rules {
@@ -82,6 +82,10 @@ struct pii_rules {
 struct pii_rules *pii_rules_new(const struct bc_node *node, const void *key, size_t key_len,
                                 char *errstr, size_t errstr_size);
 void pii_rules_destroy(struct pii_rules *rules);
+/* Compiles one rule alone, for `breadcrumb validate` (options.c). Returns 0, or -1 with the
+ * message in why and the offending node in *at. */
+int pii_rule_check(const struct bc_node *rule, const struct bc_node **at, char *why,
+                   size_t why_size);
 /* 1 when some rule tokenizes (so a key is needed). */
 int pii_rules_need_key(const struct bc_node *node);
 
