@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "bc_config.h"
+#include "bc_event.h"
+#include "workers/enricher/enrich.h"
 #include "workers/enricher/cardinality.h"
 #include "workers/enricher/catalog.h"
 #include "workers/enricher/deploys.h"
@@ -341,6 +343,149 @@ static void test_enricher_cardinality_store_full(void **state)
     free(fs);
 }
 
+/* ---- the whole transformation of one TrackingEvent ----------------------------------- */
+
+static const char *const pii_yaml =
+    "pii:\n"
+    "  - {name: cards, keys: ['*.card_number'], action: drop}\n"
+    "  - {name: users, keys: [user.id], action: tokenize}\n"
+    "  - {name: auth, keys: ['http.request.header.*'], action: drop}\n"
+    "  - {name: values, detect: [email, card, ip, bearer], action: mask, in: all}\n";
+
+static void event_base(avro_value_t *ev, const char *service)
+{
+    assert_int_equal(bc_event_clear(ev), 0);
+    bc_event_set_string(ev, BC_EV_EVENT_ID, "0123456789abcdef0123456789abcdef", 32);
+    bc_event_set_enum(ev, BC_EV_KIND, BC_EVENT_SPAN);
+    bc_event_set_string(ev, BC_EV_NAME, "GET /cart", 9);
+    bc_event_set_string(ev, BC_EV_SERVICE, service, strlen(service));
+    bc_event_set_long(ev, BC_EV_START_TIME_NS, t("2026-11-27T08:00:00Z"));
+    bc_event_set_long(ev, BC_EV_END_TIME_NS, t("2026-11-27T08:00:01Z"));
+    bc_event_set_source(ev, "tracking.raw", 0, 7, 0);
+}
+
+static void attr_str(avro_value_t *kvs, const char *key, const char *value)
+{
+    avro_value_t any;
+    assert_int_equal(bc_event_kv_append(kvs, key, strlen(key), &any), 0);
+    assert_int_equal(bc_any_set_string(&any, value, strlen(value)), 0);
+}
+
+static int has_bytes(const struct bc_avro_buf *buf, const char *s)
+{
+    return memmem(buf->data, buf->len, s, strlen(s)) != NULL;
+}
+
+static void test_enricher_enrich_event(void **state)
+{
+    (void)state;
+    char errstr[512];
+    struct bc_avro_registry *reg = NULL;
+    assert_int_equal(bc_avro_registry_load("schemas", &reg, errstr, sizeof(errstr)), 0);
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    avro_value_t ev;
+    assert_int_equal(bc_avro_value_new(te, &ev), 0);
+
+    struct enr_catalog *cat = enr_catalog_load("config/services.yaml", errstr, sizeof(errstr));
+    struct enr_deploys *deploys = enr_deploys_new();
+    apply_json(deploys, "d-1", deploy_json("cart", "1.0.0", "d-1", "2026-11-27T07:00:00Z"));
+    apply_json(deploys, "d-2", deploy_json("cart", "1.1.0", "d-2", "2026-11-27T09:00:00Z"));
+    struct bc_errors errs = {0};
+    struct bc_yaml *doc = bc_yaml_load_string("pii.yaml", pii_yaml, strlen(pii_yaml), &errs);
+    struct pii_rules *pii =
+        pii_rules_new(bc_node_get(doc->root, "pii"), "k", 1, errstr, sizeof(errstr));
+    assert_non_null(pii);
+    char *keys[] = {"http.route"};
+    struct enr_card card = {.max_values = 1, .window_ms = 3600000, .keys = keys, .n_keys = 1};
+    struct fake_store *fs = calloc(1, sizeof(*fs));
+    struct enr_card_store st = {.get = fake_get, .put = fake_put, .opaque = fs};
+
+    struct enr_core core;
+    memset(&core, 0, sizeof(core));
+    assert_int_equal(enr_core_init(&core, te), 0);
+    core.catalog = cat;
+    core.deploys = deploys;
+    core.pii = pii;
+    core.card = &card;
+
+    /* A cart span full of PII. */
+    event_base(&ev, "cart");
+    avro_value_t attrs, res, any, arr, item, body;
+    bc_event_field(&ev, BC_EV_ATTRIBUTES, &attrs);
+    attr_str(&attrs, "payment.card_number", "4111111111111111");
+    attr_str(&attrs, "user.id", "u-1001");
+    attr_str(&attrs, "note", "mail anna.berg42@mail.example from 93.184.216.34");
+    attr_str(&attrs, "order.ref", "1234567812345678"); /* fails Luhn: stays */
+    attr_str(&attrs, "http.route", "/cart/1");
+    bc_event_kv_append(&attrs, "http.request.header.authorization", 33, &any);
+    bc_any_set_array(&any, &arr);
+    avro_value_append(&arr, &item, NULL);
+    bc_any_set_string(&item, "Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl", 39);
+    bc_event_kv_append(&attrs, "count", 5, &any);
+    bc_any_set_long(&any, 378282246310005); /* a card number as a number */
+    bc_event_field(&ev, BC_EV_RESOURCE_ATTRIBUTES, &res);
+    attr_str(&res, "host.ip", "10.1.2.3");
+    bc_event_set_body(&ev, &body);
+    bc_any_set_string(&body, "paid with 5555 5555 5555 4444 by x@y.example", 44);
+
+    assert_int_equal(enr_enrich(&core, &ev, 1000, &st, errstr, sizeof(errstr)), 0);
+    struct bc_avro_buf buf = {0};
+    assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
+    static const char *const raw[] = {
+        "4111111111111111", "u-1001",   "anna.berg42@mail.example", "93.184.216.34",
+        "eyJhbGciOi",       "10.1.2.3", "5555 5555 5555 4444",      "x@y.example"};
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        if (has_bytes(&buf, raw[i])) {
+            fail_msg("'%s' survived", raw[i]);
+        }
+    }
+    assert_true(has_bytes(&buf, "1234567812345678"));
+    char token[PII_TOKEN_LEN + 1];
+    pii_token("k", 1, "u-1001", 6, token);
+    assert_true(has_bytes(&buf, token));
+    assert_string_equal(bc_event_get_string(&ev, BC_EV_OWNER, NULL), "fatima@shop.example");
+    assert_non_null(bc_event_get_string(&ev, BC_EV_TEAM, NULL));
+    assert_non_null(bc_event_get_string(&ev, BC_EV_TIER, NULL));
+    assert_int_equal(bc_event_kv_find(&attrs, "payment.card_number", &any), -1);
+    assert_int_equal(bc_event_kv_find(&attrs, "http.request.header.authorization", &any), -1);
+    assert_int_equal(bc_event_kv_find(&attrs, "count", &any), 0);
+    avro_value_t inner;
+    assert_int_equal(bc_any_get(&any, &inner), BC_ANY_STRING);
+    assert_int_equal(bc_event_kv_find(&res, "catalog.domain", &any), 0);
+    assert_true(has_bytes(&buf, "pii_redacted"));
+    /* Deploy current at 08:00: d-1. */
+    assert_true(has_bytes(&buf, "d-1"));
+    assert_false(has_bytes(&buf, "d-2"));
+    assert_int_equal(core.counters.deploy_joined, 1);
+    assert_int_equal(core.counters.dropped_attrs, 2);
+    assert_int_equal(pii->v[0].hits, 1);
+    assert_int_equal(pii->v[1].hits, 1);
+
+    /* An unknown service: flagged, counted, never an error; a second route overflows. */
+    event_base(&ev, "teleporter");
+    bc_event_field(&ev, BC_EV_ATTRIBUTES, &attrs);
+    attr_str(&attrs, "http.route", "/cart/2");
+    assert_int_equal(enr_enrich(&core, &ev, 2000, &st, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
+    assert_true(has_bytes(&buf, "unknown_service"));
+    assert_true(has_bytes(&buf, "cardinality_overflow"));
+    assert_true(has_bytes(&buf, ENR_OVERFLOW_VALUE));
+    assert_null(bc_event_get_string(&ev, BC_EV_OWNER, NULL));
+    assert_int_equal(core.counters.unknown_service, 1);
+    assert_int_equal(core.counters.deploy_missing, 1);
+
+    bc_avro_buf_free(&buf);
+    enr_core_fini(&core);
+    pii_rules_destroy(pii);
+    bc_yaml_destroy(doc);
+    bc_errors_clear(&errs);
+    enr_deploys_destroy(deploys);
+    enr_catalog_destroy(cat);
+    free(fs);
+    avro_value_decref(&ev);
+    bc_avro_registry_destroy(reg);
+}
+
 /* ---- options (breadcrumb validate) ----------------------------------------------------- */
 
 /* PII rules are checked by the enricher's own compiler, at FILE:LINE:COL. */
@@ -408,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_enricher_cardinality_cap_and_windows),
         cmocka_unit_test(test_enricher_cardinality_store_full),
         cmocka_unit_test(test_enricher_options_validate),
+        cmocka_unit_test(test_enricher_enrich_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
