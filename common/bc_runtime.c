@@ -26,6 +26,7 @@
 #include "bc_log.h"
 #include "bc_runtime.h"
 #include "bc_store.h"
+#include "bc_table.h"
 
 #define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
 #define RESTORE_TIMEOUT_MS 120000
@@ -86,6 +87,7 @@ struct bc_runtime {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+    struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
     size_t part_count;
@@ -529,6 +531,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     if (rt->restorer != NULL) {
         rd_kafka_destroy(rt->restorer);
     }
+    bc_tables_destroy(rt->tables);
     for (size_t i = 0; i < rt->output_count; i++) {
         free(rt->outputs[i].name);
         free(rt->outputs[i].topic);
@@ -549,6 +552,11 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     free(rt->stores);
     free(rt->parts);
     free(rt);
+}
+
+struct bc_tables **bc_runtime_tables(struct bc_ctx *ctx)
+{
+    return &ctx->rt->tables;
 }
 
 struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
@@ -1372,6 +1380,25 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
     }
     rt->producer_ready = 1;
+    if (bc_tables_count(rt->tables) > 0) {
+        /* Assign-only, like the restorer: the group id is never joined or committed. */
+        char table_group[300];
+        snprintf(table_group, sizeof(table_group), "%s.table", rt->group_id);
+        const char *const table[][2] = {
+            {"group.id", table_group},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.partition.eof", "true"},
+            {"auto.offset.reset", "earliest"},
+        };
+        rd_kafka_conf_t *conf = conf_new(rt, "table", table, COUNT(table), errstr, sizeof(errstr));
+        if (conf == NULL ||
+            bc_tables_start(rt->tables, conf, RESTORE_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot read tables", "error", errstr, NULL);
+            rt->exit_code = BC_EXIT_ERROR;
+            goto done;
+        }
+    }
     {
         rd_kafka_topic_partition_list_t *topics =
             rd_kafka_topic_partition_list_new((int)rt->settings.input_count);
@@ -1404,6 +1431,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         if (rt->need_rewind && rewind_all(rt) != 0) {
             break;
+        }
+        if (!rt->txn_open) {
+            bc_tables_poll(rt->tables, 1000); /* between transactions only */
         }
         int timeout = 50;
         if (rt->txn_open) {

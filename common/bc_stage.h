@@ -242,6 +242,22 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
  * restart or rewind the records from the hold onward are delivered again. */
 void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t offset);
 
+/* ---- read-only tables (DESIGN §4) ---------------------------------------------------- */
+
+/* One record of a table topic: key and value borrowed for the call (value NULL: a
+ * tombstone), ts the Kafka timestamp in ms (-1: none). */
+typedef void (*bc_table_fn)(void *opaque, const void *key, size_t key_len, const void *value,
+                            size_t value_len, int64_t ts, int32_t partition, int64_t offset);
+
+/* Declares a read-only table: a (compacted) topic read fully by every instance, outside the
+ * consumer group and the transactions (e.g. the enricher's deploy history). Call from
+ * init(). The runtime reads every partition of topic read_committed from the beginning to
+ * its end before the first process() call, then feeds records written later between
+ * transactions, never while one is open: records processed in one transaction all see one
+ * table state. fn is called on the runtime's thread with opaque (borrowed). A missing topic
+ * stops the worker at start (BC_EXIT_ERROR). Returns 0, or -1 (logged). */
+int bc_table_open(struct bc_ctx *ctx, const char *topic, bc_table_fn fn, void *opaque);
+
 /* ---- state stores (DESIGN §4) ------------------------------------------------------- */
 
 /* A named key/value store, one hash table per input partition, mirrored to the compacted
