@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
 
+#include "bc_avro.h"
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
@@ -76,6 +77,12 @@ struct bc_runtime {
     struct bc_store **stores;
     size_t store_count;
 
+    struct bc_avro_registry *registry;  /* new; NULL without schemas */
+    const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
+    const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
+    avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
+    struct bc_avro_buf avro_buf;
+
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
@@ -131,7 +138,7 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "          [--output NAME=TOPIC]... [--brokers HOST:PORT] [--dlq TOPIC]\n"
             "          [--fates TOPIC] [--commit-interval-ms N] [--max-batch N]\n"
             "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
-            "          [--kafka KEY=VALUE]... [--config-hash HEX]\n"
+            "          [--kafka KEY=VALUE]... [--config-hash HEX] [--schemas DIR]\n"
             "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
             "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
             "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
@@ -280,6 +287,8 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             rc = push((const char ***)&s->kafka, &s->kafka_count, v);
         } else if (strcmp(arg, "--config") == 0) {
             s->config_file = v;
+        } else if (strcmp(arg, "--schemas") == 0) {
+            s->schemas_dir = v;
         } else if (strcmp(arg, "--dlq") == 0) {
             s->dlq_topic = v;
         } else if (strcmp(arg, "--fates") == 0) {
@@ -348,6 +357,44 @@ static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_si
     }
     rt->settings.options = rt->defaults;
     return 0;
+}
+
+/* Loads the schema registry (topology schemas.dir, or --schemas) and the runtime's own
+ * record schemas. Without either, the runtime writes JSON fates and raw dead letters. */
+static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size)
+{
+    const struct bc_runtime_settings *s = &rt->settings;
+    const char *dir = s->schemas_dir;
+    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL &&
+        (s->config->schemas.registry == NULL || strcmp(s->config->schemas.registry, "file") == 0)) {
+        dir = s->config->schemas.dir;
+    }
+    if (dir == NULL) {
+        return 0;
+    }
+    char err[512];
+    if (bc_avro_registry_load(dir, &rt->registry, err, sizeof(err)) != 0) {
+        errf(errstr, errstr_size, "schemas %s: %s", dir, err);
+        return -1;
+    }
+    rt->fate_schema = bc_avro_registry_lookup(rt->registry, "Fate");
+    rt->dlq_schema = bc_avro_registry_lookup(rt->registry, "DeadLetter");
+    if (rt->fate_schema != NULL && bc_avro_value_new(rt->fate_schema, &rt->fate_value) != 0) {
+        rt->fate_schema = NULL;
+    }
+    if (rt->dlq_schema != NULL && bc_avro_value_new(rt->dlq_schema, &rt->dlq_value) != 0) {
+        rt->dlq_schema = NULL;
+    }
+    if (rt->fate_schema == NULL || rt->dlq_schema == NULL) {
+        errf(errstr, errstr_size, "schemas %s: no usable Fate or DeadLetter schema", dir);
+        return -1;
+    }
+    return 0;
+}
+
+const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
+{
+    return ctx->rt->registry;
 }
 
 static void compute_config_hash(struct bc_runtime *rt)
@@ -448,7 +495,8 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
     } else if (rt->dlq_topic[0] == '\0') {
         snprintf(rt->dlq_topic, sizeof(rt->dlq_topic), "%s.dlq", s->pipeline);
     }
-    if (resolve_options(rt, errstr, errstr_size) != 0) {
+    if (resolve_options(rt, errstr, errstr_size) != 0 ||
+        registry_load(rt, errstr, errstr_size) != 0) {
         goto fail_no_fini;
     }
     compute_config_hash(rt);
@@ -487,6 +535,14 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     }
     free(rt->outputs);
     bc_values_destroy(rt->defaults);
+    if (rt->fate_schema != NULL) {
+        avro_value_decref(&rt->fate_value);
+    }
+    if (rt->dlq_schema != NULL) {
+        avro_value_decref(&rt->dlq_value);
+    }
+    bc_avro_buf_free(&rt->avro_buf);
+    bc_avro_registry_destroy(rt->registry);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
     }
@@ -498,6 +554,31 @@ void bc_runtime_destroy(struct bc_runtime *rt)
 struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
 {
     return &rt->ctx;
+}
+
+size_t bc_runtime_store_count(const struct bc_runtime *rt)
+{
+    return rt->store_count;
+}
+
+const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i)
+{
+    return i < rt->store_count ? rt->stores[i] : NULL;
+}
+
+int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && strcmp(rt->parts[i].topic, topic) == 0) {
+            return rt->parts[i].committed;
+        }
+    }
+    return -1;
+}
+
+void bc_runtime_handle_signals(struct bc_runtime *rt, int on)
+{
+    rt->settings.handle_signals = on;
 }
 
 void bc_runtime_stop(struct bc_runtime *rt)
@@ -1225,6 +1306,7 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
     if (rec.attempt > rt->max_attempts) {
         char detail[64];
         snprintf(detail, sizeof(detail), "stage returned retry %d times", p->poison_attempts);
+        rec.attempt = p->poison_attempts; /* the attempts made, for the DeadLetter */
         rc = bc_dead_letter(&rt->ctx, &rec, "max_attempts", detail);
         if (rc != BC_OK) {
             rc = BC_RETRY;
@@ -1272,6 +1354,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         sigaction(SIGINT, &sa, &old_int);
     }
     int64_t started = now_ms();
+    signal_stop = 0;
     if (clients_new(rt, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot create kafka clients", "error", errstr, NULL);
         rt->exit_code = BC_EXIT_ERROR;
@@ -1630,32 +1713,196 @@ static void reason_code(char *out, size_t cap, const char *s)
     out[i] = '\0';
 }
 
-int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
+/* ---- Avro records of the runtime (Fate, DeadLetter) ----------------------------------- */
+
+static const char *const fate_kind_names[] = {"deduplicated", "sampled_out", "dropped",
+                                              "dead_lettered", "routed"};
+
+static int avro_field(avro_value_t *rec, const char *name, avro_value_t *field)
+{
+    return avro_value_get_by_name(rec, name, field, NULL);
+}
+
+static int avro_set_str(avro_value_t *rec, const char *name, const char *value)
+{
+    avro_value_t f;
+    return avro_field(rec, name, &f) != 0 || avro_value_set_string(&f, value) != 0 ? -1 : 0;
+}
+
+/* Sets a ["null", T] union field: branch 0 (null) when value is NULL, else branch 1 in *out. */
+static int avro_set_union(avro_value_t *rec, const char *name, int present, avro_value_t *out)
+{
+    avro_value_t f, branch;
+    if (avro_field(rec, name, &f) != 0 || avro_value_set_branch(&f, present ? 1 : 0, &branch) != 0) {
+        return -1;
+    }
+    if (!present) {
+        return avro_value_set_null(&branch);
+    }
+    *out = branch;
+    return 0;
+}
+
+static int avro_set_opt_str(avro_value_t *rec, const char *name, const char *value)
+{
+    avro_value_t branch;
+    if (avro_set_union(rec, name, value != NULL, &branch) != 0) {
+        return -1;
+    }
+    return value != NULL ? avro_value_set_string(&branch, value) : 0;
+}
+
+static int avro_set_position(avro_value_t *pos, const struct bc_source *src)
+{
+    avro_value_t f;
+    if (avro_field(pos, "topic", &f) != 0 || avro_value_set_string(&f, src->topic) != 0 ||
+        avro_field(pos, "partition", &f) != 0 || avro_value_set_int(&f, src->partition) != 0 ||
+        avro_field(pos, "offset", &f) != 0 || avro_value_set_long(&f, src->offset) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Encodes the Fate into rt->avro_buf. Returns 0 or -1 (logged). */
+static int fate_encode(struct bc_runtime *rt, const struct bc_source *src,
+                       const struct bc_fate *fate)
+{
+    avro_value_t *v = &rt->fate_value, f, branch;
+    char errstr[256];
+    avro_value_reset(v);
+    int rc = avro_set_opt_str(v, "event_id", fate->event_id);
+    if (rc == 0 && (rc = avro_field(v, "source", &f)) == 0 && (rc = avro_set_position(&f, src)) == 0) {
+        avro_value_t idx;
+        rc = avro_field(&f, "index", &idx) != 0 || avro_value_set_int(&idx, 0) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_set_str(v, "worker", rt->worker_id);
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "fate", &f) != 0 || avro_value_set_enum(&f, (int)fate->kind) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_set_opt_str(v, "reason", fate->reason);
+    }
+    if (rc == 0) {
+        rc = avro_set_opt_str(v, "policy", fate->policy);
+    }
+    if (rc == 0 && (rc = avro_set_union(v, "related", fate->related != NULL, &branch)) == 0 &&
+        fate->related != NULL) {
+        rc = avro_set_position(&branch, fate->related);
+    }
+    if (rc == 0 && bc_avro_encode(rt->fate_schema, v, &rt->avro_buf, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot encode Fate", "error", errstr, NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "cannot build Fate", "error", avro_strerror(), NULL);
+    }
+    return rc;
+}
+
+static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec,
+                              const struct bc_source *src, const char *code, const char *detail)
+{
+    avro_value_t *v = &rt->dlq_value, f, branch;
+    char errstr[256];
+    size_t key_len, value_len;
+    const void *key = bc_record_key(rec, &key_len);
+    const void *value = bc_record_value(rec, &value_len);
+    avro_value_reset(v);
+    int rc = avro_set_str(v, "reason", code) | avro_set_str(v, "message", detail ? detail : "") |
+             avro_set_str(v, "worker", rt->worker_id);
+    if (rc == 0 && (rc = avro_field(v, "source", &f)) == 0 && (rc = avro_set_position(&f, src)) == 0) {
+        rc = avro_set_union(&f, "index", 0, &branch);
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "attempts", &f) != 0 || avro_value_set_int(&f, rec->attempt) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "raw", &f) != 0 ||
+                     avro_value_set_bytes(&f, (void *)(value ? value : ""), value_len) != 0
+                 ? -1
+                 : 0;
+    }
+    if (rc == 0 && (rc = avro_set_union(v, "key", key != NULL, &branch)) == 0 && key != NULL) {
+        rc = avro_value_set_bytes(&branch, (void *)key, key_len);
+    }
+    if (rc == 0) {
+        int64_t ts = bc_record_timestamp(rec);
+        rc = avro_field(v, "timestamp_ms", &f) != 0 || avro_value_set_long(&f, ts) != 0 ? -1 : 0;
+    }
+    if (rc == 0 && bc_avro_encode(rt->dlq_schema, v, &rt->avro_buf, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot encode DeadLetter", "error", errstr, NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "cannot build DeadLetter", "error", avro_strerror(), NULL);
+    }
+    return rc;
+}
+
+int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *fate_source, const struct bc_fate *fate)
 {
     struct bc_runtime *rt = ctx->rt;
     struct bc_source src;
-    bc_record_source(rec, &src);
+    int64_t ts = 0;
+    if (rec != NULL) {
+        bc_record_source(rec, &src);
+        ts = bc_record_timestamp(rec);
+    } else if (fate_source != NULL && fate_source->topic != NULL) {
+        src = *fate_source;
+    } else {
+        bc_log(BC_LOG_ERROR, "bc_drop_fate without a record or source", NULL);
+        return BC_FATAL;
+    }
+    if ((unsigned)fate->kind > BC_FATE_ROUTED) {
+        return BC_FATAL;
+    }
     char code[64];
-    reason_code(code, sizeof(code), reason);
+    reason_code(code, sizeof(code), fate->reason);
     char key[320];
     int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
                            src.partition, src.offset);
-    /* The Fate record. JSON until the Avro codec's Fate schema is wired in; every field is
-     * a code, a number or a topic name, none needs escaping. */
-    char value[768];
-    int64_t ts = bc_record_timestamp(rec);
-    int value_len = snprintf(value, sizeof(value),
-                             "{\"worker\":\"%s\",\"instance\":\"%s\",\"topic\":\"%s\","
-                             "\"partition\":%" PRId32 ",\"offset\":%" PRId64
-                             ",\"reason\":\"%s\",\"timestamp\":%" PRId64 "}",
-                             rt->worker_id, rt->settings.instance, src.topic, src.partition,
-                             src.offset, code, ts);
+    const void *value;
+    size_t value_len;
+    char json[768];
+    if (rt->fate_schema != NULL) {
+        struct bc_fate f = *fate;
+        f.reason = fate->reason ? code : NULL;
+        if (fate_encode(rt, &src, &f) != 0) {
+            return BC_FATAL;
+        }
+        value = rt->avro_buf.data;
+        value_len = rt->avro_buf.len;
+    } else {
+        /* No registry (started from flags without --schemas): the same fields as JSON;
+         * each is a code, a number or a topic name, none needs escaping. */
+        int n = snprintf(json, sizeof(json),
+                         "{\"worker\":\"%s\",\"topic\":\"%s\",\"partition\":%" PRId32
+                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"}",
+                         rt->worker_id, src.topic, src.partition, src.offset,
+                         fate_kind_names[fate->kind], code);
+        value = json;
+        value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
+    }
     int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
-                     (size_t)value_len, ts, &src, 0, NULL, 0);
+                     value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {
         rt->stats.fates++;
     }
     return rc;
+}
+
+int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
+{
+    struct bc_fate fate = {.kind = BC_FATE_DROPPED, .reason = reason};
+    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
+        fate.kind = BC_FATE_DEDUPLICATED;
+    } else if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
+        fate.kind = BC_FATE_SAMPLED_OUT;
+    }
+    return bc_drop_fate(ctx, rec, NULL, &fate);
 }
 
 int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,
@@ -1676,6 +1923,13 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     size_t key_len, value_len;
     const void *key = bc_record_key(rec, &key_len);
     const void *value = bc_record_value(rec, &value_len);
+    if (rt->dlq_schema != NULL) {
+        if (dead_letter_encode(rt, rec, &src, code, detail) != 0) {
+            return BC_FATAL;
+        }
+        value = rt->avro_buf.data;
+        value_len = rt->avro_buf.len;
+    }
     char offset[24];
     snprintf(offset, sizeof(offset), "%" PRId64, src.offset);
     bc_log(BC_LOG_WARN, "dead letter", "topic", src.topic, "offset", offset, "reason", code,
