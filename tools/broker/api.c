@@ -22,6 +22,10 @@ enum {
     API_CREATE_TOPICS = 19,
     API_DELETE_TOPICS = 20,
     API_INIT_PRODUCER_ID = 22,
+    API_FIND_COORDINATOR = 10,
+    API_ADD_PARTITIONS_TO_TXN = 24,
+    API_ADD_OFFSETS_TO_TXN = 25,
+    API_END_TXN = 26,
 };
 
 typedef int (*api_handler)(struct broker *b, struct req *r);
@@ -48,6 +52,10 @@ static const struct api_def apis[] = {
     {API_DELETE_TOPICS, 0, 3, 4, api_delete_topics, "DeleteTopics"},
     {API_INIT_PRODUCER_ID, 0, 4, 2, api_init_producer_id, "InitProducerId"},
     {API_DESCRIBE_CONFIGS, 0, 2, 4, api_describe_configs, "DescribeConfigs"},
+    {API_FIND_COORDINATOR, 0, 3, 3, api_txn_find_coordinator, "FindCoordinator"},
+    {API_ADD_PARTITIONS_TO_TXN, 0, 3, 3, api_add_partitions_to_txn, "AddPartitionsToTxn"},
+    {API_ADD_OFFSETS_TO_TXN, 0, 3, 3, api_add_offsets_to_txn, "AddOffsetsToTxn"},
+    {API_END_TXN, 0, 3, 3, api_end_txn, "EndTxn"},
 };
 
 #define NAPIS (sizeof(apis) / sizeof(apis[0]))

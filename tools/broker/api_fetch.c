@@ -68,6 +68,27 @@ static void wait_unlink(struct broker *b, struct fetch_wait *fw)
     fw->next = fw->prev = NULL;
 }
 
+/* read_committed: drops the batches at or past the last stable offset from the `copied`
+ * bytes just read into w. Returns the bytes kept. */
+static size_t fetch_cut_at_lso(struct kbuf *w, size_t copied, int64_t lso)
+{
+    if (w->oom) {
+        return copied;
+    }
+    size_t start = w->len - copied;
+    size_t used = 0;
+    while (used + BATCH_HEADER_SIZE <= copied) {
+        struct batch_hdr h;
+        batch_hdr_parse(w->data + start + used, &h);
+        if (h.base_offset >= lso) {
+            break;
+        }
+        used += batch_total_size(&h);
+    }
+    w->len = start + used;
+    return used;
+}
+
 /* Writes the response body for fw into its slot. Returns the number of record bytes, or
  * -1 when a partition had an error (which answers at once). */
 static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
@@ -114,8 +135,12 @@ static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
             if (v >= 5) {
                 kw_i64(w, start);
             }
-            if (fw->isolation == 1) {
-                kw_array(w, 0, flex); /* aborted transactions (none before part 3) */
+            if (fw->isolation == 1 && p != NULL && err == KERR_NONE) {
+                /* read_committed: the aborted transactions that may overlap what is returned
+                 * (records at [fetch_offset, lso)) */
+                txn_partition_write_aborted(p, fp->fetch_offset, lso, w, flex);
+            } else if (fw->isolation == 1) {
+                kw_array(w, 0, flex);
             } else {
                 kw_array(w, -1, flex);
             }
@@ -135,6 +160,9 @@ static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
                 int64_t room = fw->max_bytes - total;
                 size_t max = (size_t)(room < fp->max_bytes ? (room > 0 ? room : 0) : fp->max_bytes);
                 int rc = plog_read(p->log, fp->fetch_offset, max, total == 0, w, &copied);
+                if (rc == 0 && fw->isolation == 1) {
+                    copied = fetch_cut_at_lso(w, copied, lso);
+                }
                 if (rc != 0) {
                     err = (int16_t)rc;
                     copied = 0;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "producer.h"
 #include "timer.h"
+#include "txn.h"
 
 #define BROKER_NODE_ID 0
 #define TOPIC_NAME_MAX 249
@@ -109,6 +110,7 @@ struct partition {
     int32_t index;
     struct plog *log;
     struct producer_table producers;
+    struct partition_txn txn; /* open and aborted transactions (txn.c) */
 };
 
 struct topic {
@@ -194,6 +196,7 @@ struct broker {
     int64_t appends;               /* appending Produce requests (for the test fault) */
     struct conn *closed_conns;     /* freed at the end of the loop iteration */
     size_t nconns;
+    struct txn_coordinator *txns; /* txn.c */
 };
 
 /* --- topic.c ------------------------------------------------------------------------- */

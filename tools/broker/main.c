@@ -254,6 +254,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (txn_coordinator_load(b, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load the transaction coordinator", "error", err, NULL);
+        return 1;
+    }
     if (net_listen(b, err, sizeof(err)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot listen", "error", err, NULL);
         return 1;
@@ -280,6 +284,7 @@ int main(int argc, char **argv)
            o->data_dir, "topics", ntop, "recovery_ms", ms, NULL);
 
     int rc = net_run(b);
+    txn_coordinator_close(b);
     broker_topics_close(b);
     timer_heap_free(&b->timers);
     bc_log(BC_LOG_INFO, "broker stopped", NULL);

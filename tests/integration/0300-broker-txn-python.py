@@ -1,0 +1,199 @@
+"""breadcrumb-broker part 3: transactions with python3-confluent-kafka (librdkafka).
+- Interleaved committed and aborted transactions over two partitions, every record flushed
+  before its transaction ends: read_committed sees exactly the committed records in order,
+  read_uncommitted all of them.
+- A read_committed consumer stops at the last stable offset while a transaction is open
+  (records of the open transaction and committed records after it stay invisible) and
+  goes on as soon as it commits.
+- Fencing by transactional.id: a second producer with the same id aborts the first one's
+  open transaction and fences it (its commit fails fatally); only the second's records are
+  committed.
+- The broker kill -9ed with a transaction open: after the restart committed records are
+  there, the open transaction is aborted (read_committed reaches the end without it) and
+  the transactional.id goes on with a bumped epoch."""
+import time
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
+
+import bclib
+from bclib import check
+
+
+def txn_producer(bootstrap, txn_id):
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
+                  "transaction.timeout.ms": 10000, "linger.ms": 5})
+    p.init_transactions(15)
+    return p
+
+
+def consumer(bootstrap, isolation):
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": "reader-" + isolation,
+                     "isolation.level": isolation, "enable.auto.commit": False,
+                     "fetch.wait.max.ms": 100})
+
+
+def read_until(c, want, timeout=15):
+    """Polls c until `want` records arrived (exactly: one more poll round must add none)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < want:
+        check(time.monotonic() < deadline, "timed out with %d of %d records" % (len(got), want))
+        m = c.poll(0.2)
+        if m is not None:
+            check(m.error() is None, "consumer error %s" % m.error())
+            got.append((m.partition(), m.value().decode()))
+    return got
+
+
+def read_all(bootstrap, topic, partitions, isolation, want):
+    c = consumer(bootstrap, isolation)
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    got = read_until(c, want)
+    # Nothing more: wait until the consumer's position reached the end it may read.
+    def at_end():
+        for p in range(partitions):
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), cached=False)
+            pos = c.position([TopicPartition(topic, p)])[0].offset
+            if c.poll(0.05) is not None:
+                fail_extra()
+            if pos < hi:
+                return False
+        return True
+
+    def fail_extra():
+        bclib.fail("%s: more records than the %d expected" % (isolation, want))
+    bclib.wait_for(at_end, 15, "the %s consumer to reach the end" % isolation)
+    c.close()
+    return got
+
+
+def interleaved(b):
+    p = txn_producer(b.bootstrap, "interleaved")
+    committed = []
+    everything = []
+    for t in range(12):
+        p.begin_transaction()
+        recs = []
+        for i in range(20):
+            part = (t + i) % 2
+            v = "t%02d-r%02d" % (t, i)
+            p.produce("tx", value=v, partition=part)
+            recs.append((part, v))
+        p.flush(10)  # records are in the log before the transaction ends
+        everything += recs
+        if t % 3 == 1:
+            p.abort_transaction(10)
+        else:
+            p.commit_transaction(10)
+            committed += recs
+    rc = read_all(b.bootstrap, "tx", 2, "read_committed", len(committed))
+    ru = read_all(b.bootstrap, "tx", 2, "read_uncommitted", len(everything))
+    for part in (0, 1):
+        check([v for q, v in rc if q == part] == [v for q, v in committed if q == part],
+              "read_committed partition %d: exactly the committed records in order" % part)
+        check([v for q, v in ru if q == part] == [v for q, v in everything if q == part],
+              "read_uncommitted partition %d: every record in order" % part)
+    print("RESULT interleaved: 12 transactions (4 aborted) x 20 records: read_committed %d "
+          "(exactly the committed), read_uncommitted %d" % (len(rc), len(ru)))
+    return p
+
+
+def lso_stop(b):
+    opener = txn_producer(b.bootstrap, "opener")
+    other = txn_producer(b.bootstrap, "other")
+    c = consumer(b.bootstrap, "read_committed")
+    c.assign([TopicPartition("lso", 0, OFFSET_BEGINNING)])
+    other.begin_transaction()
+    for i in range(5):
+        other.produce("lso", value="before-%d" % i, partition=0)
+    other.commit_transaction(10)
+    opener.begin_transaction()
+    for i in range(5):
+        opener.produce("lso", value="open-%d" % i, partition=0)
+    opener.flush(10)
+    other.begin_transaction()
+    for i in range(5):
+        other.produce("lso", value="after-%d" % i, partition=0)
+    other.commit_transaction(10)
+    got = [v for _, v in read_until(c, 5)]
+    check(got == ["before-%d" % i for i in range(5)], "before the open transaction: %s" % got)
+    # The high watermark is past the open transaction, the read_committed position stops at
+    # its first offset (the LSO) and nothing more arrives while it stays open.
+    lo, hi = c.get_watermark_offsets(TopicPartition("lso", 0), cached=False)
+    # 5 records and a COMMIT marker come first: the open transaction starts at offset 6.
+    check(hi == 6, "read_committed high watermark (the LSO) is 6, got %d" % hi)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        check(c.poll(0.1) is None, "nothing past the LSO while the transaction is open")
+    opener.commit_transaction(10)
+    got = [v for _, v in read_until(c, 10)]
+    check(got == ["open-%d" % i for i in range(5)] + ["after-%d" % i for i in range(5)],
+          "after the commit: %s" % got)
+    c.close()
+    print("RESULT lso: read_committed stopped at the LSO (6) with 10 records past it, "
+          "got all 10 in order after the commit")
+
+
+def fencing(b):
+    first = txn_producer(b.bootstrap, "fence-me")
+    first.begin_transaction()
+    for i in range(5):
+        first.produce("fence", value="first-%d" % i, partition=0)
+    first.flush(10)
+    second = txn_producer(b.bootstrap, "fence-me")  # aborts and fences the first
+    second.begin_transaction()
+    for i in range(5):
+        second.produce("fence", value="second-%d" % i, partition=0)
+    second.commit_transaction(10)
+    fatal = None
+    try:
+        first.commit_transaction(10)
+    except KafkaException as e:
+        fatal = e.args[0]
+    check(fatal is not None, "the fenced producer's commit fails")
+    check(fatal.fatal(), "the fenced producer's error is fatal: %s" % fatal)
+    got = [v for _, v in read_all(b.bootstrap, "fence", 1, "read_committed", 5)]
+    check(got == ["second-%d" % i for i in range(5)], "only the second's records: %s" % got)
+    print("RESULT fencing: second producer with the same transactional.id fenced the first "
+          "(fatal: %s), read_committed sees only its 5 records" % fatal.name())
+
+
+def broker_kill(b):
+    p = txn_producer(b.bootstrap, "crash")
+    p.begin_transaction()
+    for i in range(10):
+        p.produce("crash", value="kept-%d" % i, partition=0)
+    p.commit_transaction(10)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce("crash", value="lost-%d" % i, partition=0)
+    p.flush(10)
+    b.kill()
+    b.start()
+    check("aborting an open transaction" in b.log(), "the restart aborted the open transaction")
+    got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_committed", 10)]
+    check(got == ["kept-%d" % i for i in range(10)], "read_committed after restart: %s" % got)
+    got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_uncommitted", 20)]
+    check(len(got) == 20, "read_uncommitted sees the aborted records too")
+    # The same transactional.id starts over with a fresh producer (epoch bumped again).
+    p2 = txn_producer(b.bootstrap, "crash")
+    p2.begin_transaction()
+    p2.produce("crash", value="next", partition=0)
+    p2.commit_transaction(10)
+    got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_committed", 11)]
+    check(got[-1] == "next", "a new producer commits after the restart")
+    print("RESULT broker kill -9 with a transaction open: 10 committed records survive, the "
+          "10 open ones aborted at restart, the transactional.id goes on")
+
+
+def run():
+    b = bclib.Broker(args=["--topic", "tx:2", "--topic", "lso:1", "--topic", "fence:1",
+                           "--topic", "crash:1"])
+    with b:
+        interleaved(b)
+        lso_stop(b)
+        fencing(b)
+        broker_kill(b)
+
+
+bclib.main(run)
