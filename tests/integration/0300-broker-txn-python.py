@@ -8,9 +8,10 @@
 - Fencing by transactional.id: a second producer with the same id aborts the first one's
   open transaction and fences it (its commit fails fatally); only the second's records are
   committed.
-- The broker kill -9ed with a transaction open: after the restart committed records are
-  there, the open transaction is aborted (read_committed reaches the end without it) and
-  the transactional.id goes on with a bumped epoch."""
+- The broker kill -9ed with a transaction open: after the restart committed records and the
+  committed transaction's offsets are there, the open transaction is aborted (its records
+  invisible to read_committed, its pending offsets dropped) and the transactional.id goes on
+  with a bumped epoch."""
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
@@ -160,17 +161,25 @@ def fencing(b):
 
 def broker_kill(b):
     p = txn_producer(b.bootstrap, "crash")
+    meta = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "crash-g"}).consumer_group_metadata()
     p.begin_transaction()
     for i in range(10):
         p.produce("crash", value="kept-%d" % i, partition=0)
+    p.send_offsets_to_transaction([TopicPartition("fence", 0, 10)], meta, 10)
     p.commit_transaction(10)
     p.begin_transaction()
     for i in range(10):
         p.produce("crash", value="lost-%d" % i, partition=0)
+    p.send_offsets_to_transaction([TopicPartition("fence", 0, 20)], meta, 10)
     p.flush(10)
     b.kill()
     b.start()
     check("aborting an open transaction" in b.log(), "the restart aborted the open transaction")
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "crash-g",
+                  "isolation.level": "read_committed"})
+    offs = c.committed([TopicPartition("fence", 0)], timeout=10)
+    check(offs[0].offset == 10, "committed offset after restart: 10, got %d" % offs[0].offset)
+    c.close()
     got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_committed", 10)]
     check(got == ["kept-%d" % i for i in range(10)], "read_committed after restart: %s" % got)
     got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_uncommitted", 20)]
@@ -182,8 +191,9 @@ def broker_kill(b):
     p2.commit_transaction(10)
     got = [v for _, v in read_all(b.bootstrap, "crash", 1, "read_committed", 11)]
     check(got[-1] == "next", "a new producer commits after the restart")
-    print("RESULT broker kill -9 with a transaction open: 10 committed records survive, the "
-          "10 open ones aborted at restart, the transactional.id goes on")
+    print("RESULT broker kill -9 with a transaction open: 10 committed records and the committed "
+          "offset (10) survive, the 10 open records and the pending offset (20) aborted at "
+          "restart, the transactional.id goes on")
 
 
 def run():

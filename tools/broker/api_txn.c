@@ -1,6 +1,7 @@
 /*
- * FindCoordinator, AddPartitionsToTxn, AddOffsetsToTxn and EndTxn (the transaction
- * coordinator is txn.c; InitProducerId is api_produce.c, TxnOffsetCommit txn_groups.c).
+ * AddPartitionsToTxn, AddOffsetsToTxn and EndTxn (the transaction coordinator is txn.c;
+ * FindCoordinator is api_group.c, InitProducerId api_produce.c, TxnOffsetCommit
+ * txn_groups.c).
  *
  * PRODUCER_FENCED (90) exists from InitProducerId v4, AddPartitionsToTxn v2,
  * AddOffsetsToTxn v2, EndTxn v2 and TxnOffsetCommit v3 (KIP-588); older versions get
@@ -19,32 +20,6 @@ static int16_t fenced_for(int err, int version, int first_fenced_version)
         return KERR_INVALID_PRODUCER_EPOCH;
     }
     return (int16_t)err;
-}
-
-int api_txn_find_coordinator(struct broker *b, struct req *r)
-{
-    struct krd *rd = &r->body;
-    int v = r->api_version;
-    (void)kr_str(rd, r->flex); /* key: every group and transactional id lives here */
-    int8_t key_type = v >= 1 ? kr_i8(rd) : 0;
-    kr_tags(rd, r->flex);
-    if (rd->err) {
-        return API_MALFORMED;
-    }
-    struct kbuf *w = &r->slot->buf;
-    int16_t err = key_type == 0 || key_type == 1 ? KERR_NONE : KERR_INVALID_REQUEST;
-    if (v >= 1) {
-        kw_i32(w, 0); /* throttle_time_ms */
-    }
-    kw_i16(w, err);
-    if (v >= 1) {
-        kw_str(w, err == KERR_NONE ? NULL : "unknown key type", -1, r->flex);
-    }
-    kw_i32(w, err == KERR_NONE ? BROKER_NODE_ID : -1);
-    kw_str(w, err == KERR_NONE ? b->opts.advertised_host : "", -1, r->flex);
-    kw_i32(w, err == KERR_NONE ? b->port : -1);
-    kw_tags(w, r->flex);
-    return API_DONE;
 }
 
 int api_add_partitions_to_txn(struct broker *b, struct req *r)

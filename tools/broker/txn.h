@@ -155,7 +155,6 @@ int txn_offsets_pending(struct broker *b, const char *group, const char *topic,
                         int32_t partition);
 
 /* The API handlers (api_txn.c). */
-int api_txn_find_coordinator(struct broker *b, struct req *r);
 int api_txn_init_producer_id(struct broker *b, struct req *r);
 int api_add_partitions_to_txn(struct broker *b, struct req *r);
 int api_add_offsets_to_txn(struct broker *b, struct req *r);
