@@ -66,6 +66,7 @@ struct broker_opts {
     int32_t fsync_interval_ms;
     int32_t max_request_bytes;
     int64_t retention_check_ms;
+    int64_t compact_interval_ms; /* log compaction passes (compact.c) */
     int64_t fault_drop_after_append; /* test only: 0 off, else drop the connection after the
                                         Nth appending Produce request instead of answering */
     int32_t group_min_session_timeout_ms;     /* JoinGroup session timeouts allowed (group.c) */

@@ -13,6 +13,7 @@
 
 #include "bc_log.h"
 #include "broker.h"
+#include "compact.h"
 #include "group.h"
 
 struct option_doc {
@@ -36,6 +37,7 @@ static const struct option_doc option_docs[] = {
     {"port-file", 1, "FILE", "write the bound port to FILE once listening"},
     {"max-request-bytes", 1, "N", "largest request frame accepted (default 104857600)"},
     {"retention-check-ms", 1, "MS", "how often retention runs (default 30000)"},
+    {"compact-interval-ms", 1, "MS", "how often compacted topics are cleaned (default 15000)"},
     {"log-level", 1, "debug|info|warn|error", "default info"},
     {"log-format", 1, "logfmt|json", "default logfmt"},
     {"group-min-session-timeout-ms", 1, "MS",
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
     o->fsync_interval_ms = 1000;
     o->max_request_bytes = 100 * 1024 * 1024;
     o->retention_check_ms = 30000;
+    o->compact_interval_ms = 15000;
     o->group_min_session_timeout_ms = 6000;
     o->group_max_session_timeout_ms = 1800000;
     o->group_initial_rebalance_delay_ms = 300;
@@ -226,6 +229,9 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "retention-check-ms") == 0) {
             bad = parse_i64(optarg, 10, INT32_MAX, &v);
             o->retention_check_ms = v;
+        } else if (strcmp(name, "compact-interval-ms") == 0) {
+            bad = parse_i64(optarg, 10, INT32_MAX, &v);
+            o->compact_interval_ms = v;
         } else if (strcmp(name, "log-level") == 0) {
             bad = bc_log_level_parse(optarg, &level);
         } else if (strcmp(name, "log-format") == 0) {
@@ -296,6 +302,7 @@ int main(int argc, char **argv)
         }
     }
     timer_add(&b->timers, &b->retention_timer, now_ms() + o->retention_check_ms, retention_tick);
+    compact_start(b, o->compact_interval_ms);
     if (o->fsync == FSYNC_INTERVAL) {
         timer_add(&b->timers, &b->fsync_timer, now_ms() + o->fsync_interval_ms, fsync_tick);
     }

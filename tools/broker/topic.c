@@ -200,6 +200,7 @@ static int topic_open_logs(struct broker *b, struct topic *t, char *errstr, size
         return -1;
     }
     struct plog_opts lo = {.segment_bytes = t->cfg.num[TC_SEGMENT_BYTES], .index_interval = 4096};
+    lo.allow_gaps = strstr(topic_config_value(t, TC_CLEANUP_POLICY), "compact") != NULL;
     for (int32_t i = 0; i < t->npartitions; i++) {
         struct partition *p = &t->partitions[i];
         p->topic = t;

@@ -63,6 +63,10 @@ struct partition_txn {
     size_t naborted, capaborted;
     struct aborted_txn *markers; /* recovery only: markers seen by the scan, type unknown */
     size_t nmarkers, capmarkers;
+    int64_t cleaned_upto;   /* compact.c: end of the segments cleaned by the last pass */
+    int64_t compacted_lso;  /* compact.c: LSO and log end seen by the last pass */
+    int64_t compacted_end;
+    int tombstones_left;    /* compact.c: tombstones wait for delete.retention.ms */
 };
 
 /* The last stable offset: the first offset of the oldest open transaction, or the high
