@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # breadcrumb-broker part 1 with kcat: metadata, produce with keys and headers in every
-# compression, consume them back exactly; SIGTERM stops the broker cleanly and a restart
+# compression (under --fsync always), consume them back exactly; SIGTERM stops the broker cleanly and a restart
 # serves the same records.
 . "$BC_ROOT/tests/integration/lib.sh"
 
-broker_start --topic kc:1
+broker_start --topic kc:1 --fsync always
 kcat -b "$BROKER" -L -J >meta.json
 grep -q '"topic":"kc"' meta.json || fail "kcat -L lists topic kc"
 

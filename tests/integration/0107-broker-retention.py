@@ -14,7 +14,7 @@ def watermarks(c, topic):
 
 def test():
     broker = bclib.Broker(args=[
-        "--retention-check-ms", "100",
+        "--retention-check-ms", "100", "--fsync", "interval", "--fsync-interval-ms", "50",
         "--topic", "by-bytes:1:segment.bytes=4096,retention.bytes=20000",
         "--topic", "by-time:1:segment.bytes=4096,retention.ms=60000",
         "--topic", "kept:1:segment.bytes=4096"]).start()

@@ -5,7 +5,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <lz4frame.h>
+#include <snappy-c.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "tools/broker/batch.h"
 #include "tools/broker/codec.h"
@@ -165,6 +170,95 @@ static void test_batch_validate_and_iterate(void **state)
     kbuf_free(&b);
 }
 
+/* Rebuilds the uncompressed batch in b as one compressed with codec (1..4, 5: xerial
+ * snappy), CRC and length fixed. */
+static void compress_batch(struct kbuf *b, int codec)
+{
+    const uint8_t *recs = b->data + BATCH_HEADER_SIZE;
+    size_t n = b->len - BATCH_HEADER_SIZE;
+    size_t cap = 1024 + 2 * n;
+    uint8_t *z = malloc(cap);
+    size_t zn = 0;
+    if (codec == 1) {
+        z_stream zs = {0};
+        assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        zs.next_in = (Bytef *)recs;
+        zs.avail_in = (uInt)n;
+        zs.next_out = z;
+        zs.avail_out = (uInt)cap;
+        assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+        zn = cap - zs.avail_out;
+        deflateEnd(&zs);
+    } else if (codec == 2 || codec == 5) {
+        size_t off = 0;
+        if (codec == 5) {
+            memcpy(z, "\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01", 16);
+            off = 20;
+        }
+        size_t out = cap - off;
+        assert_int_equal(snappy_compress((const char *)recs, n, (char *)z + off, &out), SNAPPY_OK);
+        if (codec == 5) {
+            z[16] = (uint8_t)(out >> 24);
+            z[17] = (uint8_t)(out >> 16);
+            z[18] = (uint8_t)(out >> 8);
+            z[19] = (uint8_t)out;
+        }
+        zn = off + out;
+    } else if (codec == 3) {
+        zn = LZ4F_compressFrame(z, cap, recs, n, NULL);
+        assert_false(LZ4F_isError(zn));
+    } else {
+        zn = ZSTD_compress(z, cap, recs, n, 3);
+        assert_false(ZSTD_isError(zn));
+    }
+    b->len = BATCH_HEADER_SIZE;
+    kw_raw(b, z, zn);
+    free(z);
+    int16_t attr = (int16_t)(codec == 5 ? 2 : codec);
+    b->data[21] = 0;
+    b->data[22] = (uint8_t)attr;
+    kbuf_put_i32_at(b, 8, (int32_t)(b->len - 12));
+    kbuf_put_i32_at(b, 17, (int32_t)batch_crc32c(b->data + 21, b->len - 21));
+}
+
+static int count_ts(const struct batch_record *rec, void *arg)
+{
+    int64_t *sum = arg;
+    *sum += rec->timestamp * (rec->value_len == 5 ? 1 : 1000);
+    return 0;
+}
+
+static void test_batch_decompression_all_codecs(void **state)
+{
+    (void)state;
+    for (int codec = 1; codec <= 5; codec++) {
+        struct kbuf b = {0};
+        build(&b, 8);
+        struct kbuf plain = {0};
+        assert_int_equal(batch_records_data(b.data, b.len, 1 << 20, &plain), 0);
+        compress_batch(&b, codec);
+        struct batch_hdr h;
+        assert_int_equal(batch_validate(b.data, b.len, &h), 0);
+        struct kbuf data = {0};
+        assert_int_equal(batch_records_data(b.data, b.len, 1 << 20, &data), 0);
+        assert_int_equal(data.len, plain.len);
+        assert_memory_equal(data.data, plain.data, plain.len);
+        int64_t sum = 0;
+        assert_int_equal(batch_records_foreach_any(b.data, b.len, 1 << 20, count_ts, &sum), 0);
+        assert_true(sum == 1000 + 1001 + 1002 + 1003 + 1004 + 1005 + 1006 + 1007);
+        /* a limit below the decompressed size, and a truncated payload, are refused */
+        struct kbuf small = {0};
+        assert_int_equal(batch_records_data(b.data, b.len, 10, &small), -1);
+        struct kbuf cut = {0};
+        assert_int_equal(batch_records_data(b.data, b.len - 5, 1 << 20, &cut), -1);
+        kbuf_free(&small);
+        kbuf_free(&cut);
+        kbuf_free(&data);
+        kbuf_free(&plain);
+        kbuf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_strings_and_tags_round_trip),
         cmocka_unit_test(test_reader_rejects_truncated_and_hostile_lengths),
         cmocka_unit_test(test_batch_validate_and_iterate),
+        cmocka_unit_test(test_batch_decompression_all_codecs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

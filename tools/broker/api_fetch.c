@@ -342,8 +342,8 @@ int api_fetch(struct broker *b, struct req *r)
         fetch_wait_free(fw);
         return API_MALFORMED;
     }
-    if (fw->max_bytes <= 0) {
-        fw->max_bytes = INT32_MAX;
+    if (fw->max_bytes <= 0 || fw->max_bytes > b->opts.fetch_max_bytes) {
+        fw->max_bytes = b->opts.fetch_max_bytes; /* Kafka's broker-side fetch.max.bytes */
     }
     if (fetch_try(b, fw, max_wait <= 0 || fw->min_bytes <= 0)) {
         return API_DEFERRED; /* already completed through slot_complete */

@@ -2,6 +2,12 @@
 #include "batch.h"
 
 #include <isa-l/crc.h>
+#include <lz4frame.h>
+#include <snappy-c.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "codec.h"
 
@@ -71,32 +77,28 @@ int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *h)
     return 0;
 }
 
-int batch_records_foreach(const uint8_t *p, size_t n,
-                          int (*fn)(const struct batch_record *, void *), void *arg)
+/* Iterates `count` records in data (a records section) of the batch with header h. */
+static int records_foreach(const struct batch_hdr *h, const uint8_t *data, size_t len,
+                           int (*fn)(const struct batch_record *, void *), void *arg)
 {
-    struct batch_hdr h;
-    if (n < BATCH_HEADER_SIZE) {
-        return -1;
-    }
-    batch_hdr_parse(p, &h);
-    if (h.attributes & BATCH_ATTR_COMPRESSION) {
-        return -1;
-    }
     struct krd r;
-    krd_init(&r, p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE);
-    for (int32_t i = 0; i < h.record_count; i++) {
-        int32_t len = kr_varint(&r);
-        if (r.err || len < 0 || (size_t)len > kr_left(&r)) {
+    krd_init(&r, data, len);
+    for (int32_t i = 0; i < h->record_count; i++) {
+        int32_t rlen = kr_varint(&r);
+        if (r.err || rlen < 0 || (size_t)rlen > kr_left(&r)) {
             return -1;
         }
         struct krd rec;
-        krd_init(&rec, r.p, (size_t)len);
-        r.p += len;
+        krd_init(&rec, r.p, (size_t)rlen);
+        r.p += rlen;
         struct batch_record br = {0};
         (void)kr_i8(&rec); /* attributes */
-        br.timestamp = h.first_timestamp + kr_varlong(&rec);
-        br.offset = h.base_offset + kr_varint(&rec);
+        br.timestamp = h->first_timestamp + kr_varlong(&rec);
+        br.offset = h->base_offset + kr_varint(&rec);
         br.key_len = kr_varint(&rec);
+        if (br.key_len < -1) {
+            return -1;
+        }
         if (br.key_len >= 0) {
             if ((size_t)br.key_len > kr_left(&rec)) {
                 return -1;
@@ -105,6 +107,9 @@ int batch_records_foreach(const uint8_t *p, size_t n,
             rec.p += br.key_len;
         }
         br.value_len = kr_varint(&rec);
+        if (br.value_len < -1) {
+            return -1;
+        }
         if (br.value_len >= 0) {
             if ((size_t)br.value_len > kr_left(&rec)) {
                 return -1;
@@ -139,6 +144,201 @@ int batch_records_foreach(const uint8_t *p, size_t n,
         }
     }
     return kr_left(&r) == 0 && !r.err ? 0 : -1;
+}
+
+int batch_records_foreach(const uint8_t *p, size_t n,
+                          int (*fn)(const struct batch_record *, void *), void *arg)
+{
+    struct batch_hdr h;
+    if (n < BATCH_HEADER_SIZE) {
+        return -1;
+    }
+    batch_hdr_parse(p, &h);
+    if (h.attributes & BATCH_ATTR_COMPRESSION) {
+        return -1;
+    }
+    return records_foreach(&h, p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, fn, arg);
+}
+
+int batch_records_foreach_any(const uint8_t *p, size_t n, size_t max_out,
+                              int (*fn)(const struct batch_record *, void *), void *arg)
+{
+    struct batch_hdr h;
+    if (n < BATCH_HEADER_SIZE) {
+        return -1;
+    }
+    batch_hdr_parse(p, &h);
+    if ((h.attributes & BATCH_ATTR_COMPRESSION) == 0) {
+        return records_foreach(&h, p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, fn, arg);
+    }
+    struct kbuf data = {0};
+    int rc = batch_records_data(p, n, max_out, &data);
+    if (rc == 0) {
+        rc = records_foreach(&h, data.data, data.len, fn, arg);
+    }
+    kbuf_free(&data);
+    return rc;
+}
+
+static int inflate_gzip(const uint8_t *in, size_t n, size_t max_out, struct kbuf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 15 + 32) != Z_OK) { /* gzip or zlib header, detected */
+        return -1;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    int rc = Z_OK;
+    while (rc != Z_STREAM_END) {
+        uint8_t *dst = kbuf_reserve(out, 65536);
+        if (dst == NULL || out->len >= max_out) {
+            rc = Z_MEM_ERROR;
+            break;
+        }
+        z.next_out = dst;
+        z.avail_out = 65536;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out->len += 65536 - z.avail_out;
+        if (rc != Z_OK && rc != Z_STREAM_END) {
+            break;
+        }
+        if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
+            rc = Z_DATA_ERROR; /* truncated */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return rc == Z_STREAM_END ? 0 : -1;
+}
+
+static int snappy_raw(const uint8_t *in, size_t n, size_t max_out, struct kbuf *out)
+{
+    size_t len = 0;
+    if (snappy_uncompressed_length((const char *)in, n, &len) != SNAPPY_OK || len > max_out) {
+        return -1;
+    }
+    uint8_t *dst = kbuf_reserve(out, len ? len : 1);
+    if (dst == NULL || snappy_uncompress((const char *)in, n, (char *)dst, &len) != SNAPPY_OK) {
+        return -1;
+    }
+    out->len += len;
+    return 0;
+}
+
+static int snappy_any(const uint8_t *in, size_t n, size_t max_out, struct kbuf *out)
+{
+    static const uint8_t xerial[8] = {0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0};
+    if (n < 16 || memcmp(in, xerial, 8) != 0) {
+        return snappy_raw(in, n, max_out, out);
+    }
+    size_t pos = 16; /* magic, version, compatible version */
+    while (pos < n) {
+        if (n - pos < 4) {
+            return -1;
+        }
+        uint32_t len = be32(in + pos);
+        pos += 4;
+        if (len > n - pos || snappy_raw(in + pos, len, max_out - out->len, out) != 0) {
+            return -1;
+        }
+        pos += len;
+    }
+    return 0;
+}
+
+static int lz4_frame(const uint8_t *in, size_t n, size_t max_out, struct kbuf *out)
+{
+    LZ4F_dctx *ctx = NULL;
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&ctx, LZ4F_VERSION))) {
+        return -1;
+    }
+    size_t pos = 0;
+    size_t hint = 1;
+    int rc = 0;
+    while (pos < n && hint != 0) {
+        uint8_t *dst = kbuf_reserve(out, 65536);
+        if (dst == NULL || out->len >= max_out) {
+            rc = -1;
+            break;
+        }
+        size_t dst_size = 65536, src_size = n - pos;
+        hint = LZ4F_decompress(ctx, dst, &dst_size, in + pos, &src_size, NULL);
+        if (LZ4F_isError(hint)) {
+            rc = -1;
+            break;
+        }
+        out->len += dst_size;
+        pos += src_size;
+        if (src_size == 0 && dst_size == 0) {
+            rc = -1;
+            break;
+        }
+    }
+    if (rc == 0 && hint != 0) {
+        rc = -1; /* truncated frame */
+    }
+    LZ4F_freeDecompressionContext(ctx);
+    return rc;
+}
+
+static int zstd_frames(const uint8_t *in, size_t n, size_t max_out, struct kbuf *out)
+{
+    ZSTD_DStream *ds = ZSTD_createDStream();
+    if (ds == NULL) {
+        return -1;
+    }
+    ZSTD_inBuffer ib = {in, n, 0};
+    int rc = -1;
+    for (;;) {
+        uint8_t *dst = kbuf_reserve(out, 65536);
+        if (dst == NULL || out->len >= max_out) {
+            break;
+        }
+        ZSTD_outBuffer ob = {dst, 65536, 0};
+        size_t ret = ZSTD_decompressStream(ds, &ob, &ib);
+        if (ZSTD_isError(ret)) {
+            break;
+        }
+        out->len += ob.pos;
+        if (ib.pos == ib.size && ob.pos < ob.size) {
+            rc = ret == 0 ? 0 : -1; /* all input used: complete, or truncated */
+            break;
+        }
+    }
+    ZSTD_freeDStream(ds);
+    return rc;
+}
+
+int batch_records_data(const uint8_t *p, size_t n, size_t max_out, struct kbuf *out)
+{
+    if (n < BATCH_HEADER_SIZE) {
+        return -1;
+    }
+    struct batch_hdr h;
+    batch_hdr_parse(p, &h);
+    const uint8_t *in = p + BATCH_HEADER_SIZE;
+    size_t len = n - BATCH_HEADER_SIZE;
+    size_t start = out->len;
+    int rc;
+    switch (h.attributes & BATCH_ATTR_COMPRESSION) {
+    case 0:
+        if (len > max_out) {
+            return -1;
+        }
+        kw_raw(out, in, len);
+        rc = out->oom ? -1 : 0;
+        break;
+    case 1: rc = inflate_gzip(in, len, max_out, out); break;
+    case 2: rc = snappy_any(in, len, max_out, out); break;
+    case 3: rc = lz4_frame(in, len, max_out, out); break;
+    case 4: rc = zstd_frames(in, len, max_out, out); break;
+    default: rc = -1; break;
+    }
+    if (rc == 0 && out->len - start > max_out) {
+        rc = -1;
+    }
+    return rc;
 }
 
 void batch_build(struct kbuf *out, int64_t base_offset, int16_t attributes, int64_t producer_id,

@@ -72,6 +72,16 @@ struct batch_record {
 int batch_records_foreach(const uint8_t *p, size_t n,
                           int (*fn)(const struct batch_record *, void *), void *arg);
 
+/* Appends to out the records section of the batch at p (n bytes), decompressed (gzip,
+ * snappy raw or xerial-framed, lz4 frame, zstd) or copied when uncompressed. Returns 0, or
+ * -1 when it is corrupt, of an unknown codec, or would exceed max_out bytes. */
+int batch_records_data(const uint8_t *p, size_t n, size_t max_out, struct kbuf *out);
+
+/* Like batch_records_foreach() for any batch: compressed ones are decompressed first (at
+ * most max_out bytes). */
+int batch_records_foreach_any(const uint8_t *p, size_t n, size_t max_out,
+                              int (*fn)(const struct batch_record *, void *), void *arg);
+
 /* Appends to out an uncompressed batch of n records (offsets base_offset + i, keys and
  * values borrowed from recs, their offset fields ignored, no headers) with a valid CRC.
  * For the broker's own batches (transaction markers, internal logs) and tests. */

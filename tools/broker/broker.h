@@ -65,6 +65,7 @@ struct broker_opts {
     enum fsync_policy fsync;
     int32_t fsync_interval_ms;
     int32_t max_request_bytes;
+    int32_t fetch_max_bytes; /* cap on the records of one Fetch response */
     int64_t retention_check_ms;
     int64_t compact_interval_ms; /* log compaction passes (compact.c) */
     int64_t fault_drop_after_append; /* test only: 0 off, else drop the connection after the
@@ -156,6 +157,7 @@ struct conn {
     const char *close_reason;
     uint64_t requests;
     int64_t opened_ms;
+    struct conn *prev, *next; /* the broker's open connections */
     struct conn *next_closed;
 };
 
@@ -198,6 +200,7 @@ struct broker {
     int64_t next_producer_id;
     int64_t producer_id_block_end; /* ids below this are reserved on disk */
     int64_t appends;               /* appending Produce requests (for the test fault) */
+    struct conn *conns;            /* open connections */
     struct conn *closed_conns;     /* freed at the end of the loop iteration */
     size_t nconns;
     struct group_coordinator *groups; /* group.c */
@@ -230,6 +233,8 @@ int64_t broker_producer_id_next(struct broker *b);
 /* --- net.c --------------------------------------------------------------------------- */
 int net_listen(struct broker *b, char *errstr, size_t errstr_size);
 int net_run(struct broker *b);
+/* Closes every connection and the listening socket, frees what the loop owns. */
+void net_shutdown(struct broker *b);
 /* Marks a slot's response as complete and writes what can be written. */
 void slot_complete(struct broker *b, struct slot *s);
 /* Closes a connection (logged once with the reason); its memory is freed later. */

@@ -262,7 +262,9 @@ int plog_open(struct plog **out, const char *dir, const struct plog_opts *opts,
     }
     closedir(d);
     d = NULL;
-    qsort(bases, nbases, sizeof(*bases), cmp_i64);
+    if (nbases > 1) {
+        qsort(bases, nbases, sizeof(*bases), cmp_i64);
+    }
 
     int64_t expected = nbases ? bases[0] : 0;
     log->start_offset = expected;
@@ -557,19 +559,17 @@ static int64_t batch_find_ts(struct segment *s, uint64_t pos, const struct batch
                              int64_t ts, int64_t *found_ts)
 {
     size_t n = batch_total_size(h);
-    if ((h->attributes & BATCH_ATTR_COMPRESSION) == 0) {
-        uint8_t *buf = malloc(n);
-        if (buf != NULL && pread(s->fd, buf, n, (off_t)pos) == (ssize_t)n) {
-            struct ts_search q = {ts, -1, -1};
-            int rc = batch_records_foreach(buf, n, ts_visit, &q);
-            free(buf);
-            if (rc == 1) {
-                *found_ts = q.found_ts;
-                return q.offset;
-            }
-        } else {
-            free(buf);
+    uint8_t *buf = malloc(n);
+    if (buf != NULL && pread(s->fd, buf, n, (off_t)pos) == (ssize_t)n) {
+        struct ts_search q = {ts, -1, -1};
+        int rc = batch_records_foreach_any(buf, n, 256u << 20, ts_visit, &q);
+        free(buf);
+        if (rc == 1) {
+            *found_ts = q.found_ts;
+            return q.offset;
         }
+    } else {
+        free(buf);
     }
     *found_ts = h->max_timestamp;
     return h->base_offset;

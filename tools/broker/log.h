@@ -57,8 +57,8 @@ int plog_append(struct plog *log, uint8_t *batch, size_t n, int64_t *base_offset
 int plog_read(struct plog *log, int64_t offset, size_t max_bytes, int min_one,
               struct kbuf *out, size_t *copied);
 
-/* The offset of the first record with timestamp >= ts, or the high watermark when none. For
- * compressed batches it is the batch's base offset (records are not decompressed). */
+/* The offset of the first record with timestamp >= ts (compressed batches are decompressed
+ * to find it), or the high watermark when none. */
 int64_t plog_offset_for_time(struct plog *log, int64_t ts, int64_t *found_ts);
 
 int64_t plog_start_offset(const struct plog *log);

@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "compact.h"
 #include "group.h"
+#include "topology.h"
 
 struct option_doc {
     const char *name;
@@ -30,12 +31,15 @@ static const struct option_doc option_docs[] = {
     {"partitions", 1, "N", "partitions of a topic created without a count (default 1)"},
     {"auto-create", 0, NULL, "create unknown topics asked for in Metadata (default off)"},
     {"topic", 1, "NAME[:PARTITIONS[:KEY=VALUE,...]]", "create this topic at startup if missing"},
+    {"topology", 1, "FILE", "create the topics declared under `topics:` of a topology, if missing"},
     {"fsync", 1, "never|interval|always",
      "never (default): the page cache, kill -9 safe; interval: fdatasync every "
      "--fsync-interval-ms; always: before every produce answer"},
     {"fsync-interval-ms", 1, "MS", "period for --fsync interval (default 1000)"},
     {"port-file", 1, "FILE", "write the bound port to FILE once listening"},
     {"max-request-bytes", 1, "N", "largest request frame accepted (default 104857600)"},
+    {"fetch-max-bytes", 1, "N",
+     "most record bytes in one Fetch response, at least one batch (default 1048576)"},
     {"retention-check-ms", 1, "MS", "how often retention runs (default 30000)"},
     {"compact-interval-ms", 1, "MS", "how often compacted topics are cleaned (default 15000)"},
     {"log-level", 1, "debug|info|warn|error", "default info"},
@@ -168,6 +172,7 @@ int main(int argc, char **argv)
     o->fsync = FSYNC_NEVER;
     o->fsync_interval_ms = 1000;
     o->max_request_bytes = 100 * 1024 * 1024;
+    o->fetch_max_bytes = 1024 * 1024;
     o->retention_check_ms = 30000;
     o->compact_interval_ms = 15000;
     o->group_min_session_timeout_ms = 6000;
@@ -177,6 +182,7 @@ int main(int argc, char **argv)
     enum bc_log_format format = BC_LOG_LOGFMT;
     const char *topics[256];
     size_t ntopics = 0;
+    const char *topology = NULL;
 
     struct option longopts[NOPTS + 1];
     for (size_t i = 0; i < NOPTS; i++) {
@@ -208,6 +214,8 @@ int main(int argc, char **argv)
             if (!bad) {
                 topics[ntopics++] = optarg;
             }
+        } else if (strcmp(name, "topology") == 0) {
+            topology = optarg;
         } else if (strcmp(name, "fsync") == 0) {
             if (strcmp(optarg, "never") == 0) {
                 o->fsync = FSYNC_NEVER;
@@ -226,6 +234,9 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "max-request-bytes") == 0) {
             bad = parse_i64(optarg, 1024, INT32_MAX, &v);
             o->max_request_bytes = (int32_t)v;
+        } else if (strcmp(name, "fetch-max-bytes") == 0) {
+            bad = parse_i64(optarg, 1024, INT32_MAX, &v);
+            o->fetch_max_bytes = (int32_t)v;
         } else if (strcmp(name, "retention-check-ms") == 0) {
             bad = parse_i64(optarg, 10, INT32_MAX, &v);
             o->retention_check_ms = v;
@@ -278,6 +289,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (topology != NULL && topology_apply(b, topology, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot apply the topology", "error", err, NULL);
+        return 1;
+    }
     if (groups_load(b, err, sizeof(err)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot load the group offsets", "data_dir", o->data_dir, "error",
                err, NULL);
@@ -314,6 +329,7 @@ int main(int argc, char **argv)
            o->data_dir, "topics", ntop, "recovery_ms", ms, NULL);
 
     int rc = net_run(b);
+    net_shutdown(b);
     txn_coordinator_close(b);
     groups_close(b);
     broker_topics_close(b);

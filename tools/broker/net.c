@@ -29,7 +29,7 @@
 #include "broker.h"
 
 #define OUT_HIGH_WATER (64u << 20)
-#define READ_CHUNK (256u << 10)
+#define READ_CHUNK (64u << 10)
 
 static char listen_tag, signal_tag;
 
@@ -110,6 +110,14 @@ void conn_close(struct broker *b, struct conn *c, const char *reason)
     }
     c->closed = 1;
     c->close_reason = reason;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        b->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
     epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -236,6 +244,11 @@ static void accept_all(struct broker *b)
             continue;
         }
         b->nconns++;
+        c->next = b->conns;
+        if (b->conns != NULL) {
+            b->conns->prev = c;
+        }
+        b->conns = c;
         bc_log(BC_LOG_DEBUG, "connection accepted", "peer", c->peer, NULL);
     }
 }
@@ -283,22 +296,8 @@ static void conn_read(struct broker *b, struct conn *c)
                 return;
             }
             if (c->rlen - off - 4 < (size_t)size) {
-                /* Make room for the whole frame. */
-                size_t need = (size_t)size + 4;
-                if (off > 0) {
-                    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
-                    c->rlen -= off;
-                    off = 0;
-                }
-                if (c->rcap < need) {
-                    uint8_t *nb = realloc(c->rbuf, need + READ_CHUNK);
-                    if (nb == NULL) {
-                        conn_close(b, c, "out of memory");
-                        return;
-                    }
-                    c->rbuf = nb;
-                    c->rcap = need + READ_CHUNK;
-                }
+                /* Incomplete: the buffer grows as the frame's bytes arrive, never ahead of
+                 * them, so a peer announcing a large frame cannot reserve memory. */
                 break;
             }
             const char *reason = NULL;
@@ -392,4 +391,24 @@ int net_run(struct broker *b)
         free_closed(b);
     }
     return 0;
+}
+
+void net_shutdown(struct broker *b)
+{
+    while (b->conns != NULL) {
+        conn_close(b, b->conns, "broker stopping");
+    }
+    free_closed(b);
+    if (b->listen_fd >= 0) {
+        close(b->listen_fd);
+        b->listen_fd = -1;
+    }
+    if (b->signal_fd >= 0) {
+        close(b->signal_fd);
+        b->signal_fd = -1;
+    }
+    if (b->epfd >= 0) {
+        close(b->epfd);
+        b->epfd = -1;
+    }
 }
