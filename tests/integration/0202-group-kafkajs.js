@@ -1,14 +1,21 @@
 // breadcrumb-broker part 2: a consumer group of 3 kafkajs processes (an independent client:
 // its own group protocol code and round-robin assigner) splits 6 partitions; one leaves
 // (LeaveGroup on disconnect) and the others take its partitions; one is kill -9'ed and is
-// evicted after its 6 s session timeout; it comes back and the group splits again. Every
-// record is consumed exactly once (each member commits synchronously after processing a
-// record; membership changes happen while the group is idle). kafkajs's admin client then
-// lists, describes and deletes groups (NON_EMPTY_GROUP while members are in, then NONE,
-// then GROUP_ID_NOT_FOUND) and reads the committed offsets.
+// evicted after its 6 s session timeout; it comes back (a new member: the group splits
+// again); it is kill -9'ed and restarted within its session with the same
+// group.instance.id: it gets its partitions back without a rebalance. Every record is
+// consumed exactly once (each member commits synchronously after processing a record;
+// membership changes happen while the group is idle). kafkajs's admin client then lists,
+// describes and deletes groups (NON_EMPTY_GROUP while members are in, then NONE, then
+// GROUP_ID_NOT_FOUND) and reads the committed offsets.
 //
-// Run as `node 0202-group-kafkajs.js consumer BOOTSTRAP GROUP TOPIC OUTFILE` it is one
-// member, writing `ASSIGN p,p` on each join and `MSG partition offset value` per record.
+// kafkajs 2.2.4 speaks JoinGroup v5 but its consumer has no group.instance.id setting:
+// members with an instance id get it through a small wrapper of the coordinator's
+// joinGroup (staticMembership below), everything else is kafkajs's own code.
+//
+// Run as `node 0202-group-kafkajs.js consumer BOOTSTRAP GROUP TOPIC OUTFILE [INSTANCE]` it
+// is one member, writing `ASSIGN p,p` on each join and `MSG partition offset value` per
+// record.
 'use strict'
 const fs = require('fs')
 const path = require('path')
@@ -19,7 +26,26 @@ const GROUP = 'g-kafkajs'
 const TOPIC = 'grpjs'
 const BATCH = 120
 
-async function consumerMain (bootstrap, group, topic, outfile) {
+// Makes kafkajs's JoinGroup carry group.instance.id (KIP-345) for this process.
+function staticMembership (instance) {
+  const KBroker = require('kafkajs/src/broker')
+  const apiKeys = require('kafkajs/src/protocol/requests/apiKeys')
+  const { requests } = require('kafkajs/src/protocol/requests')
+  const send = Object.getOwnPropertySymbols(KBroker.prototype).find(x => x.toString() === 'Symbol(private:Broker:sendRequest)')
+  KBroker.prototype.joinGroup = async function ({ groupId, sessionTimeout, rebalanceTimeout, memberId = '', protocolType = 'consumer', groupProtocols }) {
+    const joinGroup = this.lookupRequest(apiKeys.JoinGroup, requests.JoinGroup)
+    const make = id => this[send](joinGroup({ groupId, sessionTimeout, rebalanceTimeout, memberId: id, groupInstanceId: instance, protocolType, groupProtocols }))
+    try {
+      return await make(memberId)
+    } catch (e) {
+      if (e.name === 'KafkaJSMemberIdRequired') return make(e.memberId)
+      throw e
+    }
+  }
+}
+
+async function consumerMain (bootstrap, group, topic, outfile, instance) {
+  if (instance) staticMembership(instance)
   const out = fs.openSync(outfile, 'a')
   const write = line => fs.writeSync(out, line + '\n')
   const kafka = new Kafka({ clientId: 'itest-member', brokers: [bootstrap], logLevel: logLevel.NOTHING })
@@ -49,14 +75,15 @@ async function consumerMain (bootstrap, group, topic, outfile) {
 }
 
 if (process.argv[2] === 'consumer') {
-  consumerMain(...process.argv.slice(3, 7)).catch(e => { console.error(e); process.exit(1) })
+  consumerMain(...process.argv.slice(3, 8)).catch(e => { console.error(e); process.exit(1) })
 } else {
   const { Broker, waitFor, assert, main, WORK } = require(process.env.BC_ROOT + '/tests/integration/bclib.js')
 
   class Member {
-    constructor (name, bootstrap) {
+    constructor (name, bootstrap, instance) {
       this.name = name
       this.bootstrap = bootstrap
+      this.instance = instance
       this.path = path.join(WORK, name + '.out')
       this.proc = null
       this.exited = null
@@ -66,12 +93,14 @@ if (process.argv[2] === 'consumer') {
       fs.appendFileSync(this.path, 'INCARNATION\n')
       const err = fs.openSync(path.join(WORK, this.name + '.err'), 'a')
       this.exited = null
-      this.proc = spawn(process.execPath, [__filename, 'consumer', this.bootstrap, GROUP, TOPIC, this.path], { stdio: ['ignore', err, err] })
+      this.proc = spawn(process.execPath, [__filename, 'consumer', this.bootstrap, GROUP, TOPIC, this.path, ...(this.instance ? [this.instance] : [])], { stdio: ['ignore', err, err] })
       fs.closeSync(err)
       this.proc.on('exit', (code, signal) => { this.exited = { code, signal } })
     }
 
     lines () { return fs.readFileSync(this.path, 'utf8').split('\n').filter(l => l) }
+
+    joins () { return this.lines().filter(l => l.startsWith('ASSIGN')).length }
 
     assignment () {
       let cur = null
@@ -101,7 +130,9 @@ if (process.argv[2] === 'consumer') {
 
   main(async () => {
     await broker.start()
-    for (const n of ['c1', 'c2', 'c3']) members[n] = new Member(n, broker.bootstrap)
+    members.c1 = new Member('c1', broker.bootstrap, 'js-1')
+    members.c2 = new Member('c2', broker.bootstrap, 'js-2')
+    members.c3 = new Member('c3', broker.bootstrap, null)
     const kafka = new Kafka({ clientId: 'itest', brokers: [broker.bootstrap], logLevel: logLevel.NOTHING })
     const producer = kafka.producer({ allowAutoTopicCreation: false })
     await producer.connect()
@@ -155,7 +186,7 @@ if (process.argv[2] === 'consumer') {
     await waitSplit(['c1'], 6)
     const evicted = (Date.now() - t0) / 1000
     assert(evicted >= 4.5, `evicted after ${evicted} s, before the session timeout`)
-    console.log(`RESULT member kill -9'ed: evicted after ${evicted.toFixed(1)} s (sessionTimeout 6000), c1 holds all 6`)
+    console.log(`RESULT static member kill -9'ed: evicted after ${evicted.toFixed(1)} s (sessionTimeout 6000), c1 holds all 6`)
     await produceBatch()
     await waitConsumed('batch 3 consumed')
 
@@ -163,6 +194,24 @@ if (process.argv[2] === 'consumer') {
     await waitSplit(['c1', 'c2'], 3)
     await produceBatch()
     await waitConsumed('batch 4 consumed')
+
+    // Killed and restarted within its session: same instance id, old partitions, no rebalance.
+    const before = members.c2.assignment()
+    const c1Joins = members.c1.joins()
+    const kept = () => (broker.log().match(/static member kept its assignment without a rebalance/g) || []).length
+    const generations = () => (broker.log().match(/group rebalance joined/g) || []).length
+    const [keptBefore, gensBefore] = [kept(), generations()]
+    t0 = Date.now()
+    await members.c2.kill()
+    members.c2.start()
+    await waitFor(() => members.c2.assignment() !== null, 30000, 'the restarted c2 to get an assignment', 50)
+    const back = (Date.now() - t0) / 1000
+    assert(JSON.stringify(members.c2.assignment()) === JSON.stringify(before), `c2 got ${members.c2.assignment()} back, had ${before}`)
+    assert(members.c1.joins() === c1Joins, 'c1 rejoined')
+    assert(kept() === keptBefore + 1 && generations() === gensBefore, 'the broker replaced the static member without a new generation')
+    console.log(`RESULT static member restarted within its session: partitions ${JSON.stringify(before)} back in ${back.toFixed(1)} s, no rebalance (c1 untouched, generation unchanged)`)
+    await produceBatch()
+    await waitConsumed('batch 5 consumed')
 
     const got = consumed()
     const fails = Object.values(members).flatMap(m => m.lines().filter(l => l.startsWith('COMMITFAIL')))

@@ -607,6 +607,7 @@ static void prepare_rebalance(struct broker *b, struct group *g, const char *rea
     }
     set_state(g, GROUP_PREPARING_REBALANCE);
     log_group(BC_LOG_INFO, "group rebalance started", g, "reason", reason, NULL, NULL);
+    try_complete_join(b, g); /* Kafka's tryCompleteElseWatch: e.g. the last member left */
 }
 
 static void maybe_prepare_rebalance(struct broker *b, struct group *g, const char *reason)

@@ -433,7 +433,7 @@ static void maybe_rewrite(struct broker *b)
         return;
     }
     int64_t live = live_records(b);
-    if (gc->log_records > REWRITE_MIN_RECORDS && gc->log_records > 2 * live) {
+    if (gc->log_records >= REWRITE_MIN_RECORDS && gc->log_records > 2 * live) {
         rewrite(b);
     }
     gc->next_check = gc->log_records + (live > REWRITE_MIN_RECORDS ? live : REWRITE_MIN_RECORDS);
