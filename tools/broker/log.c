@@ -479,7 +479,13 @@ int plog_read(struct plog *log, int64_t offset, size_t max_bytes, int min_one,
     /* Skip the batches that end before offset, reading headers only. */
     for (;;) {
         if (pos >= s->size) {
-            return 0;
+            /* only a compacted log has nothing left here: its next segment */
+            if (s + 1 >= log->segs + log->nsegs) {
+                return 0;
+            }
+            s++;
+            pos = 0;
+            continue;
         }
         uint8_t hb[BATCH_HEADER_SIZE];
         if (pread(s->fd, hb, sizeof(hb), (off_t)pos) != (ssize_t)sizeof(hb)) {

@@ -532,39 +532,77 @@ static int txn_replay(struct broker *b)
 
 /* --- markers and transitions ------------------------------------------------------------- */
 
-/* Writes a COMMIT or ABORT marker with t's producer id and epoch to every partition of t. */
-static void txn_write_markers(struct broker *b, struct txn *t, int type)
+/* Appends a COMMIT or ABORT marker of producer pid/epoch to p. Returns 0 or -1. */
+static int write_marker(struct broker *b, struct partition *p, int64_t pid, int16_t epoch,
+                        int type)
 {
     uint8_t key[4] = {0, 0, 0, (uint8_t)type};
     uint8_t value[6] = {0, 0, 0, 0, 0, 0}; /* version 0, coordinator epoch 0 */
+    struct batch_record rec = {
+        .timestamp = now_ms(), .key = key, .key_len = 4, .value = value, .value_len = 6};
+    struct kbuf buf = {0};
+    batch_build(&buf, 0, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL, pid, epoch, -1, &rec, 1);
+    int64_t off = -1;
+    if (buf.oom || plog_append(p->log, buf.data, buf.len, &off) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot write a transaction marker", "topic", p->topic->name, NULL);
+        kbuf_free(&buf);
+        return -1;
+    }
+    struct batch_hdr h;
+    batch_hdr_parse(buf.data, &h);
+    producer_update(&p->producers, &h);
+    txn_partition_note(p, &h, type);
+    if (b->opts.fsync == FSYNC_ALWAYS) {
+        plog_sync(p->log);
+    }
+    kbuf_free(&buf);
+    b->data_appended = 1; /* the LSO moved: wake read_committed fetches */
+    return 0;
+}
+
+/* Writes a COMMIT or ABORT marker with t's producer id and epoch to every partition of t. */
+static void txn_write_markers(struct broker *b, struct txn *t, int type)
+{
     for (size_t i = 0; i < t->nparts; i++) {
         struct kstr name = {t->parts[i].topic, (int32_t)strlen(t->parts[i].topic)};
         struct partition *p = broker_partition_find(b, name, t->parts[i].partition);
-        if (p == NULL) {
-            continue; /* deleted since */
+        if (p != NULL) { /* else deleted since */
+            (void)write_marker(b, p, t->producer_id, t->epoch, type);
         }
-        struct batch_record rec = {
-            .timestamp = now_ms(), .key = key, .key_len = 4, .value = value, .value_len = 6};
-        struct kbuf buf = {0};
-        batch_build(&buf, 0, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL, t->producer_id,
-                    t->epoch, -1, &rec, 1);
-        int64_t off = -1;
-        if (buf.oom || plog_append(p->log, buf.data, buf.len, &off) != 0) {
-            bc_log(BC_LOG_ERROR, "cannot write a transaction marker", "topic", p->topic->name,
-                   "transactional_id", t->id, NULL);
-            kbuf_free(&buf);
-            continue;
-        }
-        struct batch_hdr h;
-        batch_hdr_parse(buf.data, &h);
-        producer_update(&p->producers, &h);
-        txn_partition_note(p, &h, type);
-        if (b->opts.fsync == FSYNC_ALWAYS) {
-            plog_sync(p->log);
-        }
-        kbuf_free(&buf);
     }
-    b->data_appended = 1; /* the LSO moved: wake read_committed fetches */
+}
+
+/* Aborts the transactions open in partition logs that the coordinator does not know as
+ * Ongoing (a hanging transaction: its state was lost), so no LSO stays stuck. */
+static void txn_abort_hanging(struct broker *b)
+{
+    for (size_t i = 0; i < b->ntopics; i++) {
+        struct topic *tp = b->topics[i];
+        for (int32_t j = 0; j < tp->npartitions; j++) {
+            struct partition *p = &tp->partitions[j];
+            for (size_t k = 0; k < p->producers.n; k++) {
+                struct producer_entry *e = &p->producers.v[k];
+                if (e->txn_first_offset < 0) {
+                    continue;
+                }
+                struct txn *t = txn_find_by_producer(b, e->producer_id);
+                int known = 0;
+                for (size_t x = 0; t != NULL && t->state == TXN_ONGOING && x < t->nparts; x++) {
+                    known = t->parts[x].partition == j && strcmp(t->parts[x].topic, tp->name) == 0;
+                    if (known) {
+                        break;
+                    }
+                }
+                if (!known) {
+                    char pid[32];
+                    snprintf(pid, sizeof(pid), "%" PRId64, e->producer_id);
+                    bc_log(BC_LOG_WARN, "aborting a hanging transaction", "topic", tp->name,
+                           "producer_id", pid, NULL);
+                    (void)write_marker(b, p, e->producer_id, e->epoch, CONTROL_ABORT);
+                }
+            }
+        }
+    }
 }
 
 static void txn_log_transition(const struct txn *t, const char *msg)
@@ -879,6 +917,7 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
         }
     }
     (void)now;
+    txn_abort_hanging(b);
     if (b->producer_id_block_end < b->next_producer_id) {
         b->producer_id_block_end = b->next_producer_id; /* reserved again on the next id */
     }
