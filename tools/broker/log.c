@@ -568,7 +568,7 @@ static int64_t batch_find_ts(struct segment *s, uint64_t pos, const struct batch
     uint8_t *buf = malloc(n);
     if (buf != NULL && pread(s->fd, buf, n, (off_t)pos) == (ssize_t)n) {
         struct ts_search q = {ts, -1, -1};
-        int rc = batch_records_foreach_any(buf, n, 256u << 20, ts_visit, &q);
+        int rc = batch_records_foreach_any(buf, n, BATCH_MAX_DECOMPRESSED, ts_visit, &q);
         free(buf);
         if (rc == 1) {
             *found_ts = q.found_ts;
