@@ -8,12 +8,13 @@ usual tools see the groups.
 - kcat -G (balanced consumer, group g-kcat) consumes and commits on close; kcat -L lists the
   topic; python's AdminClient.list_groups() describes both groups (state, protocol, members,
   client id/host, assignment) before and after the restart.
+- Deleting the topic deletes the groups' committed offsets for it.
 """
 import subprocess
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, NewTopic
 
 import bclib
 from bclib import check
@@ -114,6 +115,17 @@ def test():
     print("RESULT after the restart the group is Stable with its member (list_groups), the "
           "consumer went on without a rebalance and consumed only the %d new records" % len(after))
     c.close()
+
+    # Deleting the topic deletes its committed offsets (as Kafka does): a topic created again
+    # under the same name starts without them.
+    for fut in admin.delete_topics([TOPIC], operation_timeout=10).values():
+        fut.result()
+    for fut in admin.create_topics([NewTopic(TOPIC, 3, 1)], operation_timeout=10).values():
+        fut.result()
+    for g in ("g-restart", "g-kcat"):
+        offs = committed(broker.bootstrap, g)
+        check(all(o < 0 for o in offs.values()), "%s offsets after the topic was deleted: %r" % (g, offs))
+    print("RESULT deleting the topic deleted its committed offsets in both groups")
     broker.stop()
 
 

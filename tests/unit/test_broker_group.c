@@ -118,6 +118,7 @@ static const struct kstr NONE = {NULL, -1};
 /* Session timeout of the static member "s1" (others: 6000). Time cannot be faked (group.c
  * arms timers from the real clock), so expiry tests give members different sessions. */
 static int32_t s1_session_ms = 6000;
+static int32_t other_session_ms = 6000;
 
 /* Runs every timer due within `ms` from now. */
 static void advance(struct fx *f, int64_t ms)
@@ -135,7 +136,7 @@ static void join(struct fx *f, struct answer *a, const char *member_id, const ch
         .group_id = K("g"), .member_id = K(member_id ? member_id : ""),
         .instance_id = instance ? K(instance) : NONE, .protocol_type = K("consumer"),
         .client_id = "cl", .client_host = "/127.0.0.1",
-        .session_timeout_ms = instance && strcmp(instance, "s1") == 0 ? s1_session_ms : 6000,
+        .session_timeout_ms = instance && strcmp(instance, "s1") == 0 ? s1_session_ms : other_session_ms,
         .rebalance_timeout_ms = 10000, .nprotocols = 2, .protocol_names = names,
         .protocol_metadata = md, .require_known_member_id = v4,
     };
@@ -347,6 +348,71 @@ static void test_group_session_expiry_evicts(void **state)
     assert_int_equal(G(f)->state, GROUP_PREPARING_REBALANCE);
 }
 
+/* A member that heartbeats but does not rejoin holds the rebalance until the rebalance
+ * timeout (10 s here); then a dynamic one is dropped, a static one kept (its session
+ * decides). */
+static void test_group_rebalance_timeout(void **state)
+{
+    struct fx *f = *state;
+    struct answer d1, d2, s1, a, b;
+    other_session_ms = 30000;
+    s1_session_ms = 30000;
+    join(f, &d1, NULL, NULL, "md", 0);
+    join(f, &d2, NULL, NULL, "md", 0);
+    join(f, &s1, NULL, "s1", "md", 0);
+    advance(f, 0);
+    assert_int_equal(d1.generation, 1);
+    assert_int_equal(G(f)->nmembers, 3);
+    sync_(f, &a, d1.member_id, 1, NULL, 0, NULL, NULL);
+    assert_true(a.done); /* d1 leads: Stable */
+    /* d1 rejoins; d2 and s1 only heartbeat */
+    join(f, &a, d1.member_id, NULL, "md", 0);
+    assert_false(a.done);
+    assert_int_equal(hb(f, d2.member_id, 1, NULL), KERR_REBALANCE_IN_PROGRESS);
+    assert_int_equal(hb(f, s1.member_id, 1, "s1"), KERR_REBALANCE_IN_PROGRESS);
+    advance(f, 9000);
+    assert_false(a.done);
+    /* exactly the rebalance deadline; the SyncGroup deadline armed when the join completes
+     * is a rebalance timeout after the real clock, which must have moved on */
+    usleep(20000);
+    timer_run(&f->b.timers, &f->b, G(f)->join_timer.deadline_ms);
+    assert_true(a.done);
+    assert_int_equal(a.generation, 2);
+    assert_int_equal(a.nmembers, 2); /* d1 and the static s1 */
+    assert_null(group_member_find(G(f), K(d2.member_id)));
+    assert_non_null(group_member_find(G(f), K(s1.member_id)));
+    assert_int_equal(hb(f, d2.member_id, 2, NULL), KERR_UNKNOWN_MEMBER_ID);
+    /* s1 learns about generation 2 by rejoining with its member id: no new rebalance */
+    join(f, &b, s1.member_id, "s1", "md", 0);
+    assert_true(b.done);
+    assert_int_equal(b.generation, 2);
+    other_session_ms = 6000;
+    s1_session_ms = 6000;
+}
+
+/* A member that got its JoinGroup answer but never sends SyncGroup is removed after the
+ * rebalance timeout (Kafka's DelayedSync). */
+static void test_group_pending_sync_expiry(void **state)
+{
+    struct fx *f = *state;
+    struct answer d1, d2, s;
+    other_session_ms = 30000;
+    join(f, &d1, NULL, NULL, "md", 0);
+    join(f, &d2, NULL, NULL, "md", 0);
+    advance(f, 0);
+    assert_int_equal(d2.generation, 1);
+    sync_(f, &s, d1.member_id, 1, NULL, 0, NULL, NULL);
+    assert_int_equal(s.error, 0);
+    advance(f, 9000);
+    assert_int_equal(G(f)->nmembers, 2);
+    usleep(20000); /* so that the rebalance this starts ends a bit later than the deadline */
+    timer_run(&f->b.timers, &f->b, G(f)->sync_timer.deadline_ms);
+    assert_int_equal(G(f)->nmembers, 1);
+    assert_int_equal(G(f)->state, GROUP_PREPARING_REBALANCE);
+    assert_non_null(group_member_find(G(f), K(d1.member_id)));
+    other_session_ms = 6000;
+}
+
 static void test_group_leave_and_empty(void **state)
 {
     struct fx *f = *state;
@@ -402,6 +468,24 @@ static void test_group_offsets_persist_and_rewrite(void **state)
     assert_null(group_find(&f->b, K("gone")));
 }
 
+static void test_group_offsets_of_deleted_topic_go(void **state)
+{
+    struct fx *f = *state;
+    struct group *g = group_get_or_create(&f->b, K("og"));
+    struct group_offset_commit c[2] = {
+        {.topic = K("a"), .partition = 1, .offset = 10, .metadata = NONE},
+        {.topic = K("b"), .partition = 0, .offset = 20, .metadata = NONE},
+    };
+    assert_int_equal(group_offsets_commit(&f->b, g, c, 2), 0);
+    groups_topic_deleted(&f->b, "a");
+    assert_null(group_committed_find(g, "a", 1));
+    groups_close(&f->b);
+    fx_open(f);
+    g = group_find(&f->b, K("og"));
+    assert_null(group_committed_find(g, "a", 1));
+    assert_true(group_committed_find(g, "b", 0)->offset == 20);
+}
+
 static void test_group_stable_group_survives_restart(void **state)
 {
     struct fx *f = *state;
@@ -430,8 +514,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_error_codes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_static_rejoin_keeps_assignment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_session_expiry_evicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_rebalance_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_pending_sync_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_leave_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_offsets_persist_and_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_offsets_of_deleted_topic_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_stable_group_survives_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

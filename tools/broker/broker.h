@@ -263,6 +263,8 @@ int api_init_producer_id(struct broker *b, struct req *r);
 int api_fetch(struct broker *b, struct req *r);
 /* Re-checks parked fetches after appends; answers those that now have enough data. */
 void fetch_wake(struct broker *b);
+/* group.c: a deleted topic's committed offsets go too (tombstones in the offsets log). */
+void groups_topic_deleted(struct broker *b, const char *topic);
 /* api_group.c */
 int api_find_coordinator(struct broker *b, struct req *r);
 int api_join_group(struct broker *b, struct req *r);

@@ -1331,6 +1331,32 @@ int group_offsets_commit(struct broker *b, struct group *g, struct group_offset_
     return 0;
 }
 
+void groups_topic_deleted(struct broker *b, const char *topic)
+{
+    struct group_coordinator *gc = b->groups;
+    for (size_t i = 0; gc != NULL && i < gc->ngroups; i++) {
+        struct group *g = gc->groups[i];
+        for (size_t t = 0; t < g->ntopics; t++) {
+            struct group_topic *gt = &g->topics[t];
+            if (strcmp(gt->name, topic) != 0) {
+                continue;
+            }
+            if (offsets_log_append_topic_deleted(b, g, topic) != 0) {
+                log_group(BC_LOG_ERROR, "cannot write offset tombstones", g, "topic", topic,
+                          NULL, NULL);
+            }
+            for (int32_t p = 0; p < gt->npartitions; p++) {
+                free(gt->parts[p].metadata);
+            }
+            free(gt->parts);
+            free(gt->name);
+            memmove(gt, gt + 1, (g->ntopics - t - 1) * sizeof(*gt));
+            g->ntopics--;
+            break;
+        }
+    }
+}
+
 /* --- group metadata records (Kafka's GroupMetadataValue) -------------------------------- */
 
 static const struct group_protocol *member_protocol(const struct group_member *m, const char *name)
@@ -1460,6 +1486,11 @@ int groups_load(struct broker *b, char *errstr, size_t errstr_size)
     b->groups = gc;
     if (b->opts.group_max_session_timeout_ms == 0) {
         b->opts.group_max_session_timeout_ms = 1800000;
+    }
+    if (b->opts.group_min_session_timeout_ms > b->opts.group_max_session_timeout_ms) {
+        snprintf(errstr, errstr_size, "the minimum session timeout is above the maximum");
+        groups_close(b);
+        return -1;
     }
     if (offsets_log_open(b, errstr, errstr_size) != 0) {
         groups_close(b);

@@ -290,6 +290,8 @@ int offsets_log_append_commit(struct broker *b, const struct group *g,
 /* Appends g's metadata record (or its tombstones when `deleted`: the group record and one
  * per committed offset). Returns 0 or -1. */
 int offsets_log_append_group(struct broker *b, const struct group *g, int deleted);
+/* Appends tombstones for g's committed offsets of topic. Returns 0 or -1. */
+int offsets_log_append_topic_deleted(struct broker *b, const struct group *g, const char *topic);
 /* Applies one log record to memory (replay); exposed for the unit tests. Returns 0 or -1
  * for a record it cannot parse. */
 int offsets_log_apply(struct broker *b, const uint8_t *key, int32_t key_len,

@@ -569,3 +569,30 @@ int offsets_log_append_group(struct broker *b, const struct group *g, int delete
     recs_free(&r);
     return rc;
 }
+
+int offsets_log_append_topic_deleted(struct broker *b, const struct group *g, const char *topic)
+{
+    struct recs r = {0};
+    int rc = 0;
+    for (size_t t = 0; rc == 0 && t < g->ntopics; t++) {
+        const struct group_topic *gt = &g->topics[t];
+        if (strcmp(gt->name, topic) != 0) {
+            continue;
+        }
+        for (int32_t p = 0; rc == 0 && p < gt->npartitions; p++) {
+            if (gt->parts[p].offset < 0) {
+                continue;
+            }
+            offset_key(&r.keys, g->id, (struct kstr){gt->name, (int32_t)strlen(gt->name)}, p);
+            rc = recs_push(&r);
+            if (rc == 0) {
+                r.null_value[r.n - 1] = 1;
+            }
+        }
+    }
+    if (rc == 0 && r.n > 0) {
+        rc = append(b, &r);
+    }
+    recs_free(&r);
+    return rc;
+}
