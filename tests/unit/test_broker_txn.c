@@ -298,6 +298,31 @@ static void test_txn_restart_aborts_open_and_rebuilds_index(void **state)
     assert_int_equal(part(f, 0)->txn.naborted, 2);
 }
 
+static void test_txn_state_log_rewrite(void **state)
+{
+    struct fx *f = *state;
+    int64_t pid, first;
+    int16_t epoch = -1;
+    assert_int_equal(txn_init_producer(&f->b, ks("other"), 10000, -1, -1, &first, &epoch),
+                     KERR_NONE);
+    for (int i = 0; i < 10050; i++) {
+        assert_int_equal(txn_init_producer(&f->b, ks("busy"), 10000, -1, -1, &pid, &epoch),
+                         KERR_NONE);
+    }
+    assert_int_equal(epoch, 10049);
+    assert_true(f->b.txns->records < 100); /* rewritten once past 10000 records */
+    fx_close(f);
+    fx_open(f);
+    struct txn *t = txn_find(&f->b, ks("busy"));
+    assert_non_null(t);
+    assert_int_equal(t->producer_id, pid);
+    assert_int_equal(t->epoch, 10049);
+    t = txn_find(&f->b, ks("other"));
+    assert_non_null(t);
+    assert_int_equal(t->producer_id, first);
+    assert_int_equal(t->epoch, 0);
+}
+
 int main(void)
 {
     bc_log_setup("test", getenv("BC_TEST_LOG") ? BC_LOG_DEBUG : BC_LOG_ERROR, BC_LOG_LOGFMT);
@@ -308,6 +333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_txn_timeout_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_restart_aborts_open_and_rebuilds_index, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_txn_state_log_rewrite, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,18 +5,21 @@
  */
 #include "txn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bc_log.h"
 #include "broker.h"
 
 #define TXN_LOG_VERSION 1
 #define EPOCH_EXHAUSTED 32766 /* Short.MaxValue - 1 */
+#define REWRITE_MIN_RECORDS 10000 /* the state log is rewritten past this and 4x the live ids */
 
 /* --- per partition ------------------------------------------------------------------------ */
 
@@ -449,10 +452,9 @@ static int txn_decode(struct broker *b, const uint8_t *key, int32_t klen, const 
     return r.err ? -1 : 0;
 }
 
-/* Writes t's state to the txn-state log. Returns 0 or -1. */
-static int txn_save(struct broker *b, struct txn *t)
+/* Appends t's state record to log. Returns 0 or -1. */
+static int txn_append(struct plog *log, const struct txn *t)
 {
-    struct txn_coordinator *tc = b->txns;
     struct kbuf val = {0}, batch = {0};
     txn_encode(t, &val);
     struct batch_record rec = {
@@ -463,17 +465,100 @@ static int txn_save(struct broker *b, struct txn *t)
         .value_len = (int32_t)val.len,
     };
     batch_build(&batch, 0, 0, -1, -1, -1, &rec, 1);
-    int rc = -1;
     int64_t off;
-    if (!val.oom && !batch.oom && plog_append(tc->log, batch.data, batch.len, &off) == 0) {
-        rc = 0;
+    int rc = !val.oom && !batch.oom && plog_append(log, batch.data, batch.len, &off) == 0 ? 0 : -1;
+    kbuf_free(&val);
+    kbuf_free(&batch);
+    return rc;
+}
+
+static void state_paths(const struct broker *b, char *dir, char *tmp, char *old, size_t cap)
+{
+    snprintf(dir, cap, "%s/meta/txn-state", b->opts.data_dir);
+    snprintf(tmp, cap, "%s/meta/txn-state.new", b->opts.data_dir);
+    snprintf(old, cap, "%s/meta/txn-state.old", b->opts.data_dir);
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            char path[4400];
+            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static int open_state_log(const char *dir, struct plog **out, char *errstr, size_t errstr_size)
+{
+    struct plog_opts lo = {.segment_bytes = 64 << 20, .index_interval = 4096};
+    int64_t truncated = 0;
+    return plog_open(out, dir, &lo, NULL, NULL, &truncated, errstr, errstr_size);
+}
+
+/* Replaces the state log by one holding only the current state of every transactional id:
+ * written to txn-state.new, synced, then swapped in by two renames (startup finishes a swap
+ * cut short by a crash). */
+static void txn_rewrite(struct broker *b)
+{
+    struct txn_coordinator *tc = b->txns;
+    char dir[4200], tmp[4200], old[4200], err[512] = "";
+    state_paths(b, dir, tmp, old, sizeof(dir));
+    remove_dir(tmp);
+    struct plog *nlog = NULL;
+    int rc = open_state_log(tmp, &nlog, err, sizeof(err));
+    for (size_t i = 0; rc == 0 && i < tc->n; i++) {
+        rc = txn_append(nlog, tc->v[i]);
+    }
+    if (rc != 0 || plog_sync(nlog) != 0) {
+        bc_log(BC_LOG_ERROR, "transaction state log: rewrite failed", "error", err, NULL);
+        plog_close(nlog);
+        remove_dir(tmp);
+        return;
+    }
+    plog_close(nlog);
+    plog_sync(tc->log);
+    plog_close(tc->log);
+    tc->log = NULL;
+    if (rename(dir, old) != 0 || rename(tmp, dir) != 0) {
+        bc_log(BC_LOG_ERROR, "transaction state log: rename failed", "error", strerror(errno),
+               NULL);
+    }
+    remove_dir(old);
+    if (open_state_log(dir, &tc->log, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "transaction state log: cannot reopen", "error", err, NULL);
+        return;
+    }
+    char before[32], after[32];
+    snprintf(before, sizeof(before), "%" PRId64, tc->records);
+    snprintf(after, sizeof(after), "%zu", tc->n);
+    bc_log(BC_LOG_INFO, "transaction state log compacted", "records_before", before,
+           "records_after", after, NULL);
+    tc->records = (int64_t)tc->n;
+}
+
+/* Writes t's state to the txn-state log. Returns 0 or -1. */
+static int txn_save(struct broker *b, struct txn *t)
+{
+    struct txn_coordinator *tc = b->txns;
+    int rc = tc->log != NULL ? txn_append(tc->log, t) : -1;
+    if (rc == 0) {
         tc->records++;
         if (b->opts.fsync == FSYNC_ALWAYS) {
             plog_sync(tc->log);
         }
+        if (tc->records >= REWRITE_MIN_RECORDS && tc->records > 4 * (int64_t)tc->n) {
+            txn_rewrite(b);
+        }
     }
-    kbuf_free(&val);
-    kbuf_free(&batch);
     if (rc != 0) {
         bc_log(BC_LOG_ERROR, "cannot write the transaction state log", "transactional_id", t->id,
                NULL);
@@ -889,11 +974,16 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/meta/txn-state", b->opts.data_dir);
-    struct plog_opts lo = {.segment_bytes = 64 << 20, .index_interval = 4096};
-    int64_t truncated = 0;
-    if (plog_open(&b->txns->log, dir, &lo, NULL, NULL, &truncated, errstr, errstr_size) != 0) {
+    char dir[4200], tmp[4200], old[4200];
+    state_paths(b, dir, tmp, old, sizeof(dir));
+    struct stat st;
+    if (stat(dir, &st) != 0 && stat(tmp, &st) == 0 && stat(old, &st) == 0 && rename(tmp, dir) != 0) {
+        snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));
+        return -1; /* a rewrite stopped between its renames: the new log is complete */
+    }
+    remove_dir(tmp);
+    remove_dir(old);
+    if (open_state_log(dir, &b->txns->log, errstr, errstr_size) != 0) {
         return -1;
     }
     if (txn_replay(b) != 0) {
@@ -918,6 +1008,9 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
     }
     (void)now;
     txn_abort_hanging(b);
+    if (b->txns->records >= REWRITE_MIN_RECORDS && b->txns->records > 4 * (int64_t)b->txns->n) {
+        txn_rewrite(b);
+    }
     if (b->producer_id_block_end < b->next_producer_id) {
         b->producer_id_block_end = b->next_producer_id; /* reserved again on the next id */
     }
