@@ -8,10 +8,14 @@
 - Fencing by transactional.id: a second producer with the same id aborts the first one's
   open transaction and fences it (its commit fails fatally); only the second's records are
   committed.
+- A producer that vanishes (kill -9) with a transaction open: its transaction.timeout.ms
+  (3 s) aborts it, and a read_committed consumer held at the LSO reaches the end.
 - The broker kill -9ed with a transaction open: after the restart committed records and the
   committed transaction's offsets are there, the open transaction is aborted (its records
   invisible to read_committed, its pending offsets dropped) and the transactional.id goes on
   with a bumped epoch."""
+import subprocess
+import sys
 import time
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
@@ -159,6 +163,45 @@ def fencing(b):
           "(fatal: %s), read_committed sees only its 5 records" % fatal.name())
 
 
+VANISH = r"""
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "transactional.id": "vanishing",
+              "transaction.timeout.ms": 3000})
+p.init_transactions(15)
+p.begin_transaction()
+for i in range(10):
+    p.produce("vanish", value="gone-%d" % i, partition=0)
+p.flush(10)
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
+def vanished_producer(b):
+    proc = subprocess.Popen([sys.executable, "-c", VANISH, b.bootstrap], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    check(proc.stdout.readline().strip() == "open", "the vanishing producer opened a transaction")
+    t0 = time.monotonic()
+    proc.kill()
+    proc.wait(10)
+    p = txn_producer(b.bootstrap, "after-vanish")
+    p.begin_transaction()
+    p.produce("vanish", value="after", partition=0)
+    p.commit_transaction(10)
+    c = consumer(b.bootstrap, "read_committed")
+    c.assign([TopicPartition("vanish", 0, OFFSET_BEGINNING)])
+    got = read_until(c, 1, timeout=20)
+    waited = time.monotonic() - t0
+    c.close()
+    check(got == [(0, "after")], "only the committed record: %s" % got)
+    check(waited >= 2.0, "held until the timeout (%.1f s)" % waited)
+    check("transaction.timeout.ms passed" in b.log(), "aborted by its timeout")
+    print("RESULT vanished producer: its open transaction (10 records) aborted by "
+          "transaction.timeout.ms=3000 after %.1f s; read_committed then sees only the "
+          "committed record behind it" % waited)
+
+
 def broker_kill(b):
     p = txn_producer(b.bootstrap, "crash")
     meta = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "crash-g"}).consumer_group_metadata()
@@ -198,11 +241,12 @@ def broker_kill(b):
 
 def run():
     b = bclib.Broker(args=["--topic", "tx:2", "--topic", "lso:1", "--topic", "fence:1",
-                           "--topic", "crash:1"])
+                           "--topic", "crash:1", "--topic", "vanish:1"])
     with b:
         interleaved(b)
         lso_stop(b)
         fencing(b)
+        vanished_producer(b)
         broker_kill(b)
 
 
