@@ -140,7 +140,7 @@ int api_create_topics(struct broker *b, struct req *r)
 {
     struct krd *rd = &r->body;
     int v = r->api_version;
-    int32_t n = kr_array(rd, r->flex, 2);
+    int32_t n = kr_array(rd, r->flex, 9); /* a topic takes >= 9 bytes */
     /* Decode everything first (timeout and validate_only come after the topics). */
     struct ct {
         struct kstr name;
