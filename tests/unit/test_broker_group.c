@@ -486,6 +486,82 @@ static void test_group_offsets_of_deleted_topic_go(void **state)
     assert_true(group_committed_find(g, "b", 0)->offset == 20);
 }
 
+static int64_t committed_offset(struct group *g, const char *topic, int32_t partition)
+{
+    const struct group_committed *c = group_committed_find(g, topic, partition);
+    return c ? c->offset : -1;
+}
+
+static void txn_commit(struct fx *f, struct group *g, int64_t pid, int32_t partition,
+                       int64_t offset)
+{
+    struct group_offset_commit c = {.topic = K("t"), .partition = partition, .offset = offset,
+                                    .metadata = NONE};
+    assert_int_equal(group_txn_offsets_add(&f->b, g, pid, 0, &c, 1), 0);
+    assert_int_equal(c.error, 0);
+}
+
+/* Transactional offsets: pending until the marker, COMMIT applies, ABORT drops, a later
+ * plain commit is not overwritten by an older transactional one, and all of it (pending
+ * ones too) survives a restart and a rewrite of the log. */
+static void test_group_txn_offsets(void **state)
+{
+    struct fx *f = *state;
+    struct group *g = group_get_or_create(&f->b, K("tg"));
+    txn_commit(f, g, 7, 0, 100);
+    assert_true(group_offset_unstable(g, "t", 0));
+    assert_int_equal(committed_offset(g, "t", 0), -1);
+    assert_int_equal(group_txn_offsets_end(&f->b, 7, 0, 1), 0);
+    assert_false(group_offset_unstable(g, "t", 0));
+    assert_int_equal(committed_offset(g, "t", 0), 100);
+
+    txn_commit(f, g, 8, 1, 50);
+    assert_int_equal(group_txn_offsets_end(&f->b, 8, 0, 0), 0);
+    assert_int_equal(committed_offset(g, "t", 1), -1);
+
+    txn_commit(f, g, 9, 2, 10);
+    struct group_offset_commit plain = {.topic = K("t"), .partition = 2, .offset = 20,
+                                        .metadata = NONE};
+    assert_int_equal(group_offsets_commit(&f->b, g, &plain, 1), 0);
+    assert_int_equal(group_txn_offsets_end(&f->b, 9, 0, 1), 0);
+    assert_int_equal(committed_offset(g, "t", 2), 20);
+
+    txn_commit(f, g, 10, 3, 30); /* open across the restart */
+    txn_commit(f, g, 11, 4, 40); /* ended after the restart by an abort */
+    groups_close(&f->b);
+    fx_open(f);
+    g = group_find(&f->b, K("tg"));
+    assert_int_equal(committed_offset(g, "t", 0), 100);
+    assert_int_equal(committed_offset(g, "t", 1), -1);
+    assert_int_equal(committed_offset(g, "t", 2), 20);
+    assert_true(group_offset_unstable(g, "t", 3));
+    assert_true(group_offset_unstable(g, "t", 4));
+    assert_int_equal(group_txn_offsets_end(&f->b, 10, 0, 1), 0);
+    assert_int_equal(committed_offset(g, "t", 3), 30);
+
+    /* a rewrite keeps pid 11's pending offset; its abort after the next restart drops it */
+    for (int i = 0; i < 10001; i++) {
+        struct group_offset_commit x = {.topic = K("u"), .partition = 0, .offset = i,
+                                        .metadata = NONE};
+        assert_int_equal(group_offsets_commit(&f->b, g, &x, 1), 0);
+    }
+    assert_true(f->b.groups->log_records < 10000);
+    groups_close(&f->b);
+    fx_open(f);
+    g = group_find(&f->b, K("tg"));
+    assert_true(group_offset_unstable(g, "t", 4));
+    assert_int_equal(committed_offset(g, "t", 3), 30);
+    assert_int_equal(committed_offset(g, "u", 0), 10000);
+    assert_int_equal(group_txn_offsets_end(&f->b, 11, 0, 0), 0);
+    groups_close(&f->b);
+    fx_open(f);
+    g = group_find(&f->b, K("tg"));
+    assert_false(group_offset_unstable(g, "t", 4));
+    assert_int_equal(committed_offset(g, "t", 4), -1);
+    /* nothing pending for a producer: no marker, no error */
+    assert_int_equal(group_txn_offsets_end(&f->b, 12345, 0, 1), 0);
+}
+
 static void test_group_stable_group_survives_restart(void **state)
 {
     struct fx *f = *state;
@@ -519,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_group_leave_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_offsets_persist_and_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_offsets_of_deleted_topic_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_txn_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_stable_group_survives_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -543,6 +543,47 @@ static void test_current_versions(void **state)
     assert_int_equal(g->state, GROUP_EMPTY);
 }
 
+/* OffsetFetch v7 RequireStable: UNSTABLE_OFFSET_COMMIT (88) for a partition with a pending
+ * transactional offset; without it the pending offset is simply not shown. */
+static void test_offset_fetch_require_stable(void **state)
+{
+    struct fx *f = *state;
+    struct group *g = group_get_or_create(&f->b, (struct kstr){"tx", 2});
+    struct group_offset_commit c = {.topic = {"t", 1}, .partition = 0, .offset = 5,
+                                    .metadata = {NULL, -1}};
+    assert_int_equal(group_txn_offsets_add(&f->b, g, 42, 0, &c, 1), 0);
+    for (int stable = 1; stable >= 0; stable--) {
+        struct kbuf w;
+        begin(f, &w, OFFSET_FETCH, 7, 1);
+        kw_str(&w, "tx", -1, 1);
+        kw_array(&w, 1, 1);
+        kw_str(&w, "t", -1, 1);
+        kw_array(&w, 2, 1);
+        kw_i32(&w, 0);
+        kw_i32(&w, 1);
+        kw_tags(&w, 1);
+        kw_i8(&w, (int8_t)stable);
+        kw_tags(&w, 1);
+        struct krd r = roundtrip(f, &w, 1);
+        assert_int_equal(kr_i32(&r), 0);
+        assert_int_equal(kr_array(&r, 1, 1), 1);
+        assert_kstr(kr_str(&r, 1), "t");
+        assert_int_equal(kr_array(&r, 1, 1), 2);
+        for (int32_t p = 0; p < 2; p++) {
+            assert_int_equal(kr_i32(&r), p);
+            assert_true(kr_i64(&r) == -1);
+            assert_int_equal(kr_i32(&r), -1);
+            assert_kstr(kr_str(&r, 1), "");
+            assert_int_equal(kr_i16(&r), p == 0 && stable ? KERR_UNSTABLE_OFFSET_COMMIT : 0);
+            kr_tags(&r, 1);
+        }
+        kr_tags(&r, 1);
+        assert_int_equal(kr_i16(&r), 0);
+        kr_tags(&r, 1);
+        assert_int_equal(kr_left(&r), 0);
+    }
+}
+
 int main(void)
 {
     bc_log_setup("test", getenv("BC_TEST_LOG") ? BC_LOG_DEBUG : BC_LOG_ERROR, BC_LOG_LOGFMT);
@@ -550,6 +591,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find_coordinator_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_versions_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_current_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_offset_fetch_require_stable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -430,14 +430,14 @@ int api_offset_commit(struct broker *b, struct req *r)
     return API_DONE;
 }
 
-/* unstable: RequireStable was asked and a transactional commit for the partition is pending
- * (txn.c): UNSTABLE_OFFSET_COMMIT, no offset. */
 static void fetch_partition(struct kbuf *w, const struct req *r, const struct group *g,
-                            const char *topic, int32_t partition, int unstable)
+                            const char *topic, int32_t partition, int require_stable)
 {
     const struct group_committed *c = g ? group_committed_find(g, topic, partition) : NULL;
-    if (unstable) {
-        c = NULL;
+    int16_t err = KERR_NONE;
+    if (require_stable && g != NULL && group_offset_unstable(g, topic, partition)) {
+        c = NULL; /* a transaction holds an offset for it: ask again later */
+        err = KERR_UNSTABLE_OFFSET_COMMIT;
     }
     kw_i32(w, partition);
     kw_i64(w, c ? c->offset : -1);
@@ -445,16 +445,18 @@ static void fetch_partition(struct kbuf *w, const struct req *r, const struct gr
         kw_i32(w, c ? c->leader_epoch : -1);
     }
     kw_str(w, c && c->metadata ? c->metadata : "", -1, r->flex);
-    kw_i16(w, unstable ? KERR_UNSTABLE_OFFSET_COMMIT : KERR_NONE);
+    kw_i16(w, err);
     kw_tags(w, r->flex);
 }
 
-/* OffsetFetch v7's require_stable, which follows the topics: read from a copy of rd. */
-static int peek_require_stable(struct krd rd, const struct req *r)
+/* OffsetFetch v7's require_stable, which follows the topics. */
+static int peek_require_stable(const struct req *r)
 {
     if (r->api_version < 7) {
         return 0;
     }
+    struct krd rd = r->body;
+    (void)kr_str(&rd, r->flex);
     int32_t nt = kr_array(&rd, r->flex, 4);
     for (int32_t i = 0; i < nt && !rd.err; i++) {
         (void)kr_str(&rd, r->flex);
@@ -464,7 +466,7 @@ static int peek_require_stable(struct krd rd, const struct req *r)
         }
         kr_tags(&rd, r->flex);
     }
-    return kr_i8(&rd) != 0 && !rd.err;
+    return kr_i8(&rd) != 0;
 }
 
 int api_offset_fetch(struct broker *b, struct req *r)
@@ -472,12 +474,12 @@ int api_offset_fetch(struct broker *b, struct req *r)
     struct krd *rd = &r->body;
     int v = r->api_version;
     struct kbuf *w = &r->slot->buf;
+    int require_stable = peek_require_stable(r);
     struct kstr group_id = kr_str(rd, r->flex);
     struct group *g = group_find(b, group_id);
     if (v >= 3) {
         kw_i32(w, 0);
     }
-    int require_stable = g != NULL && peek_require_stable(*rd, r);
     int32_t nt = kr_array(rd, r->flex, 4);
     if (nt < 0) {
         /* Every committed offset of the group (v2+). */
@@ -504,8 +506,7 @@ int api_offset_fetch(struct broker *b, struct req *r)
             kw_array(w, np, r->flex);
             for (int32_t p = 0; p < t->npartitions; p++) {
                 if (t->parts[p].offset >= 0) {
-                    fetch_partition(w, r, g, t->name, p,
-                                    require_stable && txn_offsets_pending(b, g->id, t->name, p));
+                    fetch_partition(w, r, g, t->name, p, require_stable);
                 }
             }
             kw_tags(w, r->flex);
@@ -520,16 +521,14 @@ int api_offset_fetch(struct broker *b, struct req *r)
             int32_t np = kr_array(rd, r->flex, 4);
             kw_array(w, np, r->flex);
             for (int32_t j = 0; j < np && !rd->err; j++) {
-                int32_t index = kr_i32(rd);
-                fetch_partition(w, r, g, name, index,
-                                require_stable && txn_offsets_pending(b, g->id, name, index));
+                fetch_partition(w, r, g, name, kr_i32(rd), require_stable);
             }
             kr_tags(rd, r->flex);
             kw_tags(w, r->flex);
         }
     }
     if (v >= 7) {
-        (void)kr_i8(rd); /* require_stable, peeked above */
+        (void)kr_i8(rd); /* require_stable, read above */
     }
     kr_tags(rd, r->flex);
     if (rd->err) {

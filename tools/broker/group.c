@@ -96,6 +96,8 @@ static char *new_member_id(const char *prefix)
     return id;
 }
 
+static void txn_entry_free(struct group_txn_offset *t);
+
 /* --- registry ---------------------------------------------------------------------------- */
 
 struct group *group_find(struct broker *b, struct kstr id)
@@ -1185,6 +1187,10 @@ static void group_free(struct broker *b, struct group *g)
         free(g->topics[i].name);
     }
     free(g->topics);
+    for (size_t i = 0; i < g->ntxn; i++) {
+        txn_entry_free(&g->txn[i]);
+    }
+    free(g->txn);
     free(g->protocol_type);
     free(g->protocol_name);
     free(g->id);
@@ -1327,6 +1333,138 @@ int group_offsets_commit(struct broker *b, struct group *g, struct group_offset_
         slot->offset = c[i].offset;
         slot->leader_epoch = c[i].leader_epoch;
         slot->commit_ts = now;
+        slot->seq = ++b->groups->seq;
+    }
+    return 0;
+}
+
+/* --- transactional offsets ---------------------------------------------------------------- */
+
+static void txn_entry_free(struct group_txn_offset *t)
+{
+    free(t->topic);
+    free(t->value.metadata);
+}
+
+int group_txn_offset_put(struct broker *b, struct group *g, int64_t producer_id,
+                         int16_t producer_epoch, const char *topic, int32_t partition,
+                         const struct group_committed *value)
+{
+    struct group_txn_offset *t = NULL;
+    for (size_t i = 0; i < g->ntxn; i++) {
+        if (g->txn[i].producer_id == producer_id && g->txn[i].partition == partition &&
+            strcmp(g->txn[i].topic, topic) == 0) {
+            t = &g->txn[i];
+            txn_entry_free(t);
+            break;
+        }
+    }
+    if (t == NULL) {
+        struct group_txn_offset *v = realloc(g->txn, (g->ntxn + 1) * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        g->txn = v;
+        t = &g->txn[g->ntxn++];
+    }
+    t->producer_id = producer_id;
+    t->producer_epoch = producer_epoch;
+    t->topic = strdup(topic);
+    t->partition = partition;
+    t->value = *value;
+    t->value.metadata = value->metadata ? strdup(value->metadata) : NULL;
+    t->value.seq = ++b->groups->seq;
+    return t->topic != NULL ? 0 : -1;
+}
+
+void group_txn_end_memory(struct broker *b, int64_t producer_id, int commit)
+{
+    struct group_coordinator *gc = b->groups;
+    for (size_t i = 0; gc != NULL && i < gc->ngroups; i++) {
+        struct group *g = gc->groups[i];
+        size_t keep = 0;
+        for (size_t k = 0; k < g->ntxn; k++) {
+            struct group_txn_offset *t = &g->txn[k];
+            if (t->producer_id != producer_id) {
+                g->txn[keep++] = *t;
+                continue;
+            }
+            struct group_committed *slot = commit ? group_committed_slot(g, t->topic, t->partition)
+                                                  : NULL;
+            if (slot != NULL && (slot->offset < 0 || slot->seq < t->value.seq)) {
+                free(slot->metadata);
+                *slot = t->value;
+                t->value.metadata = NULL;
+            }
+            txn_entry_free(t);
+        }
+        g->ntxn = keep;
+    }
+}
+
+int group_txn_offsets_add(struct broker *b, struct group *g, int64_t producer_id,
+                          int16_t producer_epoch, struct group_offset_commit *c, size_t n)
+{
+    size_t todo = 0;
+    for (size_t i = 0; i < n; i++) {
+        todo += c[i].error == KERR_NONE;
+    }
+    if (todo == 0) {
+        return 0;
+    }
+    if (offsets_log_append_txn(b, g, producer_id, producer_epoch, c, n) != 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (c[i].error == KERR_NONE) {
+                c[i].error = KERR_KAFKA_STORAGE_ERROR;
+            }
+        }
+        return -1;
+    }
+    int64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        char topic[TOPIC_NAME_MAX + 1];
+        if (c[i].error != KERR_NONE) {
+            continue;
+        }
+        struct group_committed v = {.offset = c[i].offset, .leader_epoch = c[i].leader_epoch,
+                                    .commit_ts = now};
+        char *md = c[i].metadata.len > 0 ? kdup(c[i].metadata) : NULL;
+        v.metadata = md;
+        if (kstr_copy(c[i].topic, topic, sizeof(topic)) != 0 ||
+            group_txn_offset_put(b, g, producer_id, producer_epoch, topic, c[i].partition, &v) != 0) {
+            c[i].error = KERR_UNKNOWN_SERVER_ERROR;
+        }
+        free(md);
+    }
+    return 0;
+}
+
+int group_txn_offsets_end(struct broker *b, int64_t producer_id, int16_t producer_epoch,
+                          int commit)
+{
+    struct group_coordinator *gc = b->groups;
+    int pending = 0;
+    for (size_t i = 0; i < gc->ngroups && !pending; i++) {
+        for (size_t k = 0; k < gc->groups[i]->ntxn && !pending; k++) {
+            pending = gc->groups[i]->txn[k].producer_id == producer_id;
+        }
+    }
+    if (!pending) {
+        return 0;
+    }
+    if (offsets_log_append_marker(b, producer_id, producer_epoch, commit) != 0) {
+        return -1;
+    }
+    group_txn_end_memory(b, producer_id, commit);
+    return 0;
+}
+
+int group_offset_unstable(const struct group *g, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < g->ntxn; i++) {
+        if (g->txn[i].partition == partition && strcmp(g->txn[i].topic, topic) == 0) {
+            return 1;
+        }
     }
     return 0;
 }
@@ -1336,6 +1474,15 @@ void groups_topic_deleted(struct broker *b, const char *topic)
     struct group_coordinator *gc = b->groups;
     for (size_t i = 0; gc != NULL && i < gc->ngroups; i++) {
         struct group *g = gc->groups[i];
+        size_t keep = 0;
+        for (size_t k = 0; k < g->ntxn; k++) {
+            if (strcmp(g->txn[k].topic, topic) == 0) {
+                txn_entry_free(&g->txn[k]);
+            } else {
+                g->txn[keep++] = g->txn[k];
+            }
+        }
+        g->ntxn = keep;
         for (size_t t = 0; t < g->ntopics; t++) {
             struct group_topic *gt = &g->topics[t];
             if (strcmp(gt->name, topic) != 0) {

@@ -108,6 +108,16 @@ struct group_committed {
     int32_t leader_epoch;
     int64_t commit_ts;
     char *metadata; /* owned; NULL: empty */
+    uint64_t seq;   /* commit order: a transaction's offsets only replace older ones */
+};
+
+/* A transactional offset commit waiting for the end of its transaction. */
+struct group_txn_offset {
+    int64_t producer_id;
+    int16_t producer_epoch;
+    char *topic; /* owned */
+    int32_t partition;
+    struct group_committed value;
 };
 
 struct group_topic {
@@ -138,6 +148,8 @@ struct group {
     int64_t state_ts;
     struct group_topic *topics; /* committed offsets */
     size_t ntopics;
+    struct group_txn_offset *txn; /* pending transactional offsets, one per (pid, partition) */
+    size_t ntxn;
     struct broker *b;
 };
 
@@ -167,6 +179,7 @@ struct group_coordinator {
     int64_t next_check;      /* log_records at which to consider a rewrite */
     int log_dirty;           /* appended since the last fdatasync */
     int replaying;           /* offsets_log_open is applying records */
+    uint64_t seq;            /* last commit order handed out */
     struct timer sync_timer; /* --fsync interval */
 };
 
@@ -211,6 +224,24 @@ struct group_offset_commit {
  * such entry gets KAFKA_STORAGE_ERROR (56). Returns 0 or -1. */
 int group_offsets_commit(struct broker *b, struct group *g, struct group_offset_commit *c,
                          size_t n);
+
+/* Transactional offsets (KIP-98, KIP-447), for the transaction coordinator: what a
+ * TxnOffsetCommit stores for producer_id stays pending (OffsetFetch does not show it, and
+ * answers UNSTABLE_OFFSET_COMMIT to RequireStable for its partitions) until
+ * group_txn_offsets_end() commits it (it replaces the committed offsets unless a later
+ * commit already did) or aborts it. Both steps are durable: a transactional batch, then a
+ * control marker in the offsets log, replayed at startup, so a transaction open across a
+ * restart still ends either way. The caller checks the commit with group_validate_commit(
+ * ..., transactional = 1) first. Entries with a non-zero error are skipped; on a write
+ * failure the others get KAFKA_STORAGE_ERROR. Return 0 or -1. */
+int group_txn_offsets_add(struct broker *b, struct group *g, int64_t producer_id,
+                          int16_t producer_epoch, struct group_offset_commit *c, size_t n);
+/* Ends producer_id's transaction in every group: commit != 0 applies its pending offsets,
+ * 0 drops them. Writes the marker only when something was pending. */
+int group_txn_offsets_end(struct broker *b, int64_t producer_id, int16_t producer_epoch,
+                          int commit);
+/* Whether a transactional offset for topic/partition is pending in g. */
+int group_offset_unstable(const struct group *g, const char *topic, int32_t partition);
 
 /* Refreshes m's session deadline (a heartbeat, a commit). */
 void group_member_touch(struct broker *b, struct group_member *m);
@@ -290,11 +321,25 @@ int offsets_log_append_commit(struct broker *b, const struct group *g,
 /* Appends g's metadata record (or its tombstones when `deleted`: the group record and one
  * per committed offset). Returns 0 or -1. */
 int offsets_log_append_group(struct broker *b, const struct group *g, int deleted);
+/* Appends the records of a transactional commit (a transactional batch of producer_id). */
+int offsets_log_append_txn(struct broker *b, const struct group *g, int64_t producer_id,
+                           int16_t producer_epoch, const struct group_offset_commit *c,
+                           size_t n);
+/* Appends a COMMIT (commit != 0) or ABORT control marker of producer_id. */
+int offsets_log_append_marker(struct broker *b, int64_t producer_id, int16_t producer_epoch,
+                              int commit);
+/* Memory side of the above, for replay: remembers a pending transactional offset, ends a
+ * producer's transaction. */
+int group_txn_offset_put(struct broker *b, struct group *g, int64_t producer_id,
+                         int16_t producer_epoch, const char *topic, int32_t partition,
+                         const struct group_committed *value);
+void group_txn_end_memory(struct broker *b, int64_t producer_id, int commit);
 /* Appends tombstones for g's committed offsets of topic. Returns 0 or -1. */
 int offsets_log_append_topic_deleted(struct broker *b, const struct group *g, const char *topic);
-/* Applies one log record to memory (replay); exposed for the unit tests. Returns 0 or -1
- * for a record it cannot parse. */
+/* Applies one log record to memory (replay): producer_id >= 0 for a record of a
+ * transactional batch (a pending offset). Returns 0 or -1 for a record it cannot parse. */
 int offsets_log_apply(struct broker *b, const uint8_t *key, int32_t key_len,
-                      const uint8_t *value, int32_t value_len);
+                      const uint8_t *value, int32_t value_len, int64_t producer_id,
+                      int16_t producer_epoch);
 
 #endif

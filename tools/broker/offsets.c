@@ -142,8 +142,10 @@ static void recs_free(struct recs *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Appends records [from, to) of r as one batch to log. */
-static int append_batch(struct plog *log, const struct recs *r, size_t from, size_t to)
+/* Appends records [from, to) of r as one batch to log: a plain one (producer_id -1) or a
+ * transactional one of producer_id. */
+static int append_batch(struct plog *log, const struct recs *r, size_t from, size_t to,
+                        int64_t producer_id, int16_t producer_epoch)
 {
     struct batch_record *br = calloc(to - from, sizeof(*br));
     if (br == NULL) {
@@ -162,7 +164,8 @@ static int append_batch(struct plog *log, const struct recs *r, size_t from, siz
         }
     }
     struct kbuf out = {0};
-    batch_build(&out, 0, 0, -1, -1, -1, br, (int)(to - from));
+    batch_build(&out, 0, producer_id >= 0 ? BATCH_ATTR_TRANSACTIONAL : 0, producer_id,
+                producer_epoch, -1, br, (int)(to - from));
     free(br);
     int64_t base;
     int rc = out.oom ? -1 : plog_append(log, out.data, out.len, &base);
@@ -170,18 +173,52 @@ static int append_batch(struct plog *log, const struct recs *r, size_t from, siz
     return rc == 0 ? 0 : -1;
 }
 
-static int append_all(struct broker *b, struct plog *log, struct recs *r)
+static int append_all(struct plog *log, struct recs *r, int64_t producer_id,
+                      int16_t producer_epoch)
 {
     if (r->keys.oom || r->values.oom) {
         return -1;
     }
     for (size_t i = 0; i < r->n; i += RECORDS_PER_BATCH) {
         size_t to = i + RECORDS_PER_BATCH < r->n ? i + RECORDS_PER_BATCH : r->n;
-        if (append_batch(log, r, i, to) != 0) {
+        if (append_batch(log, r, i, to, producer_id, producer_epoch) != 0) {
             return -1;
         }
     }
-    (void)b;
+    return 0;
+}
+
+/* Appends to log, one transactional batch per producer, the pending transactional offsets
+ * that are newer than the committed ones of their partitions (older ones could never
+ * replace them). */
+static int snapshot_txn(struct broker *b, struct plog *log, size_t *written)
+{
+    struct group_coordinator *gc = b->groups;
+    for (size_t i = 0; i < gc->ngroups; i++) {
+        const struct group *g = gc->groups[i];
+        for (size_t k = 0; k < g->ntxn; k++) {
+            const struct group_txn_offset *t = &g->txn[k];
+            const struct group_committed *c = group_committed_find(g, t->topic, t->partition);
+            if (c != NULL && c->seq > t->value.seq) {
+                continue;
+            }
+            struct recs r = {0};
+            struct kstr topic = {t->topic, (int32_t)strlen(t->topic)};
+            offset_key(&r.keys, g->id, topic, t->partition);
+            offset_value(&r.values, t->value.offset, t->value.leader_epoch,
+                         t->value.metadata ? (struct kstr){t->value.metadata,
+                                                           (int32_t)strlen(t->value.metadata)}
+                                           : (struct kstr){"", 0},
+                         t->value.commit_ts);
+            int rc = recs_push(&r) == 0 ? append_all(log, &r, t->producer_id, t->producer_epoch)
+                                        : -1;
+            recs_free(&r);
+            if (rc != 0) {
+                return -1;
+            }
+            (*written)++;
+        }
+    }
     return 0;
 }
 
@@ -222,7 +259,7 @@ static int recs_snapshot(struct broker *b, struct recs *r)
 /* --- replay ------------------------------------------------------------------------------ */
 
 int offsets_log_apply(struct broker *b, const uint8_t *key, int32_t key_len, const uint8_t *value,
-                      int32_t value_len)
+                      int32_t value_len, int64_t producer_id, int16_t producer_epoch)
 {
     struct krd k;
     krd_init(&k, key, key_len > 0 ? (size_t)key_len : 0);
@@ -279,19 +316,29 @@ int offsets_log_apply(struct broker *b, const uint8_t *key, int32_t key_len, con
     if (g == NULL && (g = group_get_or_create(b, gid)) == NULL) {
         return -1;
     }
+    char *metadata = NULL;
+    if (md.len > 0 && (metadata = malloc((size_t)md.len + 1)) != NULL) {
+        memcpy(metadata, md.p, (size_t)md.len);
+        metadata[md.len] = '\0';
+    }
+    if (producer_id >= 0) {
+        struct group_committed v = {.offset = offset, .leader_epoch = epoch, .commit_ts = ts,
+                                    .metadata = metadata};
+        int rc = group_txn_offset_put(b, g, producer_id, producer_epoch, name, partition, &v);
+        free(metadata);
+        return rc;
+    }
     struct group_committed *c = group_committed_slot(g, name, partition);
     if (c == NULL) {
+        free(metadata);
         return -1;
     }
     free(c->metadata);
-    c->metadata = NULL;
-    if (md.len > 0 && (c->metadata = malloc((size_t)md.len + 1)) != NULL) {
-        memcpy(c->metadata, md.p, (size_t)md.len);
-        c->metadata[md.len] = '\0';
-    }
+    c->metadata = metadata;
     c->offset = offset;
     c->leader_epoch = epoch;
     c->commit_ts = ts;
+    c->seq = ++b->groups->seq;
     return 0;
 }
 
@@ -299,13 +346,29 @@ struct replay_ctx {
     struct broker *b;
     int64_t records;
     int64_t bad;
+    const struct batch_hdr *h; /* the batch being replayed */
 };
 
 static int replay_record(const struct batch_record *rec, void *arg)
 {
     struct replay_ctx *rc = arg;
+    const struct batch_hdr *h = rc->h;
     rc->records++;
-    if (offsets_log_apply(rc->b, rec->key, rec->key_len, rec->value, rec->value_len) != 0) {
+    if (h->attributes & BATCH_ATTR_CONTROL) {
+        struct krd k;
+        krd_init(&k, rec->key, rec->key_len > 0 ? (size_t)rec->key_len : 0);
+        (void)kr_i16(&k);
+        int16_t type = kr_i16(&k);
+        if (k.err || (type != 0 && type != 1)) {
+            rc->bad++;
+        } else {
+            group_txn_end_memory(rc->b, h->producer_id, type == 1);
+        }
+        return 0;
+    }
+    int64_t pid = (h->attributes & BATCH_ATTR_TRANSACTIONAL) ? h->producer_id : -1;
+    if (offsets_log_apply(rc->b, rec->key, rec->key_len, rec->value, rec->value_len, pid,
+                          h->producer_epoch) != 0) {
         rc->bad++;
     }
     return 0;
@@ -335,6 +398,7 @@ static int replay(struct broker *b, struct plog *log, int64_t *records, char *er
                 break;
             }
             if (h.base_offset + h.last_offset_delta >= offset) {
+                rc.h = &h;
                 batch_records_foreach(buf.data + pos, total, replay_record, &rc);
             }
             offset = h.base_offset + h.last_offset_delta + 1;
@@ -374,7 +438,7 @@ static int64_t live_records(struct broker *b)
     int64_t n = 0;
     for (size_t i = 0; i < gc->ngroups; i++) {
         const struct group *g = gc->groups[i];
-        n++;
+        n += 1 + (int64_t)g->ntxn;
         for (size_t t = 0; t < g->ntopics; t++) {
             for (int32_t p = 0; p < g->topics[t].npartitions; p++) {
                 n += g->topics[t].parts[p].offset >= 0;
@@ -394,8 +458,10 @@ static int rewrite(struct broker *b)
     struct plog *nlog = NULL;
     struct recs r = {0};
     int64_t t0 = now_ms();
+    size_t ntxn = 0;
     if (open_log(tmp, &nlog, err, sizeof(err)) != 0 || recs_snapshot(b, &r) != 0 ||
-        append_all(b, nlog, &r) != 0 || plog_sync(nlog) != 0) {
+        append_all(nlog, &r, -1, -1) != 0 || snapshot_txn(b, nlog, &ntxn) != 0 ||
+        plog_sync(nlog) != 0) {
         bc_log(BC_LOG_ERROR, "offsets log: rewrite failed", "error", err, NULL);
         plog_close(nlog);
         remove_dir(tmp);
@@ -417,11 +483,11 @@ static int rewrite(struct broker *b)
     }
     char before[32], after[32], ms[32];
     snprintf(before, sizeof(before), "%" PRId64, gc->log_records);
-    snprintf(after, sizeof(after), "%zu", r.n);
+    snprintf(after, sizeof(after), "%zu", r.n + ntxn);
     snprintf(ms, sizeof(ms), "%" PRId64, now_ms() - t0);
     bc_log(BC_LOG_INFO, "offsets log compacted", "records_before", before, "records_after", after,
            "ms", ms, NULL);
-    gc->log_records = (int64_t)r.n;
+    gc->log_records = (int64_t)(r.n + ntxn);
     recs_free(&r);
     return 0;
 }
@@ -497,10 +563,11 @@ void offsets_log_close(struct broker *b)
     }
 }
 
-static int append(struct broker *b, struct recs *r)
+static int append_txn(struct broker *b, struct recs *r, int64_t producer_id,
+                      int16_t producer_epoch)
 {
     struct group_coordinator *gc = b->groups;
-    if (gc->log == NULL || append_all(b, gc->log, r) != 0) {
+    if (gc->log == NULL || append_all(gc->log, r, producer_id, producer_epoch) != 0) {
         bc_log(BC_LOG_ERROR, "offsets log: append failed", NULL);
         return -1;
     }
@@ -515,8 +582,63 @@ static int append(struct broker *b, struct recs *r)
     return 0;
 }
 
+static int append(struct broker *b, struct recs *r)
+{
+    return append_txn(b, r, -1, -1);
+}
+
+static int append_commit(struct broker *b, const struct group *g, int64_t producer_id,
+                         int16_t producer_epoch, const struct group_offset_commit *c, size_t n);
+
 int offsets_log_append_commit(struct broker *b, const struct group *g,
                               const struct group_offset_commit *c, size_t n)
+{
+    return append_commit(b, g, -1, -1, c, n);
+}
+
+int offsets_log_append_txn(struct broker *b, const struct group *g, int64_t producer_id,
+                           int16_t producer_epoch, const struct group_offset_commit *c, size_t n)
+{
+    return append_commit(b, g, producer_id, producer_epoch, c, n);
+}
+
+int offsets_log_append_marker(struct broker *b, int64_t producer_id, int16_t producer_epoch,
+                              int commit)
+{
+    struct group_coordinator *gc = b->groups;
+    struct kbuf key = {0}, value = {0}, out = {0};
+    kw_i16(&key, 0); /* control record key: version 0, type (0 abort, 1 commit) */
+    kw_i16(&key, commit ? 1 : 0);
+    kw_i16(&value, 0); /* marker value: version 0, coordinator epoch */
+    kw_i32(&value, 0);
+    struct batch_record rec = {.timestamp = now_ms(), .key = key.data, .key_len = (int32_t)key.len,
+                               .value = value.data, .value_len = (int32_t)value.len};
+    batch_build(&out, 0, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL, producer_id,
+                producer_epoch, -1, &rec, 1);
+    int64_t base;
+    int rc = out.oom || key.oom || value.oom || gc->log == NULL
+                 ? -1
+                 : plog_append(gc->log, out.data, out.len, &base);
+    kbuf_free(&key);
+    kbuf_free(&value);
+    kbuf_free(&out);
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "offsets log: marker append failed", NULL);
+        return -1;
+    }
+    gc->log_records++;
+    gc->log_dirty = 1;
+    if (b->opts.fsync == FSYNC_ALWAYS) {
+        if (plog_sync(gc->log) != 0) {
+            return -1;
+        }
+        gc->log_dirty = 0;
+    }
+    return 0;
+}
+
+static int append_commit(struct broker *b, const struct group *g, int64_t producer_id,
+                         int16_t producer_epoch, const struct group_offset_commit *c, size_t n)
 {
     struct recs r = {0};
     int64_t now = now_ms();
@@ -531,7 +653,7 @@ int offsets_log_append_commit(struct broker *b, const struct group *g,
             return -1;
         }
     }
-    int rc = r.n > 0 ? append(b, &r) : 0;
+    int rc = r.n > 0 ? append_txn(b, &r, producer_id, producer_epoch) : 0;
     recs_free(&r);
     if (rc == 0) {
         maybe_rewrite(b);

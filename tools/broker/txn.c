@@ -218,12 +218,6 @@ static void txn_clear(struct txn *t)
         free(t->groups[i]);
     }
     t->ngroups = 0;
-    for (size_t i = 0; i < t->noffsets; i++) {
-        free(t->offsets[i].group);
-        free(t->offsets[i].topic);
-        free(t->offsets[i].metadata);
-    }
-    t->noffsets = 0;
 }
 
 static void txn_free(struct txn *t)
@@ -237,7 +231,6 @@ static void txn_free(struct txn *t)
     }
     free(t->parts);
     free(t->groups);
-    free(t->offsets);
     free(t->id);
     free(t);
 }
@@ -269,11 +262,6 @@ static struct txn *txn_new(struct broker *b, const char *id, size_t len)
     return t;
 }
 
-static char *kstr_dup(struct kstr s)
-{
-    return s.len < 0 ? NULL : strndup(s.p, (size_t)s.len);
-}
-
 /* --- persistence ----------------------------------------------------------------------------- */
 
 static void txn_encode(const struct txn *t, struct kbuf *w)
@@ -294,16 +282,6 @@ static void txn_encode(const struct txn *t, struct kbuf *w)
     kw_i32(w, (int32_t)t->ngroups);
     for (size_t i = 0; i < t->ngroups; i++) {
         kw_str(w, t->groups[i], -1, 0);
-    }
-    kw_i32(w, (int32_t)t->noffsets);
-    for (size_t i = 0; i < t->noffsets; i++) {
-        const struct txn_offset *o = &t->offsets[i];
-        kw_str(w, o->group, -1, 0);
-        kw_str(w, o->topic, -1, 0);
-        kw_i32(w, o->partition);
-        kw_i64(w, o->offset);
-        kw_i32(w, o->leader_epoch);
-        kw_str(w, o->metadata, -1, 0);
     }
 }
 
@@ -355,33 +333,6 @@ static int group_push(struct txn *t, const char *group, size_t len)
     return 0;
 }
 
-/* Replaces or appends the pending offset of (group, topic, partition). Steals the strings. */
-static int offset_push(struct txn *t, struct txn_offset o)
-{
-    for (size_t i = 0; i < t->noffsets; i++) {
-        struct txn_offset *x = &t->offsets[i];
-        if (x->partition == o.partition && strcmp(x->group, o.group) == 0 &&
-            strcmp(x->topic, o.topic) == 0) {
-            free(x->group);
-            free(x->topic);
-            free(x->metadata);
-            *x = o;
-            return 0;
-        }
-    }
-    if (t->noffsets == t->capoffsets) {
-        size_t cap = t->capoffsets ? t->capoffsets * 2 : 8;
-        struct txn_offset *v = realloc(t->offsets, cap * sizeof(*v));
-        if (v == NULL) {
-            return -1;
-        }
-        t->offsets = v;
-        t->capoffsets = cap;
-    }
-    t->offsets[t->noffsets++] = o;
-    return 0;
-}
-
 /* Applies one txn-state record (replay). Returns 0 or -1. */
 static int txn_decode(struct broker *b, const uint8_t *key, int32_t klen, const uint8_t *val,
                       int32_t vlen)
@@ -421,28 +372,6 @@ static int txn_decode(struct broker *b, const uint8_t *key, int32_t klen, const 
     for (int32_t i = 0; i < n && !r.err; i++) {
         struct kstr g = kr_str(&r, 0);
         if (!r.err && g.len >= 0 && group_push(t, g.p, (size_t)g.len) != 0) {
-            return -1;
-        }
-    }
-    n = kr_i32(&r);
-    for (int32_t i = 0; i < n && !r.err; i++) {
-        struct kstr g = kr_str(&r, 0);
-        struct kstr topic = kr_str(&r, 0);
-        struct txn_offset o = {0};
-        o.partition = kr_i32(&r);
-        o.offset = kr_i64(&r);
-        o.leader_epoch = kr_i32(&r);
-        struct kstr md = kr_str(&r, 0);
-        if (r.err || g.len < 0 || topic.len < 0) {
-            break;
-        }
-        o.group = kstr_dup(g);
-        o.topic = kstr_dup(topic);
-        o.metadata = kstr_dup(md);
-        if (o.group == NULL || o.topic == NULL || offset_push(t, o) != 0) {
-            free(o.group);
-            free(o.topic);
-            free(o.metadata);
             return -1;
         }
     }
@@ -705,9 +634,7 @@ static void txn_complete(struct broker *b, struct txn *t)
 {
     int commit = t->state == TXN_PREPARE_COMMIT;
     txn_write_markers(b, t, commit ? CONTROL_COMMIT : CONTROL_ABORT);
-    if (commit && t->noffsets > 0) {
-        txn_offsets_apply(b, t);
-    }
+    txn_offsets_end(b, t, commit);
     timer_cancel(&b->timers, &t->timer);
     txn_clear(t);
     t->state = commit ? TXN_COMPLETE_COMMIT : TXN_COMPLETE_ABORT;
@@ -872,27 +799,6 @@ int txn_add_group(struct broker *b, struct txn *t, struct kstr group)
     return txn_save(b, t) == 0 ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
 }
 
-int txn_add_offset(struct broker *b, struct txn *t, struct kstr group, struct kstr topic,
-                   int32_t partition, int64_t offset, int32_t leader_epoch, struct kstr metadata)
-{
-    (void)b;
-    struct txn_offset o = {
-        .group = kstr_dup(group),
-        .topic = kstr_dup(topic),
-        .partition = partition,
-        .offset = offset,
-        .leader_epoch = leader_epoch,
-        .metadata = kstr_dup(metadata),
-    };
-    if (o.group == NULL || o.topic == NULL || offset_push(t, o) != 0) {
-        free(o.group);
-        free(o.topic);
-        free(o.metadata);
-        return KERR_UNKNOWN_SERVER_ERROR;
-    }
-    return KERR_NONE;
-}
-
 int txn_save_state(struct broker *b, struct txn *t)
 {
     return txn_save(b, t) == 0 ? KERR_NONE : KERR_KAFKA_STORAGE_ERROR;
@@ -924,25 +830,6 @@ int txn_end(struct broker *b, struct kstr id, int64_t pid, int16_t epoch, int co
     default:
         return KERR_TXN_INVALID_TXN_STATE;
     }
-}
-
-int txn_offsets_pending(struct broker *b, const char *group, const char *topic,
-                        int32_t partition)
-{
-    struct txn_coordinator *tc = b->txns;
-    for (size_t i = 0; tc != NULL && i < tc->n; i++) {
-        struct txn *t = tc->v[i];
-        if (t->state != TXN_ONGOING) {
-            continue;
-        }
-        for (size_t j = 0; j < t->noffsets; j++) {
-            if (t->offsets[j].partition == partition && strcmp(t->offsets[j].group, group) == 0 &&
-                strcmp(t->offsets[j].topic, topic) == 0) {
-                return 1;
-            }
-        }
-    }
-    return 0;
 }
 
 int txn_check_produce(struct broker *b, struct partition *p, const struct batch_hdr *h)
@@ -1008,6 +895,7 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
     }
     (void)now;
     txn_abort_hanging(b);
+    txn_offsets_sweep(b);
     if (b->txns->records >= REWRITE_MIN_RECORDS && b->txns->records > 4 * (int64_t)b->txns->n) {
         txn_rewrite(b);
     }

@@ -4,8 +4,8 @@
  *
  * Coordinator: per transactional.id the producer id and epoch, the state (Kafka's
  * TransactionState: Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit,
- * CompleteAbort), the partitions and groups in the running transaction, its pending
- * transactional offset commits, and a timeout on the broker's timer heap. Every state change
+ * CompleteAbort), the partitions and groups in the running transaction (its pending
+ * offsets wait in the group coordinator, group.h), and a timeout on the broker's timer heap. Every state change
  * is written to an internal log under <data-dir>/meta/txn-state/ (one record per change:
  * key = transactional.id, value = the whole state, the latest record wins, like Kafka's
  * __transaction_state) before it is answered, and replayed at startup. The broker runs on
@@ -109,15 +109,6 @@ struct txn_tp {
     int32_t partition;
 };
 
-struct txn_offset {
-    char *group; /* owned */
-    char *topic; /* owned */
-    int32_t partition;
-    int64_t offset;
-    int32_t leader_epoch;
-    char *metadata; /* owned; NULL: null */
-};
-
 struct txn {
     char *id; /* owned transactional.id */
     int64_t producer_id;
@@ -129,10 +120,9 @@ struct txn {
     int64_t start_ms; /* when the running transaction became Ongoing */
     struct txn_tp *parts;
     size_t nparts, capparts;
-    char **groups; /* owned group ids added with AddOffsetsToTxn */
+    char **groups; /* owned group ids added with AddOffsetsToTxn (their pending offsets
+                      live in the group coordinator, group.h) */
     size_t ngroups, capgroups;
-    struct txn_offset *offsets; /* pending transactional offset commits */
-    size_t noffsets, capoffsets;
     struct timer timer; /* transaction timeout while Ongoing */
     struct broker *b;
 };
@@ -153,11 +143,6 @@ void txn_coordinator_close(struct broker *b);
 struct txn *txn_find(struct broker *b, struct kstr id);
 struct txn *txn_find_by_producer(struct broker *b, int64_t producer_id);
 
-/* Whether a transactional offset commit of group for topic/partition is pending (for
- * OffsetFetch with RequireStable: UNSTABLE_OFFSET_COMMIT). */
-int txn_offsets_pending(struct broker *b, const char *group, const char *topic,
-                        int32_t partition);
-
 /* The API handlers (api_txn.c). */
 int api_txn_init_producer_id(struct broker *b, struct req *r);
 int api_add_partitions_to_txn(struct broker *b, struct req *r);
@@ -175,15 +160,16 @@ int txn_validate(struct broker *b, struct kstr id, int64_t pid, int16_t epoch, s
 /* Adds a partition to the running transaction (making it Ongoing). Returns 0 or an error. */
 int txn_add_partition(struct broker *b, struct txn *t, const char *topic, int32_t partition);
 int txn_add_group(struct broker *b, struct txn *t, struct kstr group);
-/* Records a pending transactional offset commit. Returns 0 or an error. */
-int txn_add_offset(struct broker *b, struct txn *t, struct kstr group, struct kstr topic,
-                   int32_t partition, int64_t offset, int32_t leader_epoch, struct kstr metadata);
 /* Writes t's state to the txn-state log. Returns KERR_NONE or KAFKA_STORAGE_ERROR. */
 int txn_save_state(struct broker *b, struct txn *t);
 /* EndTxn. Returns a Kafka error code. */
 int txn_end(struct broker *b, struct kstr id, int64_t pid, int16_t epoch, int commit);
 
-/* Makes t's pending offsets the committed offsets of their groups (txn_groups.c). */
-void txn_offsets_apply(struct broker *b, struct txn *t);
+/* Ends t's pending transactional offsets in the group coordinator: commit != 0 makes them
+ * committed offsets, 0 drops them (txn_groups.c). */
+void txn_offsets_end(struct broker *b, struct txn *t, int commit);
+/* At startup: drops pending transactional offsets whose producer has no Ongoing
+ * transaction (txn_groups.c). */
+void txn_offsets_sweep(struct broker *b);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * Transactions and the group coordinator: TxnOffsetCommit (KIP-447) and applying a committed
+ * Transactions and the group coordinator: TxnOffsetCommit (KIP-447) and the end of a
  * transaction's offsets.
  *
  * A TxnOffsetCommit is checked like an OffsetCommit of a transactional producer (Kafka's
@@ -7,9 +7,10 @@
  * which fences zombies of an old generation with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID /
  * FENCED_INSTANCE_ID, abortable for the client), then against the transaction (producer id
  * and epoch, Ongoing, the group added with AddOffsetsToTxn). The offsets then wait in the
- * transaction (persisted with its state) until EndTxn: a commit makes them the group's
- * committed offsets, an abort drops them. While they wait, OffsetFetch with RequireStable
- * answers UNSTABLE_OFFSET_COMMIT for their partitions.
+ * group coordinator as pending transactional offsets of the producer (group_txn_offsets_add:
+ * durable in the offsets log, shown to OffsetFetch with RequireStable as
+ * UNSTABLE_OFFSET_COMMIT) until EndTxn: a commit makes them the group's committed offsets,
+ * an abort drops them (group_txn_offsets_end).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,52 +20,45 @@
 #include "broker.h"
 #include "group.h"
 
-void txn_offsets_apply(struct broker *b, struct txn *t)
+void txn_offsets_end(struct broker *b, struct txn *t, int commit)
 {
-    struct group_offset_commit *c = calloc(t->noffsets, sizeof(*c));
-    if (c == NULL) {
-        bc_log(BC_LOG_ERROR, "out of memory applying transactional offsets", "transactional_id",
-               t->id, NULL);
+    if (b->groups == NULL) {
         return;
     }
-    for (size_t gi = 0; gi < t->noffsets; gi++) {
-        const char *group = t->offsets[gi].group;
-        int seen = 0;
-        for (size_t k = 0; k < gi && !seen; k++) {
-            seen = strcmp(t->offsets[k].group, group) == 0;
-        }
-        if (seen) {
-            continue;
-        }
-        size_t n = 0;
-        for (size_t i = gi; i < t->noffsets; i++) {
-            const struct txn_offset *o = &t->offsets[i];
-            if (strcmp(o->group, group) != 0) {
-                continue;
-            }
-            c[n++] = (struct group_offset_commit){
-                .topic = {o->topic, (int32_t)strlen(o->topic)},
-                .partition = o->partition,
-                .offset = o->offset,
-                .leader_epoch = o->leader_epoch,
-                .metadata = {o->metadata, o->metadata ? (int32_t)strlen(o->metadata) : -1},
-            };
-        }
-        struct group *g = group_get_or_create(b, (struct kstr){group, (int32_t)strlen(group)});
-        if (g == NULL || group_offsets_commit(b, g, c, n) != 0) {
-            bc_log(BC_LOG_ERROR, "cannot commit transactional offsets", "transactional_id",
-                   t->id, "group", group, NULL);
-        }
+    if (group_txn_offsets_end(b, t->producer_id, t->epoch, commit) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot end transactional offsets", "transactional_id", t->id,
+               NULL);
     }
-    free(c);
 }
 
-/* The error for the whole request, or KERR_NONE with *out. */
+void txn_offsets_sweep(struct broker *b)
+{
+    struct group_coordinator *gc = b->groups;
+    for (size_t i = 0; gc != NULL && i < gc->ngroups; i++) {
+        for (size_t k = 0; k < gc->groups[i]->ntxn;) {
+            const struct group_txn_offset *o = &gc->groups[i]->txn[k];
+            struct txn *t = txn_find_by_producer(b, o->producer_id);
+            if (t != NULL && t->state == TXN_ONGOING) {
+                k++;
+                continue;
+            }
+            bc_log(BC_LOG_WARN, "dropping transactional offsets of a finished transaction",
+                   "group", gc->groups[i]->id, "topic", o->topic, NULL);
+            if (group_txn_offsets_end(b, o->producer_id, o->producer_epoch, 0) != 0) {
+                k++; /* cannot write the marker: leave it */
+            }
+            /* else: the entry is gone from gc->groups[i]->txn, k stays */
+        }
+    }
+}
+
+/* The error for the whole request, or KERR_NONE with *out_t and *out_g. */
 static int txn_commit_check(struct broker *b, int version, struct kstr txn_id, struct kstr group_id,
                             int64_t pid, int16_t epoch, int32_t generation, struct kstr member_id,
-                            struct kstr instance_id, struct txn **out)
+                            struct kstr instance_id, struct txn **out_t, struct group **out_g)
 {
-    *out = NULL;
+    *out_t = NULL;
+    *out_g = NULL;
     if (group_id.len <= 0) {
         return KERR_INVALID_GROUP_ID;
     }
@@ -91,7 +85,8 @@ static int txn_commit_check(struct broker *b, int version, struct kstr txn_id, s
     if (t->state != TXN_ONGOING || !added) {
         return KERR_TXN_INVALID_TXN_STATE;
     }
-    *out = t;
+    *out_t = t;
+    *out_g = g;
     return KERR_NONE;
 }
 
@@ -110,54 +105,83 @@ int api_txn_offset_commit(struct broker *b, struct req *r)
         member_id = kr_str(rd, r->flex);
         instance_id = kr_str(rd, r->flex);
     }
+    /* Decode every partition first: the group coordinator stores them as one batch. */
+    struct group_offset_commit *c = NULL;
+    int32_t *topic_sizes = NULL;
+    struct kstr *topics = NULL;
+    size_t n = 0, cap = 0;
+    int32_t nt = kr_array(rd, r->flex, 6);
+    if (nt > 0 && ((topic_sizes = calloc((size_t)nt, sizeof(*topic_sizes))) == NULL ||
+                   (topics = calloc((size_t)nt, sizeof(*topics))) == NULL)) {
+        free(topic_sizes);
+        return API_MALFORMED;
+    }
+    for (int32_t i = 0; i < nt && !rd->err; i++) {
+        struct kstr topic = kr_str(rd, r->flex);
+        topics[i] = topic;
+        int32_t np = kr_array(rd, r->flex, 14);
+        for (int32_t j = 0; j < np && !rd->err; j++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                struct group_offset_commit *nc = realloc(c, cap * sizeof(*nc));
+                if (nc == NULL) {
+                    rd->err = 1;
+                    break;
+                }
+                c = nc;
+            }
+            struct group_offset_commit *e = &c[n++];
+            memset(e, 0, sizeof(*e));
+            e->topic = topic;
+            e->partition = kr_i32(rd);
+            e->offset = kr_i64(rd);
+            e->leader_epoch = v >= 2 ? kr_i32(rd) : -1;
+            e->metadata = kr_str(rd, r->flex);
+            kr_tags(rd, r->flex);
+            topic_sizes[i]++;
+        }
+        kr_tags(rd, r->flex);
+    }
+    kr_tags(rd, r->flex);
     if (rd->err) {
+        free(c);
+        free(topic_sizes);
+        free(topics);
         return API_MALFORMED;
     }
     struct txn *t = NULL;
+    struct group *g = NULL;
     int err = txn_commit_check(b, v, txn_id, group_id, pid, epoch, generation, member_id,
-                               instance_id, &t);
+                               instance_id, &t, &g);
+    for (size_t i = 0; i < n; i++) {
+        if (err != KERR_NONE) {
+            c[i].error = (int16_t)err;
+        } else if (c[i].metadata.len > GROUP_OFFSET_METADATA_MAX) {
+            c[i].error = KERR_OFFSET_METADATA_TOO_LARGE;
+        } else if (broker_partition_find(b, c[i].topic, c[i].partition) == NULL) {
+            c[i].error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        }
+    }
+    if (err == KERR_NONE) {
+        (void)group_txn_offsets_add(b, g, pid, epoch, c, n); /* sets errors on failure */
+    }
     struct kbuf *w = &r->slot->buf;
     kw_i32(w, 0);
-    int32_t nt = kr_array(rd, r->flex, 6);
     kw_array(w, nt, r->flex);
-    int added = 0;
-    for (int32_t i = 0; i < nt && !rd->err; i++) {
-        struct kstr topic = kr_str(rd, r->flex);
-        kw_kstr(w, topic, r->flex);
-        int32_t np = kr_array(rd, r->flex, 14);
-        kw_array(w, np, r->flex);
-        for (int32_t j = 0; j < np && !rd->err; j++) {
-            int32_t index = kr_i32(rd);
-            int64_t offset = kr_i64(rd);
-            int32_t leader_epoch = v >= 2 ? kr_i32(rd) : -1;
-            struct kstr metadata = kr_str(rd, r->flex);
-            kr_tags(rd, r->flex);
-            int perr = err;
-            if (perr == KERR_NONE && metadata.len > GROUP_OFFSET_METADATA_MAX) {
-                perr = KERR_OFFSET_METADATA_TOO_LARGE;
-            } else if (perr == KERR_NONE && broker_partition_find(b, topic, index) == NULL) {
-                perr = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (perr == KERR_NONE) {
-                perr = txn_add_offset(b, t, group_id, topic, index, offset, leader_epoch, metadata);
-                added += perr == KERR_NONE;
-            }
-            kw_i32(w, index);
-            kw_i16(w, (int16_t)perr);
+    size_t k = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        kw_kstr(w, topics[i], r->flex);
+        kw_array(w, topic_sizes[i], r->flex);
+        for (int32_t j = 0; j < topic_sizes[i]; j++, k++) {
+            kw_i32(w, c[k].partition);
+            kw_i16(w, c[k].error);
             kw_tags(w, r->flex);
         }
-        kr_tags(rd, r->flex);
         kw_tags(w, r->flex);
     }
-    kr_tags(rd, r->flex);
     kw_tags(w, r->flex);
-    if (rd->err) {
-        return API_MALFORMED;
-    }
-    if (added > 0 && txn_save_state(b, t) != KERR_NONE) {
-        /* Not persisted: fail the whole request rather than commit what recovery would lose. */
-        bc_log(BC_LOG_ERROR, "cannot persist transactional offsets", "transactional_id", t->id,
-               NULL);
-        return API_MALFORMED;
-    }
+    free(c);
+    free(topic_sizes);
+    free(topics);
     return API_DONE;
 }
