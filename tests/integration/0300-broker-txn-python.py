@@ -1,4 +1,8 @@
 """breadcrumb-broker part 3: transactions with python3-confluent-kafka (librdkafka).
+- Raw requests: Kafka's error codes for AddPartitionsToTxn (unknown partition 3, the others
+  55; wrong epoch 47 before v2, 90 from v2), EndTxn of an empty transaction (48), a
+  transactional Produce batch for a partition not in the transaction (48), the wrong
+  producer id (49).
 - Interleaved committed and aborted transactions over two partitions, every record flushed
   before its transaction ends: read_committed sees exactly the committed records in order,
   read_uncommitted all of them.
@@ -18,10 +22,12 @@ import subprocess
 import sys
 import time
 
+import struct
+
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition, OFFSET_BEGINNING
 
 import bclib
-from bclib import check
+from bclib import check, kstring, record_batch, RawClient
 
 
 def txn_producer(bootstrap, txn_id):
@@ -70,6 +76,45 @@ def read_all(bootstrap, topic, partitions, isolation, want):
     bclib.wait_for(at_end, 15, "the %s consumer to reach the end" % isolation)
     c.close()
     return got
+
+
+def raw_codes(b):
+    c = RawClient(b.bootstrap)
+    data = c.request(22, 1, kstring("raw-txn") + struct.pack(">i", 10000))
+    _t, err, pid, epoch = struct.unpack(">ihqh", data[:16])
+    check(err == 0 and epoch == 0, "InitProducerId v1 with a transactional id: %d/%d" % (err, epoch))
+
+    def add_partitions(version, p, e, parts):
+        body = kstring("raw-txn") + struct.pack(">qh", p, e) + struct.pack(">i", 1) + \
+            kstring(parts[0]) + struct.pack(">i", len(parts[1])) + \
+            b"".join(struct.pack(">i", x) for x in parts[1])
+        d = c.request(24, version, body)
+        n = struct.unpack(">i", d[4:8])[0]
+        check(n == 1, "one topic answered")
+        off = 8
+        tlen = struct.unpack(">h", d[off:off + 2])[0]
+        off += 2 + tlen
+        np = struct.unpack(">i", d[off:off + 4])[0]
+        off += 4
+        return [struct.unpack(">ih", d[off + 6 * i:off + 6 * i + 6]) for i in range(np)]
+
+    def end_txn(p, e, commit):
+        d = c.request(26, 0, kstring("raw-txn") + struct.pack(">qhb", p, e, 1 if commit else 0))
+        return struct.unpack(">h", d[4:6])[0]
+
+    got = add_partitions(0, pid, epoch, ("tx", [0, 7]))
+    check(got == [(0, 55), (7, 3)], "unknown partition 3, the other 55: %s" % got)
+    check(end_txn(pid, epoch, True) == 48, "EndTxn of an empty transaction: INVALID_TXN_STATE")
+    check(add_partitions(0, pid, epoch + 1, ("tx", [0])) == [(0, 47)], "wrong epoch, v0: 47")
+    check(add_partitions(2, pid, epoch + 1, ("tx", [0])) == [(0, 90)], "wrong epoch, v2: 90")
+    check(add_partitions(0, pid + 1000, epoch, ("tx", [0])) == [(0, 49)], "wrong producer id: 49")
+    check(add_partitions(0, pid, epoch, ("tx", [0])) == [(0, 0)], "partition 0 added")
+    err, _ = c.produce("tx", 1, record_batch([b"x"], pid, epoch, 0, attributes=0x10))
+    check(err == 48, "transactional batch for a partition not in the transaction: 48, got %d" % err)
+    check(end_txn(pid, epoch, False) == 0, "abort")
+    c.close()
+    print("RESULT raw codes: AddPartitionsToTxn 3/55, 47 (v0) / 90 (v2), 49; EndTxn of an "
+          "empty transaction 48; transactional Produce outside the transaction 48")
 
 
 def interleaved(b):
@@ -243,6 +288,7 @@ def run():
     b = bclib.Broker(args=["--topic", "tx:2", "--topic", "lso:1", "--topic", "fence:1",
                            "--topic", "crash:1", "--topic", "vanish:1"])
     with b:
+        raw_codes(b)
         interleaved(b)
         lso_stop(b)
         fencing(b)

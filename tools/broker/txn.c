@@ -877,7 +877,6 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
         snprintf(errstr, errstr_size, "%s: cannot replay the transaction state log", dir);
         return -1;
     }
-    int64_t now = now_ms();
     for (size_t i = 0; i < b->txns->n; i++) {
         struct txn *t = b->txns->v[i];
         switch (t->state) {
@@ -893,7 +892,6 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
             break;
         }
     }
-    (void)now;
     txn_abort_hanging(b);
     txn_offsets_sweep(b);
     if (b->txns->records >= REWRITE_MIN_RECORDS && b->txns->records > 4 * (int64_t)b->txns->n) {
