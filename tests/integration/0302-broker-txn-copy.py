@@ -8,6 +8,10 @@ send_offsets_to_transaction, TxnOffsetCommit v3) with the process txn_copy.py.
   second instance (same transactional.id) fences it and takes over the partitions; the
   first is then SIGCONTed and tries to commit: it is fenced (fatal error), and the output
   still holds every input record exactly once.
+- KIP-447 on the wire: TxnOffsetCommit v3 carries the consumer's generation and member id
+  and is checked against the group (raw JoinGroup/SyncGroup make a member): a stale
+  generation gets ILLEGAL_GENERATION (22), an unknown member UNKNOWN_MEMBER_ID (25), the
+  current ones succeed; v2 (no generation) is accepted.
 - While a transactional offset commit is pending, OffsetFetch v7 with RequireStable answers
   UNSTABLE_OFFSET_COMMIT (88) (raw requests); the offsets become the group's committed ones
   only when the transaction commits, and an abort drops them."""
@@ -197,6 +201,77 @@ def offset_fetch_v7(bootstrap, group, topic, partition, require_stable):
     return err, offset
 
 
+def _flex_request(bootstrap, api_key, version, body):
+    """One flexible request (header v2) -> the response body after its header v1."""
+    import socket
+    import struct
+    hdr = struct.pack(">hhi", api_key, version, 7) + struct.pack(">h", 3) + b"raw" + b"\x00"
+    host, port = bootstrap.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+        chunk = s.recv(65536)
+        check(chunk, "answered")
+        data += chunk
+    s.close()
+    return data[4 + 4 + 1:]
+
+
+def kip447(b):
+    import struct
+    from bclib import RawClient, kstring
+    c = RawClient(b.bootstrap)
+    d = c.request(22, 1, kstring("kip447") + struct.pack(">i", 10000))
+    _t, err, pid, epoch = struct.unpack(">ihqh", d[:16])
+    check(err == 0, "InitProducerId")
+    d = c.request(25, 0, kstring("kip447") + struct.pack(">qh", pid, epoch) + kstring("g447"))
+    check(struct.unpack(">h", d[4:6])[0] == 0, "AddOffsetsToTxn")
+    # A member of group g447 (JoinGroup v0, SyncGroup v0).
+    meta = struct.pack(">hi", 0, 1) + kstring("in") + struct.pack(">i", -1)
+    d = c.request(11, 0, kstring("g447") + struct.pack(">i", 10000) + kstring("") + kstring("consumer") +
+                  struct.pack(">i", 1) + kstring("range") + struct.pack(">i", len(meta)) + meta)
+    err, generation = struct.unpack(">hi", d[:6])
+    check(err == 0, "JoinGroup: %d" % err)
+    off = 6
+    for _ in range(2):  # protocol name, leader
+        off += 2 + struct.unpack(">h", d[off:off + 2])[0]
+    mlen = struct.unpack(">h", d[off:off + 2])[0]
+    member = d[off + 2:off + 2 + mlen].decode()
+    d = c.request(14, 0, kstring("g447") + struct.pack(">i", generation) + kstring(member) +
+                  struct.pack(">i", 1) + kstring(member) + struct.pack(">i", 0))
+    check(struct.unpack(">h", d[:2])[0] == 0, "SyncGroup")
+
+    def commit_v3(gen, member_id, offset):
+        body = _cstr("kip447") + _cstr("g447") + struct.pack(">qhi", pid, epoch, gen) + _cstr(member_id) + \
+            b"\x00" + _uvarint(2) + _cstr("in") + _uvarint(2) + struct.pack(">iqi", 0, offset, -1) + \
+            b"\x00" + b"\x00" + b"\x00" + b"\x00"
+        r = _flex_request(b.bootstrap, 28, 3, body)
+        # throttle, topics(1), name, partitions(1), index, error
+        pos = 4 + 1 + 1 + len("in") + 1
+        return struct.unpack(">ih", r[pos:pos + 6])[1]
+
+    stale = commit_v3(generation - 1, member, 5)
+    unknown = commit_v3(generation, "bogus-member", 5)
+    current = commit_v3(generation, member, 7)
+    check(stale == 22, "stale generation: ILLEGAL_GENERATION, got %d" % stale)
+    check(unknown == 25, "unknown member: UNKNOWN_MEMBER_ID, got %d" % unknown)
+    check(current == 0, "current generation and member: accepted, got %d" % current)
+    # v2: no generation, accepted as Kafka does for old clients
+    body = kstring("kip447") + kstring("g447") + struct.pack(">qh", pid, epoch) + struct.pack(">i", 1) + \
+        kstring("in") + struct.pack(">i", 1) + struct.pack(">iqi", 1, 9, -1) + kstring(None)
+    d = c.request(28, 2, body)
+    check(struct.unpack(">h", d[4 + 4 + 2 + 2 + 4 + 4:][:2])[0] == 0, "TxnOffsetCommit v2 accepted")
+    check(offset_fetch_v7(b.bootstrap, "g447", "in", 0, True)[0] == 88, "pending: 88")
+    d = c.request(26, 0, kstring("kip447") + struct.pack(">qhb", pid, epoch, 1))
+    check(struct.unpack(">h", d[4:6])[0] == 0, "EndTxn commit")
+    check(offset_fetch_v7(b.bootstrap, "g447", "in", 0, True) == (0, 7), "committed offset 7")
+    check(offset_fetch_v7(b.bootstrap, "g447", "in", 1, True) == (0, 9), "committed offset 9")
+    c.close()
+    print("RESULT KIP-447: TxnOffsetCommit v3 with a stale generation 22, an unknown member 25, "
+          "the current member 0; committed with the transaction")
+
+
 def require_stable(b):
     p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": "stable"})
     p.init_transactions(15)
@@ -225,6 +300,7 @@ def run():
                            "--topic", "in2:%d" % PARTS, "--topic", "out2:%d" % PARTS])
     with b:
         require_stable(b)
+        kip447(b)
         kill9(b)
         zombie(b)
 
