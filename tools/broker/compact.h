@@ -16,7 +16,11 @@
  *     that keeps some is rebuilt uncompressed with the same base offset, last offset delta,
  *     timestamps, producer id, epoch, base sequence and transactional flag, and the kept
  *     records' bytes unchanged (their deltas are relative to the same base); one that keeps
- *     none disappears, leaving a gap in the offsets.
+ *     none disappears, leaving a gap in the offsets. Unlike Kafka's cleaner, the last batch
+ *     of an idempotent producer is not kept as an empty batch: kafkajs takes a Fetch answer
+ *     holding only empty batches for the end of the partition and skips to the high
+ *     watermark. The cost: after a restart, a producer whose batches were all cleaned away
+ *     is unknown again (any sequence accepted), as after retention.
  *
  * Compressed batches (gzip, snappy raw or xerial-framed, lz4 frame, zstd) are decompressed to
  * read their keys. min.cleanable.dirty.ratio and the compaction lags are not applied: every
