@@ -11,7 +11,7 @@ const { Kafka, logLevel, CompressionTypes } = require('kafkajs')
 const Batch = require('kafkajs/src/consumer/batch')
 const { Broker, assert, main, waitFor } = require(process.env.BC_ROOT + '/tests/integration/bclib.js')
 
-const broker = new Broker({ args: ['--topic', 'jstx:2', '--topic', 'jslso:1', '--topic', 'jsfence:1', '--topic', 'jstable:1:cleanup.policy=compact,segment.bytes=1024,delete.retention.ms=0', '--compact-interval-ms', '100'] })
+const broker = new Broker({ args: ['--topic', 'jstx:2', '--topic', 'jslso:1', '--topic', 'jsfence:1', '--topic', 'jstable:1:cleanup.policy=compact,segment.bytes=1024,delete.retention.ms=0,min.cleanable.dirty.ratio=0.01', '--compact-interval-ms', '100'] })
 
 // Fetches topic/partition from offset 0 until the offset `end` (exclusive) was passed,
 // filtering as kafkajs's consumer does. Returns the visible values and the last stable

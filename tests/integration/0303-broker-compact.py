@@ -52,7 +52,7 @@ def table_of(records):
 
 def run():
     b = bclib.Broker(args=["--topic", "table:1:cleanup.policy=compact,segment.bytes=1024,"
-                           "delete.retention.ms=0"])
+                           "delete.retention.ms=0,min.cleanable.dirty.ratio=0.01"])
     b.start(extra_args=["--compact-interval-ms", "3600000"])  # no compaction yet
     try:
         body(b)

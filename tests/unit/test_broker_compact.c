@@ -342,12 +342,59 @@ static void test_compact_pass(void **state)
     assert_int_equal(txn_partition_lso(cpart(f)), 17);
 }
 
+static void test_compact_tombstone_waits_for_delete_retention(void **state)
+{
+    struct fx *f = *state;
+    char err[256];
+    const char *names[] = {"cleanup.policy", "segment.bytes", "delete.retention.ms",
+                           "min.cleanable.dirty.ratio"};
+    const char *values[] = {"compact", "1024", "5000", "0.5"};
+    struct topic *t = NULL;
+    assert_int_equal(broker_topic_create(&f->b, "d", 1, names, values, 4, &t, err, sizeof(err)),
+                     KERR_NONE);
+    struct partition *p = &t->partitions[0];
+    char fill[700];
+    memset(fill, 'x', sizeof(fill) - 1);
+    fill[sizeof(fill) - 1] = '\0';
+    struct batch_record recs[2] = {
+        {.key = (const uint8_t *)"k", .key_len = 1, .value = (const uint8_t *)"v", .value_len = 1,
+         .timestamp = 1000},
+        {.key = (const uint8_t *)"k", .key_len = 1, .timestamp = 1000}, /* tombstone */
+    };
+    struct batch_record filler = {.key = (const uint8_t *)"f", .key_len = 1,
+                                  .value = (const uint8_t *)fill, .value_len = 699, .timestamp = 1000};
+    for (int i = 0; i < 4; i++) {
+        struct kbuf buf = {0};
+        if (i == 0) {
+            batch_build(&buf, 0, 0, -1, -1, -1, recs, 2);
+        } else {
+            batch_build(&buf, 0, 0, -1, -1, -1, &filler, 1);
+        }
+        int64_t off;
+        assert_int_equal(plog_append(p->log, buf.data, buf.len, &off), 0);
+        kbuf_free(&buf);
+    }
+    struct compact_stats st;
+    assert_int_equal(compact_partition(&f->b, p, 3000, &st), 0); /* kept until 6000 */
+    assert_true(st.segments >= 1);
+    assert_int_equal(st.tombstones, 0);
+    assert_int_equal(st.records_out, 1); /* the tombstone; the fillers before the last go */
+    assert_int_equal(p->txn.tombstone_due, 6000);
+    assert_int_equal(compact_partition(&f->b, p, 4000, &st), 0); /* nothing new, not due */
+    assert_int_equal(st.segments, 0);
+    assert_int_equal(compact_partition(&f->b, p, 6000, &st), 0); /* due */
+    assert_int_equal(st.tombstones, 1);
+    assert_int_equal(p->txn.tombstone_due, 0);
+}
+
 int main(void)
 {
     bc_log_setup("test", getenv("BC_TEST_LOG") ? BC_LOG_DEBUG : BC_LOG_ERROR, BC_LOG_LOGFMT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compact_decompress_every_codec),
         cmocka_unit_test_setup_teardown(test_compact_pass, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compact_tombstone_waits_for_delete_retention, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,8 +356,9 @@ struct cleaner {
     struct partition *p;
     struct keymap map;
     int64_t limit;
-    int64_t tombstone_before; /* tombstones with timestamps before this go */
-    int tombstones_left;
+    int64_t tombstone_before; /* tombstones with timestamps up to this go */
+    int64_t retention;     /* delete.retention.ms */
+    int64_t tombstone_due; /* earliest time a kept tombstone may go, INT64_MAX: none */
     struct compact_stats *st;
     int failed;
 };
@@ -447,11 +448,11 @@ static int clean_batch(void *arg, const uint8_t *p, size_t n, struct kbuf *out)
         if (rec.key != NULL) {
             keep = keymap_get(&c->map, rec.key, rec.key_len) == rec.offset;
             if (keep && rec.tombstone) {
-                if (h.max_timestamp < c->tombstone_before) {
+                if (h.max_timestamp <= c->tombstone_before) {
                     keep = 0;
                     c->st->tombstones++;
-                } else {
-                    c->tombstones_left = 1;
+                } else if (h.max_timestamp + c->retention < c->tombstone_due) {
+                    c->tombstone_due = h.max_timestamp + c->retention;
                 }
             }
         }
@@ -493,12 +494,22 @@ int compact_partition(struct broker *b, struct partition *p, int64_t now,
 {
     (void)b;
     memset(st, 0, sizeof(*st));
-    struct cleaner c = {.p = p, .st = st, .limit = txn_partition_lso(p)};
-    int64_t retention = p->topic->cfg.num[TC_DELETE_RETENTION_MS];
-    c.tombstone_before = retention > now ? INT64_MIN : now - retention;
+    struct cleaner c = {.p = p, .st = st, .limit = txn_partition_lso(p),
+                        .tombstone_due = INT64_MAX};
+    c.retention = p->topic->cfg.num[TC_DELETE_RETENTION_MS];
+    c.tombstone_before = c.retention > now ? INT64_MIN : now - c.retention;
     int64_t end = plog_end_offset(p->log);
-    if (c.limit == p->txn.compacted_lso && end == p->txn.compacted_end && !p->txn.tombstones_left) {
-        return 0; /* nothing new since the last pass */
+    int tombstones_due = p->txn.tombstone_due > 0 && now >= p->txn.tombstone_due;
+    if (!tombstones_due) {
+        if (c.limit == p->txn.compacted_lso && end == p->txn.compacted_end) {
+            return 0; /* nothing new since the last pass */
+        }
+        /* min.cleanable.dirty.ratio: bytes written since the last pass over the log size */
+        double ratio = strtod(topic_config_value(p->topic, TC_MIN_CLEANABLE_DIRTY_RATIO), NULL);
+        int64_t size = (int64_t)plog_size(p->log);
+        if (size > 0 && (double)(size - p->txn.compacted_bytes) < ratio * (double)size) {
+            return 0;
+        }
     }
     st->bytes_before = (int64_t)plog_size(p->log);
     /* 1. the key map over [log start, LSO) */
@@ -551,7 +562,8 @@ int compact_partition(struct broker *b, struct partition *p, int64_t now,
     if (!c.failed) {
         p->txn.compacted_lso = c.limit;
         p->txn.compacted_end = end;
-        p->txn.tombstones_left = c.tombstones_left;
+        p->txn.compacted_bytes = (int64_t)plog_size(p->log);
+        p->txn.tombstone_due = c.tombstone_due == INT64_MAX ? 0 : c.tombstone_due;
     }
     st->bytes_after = (int64_t)plog_size(p->log);
     return 0;

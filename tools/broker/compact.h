@@ -23,9 +23,9 @@
  *     is unknown again (any sequence accepted), as after retention.
  *
  * Compressed batches (gzip, snappy raw or xerial-framed, lz4 frame, zstd) are decompressed to
- * read their keys. min.cleanable.dirty.ratio and the compaction lags are not applied: every
- * pass cleans whatever is cleanable. Passes run on a timer (--compact-interval-ms) and skip
- * partitions where nothing changed.
+ * read their keys. Passes run on a timer (--compact-interval-ms); a partition is cleaned when
+ * the bytes written since its last pass reach min.cleanable.dirty.ratio of its size, or when
+ * a tombstone it kept is due. The compaction lags are not applied.
  */
 #ifndef BROKER_COMPACT_H
 #define BROKER_COMPACT_H

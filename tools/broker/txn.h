@@ -64,9 +64,10 @@ struct partition_txn {
     struct aborted_txn *markers; /* recovery only: markers seen by the scan, type unknown */
     size_t nmarkers, capmarkers;
     int64_t cleaned_upto;   /* compact.c: end of the segments cleaned by the last pass */
-    int64_t compacted_lso;  /* compact.c: LSO and log end seen by the last pass */
+    int64_t compacted_lso;  /* compact.c: LSO, log end and log size after the last pass */
     int64_t compacted_end;
-    int tombstones_left;    /* compact.c: tombstones wait for delete.retention.ms */
+    int64_t compacted_bytes;
+    int64_t tombstone_due;  /* compact.c: when kept tombstones may go (ms), 0: none kept */
 };
 
 /* The last stable offset: the first offset of the oldest open transaction, or the high
