@@ -703,7 +703,7 @@ int plog_rewrite(struct plog *log, int64_t limit, plog_rewrite_fn fn, void *arg,
             break; /* what follows must not be treated as cleaned */
         }
         *cleaned_end = s->next_offset;
-        if (out.len == s->size && memcmp(out.data, data, out.len) == 0) {
+        if (out.len == s->size && (out.len == 0 || memcmp(out.data, data, out.len) == 0)) {
             continue;
         }
         char path[4096], tmp[4200];
