@@ -111,10 +111,13 @@ def raw_codes(b):
     check(add_partitions(0, pid, epoch, ("tx", [0])) == [(0, 0)], "partition 0 added")
     err, _ = c.produce("tx", 1, record_batch([b"x"], pid, epoch, 0, attributes=0x10))
     check(err == 48, "transactional batch for a partition not in the transaction: 48, got %d" % err)
+    err, _ = c.produce("tx", 0, record_batch([b"\x00\x00\x00\x01"], pid, epoch, -1, attributes=0x30))
+    check(err == 87, "a control batch from a client: INVALID_RECORD, got %d" % err)
     check(end_txn(pid, epoch, False) == 0, "abort")
     c.close()
     print("RESULT raw codes: AddPartitionsToTxn 3/55, 47 (v0) / 90 (v2), 49; EndTxn of an "
-          "empty transaction 48; transactional Produce outside the transaction 48")
+          "empty transaction 48; transactional Produce outside the transaction 48, a client's control "
+          "batch 87")
 
 
 def interleaved(b):

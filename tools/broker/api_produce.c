@@ -48,6 +48,10 @@ static int produce_partition(struct broker *b, struct partition *p, struct kstr 
         if (err != 0) {
             return err;
         }
+        if ((h.attributes & BATCH_ATTR_CONTROL) ||
+            ((h.attributes & BATCH_ATTR_TRANSACTIONAL) && h.producer_id < 0)) {
+            return KERR_INVALID_RECORD; /* markers come from the coordinator only (txn.c) */
+        }
         if (nb == 0) {
             first = h;
         } else if (h.producer_id >= 0 || first.producer_id >= 0) {
