@@ -134,9 +134,9 @@ static void fx_open(struct fx *f)
     if (broker_topic_find(&f->b, "c") == NULL) {
         const char *names[] = {"cleanup.policy", "segment.bytes", "delete.retention.ms"};
         const char *values[] = {"compact", "1024", "0"};
-        assert_int_equal(broker_topic_create(&f->b, "c", 1, names, values, 3, NULL, err,
-                                             sizeof(err)),
-                         KERR_NONE);
+        assert_int_equal(
+            broker_topic_create(&f->b, "c", 1, names, values, 3, NULL, err, sizeof(err)),
+            KERR_NONE);
     }
     assert_int_equal(groups_load(&f->b, err, sizeof(err)), 0);
     assert_int_equal(txn_coordinator_load(&f->b, err, sizeof(err)), 0);
@@ -248,12 +248,14 @@ static void dump(struct fx *f, struct seen *s)
             batch_hdr_parse(buf.data + pos, &h);
             size_t n = batch_total_size(&h);
             if (h.attributes & BATCH_ATTR_CONTROL) {
-                strcat(s->text, txn_control_type(buf.data + pos, n) == CONTROL_COMMIT ? "C " : "A ");
+                strcat(s->text,
+                       txn_control_type(buf.data + pos, n) == CONTROL_COMMIT ? "C " : "A ");
             } else if (h.attributes & BATCH_ATTR_COMPRESSION) {
                 uint8_t *raw = NULL;
                 size_t rn = 0;
-                assert_int_equal(compact_decompress(h.attributes & 7, buf.data + pos + 61, n - 61,
-                                                    &raw, &rn), 0);
+                assert_int_equal(
+                    compact_decompress(h.attributes & 7, buf.data + pos + 61, n - 61, &raw, &rn),
+                    0);
                 struct kbuf plain = {0};
                 kw_raw(&plain, buf.data + pos, 61);
                 kw_raw(&plain, raw, rn);
@@ -287,11 +289,11 @@ static void test_compact_pass(void **state)
     const char *r3[] = {"k3=-", "k4=c4"};
     const char *bad[] = {"k2=aborted", "k4=aborted"};
     const char *later[] = {"k1=open"};
-    assert_int_equal(append_kv(f, r1, 4, 1, -1, -1, 0), 0);  /* gzip: 0..3 */
-    assert_int_equal(append_kv(f, r2, 2, 4, -1, -1, 0), 4);  /* zstd: 4..5 */
-    assert_int_equal(append_kv(f, r3, 2, 0, -1, -1, 0), 6);  /* 6..7, a tombstone */
+    assert_int_equal(append_kv(f, r1, 4, 1, -1, -1, 0), 0); /* gzip: 0..3 */
+    assert_int_equal(append_kv(f, r2, 2, 4, -1, -1, 0), 4); /* zstd: 4..5 */
+    assert_int_equal(append_kv(f, r3, 2, 0, -1, -1, 0), 6); /* 6..7, a tombstone */
     assert_int_equal(txn_add_partition(&f->b, ta, "c", 0), KERR_NONE);
-    assert_int_equal(append_kv(f, bad, 2, 3, pa, ea, 1), 8); /* lz4, aborted: 8..9 */
+    assert_int_equal(append_kv(f, bad, 2, 3, pa, ea, 1), 8);         /* lz4, aborted: 8..9 */
     assert_int_equal(txn_end(&f->b, ks("a"), pa, ea, 0), KERR_NONE); /* marker 10 */
     /* filler batches roll the segment (segment.bytes 1024) */
     char big[600];
@@ -321,8 +323,8 @@ static void test_compact_pass(void **state)
      * filler superseded, the rest beyond the LSO untouched; the open transaction's k1 does
      * not shadow b1 */
     char want[2048];
-    snprintf(want, sizeof(want), "2:k2=a2 4:k0=b0 5:k1=b1 7:k4=c4 12:f=%s 13:k1=open 14:f=%s 15:f=%s ",
-             big, big, big);
+    snprintf(want, sizeof(want),
+             "2:k2=a2 4:k0=b0 5:k1=b1 7:k4=c4 12:f=%s 13:k1=open 14:f=%s 15:f=%s ", big, big, big);
     assert_string_equal(s.text, want);
     assert_int_equal(txn_partition_lso(cpart(f)), 13);
     assert_int_equal(plog_end_offset(cpart(f)->log), 16);
@@ -336,8 +338,9 @@ static void test_compact_pass(void **state)
     fx_close(f);
     fx_open(f);
     dump(f, &s);
-    snprintf(want, sizeof(want), "2:k2=a2 4:k0=b0 5:k1=b1 7:k4=c4 12:f=%s 13:k1=open 14:f=%s 15:f=%s A ",
-             big, big, big);
+    snprintf(want, sizeof(want),
+             "2:k2=a2 4:k0=b0 5:k1=b1 7:k4=c4 12:f=%s 13:k1=open 14:f=%s 15:f=%s A ", big, big,
+             big);
     assert_string_equal(s.text, want);
     assert_int_equal(txn_partition_lso(cpart(f)), 17);
 }
@@ -357,12 +360,18 @@ static void test_compact_tombstone_waits_for_delete_retention(void **state)
     memset(fill, 'x', sizeof(fill) - 1);
     fill[sizeof(fill) - 1] = '\0';
     struct batch_record recs[2] = {
-        {.key = (const uint8_t *)"k", .key_len = 1, .value = (const uint8_t *)"v", .value_len = 1,
+        {.key = (const uint8_t *)"k",
+         .key_len = 1,
+         .value = (const uint8_t *)"v",
+         .value_len = 1,
          .timestamp = 1000},
         {.key = (const uint8_t *)"k", .key_len = 1, .timestamp = 1000}, /* tombstone */
     };
-    struct batch_record filler = {.key = (const uint8_t *)"f", .key_len = 1,
-                                  .value = (const uint8_t *)fill, .value_len = 699, .timestamp = 1000};
+    struct batch_record filler = {.key = (const uint8_t *)"f",
+                                  .key_len = 1,
+                                  .value = (const uint8_t *)fill,
+                                  .value_len = 699,
+                                  .timestamp = 1000};
     for (int i = 0; i < 4; i++) {
         struct kbuf buf = {0};
         if (i == 0) {

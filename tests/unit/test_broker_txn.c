@@ -140,9 +140,9 @@ static void test_txn_init_bumps_epoch_and_fences(void **state)
                      KERR_INVALID_REQUEST);
     assert_int_equal(txn_init_producer(&f->b, ks("a"), 0, -1, -1, &pid2, &epoch),
                      KERR_TXN_INVALID_TRANSACTION_TIMEOUT);
-    assert_int_equal(txn_init_producer(&f->b, ks("a"), TXN_MAX_TIMEOUT_MS + 1, -1, -1, &pid2,
-                                       &epoch),
-                     KERR_TXN_INVALID_TRANSACTION_TIMEOUT);
+    assert_int_equal(
+        txn_init_producer(&f->b, ks("a"), TXN_MAX_TIMEOUT_MS + 1, -1, -1, &pid2, &epoch),
+        KERR_TXN_INVALID_TRANSACTION_TIMEOUT);
     assert_int_equal(txn_init_producer(&f->b, ks(""), 1000, -1, -1, &pid2, &epoch),
                      KERR_INVALID_REQUEST);
     assert_int_equal(txn_init_producer(&f->b, ks("b"), 1000, -1, -1, &pid2, &epoch), KERR_NONE);
@@ -200,10 +200,10 @@ static void test_txn_lso_and_aborted_index(void **state)
     assert_int_equal(append(f, 0, pa, ea, 0, 1, 2), -KERR_TXN_INVALID_TXN_STATE);
     assert_int_equal(txn_add_partition(&f->b, ta, "t", 0), KERR_NONE);
     assert_int_equal(txn_add_partition(&f->b, tb, "t", 0), KERR_NONE);
-    assert_int_equal(append(f, 0, -1, -1, -1, 0, 3), 0);  /* 0..2 plain */
-    assert_int_equal(append(f, 0, pa, ea, 0, 1, 2), 3);   /* 3..4 a */
-    assert_int_equal(append(f, 0, pb, eb, 0, 1, 2), 5);   /* 5..6 b */
-    assert_int_equal(append(f, 0, pa, ea, 2, 1, 1), 7);   /* 7 a */
+    assert_int_equal(append(f, 0, -1, -1, -1, 0, 3), 0); /* 0..2 plain */
+    assert_int_equal(append(f, 0, pa, ea, 0, 1, 2), 3);  /* 3..4 a */
+    assert_int_equal(append(f, 0, pb, eb, 0, 1, 2), 5);  /* 5..6 b */
+    assert_int_equal(append(f, 0, pa, ea, 2, 1, 1), 7);  /* 7 a */
     assert_int_equal(txn_partition_lso(p), 3);
     assert_int_equal(txn_end(&f->b, ks("a"), pa, ea, 0), KERR_NONE); /* ABORT at 8 */
     assert_int_equal(txn_partition_lso(p), 5);
@@ -274,7 +274,7 @@ static void test_txn_restart_aborts_open_and_rebuilds_index(void **state)
     assert_int_equal(txn_validate(&f->b, ks("b"), pb, eb, &tb), KERR_NONE);
     assert_int_equal(txn_add_partition(&f->b, tb, "t", 0), KERR_NONE);
     assert_int_equal(txn_save_state(&f->b, tb), KERR_NONE); /* as AddPartitionsToTxn does */
-    assert_int_equal(append(f, 0, pb, eb, 0, 1, 2), 3); /* open at the "crash" */
+    assert_int_equal(append(f, 0, pb, eb, 0, 1, 2), 3);     /* open at the "crash" */
     assert_int_equal(txn_partition_lso(part(f, 0)), 3);
     fx_close(f);
     fx_open(f);

@@ -228,8 +228,8 @@ static int batch_records(const uint8_t *p, size_t n, const struct batch_hdr *h, 
         *recs_len = n - BATCH_HEADER_SIZE;
         return 0;
     }
-    if (compact_decompress(codec, p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, owned,
-                           recs_len) != 0) {
+    if (compact_decompress(codec, p + BATCH_HEADER_SIZE, n - BATCH_HEADER_SIZE, owned, recs_len) !=
+        0) {
         return -1;
     }
     *recs = *owned;
@@ -357,8 +357,8 @@ struct cleaner {
     struct keymap map;
     int64_t limit;
     int64_t tombstone_before; /* tombstones with timestamps up to this go */
-    int64_t retention;     /* delete.retention.ms */
-    int64_t tombstone_due; /* earliest time a kept tombstone may go, INT64_MAX: none */
+    int64_t retention;        /* delete.retention.ms */
+    int64_t tombstone_due;    /* earliest time a kept tombstone may go, INT64_MAX: none */
     struct compact_stats *st;
     int failed;
 };
@@ -367,7 +367,8 @@ static int is_aborted(const struct partition *p, int64_t producer_id, int64_t of
 {
     for (size_t i = 0; i < p->txn.naborted; i++) {
         const struct aborted_txn *a = &p->txn.aborted[i];
-        if (a->producer_id == producer_id && a->first_offset <= offset && offset <= a->last_offset) {
+        if (a->producer_id == producer_id && a->first_offset <= offset &&
+            offset <= a->last_offset) {
             return 1;
         }
     }
@@ -380,7 +381,8 @@ static int batch_is_data(const struct partition *p, const struct batch_hdr *h)
     if (h->attributes & BATCH_ATTR_CONTROL) {
         return 0;
     }
-    return !((h->attributes & BATCH_ATTR_TRANSACTIONAL) && is_aborted(p, h->producer_id, h->base_offset));
+    return !((h->attributes & BATCH_ATTR_TRANSACTIONAL) &&
+             is_aborted(p, h->producer_id, h->base_offset));
 }
 
 static int map_batch(struct cleaner *c, const uint8_t *p, size_t n)
@@ -426,7 +428,8 @@ static int clean_batch(void *arg, const uint8_t *p, size_t n, struct kbuf *out)
         return 0;
     }
     c->st->records_in += h.record_count;
-    if ((h.attributes & BATCH_ATTR_TRANSACTIONAL) && is_aborted(c->p, h.producer_id, h.base_offset)) {
+    if ((h.attributes & BATCH_ATTR_TRANSACTIONAL) &&
+        is_aborted(c->p, h.producer_id, h.base_offset)) {
         c->st->aborted += h.record_count;
         return 0;
     }
@@ -489,13 +492,12 @@ static int clean_batch(void *arg, const uint8_t *p, size_t n, struct kbuf *out)
     return 0;
 }
 
-int compact_partition(struct broker *b, struct partition *p, int64_t now,
-                      struct compact_stats *st)
+int compact_partition(struct broker *b, struct partition *p, int64_t now, struct compact_stats *st)
 {
     (void)b;
     memset(st, 0, sizeof(*st));
-    struct cleaner c = {.p = p, .st = st, .limit = txn_partition_lso(p),
-                        .tombstone_due = INT64_MAX};
+    struct cleaner c = {
+        .p = p, .st = st, .limit = txn_partition_lso(p), .tombstone_due = INT64_MAX};
     c.retention = p->topic->cfg.num[TC_DELETE_RETENTION_MS];
     c.tombstone_before = c.retention > now ? INT64_MIN : now - c.retention;
     int64_t end = plog_end_offset(p->log);
@@ -589,8 +591,8 @@ void compact_run(struct broker *b)
             if (st.segments == 0) {
                 continue;
             }
-            char part[16], segs[16], in[32], out[32], ab[32], ts[32], mk[32], before[32],
-                after[32], upto[32];
+            char part[16], segs[16], in[32], out[32], ab[32], ts[32], mk[32], before[32], after[32],
+                upto[32];
             snprintf(part, sizeof(part), "%" PRId32, j);
             snprintf(segs, sizeof(segs), "%d", st.segments);
             snprintf(in, sizeof(in), "%" PRId64, st.records_in);
@@ -601,8 +603,8 @@ void compact_run(struct broker *b)
             snprintf(before, sizeof(before), "%" PRId64, st.bytes_before);
             snprintf(after, sizeof(after), "%" PRId64, st.bytes_after);
             snprintf(upto, sizeof(upto), "%" PRId64, t->partitions[j].txn.cleaned_upto);
-            bc_log(BC_LOG_INFO, "log compacted", "topic", t->name, "partition", part,
-                   "segments", segs, "records_in", in, "records_out", out, "aborted_removed", ab,
+            bc_log(BC_LOG_INFO, "log compacted", "topic", t->name, "partition", part, "segments",
+                   segs, "records_in", in, "records_out", out, "aborted_removed", ab,
                    "tombstones_removed", ts, "abort_markers_removed", mk, "bytes_before", before,
                    "bytes_after", after, "cleaned_upto", upto, NULL);
         }

@@ -37,21 +37,20 @@ struct broker;
 struct partition;
 
 struct compact_stats {
-    int segments;          /* segments rewritten */
-    int64_t records_in;    /* records in the cleaned segments before */
-    int64_t records_out;   /* after */
-    int64_t aborted;       /* records of aborted transactions removed */
-    int64_t tombstones;    /* tombstones removed */
-    int64_t markers;       /* ABORT markers removed */
-    int64_t bytes_before;  /* size of the log before */
+    int segments;         /* segments rewritten */
+    int64_t records_in;   /* records in the cleaned segments before */
+    int64_t records_out;  /* after */
+    int64_t aborted;      /* records of aborted transactions removed */
+    int64_t tombstones;   /* tombstones removed */
+    int64_t markers;      /* ABORT markers removed */
+    int64_t bytes_before; /* size of the log before */
     int64_t bytes_after;
 };
 
 /* Compacts one partition of a compacted topic (now: wall clock ms, for
  * delete.retention.ms). Returns 0 (possibly with nothing to do), or -1 on an I/O or memory
  * error (the log is left consistent: a segment is replaced whole or not at all). */
-int compact_partition(struct broker *b, struct partition *p, int64_t now,
-                      struct compact_stats *st);
+int compact_partition(struct broker *b, struct partition *p, int64_t now, struct compact_stats *st);
 
 /* One pass over every partition of every topic whose cleanup.policy has "compact". */
 void compact_run(struct broker *b);

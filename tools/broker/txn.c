@@ -18,7 +18,7 @@
 #include "broker.h"
 
 #define TXN_LOG_VERSION 1
-#define EPOCH_EXHAUSTED 32766 /* Short.MaxValue - 1 */
+#define EPOCH_EXHAUSTED 32766     /* Short.MaxValue - 1 */
 #define REWRITE_MIN_RECORDS 10000 /* the state log is rewritten past this and 4x the live ids */
 
 /* --- per partition ------------------------------------------------------------------------ */
@@ -63,6 +63,17 @@ void txn_partition_note(struct partition *p, const struct batch_hdr *h, int cont
         if (e->txn_first_offset >= 0 && control_type == CONTROL_ABORT) {
             struct aborted_txn a = {h->producer_id, e->txn_first_offset, h->base_offset};
             struct partition_txn *pt = &p->txn;
+            /* entries whose records retention deleted are of no use any more */
+            int64_t start = plog_start_offset(p->log);
+            size_t gone = 0;
+            while (gone < pt->naborted && pt->aborted[gone].last_offset < start) {
+                gone++;
+            }
+            if (gone > 0) {
+                memmove(pt->aborted, pt->aborted + gone,
+                        (pt->naborted - gone) * sizeof(*pt->aborted));
+                pt->naborted -= gone;
+            }
             if (aborted_push(&pt->aborted, &pt->naborted, &pt->capaborted, a) != 0) {
                 bc_log(BC_LOG_ERROR, "out of memory for the aborted-transaction index", "topic",
                        p->topic->name, NULL);
@@ -538,8 +549,7 @@ static int txn_replay(struct broker *b)
     if (ctx.bad > 0) {
         char n[16];
         snprintf(n, sizeof(n), "%d", ctx.bad);
-        bc_log(BC_LOG_WARN, "unreadable records in the transaction state log", "records", n,
-               NULL);
+        bc_log(BC_LOG_WARN, "unreadable records in the transaction state log", "records", n, NULL);
     }
     return 0;
 }
@@ -547,8 +557,7 @@ static int txn_replay(struct broker *b)
 /* --- markers and transitions ------------------------------------------------------------- */
 
 /* Appends a COMMIT or ABORT marker of producer pid/epoch to p. Returns 0 or -1. */
-static int write_marker(struct broker *b, struct partition *p, int64_t pid, int16_t epoch,
-                        int type)
+static int write_marker(struct broker *b, struct partition *p, int64_t pid, int16_t epoch, int type)
 {
     uint8_t key[4] = {0, 0, 0, (uint8_t)type};
     uint8_t value[6] = {0, 0, 0, 0, 0, 0}; /* version 0, coordinator epoch 0 */
@@ -786,8 +795,7 @@ int txn_validate(struct broker *b, struct kstr id, int64_t pid, int16_t epoch, s
 int txn_add_partition(struct broker *b, struct txn *t, const char *topic, int32_t partition)
 {
     txn_begin(b, t);
-    return tp_push(t, topic, strlen(topic), partition) == 0 ? KERR_NONE
-                                                             : KERR_UNKNOWN_SERVER_ERROR;
+    return tp_push(t, topic, strlen(topic), partition) == 0 ? KERR_NONE : KERR_UNKNOWN_SERVER_ERROR;
 }
 
 int txn_add_group(struct broker *b, struct txn *t, struct kstr group)
@@ -864,7 +872,8 @@ int txn_coordinator_load(struct broker *b, char *errstr, size_t errstr_size)
     char dir[4200], tmp[4200], old[4200];
     state_paths(b, dir, tmp, old, sizeof(dir));
     struct stat st;
-    if (stat(dir, &st) != 0 && stat(tmp, &st) == 0 && stat(old, &st) == 0 && rename(tmp, dir) != 0) {
+    if (stat(dir, &st) != 0 && stat(tmp, &st) == 0 && stat(old, &st) == 0 &&
+        rename(tmp, dir) != 0) {
         snprintf(errstr, errstr_size, "%s: %s", tmp, strerror(errno));
         return -1; /* a rewrite stopped between its renames: the new log is complete */
     }

@@ -5,9 +5,9 @@
  * Coordinator: per transactional.id the producer id and epoch, the state (Kafka's
  * TransactionState: Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit,
  * CompleteAbort), the partitions and groups in the running transaction (its pending
- * offsets wait in the group coordinator, group.h), and a timeout on the broker's timer heap. Every state change
- * is written to an internal log under <data-dir>/meta/txn-state/ (one record per change:
- * key = transactional.id, value = the whole state, the latest record wins, like Kafka's
+ * offsets wait in the group coordinator, group.h), and a timeout on the broker's timer heap. Every
+ * state change is written to an internal log under <data-dir>/meta/txn-state/ (one record per
+ * change: key = transactional.id, value = the whole state, the latest record wins, like Kafka's
  * __transaction_state) before it is answered, and replayed at startup. The broker runs on
  * one thread, so the Prepare* states only last inside one EndTxn: writing the markers and
  * applying the offsets happen before the next request is read. A Prepare* state found by
@@ -63,11 +63,11 @@ struct partition_txn {
     size_t naborted, capaborted;
     struct aborted_txn *markers; /* recovery only: markers seen by the scan, type unknown */
     size_t nmarkers, capmarkers;
-    int64_t cleaned_upto;   /* compact.c: end of the segments cleaned by the last pass */
-    int64_t compacted_lso;  /* compact.c: LSO, log end and log size after the last pass */
+    int64_t cleaned_upto;  /* compact.c: end of the segments cleaned by the last pass */
+    int64_t compacted_lso; /* compact.c: LSO, log end and log size after the last pass */
     int64_t compacted_end;
     int64_t compacted_bytes;
-    int64_t tombstone_due;  /* compact.c: when kept tombstones may go (ms), 0: none kept */
+    int64_t tombstone_due; /* compact.c: when kept tombstones may go (ms), 0: none kept */
 };
 
 /* The last stable offset: the first offset of the oldest open transaction, or the high

@@ -26,8 +26,7 @@ void txn_offsets_end(struct broker *b, struct txn *t, int commit)
         return;
     }
     if (group_txn_offsets_end(b, t->producer_id, t->epoch, commit) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot end transactional offsets", "transactional_id", t->id,
-               NULL);
+        bc_log(BC_LOG_ERROR, "cannot end transactional offsets", "transactional_id", t->id, NULL);
     }
 }
 
@@ -42,8 +41,8 @@ void txn_offsets_sweep(struct broker *b)
                 k++;
                 continue;
             }
-            bc_log(BC_LOG_WARN, "dropping transactional offsets of a finished transaction",
-                   "group", gc->groups[i]->id, "topic", o->topic, NULL);
+            bc_log(BC_LOG_WARN, "dropping transactional offsets of a finished transaction", "group",
+                   gc->groups[i]->id, "topic", o->topic, NULL);
             if (group_txn_offsets_end(b, o->producer_id, o->producer_epoch, 0) != 0) {
                 k++; /* cannot write the marker: leave it */
             }
