@@ -1314,8 +1314,11 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
     } else {
         rc = rt->stage->process(&rt->ctx, &rec);
     }
-    if (rc == BC_OK && rt->txn_failed) {
-        rc = BC_RETRY;
+    if (rt->txn_failed && rc != BC_FATAL) {
+        /* A write failed (the transaction's fault, not the record's): abort and rewind
+         * without counting an attempt against the record. */
+        rt->need_rewind = 1;
+        return 0;
     }
     if (rc == BC_OK) {
         p->next = msg->offset + 1;
@@ -1457,6 +1460,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     }
 
 done:
+    if (rt->exit_code == BC_EXIT_FENCED) {
+        rt->txn_open = 0; /* a fenced producer can neither commit nor abort */
+    }
     if (rt->producer_ready && rt->txn_open) {
         if (rt->exit_code == 0 && !rt->need_rewind) {
             if (txn_commit(rt) != 0) {

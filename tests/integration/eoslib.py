@@ -171,7 +171,6 @@ class Reader:
 def decode(schema_name, value):
     """Decodes a Confluent wire-format record with python3-avro (independent of avro-c)."""
     import io
-    import json
     import avro.io
     import avro.schema
     path = os.path.join(os.environ["BC_ROOT"], "schemas", schema_name + ".v1.avsc")
