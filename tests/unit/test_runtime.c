@@ -966,6 +966,21 @@ static void test_runtime_tick_emits_buffered_with_lineage(void **state)
     assert_int_equal(consume_all(fx, "t14.p.fates", NULL), tick_dropped);
 }
 
+static void test_runtime_missing_changelog_stops_at_start(void **state)
+{
+    struct fixture *fx = *state;
+    char in[32];
+    snprintf(in, sizeof(in), "t15.in");
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, in, PARTITIONS, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, "t15.out", PARTITIONS, 1), 0);
+    /* The changelog exists with one partition only: too few for a 2-partition input. */
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, "t15.p.w.counts.changelog", 1, 1), 0);
+    seen_reset();
+    struct bc_runtime *rt = runtime_new(fx, &count_stage, "t15.", 3);
+    assert_int_equal(run_until(rt, 1), BC_EXIT_ERROR);
+    bc_runtime_destroy(rt);
+}
+
 int main(void)
 {
     bc_log_setup("test_runtime", getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR,
@@ -988,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_runtime_avro_fates_and_dead_letters),
         cmocka_unit_test(test_runtime_tick_emits_buffered_with_lineage),
         cmocka_unit_test(test_runtime_rebalance_commits_before_revocation),
+        cmocka_unit_test(test_runtime_missing_changelog_stops_at_start),
         cmocka_unit_test(test_runtime_fenced_on_end_txn_exits),
         cmocka_unit_test(test_runtime_fenced_on_init_exits),
     };
