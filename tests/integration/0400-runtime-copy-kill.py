@@ -1,13 +1,15 @@
 """Exactly-once copy across a kill -9: the copy stage as 2 instances over a 6-partition
-topic of 50,000 records; one instance is killed with SIGKILL once a third of the output is
-committed (chosen by progress) and restarted; a read_committed consumer then finds every
-input exactly once on the output, and both instances stop cleanly on SIGTERM."""
+topic of 50,000 records (500,000 with BC_LONG=1); one instance is killed with SIGKILL once
+a third of the output is committed (chosen by progress) and restarted; a read_committed
+consumer then finds every input exactly once on the output, and both instances stop
+cleanly on SIGTERM."""
+import os
 import time
 
 import bclib
 import eoslib
 
-N = 50000
+N = 500000 if os.environ.get("BC_LONG") else 50000
 PARTS = 6
 
 
