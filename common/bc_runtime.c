@@ -30,6 +30,7 @@
 
 #define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
 #define RESTORE_TIMEOUT_MS 120000
+#define TXN_RETRIES 5         /* retriable send_offsets failures before aborting instead */
 
 /* One assigned input partition. */
 struct part {
@@ -919,19 +920,24 @@ static int txn_commit(struct bc_runtime *rt)
     int rc = 0;
     if (offsets->cnt > 0) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-        for (;;) {
+        for (int tries = 0;; tries++) {
             rd_kafka_error_t *error =
                 rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, TXN_TIMEOUT_MS);
             if (error == NULL) {
                 break;
             }
             rc = txn_error(rt, error, "send_offsets_to_transaction");
+            if (rc == 0 && tries + 1 >= TXN_RETRIES) {
+                rc = 1; /* still retriable after so long: abort, rewind and start over */
+            }
             if (rc != 0) {
                 break;
             }
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
     }
+    /* A retriable commit failure (e.g. a timeout) leaves the outcome open: only calling
+     * commit_transaction again settles it (librdkafka's contract), so no bound here. */
     while (rc == 0) {
         rd_kafka_error_t *error = rd_kafka_commit_transaction(rt->producer, TXN_TIMEOUT_MS);
         if (error == NULL) {
