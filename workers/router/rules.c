@@ -839,7 +839,8 @@ static int projection_add(struct compiler *c, struct projection *p, const struct
         p->clear_status_message = 1;
     } else {
         err(c, node, "drop: cannot drop %s: %s", s,
-            f.src == FS_SUB || f.src == FS_DURATION
+            f.src == FS_DURATION ? "it is computed from the times, not a field"
+            : f.src == FS_SUB && f.def->idx != BC_EV_SOURCE
                 ? "drop the whole record field (scope, deploy, sampling) or nothing"
                 : "every TrackingEvent has it (the schema requires it)");
         rc = -1;
