@@ -83,7 +83,8 @@ struct sampler {
     struct ts_policies *policies;
     struct ts_buffer *buf;
     struct bc_store *decisions;
-    struct bc_avro_registry *reg;
+    const struct bc_avro_registry *reg; /* the runtime's, or owned_reg */
+    struct bc_avro_registry *owned_reg;
     const struct bc_avro_schema *schema;
     avro_value_t ev;
     int has_ev;
@@ -369,10 +370,12 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 
 /* ---- emitting ------------------------------------------------------------------------- */
 
-/* Emits or drops one record of a decided trace. */
+/* Emits or drops one record of a decided trace. rec: the input at hand (NULL for a buffered
+ * record, then src says which); event_id (may be NULL) goes into its Fate. */
 static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *rec,
                  const struct bc_source *src, int64_t timestamp, const uint8_t id[16],
-                 uint32_t rflags, const void *value, size_t len, const struct decision *d)
+                 uint32_t rflags, const void *value, size_t len, const struct decision *d,
+                 const char *event_id)
 {
     char key[33];
     hex_of(id, key);
@@ -401,7 +404,12 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     if (rflags & TS_REC_SPAN) {
         s->count.dropped_spans++;
     }
-    int rc = bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+    struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT,
+                           .reason = "sampled_out",
+                           .policy = d->policy,
+                           .event_id = event_id};
+    int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
+                         : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
     if (rc == BC_OK && s->has_cold) {
         rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
     }
@@ -431,7 +439,8 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     int64_t ts = 0;
     while (ts_trace_next(t, &cursor, &r)) {
         struct bc_source src = {.topic = ps->topic, .partition = partition, .offset = r.offset};
-        int rc = apply(s, ctx, NULL, &src, r.timestamp_ms, t->id, r.flags, r.value, r.len, &d);
+        int rc =
+            apply(s, ctx, NULL, &src, r.timestamp_ms, t->id, r.flags, r.value, r.len, &d, NULL);
         if (rc != BC_OK) {
             return rc;
         }
@@ -588,10 +597,11 @@ static int sampler_init(struct bc_ctx *ctx)
     for (size_t i = 0; worker != NULL && i < worker->n_outputs; i++) {
         s->has_cold |= strcmp(worker->outputs[i].name, "cold") == 0;
     }
-    char dir[4096];
-    if (cfg != NULL && cfg->schemas.dir != NULL && cfg->schemas.dir[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s", cfg->schemas.dir);
-    } else {
+    s->reg = bc_ctx_registry(ctx);
+    char dir[4096] = "the runtime's registry";
+    char errstr[512];
+    if (s->reg == NULL) {
+        /* Started without a schema directory: the schemas/ beside bin/, or $BREADCRUMB_SCHEMAS. */
         ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
         dir[n > 0 ? n : 0] = '\0';
         char *slash = strrchr(dir, '/');
@@ -599,15 +609,15 @@ static int sampler_init(struct bc_ctx *ctx)
             *slash = '\0';
         }
         strncat(dir, "/../schemas", sizeof(dir) - strlen(dir) - 1);
-    }
-    const char *env = getenv("BREADCRUMB_SCHEMAS");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s", env);
-    }
-    char errstr[512];
-    if (bc_avro_registry_load(dir, &s->reg, errstr, sizeof(errstr)) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
-        return BC_FATAL;
+        const char *env = getenv("BREADCRUMB_SCHEMAS");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(dir, sizeof(dir), "%s", env);
+        }
+        if (bc_avro_registry_load(dir, &s->owned_reg, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+            return BC_FATAL;
+        }
+        s->reg = s->owned_reg;
     }
     s->schema = bc_avro_registry_lookup(s->reg, "TrackingEvent");
     if (s->schema == NULL || bc_event_check(s->schema, errstr, sizeof(errstr)) != 0 ||
@@ -714,8 +724,12 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 s->count.replayed++; /* case 1: handled by a committed transaction */
             } else {
                 s->count.late++; /* case 2: follows the decision */
+                size_t id_len = 0;
+                const char *event_id = bc_event_get_string(&s->ev, BC_EV_EVENT_ID, &id_len);
+                char eid[64];
+                snprintf(eid, sizeof(eid), "%s", event_id != NULL ? event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
-                           is_span ? TS_REC_SPAN : 0, value, len, &d);
+                           is_span ? TS_REC_SPAN : 0, value, len, &d, eid[0] ? eid : NULL);
                 d.emitted_upto = offset;
                 if (rc == BC_OK) {
                     int64_t ts = bc_record_timestamp(rec);
@@ -785,7 +799,7 @@ static void sampler_fini(struct bc_ctx *ctx)
         avro_value_decref(&s->ev);
     }
     bc_avro_buf_free(&s->out);
-    bc_avro_registry_destroy(s->reg);
+    bc_avro_registry_destroy(s->owned_reg);
     free(s->attrs);
     free(s);
 }
