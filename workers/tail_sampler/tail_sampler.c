@@ -26,11 +26,15 @@
  *      after the hold, so a restart re-delivers all of them and rebuilds T whole.
  * The store is restored before records flow, so case 1 and 2 never see a half-state.
  *
- * The watermark after a restart. A partition's max event time must not go back when
- * records are re-delivered from the hold, or decisions would come later than in an
- * uninterrupted run (and a replay): the record that set the max is either at or after the
- * hold (so it is re-delivered), or the max is written to the store (key "meta", with the
- * limiters' windows) in the transaction that moves the hold past it.
+ * The watermark after a restart. Re-delivery starts at H, the committed offset: the hold,
+ * or the next offset when nothing is held. At every offset o >= H the watermark must be
+ * what it was in an uninterrupted run, max event time over [0, o] = max([0, H)) combined
+ * with max([H, o]); the second part comes back with the re-delivered records, the first is
+ * kept in the store (key "meta", with the limiters' windows), written in the transaction
+ * that moves H. Each trace remembers max_before, the max before its first record, so
+ * max([0, H)) is the oldest trace's max_before (or the current max when nothing is held).
+ * Restoring the max as of the crash instead would decide the re-delivered traces too early,
+ * before their later spans come back.
  *
  * Determinism. Decisions depend on event time only (record times and trace ids), in input
  * order, except: idle decisions (wall clock; flagged `idle_decided` on the spans) and early
@@ -74,8 +78,7 @@ static const char meta_key[] = "meta";
 /* Per-partition state besides the buffer. */
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
-    int64_t max_event_offset; /* offset of the record that set the max event time */
-    int64_t meta_max;         /* max event time last written to the store, -1: none */
+    int64_t meta_max;         /* max([0, H)) last written to the store, -1: none */
     struct ts_bucket *buckets;
 };
 
@@ -187,7 +190,6 @@ static struct pstate *pstate_of(struct sampler *s, int32_t partition)
             free(p);
             return NULL;
         }
-        p->max_event_offset = -1;
         p->meta_max = -1;
         s->ps[partition] = p;
     }
@@ -203,7 +205,14 @@ static void pstate_free(struct sampler *s, int32_t partition)
     }
 }
 
-/* The meta record: max event time, then the limiters' windows. */
+/* The max event time of the records before the committed offset (see the header). */
+static int64_t max_before_hold(const struct ts_part *part)
+{
+    const struct ts_trace *oldest = ts_part_oldest(part);
+    return oldest != NULL ? oldest->max_before : ts_part_max_event(part);
+}
+
+/* The meta record: max_before_hold, then the limiters' windows. */
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
@@ -212,7 +221,7 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
-    int64_t max = ts_part_max_event(part);
+    int64_t max = max_before_hold(part);
     memcpy(value, &max, 8);
     memcpy(value + 8, ps->buckets, len - 8);
     int64_t ts = bc_stream_time(ctx, partition);
@@ -473,8 +482,8 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     return BC_OK;
 }
 
-/* Moves the partition's hold to its oldest undecided record, after making sure the max event
- * time survives a restart (see the header). */
+/* Moves the partition's hold to its oldest undecided record, with the max event time before
+ * it in the same transaction (see the header). */
 static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part)
 {
     int32_t partition = ts_part_id(part);
@@ -483,8 +492,7 @@ static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
         return BC_FATAL;
     }
     int64_t hold = ts_part_hold(part);
-    if (ps->meta_max < ts_part_max_event(part) &&
-        (hold < 0 || ps->max_event_offset < hold)) {
+    if (ps->meta_max != max_before_hold(part)) {
         int rc = meta_put(s, ctx, partition, part, ps);
         if (rc != BC_OK) {
             return rc;
@@ -741,10 +749,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (rc != BC_OK) {
         return rc;
     }
-    if (v.event_ms > ts_part_max_event(part)) {
-        ts_part_observe(part, v.event_ms);
-        ps->max_event_offset = offset;
-    }
+    ts_part_observe(part, v.event_ms);
     rc = decide_due(s, ctx, part);
     if (rc == BC_OK) {
         rc = update_hold(s, ctx, part);
