@@ -24,7 +24,12 @@
  *      emitted_upto moves to O in the same transaction.
  *   3. T undecided (no decision, or it expired): buffered. Every record of T is at or
  *      after the hold, so a restart re-delivers all of them and rebuilds T whole.
- * The store is restored before records flow, so case 1 and 2 never see a half-state.
+ *   4. A record that is not part of a trace (a log or event passed through, a dead letter)
+ *      below handled_upto (kept per partition in the store's "meta" entry, written with
+ *      each such record): handled by a committed transaction, skipped; else handled and
+ *      handled_upto moves past it. Without this, the records between the hold and the
+ *      last commit would pass through twice after a crash.
+ * The store is restored before records flow, so these cases never see a half-state.
  *
  * The watermark after a restart. Re-delivery starts at H, the committed offset: the hold,
  * or the next offset when nothing is held. At every offset o >= H the watermark must be
@@ -79,6 +84,9 @@ static const char meta_key[] = "meta";
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
     int64_t meta_max;         /* max([0, H)) last written to the store, -1: none */
+    int64_t handled_upto;     /* records below this offset that are not part of a trace
+                               * (passed through, dead-lettered) were handled by a
+                               * committed or the open transaction: skip them */
     struct ts_bucket *buckets;
 };
 
@@ -212,18 +220,20 @@ static int64_t max_before_hold(const struct ts_part *part)
     return oldest != NULL ? oldest->max_before : ts_part_max_event(part);
 }
 
-/* The meta record: max_before_hold, then the limiters' windows. */
+/* The meta record: max_before_hold, handled_upto, then the limiters' windows. */
+#define META_HEADER 16
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
-    size_t len = 8 + s->n_buckets * sizeof(struct ts_bucket);
-    uint8_t value[8 + 64 * sizeof(struct ts_bucket)];
+    size_t len = META_HEADER + s->n_buckets * sizeof(struct ts_bucket);
+    uint8_t value[META_HEADER + 64 * sizeof(struct ts_bucket)];
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
     int64_t max = max_before_hold(part);
     memcpy(value, &max, 8);
-    memcpy(value + 8, ps->buckets, len - 8);
+    memcpy(value + 8, &ps->handled_upto, 8);
+    memcpy(value + META_HEADER, ps->buckets, len - META_HEADER);
     int64_t ts = bc_stream_time(ctx, partition);
     if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
         return BC_FATAL;
@@ -648,16 +658,18 @@ static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
     ts_part_set_last_wall(part, wall_ms());
     const void *value;
     size_t len;
-    if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) && len >= 8) {
+    if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) &&
+        len >= META_HEADER) {
         int64_t max;
         memcpy(&max, value, 8);
+        memcpy(&ps->handled_upto, (const uint8_t *)value + 8, 8);
         ts_part_observe(part, max);
         ps->meta_max = max;
-        size_t nb = (len - 8) / sizeof(struct ts_bucket);
+        size_t nb = (len - META_HEADER) / sizeof(struct ts_bucket);
         if (nb > s->n_buckets) {
             nb = s->n_buckets;
         }
-        memcpy(ps->buckets, (const uint8_t *)value + 8, nb * sizeof(struct ts_bucket));
+        memcpy(ps->buckets, (const uint8_t *)value + META_HEADER, nb * sizeof(struct ts_bucket));
     }
     return BC_OK;
 }
@@ -697,7 +709,13 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     const char *reason = NULL;
     char errstr[256];
     if (decode(s, value, len, &v, &reason, errstr, sizeof(errstr)) != 0) {
-        return bc_dead_letter(ctx, rec, reason, errstr);
+        if (offset < ps->handled_upto) {
+            s->count.replayed++;
+            return BC_OK;
+        }
+        int rc = bc_dead_letter(ctx, rec, reason, errstr);
+        ps->handled_upto = offset + 1;
+        return rc == BC_OK ? meta_put(s, ctx, partition, part, ps) : rc;
     }
     int rc = BC_OK;
     int is_span = v.kind == BC_EVENT_SPAN;
@@ -705,8 +723,16 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         s->count.spans++;
     }
     if (!is_span && (!v.has_trace || !s->follow)) {
-        s->count.passed++;
-        rc = bc_emit(ctx, rec, "sampled", key, key_len, value, len, NULL);
+        if (offset < ps->handled_upto) {
+            s->count.replayed++; /* passed through by a committed transaction */
+        } else {
+            s->count.passed++;
+            rc = bc_emit(ctx, rec, "sampled", key, key_len, value, len, NULL);
+            ps->handled_upto = offset + 1;
+            if (rc == BC_OK) {
+                rc = meta_put(s, ctx, partition, part, ps);
+            }
+        }
     } else {
         struct decision d;
         int decided = decision_get(s, partition, v.id, &d);
