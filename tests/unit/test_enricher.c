@@ -350,6 +350,7 @@ static const char *const pii_yaml =
     "  - {name: cards, keys: ['*.card_number'], action: drop}\n"
     "  - {name: users, keys: [user.id], action: tokenize}\n"
     "  - {name: auth, keys: ['http.request.header.*'], action: drop}\n"
+    "  - {name: secrets, keys: ['*.secret'], action: drop, in: all}\n"
     "  - {name: values, detect: [email, card, ip, bearer], action: mask, in: all}\n";
 
 static void event_base(avro_value_t *ev, const char *service)
@@ -465,7 +466,21 @@ static void test_enricher_enrich_event(void **state)
     event_base(&ev, "teleporter");
     bc_event_field(&ev, BC_EV_ATTRIBUTES, &attrs);
     attr_str(&attrs, "http.route", "/cart/2");
+    /* Drops inside resource attributes and a kvlist body (regression: rebuilding a nested
+     * KeyValue array failed with "Schemas don't match"). */
+    bc_event_field(&ev, BC_EV_RESOURCE_ATTRIBUTES, &res);
+    attr_str(&res, "db.secret", "hunter2");
+    attr_str(&res, "host.name", "h1");
+    avro_value_t kvs;
+    bc_event_set_body(&ev, &body);
+    bc_any_set_kvlist(&body, &kvs);
+    attr_str(&kvs, "api.secret", "s3cr3t-value");
+    attr_str(&kvs, "msg", "hello");
     assert_int_equal(enr_enrich(&core, &ev, 2000, &st, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_event_kv_find(&res, "db.secret", &any), -1);
+    assert_int_equal(bc_event_kv_find(&res, "host.name", &any), 0);
+    assert_int_equal(bc_event_kv_find(&kvs, "api.secret", &any), -1);
+    assert_int_equal(bc_event_kv_find(&kvs, "msg", &any), 0);
     assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
     assert_true(has_bytes(&buf, "unknown_service"));
     assert_true(has_bytes(&buf, "cardinality_overflow"));

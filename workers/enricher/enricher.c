@@ -91,12 +91,19 @@ static void on_deploy(void *opaque, const void *key, size_t key_len, const void 
     struct enricher *en = opaque;
     char why[160];
     en->deploy_records++;
-    if (enr_deploys_apply(en->deploys, key, key_len, value, value_len, why, sizeof(why)) < 0) {
-        char where[64];
+    char where[64], id[128];
+    snprintf(where, sizeof(where), "%d:%lld", (int)partition, (long long)offset);
+    snprintf(id, sizeof(id), "%.*s", key != NULL ? (int)(key_len < 100 ? key_len : 100) : 0,
+             key != NULL ? (const char *)key : "");
+    int rc = enr_deploys_apply(en->deploys, key, key_len, value, value_len, why, sizeof(why));
+    if (rc < 0) {
         en->deploy_invalid++;
-        snprintf(where, sizeof(where), "%d:%lld", (int)partition, (long long)offset);
         bc_log(BC_LOG_WARN, "deploy record skipped", "topic", en->deploys_topic, "at", where,
-               "reason", why, NULL);
+               "deploy_id", id, "reason", why, NULL);
+    } else {
+        /* Deploys are rare and hold no PII: one line each says when an instance knew one. */
+        bc_log(BC_LOG_INFO, "deploy read", "topic", en->deploys_topic, "at", where, "deploy_id", id,
+               "change", rc == 1 ? (value != NULL ? "added" : "removed") : "none", NULL);
     }
 }
 
