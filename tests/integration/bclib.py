@@ -4,6 +4,7 @@ Brokers run on a free loopback port (the broker binds port 0 and writes it to a 
 file), each with its own data directory under the test's scratch directory. Every wait has
 a deadline; nothing sleeps and hopes.
 """
+import atexit
 import os
 import signal
 import subprocess
@@ -66,6 +67,7 @@ class Broker:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
         log.close()
+        atexit.register(self.kill)  # never leave a broker behind, whatever happens
 
         def ready():
             if self.proc.poll() is not None:
@@ -235,3 +237,218 @@ class RawClient:
         off += 2 + tlen + 4
         _idx, err, base = struct.unpack(">ihq", data[off:off + 14])
         return err, base
+
+
+# --- Kafka message specs (tools/broker/spec/*.json): encode requests, decode responses --
+
+import json
+import re
+
+SPEC_DIR = os.path.join(os.environ.get("BC_ROOT", os.path.join(os.path.dirname(__file__), "..", "..")),
+                        "tools", "broker", "spec")
+
+
+def spec_load(name):
+    """The JSON message spec `name` (e.g. "MetadataRequest"), comments stripped."""
+    with open(os.path.join(SPEC_DIR, name + ".json")) as f:
+        text = "\n".join(line for line in f if not line.lstrip().startswith("//"))
+    return json.loads(text)
+
+
+def _in(versions, v):
+    if versions is None or versions == "none":
+        return False
+    if versions.endswith("+"):
+        return v >= int(versions[:-1])
+    if "-" in versions:
+        lo, hi = versions.split("-")
+        return int(lo) <= v <= int(hi)
+    return v == int(versions)
+
+
+def _uvarint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_FIXED = {"int8": ">b", "int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "int64": ">q",
+          "float64": ">d"}
+
+
+class SpecCodec:
+    """Encodes and decodes one message spec at one version, as the Kafka protocol lays it out
+    (classic or flexible encodings, nullable fields, tagged fields)."""
+
+    def __init__(self, spec, version):
+        self.spec = spec
+        self.v = version
+        self.flex = _in(spec.get("flexibleVersions", "none"), version)
+
+    # encoding
+    def encode(self, value):
+        return self._struct(self.spec["fields"], value or {})
+
+    def _struct(self, fields, value):
+        out = b""
+        tagged = []
+        for f in fields:
+            if not _in(f.get("versions", "0+"), self.v):
+                continue
+            if "tag" in f and _in(f.get("taggedVersions"), self.v):
+                if f["name"] in value:
+                    tagged.append((f["tag"], self._field(f, value[f["name"]])))
+                continue
+            out += self._field(f, value.get(f["name"], self._default(f)))
+        if self.flex:
+            out += _uvarint(len(tagged))
+            for tag, data in sorted(tagged):
+                out += _uvarint(tag) + _uvarint(len(data)) + data
+        return out
+
+    def _default(self, f):
+        t = f["type"]
+        if t.startswith("[]"):
+            return []
+        if t in ("string",):
+            return None if _in(f.get("nullableVersions"), self.v) else ""
+        if t in ("bytes", "records"):
+            return None if _in(f.get("nullableVersions"), self.v) else b""
+        if t == "bool":
+            return False
+        if t == "uuid":
+            return b"\0" * 16
+        if "fields" in f:
+            return {}
+        d = f.get("default", "0")
+        return int(d) if re.match(r"^-?\d+$", str(d)) else 0
+
+    def _len(self, n, classic_fmt):
+        return _uvarint(n + 1) if self.flex else struct.pack(classic_fmt, n)
+
+    def _field(self, f, val, t=None):
+        t = t or f["type"]
+        if t.startswith("[]"):
+            if val is None:
+                return _uvarint(0) if self.flex else struct.pack(">i", -1)
+            inner = t[2:]
+            out = self._len(len(val), ">i")
+            for item in val:
+                out += self._struct(f["fields"], item) if "fields" in f else self._field(f, item, inner)
+            return out
+        if t in _FIXED:
+            return struct.pack(_FIXED[t], val)
+        if t == "bool":
+            return b"\1" if val else b"\0"
+        if t == "uuid":
+            return val
+        if t == "string":
+            if val is None:
+                return _uvarint(0) if self.flex else struct.pack(">h", -1)
+            b = val.encode()
+            return self._len(len(b), ">h") + b
+        if t in ("bytes", "records"):
+            if val is None:
+                return _uvarint(0) if self.flex else struct.pack(">i", -1)
+            return self._len(len(val), ">i") + val
+        if "fields" in f:
+            return self._struct(f["fields"], val)
+        raise ValueError("type %s" % t)
+
+    # decoding
+    def decode(self, data):
+        self.data = data
+        self.pos = 0
+        value = self._dstruct(self.spec["fields"])
+        check(self.pos == len(data), "%s v%d: %d bytes left over after decoding" %
+              (self.spec["name"], self.v, len(data) - self.pos))
+        return value
+
+    def _take(self, n):
+        check(self.pos + n <= len(self.data), "%s v%d: response too short" % (self.spec["name"], self.v))
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def _duvarint(self):
+        n, shift = 0, 0
+        while True:
+            b = self._take(1)[0]
+            n |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return n
+            shift += 7
+
+    def _dlen(self, classic_fmt):
+        if self.flex:
+            return self._duvarint() - 1
+        return struct.unpack(classic_fmt, self._take(struct.calcsize(classic_fmt)))[0]
+
+    def _dstruct(self, fields):
+        value = {}
+        tagged = {}
+        for f in fields:
+            if not _in(f.get("versions", "0+"), self.v):
+                continue
+            if "tag" in f and _in(f.get("taggedVersions"), self.v):
+                tagged[f["tag"]] = f
+                continue
+            value[f["name"]] = self._dfield(f)
+        if self.flex:
+            for _ in range(self._duvarint()):
+                tag = self._duvarint()
+                size = self._duvarint()
+                end = self.pos + size
+                if tag in tagged:
+                    value[tagged[tag]["name"]] = self._dfield(tagged[tag])
+                    check(self.pos == end, "tagged field %d size" % tag)
+                self.pos = end
+        return value
+
+    def _dfield(self, f, t=None):
+        t = t or f["type"]
+        if t.startswith("[]"):
+            n = self._dlen(">i")
+            if n < 0:
+                return None
+            inner = t[2:]
+            return [self._dstruct(f["fields"]) if "fields" in f else self._dfield(f, inner) for _ in range(n)]
+        if t in _FIXED:
+            fmt = _FIXED[t]
+            return struct.unpack(fmt, self._take(struct.calcsize(fmt)))[0]
+        if t == "bool":
+            return self._take(1) != b"\0"
+        if t == "uuid":
+            return self._take(16)
+        if t == "string":
+            n = self._dlen(">h")
+            return None if n < 0 else self._take(n).decode()
+        if t in ("bytes", "records"):
+            n = self._dlen(">i")
+            return None if n < 0 else self._take(n)
+        if "fields" in f:
+            return self._dstruct(f["fields"])
+        raise ValueError("type %s" % t)
+
+
+def spec_request(client, api, version, value):
+    """Sends request `api` (e.g. "Metadata") at `version` built from `value` through a
+    RawClient and returns the decoded response (every byte accounted for)."""
+    req = spec_load(api + "Request")
+    resp = spec_load(api + "Response")
+    flex = _in(req.get("flexibleVersions", "none"), version)
+    client.corr += 1
+    hdr = struct.pack(">hhi", req["apiKey"], version, client.corr) + kstring("spec")
+    if flex:
+        hdr += b"\0"
+    body = SpecCodec(req, version).encode(value)
+    client.sock.sendall(struct.pack(">i", len(hdr) + len(body)) + hdr + body)
+    corr, data = client.recv()
+    check(corr == client.corr, "correlation id")
+    if flex and api != "ApiVersions":
+        check(data[:1] == b"\0", "empty tagged fields in the response header")
+        data = data[1:]
+    return SpecCodec(resp, version).decode(data)

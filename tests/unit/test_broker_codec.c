@@ -251,6 +251,15 @@ static void test_batch_decompression_all_codecs(void **state)
         assert_int_equal(batch_records_data(b.data, b.len, 10, &small), -1);
         struct kbuf cut = {0};
         assert_int_equal(batch_records_data(b.data, b.len - 5, 1 << 20, &cut), -1);
+        /* records inside a compressed batch are checked too: a header claiming one more
+         * record than the payload holds is corrupt */
+        struct kbuf lie = {0};
+        build(&lie, 3);
+        kbuf_put_i32_at(&lie, 23, 3); /* last offset delta */
+        kbuf_put_i32_at(&lie, 57, 4); /* record count */
+        compress_batch(&lie, codec);
+        assert_int_equal(batch_validate(lie.data, lie.len, &h), 2);
+        kbuf_free(&lie);
         kbuf_free(&small);
         kbuf_free(&cut);
         kbuf_free(&data);

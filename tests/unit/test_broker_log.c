@@ -228,6 +228,27 @@ static void test_log_retention_by_bytes(void **state)
     plog_close(log);
 }
 
+static void test_log_retention_by_time_rolls_the_active_segment(void **state)
+{
+    (void)state;
+    struct plog *log = open_log(1 << 20, NULL);
+    append_n(log, 10, 4, 10000); /* one segment, timestamps 10000..10039 */
+    /* not expired yet: nothing happens */
+    assert_int_equal(plog_apply_retention(log, -1, 1000, 10500), 0);
+    assert_true(plog_start_offset(log) == 0);
+    /* expired: the active segment is rolled and deleted; offsets go on */
+    assert_int_equal(plog_apply_retention(log, -1, 1000, 20000), 1);
+    assert_true(plog_start_offset(log) == 40);
+    assert_true(plog_end_offset(log) == 40);
+    assert_true(plog_size(log) == 0);
+    append_n(log, 1, 2, 30000);
+    assert_true(read_all(log, 40) == 42);
+    plog_close(log);
+    log = open_log(1 << 20, NULL);
+    assert_true(plog_start_offset(log) == 40 && plog_end_offset(log) == 42);
+    plog_close(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,6 +256,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_recovery_truncates_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_offset_for_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_retention_by_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_retention_by_time_rolls_the_active_segment, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

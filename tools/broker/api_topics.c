@@ -140,8 +140,7 @@ int api_create_topics(struct broker *b, struct req *r)
 {
     struct krd *rd = &r->body;
     int v = r->api_version;
-    struct kbuf body = {0};
-    int32_t n = kr_array(rd, r->flex, 2);
+    int32_t n = kr_array(rd, r->flex, 9); /* a topic takes >= 9 bytes */
     /* Decode everything first (timeout and validate_only come after the topics). */
     struct ct {
         struct kstr name;
@@ -276,7 +275,6 @@ int api_create_topics(struct broker *b, struct req *r)
         }
     }
     kw_tags(w, r->flex);
-    kbuf_free(&body);
     free(topics);
     return API_DONE;
 }

@@ -66,12 +66,13 @@ int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *h)
     if (h->record_count <= 0 || h->last_offset_delta != h->record_count - 1) {
         return 87;
     }
-    if ((h->attributes & BATCH_ATTR_COMPRESSION) == 0) {
-        int32_t count = 0;
-        if (batch_records_foreach(p, n, count_record, &count) != 0 || count != h->record_count) {
-            return 2;
-        }
-    } else if ((h->attributes & BATCH_ATTR_COMPRESSION) > 4) {
+    if ((h->attributes & BATCH_ATTR_COMPRESSION) > 4) {
+        return 2;
+    }
+    /* Every record must parse, compressed ones too (as Kafka's LogValidator checks). */
+    int32_t count = 0;
+    if (batch_records_foreach_any(p, n, BATCH_MAX_DECOMPRESSED, count_record, &count) != 0 ||
+        count != h->record_count) {
         return 2;
     }
     return 0;

@@ -46,9 +46,12 @@ static inline size_t batch_total_size(const struct batch_hdr *h)
     return (size_t)h->length + BATCH_LOG_OVERHEAD;
 }
 
+/* Most bytes a compressed batch may decompress to (a bomb guard). */
+#define BATCH_MAX_DECOMPRESSED (64u << 20)
+
 /* Validates the batch at p of exactly n bytes as a producer sent it: magic 2, length field
- * consistent, CRC-32C, sane record count and, for uncompressed batches, record framing.
- * Fills h. Returns 0, or a Kafka error code (CORRUPT_MESSAGE 2, INVALID_RECORD 87,
+ * consistent, CRC-32C, sane record count, and every record's framing (compressed batches
+ * are decompressed to check it, at most BATCH_MAX_DECOMPRESSED bytes). Fills h. Returns 0, or a Kafka error code (CORRUPT_MESSAGE 2, INVALID_RECORD 87,
  * UNSUPPORTED_FOR_MESSAGE_FORMAT 43). */
 int batch_validate(const uint8_t *p, size_t n, struct batch_hdr *h);
 

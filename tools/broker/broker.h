@@ -68,6 +68,9 @@ struct broker_opts {
     int64_t retention_check_ms;
     int64_t fault_drop_after_append; /* test only: 0 off, else drop the connection after the
                                         Nth appending Produce request instead of answering */
+    int32_t group_min_session_timeout_ms;     /* JoinGroup session timeouts allowed (group.c) */
+    int32_t group_max_session_timeout_ms;
+    int32_t group_initial_rebalance_delay_ms; /* first rebalance of an empty group waits this */
 };
 
 /* Topic configs the broker knows (DescribeConfigs lists these; CreateTopics rejects
@@ -197,6 +200,7 @@ struct broker {
     struct conn *conns;            /* open connections */
     struct conn *closed_conns;     /* freed at the end of the loop iteration */
     size_t nconns;
+    struct group_coordinator *groups; /* group.c */
 };
 
 /* --- topic.c ------------------------------------------------------------------------- */
@@ -255,5 +259,18 @@ int api_init_producer_id(struct broker *b, struct req *r);
 int api_fetch(struct broker *b, struct req *r);
 /* Re-checks parked fetches after appends; answers those that now have enough data. */
 void fetch_wake(struct broker *b);
+/* group.c: a deleted topic's committed offsets go too (tombstones in the offsets log). */
+void groups_topic_deleted(struct broker *b, const char *topic);
+/* api_group.c */
+int api_find_coordinator(struct broker *b, struct req *r);
+int api_join_group(struct broker *b, struct req *r);
+int api_sync_group(struct broker *b, struct req *r);
+int api_heartbeat(struct broker *b, struct req *r);
+int api_leave_group(struct broker *b, struct req *r);
+int api_offset_commit(struct broker *b, struct req *r);
+int api_offset_fetch(struct broker *b, struct req *r);
+int api_list_groups(struct broker *b, struct req *r);
+int api_describe_groups(struct broker *b, struct req *r);
+int api_delete_groups(struct broker *b, struct req *r);
 
 #endif

@@ -560,7 +560,7 @@ static int64_t batch_find_ts(struct segment *s, uint64_t pos, const struct batch
     uint8_t *buf = malloc(n);
     if (buf != NULL && pread(s->fd, buf, n, (off_t)pos) == (ssize_t)n) {
         struct ts_search q = {ts, -1, -1};
-        int rc = batch_records_foreach_any(buf, n, 256u << 20, ts_visit, &q);
+        int rc = batch_records_foreach_any(buf, n, BATCH_MAX_DECOMPRESSED, ts_visit, &q);
         free(buf);
         if (rc == 1) {
             *found_ts = q.found_ts;
@@ -634,6 +634,17 @@ int plog_apply_retention(struct plog *log, int64_t retention_bytes, int64_t rete
                          int64_t now)
 {
     int deleted = 0;
+    /* An expired active segment is rolled first so that it can go too (as Kafka does):
+     * otherwise a quiet topic would keep its records until segment.bytes is reached. */
+    struct segment *active = &log->segs[log->nsegs - 1];
+    if (retention_ms >= 0 && active->size > 0 && active->max_ts > 0 &&
+        active->max_ts < now - retention_ms) {
+        char err[256];
+        seg_write_index(log, active);
+        if (seg_new(log, log->end_offset, err, sizeof(err)) == NULL) {
+            return 0;
+        }
+    }
     while (log->nsegs > 1) {
         struct segment *s = &log->segs[0];
         int by_size = retention_bytes >= 0 && log->size - s->size >= (uint64_t)retention_bytes;

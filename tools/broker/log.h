@@ -65,7 +65,8 @@ uint64_t plog_size(const struct plog *log);
 
 /* Deletes whole non-active segments: the oldest while the log would still hold at least
  * retention_bytes without it (-1: no limit), and those whose newest record is older than
- * now - retention_ms (-1: no limit). Returns the number of segments deleted. */
+ * now - retention_ms (-1: no limit; an active segment that old is rolled first and goes
+ * too). Returns the number of segments deleted. */
 int plog_apply_retention(struct plog *log, int64_t retention_bytes, int64_t retention_ms,
                          int64_t now);
 

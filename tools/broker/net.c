@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -35,6 +36,12 @@ static char listen_tag, signal_tag;
 
 int net_listen(struct broker *b, char *errstr, size_t errstr_size)
 {
+    /* One descriptor per connection and per segment: take what the hard limit allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
@@ -204,6 +211,15 @@ void slot_complete(struct broker *b, struct slot *s)
     }
 }
 
+static struct timer accept_pause; /* while accepting is paused (descriptors exhausted) */
+
+static void accept_resume(struct broker *b, struct timer *t)
+{
+    (void)t;
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
+    epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->listen_fd, &ev);
+}
+
 static void accept_all(struct broker *b)
 {
     for (;;) {
@@ -211,7 +227,15 @@ static void accept_all(struct broker *b)
         socklen_t sl = sizeof(ss);
         int fd = accept4(b->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: the pending connection would keep the listening
+                 * socket readable and the loop spinning. Stop accepting for a moment. */
+                bc_log(BC_LOG_ERROR, "accept failed, pausing new connections for 100 ms",
+                       "error", strerror(errno), NULL);
+                struct epoll_event ev = {.events = 0, .data.ptr = &listen_tag};
+                epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->listen_fd, &ev);
+                timer_add(&b->timers, &accept_pause, now_ms() + 100, accept_resume);
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 bc_log(BC_LOG_ERROR, "accept failed", "error", strerror(errno), NULL);
             }
             return;
@@ -395,6 +419,7 @@ int net_run(struct broker *b)
 
 void net_shutdown(struct broker *b)
 {
+    timer_cancel(&b->timers, &accept_pause);
     while (b->conns != NULL) {
         conn_close(b, b->conns, "broker stopping");
     }

@@ -528,6 +528,7 @@ int broker_topic_delete(struct broker *b, const char *name)
         t->partitions[p].log = NULL;
     }
     topic_free(t);
+    groups_topic_deleted(b, name);
     bc_log(BC_LOG_INFO, "topic deleted", "topic", name, NULL);
     return KERR_NONE;
 }
