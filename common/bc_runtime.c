@@ -1947,6 +1947,8 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
     }
     char code[64];
     reason_code(code, sizeof(code), fate->reason);
+    char policy_code[64];
+    reason_code(policy_code, sizeof(policy_code), fate->policy);
     char key[320];
     int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
                            src.partition, src.offset);
@@ -1966,9 +1968,12 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
          * each is a code, a number or a topic name, none needs escaping. */
         int n = snprintf(json, sizeof(json),
                          "{\"worker\":\"%s\",\"topic\":\"%s\",\"partition\":%" PRId32
-                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"}",
+                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"%s%s%s}",
                          rt->worker_id, src.topic, src.partition, src.offset,
-                         fate_kind_names[fate->kind], code);
+                         fate_kind_names[fate->kind], code,
+                         fate->policy != NULL ? ",\"policy\":\"" : "",
+                         fate->policy != NULL ? policy_code : "",
+                         fate->policy != NULL ? "\"" : "");
         value = json;
         value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
     }
