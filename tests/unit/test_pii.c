@@ -305,6 +305,44 @@ static void test_pii_compile_errors(void **state)
     bc_yaml_destroy(d);
 }
 
+/* README's PII examples compile and do what their comments say. */
+static void test_pii_readme_examples(void **state)
+{
+    (void)state;
+    FILE *f = fopen("README.md", "r");
+    assert_non_null(f);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const char *section = strstr(text, "<!-- section: enricher -->");
+    assert_non_null(section);
+    const char *start = strstr(section, "```yaml\npii:\n");
+    assert_non_null(start);
+    start += 8;
+    const char *end = strstr(start, "```");
+    assert_non_null(end);
+    char yaml[8192];
+    assert_true((size_t)(end - start) < sizeof(yaml));
+    memcpy(yaml, start, (size_t)(end - start));
+    yaml[end - start] = '\0';
+    struct pii_rules *r = rules_ok(yaml);
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "trace.note", "a@b.example"), "a@b.example");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "payment.card_number", "4111"), "<dropped>");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "user.phone", "+4917012345"), "*********45");
+    char token[PII_TOKEN_LEN + 1], want[128];
+    pii_token(key, sizeof(key) - 1, "anna@mail.example", 17, token);
+    snprintf(want, sizeof(want), "sent to %s", token);
+    assert_string_equal(apply(r, PII_IN_BODY, NULL, "sent to anna@mail.example"), want);
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "to", "ops@shop.example"), "ops@shop.example");
+    assert_string_equal(apply(r, PII_IN_BODY, NULL, "paid with 4111 1111 1111 1111."),
+                        "paid with ***************1111.");
+    assert_string_equal(apply(r, PII_IN_BODY, NULL, "Authorization: Bearer eyJa.eyJb.c"),
+                        "Authorization: Bearer [REDACTED:tokens]");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "n", "123-45-6789"), "***********");
+    pii_rules_destroy(r);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -328,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_pii_allow_lists_and_order),
         cmocka_unit_test(test_pii_key_and_pattern_together),
         cmocka_unit_test(test_pii_compile_errors),
+        cmocka_unit_test(test_pii_readme_examples),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }
