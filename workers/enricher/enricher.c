@@ -34,7 +34,8 @@ extern const struct bc_worker_type bc_enricher_type;
 #define REPORT_INTERVAL_MS 30000
 
 struct enricher {
-    struct bc_avro_registry *reg; /* new */
+    const struct bc_avro_registry *reg; /* the runtime's, or own_reg */
+    struct bc_avro_registry *own_reg;   /* new: loaded here when the runtime has none */
     const struct bc_avro_schema *te;
     avro_value_t ev;
     int has_ev;
@@ -155,10 +156,14 @@ static int enricher_init(struct bc_ctx *ctx)
     }
     bc_ctx_set_state(ctx, en);
 
-    const char *dir = schemas_dir(ctx);
-    if (bc_avro_registry_load(dir, &en->reg, errstr, sizeof(errstr)) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
-        return BC_FATAL;
+    const char *dir = "the runtime's registry";
+    if ((en->reg = bc_ctx_registry(ctx)) == NULL) {
+        dir = schemas_dir(ctx);
+        if (bc_avro_registry_load(dir, &en->own_reg, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+            return BC_FATAL;
+        }
+        en->reg = en->own_reg;
     }
     en->te = bc_avro_registry_lookup(en->reg, "TrackingEvent");
     if (en->te == NULL || bc_event_check(en->te, errstr, sizeof(errstr)) != 0 ||
@@ -335,7 +340,7 @@ static void enricher_fini(struct bc_ctx *ctx)
     enr_deploys_destroy(en->deploys);
     free(en->deploys_topic);
     pii_rules_destroy(en->pii);
-    bc_avro_registry_destroy(en->reg);
+    bc_avro_registry_destroy(en->own_reg);
     free(en);
     bc_ctx_set_state(ctx, NULL);
 }
