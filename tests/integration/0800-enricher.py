@@ -4,6 +4,9 @@ two instances over tracking.unique (6 partitions), fed TrackingEvents converted 
 
 - Catalog: every event of the 20 services gets owner/team/tier; one event of an unknown
   service is flagged `unknown_service`, never an error.
+- Catalog reload: cart's owner changes in the catalog file and both instances get SIGHUP
+  after the first half; every cart event of the second half has the new owner, every one
+  of the first half the old one.
 - Deploy join: a deploy of `cart` is published mid-run, dated before every cart event. Events
   enriched before it was read keep the deploy they had; every event enriched after gets the
   deploy current at its own time among all deploys (the new one included). Checked for every
@@ -20,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import struct
 import subprocess
 import threading
@@ -36,7 +40,26 @@ PARTS = 6
 RATE = 500  # records per second of the paced second half
 KEY = "enricher-test-hmac-key-5f2a"
 ROOT = os.environ.get("BC_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-TOPOLOGY = os.path.join(ROOT, "config", "topology.yaml")
+# The default topology, copied with absolute paths and a catalog of its own (edited for the
+# SIGHUP reload below).
+TOPOLOGY = os.path.join(bclib.WORK, "topology.yaml")
+CATALOG = os.path.join(bclib.WORK, "services.yaml")
+NEW_OWNER = "reloaded-owner@shop.example"
+
+
+def write_topology():
+    with open(os.path.join(ROOT, "config", "topology.yaml")) as f:
+        text = f.read()
+    text = text.replace("dir: ../schemas", "dir: " + os.path.join(ROOT, "schemas"))
+    text = text.replace("catalog: config/services.yaml", "catalog: " + CATALOG)
+    bclib.check(CATALOG in text, "the topology names the catalog copy")
+    with open(TOPOLOGY, "w") as f:
+        f.write(text)
+    with open(os.path.join(ROOT, "config", "services.yaml")) as f:
+        catalog = f.read()
+    with open(CATALOG, "w") as f:
+        f.write(catalog)
+    return catalog
 SCHEMA_FILE = os.path.join(ROOT, "schemas", "TrackingEvent.v1.avsc")
 SCHEMA_ID = 1
 
@@ -364,6 +387,7 @@ def as_of(deploys, service, t_ns):
 
 
 def run():
+    catalog = write_topology()
     gen_dir = os.path.join(bclib.WORK, "gen")
     subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "gen", "--out-dir", gen_dir,
                     "--records", "1500", "--pii-rate", "0.2", "--seed", "7", "--quiet"],
@@ -412,6 +436,15 @@ def run():
                         [(b"d-mid", json.dumps(mid).encode())])
         bclib.wait_for(lambda: "deploy_id=d-mid" in a.log() and "deploy_id=d-mid" in b.log(),
                        30, "both instances to read the mid-run deploy")
+        # A catalog change, reloaded on SIGHUP: cart's owner changes for the second half.
+        old_owner = "owner: fatima@shop.example"
+        bclib.check(old_owner in catalog, "cart's owner in the catalog")
+        with open(CATALOG, "w") as f:
+            f.write(catalog.replace(old_owner, "owner: " + NEW_OWNER))
+        a.proc.send_signal(signal.SIGHUP)
+        b.proc.send_signal(signal.SIGHUP)
+        bclib.wait_for(lambda: "catalog reloaded" in a.log() and "catalog reloaded" in b.log(),
+                       30, "both instances to reload the catalog")
         # The second half goes in paced from a thread, so that the kill -9 below lands while
         # records flow (chosen by output progress, not by the clock).
         rest, produced = [], [0]
@@ -467,6 +500,10 @@ def run():
                             "an unknown service is flagged, not refused")
                 continue
             bclib.check(te["owner"] and te["team"] and te["tier"], "catalog fields of %s" % e["service"])
+            if e["service"] == "cart":
+                want_owner = NEW_OWNER if i >= half else "fatima@shop.example"
+                bclib.check(te["owner"] == want_owner, "record %d: cart owner %s, want %s"
+                            % (i, te["owner"], want_owner))
             services.add(te["service"])
             second = i >= half
             want = as_of(mid_deploys if second else gen_deploys, e["service"], e["start"])
@@ -484,7 +521,7 @@ def run():
                                    for t in tokens.values()),
                     "each user_id has one token across instances")
         print("RESULT enricher: %d records, 20 services, %d PII values absent from the output, "
-              "%d cart events on the mid-run deploy, exactly once across a kill -9 at %d outputs"
+              "%d cart events on the mid-run deploy, catalog reloaded on SIGHUP, exactly once across a kill -9 at %d outputs"
               % (len(out), len(pii), late_cart, killed_at))
     finally:
         broker.kill()

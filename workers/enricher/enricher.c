@@ -217,6 +217,7 @@ static int enricher_init(struct bc_ctx *ctx)
             bc_table_open(ctx, topic, on_deploy, en) != 0) {
             return BC_FATAL;
         }
+        enr_deploys_set_registry(en->deploys, en->reg);
     }
 
     if (enr_core_init(&en->core, en->te) != 0) {
