@@ -776,7 +776,7 @@ static void test_router_readme_examples(void **state)
     text[n] = '\0';
     char *p = strstr(text, "<!-- section: router -->");
     assert_non_null(p);
-    char *end = strstr(p, "<!-- section: tests -->");
+    char *end = strstr(p + 1, "<!-- section:"); /* the router section only */
     assert_non_null(end);
     int compiled = 0;
     while ((p = strstr(p, "```yaml\n")) != NULL && p < end) {
