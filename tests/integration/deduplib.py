@@ -121,11 +121,13 @@ workers:
     options:
       key: {key}
       window: {window}
+      max_bytes: {max_bytes}
       missing_key: pass
 """
 
 
-def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartition=False):
+def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartition=False,
+                   max_bytes="64MiB"):
     inputs = "tracking.normalized"
     outputs = "{unique: tracking.unique}"
     if repartition:
@@ -135,10 +137,13 @@ def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartit
     with open(path, "w") as f:
         f.write(TOPOLOGY.format(schemas=os.path.join(ROOT, "schemas"), parts=parts,
                                 inputs=inputs, outputs=outputs, max_batch=max_batch, key=key,
-                                window=window))
-    p = subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "validate", path],
+                                window=window, max_bytes=max_bytes))
+    p = subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "validate", "--verbose", path],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     bclib.check(p.returncode == 0, "topology validates: " + p.stdout)
+    mode = "repartition mode through tracking.deduplicator.repartition" if repartition \
+        else "aligned mode"
+    bclib.check(mode in p.stdout, "validate --verbose says: %s (%s)" % (mode, p.stdout[-300:]))
     return path
 
 

@@ -215,9 +215,18 @@ static int dedup_assigned(struct bc_ctx *ctx, int32_t partition)
     owned[st->owned_count++] = partition;
     /* After a restore the runtime's stream time is the store's highest timestamp (entries
      * and the marker): exactly the stage's stream time at the committed offset. */
-    return dedup_window_assign(&st->window, partition, bc_stream_time(ctx, partition)) == 0
-               ? BC_OK
-               : BC_FATAL;
+    if (dedup_window_assign(&st->window, partition, bc_stream_time(ctx, partition)) != 0) {
+        return BC_FATAL;
+    }
+    struct bc_store_stats stats;
+    bc_store_stats(st->window.seen, &stats);
+    char part[16], keys[24], bytes[24];
+    snprintf(part, sizeof(part), "%" PRId32, partition);
+    snprintf(keys, sizeof(keys), "%" PRIu64, stats.entries);
+    snprintf(bytes, sizeof(bytes), "%" PRIu64, stats.bytes);
+    bc_log(BC_LOG_INFO, "partition restored", "partition", part, "store_keys", keys,
+           "store_bytes", bytes, NULL);
+    return BC_OK;
 }
 
 static int dedup_revoked(struct bc_ctx *ctx, int32_t partition)
