@@ -112,6 +112,7 @@ topics:
   tracking.normalized: {{partitions: {parts}}}
   tracking.unique: {{partitions: {parts}}}
   tracking.deduplicator.repartition: {{partitions: {parts}}}
+  tracking.dlq: {{partitions: 1}}
 workers:
   deduplicator:
     input: {inputs}
@@ -122,12 +123,12 @@ workers:
       key: {key}
       window: {window}
       max_bytes: {max_bytes}
-      missing_key: pass
+      missing_key: {missing}
 """
 
 
 def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartition=False,
-                   max_bytes="64MiB"):
+                   max_bytes="64MiB", missing="pass"):
     inputs = "tracking.normalized"
     outputs = "{unique: tracking.unique}"
     if repartition:
@@ -137,7 +138,7 @@ def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartit
     with open(path, "w") as f:
         f.write(TOPOLOGY.format(schemas=os.path.join(ROOT, "schemas"), parts=parts,
                                 inputs=inputs, outputs=outputs, max_batch=max_batch, key=key,
-                                window=window, max_bytes=max_bytes))
+                                window=window, max_bytes=max_bytes, missing=missing))
     p = subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "validate", "--verbose", path],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     bclib.check(p.returncode == 0, "topology validates: " + p.stdout)
