@@ -26,6 +26,7 @@
 #include "bc_log.h"
 #include "bc_runtime.h"
 #include "bc_store.h"
+#include "bc_table.h"
 
 #define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
 #define RESTORE_TIMEOUT_MS 120000
@@ -86,6 +87,7 @@ struct bc_runtime {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+    struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
     size_t part_count;
@@ -529,6 +531,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     if (rt->restorer != NULL) {
         rd_kafka_destroy(rt->restorer);
     }
+    bc_tables_destroy(rt->tables);
     for (size_t i = 0; i < rt->output_count; i++) {
         free(rt->outputs[i].name);
         free(rt->outputs[i].topic);
@@ -549,6 +552,11 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     free(rt->stores);
     free(rt->parts);
     free(rt);
+}
+
+struct bc_tables **bc_runtime_tables(struct bc_ctx *ctx)
+{
+    return &ctx->rt->tables;
 }
 
 struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
@@ -1372,6 +1380,25 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
     }
     rt->producer_ready = 1;
+    if (bc_tables_count(rt->tables) > 0) {
+        /* Assign-only, like the restorer: the group id is never joined or committed. */
+        char table_group[300];
+        snprintf(table_group, sizeof(table_group), "%s.table", rt->group_id);
+        const char *const table[][2] = {
+            {"group.id", table_group},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.partition.eof", "true"},
+            {"auto.offset.reset", "earliest"},
+        };
+        rd_kafka_conf_t *conf = conf_new(rt, "table", table, COUNT(table), errstr, sizeof(errstr));
+        if (conf == NULL ||
+            bc_tables_start(rt->tables, conf, RESTORE_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot read tables", "error", errstr, NULL);
+            rt->exit_code = BC_EXIT_ERROR;
+            goto done;
+        }
+    }
     {
         rd_kafka_topic_partition_list_t *topics =
             rd_kafka_topic_partition_list_new((int)rt->settings.input_count);
@@ -1391,6 +1418,8 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
            "transactional_id", rt->txn_id, NULL);
 
     int64_t next_tick = now_ms() + rt->tick_interval_ms;
+    int64_t next_report = now_ms() + 10000;
+    uint64_t reported = 0;
     while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
         if (hooks != NULL) {
             if (hooks->until != NULL && hooks->until(hooks->opaque, rt)) {
@@ -1402,6 +1431,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         if (rt->need_rewind && rewind_all(rt) != 0) {
             break;
+        }
+        if (!rt->txn_open) {
+            bc_tables_poll(rt->tables, 1000); /* between transactions only */
         }
         int timeout = 50;
         if (rt->txn_open) {
@@ -1423,6 +1455,18 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         rd_kafka_poll(rt->producer, 0);
         int64_t now = now_ms();
+        if (now >= next_report) {
+            next_report = now + 10000;
+            if (rt->stats.processed != reported) {
+                reported = rt->stats.processed;
+                char processed[24], committed[24], aborts[24];
+                snprintf(processed, sizeof(processed), "%" PRIu64, rt->stats.processed);
+                snprintf(committed, sizeof(committed), "%" PRIu64, rt->stats.committed);
+                snprintf(aborts, sizeof(aborts), "%" PRIu64, rt->stats.aborts);
+                bc_log(BC_LOG_INFO, "progress", "worker", rt->worker_id, "processed", processed,
+                       "committed", committed, "aborts", aborts, NULL);
+            }
+        }
         if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
             !rt->need_rewind) {
             next_tick = now + rt->tick_interval_ms;
@@ -1487,6 +1531,14 @@ int bc_run(const struct bc_stage *stage, int argc, char **argv)
         return BC_EXIT_OK;
     }
     settings.handle_signals = 1;
+    if (settings.config != NULL) {
+        /* The topology's log settings; $BC_LOG_LEVEL still overrides the level. */
+        enum bc_log_level cfg_level = settings.config->log.level;
+        if (level != NULL && bc_log_level_parse(level, &lvl) == 0) {
+            cfg_level = lvl;
+        }
+        bc_log_setup(stage->name, cfg_level, settings.config->log.format);
+    }
     struct bc_runtime *rt = bc_runtime_new(stage, &settings, errstr, sizeof(errstr));
     if (rt == NULL) {
         fprintf(stderr, "%s: %s\n", stage->name, errstr);
@@ -1660,6 +1712,47 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
     return BC_OK;
 }
 
+/* bc_emit and bc_emit_topic, once the topic is known. */
+static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const char *topic,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   const struct bc_emit_opts *opts)
+{
+    struct bc_source src = {0};
+    const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
+    int index = 0;
+    int64_t ts = opts != NULL ? opts->timestamp : 0;
+    if (rec != NULL) {
+        bc_record_source(rec, &src);
+        srcp = &src;
+        index = ((struct bc_record *)rec)->emitted++;
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
+    }
+    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+        ((const unsigned char *)value)[0] == 0) {
+        /* The schema hook: a value in the Confluent wire format must name a registered
+         * schema, so no reader meets an id it cannot resolve. */
+        const struct bc_avro_schema *writer = NULL;
+        char errstr[128];
+        if (bc_avro_peek(rt->registry, value, value_len, &writer, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "output value rejected", "topic", topic, "error", errstr,
+                   NULL);
+            return BC_FATAL;
+        }
+    }
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    if (opts != NULL && opts->has_partition) {
+        partition = opts->partition;
+    }
+    int rc = produce(rt, topic, partition, key, key_len, value, value_len, ts, srcp, index,
+                     opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
+    if (rc == BC_OK) {
+        rt->stats.emitted++;
+    }
+    return rc;
+}
+
 int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             const void *key, size_t key_len, const void *value, size_t value_len,
             const struct bc_emit_opts *opts)
@@ -1676,28 +1769,18 @@ int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
         bc_log(BC_LOG_ERROR, "unknown output", "stage", rt->stage->name, "output", output, NULL);
         return BC_FATAL;
     }
-    struct bc_source src = {0};
-    const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
-    int index = 0;
-    int64_t ts = opts != NULL ? opts->timestamp : 0;
-    if (rec != NULL) {
-        bc_record_source(rec, &src);
-        srcp = &src;
-        index = ((struct bc_record *)rec)->emitted++;
-        if (ts == 0) {
-            ts = bc_record_timestamp(rec);
-        }
+    return emit_to(rt, rec, out->topic, key, key_len, value, value_len, opts);
+}
+
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts)
+{
+    if (topic == NULL || topic[0] == '\0') {
+        bc_log(BC_LOG_ERROR, "no topic", "stage", ctx->rt->stage->name, NULL);
+        return BC_FATAL;
     }
-    int32_t partition = RD_KAFKA_PARTITION_UA;
-    if (opts != NULL && opts->has_partition) {
-        partition = opts->partition;
-    }
-    int rc = produce(rt, out->topic, partition, key, key_len, value, value_len, ts, srcp, index,
-                     opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
-    if (rc == BC_OK) {
-        rt->stats.emitted++;
-    }
-    return rc;
+    return emit_to(ctx->rt, rec, topic, key, key_len, value, value_len, opts);
 }
 
 /* Copies s into out with characters outside [A-Za-z0-9_.:-] replaced by '_'. */
@@ -1841,15 +1924,18 @@ static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec
     return rc;
 }
 
-int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
-                 const struct bc_source *fate_source, const struct bc_fate *fate)
+/* bc_drop_fate with the Fate's timestamp given (ms; 0: the record's, or none). */
+static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
+                        const struct bc_source *fate_source, int64_t ts,
+                        const struct bc_fate *fate)
 {
     struct bc_runtime *rt = ctx->rt;
     struct bc_source src;
-    int64_t ts = 0;
     if (rec != NULL) {
         bc_record_source(rec, &src);
-        ts = bc_record_timestamp(rec);
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
     } else if (fate_source != NULL && fate_source->topic != NULL) {
         src = *fate_source;
     } else {
@@ -1861,6 +1947,8 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
     }
     char code[64];
     reason_code(code, sizeof(code), fate->reason);
+    char policy_code[64];
+    reason_code(policy_code, sizeof(policy_code), fate->policy);
     char key[320];
     int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
                            src.partition, src.offset);
@@ -1880,9 +1968,12 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
          * each is a code, a number or a topic name, none needs escaping. */
         int n = snprintf(json, sizeof(json),
                          "{\"worker\":\"%s\",\"topic\":\"%s\",\"partition\":%" PRId32
-                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"}",
+                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"%s%s%s}",
                          rt->worker_id, src.topic, src.partition, src.offset,
-                         fate_kind_names[fate->kind], code);
+                         fate_kind_names[fate->kind], code,
+                         fate->policy != NULL ? ",\"policy\":\"" : "",
+                         fate->policy != NULL ? policy_code : "",
+                         fate->policy != NULL ? "\"" : "");
         value = json;
         value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
     }
@@ -1894,15 +1985,35 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
     return rc;
 }
 
+int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *fate_source, const struct bc_fate *fate)
+{
+    return drop_fate_at(ctx, rec, fate_source, 0, fate);
+}
+
+/* The Fate kind a reason code stands for (bc_drop). */
+static enum bc_fate_kind fate_kind_of(const char *reason)
+{
+    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
+        return BC_FATE_DEDUPLICATED;
+    }
+    if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
+        return BC_FATE_SAMPLED_OUT;
+    }
+    return BC_FATE_DROPPED;
+}
+
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
 {
-    struct bc_fate fate = {.kind = BC_FATE_DROPPED, .reason = reason};
-    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
-        fate.kind = BC_FATE_DEDUPLICATED;
-    } else if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
-        fate.kind = BC_FATE_SAMPLED_OUT;
-    }
-    return bc_drop_fate(ctx, rec, NULL, &fate);
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason};
+    return drop_fate_at(ctx, rec, NULL, 0, &fate);
+}
+
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy)
+{
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason, .policy = policy};
+    return drop_fate_at(ctx, NULL, source, timestamp, &fate);
 }
 
 int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,
@@ -1949,8 +2060,15 @@ void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t o
         topic = rt->settings.inputs[0];
     }
     struct part *p = part_find(rt, topic, partition);
-    if (p != NULL) {
-        p->hold = offset < 0 ? -1 : offset;
+    if (p == NULL) {
+        return;
+    }
+    int advances = p->hold >= 0 && (offset < 0 || offset > p->hold);
+    p->hold = offset < 0 ? -1 : offset;
+    if (advances && p->next >= 0) {
+        /* The committable offset moved: make sure a transaction carries it, even when the
+         * stage writes nothing else and no record arrives. */
+        (void)txn_ensure(rt);
     }
 }
 

@@ -171,14 +171,23 @@ struct bc_emit_opts {
     size_t header_count;
 };
 
+/* bc_emit to a topic named by the stage instead of an output name: for a stage whose
+ * topology options name its targets (the router's rules). topic is borrowed; the stage's
+ * option checks must have validated it against the topology's topics. Otherwise exactly
+ * like bc_emit (transaction, lineage headers and bc.src index, partitioning, opts). */
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts);
+
 /* Writes one record to the stage's output named `output` (the topology's
  * `workers.<name>.outputs.<output>`), in the current transaction, with lineage headers.
  * rec (borrowed, may be NULL) is the input it derives from. key/value are borrowed and
  * copied; value is the encoded bytes (Avro in the Confluent wire format for inter-worker
- * topics; the runtime checks it with the output's schema hook when one is configured).
+ * topics, encoded with bc_avro and bc_ctx_registry). When a registry is loaded, a value
+ * starting with the wire format's 0x00 must carry a registered schema id, else BC_FATAL.
  * Keyed records are partitioned by murmur2 (as Java clients do). Returns BC_OK, or
- * BC_FATAL for an unknown output or a value rejected by the schema hook, or BC_RETRY when
- * the transaction is already failed. */
+ * BC_FATAL for an unknown output or a rejected value, or BC_RETRY when the transaction is
+ * already failed (the runtime aborts and rewinds). */
 int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             const void *key, size_t key_len, const void *value, size_t value_len,
             const struct bc_emit_opts *opts);
@@ -212,6 +221,11 @@ int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
 /* bc_drop_fate with kind derived from reason ("duplicate"/"deduplicated" ->
  * BC_FATE_DEDUPLICATED, "sampled_out" -> BC_FATE_SAMPLED_OUT, else BC_FATE_DROPPED). */
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason);
+/* bc_drop for a record no longer at hand (a stage that buffers: the tail-sampler): source
+ * and timestamp (ms) say which input it was; policy (borrowed, may be NULL) names the
+ * sampling policy or rule that decided and goes into the Fate. */
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy);
 
 /* Sends rec to the worker's dead-letter topic (output "dlq", default `<pipeline>.dlq`) in
  * the same transaction: a DeadLetter record (Avro; reason, detail, source, worker,
@@ -227,6 +241,22 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
  * offset -1 releases the hold. The committed offset is min(hold, next offset). After a
  * restart or rewind the records from the hold onward are delivered again. */
 void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t offset);
+
+/* ---- read-only tables (DESIGN §4) ---------------------------------------------------- */
+
+/* One record of a table topic: key and value borrowed for the call (value NULL: a
+ * tombstone), ts the Kafka timestamp in ms (-1: none). */
+typedef void (*bc_table_fn)(void *opaque, const void *key, size_t key_len, const void *value,
+                            size_t value_len, int64_t ts, int32_t partition, int64_t offset);
+
+/* Declares a read-only table: a (compacted) topic read fully by every instance, outside the
+ * consumer group and the transactions (e.g. the enricher's deploy history). Call from
+ * init(). The runtime reads every partition of topic read_committed from the beginning to
+ * its end before the first process() call, then feeds records written later between
+ * transactions, never while one is open: records processed in one transaction all see one
+ * table state. fn is called on the runtime's thread with opaque (borrowed). A missing topic
+ * stops the worker at start (BC_EXIT_ERROR). Returns 0, or -1 (logged). */
+int bc_table_open(struct bc_ctx *ctx, const char *topic, bc_table_fn fn, void *opaque);
 
 /* ---- state stores (DESIGN §4) ------------------------------------------------------- */
 

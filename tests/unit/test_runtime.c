@@ -766,7 +766,6 @@ static void test_runtime_settings_from_topology(void **state)
 struct instance {
     struct bc_runtime *rt;
     uint64_t stop_after_rebalances;
-    volatile int done;
     int met; /* the stop condition held (not the timeout) */
     int rc;
     struct bc_runtime_stats st;
@@ -781,7 +780,7 @@ static int until_rebalanced_and_idle(void *opaque, const struct bc_runtime *rt)
         st.committed > 0 && st.processed == st.committed) {
         in->met = 1;
     }
-    return in->done || in->met;
+    return in->met;
 }
 
 static void *instance_run(void *opaque)
@@ -828,18 +827,143 @@ static void test_runtime_rebalance_commits_before_revocation(void **state)
     assert_non_null(b.rt);
     seen.store = store_a; /* count_init replaced it; the stages share `seen` */
     assert_int_equal(pthread_create(&tb, NULL, instance_run, &b), 0);
+    /* Each ends on its own condition (or the 60 s timeout, which fails `met`). */
     assert_int_equal(pthread_join(ta, NULL), 0);
-    b.done = 1;
     assert_int_equal(pthread_join(tb, NULL), 0);
     assert_int_equal(a.rc, BC_EXIT_OK);
     assert_int_equal(b.rc, BC_EXIT_OK);
     assert_int_equal(a.st.rebalances, 2);
     assert_int_equal(a.st.aborts, 0); /* committed, not aborted, on revocation */
     assert_true(a.met); /* ended with one partition, everything processed committed */
+    assert_true(b.met);
     assert_true(b.st.rebalances >= 1);
     assert_true(b.st.restored > 0); /* the moved partition's store came from its changelog */
     bc_runtime_destroy(a.rt);
     bc_runtime_destroy(b.rt);
+}
+
+/* bc_emit's schema hook runs before any Kafka call, so an unconnected runtime shows it. */
+static void test_runtime_emit_rejects_unregistered_schema_id(void **state)
+{
+    struct fixture *fx = *state;
+    schemas_dir = "schemas";
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t13.", 3);
+    schemas_dir = NULL;
+    struct bc_ctx *ctx = bc_runtime_ctx(rt);
+    static const unsigned char unknown_id[] = {0, 0, 0, 0x7f, 0x7f, 2};
+    static const unsigned char fate_id[] = {0, 0, 0, 0, 3, 2};
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, unknown_id, sizeof(unknown_id), NULL),
+                     BC_FATAL);
+    assert_int_equal(bc_emit(ctx, NULL, "nope", "k", 1, "x", 1, NULL), BC_FATAL);
+    /* Registered id and plain bytes pass the hook; unconnected, the write itself fails. */
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, fate_id, sizeof(fate_id), NULL),
+                     BC_RETRY);
+    assert_int_equal(bc_emit(ctx, NULL, "out", "k", 1, "{}", 2, NULL), BC_RETRY);
+    bc_runtime_destroy(rt);
+}
+
+/* A buffering stage (as the tail-sampler): process() only remembers the source and holds
+ * the offset; tick() emits even records and drops odd ones with a Fate, both carrying the
+ * buffered record's lineage, then releases the hold. */
+#define BUFFER_MAX 512
+static struct bc_source buffered[BUFFER_MAX];
+static int buffered_count, tick_emitted, tick_dropped;
+
+static int buffer_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    assert_true(buffered_count < BUFFER_MAX);
+    if (buffered_count == 0) {
+        bc_hold(ctx, NULL, bc_record_partition(rec), bc_record_offset(rec));
+    }
+    bc_record_source(rec, &buffered[buffered_count++]);
+    return BC_OK;
+}
+
+static int buffer_tick(struct bc_ctx *ctx, int64_t now_ms)
+{
+    (void)now_ms;
+    for (int i = 0; i < buffered_count; i++) {
+        const struct bc_source *src = &buffered[i];
+        if (src->offset % 2 == 0) {
+            char value[32];
+            int n = snprintf(value, sizeof(value), "%d:%" PRId64, src->partition, src->offset);
+            struct bc_emit_opts opts = {.source = src};
+            if (bc_emit(ctx, NULL, "out", NULL, 0, value, (size_t)n, &opts) != BC_OK) {
+                return BC_RETRY;
+            }
+            tick_emitted++;
+        } else {
+            struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT, .reason = "probabilistic",
+                                   .policy = "keep-half"};
+            if (bc_drop_fate(ctx, NULL, src, &fate) != BC_OK) {
+                return BC_RETRY;
+            }
+            tick_dropped++;
+        }
+        bc_hold(ctx, src->topic, src->partition, -1);
+    }
+    buffered_count = 0;
+    return BC_OK;
+}
+
+static int buffer_revoked(struct bc_ctx *ctx, int32_t partition)
+{
+    (void)ctx;
+    (void)partition;
+    buffered_count = 0; /* rebuilt from the held offsets */
+    return BC_OK;
+}
+
+static int lineage_mismatches;
+
+static void check_tick_lineage(const rd_kafka_message_t *msg)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *v;
+    size_t len;
+    assert_int_equal(rd_kafka_message_headers(msg, &hdrs), 0);
+    assert_int_equal(rd_kafka_header_get_last(hdrs, "bc.src", &v, &len), 0);
+    char src[64], want[64];
+    snprintf(src, sizeof(src), "%.*s", (int)len, (const char *)v);
+    snprintf(want, sizeof(want), "t14.in:%.*s", (int)msg->len, (const char *)msg->payload);
+    if (strcmp(src, want) != 0) {
+        lineage_mismatches++;
+    }
+}
+
+static int until_all_ticked(void *opaque, const struct bc_runtime *rt)
+{
+    (void)opaque;
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    /* Everything flushed by tick() and committed (the hold is released only then). */
+    return tick_emitted + tick_dropped == RECORDS && st.processed == st.committed &&
+           bc_runtime_committed(rt, "t14.in", 0) == RECORDS / 2 &&
+           bc_runtime_committed(rt, "t14.in", 1) == RECORDS / 2;
+}
+
+static void test_runtime_tick_emits_buffered_with_lineage(void **state)
+{
+    struct fixture *fx = *state;
+    static const struct bc_stage buffer_stage = {.name = "buffer",
+                                                 .process = buffer_process,
+                                                 .tick = buffer_tick,
+                                                 .revoked = buffer_revoked};
+    topics_create(fx, "t14.");
+    produce_input(fx, "t14.in", NULL);
+    buffered_count = tick_emitted = tick_dropped = 0;
+    struct bc_runtime *rt = runtime_new(fx, &buffer_stage, "t14.", 3);
+    struct bc_runtime_hooks hooks = {.until = until_all_ticked, .timeout_ms = 60000};
+    assert_int_equal(bc_runtime_run(rt, &hooks), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.aborts, 0);
+    assert_int_equal(tick_emitted + tick_dropped, RECORDS);
+    lineage_mismatches = 0;
+    assert_int_equal(consume_all(fx, "t14.out", check_tick_lineage), tick_emitted);
+    assert_int_equal(lineage_mismatches, 0);
+    assert_int_equal(consume_all(fx, "t14.p.fates", NULL), tick_dropped);
 }
 
 int main(void)
@@ -852,6 +976,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runtime_stage_type_defaults_from_flags),
         cmocka_unit_test(test_runtime_settings_from_topology),
+        cmocka_unit_test(test_runtime_emit_rejects_unregistered_schema_id),
         cmocka_unit_test(test_runtime_held_offsets_are_not_committed),
         cmocka_unit_test(test_runtime_sigterm_commits_open_transaction),
         cmocka_unit_test(test_runtime_copies_and_commits),
@@ -861,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_runtime_poison_record_reaches_dlq),
         cmocka_unit_test(test_runtime_store_changelog_and_restore),
         cmocka_unit_test(test_runtime_avro_fates_and_dead_letters),
+        cmocka_unit_test(test_runtime_tick_emits_buffered_with_lineage),
         cmocka_unit_test(test_runtime_rebalance_commits_before_revocation),
         cmocka_unit_test(test_runtime_fenced_on_end_txn_exits),
         cmocka_unit_test(test_runtime_fenced_on_init_exits),

@@ -22,6 +22,20 @@ enum {
     API_CREATE_TOPICS = 19,
     API_DELETE_TOPICS = 20,
     API_INIT_PRODUCER_ID = 22,
+    API_OFFSET_COMMIT = 8,
+    API_OFFSET_FETCH = 9,
+    API_FIND_COORDINATOR = 10,
+    API_JOIN_GROUP = 11,
+    API_HEARTBEAT = 12,
+    API_LEAVE_GROUP = 13,
+    API_SYNC_GROUP = 14,
+    API_DESCRIBE_GROUPS = 15,
+    API_LIST_GROUPS = 16,
+    API_DELETE_GROUPS = 42,
+    API_ADD_PARTITIONS_TO_TXN = 24,
+    API_ADD_OFFSETS_TO_TXN = 25,
+    API_END_TXN = 26,
+    API_TXN_OFFSET_COMMIT = 28,
 };
 
 typedef int (*api_handler)(struct broker *b, struct req *r);
@@ -48,6 +62,22 @@ static const struct api_def apis[] = {
     {API_DELETE_TOPICS, 0, 3, 4, api_delete_topics, "DeleteTopics"},
     {API_INIT_PRODUCER_ID, 0, 4, 2, api_init_producer_id, "InitProducerId"},
     {API_DESCRIBE_CONFIGS, 0, 2, 4, api_describe_configs, "DescribeConfigs"},
+    /* Groups (api_group.c). */
+    {API_OFFSET_COMMIT, 0, 7, 8, api_offset_commit, "OffsetCommit"},
+    {API_OFFSET_FETCH, 0, 7, 6, api_offset_fetch, "OffsetFetch"},
+    {API_FIND_COORDINATOR, 0, 2, 3, api_find_coordinator, "FindCoordinator"},
+    {API_JOIN_GROUP, 0, 5, 6, api_join_group, "JoinGroup"},
+    {API_HEARTBEAT, 0, 3, 4, api_heartbeat, "Heartbeat"},
+    {API_LEAVE_GROUP, 0, 3, 4, api_leave_group, "LeaveGroup"},
+    {API_SYNC_GROUP, 0, 3, 4, api_sync_group, "SyncGroup"},
+    {API_DESCRIBE_GROUPS, 0, 4, 5, api_describe_groups, "DescribeGroups"},
+    {API_LIST_GROUPS, 0, 4, 3, api_list_groups, "ListGroups"},
+    {API_DELETE_GROUPS, 0, 1, 2, api_delete_groups, "DeleteGroups"},
+    /* Transactions (api_txn.c). */
+    {API_ADD_PARTITIONS_TO_TXN, 0, 3, 3, api_add_partitions_to_txn, "AddPartitionsToTxn"},
+    {API_ADD_OFFSETS_TO_TXN, 0, 3, 3, api_add_offsets_to_txn, "AddOffsetsToTxn"},
+    {API_END_TXN, 0, 3, 3, api_end_txn, "EndTxn"},
+    {API_TXN_OFFSET_COMMIT, 0, 3, 3, api_txn_offset_commit, "TxnOffsetCommit"},
 };
 
 #define NAPIS (sizeof(apis) / sizeof(apis[0]))

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "producer.h"
 #include "timer.h"
+#include "txn.h"
 
 #define BROKER_NODE_ID 0
 #define TOPIC_NAME_MAX 249
@@ -66,8 +67,12 @@ struct broker_opts {
     int32_t max_request_bytes;
     int32_t fetch_max_bytes; /* cap on the records of one Fetch response */
     int64_t retention_check_ms;
+    int64_t compact_interval_ms; /* log compaction passes (compact.c) */
     int64_t fault_drop_after_append; /* test only: 0 off, else drop the connection after the
                                         Nth appending Produce request instead of answering */
+    int32_t group_min_session_timeout_ms;     /* JoinGroup session timeouts allowed (group.c) */
+    int32_t group_max_session_timeout_ms;
+    int32_t group_initial_rebalance_delay_ms; /* first rebalance of an empty group waits this */
 };
 
 /* Topic configs the broker knows (DescribeConfigs lists these; CreateTopics rejects
@@ -110,6 +115,7 @@ struct partition {
     int32_t index;
     struct plog *log;
     struct producer_table producers;
+    struct partition_txn txn; /* open and aborted transactions (txn.c) */
 };
 
 struct topic {
@@ -197,6 +203,8 @@ struct broker {
     struct conn *conns;            /* open connections */
     struct conn *closed_conns;     /* freed at the end of the loop iteration */
     size_t nconns;
+    struct group_coordinator *groups; /* group.c */
+    struct txn_coordinator *txns; /* txn.c */
 };
 
 /* --- topic.c ------------------------------------------------------------------------- */
@@ -255,5 +263,18 @@ int api_init_producer_id(struct broker *b, struct req *r);
 int api_fetch(struct broker *b, struct req *r);
 /* Re-checks parked fetches after appends; answers those that now have enough data. */
 void fetch_wake(struct broker *b);
+/* group.c: a deleted topic's committed offsets go too (tombstones in the offsets log). */
+void groups_topic_deleted(struct broker *b, const char *topic);
+/* api_group.c */
+int api_find_coordinator(struct broker *b, struct req *r);
+int api_join_group(struct broker *b, struct req *r);
+int api_sync_group(struct broker *b, struct req *r);
+int api_heartbeat(struct broker *b, struct req *r);
+int api_leave_group(struct broker *b, struct req *r);
+int api_offset_commit(struct broker *b, struct req *r);
+int api_offset_fetch(struct broker *b, struct req *r);
+int api_list_groups(struct broker *b, struct req *r);
+int api_describe_groups(struct broker *b, struct req *r);
+int api_delete_groups(struct broker *b, struct req *r);
 
 #endif

@@ -13,6 +13,8 @@
 
 #include "bc_log.h"
 #include "broker.h"
+#include "compact.h"
+#include "group.h"
 #include "topology.h"
 
 struct option_doc {
@@ -39,8 +41,15 @@ static const struct option_doc option_docs[] = {
     {"fetch-max-bytes", 1, "N",
      "most record bytes in one Fetch response, at least one batch (default 1048576)"},
     {"retention-check-ms", 1, "MS", "how often retention runs (default 30000)"},
+    {"compact-interval-ms", 1, "MS", "how often compacted topics are cleaned (default 15000)"},
     {"log-level", 1, "debug|info|warn|error", "default info"},
     {"log-format", 1, "logfmt|json", "default logfmt"},
+    {"group-min-session-timeout-ms", 1, "MS",
+     "smallest session.timeout.ms a group member may ask for (default 6000)"},
+    {"group-max-session-timeout-ms", 1, "MS",
+     "largest session.timeout.ms a group member may ask for (default 1800000)"},
+    {"group-initial-rebalance-delay-ms", 1, "MS",
+     "the first rebalance of an empty group waits this long for more members (default 300)"},
     {"fault-drop-after-append", 1, "N",
      "TEST ONLY: close the connection instead of answering every Nth appending Produce"},
     {"help", 0, NULL, "this text"},
@@ -165,6 +174,10 @@ int main(int argc, char **argv)
     o->max_request_bytes = 100 * 1024 * 1024;
     o->fetch_max_bytes = 1024 * 1024;
     o->retention_check_ms = 30000;
+    o->compact_interval_ms = 15000;
+    o->group_min_session_timeout_ms = 6000;
+    o->group_max_session_timeout_ms = 1800000;
+    o->group_initial_rebalance_delay_ms = 300;
     enum bc_log_level level = BC_LOG_INFO;
     enum bc_log_format format = BC_LOG_LOGFMT;
     const char *topics[256];
@@ -227,10 +240,21 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "retention-check-ms") == 0) {
             bad = parse_i64(optarg, 10, INT32_MAX, &v);
             o->retention_check_ms = v;
+        } else if (strcmp(name, "compact-interval-ms") == 0) {
+            bad = parse_i64(optarg, 10, INT32_MAX, &v);
+            o->compact_interval_ms = v;
         } else if (strcmp(name, "log-level") == 0) {
             bad = bc_log_level_parse(optarg, &level);
         } else if (strcmp(name, "log-format") == 0) {
             bad = bc_log_format_parse(optarg, &format);
+        } else if (strncmp(name, "group-", 6) == 0) {
+            bad = parse_i64(optarg, 0, INT32_MAX, &v);
+            int32_t *dst = strcmp(name, "group-min-session-timeout-ms") == 0
+                               ? &o->group_min_session_timeout_ms
+                           : strcmp(name, "group-max-session-timeout-ms") == 0
+                               ? &o->group_max_session_timeout_ms
+                               : &o->group_initial_rebalance_delay_ms;
+            *dst = (int32_t)v;
         } else if (strcmp(name, "fault-drop-after-append") == 0) {
             bad = parse_i64(optarg, 0, INT64_MAX, &v);
             o->fault_drop_after_append = v;
@@ -269,6 +293,15 @@ int main(int argc, char **argv)
         bc_log(BC_LOG_ERROR, "cannot apply the topology", "error", err, NULL);
         return 1;
     }
+    if (groups_load(b, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load the group offsets", "data_dir", o->data_dir, "error",
+               err, NULL);
+        return 1;
+    }
+    if (txn_coordinator_load(b, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load the transaction coordinator", "error", err, NULL);
+        return 1;
+    }
     if (net_listen(b, err, sizeof(err)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot listen", "error", err, NULL);
         return 1;
@@ -284,6 +317,7 @@ int main(int argc, char **argv)
         }
     }
     timer_add(&b->timers, &b->retention_timer, now_ms() + o->retention_check_ms, retention_tick);
+    compact_start(b, o->compact_interval_ms);
     if (o->fsync == FSYNC_INTERVAL) {
         timer_add(&b->timers, &b->fsync_timer, now_ms() + o->fsync_interval_ms, fsync_tick);
     }
@@ -296,6 +330,8 @@ int main(int argc, char **argv)
 
     int rc = net_run(b);
     net_shutdown(b);
+    txn_coordinator_close(b);
+    groups_close(b);
     broker_topics_close(b);
     timer_heap_free(&b->timers);
     bc_log(BC_LOG_INFO, "broker stopped", NULL);
