@@ -275,7 +275,10 @@ class Check:
 
     def check_dlq(self, dlq):
         want = self.truth["dlq"]
-        got = collections.Counter(r.headers.get("bc.dlq.reason", b"?").decode() for r in dlq)
+        nid = ("%s.normalizer" % self.pipeline).encode()
+        norm = [r for r in dlq if r.headers.get("bc.worker") == nid]
+        later = [r for r in dlq if r.headers.get("bc.worker") != nid]
+        got = collections.Counter(r.headers.get("bc.dlq.reason", b"?").decode() for r in norm)
         want_by = {k: v for k, v in want["by_reason"].items() if v}
         self.figures["dead letters"] = len(dlq)
         if not dlq and not self.read("normalized"):
@@ -283,9 +286,15 @@ class Check:
             return
         diff = {k: (got.get(k, 0), want_by.get(k, 0)) for k in set(got) | set(want_by)
                 if got.get(k, 0) != want_by.get(k, 0)}
-        self.result("DLQ: every bad record, by reason", len(dlq) == want["total"] and not diff,
-                    "%d dead letters (truth %d)%s" % (len(dlq), want["total"],
-                                                      "; got/want %s" % diff if diff else ""))
+        self.result("DLQ: every bad record, by reason", len(norm) == want["total"] and not diff,
+                    "%d dead letters from the normalizer (truth %d)%s"
+                    % (len(norm), want["total"], "; got/want %s" % diff if diff else ""))
+        by = collections.Counter("%s %s" % (r.headers.get("bc.worker", b"?").decode(),
+                                            r.headers.get("bc.dlq.reason", b"?").decode())
+                                 for r in later)
+        self.result("DLQ: no good record dead-lettered after the normalizer", not later,
+                    "%d%s" % (len(later), " (%s)" % ", ".join("%s: %d" % kv for kv in sorted(by.items()))
+                              if later else ""))
 
     def check_unique(self):
         recs = self.read("unique")
@@ -293,9 +302,13 @@ class Check:
             self.result("tracking.unique: every item exactly once", None, "deduplicator not run")
             return
         ids = collections.Counter()
+        kinds = {}
         for r in recs:
             p = event_prefix(r.value)
             ids[p[0] if p else None] += 1
+            if p:
+                kinds[p[0]] = p[1]
+        dup_kinds = collections.Counter(kinds.get(i) for i, n in ids.items() if n > 1)
         truth_ids = set()
         for kind in ("span", "log", "event"):
             truth_ids.update(self.truth["unique_event_ids"].get(kind, []))
@@ -309,8 +322,10 @@ class Check:
             self.figures["dedupe rate"] = "%.2f%%" % (100.0 * (normalized - len(recs)) / normalized)
         self.result("tracking.unique: every item exactly once",
                     missing == 0 and dups == 0 and extra == 0,
-                    "%d records: %d missing, %d duplicated, %d unexpected (truth: %d ids + %d without)"
-                    % (len(recs), missing, dups, extra, len(truth_ids), without))
+                    "%d records: %d missing, %d duplicated%s, %d unexpected (truth: %d ids + %d "
+                    "without an id)" % (len(recs), missing, dups,
+                                        " (%s)" % ", ".join("%s %d" % kv for kv in sorted(dup_kinds.items()))
+                                        if dups else "", extra, len(truth_ids), without))
 
     def check_sinks(self):
         per = {s: len(self.read(s)) for s in SINKS}

@@ -7,7 +7,8 @@
  *
  * The end of a partition is its last stable offset (a read_committed ListOffsets): what a
  * worker can consume, so an open transaction upstream is not counted as lag. A partition
- * without a committed offset counts from its start offset. DLQ size is high - low
+ * without a committed offset counts from its start offset. Lag is what is left to consume:
+ * transaction markers after the committed offset are not (discount_markers). DLQ size is high - low
  * watermark summed over the DLQ topic's partitions.
  *
  * Brokers: --brokers, else the topology's (embedded: $BREADCRUMB_BROKERS, else the
@@ -122,7 +123,8 @@ static rd_kafka_t *group_handle(const char *brokers, const char *group, char *er
         rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != 0 ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
         rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "client.id", "breadcrumb-status", errstr, errstr_size) != 0) {
+        rd_kafka_conf_set(conf, "client.id", "breadcrumb-status", errstr, errstr_size) != 0 ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
@@ -131,6 +133,60 @@ static rd_kafka_t *group_handle(const char *brokers, const char *group, char *er
         rd_kafka_conf_destroy(conf);
     }
     return rk;
+}
+
+/* A partition whose committed offset is a little below its end may hold nothing but
+ * transaction markers there: a transactional worker commits the offset after the last
+ * record it consumed, which is the commit marker's, and a marker is never delivered. Such a
+ * partition has nothing to consume: reads each candidate from its committed offset and
+ * zeroes the lag of those that reach their end without a record. */
+#define MARKER_LAG_MAX 16
+
+static void discount_markers(rd_kafka_t *rk, json_t *parts, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *tps = rd_kafka_topic_partition_list_new(8);
+    size_t i;
+    json_t *jp;
+    json_array_foreach(parts, i, jp)
+    {
+        json_int_t lag = json_integer_value(json_object_get(jp, "lag"));
+        json_int_t committed = json_integer_value(json_object_get(jp, "committed"));
+        if (lag > 0 && lag <= MARKER_LAG_MAX && committed >= 0) {
+            rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_add(
+                tps, json_string_value(json_object_get(jp, "topic")),
+                (int32_t)json_integer_value(json_object_get(jp, "partition")));
+            tp->offset = committed;
+            tp->opaque = jp;
+        }
+    }
+    if (tps->cnt == 0 || rd_kafka_assign(rk, tps) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(tps);
+        return;
+    }
+    int pending = tps->cnt;
+    int64_t polls = timeout_ms / 100;
+    while (pending > 0 && polls-- > 0) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m == NULL) {
+            continue;
+        }
+        rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(
+            tps, m->rkt ? rd_kafka_topic_name(m->rkt) : "", m->partition);
+        if (tp != NULL && tp->opaque != NULL &&
+            (m->err == RD_KAFKA_RESP_ERR_NO_ERROR || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                json_t *p = tp->opaque;
+                json_object_set_new(p, "markers",
+                                    json_integer(json_integer_value(json_object_get(p, "lag"))));
+                json_object_set_new(p, "lag", json_integer(0));
+            }
+            tp->opaque = NULL;
+            pending--;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(rk, NULL);
+    rd_kafka_topic_partition_list_destroy(tps);
 }
 
 /* Lag of every partition of the worker's inputs, into jg ("partitions", "lag"). */
@@ -175,6 +231,16 @@ static int group_lag(rd_kafka_t *rk, const rd_kafka_metadata_t *md, const struct
         json_object_set_new(jp, "end", json_integer(hi));
         json_object_set_new(jp, "lag", json_integer(lag));
         json_array_append_new(parts, jp);
+    }
+    if (rc == 0) {
+        discount_markers(rk, parts, timeout_ms);
+        total = 0;
+        size_t i;
+        json_t *jp;
+        json_array_foreach(parts, i, jp)
+        {
+            total += json_integer_value(json_object_get(jp, "lag"));
+        }
     }
     json_object_set_new(jg, "partitions", parts);
     json_object_set_new(jg, "lag", json_integer(total));
