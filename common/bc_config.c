@@ -948,7 +948,9 @@ static void check_worker(struct bc_config *cfg, struct bc_worker *w, const struc
         if (bc_check_topic(&ck, topic) != 0) {
             continue;
         }
-        for (size_t j = 0; j < w->n_inputs; j++) {
+        /* An output named `repartition` is an internal topic the worker reads back
+         * (deduplicator): the one allowed loop. */
+        for (size_t j = 0; j < w->n_inputs && strcmp(oname, "repartition") != 0; j++) {
             if (strcmp(w->inputs[j], topic->scalar) == 0) {
                 bc_errors_add(errs, &topic->pos, "%s: '%s' is also the worker's input (a loop)",
                               opath, topic->scalar);

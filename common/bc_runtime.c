@@ -20,11 +20,13 @@
 #include <librdkafka/rdkafka.h>
 #include <xxhash.h>
 
+#include "bc_avro.h"
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
 #include "bc_runtime.h"
 #include "bc_store.h"
+#include "bc_table.h"
 
 #define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
 #define RESTORE_TIMEOUT_MS 120000
@@ -76,9 +78,16 @@ struct bc_runtime {
     struct bc_store **stores;
     size_t store_count;
 
+    struct bc_avro_registry *registry;  /* new; NULL without schemas */
+    const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
+    const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
+    avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
+    struct bc_avro_buf avro_buf;
+
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+    struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
     size_t part_count;
@@ -131,7 +140,7 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "          [--output NAME=TOPIC]... [--brokers HOST:PORT] [--dlq TOPIC]\n"
             "          [--fates TOPIC] [--commit-interval-ms N] [--max-batch N]\n"
             "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
-            "          [--kafka KEY=VALUE]... [--config-hash HEX]\n"
+            "          [--kafka KEY=VALUE]... [--config-hash HEX] [--schemas DIR]\n"
             "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
             "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
             "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
@@ -280,6 +289,8 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             rc = push((const char ***)&s->kafka, &s->kafka_count, v);
         } else if (strcmp(arg, "--config") == 0) {
             s->config_file = v;
+        } else if (strcmp(arg, "--schemas") == 0) {
+            s->schemas_dir = v;
         } else if (strcmp(arg, "--dlq") == 0) {
             s->dlq_topic = v;
         } else if (strcmp(arg, "--fates") == 0) {
@@ -348,6 +359,44 @@ static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_si
     }
     rt->settings.options = rt->defaults;
     return 0;
+}
+
+/* Loads the schema registry (topology schemas.dir, or --schemas) and the runtime's own
+ * record schemas. Without either, the runtime writes JSON fates and raw dead letters. */
+static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size)
+{
+    const struct bc_runtime_settings *s = &rt->settings;
+    const char *dir = s->schemas_dir;
+    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL &&
+        (s->config->schemas.registry == NULL || strcmp(s->config->schemas.registry, "file") == 0)) {
+        dir = s->config->schemas.dir;
+    }
+    if (dir == NULL) {
+        return 0;
+    }
+    char err[512];
+    if (bc_avro_registry_load(dir, &rt->registry, err, sizeof(err)) != 0) {
+        errf(errstr, errstr_size, "schemas %s: %s", dir, err);
+        return -1;
+    }
+    rt->fate_schema = bc_avro_registry_lookup(rt->registry, "Fate");
+    rt->dlq_schema = bc_avro_registry_lookup(rt->registry, "DeadLetter");
+    if (rt->fate_schema != NULL && bc_avro_value_new(rt->fate_schema, &rt->fate_value) != 0) {
+        rt->fate_schema = NULL;
+    }
+    if (rt->dlq_schema != NULL && bc_avro_value_new(rt->dlq_schema, &rt->dlq_value) != 0) {
+        rt->dlq_schema = NULL;
+    }
+    if (rt->fate_schema == NULL || rt->dlq_schema == NULL) {
+        errf(errstr, errstr_size, "schemas %s: no usable Fate or DeadLetter schema", dir);
+        return -1;
+    }
+    return 0;
+}
+
+const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
+{
+    return ctx->rt->registry;
 }
 
 static void compute_config_hash(struct bc_runtime *rt)
@@ -448,7 +497,8 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
     } else if (rt->dlq_topic[0] == '\0') {
         snprintf(rt->dlq_topic, sizeof(rt->dlq_topic), "%s.dlq", s->pipeline);
     }
-    if (resolve_options(rt, errstr, errstr_size) != 0) {
+    if (resolve_options(rt, errstr, errstr_size) != 0 ||
+        registry_load(rt, errstr, errstr_size) != 0) {
         goto fail_no_fini;
     }
     compute_config_hash(rt);
@@ -481,12 +531,21 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     if (rt->restorer != NULL) {
         rd_kafka_destroy(rt->restorer);
     }
+    bc_tables_destroy(rt->tables);
     for (size_t i = 0; i < rt->output_count; i++) {
         free(rt->outputs[i].name);
         free(rt->outputs[i].topic);
     }
     free(rt->outputs);
     bc_values_destroy(rt->defaults);
+    if (rt->fate_schema != NULL) {
+        avro_value_decref(&rt->fate_value);
+    }
+    if (rt->dlq_schema != NULL) {
+        avro_value_decref(&rt->dlq_value);
+    }
+    bc_avro_buf_free(&rt->avro_buf);
+    bc_avro_registry_destroy(rt->registry);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
     }
@@ -495,9 +554,39 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     free(rt);
 }
 
+struct bc_tables **bc_runtime_tables(struct bc_ctx *ctx)
+{
+    return &ctx->rt->tables;
+}
+
 struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt)
 {
     return &rt->ctx;
+}
+
+size_t bc_runtime_store_count(const struct bc_runtime *rt)
+{
+    return rt->store_count;
+}
+
+const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i)
+{
+    return i < rt->store_count ? rt->stores[i] : NULL;
+}
+
+int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && strcmp(rt->parts[i].topic, topic) == 0) {
+            return rt->parts[i].committed;
+        }
+    }
+    return -1;
+}
+
+void bc_runtime_handle_signals(struct bc_runtime *rt, int on)
+{
+    rt->settings.handle_signals = on;
 }
 
 void bc_runtime_stop(struct bc_runtime *rt)
@@ -1225,6 +1314,7 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
     if (rec.attempt > rt->max_attempts) {
         char detail[64];
         snprintf(detail, sizeof(detail), "stage returned retry %d times", p->poison_attempts);
+        rec.attempt = p->poison_attempts; /* the attempts made, for the DeadLetter */
         rc = bc_dead_letter(&rt->ctx, &rec, "max_attempts", detail);
         if (rc != BC_OK) {
             rc = BC_RETRY;
@@ -1272,6 +1362,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         sigaction(SIGINT, &sa, &old_int);
     }
     int64_t started = now_ms();
+    signal_stop = 0;
     if (clients_new(rt, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot create kafka clients", "error", errstr, NULL);
         rt->exit_code = BC_EXIT_ERROR;
@@ -1289,6 +1380,25 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
     }
     rt->producer_ready = 1;
+    if (bc_tables_count(rt->tables) > 0) {
+        /* Assign-only, like the restorer: the group id is never joined or committed. */
+        char table_group[300];
+        snprintf(table_group, sizeof(table_group), "%s.table", rt->group_id);
+        const char *const table[][2] = {
+            {"group.id", table_group},
+            {"isolation.level", "read_committed"},
+            {"enable.auto.commit", "false"},
+            {"enable.partition.eof", "true"},
+            {"auto.offset.reset", "earliest"},
+        };
+        rd_kafka_conf_t *conf = conf_new(rt, "table", table, COUNT(table), errstr, sizeof(errstr));
+        if (conf == NULL ||
+            bc_tables_start(rt->tables, conf, RESTORE_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot read tables", "error", errstr, NULL);
+            rt->exit_code = BC_EXIT_ERROR;
+            goto done;
+        }
+    }
     {
         rd_kafka_topic_partition_list_t *topics =
             rd_kafka_topic_partition_list_new((int)rt->settings.input_count);
@@ -1308,6 +1418,8 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
            "transactional_id", rt->txn_id, NULL);
 
     int64_t next_tick = now_ms() + rt->tick_interval_ms;
+    int64_t next_report = now_ms() + 10000;
+    uint64_t reported = 0;
     while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
         if (hooks != NULL) {
             if (hooks->until != NULL && hooks->until(hooks->opaque, rt)) {
@@ -1319,6 +1431,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         if (rt->need_rewind && rewind_all(rt) != 0) {
             break;
+        }
+        if (!rt->txn_open) {
+            bc_tables_poll(rt->tables, 1000); /* between transactions only */
         }
         int timeout = 50;
         if (rt->txn_open) {
@@ -1340,6 +1455,18 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         rd_kafka_poll(rt->producer, 0);
         int64_t now = now_ms();
+        if (now >= next_report) {
+            next_report = now + 10000;
+            if (rt->stats.processed != reported) {
+                reported = rt->stats.processed;
+                char processed[24], committed[24], aborts[24];
+                snprintf(processed, sizeof(processed), "%" PRIu64, rt->stats.processed);
+                snprintf(committed, sizeof(committed), "%" PRIu64, rt->stats.committed);
+                snprintf(aborts, sizeof(aborts), "%" PRIu64, rt->stats.aborts);
+                bc_log(BC_LOG_INFO, "progress", "worker", rt->worker_id, "processed", processed,
+                       "committed", committed, "aborts", aborts, NULL);
+            }
+        }
         if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
             !rt->need_rewind) {
             next_tick = now + rt->tick_interval_ms;
@@ -1404,6 +1531,14 @@ int bc_run(const struct bc_stage *stage, int argc, char **argv)
         return BC_EXIT_OK;
     }
     settings.handle_signals = 1;
+    if (settings.config != NULL) {
+        /* The topology's log settings; $BC_LOG_LEVEL still overrides the level. */
+        enum bc_log_level cfg_level = settings.config->log.level;
+        if (level != NULL && bc_log_level_parse(level, &lvl) == 0) {
+            cfg_level = lvl;
+        }
+        bc_log_setup(stage->name, cfg_level, settings.config->log.format);
+    }
     struct bc_runtime *rt = bc_runtime_new(stage, &settings, errstr, sizeof(errstr));
     if (rt == NULL) {
         fprintf(stderr, "%s: %s\n", stage->name, errstr);
@@ -1577,6 +1712,47 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
     return BC_OK;
 }
 
+/* bc_emit and bc_emit_topic, once the topic is known. */
+static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const char *topic,
+                   const void *key, size_t key_len, const void *value, size_t value_len,
+                   const struct bc_emit_opts *opts)
+{
+    struct bc_source src = {0};
+    const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
+    int index = 0;
+    int64_t ts = opts != NULL ? opts->timestamp : 0;
+    if (rec != NULL) {
+        bc_record_source(rec, &src);
+        srcp = &src;
+        index = ((struct bc_record *)rec)->emitted++;
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
+    }
+    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+        ((const unsigned char *)value)[0] == 0) {
+        /* The schema hook: a value in the Confluent wire format must name a registered
+         * schema, so no reader meets an id it cannot resolve. */
+        const struct bc_avro_schema *writer = NULL;
+        char errstr[128];
+        if (bc_avro_peek(rt->registry, value, value_len, &writer, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "output value rejected", "topic", topic, "error", errstr,
+                   NULL);
+            return BC_FATAL;
+        }
+    }
+    int32_t partition = RD_KAFKA_PARTITION_UA;
+    if (opts != NULL && opts->has_partition) {
+        partition = opts->partition;
+    }
+    int rc = produce(rt, topic, partition, key, key_len, value, value_len, ts, srcp, index,
+                     opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
+    if (rc == BC_OK) {
+        rt->stats.emitted++;
+    }
+    return rc;
+}
+
 int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             const void *key, size_t key_len, const void *value, size_t value_len,
             const struct bc_emit_opts *opts)
@@ -1593,28 +1769,18 @@ int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
         bc_log(BC_LOG_ERROR, "unknown output", "stage", rt->stage->name, "output", output, NULL);
         return BC_FATAL;
     }
-    struct bc_source src = {0};
-    const struct bc_source *srcp = opts != NULL ? opts->source : NULL;
-    int index = 0;
-    int64_t ts = opts != NULL ? opts->timestamp : 0;
-    if (rec != NULL) {
-        bc_record_source(rec, &src);
-        srcp = &src;
-        index = ((struct bc_record *)rec)->emitted++;
-        if (ts == 0) {
-            ts = bc_record_timestamp(rec);
-        }
+    return emit_to(rt, rec, out->topic, key, key_len, value, value_len, opts);
+}
+
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts)
+{
+    if (topic == NULL || topic[0] == '\0') {
+        bc_log(BC_LOG_ERROR, "no topic", "stage", ctx->rt->stage->name, NULL);
+        return BC_FATAL;
     }
-    int32_t partition = RD_KAFKA_PARTITION_UA;
-    if (opts != NULL && opts->has_partition) {
-        partition = opts->partition;
-    }
-    int rc = produce(rt, out->topic, partition, key, key_len, value, value_len, ts, srcp, index,
-                     opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
-    if (rc == BC_OK) {
-        rt->stats.emitted++;
-    }
-    return rc;
+    return emit_to(ctx->rt, rec, topic, key, key_len, value, value_len, opts);
 }
 
 /* Copies s into out with characters outside [A-Za-z0-9_.:-] replaced by '_'. */
@@ -1630,32 +1796,224 @@ static void reason_code(char *out, size_t cap, const char *s)
     out[i] = '\0';
 }
 
-int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
+/* ---- Avro records of the runtime (Fate, DeadLetter) ----------------------------------- */
+
+static const char *const fate_kind_names[] = {"deduplicated", "sampled_out", "dropped",
+                                              "dead_lettered", "routed"};
+
+static int avro_field(avro_value_t *rec, const char *name, avro_value_t *field)
+{
+    return avro_value_get_by_name(rec, name, field, NULL);
+}
+
+static int avro_set_str(avro_value_t *rec, const char *name, const char *value)
+{
+    avro_value_t f;
+    return avro_field(rec, name, &f) != 0 || avro_value_set_string(&f, value) != 0 ? -1 : 0;
+}
+
+/* Sets a ["null", T] union field: branch 0 (null) when value is NULL, else branch 1 in *out. */
+static int avro_set_union(avro_value_t *rec, const char *name, int present, avro_value_t *out)
+{
+    avro_value_t f, branch;
+    if (avro_field(rec, name, &f) != 0 || avro_value_set_branch(&f, present ? 1 : 0, &branch) != 0) {
+        return -1;
+    }
+    if (!present) {
+        return avro_value_set_null(&branch);
+    }
+    *out = branch;
+    return 0;
+}
+
+static int avro_set_opt_str(avro_value_t *rec, const char *name, const char *value)
+{
+    avro_value_t branch;
+    if (avro_set_union(rec, name, value != NULL, &branch) != 0) {
+        return -1;
+    }
+    return value != NULL ? avro_value_set_string(&branch, value) : 0;
+}
+
+static int avro_set_position(avro_value_t *pos, const struct bc_source *src)
+{
+    avro_value_t f;
+    if (avro_field(pos, "topic", &f) != 0 || avro_value_set_string(&f, src->topic) != 0 ||
+        avro_field(pos, "partition", &f) != 0 || avro_value_set_int(&f, src->partition) != 0 ||
+        avro_field(pos, "offset", &f) != 0 || avro_value_set_long(&f, src->offset) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Encodes the Fate into rt->avro_buf. Returns 0 or -1 (logged). */
+static int fate_encode(struct bc_runtime *rt, const struct bc_source *src,
+                       const struct bc_fate *fate)
+{
+    avro_value_t *v = &rt->fate_value, f, branch;
+    char errstr[256];
+    avro_value_reset(v);
+    int rc = avro_set_opt_str(v, "event_id", fate->event_id);
+    if (rc == 0 && (rc = avro_field(v, "source", &f)) == 0 && (rc = avro_set_position(&f, src)) == 0) {
+        avro_value_t idx;
+        rc = avro_field(&f, "index", &idx) != 0 || avro_value_set_int(&idx, 0) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_set_str(v, "worker", rt->worker_id);
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "fate", &f) != 0 || avro_value_set_enum(&f, (int)fate->kind) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_set_opt_str(v, "reason", fate->reason);
+    }
+    if (rc == 0) {
+        rc = avro_set_opt_str(v, "policy", fate->policy);
+    }
+    if (rc == 0 && (rc = avro_set_union(v, "related", fate->related != NULL, &branch)) == 0 &&
+        fate->related != NULL) {
+        rc = avro_set_position(&branch, fate->related);
+    }
+    if (rc == 0 && bc_avro_encode(rt->fate_schema, v, &rt->avro_buf, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot encode Fate", "error", errstr, NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "cannot build Fate", "error", avro_strerror(), NULL);
+    }
+    return rc;
+}
+
+static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec,
+                              const struct bc_source *src, const char *code, const char *detail)
+{
+    avro_value_t *v = &rt->dlq_value, f, branch;
+    char errstr[256];
+    size_t key_len, value_len;
+    const void *key = bc_record_key(rec, &key_len);
+    const void *value = bc_record_value(rec, &value_len);
+    avro_value_reset(v);
+    int rc = avro_set_str(v, "reason", code) | avro_set_str(v, "message", detail ? detail : "") |
+             avro_set_str(v, "worker", rt->worker_id);
+    if (rc == 0 && (rc = avro_field(v, "source", &f)) == 0 && (rc = avro_set_position(&f, src)) == 0) {
+        rc = avro_set_union(&f, "index", 0, &branch);
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "attempts", &f) != 0 || avro_value_set_int(&f, rec->attempt) != 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        rc = avro_field(v, "raw", &f) != 0 ||
+                     avro_value_set_bytes(&f, (void *)(value ? value : ""), value_len) != 0
+                 ? -1
+                 : 0;
+    }
+    if (rc == 0 && (rc = avro_set_union(v, "key", key != NULL, &branch)) == 0 && key != NULL) {
+        rc = avro_value_set_bytes(&branch, (void *)key, key_len);
+    }
+    if (rc == 0) {
+        int64_t ts = bc_record_timestamp(rec);
+        rc = avro_field(v, "timestamp_ms", &f) != 0 || avro_value_set_long(&f, ts) != 0 ? -1 : 0;
+    }
+    if (rc == 0 && bc_avro_encode(rt->dlq_schema, v, &rt->avro_buf, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot encode DeadLetter", "error", errstr, NULL);
+        return -1;
+    }
+    if (rc != 0) {
+        bc_log(BC_LOG_ERROR, "cannot build DeadLetter", "error", avro_strerror(), NULL);
+    }
+    return rc;
+}
+
+/* bc_drop_fate with the Fate's timestamp given (ms; 0: the record's, or none). */
+static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
+                        const struct bc_source *fate_source, int64_t ts,
+                        const struct bc_fate *fate)
 {
     struct bc_runtime *rt = ctx->rt;
     struct bc_source src;
-    bc_record_source(rec, &src);
+    if (rec != NULL) {
+        bc_record_source(rec, &src);
+        if (ts == 0) {
+            ts = bc_record_timestamp(rec);
+        }
+    } else if (fate_source != NULL && fate_source->topic != NULL) {
+        src = *fate_source;
+    } else {
+        bc_log(BC_LOG_ERROR, "bc_drop_fate without a record or source", NULL);
+        return BC_FATAL;
+    }
+    if ((unsigned)fate->kind > BC_FATE_ROUTED) {
+        return BC_FATAL;
+    }
     char code[64];
-    reason_code(code, sizeof(code), reason);
+    reason_code(code, sizeof(code), fate->reason);
+    char policy_code[64];
+    reason_code(policy_code, sizeof(policy_code), fate->policy);
     char key[320];
     int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
                            src.partition, src.offset);
-    /* The Fate record. JSON until the Avro codec's Fate schema is wired in; every field is
-     * a code, a number or a topic name, none needs escaping. */
-    char value[768];
-    int64_t ts = bc_record_timestamp(rec);
-    int value_len = snprintf(value, sizeof(value),
-                             "{\"worker\":\"%s\",\"instance\":\"%s\",\"topic\":\"%s\","
-                             "\"partition\":%" PRId32 ",\"offset\":%" PRId64
-                             ",\"reason\":\"%s\",\"timestamp\":%" PRId64 "}",
-                             rt->worker_id, rt->settings.instance, src.topic, src.partition,
-                             src.offset, code, ts);
+    const void *value;
+    size_t value_len;
+    char json[768];
+    if (rt->fate_schema != NULL) {
+        struct bc_fate f = *fate;
+        f.reason = fate->reason ? code : NULL;
+        if (fate_encode(rt, &src, &f) != 0) {
+            return BC_FATAL;
+        }
+        value = rt->avro_buf.data;
+        value_len = rt->avro_buf.len;
+    } else {
+        /* No registry (started from flags without --schemas): the same fields as JSON;
+         * each is a code, a number or a topic name, none needs escaping. */
+        int n = snprintf(json, sizeof(json),
+                         "{\"worker\":\"%s\",\"topic\":\"%s\",\"partition\":%" PRId32
+                         ",\"offset\":%" PRId64 ",\"fate\":\"%s\",\"reason\":\"%s\"%s%s%s}",
+                         rt->worker_id, src.topic, src.partition, src.offset,
+                         fate_kind_names[fate->kind], code,
+                         fate->policy != NULL ? ",\"policy\":\"" : "",
+                         fate->policy != NULL ? policy_code : "",
+                         fate->policy != NULL ? "\"" : "");
+        value = json;
+        value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
+    }
     int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
-                     (size_t)value_len, ts, &src, 0, NULL, 0);
+                     value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {
         rt->stats.fates++;
     }
     return rc;
+}
+
+int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *fate_source, const struct bc_fate *fate)
+{
+    return drop_fate_at(ctx, rec, fate_source, 0, fate);
+}
+
+/* The Fate kind a reason code stands for (bc_drop). */
+static enum bc_fate_kind fate_kind_of(const char *reason)
+{
+    if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
+        return BC_FATE_DEDUPLICATED;
+    }
+    if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
+        return BC_FATE_SAMPLED_OUT;
+    }
+    return BC_FATE_DROPPED;
+}
+
+int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason)
+{
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason};
+    return drop_fate_at(ctx, rec, NULL, 0, &fate);
+}
+
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy)
+{
+    struct bc_fate fate = {.kind = fate_kind_of(reason), .reason = reason, .policy = policy};
+    return drop_fate_at(ctx, NULL, source, timestamp, &fate);
 }
 
 int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,
@@ -1676,6 +2034,13 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     size_t key_len, value_len;
     const void *key = bc_record_key(rec, &key_len);
     const void *value = bc_record_value(rec, &value_len);
+    if (rt->dlq_schema != NULL) {
+        if (dead_letter_encode(rt, rec, &src, code, detail) != 0) {
+            return BC_FATAL;
+        }
+        value = rt->avro_buf.data;
+        value_len = rt->avro_buf.len;
+    }
     char offset[24];
     snprintf(offset, sizeof(offset), "%" PRId64, src.offset);
     bc_log(BC_LOG_WARN, "dead letter", "topic", src.topic, "offset", offset, "reason", code,
@@ -1695,8 +2060,15 @@ void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t o
         topic = rt->settings.inputs[0];
     }
     struct part *p = part_find(rt, topic, partition);
-    if (p != NULL) {
-        p->hold = offset < 0 ? -1 : offset;
+    if (p == NULL) {
+        return;
+    }
+    int advances = p->hold >= 0 && (offset < 0 || offset > p->hold);
+    p->hold = offset < 0 ? -1 : offset;
+    if (advances && p->next >= 0) {
+        /* The committable offset moved: make sure a transaction carries it, even when the
+         * stage writes nothing else and no record arrives. */
+        (void)txn_ensure(rt);
     }
 }
 

@@ -52,6 +52,7 @@ struct bc_runtime_settings {
     const struct bc_config *config;        /* the topology, or NULL (flags only) */
     const struct bc_worker *worker_config; /* its worker entry when config != NULL */
     const char *config_file;      /* --config: bc_runtime_settings_parse loads it */
+    const char *schemas_dir;      /* --schemas; NULL: the topology's schemas.dir, if any */
     struct bc_config *loaded;     /* owned: the topology loaded from config_file */
     char **owned;                 /* owned strings the arrays above point to */
     size_t owned_count;
@@ -103,6 +104,9 @@ struct bc_runtime_hooks {
  * enum bc_exit code. Call at most once per runtime. */
 int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks);
 
+/* Whether SIGTERM/SIGINT stop this run (bc_run sets it; tests may too). */
+void bc_runtime_handle_signals(struct bc_runtime *rt, int on);
+
 /* Requests a clean stop; async-signal-safe. */
 void bc_runtime_stop(struct bc_runtime *rt);
 
@@ -113,6 +117,14 @@ void bc_runtime_stats(const struct bc_runtime *rt, struct bc_runtime_stats *stat
 
 /* The stage context (for tests that call the stage API directly). Borrowed. */
 struct bc_ctx *bc_runtime_ctx(struct bc_runtime *rt);
+
+/* The stores the stage opened (for metrics: bc_store_stats, bc_store_name). Borrowed. */
+size_t bc_runtime_store_count(const struct bc_runtime *rt);
+const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i);
+
+/* The offset this runtime last committed (or found committed at assignment) for an
+ * assigned input partition; -1 when none or not assigned. */
+int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition);
 
 /* Calls stage->fini and frees everything. NULL is a no-op. */
 void bc_runtime_destroy(struct bc_runtime *rt);

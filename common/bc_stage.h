@@ -111,6 +111,12 @@ const char *bc_ctx_worker(const struct bc_ctx *ctx);
 const char *bc_ctx_instance(const struct bc_ctx *ctx);
 /* The topology the worker runs from (borrowed), or NULL when started from flags only. */
 const struct bc_config *bc_ctx_config(const struct bc_ctx *ctx);
+/* The schema registry (common/bc_avro.h) the runtime loaded from the topology's
+ * schemas.dir (or --schemas): decode inputs and encode outputs with it. Borrowed, valid for
+ * the whole run; NULL when none was configured. */
+struct bc_avro_registry;
+const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx);
+
 /* The worker's validated options (borrowed, valid for the whole run; read them with
  * bc_values_int/_str/_bool/_list/_node): from the topology, or the type's defaults when
  * started from flags. NULL when the stage has no type. */
@@ -165,28 +171,68 @@ struct bc_emit_opts {
     size_t header_count;
 };
 
+/* bc_emit to a topic named by the stage instead of an output name: for a stage whose
+ * topology options name its targets (the router's rules). topic is borrowed; the stage's
+ * option checks must have validated it against the topology's topics. Otherwise exactly
+ * like bc_emit (transaction, lineage headers and bc.src index, partitioning, opts). */
+int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *topic,
+                  const void *key, size_t key_len, const void *value, size_t value_len,
+                  const struct bc_emit_opts *opts);
+
 /* Writes one record to the stage's output named `output` (the topology's
  * `workers.<name>.outputs.<output>`), in the current transaction, with lineage headers.
  * rec (borrowed, may be NULL) is the input it derives from. key/value are borrowed and
  * copied; value is the encoded bytes (Avro in the Confluent wire format for inter-worker
- * topics; the runtime checks it with the output's schema hook when one is configured).
+ * topics, encoded with bc_avro and bc_ctx_registry). When a registry is loaded, a value
+ * starting with the wire format's 0x00 must carry a registered schema id, else BC_FATAL.
  * Keyed records are partitioned by murmur2 (as Java clients do). Returns BC_OK, or
- * BC_FATAL for an unknown output or a value rejected by the schema hook, or BC_RETRY when
- * the transaction is already failed. */
+ * BC_FATAL for an unknown output or a rejected value, or BC_RETRY when the transaction is
+ * already failed (the runtime aborts and rewinds). */
 int bc_emit(struct bc_ctx *ctx, const struct bc_record *rec, const char *output,
             const void *key, size_t key_len, const void *value, size_t value_len,
             const struct bc_emit_opts *opts);
 
-/* Records that the stage consumed rec and emitted nothing for it on purpose: writes a Fate
- * record (key = "topic:partition:offset", value = the Fate, reason = a short code such as
- * "duplicate", "sampled_out", "filtered") to `<pipeline>.fates` in the same transaction, so
- * lineage accounts for every input. reason is borrowed. Returns like bc_emit. */
+/* What became of an input that produced no output (the Fate schema's FateKind). */
+enum bc_fate_kind {
+    BC_FATE_DEDUPLICATED = 0,
+    BC_FATE_SAMPLED_OUT = 1,
+    BC_FATE_DROPPED = 2,
+    BC_FATE_DEAD_LETTERED = 3,
+    BC_FATE_ROUTED = 4,
+};
+
+/* A Fate's details; every pointer is borrowed and may be NULL (except for kind). */
+struct bc_fate {
+    enum bc_fate_kind kind;
+    const char *reason;              /* short code, e.g. "window", "rule:drop_health" */
+    const char *policy;              /* the sampling policy or routing rule that decided */
+    const char *event_id;            /* the record's event_id when the stage decoded it */
+    const struct bc_source *related; /* e.g. the first occurrence of a duplicate */
+};
+
+/* Records that the stage consumed rec (or, when rec is NULL, the buffered record at
+ * fate_source) and emitted nothing for it on purpose: writes a Fate record (key =
+ * "topic:partition:offset", value = the Fate in Avro when a registry is loaded, else JSON)
+ * to `<pipeline>.fates` in the same transaction, so lineage accounts for every input.
+ * Returns like bc_emit. */
+int bc_drop_fate(struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *fate_source, const struct bc_fate *fate);
+
+/* bc_drop_fate with kind derived from reason ("duplicate"/"deduplicated" ->
+ * BC_FATE_DEDUPLICATED, "sampled_out" -> BC_FATE_SAMPLED_OUT, else BC_FATE_DROPPED). */
 int bc_drop(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason);
+/* bc_drop for a record no longer at hand (a stage that buffers: the tail-sampler): source
+ * and timestamp (ms) say which input it was; policy (borrowed, may be NULL) names the
+ * sampling policy or rule that decided and goes into the Fate. */
+int bc_drop_source(struct bc_ctx *ctx, const struct bc_source *source, int64_t timestamp,
+                   const char *reason, const char *policy);
 
 /* Sends rec to the worker's dead-letter topic (output "dlq", default `<pipeline>.dlq`) in
- * the same transaction: key and value unchanged, reason code, detail text and source in
- * headers (see above). reason and detail are borrowed; detail may be NULL. The stage then
- * returns BC_OK: the record is accounted for. */
+ * the same transaction: a DeadLetter record (Avro; reason, detail, source, worker,
+ * attempts, the raw value and key, timestamp) when a registry is loaded, else key and value
+ * unchanged; reason code, detail and source are in headers either way (see above). reason
+ * and detail are borrowed; detail may be NULL. The stage then returns BC_OK: the record is
+ * accounted for. */
 int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *reason,
                    const char *detail);
 
@@ -195,6 +241,22 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
  * offset -1 releases the hold. The committed offset is min(hold, next offset). After a
  * restart or rewind the records from the hold onward are delivered again. */
 void bc_hold(struct bc_ctx *ctx, const char *topic, int32_t partition, int64_t offset);
+
+/* ---- read-only tables (DESIGN §4) ---------------------------------------------------- */
+
+/* One record of a table topic: key and value borrowed for the call (value NULL: a
+ * tombstone), ts the Kafka timestamp in ms (-1: none). */
+typedef void (*bc_table_fn)(void *opaque, const void *key, size_t key_len, const void *value,
+                            size_t value_len, int64_t ts, int32_t partition, int64_t offset);
+
+/* Declares a read-only table: a (compacted) topic read fully by every instance, outside the
+ * consumer group and the transactions (e.g. the enricher's deploy history). Call from
+ * init(). The runtime reads every partition of topic read_committed from the beginning to
+ * its end before the first process() call, then feeds records written later between
+ * transactions, never while one is open: records processed in one transaction all see one
+ * table state. fn is called on the runtime's thread with opaque (borrowed). A missing topic
+ * stops the worker at start (BC_EXIT_ERROR). Returns 0, or -1 (logged). */
+int bc_table_open(struct bc_ctx *ctx, const char *topic, bc_table_fn fn, void *opaque);
 
 /* ---- state stores (DESIGN §4) ------------------------------------------------------- */
 

@@ -33,9 +33,12 @@ def run():
         bclib.check(len(dlq.records) == 1, "exactly one dead letter")
         m = dlq.records[0]
         hdrs = dict(m.headers() or [])
-        bclib.check(m.value() == b"poison", "the dead letter is the poison record")
+        dl = eoslib.decode("DeadLetter", m.value())
+        bclib.check(dl["raw"] == b"poison", "the dead letter holds the poison record")
+        bclib.check(dl["reason"] == "max_attempts" and dl["attempts"] == 3, "DeadLetter fields")
+        bclib.check(dl["worker"] == "p.copy" and dl["source"]["topic"] == "in", "DeadLetter source")
         bclib.check(hdrs.get("bc.dlq.reason") == b"max_attempts", "reason max_attempts")
-        bclib.check(hdrs.get("bc.dlq.attempts") == b"4", "delivered 3 times, DLQ on the 4th")
+        bclib.check(hdrs.get("bc.dlq.attempts") == b"3", "3 failed attempts, then the DLQ")
         bclib.check(hdrs.get("bc.src", b"").startswith(b"in:"), "source offset header")
         print("RESULT poison: DLQ after 3 attempts (%s), %d others copied once"
               % (hdrs.get("bc.src").decode(), N - 1))

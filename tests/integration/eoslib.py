@@ -71,7 +71,8 @@ class Stage:
         self.args = [os.path.join(bclib.BC_TEST_BIN, "stage_" + tool),
                      "--brokers", broker.bootstrap, "--pipeline", pipeline,
                      "--worker", self.worker, "--instance", instance, "--profile", "test",
-                     "--commit-interval-ms", "100", "--max-batch", "500"]
+                     "--commit-interval-ms", "100", "--max-batch", "500",
+                     "--schemas", os.path.join(os.environ["BC_ROOT"], "schemas")]
         for t in inputs:
             self.args += ["--input", t]
         for name, topic in outputs.items():
@@ -165,6 +166,20 @@ class Reader:
 
     def close(self):
         self.c.close()
+
+
+def decode(schema_name, value):
+    """Decodes a Confluent wire-format record with python3-avro (independent of avro-c)."""
+    import io
+    import json
+    import avro.io
+    import avro.schema
+    path = os.path.join(os.environ["BC_ROOT"], "schemas", schema_name + ".v1.avsc")
+    with open(path) as f:
+        schema = avro.schema.parse(f.read())
+    bclib.check(value[:1] == b"\0", "wire format magic byte")
+    reader = avro.io.DatumReader(schema)
+    return reader.read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
 
 
 def wait_output(reader, count, timeout, what):

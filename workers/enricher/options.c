@@ -1,66 +1,28 @@
-/* The enricher's options (workers.<name>.options of an `enricher` worker), and the outer
- * validation of its PII rules. The enricher's own rule compiler (workers/enricher/) may add
- * deeper checks: extend pii_rule() here, the one place `breadcrumb validate` runs. */
-#include <regex.h>
+/* The enricher's options (workers.<name>.options of an `enricher` worker), and the
+ * validation of its PII rules: each rule goes through the enricher's own rule compiler
+ * (workers/enricher/pii.c), so `breadcrumb validate` and the worker's start agree. */
 #include <string.h>
 
 #include "bc_config.h"
+#include "workers/enricher/pii.h"
 
-static const char *const pii_keys[] = {"name", "keys", "pattern", "action", "in", NULL};
+static const char *const pii_keys[] = {"name", "keys",  "detect",    "pattern", "action",
+                                       "in",   "allow", "keep_last", NULL};
 static const char *const pii_required[] = {"name", "action", NULL};
-static const char *const actions[] = {"drop", "mask", "tokenize", NULL};
-static const char *const scopes[] = {"attributes", "resource", "body", "all", NULL};
 
-static int one_of(const char *s, const char *const *list)
-{
-    for (size_t i = 0; list[i] != NULL; i++) {
-        if (strcmp(s, list[i]) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* One PII rule: {name, keys: [attribute names] and/or pattern: regex over values,
- * action: drop|mask|tokenize, in: attributes|resource|body|all (default attributes)}. */
+/* One PII rule (README, "PII rules"): {name, keys, detect, pattern, action, in, allow,
+ * keep_last}. Unknown keys first, then the compiler's verdict at the offending node. */
 static int pii_rule(struct bc_check *ck, const struct bc_node *rule)
 {
     int errors = bc_check_keys(ck, rule, "a PII rule", pii_keys, pii_required);
-    const struct bc_node *action = bc_node_get(rule, "action");
-    if (action != NULL && (action->kind != BC_NODE_SCALAR || !one_of(action->scalar, actions))) {
-        bc_check_error(ck, action, "%s: action must be one of: drop, mask, tokenize", ck->path);
-        errors++;
+    if (errors > 0) {
+        return errors;
     }
-    const struct bc_node *in = bc_node_get(rule, "in");
-    if (in != NULL && (in->kind != BC_NODE_SCALAR || !one_of(in->scalar, scopes))) {
-        bc_check_error(ck, in, "%s: in must be one of: attributes, resource, body, all", ck->path);
+    const struct bc_node *at = NULL;
+    char why[256];
+    if (pii_rule_check(rule, &at, why, sizeof(why)) != 0) {
+        bc_check_error(ck, at, "%s: %s", ck->path, why);
         errors++;
-    }
-    const struct bc_node *keys = bc_node_get(rule, "keys");
-    const struct bc_node *pattern = bc_node_get(rule, "pattern");
-    if (keys == NULL && pattern == NULL) {
-        bc_check_error(ck, rule, "%s: a PII rule needs keys, pattern or both", ck->path);
-        errors++;
-    }
-    if (keys != NULL && keys->kind == BC_NODE_MAP) {
-        bc_check_error(ck, keys, "%s: keys must be a name or a list of names", ck->path);
-        errors++;
-    }
-    if (pattern != NULL) {
-        regex_t re;
-        int rc = pattern->kind == BC_NODE_SCALAR
-                     ? regcomp(&re, pattern->scalar, REG_EXTENDED | REG_NOSUB)
-                     : -1;
-        if (rc != 0) {
-            char why[128] = "expected a regular expression";
-            if (rc > 0) {
-                regerror(rc, &re, why, sizeof(why));
-            }
-            bc_check_error(ck, pattern, "%s: bad pattern: %s", ck->path, why);
-            errors++;
-        } else {
-            regfree(&re);
-        }
     }
     return errors;
 }
@@ -77,13 +39,14 @@ static const struct bc_option cardinality[] = {
      .min = 1,
      .max = 10000000,
      .description = "distinct values per attribute key and window; beyond it values are "
-                    "replaced by `__other__` (counted)"},
+                    "replaced by `__overflow__` (counted); per input partition"},
     {.name = "window",
      .type = BC_OPT_DURATION,
      .def = "1h",
      .min = BC_SECOND_MS,
      .max = 7 * BC_DAY_MS,
-     .description = "the window distinct values are counted in"},
+     .description = "the tumbling window of stream time (record timestamps) distinct values "
+                    "are counted in"},
     {.name = "keys",
      .type = BC_OPT_LIST,
      .def = "",
@@ -104,12 +67,15 @@ static const struct bc_option options[] = {
      .type = BC_OPT_NODE,
      .check = check_pii,
      .doc_type = "list of rules",
-     .description = "PII rules, in order: `{name, keys: [..] and/or pattern: regex, action: "
-                    "drop|mask|tokenize, in: attributes|resource|body|all}`"},
+     .description = "PII rules, in order: `{name, keys: [names or globs], detect: "
+                    "[email|card|ipv4|ipv6|ip|bearer], pattern: regex, action: "
+                    "drop|mask|tokenize|allow, keep_last: N, allow: [globs], in: "
+                    "attributes|resource|body|all}` (README, \"PII rules\")"},
     {.name = "tokenize_key_env",
      .type = BC_OPT_STRING,
      .def = "BREADCRUMB_PII_KEY",
-     .description = "environment variable holding the HMAC key of `tokenize`"},
+     .description = "environment variable holding the HMAC-SHA256 key of `tokenize`; unset "
+                    "or empty while a rule tokenizes: the worker does not start"},
     {.name = "cardinality",
      .type = BC_OPT_TABLE,
      .sub = cardinality,
@@ -150,6 +116,7 @@ const struct bc_option bc_enricher_catalog[] = {
 };
 
 static const char *const outputs[] = {"enriched", "dlq", NULL};
+static const char *const stores[] = {"cardinality", NULL};
 static const char *const required[] = {"enriched", NULL};
 
 const struct bc_worker_type bc_enricher_type = {
@@ -159,4 +126,5 @@ const struct bc_worker_type bc_enricher_type = {
     .options = options,
     .outputs = outputs,
     .required_outputs = required,
+    .stores = stores,
 };

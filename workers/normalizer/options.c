@@ -15,13 +15,13 @@ static const struct bc_option options[] = {
      .def = "10m",
      .min = BC_SECOND_MS,
      .max = 7 * BC_DAY_MS,
-     .description = "timestamps further than this from the record's Kafka timestamp are "
-                    "skewed"},
+     .description = "an item whose latest time is further than this after the record's Kafka "
+                    "timestamp is flagged `clock_skew`"},
     {.name = "clamp_skew",
      .type = BC_OPT_BOOL,
      .def = "true",
-     .description = "correct a skewed timestamp to the Kafka timestamp (and flag it); false: "
-                    "only flag it"},
+     .description = "shift a skewed item's times back so the latest is the Kafka timestamp "
+                    "(flag `clamped`); false: only flag it"},
     {.name = "max_payload_bytes",
      .type = BC_OPT_SIZE,
      .def = "1MiB",
@@ -33,17 +33,20 @@ static const struct bc_option options[] = {
      .def = "128",
      .min = 1,
      .max = 10000,
-     .description = "attributes kept per record; the rest are dropped and counted"},
+     .description = "entries kept per attribute list; the rest are dropped (flag "
+                    "`attributes_dropped`)"},
     {.name = "max_attribute_value_length",
      .type = BC_OPT_INT,
      .def = "4096",
      .min = 16,
      .max = 1048576,
-     .description = "longer string values are truncated (flagged)"},
+     .description = "longer string and bytes values are cut, on a UTF-8 boundary (flag "
+                    "`truncated`)"},
     {.name = "correlation_attributes",
      .type = BC_OPT_LIST,
      .def = "correlation_id,request_id",
-     .description = "attributes whose first present value becomes the correlation_id"},
+     .description = "attributes whose first present value (string or int) becomes the "
+                    "correlation_id"},
     {.name = "event_id_field",
      .type = BC_OPT_STRING,
      .def = "attributes.idempotency_key",

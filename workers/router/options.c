@@ -1,37 +1,16 @@
-/* The router's options (workers.<name>.options of a `router` worker), and the outer
- * validation of its rules. The router's condition compiler (workers/router/) may add deeper
- * checks of `when`: extend rule() here, the one place `breadcrumb validate` runs. */
+/* The router's options (workers.<name>.options of a `router` worker). The rules are checked
+ * by the router's own compiler (rules.c), the one the worker runs at init: `breadcrumb
+ * validate` reports exactly what would stop the worker, at file:line:column. */
 #include <string.h>
 
 #include "bc_config.h"
+#include "workers/router/rules.h"
 
-static const char *const rule_keys[] = {"name", "when", "to", NULL};
-static const char *const rule_required[] = {"name", "to", NULL};
-
-/* {name, when: {conditions}, to: topic or [topics]}; no `when`: matches everything. */
-static int rule(struct bc_check *ck, const struct bc_node *node)
-{
-    int errors = bc_check_keys(ck, node, "a router rule", rule_keys, rule_required);
-    const struct bc_node *when = bc_node_get(node, "when");
-    if (when != NULL && when->kind != BC_NODE_MAP) {
-        bc_check_error(ck, when, "%s: when must be a map of conditions, got %s", ck->path,
-                       bc_node_kind_name(when));
-        errors++;
-    }
-    const struct bc_node *to = bc_node_get(node, "to");
-    if (to != NULL && to->kind == BC_NODE_SEQ) {
-        for (size_t i = 0; i < to->n; i++) {
-            errors += bc_check_topic(ck, to->values[i]) != 0;
-        }
-    } else if (to != NULL) {
-        errors += bc_check_topic(ck, to) != 0;
-    }
-    return errors;
-}
-
+/* The list's outer shape (a list of maps with unique names); each rule's content is the
+ * compiler's, run from check() once mode and the default are known. */
 static int check_rules(struct bc_check *ck, const struct bc_node *node)
 {
-    return bc_check_named_list(ck, node, ck->path, rule);
+    return bc_check_named_list(ck, node, ck->path, NULL);
 }
 
 static const char *const format_values[] = {"avro", "json", NULL};
@@ -77,8 +56,9 @@ static const struct bc_option options[] = {
      .type = BC_OPT_NODE,
      .check = check_rules,
      .doc_type = "list of rules",
-     .description = "`{name, when: {field: value or {op: value}}, to: topic or [topics]}`, in "
-                    "order"},
+     .description = "`{name, when: {field: value or {op: value}, all/any/not}, to: topic or "
+                    "[topics], action: route|drop, key: field, drop: [fields]}`, in order "
+                    "(README, router)"},
     {.name = "default",
      .type = BC_OPT_TOPIC,
      .description = "where records no rule matched go (with `unmatched: default`)"},
@@ -108,11 +88,17 @@ static int check(struct bc_check *ck, const struct bc_values *opts)
         bc_check_error(ck, v->node, "%s: unmatched: dlq needs a dlq output", ck->path);
         return 1;
     }
-    if (!bc_values_find(opts, "rules")->has) {
+    const struct bc_value *rules = bc_values_find(opts, "rules");
+    if (!rules->has) {
         bc_check_error(ck, NULL, "%s: a router needs rules", ck->path);
         return 1;
     }
-    return 0;
+    if (rules->node == NULL || rules->node->kind != BC_NODE_SEQ) {
+        return 0; /* reported by check_rules */
+    }
+    size_t before = ck->errs->n;
+    router_table_destroy(router_table_compile(ck, opts));
+    return (int)(ck->errs->n - before);
 }
 
 static const char *const outputs[] = {"dlq", NULL};

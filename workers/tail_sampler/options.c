@@ -1,89 +1,36 @@
-/* The tail-sampler's options (workers.<name>.options of a `tail-sampler` worker), and the
- * outer validation of its sampling policies (OpenTelemetry tail_sampling's shapes). The
- * policy compiler (workers/tail_sampler/policy.c) may add deeper checks: extend policy()
- * here, the one place `breadcrumb validate` runs. */
+/* The tail-sampler's options (workers.<name>.options of a `tail-sampler` worker). Its
+ * sampling policies are validated by compiling them (workers/tail_sampler/policy.c), so
+ * `breadcrumb validate` and the worker at start agree on what is valid. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "bc_config.h"
+#include "policy.h"
 
-struct policy_kind {
-    const char *type;
-    const char *const *keys; /* keys besides name and type */
-};
-
-static const char *const k_none[] = {NULL};
-static const char *const k_status[] = {"status_codes", NULL};
-static const char *const k_latency[] = {"threshold", "upper_threshold", NULL};
-static const char *const k_attribute[] = {"key", "values", "pattern", "min", "max", NULL};
-static const char *const k_prob[] = {"percentage", NULL};
-static const char *const k_rate[] = {"spans_per_second", NULL};
-static const char *const k_bytes[] = {"bytes_per_second", NULL};
-static const char *const k_count[] = {"min_spans", "max_spans", NULL};
-static const char *const k_nested[] = {"policies", NULL};
-
-static const struct policy_kind kinds[] = {
-    {"always_sample", k_none},   {"status_code", k_status}, {"latency", k_latency},
-    {"attribute", k_attribute},  {"probabilistic", k_prob}, {"rate_limiting", k_rate},
-    {"bytes_limiting", k_bytes}, {"span_count", k_count},   {"and", k_nested},
-    {"drop", k_nested},
-};
-
-static int policy(struct bc_check *ck, const struct bc_node *rule)
+/* Reports a policy compile error at its node, with the option's path instead of the
+ * compiler's "policies" prefix. */
+static void report(void *opaque, const struct bc_node *at, const char *message)
 {
-    const struct bc_node *type = bc_node_get(rule, "type");
-    if (type == NULL || type->kind != BC_NODE_SCALAR) {
-        bc_check_error(ck, type != NULL ? type : rule, "%s: a policy needs a type", ck->path);
-        return 1;
+    struct bc_check *ck = opaque;
+    if (strncmp(message, "policies", 8) == 0) {
+        bc_check_error(ck, at, "%s%s", ck->path, message + 8);
+    } else {
+        bc_check_error(ck, at, "%s: %s", ck->path, message);
     }
-    const struct policy_kind *kind = NULL;
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        if (strcmp(kinds[i].type, type->scalar) == 0) {
-            kind = &kinds[i];
-        }
-    }
-    if (kind == NULL) {
-        bc_check_error(ck, type,
-                       "%s: unknown policy type '%s' (expected one of: always_sample, "
-                       "status_code, latency, attribute, probabilistic, rate_limiting, "
-                       "bytes_limiting, span_count, and, drop)",
-                       ck->path, type->scalar);
-        return 1;
-    }
-    const char *allowed[8] = {"name", "type"};
-    size_t n = 2;
-    for (size_t i = 0; kind->keys[i] != NULL && n < 7; i++) {
-        allowed[n++] = kind->keys[i];
-    }
-    char what[64];
-    snprintf(what, sizeof(what), "a %s policy", kind->type);
-    int errors = bc_check_keys(ck, rule, what, allowed, NULL);
-    const struct bc_node *threshold = bc_node_get(rule, "threshold");
-    int64_t ms;
-    if (threshold != NULL &&
-        (threshold->kind != BC_NODE_SCALAR || bc_duration_parse(threshold->scalar, &ms) != 0)) {
-        bc_check_error(ck, threshold, "%s: threshold must be a duration (e.g. 2s)", ck->path);
-        errors++;
-    }
-    const struct bc_node *pct = bc_node_get(rule, "percentage");
-    if (pct != NULL) {
-        char *end = NULL;
-        double p = pct->kind == BC_NODE_SCALAR ? strtod(pct->scalar, &end) : -1;
-        if (end == NULL || *end != '\0' || p < 0 || p > 100) {
-            bc_check_error(ck, pct, "%s: percentage must be a number from 0 to 100", ck->path);
-            errors++;
-        }
-    }
-    const struct bc_node *nested = bc_node_get(rule, "policies");
-    if (nested != NULL) {
-        errors += bc_check_named_list(ck, nested, ck->path, policy);
-    }
-    return errors;
 }
 
+/* The list's shape (maps with unique names), then the policy compiler itself, so
+ * `breadcrumb validate` reports exactly what the worker would refuse at start. */
 static int check_policies(struct bc_check *ck, const struct bc_node *node)
 {
-    return bc_check_named_list(ck, node, ck->path, policy);
+    int errors = bc_check_named_list(ck, node, ck->path, NULL);
+    if (errors != 0) {
+        return errors;
+    }
+    struct ts_policies *policies = NULL;
+    errors = ts_policies_compile(node, TS_FIRST_MATCH, report, ck, &policies);
+    ts_policies_destroy(policies);
+    return errors;
 }
 
 static const char *const evaluation_values[] = {"first_match", "all", NULL};
@@ -108,8 +55,8 @@ static const struct bc_option options[] = {
      .def = "30s",
      .min = BC_SECOND_MS,
      .max = BC_HOUR_MS,
-     .description = "a partition without new records for this long (wall clock) advances "
-                    "its watermark anyway"},
+     .description = "the traces of a partition without new records for this long (wall "
+                    "clock) are decided anyway, flagged `idle_decided`"},
     {.name = "max_buffer_bytes",
      .type = BC_OPT_SIZE,
      .def = "256MiB",
@@ -139,8 +86,9 @@ static const struct bc_option options[] = {
      .check = check_policies,
      .doc_type = "list of policies",
      .description = "`{name, type, ...}` with type always_sample, status_code, latency, "
-                    "attribute, probabilistic, rate_limiting, bytes_limiting, span_count, and, "
-                    "drop"},
+                    "string_attribute, numeric_attribute, boolean_attribute, probabilistic, "
+                    "rate_limiting, bytes_limiting, span_count, and, drop (README: "
+                    "tail-sampler)"},
     {.name = NULL},
 };
 

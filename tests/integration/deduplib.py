@@ -1,0 +1,263 @@
+"""Helpers for the deduplicator's tests (07xx): generator data turned into normalized
+TrackingEvents (tests/tools/dedup_feed), a topology file, worker processes, production with
+the records' timestamps, and the read_committed check that tracking.unique holds every unique
+key exactly once."""
+import collections
+import json
+import os
+import signal
+import subprocess
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+import bclib
+import eoslib
+
+ROOT = os.environ.get("BC_ROOT", ".")
+
+
+class Event:
+    __slots__ = ("key", "ts", "value", "event_id", "raw_offset")
+
+    def __init__(self, key, ts, value, event_id, raw_offset):
+        self.key, self.ts, self.value = key, ts, value
+        self.event_id, self.raw_offset = event_id, raw_offset
+
+
+def gen_events(records, seed=7, extra=()):
+    """Runs `breadcrumb gen` into files (hex ids, no malformed records, many retries) and
+    converts its output. Returns (events in raw order, truth dict)."""
+    out = os.path.join(bclib.WORK, "gen-%d" % seed)
+    cmd = [os.path.join(bclib.BC_BIN, "breadcrumb"), "gen", "--out-dir", out,
+           "--records", str(records), "--seed", str(seed), "--b64-ids-share", "0",
+           "--bad-rate", "0", "--bad-span-rate", "0", "--quiet"] + list(extra)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=300)
+    bclib.check(p.returncode == 0, "breadcrumb gen (%s)" % p.stderr[-500:])
+    feed = subprocess.run([os.path.join(bclib.BC_TEST_BIN, "dedup_feed"),
+                           os.path.join(ROOT, "schemas"), os.path.join(out, "tracking.raw.jsonl")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    bclib.check(feed.returncode == 0, "dedup_feed (%s)" % feed.stderr[-500:])
+    events = []
+    for line in feed.stdout.split(b"\n"):
+        if not line:
+            continue
+        key, ts, value, event_id, raw = line.split(b"\t")
+        events.append(Event(key, int(ts), bytes.fromhex(value.decode()), event_id.decode(),
+                            int(raw)))
+    with open(os.path.join(out, "truth.json")) as f:
+        truth = json.load(f)
+    return events, truth
+
+
+def truth_ids(truth):
+    u = truth["unique_event_ids"]
+    return set(u["span"]) | set(u["log"]) | set(u["event"])
+
+
+def murmur2_partition(key, partitions):
+    """Kafka's default partitioner (murmur2, as Java clients and murmur2_random)."""
+    data = bytearray(key)
+    length = len(data)
+    seed, m, r = 0x9747b28c, 0x5bd1e995, 24
+    h = (seed ^ length) & 0xffffffff
+    i = 0
+    while length - i >= 4:
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & 0xffffffff
+        k ^= k >> r
+        k = (k * m) & 0xffffffff
+        h = (h * m) & 0xffffffff
+        h ^= k
+        i += 4
+    rest = length - i
+    if rest == 3:
+        h ^= data[i + 2] << 16
+    if rest >= 2:
+        h ^= data[i + 1] << 8
+    if rest >= 1:
+        h ^= data[i]
+        h = (h * m) & 0xffffffff
+    h ^= h >> 13
+    h = (h * m) & 0xffffffff
+    h ^= h >> 15
+    return (h & 0x7fffffff) % partitions
+
+
+def copy_distances(events, partitions):
+    """Offset distances between a repeat and its first copy, within the partition its key
+    maps to (the deduplicator's input offsets)."""
+    next_offset = collections.Counter()
+    first = {}
+    dist = []
+    for e in events:
+        p = murmur2_partition(e.key, partitions)
+        off = next_offset[p]
+        next_offset[p] += 1
+        if e.event_id in first:
+            dist.append(off - first[e.event_id])
+        else:
+            first[e.event_id] = off
+    return sorted(dist)
+
+
+TOPOLOGY = """\
+pipeline: tracking
+kafka:
+  brokers: embedded
+  profile: test
+schemas:
+  dir: {schemas}
+topics:
+  tracking.normalized: {{partitions: {parts}}}
+  tracking.unique: {{partitions: {parts}}}
+  tracking.deduplicator.repartition: {{partitions: {parts}}}
+workers:
+  deduplicator:
+    input: {inputs}
+    outputs: {outputs}
+    max_batch: {max_batch}
+    commit_interval_ms: 100
+    options:
+      key: {key}
+      window: {window}
+      missing_key: pass
+"""
+
+
+def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartition=False):
+    inputs = "tracking.normalized"
+    outputs = "{unique: tracking.unique}"
+    if repartition:
+        inputs = "[tracking.normalized, tracking.deduplicator.repartition]"
+        outputs = "{unique: tracking.unique, repartition: tracking.deduplicator.repartition}"
+    path = os.path.join(bclib.WORK, "topology.yaml")
+    with open(path, "w") as f:
+        f.write(TOPOLOGY.format(schemas=os.path.join(ROOT, "schemas"), parts=parts,
+                                inputs=inputs, outputs=outputs, max_batch=max_batch, key=key,
+                                window=window))
+    p = subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "validate", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    bclib.check(p.returncode == 0, "topology validates: " + p.stdout)
+    return path
+
+
+def start_broker(parts, repartition=False):
+    topics = ["tracking.normalized:%d" % parts, "tracking.unique:%d" % parts,
+              "tracking.fates:1", "tracking.dlq:1",
+              "tracking.deduplicator.seen.changelog:%d" % parts]
+    if repartition:
+        topics.append("tracking.deduplicator.repartition:%d" % parts)
+    args = []
+    for t in topics:
+        args += ["--topic", t]
+    return bclib.Broker(args=args).start()
+
+
+class Worker:
+    """A bin/deduplicator process as instance `instance`."""
+
+    def __init__(self, broker, topology, instance):
+        self.instance = instance
+        self.args = [os.path.join(bclib.BC_BIN, "deduplicator"), "--config", topology,
+                     "--worker", "deduplicator", "--instance", instance,
+                     "--brokers", broker.bootstrap]
+        self.log_path = os.path.join(bclib.WORK, "deduplicator-%s.log" % instance)
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=log)
+        log.close()
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, timeout=60):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            bclib.fail("deduplicator %s did not stop within %ds" % (self.instance, timeout))
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+
+def produce(bootstrap, events, keys=None):
+    """Produces the events (key, value, timestamp) in order to tracking.normalized."""
+    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
+                  "linger.ms": 20, "partitioner": "murmur2_random"})
+    errors = []
+
+    def dr(err, _msg):
+        if err is not None:
+            errors.append(err)
+
+    for i, e in enumerate(events):
+        key = e.key if keys is None else keys[i]
+        while True:
+            try:
+                p.produce("tracking.normalized", key=key, value=e.value, timestamp=e.ts,
+                          on_delivery=dr)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    left = p.flush(60)
+    bclib.check(left == 0 and not errors, "events produced (%d left, %s)" % (left, errors[:3]))
+
+
+def event_id_of(value):
+    """The event_id of a wire-format TrackingEvent: its first field (a 32-char string)."""
+    bclib.check(value[:1] == b"\0" and value[5] == 64, "TrackingEvent wire format")
+    return value[6:38].decode()
+
+
+def wait_lag_zero(bootstrap, topics, parts, timeout):
+    def done():
+        return all(eoslib.group_lag(bootstrap, "tracking.deduplicator", t, parts) == 0
+                   for t in topics)
+    bclib.wait_for(done, timeout, "the group to commit every input", interval=0.5)
+
+
+def check_exactly_once(reader, expected_ids, what):
+    """Every id of expected_ids exactly once on the reader's topic, nothing else."""
+    reader.poll(1.0)
+    got = collections.Counter(event_id_of(m.value()) for m in reader.records)
+    twice = [i for i, n in got.items() if n > 1]
+    missing = expected_ids - set(got)
+    extra = set(got) - expected_ids
+    print("MEASURED %s: %d unique keys expected (ground truth), %d records on tracking.unique, "
+          "%d keys twice, %d missing, %d unexpected"
+          % (what, len(expected_ids), sum(got.values()), len(twice), len(missing), len(extra)),
+          flush=True)
+    bclib.check(not twice and not missing and not extra,
+                "%s: each unique key exactly once (twice e.g. %s, missing e.g. %s)"
+                % (what, twice[:3], sorted(missing)[:3]))
+
+
+def read_fates(bootstrap):
+    """Every committed record of tracking.fates, as decoded Fate dicts."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "fates-reader",
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    _lo, hi = c.get_watermark_offsets(TopicPartition("tracking.fates", 0), timeout=20)
+    c.assign([TopicPartition("tracking.fates", 0, 0)])
+    out = []
+    done = False
+    while not done:
+        msgs = c.consume(num_messages=10000, timeout=2.0)
+        if not msgs:
+            break
+        for m in msgs:
+            if m.error() is None:
+                out.append(eoslib.decode("Fate", m.value()))
+            if m.offset() + 1 >= hi:
+                done = True
+    c.close()
+    return out

@@ -1,0 +1,282 @@
+/* The tail-sampler's trace buffer (workers/tail_sampler/buffer.c): watermark and decision
+ * timing (decision_wait, allowed_lateness, the root rule), decision order, the held offset,
+ * the oldest trace, record round trips and exact byte accounting. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_config.h"
+#include "workers/tail_sampler/buffer.h"
+
+static struct ts_policies *policies(void)
+{
+    const char *yaml = "policies: [{name: err, type: status_code, status_codes: [ERROR]}]\n";
+    struct bc_errors errs = {0};
+    struct bc_yaml *doc = bc_yaml_load_string("p.yaml", yaml, strlen(yaml), &errs);
+    assert_non_null(doc);
+    struct ts_policies *p = NULL;
+    assert_int_equal(
+        ts_policies_compile(bc_node_get(doc->root, "policies"), TS_ALL, NULL, NULL, &p), 0);
+    bc_yaml_destroy(doc);
+    return p;
+}
+
+static void id_of(uint8_t id[16], int n)
+{
+    memset(id, 0, 16);
+    memcpy(id, &n, sizeof(n));
+}
+
+/* Adds a span of trace n ending at end_ms (root when root != 0). */
+static struct ts_trace *span(struct ts_buffer *buf, struct ts_part *part, int n, int64_t offset,
+                             int64_t end_ms, int root, int status)
+{
+    uint8_t id[16];
+    id_of(id, n);
+    struct ts_span s = {.status = status, .start_ns = (end_ms - 5) * 1000000,
+                        .end_ns = end_ms * 1000000, .is_root = root, .bytes = 7};
+    char value[32];
+    int len = snprintf(value, sizeof(value), "span-%d-%lld", n, (long long)offset);
+    ts_part_observe(part, end_ms);
+    return ts_buffer_add(buf, part, id, offset, end_ms, TS_REC_SPAN, value, (size_t)len, &s,
+                         end_ms, root ? end_ms : -1);
+}
+
+static void test_watermark_decision_wait_and_lateness(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 10000, 5000); /* wait 10 s, lateness 5 s */
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    assert_int_equal(ts_part_max_event(part), -1);
+    struct ts_trace *a = span(buf, part, 1, 0, 1000, 0, 0);
+    span(buf, part, 1, 1, 3000, 0, 0); /* a's last span: 3000 */
+    assert_int_equal(a->last_ms, 3000);
+    assert_int_equal(a->due_ms, 3000 + 10000 + 5000);
+    assert_null(ts_part_due(part));
+    span(buf, part, 2, 2, 17999, 0, 0); /* watermark 12999: not yet 13000 */
+    assert_null(ts_part_due(part));
+    span(buf, part, 2, 3, 18000, 0, 0); /* watermark 13000 = last + wait */
+    assert_ptr_equal(ts_part_due(part), a);
+    ts_buffer_remove(buf, part, a);
+    assert_null(ts_part_due(part));
+    /* An out-of-order span (older than the max) never moves the watermark back. */
+    span(buf, part, 3, 4, 100, 0, 0);
+    assert_int_equal(ts_part_max_event(part), 18000);
+    struct ts_trace *c = ts_part_due(part);
+    assert_non_null(c);
+    assert_int_equal(c->last_ms, 100);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+static void test_root_rule(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 10000, 5000);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    struct ts_trace *a = span(buf, part, 1, 0, 1000, 0, 0);
+    assert_int_equal(a->due_ms, 16000);
+    span(buf, part, 1, 1, 2000, 1, 0); /* the root ends at 2000 */
+    assert_int_equal(a->due_ms, 12000); /* root end + decision_wait, no lateness */
+    span(buf, part, 2, 2, 11999, 0, 0);
+    assert_null(ts_part_due(part));
+    span(buf, part, 2, 3, 12000, 0, 0);
+    assert_ptr_equal(ts_part_due(part), a);
+    /* A child ending after its root keeps the earlier bound. */
+    span(buf, part, 1, 4, 2500, 0, 0);
+    assert_int_equal(a->due_ms, 12000);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+static void test_decision_order_hold_and_oldest(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 3, 1);
+    assert_int_equal(ts_part_id(part), 3);
+    assert_int_equal(ts_part_hold(part), -1);
+    span(buf, part, 1, 10, 500, 0, 0);
+    span(buf, part, 2, 11, 300, 0, 0);
+    span(buf, part, 3, 12, 300, 0, 0);
+    span(buf, part, 1, 13, 200, 0, 0);
+    assert_int_equal(ts_part_hold(part), 10);
+    uint8_t id[16];
+    id_of(id, 1);
+    assert_ptr_equal(ts_part_oldest(part), ts_part_find(part, id));
+    ts_part_observe(part, 5000);
+    /* Due order: by due time, ties by arrival: 2, 3 (300 + 1000), then 1 (500 + 1000). */
+    int order[3];
+    for (int i = 0; i < 3; i++) {
+        struct ts_trace *t = ts_part_due(part);
+        assert_non_null(t);
+        memcpy(&order[i], t->id, sizeof(int));
+        ts_buffer_remove(buf, part, t);
+        if (i == 1) {
+            assert_int_equal(ts_part_hold(part), 10);
+        }
+    }
+    assert_int_equal(order[0], 2);
+    assert_int_equal(order[1], 3);
+    assert_int_equal(order[2], 1);
+    assert_int_equal(ts_part_hold(part), -1);
+    assert_null(ts_part_due(part));
+    assert_int_equal(ts_buffer_traces(buf), 0);
+    assert_int_equal(ts_buffer_records(buf), 0);
+    /* The oldest partition is the one holding the earliest-created trace. */
+    struct ts_part *other = ts_buffer_part(buf, 1, 1);
+    span(buf, other, 9, 0, 1, 0, 0);
+    span(buf, part, 8, 20, 1, 0, 0);
+    assert_ptr_equal(ts_buffer_oldest_part(buf), other);
+    ts_buffer_drop_part(buf, 1);
+    assert_ptr_equal(ts_buffer_oldest_part(buf), part);
+    assert_int_equal(ts_buffer_traces(buf), 1);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+static void test_records_round_trip_and_accumulator(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    struct ts_trace *t = NULL;
+    for (int i = 0; i < 100; i++) {
+        t = span(buf, part, 7, 100 + i, 1000 + i, 0, i == 50 ? 2 : 1);
+    }
+    uint8_t id[16];
+    id_of(id, 7);
+    uint8_t log[3] = {1, 2, 3};
+    assert_ptr_equal(ts_buffer_add(buf, part, id, 200, 99, 0, log, 3, NULL, 5, -1), t);
+    assert_int_equal(t->records, 101);
+    assert_int_equal(t->acc.spans, 100);
+    assert_int_equal(t->acc.match[0], 1); /* the error span */
+    assert_int_equal(t->acc.bytes, 700);
+    uint32_t cursor = 0;
+    struct ts_rec rec;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(ts_trace_next(t, &cursor, &rec), 1);
+        char want[32];
+        int len = snprintf(want, sizeof(want), "span-7-%d", 100 + i);
+        assert_int_equal(rec.offset, 100 + i);
+        assert_int_equal(rec.timestamp_ms, 1000 + i);
+        assert_int_equal(rec.flags, TS_REC_SPAN);
+        assert_int_equal(rec.len, (size_t)len);
+        assert_memory_equal(rec.value, want, (size_t)len);
+    }
+    assert_int_equal(ts_trace_next(t, &cursor, &rec), 1);
+    assert_int_equal(rec.offset, 200);
+    assert_int_equal(rec.flags, 0);
+    assert_memory_equal(rec.value, log, 3);
+    assert_int_equal(ts_trace_next(t, &cursor, &rec), 0);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+static void test_byte_accounting_is_exact(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    assert_int_equal(ts_buffer_bytes(buf), 0);
+    for (int n = 0; n < 500; n++) {
+        for (int k = 0; k < 1 + n % 7; k++) {
+            uint8_t id[16];
+            id_of(id, n);
+            struct ts_trace *t = ts_part_find(part, id);
+            char value[300];
+            size_t len = 50 + (size_t)((n * 31 + k * 17) % 250);
+            memset(value, 'x', len);
+            size_t before = ts_buffer_bytes(buf);
+            size_t cost = ts_buffer_add_cost(buf, part, t, len);
+            assert_non_null(ts_buffer_add(buf, part, id, n * 10 + k, 0, TS_REC_SPAN, value, len,
+                                          NULL, n, -1));
+            assert_int_equal(ts_buffer_bytes(buf) - before, cost);
+        }
+    }
+    size_t full = ts_buffer_bytes(buf);
+    size_t records = ts_buffer_records(buf);
+    assert_int_equal(records, 500 / 7 * 28 + (1 + 2 + 3)); /* 71 rounds of 1..7, then 1..3 */
+    /* Removing every trace frees all but the tables (kept at capacity, still counted). */
+    while (ts_part_oldest(part) != NULL) {
+        ts_buffer_remove(buf, part, ts_part_oldest(part));
+    }
+    size_t tables = ts_buffer_bytes(buf);
+    assert_true(tables < full / 10);
+    assert_int_equal(tables, (1024 + 512) * sizeof(void *)); /* hash table 1024, heap 512 */
+    ts_buffer_drop_part(buf, 0);
+    assert_int_equal(ts_buffer_bytes(buf), 0);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+/* Bytes per buffered span beyond the span's own encoded bytes, for the README: 2,000 traces
+ * of 1-50 spans (sizes 300-900 B, traces interleaved as the generator sends them). */
+static void test_overhead_per_span(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    enum { TRACES = 2000, LIVE = 200 };
+    int spans[TRACES], sent[TRACES], active[LIVE];
+    char value[900];
+    memset(value, 'v', sizeof(value));
+    size_t payload = 0, records = 0, n_active = 0;
+    int next = 0;
+    int64_t offset = 0;
+    uint64_t rnd = 12345;
+    /* LIVE traces open at a time; a random one of them sends its next span. */
+    while (n_active > 0 || next < TRACES) {
+        while (n_active < LIVE && next < TRACES) {
+            spans[next] = 1 + (next * 37) % 50;
+            sent[next] = 0;
+            active[n_active++] = next++;
+        }
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t k = (size_t)(rnd >> 33) % n_active;
+        int i = active[k];
+        size_t len = 300 + (size_t)((rnd >> 20) % 601);
+        uint8_t id[16];
+        id_of(id, i);
+        assert_non_null(ts_buffer_add(buf, part, id, offset++, 0, TS_REC_SPAN, value, len, NULL,
+                                      0, -1));
+        payload += len;
+        records++;
+        if (++sent[i] == spans[i]) {
+            active[k] = active[--n_active];
+        }
+    }
+    assert_int_equal(ts_buffer_records(buf), records);
+    double overhead = (double)(ts_buffer_bytes(buf) - payload) / (double)records;
+    printf("MEASURED tail-sampler buffer: %zu spans, %zu payload bytes, %zu buffered bytes, "
+           "%.1f bytes overhead per span\n",
+           records, payload, ts_buffer_bytes(buf), overhead);
+    assert_true(overhead <= 200.0);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_watermark_decision_wait_and_lateness),
+        cmocka_unit_test(test_root_rule),
+        cmocka_unit_test(test_decision_order_hold_and_oldest),
+        cmocka_unit_test(test_records_round_trip_and_accumulator),
+        cmocka_unit_test(test_byte_accounting_is_exact),
+        cmocka_unit_test(test_overhead_per_span),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

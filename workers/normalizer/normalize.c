@@ -1,0 +1,2104 @@
+/*
+ * The normalizer's core (normalize.h): format detection, OTLP/JSON traces and logs, flat JSON
+ * events, ids, timestamps, clock skew, limits and event ids. Pure: the outcome depends on the
+ * record's bytes, its Kafka timestamp and position, and the options, nothing else.
+ *
+ * Parsing is two passes over the jansson tree of an OTLP payload: the first checks the
+ * envelope (arrays, resources, scopes) so that a bad envelope is one dead letter and never a
+ * partial output; the second fills the reused TrackingEvent value once per item and hands it
+ * to the callback.
+ */
+#include "normalize.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <xxhash.h>
+
+#define MESSAGE_SIZE 320
+/* Arrays and kvlists nested in an AnyValue, at most: each level is 3 levels of Avro
+ * (record, record, array) and bc_avro encodes at most 200, TrackingEvent's own included. */
+#define MAX_ANY_DEPTH 32
+#define PATH_SIZE 192
+
+static const char *const reason_names[NORM_REASON_COUNT] = {
+    "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
+    "missing_field", "wrong_type", "invalid_id", "invalid_timestamp", "invalid_enum",
+};
+
+static const char *const flag_names[] = {
+    "clock_skew",         "clamped",         "end_before_start", "truncated",
+    "attributes_dropped", "missing_service",
+};
+#define FLAG_COUNT (sizeof(flag_names) / sizeof(flag_names[0]))
+
+/* TrackingEvent.kind symbols. */
+enum { KIND_SPAN = 0, KIND_LOG = 1, KIND_EVENT = 2 };
+static const char *const kind_material[] = {"span", "log", "event"};
+
+/* AnyValue.value union branches, in schema order. */
+enum { AV_NULL = 0, AV_STRING, AV_BOOL, AV_LONG, AV_DOUBLE, AV_BYTES, AV_ARRAY, AV_KVLIST };
+
+static const char *const span_kind_names[] = {
+    "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",      "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
+};
+static const char *const status_code_names[] = {
+    "STATUS_CODE_UNSET",
+    "STATUS_CODE_OK",
+    "STATUS_CODE_ERROR",
+};
+static const char *const severity_names[] = {
+    "SEVERITY_NUMBER_UNSPECIFIED", "SEVERITY_NUMBER_TRACE",  "SEVERITY_NUMBER_TRACE2",
+    "SEVERITY_NUMBER_TRACE3",      "SEVERITY_NUMBER_TRACE4", "SEVERITY_NUMBER_DEBUG",
+    "SEVERITY_NUMBER_DEBUG2",      "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+    "SEVERITY_NUMBER_INFO",        "SEVERITY_NUMBER_INFO2",  "SEVERITY_NUMBER_INFO3",
+    "SEVERITY_NUMBER_INFO4",       "SEVERITY_NUMBER_WARN",   "SEVERITY_NUMBER_WARN2",
+    "SEVERITY_NUMBER_WARN3",       "SEVERITY_NUMBER_WARN4",  "SEVERITY_NUMBER_ERROR",
+    "SEVERITY_NUMBER_ERROR2",      "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+    "SEVERITY_NUMBER_FATAL",       "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3",
+    "SEVERITY_NUMBER_FATAL4",
+};
+#define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+struct norm {
+    const struct norm_options *opts;           /* borrowed */
+    const struct bc_avro_schema *event_schema; /* borrowed from the registry */
+    const struct bc_avro_schema *dl_schema;
+    avro_value_t event; /* reused for every item; reset and fully set per item */
+    struct norm_stats stats;
+
+    /* The record being processed. */
+    const struct norm_input *in;
+    norm_outcome_fn fn;
+    void *opaque;
+    int stop;     /* fn's nonzero return, or -1 on an internal error */
+    int internal; /* 1 once an internal error was written to errstr */
+    char *errstr;
+    size_t errstr_size;
+
+    /* The item being processed. */
+    unsigned flags;
+    enum norm_reason reason;
+    char message[MESSAGE_SIZE];
+    char path[PATH_SIZE]; /* JSON path of the current node, for messages */
+    size_t path_len;
+    int depth; /* of arrays and kvlists in the AnyValue being parsed */
+
+    char *scratch; /* a NUL-terminated copy of a truncated string */
+    size_t scratch_cap;
+    char *material; /* bytes hashed into an event_id */
+    size_t material_cap;
+};
+
+const char *norm_reason_name(enum norm_reason reason)
+{
+    return (unsigned)reason < NORM_REASON_COUNT ? reason_names[reason] : NULL;
+}
+
+void norm_options_default(struct norm_options *opts)
+{
+    static const char *const correlation[] = {"correlation_id", "request_id"};
+    memset(opts, 0, sizeof(*opts));
+    opts->format = NORM_FORMAT_AUTO;
+    opts->max_clock_skew_ms = 10 * 60 * 1000;
+    opts->clamp_skew = 1;
+    opts->max_payload_bytes = 1024 * 1024;
+    opts->max_attributes = 128;
+    opts->max_attribute_value_length = 4096;
+    opts->correlation_attributes = correlation;
+    opts->correlation_count = 2;
+    opts->event_id_field = "attributes.idempotency_key";
+}
+
+/* ---- errors and paths --------------------------------------------------------------- */
+
+static size_t path_push(struct norm *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t path_push(struct norm *n, const char *fmt, ...)
+{
+    size_t saved = n->path_len;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(n->path + saved, sizeof(n->path) - saved, fmt, ap);
+    va_end(ap);
+    if (w > 0) {
+        n->path_len = saved + (size_t)w < sizeof(n->path) ? saved + (size_t)w : sizeof(n->path) - 1;
+    }
+    return saved;
+}
+
+static void path_pop(struct norm *n, size_t saved)
+{
+    n->path_len = saved;
+    n->path[saved] = '\0';
+}
+
+/* Records an input error at the current path (plus field, may be NULL); returns -1. */
+static int fail(struct norm *n, const char *field, enum norm_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(struct norm *n, const char *field, enum norm_reason reason, const char *fmt, ...)
+{
+    n->reason = reason;
+    int w = snprintf(n->message, sizeof(n->message), "%s%s%s%s", n->path,
+                     field != NULL && n->path_len > 0 ? "." : "", field != NULL ? field : "",
+                     n->path_len > 0 || field != NULL ? ": " : "");
+    if (w < 0 || (size_t)w >= sizeof(n->message)) {
+        w = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->message + w, sizeof(n->message) - (size_t)w, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Records an internal error (Avro, memory) in errstr; returns -1. */
+static int internal(struct norm *n, const char *what)
+{
+    if (!n->internal) {
+        snprintf(n->errstr, n->errstr_size, "%s: %s", what, avro_strerror());
+        n->internal = 1;
+    }
+    return -1;
+}
+
+#define AV(n, call, what)                                                                          \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            return internal((n), (what));                                                          \
+        }                                                                                          \
+    } while (0)
+
+static const char *json_type_name(const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
+    }
+    return "?";
+}
+
+/* A member by its lowerCamelCase (OTLP/JSON) or snake_case (proto) name; JSON null reads
+ * as absent (protojson's "default value"). Borrowed. */
+static json_t *get2(const json_t *obj, const char *camel, const char *snake)
+{
+    json_t *j = json_object_get(obj, camel);
+    if (j == NULL && snake != NULL) {
+        j = json_object_get(obj, snake);
+    }
+    return j != NULL && json_is_null(j) ? NULL : j;
+}
+
+static json_t *get(const json_t *obj, const char *name)
+{
+    return get2(obj, name, NULL);
+}
+
+/* ---- Avro helpers -------------------------------------------------------------------- */
+
+static int av_field(struct norm *n, avro_value_t *rec, const char *name, avro_value_t *out)
+{
+    AV(n, avro_value_get_by_name(rec, name, out, NULL), name);
+    return 0;
+}
+
+/* Sets a string from len bytes of s (valid UTF-8, no NUL inside). */
+static int av_string(struct norm *n, avro_value_t *v, const char *s, size_t len)
+{
+    if (s[len] != '\0') {
+        if (n->scratch_cap < len + 1) {
+            char *grown = realloc(n->scratch, len + 1);
+            if (grown == NULL) {
+                return internal(n, "out of memory");
+            }
+            n->scratch = grown;
+            n->scratch_cap = len + 1;
+        }
+        memcpy(n->scratch, s, len);
+        n->scratch[len] = '\0';
+        s = n->scratch;
+    }
+    AV(n, avro_value_set_string_len(v, s, len + 1), "set string");
+    return 0;
+}
+
+static int set_str(struct norm *n, avro_value_t *rec, const char *field, const char *s)
+{
+    avro_value_t v;
+    if (av_field(n, rec, field, &v) != 0) {
+        return -1;
+    }
+    return av_string(n, &v, s, strlen(s));
+}
+
+static int set_long(struct norm *n, avro_value_t *rec, const char *field, int64_t l)
+{
+    avro_value_t v;
+    if (av_field(n, rec, field, &v) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_long(&v, l), field);
+    return 0;
+}
+
+static int set_enum(struct norm *n, avro_value_t *rec, const char *field, int symbol)
+{
+    avro_value_t v;
+    if (av_field(n, rec, field, &v) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_enum(&v, symbol), field);
+    return 0;
+}
+
+/* Sets a ["null", T] field to null. */
+static int set_null(struct norm *n, avro_value_t *rec, const char *field)
+{
+    avro_value_t u, b;
+    if (av_field(n, rec, field, &u) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_branch(&u, 0, &b), field);
+    AV(n, avro_value_set_null(&b), field);
+    return 0;
+}
+
+/* Selects the non-null branch of a ["null", T] field into *out. */
+static int set_some(struct norm *n, avro_value_t *rec, const char *field, avro_value_t *out)
+{
+    avro_value_t u;
+    if (av_field(n, rec, field, &u) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_branch(&u, 1, out), field);
+    return 0;
+}
+
+/* A ["null", "string"] field: s NULL is null. */
+static int set_opt_str(struct norm *n, avro_value_t *rec, const char *field, const char *s)
+{
+    if (s == NULL) {
+        return set_null(n, rec, field);
+    }
+    avro_value_t b;
+    if (set_some(n, rec, field, &b) != 0) {
+        return -1;
+    }
+    return av_string(n, &b, s, strlen(s));
+}
+
+/* The length to keep of a len-byte UTF-8 string: at most the limit, on a character
+ * boundary. Sets the truncated flag when it cuts. */
+static size_t keep_utf8(struct norm *n, const char *s, size_t len)
+{
+    size_t max = n->opts->max_attribute_value_length;
+    if (len <= max) {
+        return len;
+    }
+    size_t cut = max;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80) {
+        cut--;
+    }
+    n->flags |= NORM_FLAG_TRUNCATED;
+    return cut;
+}
+
+/* ---- scalars: ids, integers, timestamps, enums ---------------------------------------- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Decodes base64 (standard or URL-safe alphabet, padded or not) of exactly want bytes.
+ * Returns the decoded length, or -1 when s is not base64. out holds at least want + 3. */
+static long base64_decode(const char *s, size_t len, uint8_t *out, size_t out_size)
+{
+    size_t pad = 0;
+    while (len > 0 && s[len - 1] == '=' && pad < 2) {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0)) {
+        return -1;
+    }
+    size_t full = (len + 3) / 4 * 4;
+    if (full / 4 * 3 > out_size) {
+        return -1;
+    }
+    char *buf = malloc(full + 1);
+    if (buf == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '-') {
+            c = '+';
+        } else if (c == '_') {
+            c = '/';
+        } else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '+' || c == '/')) {
+            free(buf);
+            return -1;
+        }
+        buf[i] = c;
+    }
+    for (size_t i = len; i < full; i++) {
+        buf[i] = '=';
+    }
+    int got = full > 0 ? EVP_DecodeBlock(out, (const unsigned char *)buf, (int)full) : 0;
+    free(buf);
+    if (got < 0) {
+        return -1;
+    }
+    return (long)got - (long)(full - len); /* EVP_DecodeBlock counts padding as zero bytes */
+}
+
+/* Id parsing: OTLP accepts base64 too (protojson bytes); flat events only hex. */
+enum { ID_OTLP = 0, ID_HEX_ONLY = 2, ID_ZERO_INVALID = 1 };
+
+/* An id of nbytes (16: trace, 8: span) as hex (either case) or, unless ID_HEX_ONLY, base64
+ * of the bytes. Returns 1 and the lowercase hex in hex (2 * nbytes + 1), 0 when absent (""
+ * or missing), -1 on error (wrong_type, invalid_id; all-zero ids are invalid with
+ * ID_ZERO_INVALID, else absent). */
+static int parse_id(struct norm *n, const json_t *j, const char *field, size_t nbytes, int mode,
+                    char *hex)
+{
+    if (j == NULL) {
+        return 0;
+    }
+    if (!json_is_string(j)) {
+        return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
+    }
+    const char *s = json_string_value(j);
+    size_t len = json_string_length(j);
+    if (len == 0) {
+        return 0;
+    }
+    uint8_t raw[32];
+    int ok = 0;
+    if (len == 2 * nbytes) {
+        ok = 1;
+        for (size_t i = 0; i < nbytes; i++) {
+            int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                ok = 0;
+                break;
+            }
+            raw[i] = (uint8_t)(hi << 4 | lo);
+        }
+    }
+    if (!ok && !(mode & ID_HEX_ONLY) && len <= 4 * ((nbytes + 2) / 3)) {
+        ok = base64_decode(s, len, raw, sizeof(raw)) == (long)nbytes;
+    }
+    if (!ok) {
+        if (mode & ID_HEX_ONLY) {
+            return fail(n, field, NORM_INVALID_ID,
+                        "expected %zu hex characters, got %zu "
+                        "characters",
+                        2 * nbytes, len);
+        }
+        return fail(n, field, NORM_INVALID_ID,
+                    "expected %zu hex characters or the base64 of %zu bytes, got %zu characters",
+                    2 * nbytes, nbytes, len);
+    }
+    int zero = 1;
+    for (size_t i = 0; i < nbytes; i++) {
+        static const char digits[] = "0123456789abcdef";
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 15];
+        zero &= raw[i] == 0;
+    }
+    hex[2 * nbytes] = '\0';
+    if (zero) {
+        if (mode & ID_ZERO_INVALID) {
+            return fail(n, field, NORM_INVALID_ID, "an all-zero id is invalid");
+        }
+        return 0;
+    }
+    return 1;
+}
+
+/* Decimal digits only (no sign, no space), within [0, INT64_MAX]. */
+static int digits_to_int64(const char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 19) {
+        return -1;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX) {
+        return -1;
+    }
+    *out = (int64_t)v;
+    return 0;
+}
+
+/* A uint64 of nanoseconds since the epoch: a decimal string (OTLP/JSON) or an integer
+ * (protojson variants). Returns 1 (value in *ns; 0 allowed), 0 absent, -1 error. */
+static int parse_time(struct norm *n, const json_t *j, const char *field, int64_t *ns)
+{
+    if (j == NULL) {
+        return 0;
+    }
+    if (json_is_string(j)) {
+        if (digits_to_int64(json_string_value(j), json_string_length(j), ns) != 0) {
+            return fail(n, field, NORM_INVALID_TIMESTAMP,
+                        "expected unsigned decimal nanoseconds that fit in 63 bits");
+        }
+        return 1;
+    }
+    if (json_is_integer(j)) {
+        if (json_integer_value(j) < 0) {
+            return fail(n, field, NORM_INVALID_TIMESTAMP, "negative nanoseconds");
+        }
+        *ns = (int64_t)json_integer_value(j);
+        return 1;
+    }
+    if (json_is_real(j)) {
+        return fail(n, field, NORM_INVALID_TIMESTAMP, "expected integer nanoseconds, got a real");
+    }
+    return fail(n, field, NORM_WRONG_TYPE,
+                "expected nanoseconds as a string or an integer, "
+                "got %s",
+                json_type_name(j));
+}
+
+/* An int64: a decimal string with optional '-' or an integer. Returns 0 or -1 (wrong_type). */
+static int parse_int64(struct norm *n, const json_t *j, const char *field, int64_t *out)
+{
+    if (json_is_integer(j)) {
+        *out = (int64_t)json_integer_value(j);
+        return 0;
+    }
+    if (json_is_string(j)) {
+        const char *s = json_string_value(j);
+        size_t len = json_string_length(j);
+        int neg = len > 0 && s[0] == '-';
+        int64_t v = 0;
+        if (len == 20 && neg && strcmp(s, "-9223372036854775808") == 0) {
+            *out = INT64_MIN;
+            return 0;
+        }
+        if (digits_to_int64(s + neg, len - (size_t)neg, &v) == 0) {
+            *out = neg ? -v : v;
+            return 0;
+        }
+        return fail(n, field, NORM_WRONG_TYPE, "expected a decimal int64");
+    }
+    return fail(n, field, NORM_WRONG_TYPE, "expected an int64 (string or integer), got %s",
+                json_type_name(j));
+}
+
+/* An enum as its number or its full protobuf name. Absent reads as 0. Returns 0 or -1. */
+static int parse_enum(struct norm *n, const json_t *j, const char *field, const char *const *names,
+                      int count, int *out)
+{
+    *out = 0;
+    if (j == NULL) {
+        return 0;
+    }
+    if (json_is_integer(j)) {
+        json_int_t v = json_integer_value(j);
+        if (v < 0 || v >= count) {
+            return fail(n, field, NORM_INVALID_ENUM, "%lld is not a valid value (0..%d)",
+                        (long long)v, count - 1);
+        }
+        *out = (int)v;
+        return 0;
+    }
+    if (json_is_string(j)) {
+        for (int i = 0; i < count; i++) {
+            if (strcmp(json_string_value(j), names[i]) == 0) {
+                *out = i;
+                return 0;
+            }
+        }
+        return fail(n, field, NORM_INVALID_ENUM, "unknown enum name");
+    }
+    return fail(n, field, NORM_WRONG_TYPE, "expected an enum number or name, got %s",
+                json_type_name(j));
+}
+
+/* An optional string member; returns 1 (s set, borrowed), 0 absent, -1 wrong_type. */
+static int parse_opt_string(struct norm *n, const json_t *j, const char *field, const char **s)
+{
+    *s = NULL;
+    if (j == NULL) {
+        return 0;
+    }
+    if (!json_is_string(j)) {
+        return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
+    }
+    *s = json_string_value(j);
+    return 1;
+}
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int read_digits(const char **p, int count, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < count; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += count;
+    *out = v;
+    return 0;
+}
+
+/* RFC 3339 "2026-11-27T08:00:00.123Z" / "...+01:00" to nanoseconds since the epoch (1970
+ * to 2262). Returns 0 or -1. */
+static int parse_rfc3339(const char *s, int64_t *ns)
+{
+    int y, mo, d, h, mi, sec;
+    const char *p = s;
+    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
+        read_digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' ')) {
+        return -1;
+    }
+    p++;
+    if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi) || *p++ != ':' ||
+        read_digits(&p, 2, &sec)) {
+        return -1;
+    }
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+        h > 23 || mi > 59 || sec > 59) {
+        return -1;
+    }
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (digits < 9) {
+                frac = frac * 10 + (*p - '0');
+            }
+            digits++;
+            p++;
+        }
+        if (digits == 0) {
+            return -1;
+        }
+        for (; digits < 9; digits++) {
+            frac *= 10;
+        }
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if (read_digits(&p, 2, &oh) || *p++ != ':' || read_digits(&p, 2, &om) || oh > 23 ||
+            om > 59) {
+            return -1;
+        }
+        offset_s = sign * (oh * 3600 + om * 60);
+    } else {
+        return -1;
+    }
+    if (*p != '\0') {
+        return -1;
+    }
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+    if (secs < 0 || secs > INT64_MAX / 1000000000 - 1) {
+        return -1;
+    }
+    *ns = secs * 1000000000 + frac;
+    return 0;
+}
+
+/* ---- AnyValue -------------------------------------------------------------------------- */
+
+static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec);
+
+/* Fills an AnyValue record from an OTLP/JSON AnyValue object ({"stringValue": ...}, ...).
+ * j NULL or {} is the empty value (null). */
+static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue)
+{
+    static const struct {
+        const char *camel, *snake;
+        int branch;
+    } kinds[] = {
+        {"stringValue", "string_value", AV_STRING}, {"boolValue", "bool_value", AV_BOOL},
+        {"intValue", "int_value", AV_LONG},         {"doubleValue", "double_value", AV_DOUBLE},
+        {"bytesValue", "bytes_value", AV_BYTES},    {"arrayValue", "array_value", AV_ARRAY},
+        {"kvlistValue", "kvlist_value", AV_KVLIST},
+    };
+    avro_value_t u, b;
+    if (av_field(n, anyvalue, "value", &u) != 0) {
+        return -1;
+    }
+    if (j != NULL && !json_is_object(j)) {
+        return fail(n, NULL, NORM_WRONG_TYPE, "expected an AnyValue object, got %s",
+                    json_type_name(j));
+    }
+    const json_t *v = NULL;
+    const char *name = NULL;
+    int branch = AV_NULL, found = 0;
+    for (size_t i = 0; j != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        const json_t *x = get2(j, kinds[i].camel, kinds[i].snake);
+        if (x != NULL) {
+            found++;
+            v = x;
+            name = kinds[i].camel;
+            branch = kinds[i].branch;
+        }
+    }
+    if (found > 1) {
+        return fail(n, NULL, NORM_WRONG_TYPE, "an AnyValue holds more than one value");
+    }
+    AV(n, avro_value_set_branch(&u, branch, &b), "AnyValue branch");
+    switch (branch) {
+    case AV_NULL:
+        AV(n, avro_value_set_null(&b), "null");
+        return 0;
+    case AV_STRING: {
+        if (!json_is_string(v)) {
+            return fail(n, name, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(v));
+        }
+        const char *s = json_string_value(v);
+        return av_string(n, &b, s, keep_utf8(n, s, json_string_length(v)));
+    }
+    case AV_BOOL:
+        if (!json_is_boolean(v)) {
+            return fail(n, name, NORM_WRONG_TYPE, "expected a boolean, got %s", json_type_name(v));
+        }
+        AV(n, avro_value_set_boolean(&b, json_is_true(v)), "boolean");
+        return 0;
+    case AV_LONG: {
+        int64_t l = 0;
+        if (parse_int64(n, v, name, &l) != 0) {
+            return -1;
+        }
+        AV(n, avro_value_set_long(&b, l), "long");
+        return 0;
+    }
+    case AV_DOUBLE: {
+        double d;
+        if (json_is_number(v)) {
+            d = json_number_value(v);
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "NaN") == 0) {
+            d = __builtin_nan("");
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "Infinity") == 0) {
+            d = __builtin_inf();
+        } else if (json_is_string(v) && strcmp(json_string_value(v), "-Infinity") == 0) {
+            d = -__builtin_inf();
+        } else {
+            return fail(n, name, NORM_WRONG_TYPE, "expected a number, got %s", json_type_name(v));
+        }
+        AV(n, avro_value_set_double(&b, d), "double");
+        return 0;
+    }
+    case AV_BYTES: {
+        if (!json_is_string(v)) {
+            return fail(n, name, NORM_WRONG_TYPE, "expected base64 bytes, got %s",
+                        json_type_name(v));
+        }
+        size_t len = json_string_length(v);
+        size_t cap = len / 4 * 3 + 3;
+        uint8_t *raw = malloc(cap);
+        if (raw == NULL) {
+            return internal(n, "out of memory");
+        }
+        long got = base64_decode(json_string_value(v), len, raw, cap);
+        if (got < 0) {
+            free(raw);
+            return fail(n, name, NORM_WRONG_TYPE, "not base64");
+        }
+        size_t keep = (size_t)got;
+        if (keep > n->opts->max_attribute_value_length) {
+            keep = n->opts->max_attribute_value_length;
+            n->flags |= NORM_FLAG_TRUNCATED;
+        }
+        int rc = avro_value_set_bytes(&b, raw, keep);
+        free(raw);
+        AV(n, rc, "bytes");
+        return 0;
+    }
+    case AV_ARRAY:
+    case AV_KVLIST: {
+        if (!json_is_object(v)) {
+            return fail(n, name, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(v));
+        }
+        const json_t *values = get(v, "values");
+        avro_value_t arr;
+        if (av_field(n, &b, "values", &arr) != 0) {
+            return -1;
+        }
+        if (values == NULL) {
+            return 0;
+        }
+        if (!json_is_array(values)) {
+            return fail(n, name, NORM_WRONG_TYPE, "values: expected an array, got %s",
+                        json_type_name(values));
+        }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, name, NORM_WRONG_TYPE, "arrays and kvlists nested deeper than %d",
+                        MAX_ANY_DEPTH);
+        }
+        for (size_t i = 0; i < json_array_size(values); i++) {
+            avro_value_t item;
+            AV(n, avro_value_append(&arr, &item, NULL), "append");
+            size_t saved = path_push(n, ".%s.values[%zu]", name, i);
+            int rc = branch == AV_ARRAY ? otlp_anyvalue(n, json_array_get(values, i), &item)
+                                        : otlp_keyvalue(n, json_array_get(values, i), &item);
+            if (rc != 0) {
+                return -1;
+            }
+            path_pop(n, saved);
+        }
+        n->depth--;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* Fills a KeyValue record from {"key": "...", "value": AnyValue}. */
+static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec)
+{
+    if (!json_is_object(kv)) {
+        return fail(n, NULL, NORM_WRONG_TYPE, "expected a key-value object, got %s",
+                    kv != NULL ? json_type_name(kv) : "nothing");
+    }
+    const json_t *key = get(kv, "key");
+    if (key == NULL) {
+        return fail(n, "key", NORM_MISSING_FIELD, "required");
+    }
+    if (!json_is_string(key)) {
+        return fail(n, "key", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(key));
+    }
+    avro_value_t k, v;
+    if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
+        av_string(n, &k, json_string_value(key), json_string_length(key)) != 0) {
+        return -1;
+    }
+    size_t saved = path_push(n, ".value");
+    if (otlp_anyvalue(n, get(kv, "value"), &v) != 0) {
+        return -1;
+    }
+    path_pop(n, saved);
+    return 0;
+}
+
+/* Fills an array of KeyValue from an OTLP attribute list (NULL: empty). Keeps the first
+ * max_attributes (the rest flagged as dropped). */
+static int otlp_attributes(struct norm *n, const json_t *attrs, const char *field,
+                           avro_value_t *arr)
+{
+    if (attrs == NULL) {
+        return 0;
+    }
+    if (!json_is_array(attrs)) {
+        return fail(n, field, NORM_WRONG_TYPE, "expected an array, got %s", json_type_name(attrs));
+    }
+    for (size_t i = 0; i < json_array_size(attrs); i++) {
+        if (i >= n->opts->max_attributes) {
+            n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
+            break;
+        }
+        avro_value_t item;
+        AV(n, avro_value_append(arr, &item, NULL), "append");
+        size_t saved = path_push(n, "%s%s[%zu]", n->path_len > 0 ? "." : "", field, i);
+        if (otlp_keyvalue(n, json_array_get(attrs, i), &item) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    return 0;
+}
+
+/* The AnyValue of attribute key in an OTLP attribute list, or NULL. Borrowed. */
+static const json_t *otlp_attr_find(const json_t *attrs, const char *key)
+{
+    for (size_t i = 0; json_is_array(attrs) && i < json_array_size(attrs); i++) {
+        const json_t *kv = json_array_get(attrs, i);
+        const json_t *k = json_is_object(kv) ? json_object_get(kv, "key") : NULL;
+        if (json_is_string(k) && strcmp(json_string_value(k), key) == 0) {
+            return get(kv, "value");
+        }
+    }
+    return NULL;
+}
+
+/* The text of a string or int AnyValue (OTLP form), or NULL. Borrowed or in buf. */
+static const char *otlp_value_text(const json_t *av, char *buf, size_t size)
+{
+    if (!json_is_object(av)) {
+        return NULL;
+    }
+    const json_t *s = get2(av, "stringValue", "string_value");
+    if (json_is_string(s)) {
+        return json_string_length(s) > 0 ? json_string_value(s) : NULL;
+    }
+    const json_t *i = get2(av, "intValue", "int_value");
+    if (json_is_string(i)) {
+        return json_string_length(i) > 0 ? json_string_value(i) : NULL;
+    }
+    if (json_is_integer(i)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(i));
+        return buf;
+    }
+    return NULL;
+}
+
+/* The text of a plain JSON string or integer, or NULL. */
+static const char *json_value_text(const json_t *j, char *buf, size_t size)
+{
+    if (json_is_string(j)) {
+        return json_string_length(j) > 0 ? json_string_value(j) : NULL;
+    }
+    if (json_is_integer(j)) {
+        snprintf(buf, size, "%lld", (long long)json_integer_value(j));
+        return buf;
+    }
+    return NULL;
+}
+
+/* ---- plain JSON values (flat events) as AnyValue ----------------------------------------- */
+
+static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue);
+
+static int json_keyvalue(struct norm *n, const char *key, const json_t *j, avro_value_t *rec)
+{
+    avro_value_t k, v;
+    if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
+        av_string(n, &k, key, strlen(key)) != 0) {
+        return -1;
+    }
+    return json_anyvalue(n, j, &v);
+}
+
+static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue)
+{
+    avro_value_t u, b, arr;
+    if (av_field(n, anyvalue, "value", &u) != 0) {
+        return -1;
+    }
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        AV(n, avro_value_set_branch(&u, AV_NULL, &b), "branch");
+        AV(n, avro_value_set_null(&b), "null");
+        return 0;
+    case JSON_STRING: {
+        AV(n, avro_value_set_branch(&u, AV_STRING, &b), "branch");
+        const char *s = json_string_value(j);
+        return av_string(n, &b, s, keep_utf8(n, s, json_string_length(j)));
+    }
+    case JSON_TRUE:
+    case JSON_FALSE:
+        AV(n, avro_value_set_branch(&u, AV_BOOL, &b), "branch");
+        AV(n, avro_value_set_boolean(&b, json_is_true(j)), "boolean");
+        return 0;
+    case JSON_INTEGER:
+        AV(n, avro_value_set_branch(&u, AV_LONG, &b), "branch");
+        AV(n, avro_value_set_long(&b, (int64_t)json_integer_value(j)), "long");
+        return 0;
+    case JSON_REAL:
+        AV(n, avro_value_set_branch(&u, AV_DOUBLE, &b), "branch");
+        AV(n, avro_value_set_double(&b, json_real_value(j)), "double");
+        return 0;
+    case JSON_ARRAY:
+        AV(n, avro_value_set_branch(&u, AV_ARRAY, &b), "branch");
+        if (av_field(n, &b, "values", &arr) != 0) {
+            return -1;
+        }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, "attributes", NORM_WRONG_TYPE,
+                        "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
+        }
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            avro_value_t item;
+            AV(n, avro_value_append(&arr, &item, NULL), "append");
+            if (json_anyvalue(n, json_array_get(j, i), &item) != 0) {
+                return -1;
+            }
+        }
+        n->depth--;
+        return 0;
+    case JSON_OBJECT: {
+        AV(n, avro_value_set_branch(&u, AV_KVLIST, &b), "branch");
+        if (av_field(n, &b, "values", &arr) != 0) {
+            return -1;
+        }
+        if (++n->depth > MAX_ANY_DEPTH) {
+            return fail(n, "attributes", NORM_WRONG_TYPE,
+                        "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
+        }
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)j, key, v)
+        {
+            avro_value_t item;
+            AV(n, avro_value_append(&arr, &item, NULL), "append");
+            if (json_keyvalue(n, key, v, &item) != 0) {
+                return -1;
+            }
+        }
+        n->depth--;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* ---- common per-item parts ---------------------------------------------------------------- */
+
+/* Sets the fields every kind sets the same way: source, enrichment fields null, body null
+ * unless set later, and the rest the caller overrides. */
+static int fill_common(struct norm *n, int kind, int32_t index)
+{
+    avro_value_t *e = &n->event;
+    n->depth = 0;
+    AV(n, avro_value_reset(e), "reset");
+    if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0 ||
+        set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
+        set_null(n, e, "observed_time_ns") != 0 || set_null(n, e, "span_kind") != 0 ||
+        set_null(n, e, "severity_number") != 0 || set_null(n, e, "severity_text") != 0 ||
+        set_null(n, e, "scope") != 0 || set_null(n, e, "body") != 0 ||
+        set_null(n, e, "owner") != 0 || set_null(n, e, "team") != 0 ||
+        set_null(n, e, "tier") != 0 || set_null(n, e, "cost_center") != 0 ||
+        set_null(n, e, "on_call") != 0 || set_null(n, e, "deploy") != 0 ||
+        set_null(n, e, "sampling") != 0 || set_null(n, e, "trace_id") != 0 ||
+        set_null(n, e, "span_id") != 0) {
+        return -1;
+    }
+    avro_value_t status;
+    if (av_field(n, e, "status", &status) != 0 || set_enum(n, &status, "code", 0) != 0 ||
+        set_str(n, &status, "message", "") != 0) {
+        return -1;
+    }
+    avro_value_t src;
+    if (av_field(n, e, "source", &src) != 0 ||
+        set_str(n, &src, "topic", n->in->topic != NULL ? n->in->topic : "") != 0) {
+        return -1;
+    }
+    avro_value_t v;
+    if (av_field(n, &src, "partition", &v) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_int(&v, n->in->partition), "partition");
+    if (set_long(n, &src, "offset", n->in->offset) != 0 || av_field(n, &src, "index", &v) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_int(&v, index), "index");
+    return 0;
+}
+
+/* The correlation id: the first configured name present (as a string or int) in the item's
+ * attributes, then the resource's (OTLP form); NULL when none. */
+static const char *otlp_correlation(struct norm *n, const json_t *attrs,
+                                    const json_t *resource_attrs, char *buf, size_t size)
+{
+    for (size_t i = 0; i < n->opts->correlation_count; i++) {
+        const char *name = n->opts->correlation_attributes[i];
+        const char *s = otlp_value_text(otlp_attr_find(attrs, name), buf, size);
+        if (s == NULL) {
+            s = otlp_value_text(otlp_attr_find(resource_attrs, name), buf, size);
+        }
+        if (s != NULL) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static int set_correlation(struct norm *n, const char *s)
+{
+    if (s == NULL) {
+        return set_null(n, &n->event, "correlation_id");
+    }
+    avro_value_t b;
+    if (set_some(n, &n->event, "correlation_id", &b) != 0) {
+        return -1;
+    }
+    return av_string(n, &b, s, keep_utf8(n, s, strlen(s)));
+}
+
+/* event_id = hex(XXH3_128("<kind>\0" + material)), canonical big-endian bytes. */
+static int make_event_id(struct norm *n, int kind, const void *material, size_t len, char *hex)
+{
+    const char *k = kind_material[kind];
+    size_t klen = strlen(k) + 1;
+    if (n->material_cap < klen + len) {
+        char *grown = realloc(n->material, klen + len);
+        if (grown == NULL) {
+            return internal(n, "out of memory");
+        }
+        n->material = grown;
+        n->material_cap = klen + len;
+    }
+    memcpy(n->material, k, klen);
+    if (len > 0) {
+        memcpy(n->material + klen, material, len);
+    }
+    XXH128_hash_t h = XXH3_128bits(n->material, klen + len);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[c.digest[i] >> 4];
+        hex[2 * i + 1] = digits[c.digest[i] & 15];
+    }
+    hex[32] = '\0';
+    return 0;
+}
+
+/* The canonical content of the current event: the named fields of its JSON form
+ * (bc_avro_to_json, unions bare) in one compact object with sorted keys. Before clock skew
+ * correction, so the content does not depend on the Kafka timestamp. */
+static int content_id(struct norm *n, int kind, const char *const *fields, char *hex)
+{
+    json_t *all = bc_avro_to_json(n->event_schema, &n->event, 0);
+    if (all == NULL) {
+        snprintf(n->errstr, n->errstr_size,
+                 "canonical content: the value does not fit "
+                 "TrackingEvent");
+        n->internal = 1;
+        return -1;
+    }
+    json_t *pick = json_object();
+    for (size_t i = 0; fields[i] != NULL; i++) {
+        json_t *v = json_object_get(all, fields[i]);
+        json_object_set(pick, fields[i], v != NULL ? v : json_null());
+    }
+    char *text = json_dumps(pick, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(pick);
+    json_decref(all);
+    if (text == NULL) {
+        return internal(n, "out of memory");
+    }
+    int rc = make_event_id(n, kind, text, strlen(text), hex);
+    free(text);
+    return rc;
+}
+
+static const char *const log_content_fields[] = {
+    "start_time_ns",
+    "trace_id",
+    "span_id",
+    "severity_number",
+    "severity_text",
+    "body",
+    "attributes",
+    "resource_attributes",
+    NULL,
+};
+static const char *const event_content_fields[] = {
+    "name", "service", "start_time_ns", "trace_id", "span_id", "correlation_id", "attributes", NULL,
+};
+
+/* Moves the times of the span events (a span's only) back by shift, with the span. */
+static int shift_span_events(struct norm *n, int64_t shift)
+{
+    avro_value_t events, ev, t;
+    size_t count = 0;
+    if (av_field(n, &n->event, "span_events", &events) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_get_size(&events, &count), "span_events");
+    for (size_t i = 0; i < count; i++) {
+        int64_t ns = 0;
+        AV(n, avro_value_get_by_index(&events, i, &ev, NULL), "span_events");
+        if (av_field(n, &ev, "time_ns", &t) != 0) {
+            return -1;
+        }
+        AV(n, avro_value_get_long(&t, &ns), "time_ns");
+        if (ns > 0) {
+            AV(n, avro_value_set_long(&t, ns - shift), "time_ns");
+        }
+    }
+    return 0;
+}
+
+/* Checks start/end against the record timestamp; flags and (when configured) shifts both
+ * back by the same amount so the latest becomes the record timestamp. */
+static int apply_skew(struct norm *n, int64_t start, int64_t end)
+{
+    if (end < start) {
+        n->flags |= NORM_FLAG_END_BEFORE_START;
+    }
+    int64_t ts = n->in->timestamp_ms, limit_ms, limit_ns, ts_ns;
+    if (ts >= 0 && !__builtin_add_overflow(ts, n->opts->max_clock_skew_ms, &limit_ms) &&
+        !__builtin_mul_overflow(limit_ms, (int64_t)1000000, &limit_ns) &&
+        !__builtin_mul_overflow(ts, (int64_t)1000000, &ts_ns)) {
+        int64_t latest = end > start ? end : start;
+        if (latest > limit_ns) {
+            n->flags |= NORM_FLAG_CLOCK_SKEW;
+            if (n->opts->clamp_skew) {
+                int64_t shift = latest - ts_ns;
+                start -= shift;
+                end -= shift;
+                n->flags |= NORM_FLAG_CLAMPED;
+                if (shift_span_events(n, shift) != 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+    if (set_long(n, &n->event, "start_time_ns", start) != 0 ||
+        set_long(n, &n->event, "end_time_ns", end) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Writes the flags array, sets event_id, counts, and hands the event to the callback. */
+static int emit_event(struct norm *n, int32_t index, const char *event_id, const char *key)
+{
+    avro_value_t flags, item;
+    if (av_field(n, &n->event, "flags", &flags) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < FLAG_COUNT; i++) {
+        if (n->flags & (1u << i)) {
+            AV(n, avro_value_append(&flags, &item, NULL), "append");
+            if (av_string(n, &item, flag_names[i], strlen(flag_names[i])) != 0) {
+                return -1;
+            }
+            n->stats.flagged[i]++;
+        }
+    }
+    if (set_str(n, &n->event, "event_id", event_id) != 0) {
+        return -1;
+    }
+    n->stats.events++;
+    struct norm_outcome out = {
+        .index = index,
+        .event = &n->event,
+        .key = key,
+        .event_id = event_id,
+        .flags = n->flags,
+    };
+    int rc = n->fn(n->opaque, &out);
+    if (rc != 0) {
+        n->stop = rc;
+    }
+    return 0;
+}
+
+/* Hands the current error to the callback as a dead letter. */
+static void emit_dead(struct norm *n, int32_t index, const json_t *item)
+{
+    n->stats.dead_letters[n->reason]++;
+    struct norm_outcome out = {
+        .index = index,
+        .reason = n->reason,
+        .message = n->message,
+        .item = item,
+    };
+    int rc = n->fn(n->opaque, &out);
+    if (rc != 0) {
+        n->stop = rc;
+    }
+}
+
+/* ---- OTLP ------------------------------------------------------------------------------- */
+
+struct otlp_ctx;
+
+/* The OTLP signal: resourceSpans/scopeSpans/spans or resourceLogs/scopeLogs/logRecords. */
+struct otlp_signal {
+    const char *resources, *resources_snake;
+    const char *scopes, *scopes_snake;
+    const char *items, *items_snake;
+    int (*item)(struct norm *n, const struct otlp_ctx *c, const json_t *item, int32_t index);
+};
+
+/* One resource (or scope) level of an OTLP payload, as its items see it. */
+struct otlp_ctx {
+    const json_t *resource_attrs;  /* may be NULL */
+    const char *service;           /* borrowed; NULL: missing */
+    const json_t *scope;           /* may be NULL */
+    const struct otlp_signal *sig; /* for paths in messages */
+    size_t r, s;                   /* resource and scope indexes */
+};
+
+/* Fills resource_attributes and scope. Paths in messages name the resource or the scope,
+ * whatever the current path is (an item's, or none in the envelope check). */
+static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
+{
+    avro_value_t arr, scope;
+    char item_path[PATH_SIZE];
+    size_t item_len = n->path_len;
+    memcpy(item_path, n->path, item_len + 1);
+    path_pop(n, 0);
+    path_push(n, "%s[%zu].resource", c->sig->resources, c->r);
+    if (av_field(n, &n->event, "resource_attributes", &arr) != 0 ||
+        otlp_attributes(n, c->resource_attrs, "attributes", &arr) != 0) {
+        return -1;
+    }
+    if (c->scope == NULL) {
+        goto done;
+    }
+    path_pop(n, 0);
+    path_push(n, "%s[%zu].%s[%zu].scope", c->sig->resources, c->r, c->sig->scopes, c->s);
+    const char *name = NULL, *version = NULL;
+    if (parse_opt_string(n, get(c->scope, "name"), "name", &name) < 0 ||
+        parse_opt_string(n, get(c->scope, "version"), "version", &version) < 0) {
+        return -1;
+    }
+    if (set_some(n, &n->event, "scope", &scope) != 0 ||
+        set_str(n, &scope, "name", name != NULL ? name : "") != 0 ||
+        set_str(n, &scope, "version", version != NULL ? version : "") != 0 ||
+        av_field(n, &scope, "attributes", &arr) != 0 ||
+        otlp_attributes(n, get(c->scope, "attributes"), "attributes", &arr) != 0) {
+        return -1;
+    }
+done:
+    memcpy(n->path, item_path, item_len + 1);
+    n->path_len = item_len;
+    return 0;
+}
+
+static int otlp_service(struct norm *n, const struct otlp_ctx *c)
+{
+    const char *service = c->service;
+    if (service == NULL) {
+        service = "unknown_service";
+        n->flags |= NORM_FLAG_MISSING_SERVICE;
+    }
+    avro_value_t v;
+    if (av_field(n, &n->event, "service", &v) != 0) {
+        return -1;
+    }
+    return av_string(n, &v, service, keep_utf8(n, service, strlen(service)));
+}
+
+/* A span's events: [{timeUnixNano, name, attributes}] -> span_events. */
+static int otlp_span_events(struct norm *n, const json_t *events)
+{
+    avro_value_t arr, ev, v;
+    if (events == NULL) {
+        return 0;
+    }
+    if (!json_is_array(events)) {
+        return fail(n, "events", NORM_WRONG_TYPE, "expected an array, got %s",
+                    json_type_name(events));
+    }
+    if (av_field(n, &n->event, "span_events", &arr) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(events); i++) {
+        const json_t *j = json_array_get(events, i);
+        size_t saved = path_push(n, ".events[%zu]", i);
+        int64_t ns = 0;
+        const char *name = NULL;
+        if (!json_is_object(j)) {
+            return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
+        }
+        if (parse_time(n, get2(j, "timeUnixNano", "time_unix_nano"), "timeUnixNano", &ns) < 0 ||
+            parse_opt_string(n, get(j, "name"), "name", &name) < 0) {
+            return -1;
+        }
+        if (name == NULL) {
+            name = "";
+        }
+        AV(n, avro_value_append(&arr, &ev, NULL), "append");
+        if (set_long(n, &ev, "time_ns", ns) != 0 || av_field(n, &ev, "name", &v) != 0 ||
+            av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
+            av_field(n, &ev, "attributes", &v) != 0 ||
+            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    return 0;
+}
+
+/* A span's links: [{traceId, spanId, attributes}] -> links (ids as lowercase hex). */
+static int otlp_links(struct norm *n, const json_t *links)
+{
+    avro_value_t arr, link, v;
+    char trace_id[33], span_id[17];
+    if (links == NULL) {
+        return 0;
+    }
+    if (!json_is_array(links)) {
+        return fail(n, "links", NORM_WRONG_TYPE, "expected an array, got %s",
+                    json_type_name(links));
+    }
+    if (av_field(n, &n->event, "links", &arr) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < json_array_size(links); i++) {
+        const json_t *j = json_array_get(links, i);
+        size_t saved = path_push(n, ".links[%zu]", i);
+        if (!json_is_object(j)) {
+            return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
+        }
+        int rc =
+            parse_id(n, get2(j, "traceId", "trace_id"), "traceId", 16, ID_ZERO_INVALID, trace_id);
+        if (rc <= 0) {
+            return rc < 0 ? -1 : fail(n, "traceId", NORM_MISSING_FIELD, "required");
+        }
+        rc = parse_id(n, get2(j, "spanId", "span_id"), "spanId", 8, ID_ZERO_INVALID, span_id);
+        if (rc <= 0) {
+            return rc < 0 ? -1 : fail(n, "spanId", NORM_MISSING_FIELD, "required");
+        }
+        AV(n, avro_value_append(&arr, &link, NULL), "append");
+        if (set_str(n, &link, "trace_id", trace_id) != 0 ||
+            set_str(n, &link, "span_id", span_id) != 0 ||
+            av_field(n, &link, "attributes", &v) != 0 ||
+            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    return 0;
+}
+
+static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *span, int32_t index)
+{
+    avro_value_t *e = &n->event, v;
+    char trace_id[33], span_id[17], parent[17], buf[32];
+    if (!json_is_object(span)) {
+        return fail(n, NULL, NORM_WRONG_TYPE, "expected a span object, got %s",
+                    json_type_name(span));
+    }
+    if (fill_common(n, KIND_SPAN, index) != 0) {
+        return -1;
+    }
+    int rc =
+        parse_id(n, get2(span, "traceId", "trace_id"), "traceId", 16, ID_ZERO_INVALID, trace_id);
+    if (rc <= 0) {
+        return rc < 0 ? -1 : fail(n, "traceId", NORM_MISSING_FIELD, "required");
+    }
+    rc = parse_id(n, get2(span, "spanId", "span_id"), "spanId", 8, ID_ZERO_INVALID, span_id);
+    if (rc <= 0) {
+        return rc < 0 ? -1 : fail(n, "spanId", NORM_MISSING_FIELD, "required");
+    }
+    rc = parse_id(n, get2(span, "parentSpanId", "parent_span_id"), "parentSpanId", 8, ID_OTLP,
+                  parent);
+    if (rc < 0 || set_opt_str(n, e, "trace_id", trace_id) != 0 ||
+        set_opt_str(n, e, "span_id", span_id) != 0 ||
+        set_opt_str(n, e, "parent_span_id", rc > 0 ? parent : NULL) != 0) {
+        return -1;
+    }
+    const json_t *name = get(span, "name");
+    if (name == NULL) {
+        return fail(n, "name", NORM_MISSING_FIELD, "required");
+    }
+    if (!json_is_string(name)) {
+        return fail(n, "name", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(name));
+    }
+    if (av_field(n, e, "name", &v) != 0 ||
+        av_string(n, &v, json_string_value(name),
+                  keep_utf8(n, json_string_value(name), json_string_length(name))) != 0) {
+        return -1;
+    }
+    int kind, code;
+    if (parse_enum(n, get(span, "kind"), "kind", span_kind_names, COUNT_OF(span_kind_names),
+                   &kind) != 0 ||
+        set_some(n, e, "span_kind", &v) != 0) {
+        return -1;
+    }
+    AV(n, avro_value_set_enum(&v, kind), "span_kind");
+    int64_t start = 0, end = 0;
+    rc = parse_time(n, get2(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano",
+                    &start);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0 || start == 0) {
+        return fail(n, "startTimeUnixNano", NORM_MISSING_FIELD, "required");
+    }
+    rc =
+        parse_time(n, get2(span, "endTimeUnixNano", "end_time_unix_nano"), "endTimeUnixNano", &end);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0 || end == 0) {
+        return fail(n, "endTimeUnixNano", NORM_MISSING_FIELD, "required");
+    }
+    const json_t *status = get(span, "status");
+    if (status != NULL) {
+        if (!json_is_object(status)) {
+            return fail(n, "status", NORM_WRONG_TYPE, "expected an object, got %s",
+                        json_type_name(status));
+        }
+        const char *message = NULL;
+        size_t saved = path_push(n, ".status");
+        avro_value_t st;
+        if (parse_enum(n, get(status, "code"), "code", status_code_names,
+                       COUNT_OF(status_code_names), &code) != 0 ||
+            parse_opt_string(n, get(status, "message"), "message", &message) < 0 ||
+            av_field(n, e, "status", &st) != 0 || set_enum(n, &st, "code", code) != 0 ||
+            av_field(n, &st, "message", &v) != 0 ||
+            (message != NULL &&
+             av_string(n, &v, message, keep_utf8(n, message, strlen(message))) != 0)) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    const json_t *attrs = get(span, "attributes");
+    if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
+        otlp_span_events(n, get(span, "events")) != 0 || otlp_links(n, get(span, "links")) != 0 ||
+        otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
+        set_correlation(n, otlp_correlation(n, attrs, c->resource_attrs, buf, sizeof(buf))) != 0) {
+        return -1;
+    }
+    uint8_t material[24];
+    for (int i = 0; i < 16; i++) {
+        material[i] = (uint8_t)(hexval(trace_id[2 * i]) << 4 | hexval(trace_id[2 * i + 1]));
+    }
+    for (int i = 0; i < 8; i++) {
+        material[16 + i] = (uint8_t)(hexval(span_id[2 * i]) << 4 | hexval(span_id[2 * i + 1]));
+    }
+    char event_id[33];
+    if (make_event_id(n, KIND_SPAN, material, sizeof(material), event_id) != 0 ||
+        apply_skew(n, start, end) != 0) {
+        return -1;
+    }
+    return emit_event(n, index, event_id, trace_id);
+}
+
+static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log, int32_t index)
+{
+    avro_value_t *e = &n->event, v;
+    char trace_id[33], span_id[17], buf[32];
+    if (!json_is_object(log)) {
+        return fail(n, NULL, NORM_WRONG_TYPE, "expected a log record object, got %s",
+                    json_type_name(log));
+    }
+    if (fill_common(n, KIND_LOG, index) != 0) {
+        return -1;
+    }
+    int has_trace = parse_id(n, get2(log, "traceId", "trace_id"), "traceId", 16, ID_OTLP, trace_id);
+    int has_span = has_trace < 0
+                       ? -1
+                       : parse_id(n, get2(log, "spanId", "span_id"), "spanId", 8, ID_OTLP, span_id);
+    if (has_span < 0 || set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
+        set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0) {
+        return -1;
+    }
+    int64_t time = 0, observed = 0;
+    if (parse_time(n, get2(log, "timeUnixNano", "time_unix_nano"), "timeUnixNano", &time) < 0 ||
+        parse_time(n, get2(log, "observedTimeUnixNano", "observed_time_unix_nano"),
+                   "observedTimeUnixNano", &observed) < 0) {
+        return -1;
+    }
+    if (time == 0 && observed == 0) {
+        return fail(n, "timeUnixNano", NORM_MISSING_FIELD, "required (or observedTimeUnixNano)");
+    }
+    if (observed > 0) {
+        if (set_some(n, e, "observed_time_ns", &v) != 0) {
+            return -1;
+        }
+        AV(n, avro_value_set_long(&v, observed), "observed_time_ns");
+    }
+    int64_t start = time > 0 ? time : observed;
+    if (set_long(n, e, "start_time_ns", start) != 0 || set_long(n, e, "end_time_ns", start) != 0) {
+        return -1;
+    }
+    int severity;
+    const char *severity_text = NULL, *event_name = NULL;
+    if (parse_enum(n, get2(log, "severityNumber", "severity_number"), "severityNumber",
+                   severity_names, COUNT_OF(severity_names), &severity) != 0 ||
+        parse_opt_string(n, get2(log, "severityText", "severity_text"), "severityText",
+                         &severity_text) < 0 ||
+        parse_opt_string(n, get2(log, "eventName", "event_name"), "eventName", &event_name) < 0) {
+        return -1;
+    }
+    if (severity > 0) {
+        if (set_some(n, e, "severity_number", &v) != 0) {
+            return -1;
+        }
+        AV(n, avro_value_set_int(&v, severity), "severity_number");
+    }
+    if (severity_text != NULL && set_opt_str(n, e, "severity_text", severity_text) != 0) {
+        return -1;
+    }
+    const json_t *attrs = get(log, "attributes");
+    if (event_name == NULL) {
+        event_name = otlp_value_text(otlp_attr_find(attrs, "event.name"), buf, sizeof(buf));
+    }
+    if (event_name == NULL) {
+        event_name = "";
+    }
+    if (av_field(n, e, "name", &v) != 0 ||
+        av_string(n, &v, event_name, keep_utf8(n, event_name, strlen(event_name))) != 0) {
+        return -1;
+    }
+    const json_t *body = get(log, "body");
+    if (body != NULL) {
+        size_t saved = path_push(n, ".body");
+        if (set_some(n, e, "body", &v) != 0 || otlp_anyvalue(n, body, &v) != 0) {
+            return -1;
+        }
+        path_pop(n, saved);
+    }
+    if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
+        otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
+        set_correlation(n, otlp_correlation(n, attrs, c->resource_attrs, buf, sizeof(buf))) != 0) {
+        return -1;
+    }
+    char event_id[33], uidbuf[32];
+    const char *uid =
+        otlp_value_text(otlp_attr_find(attrs, "log.record.uid"), uidbuf, sizeof(uidbuf));
+    if (uid != NULL ? make_event_id(n, KIND_LOG, uid, strlen(uid), event_id)
+                    : content_id(n, KIND_LOG, log_content_fields, event_id)) {
+        return -1;
+    }
+    if (apply_skew(n, start, start) != 0) {
+        return -1;
+    }
+    return emit_event(n, index, event_id, has_trace > 0 ? trace_id : event_id);
+}
+
+static const struct otlp_signal signal_spans = {
+    "resourceSpans", "resource_spans", "scopeSpans", "scope_spans", "spans", NULL, otlp_span,
+};
+static const struct otlp_signal signal_logs = {
+    "resourceLogs", "resource_logs", "scopeLogs", "scope_logs",
+    "logRecords",   "log_records",   otlp_log,
+};
+
+/* Resolves one resource element's context (service, attributes); checks its shape. */
+static int otlp_resource_ctx(struct norm *n, const json_t *res, const struct otlp_signal *sig,
+                             size_t r, struct otlp_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->sig = sig;
+    c->r = r;
+    const json_t *resource = get(res, "resource");
+    if (resource == NULL) {
+        return 0;
+    }
+    if (!json_is_object(resource)) {
+        return fail(n, "resource", NORM_WRONG_TYPE, "expected an object, got %s",
+                    json_type_name(resource));
+    }
+    c->resource_attrs = get(resource, "attributes");
+    const json_t *sv = otlp_attr_find(c->resource_attrs, "service.name");
+    const json_t *s = json_is_object(sv) ? get2(sv, "stringValue", "string_value") : NULL;
+    if (json_is_string(s) && json_string_length(s) > 0) {
+        c->service = json_string_value(s);
+    }
+    return 0;
+}
+
+/* Pass 1 (check == 1): the envelope's shape, resources and scopes; counts items in *count.
+ * Pass 2 (check == 0): every item, each an outcome. An envelope error (pass 1) returns -1
+ * with the reason set. */
+static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signal *sig, int check,
+                     int32_t *index)
+{
+    const json_t *resources = get2(root, sig->resources, sig->resources_snake);
+    if (resources == NULL) {
+        return 0;
+    }
+    if (!json_is_array(resources)) {
+        return fail(n, sig->resources, NORM_WRONG_TYPE, "expected an array, got %s",
+                    json_type_name(resources));
+    }
+    for (size_t r = 0; r < json_array_size(resources) && n->stop == 0; r++) {
+        const json_t *res = json_array_get(resources, r);
+        size_t saved_r = path_push(n, "%s[%zu]", sig->resources, r);
+        struct otlp_ctx c;
+        if (!json_is_object(res)) {
+            return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
+                        json_type_name(res));
+        }
+        if (otlp_resource_ctx(n, res, sig, r, &c) != 0) {
+            return -1;
+        }
+        const json_t *scopes = get2(res, sig->scopes, sig->scopes_snake);
+        if (scopes != NULL && !json_is_array(scopes)) {
+            return fail(n, sig->scopes, NORM_WRONG_TYPE, "expected an array, got %s",
+                        json_type_name(scopes));
+        }
+        for (size_t s = 0; s < json_array_size(scopes) && n->stop == 0; s++) {
+            const json_t *sc = json_array_get(scopes, s);
+            size_t saved_s = path_push(n, ".%s[%zu]", sig->scopes, s);
+            if (!json_is_object(sc)) {
+                return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
+                            json_type_name(sc));
+            }
+            c.scope = get(sc, "scope");
+            c.s = s;
+            if (c.scope != NULL && !json_is_object(c.scope)) {
+                return fail(n, "scope", NORM_WRONG_TYPE, "expected an object, got %s",
+                            json_type_name(c.scope));
+            }
+            const json_t *items = get2(sc, sig->items, sig->items_snake);
+            if (items != NULL && !json_is_array(items)) {
+                return fail(n, sig->items, NORM_WRONG_TYPE, "expected an array, got %s",
+                            json_type_name(items));
+            }
+            if (check) {
+                /* The resource and scope parts of every item, checked once here. */
+                if (fill_common(n, KIND_SPAN, 0) != 0 || otlp_resource_and_scope(n, &c) != 0) {
+                    return -1;
+                }
+                *index += (int32_t)json_array_size(items);
+                path_pop(n, saved_s);
+                continue;
+            }
+            for (size_t i = 0; i < json_array_size(items) && n->stop == 0; i++) {
+                size_t saved_i = path_push(n, ".%s[%zu]", sig->items, i);
+                n->flags = 0;
+                int32_t at = (*index)++;
+                n->stats.items++;
+                const json_t *item = json_array_get(items, i);
+                if (sig->item(n, &c, item, at) != 0) {
+                    if (n->internal) {
+                        return -1;
+                    }
+                    emit_dead(n, at, item);
+                }
+                path_pop(n, saved_i);
+            }
+            path_pop(n, saved_s);
+        }
+        path_pop(n, saved_r);
+    }
+    return 0;
+}
+
+/* ---- flat events -------------------------------------------------------------------------- */
+
+/* The value at a dotted path of a JSON object, or NULL. */
+static const json_t *json_path(const json_t *root, const char *path)
+{
+    char part[128];
+    const json_t *j = root;
+    while (j != NULL && *path != '\0') {
+        const char *dot = strchr(path, '.');
+        size_t len = dot != NULL ? (size_t)(dot - path) : strlen(path);
+        if (len >= sizeof(part) || !json_is_object(j)) {
+            return NULL;
+        }
+        memcpy(part, path, len);
+        part[len] = '\0';
+        j = json_object_get(j, part);
+        path = dot != NULL ? dot + 1 : path + len;
+    }
+    return j;
+}
+
+static int required_string(struct norm *n, const json_t *root, const char *field, const char **s)
+{
+    const json_t *j = get(root, field);
+    if (j == NULL) {
+        return fail(n, field, NORM_MISSING_FIELD, "required");
+    }
+    if (!json_is_string(j)) {
+        return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
+    }
+    if (json_string_length(j) == 0) {
+        return fail(n, field, NORM_MISSING_FIELD, "must not be empty");
+    }
+    *s = json_string_value(j);
+    return 0;
+}
+
+static int flat_event(struct norm *n, const json_t *root)
+{
+    avro_value_t *e = &n->event, v;
+    const char *name, *service, *correlation = NULL;
+    char trace_id[33], span_id[17], buf[32];
+    if (fill_common(n, KIND_EVENT, 0) != 0 || required_string(n, root, "event", &name) != 0 ||
+        required_string(n, root, "service", &service) != 0) {
+        return -1;
+    }
+    const json_t *time = get(root, "time");
+    int64_t ns = 0;
+    if (time == NULL) {
+        return fail(n, "time", NORM_MISSING_FIELD, "required");
+    }
+    if (json_is_string(time)) {
+        const char *s = json_string_value(time);
+        if (digits_to_int64(s, json_string_length(time), &ns) != 0 && parse_rfc3339(s, &ns) != 0) {
+            return fail(n, "time", NORM_INVALID_TIMESTAMP,
+                        "expected RFC 3339 (1970..2262) or decimal nanoseconds");
+        }
+    } else if (parse_time(n, time, "time", &ns) < 0) {
+        return -1;
+    }
+    int has_trace =
+        parse_id(n, get(root, "trace_id"), "trace_id", 16, ID_HEX_ONLY | ID_ZERO_INVALID, trace_id);
+    int has_span = has_trace < 0 ? -1
+                                 : parse_id(n, get(root, "span_id"), "span_id", 8,
+                                            ID_HEX_ONLY | ID_ZERO_INVALID, span_id);
+    if (has_span < 0 ||
+        parse_opt_string(n, get(root, "correlation_id"), "correlation_id", &correlation) < 0) {
+        return -1;
+    }
+    const json_t *attrs = get(root, "attributes");
+    if (attrs != NULL && !json_is_object(attrs)) {
+        return fail(n, "attributes", NORM_WRONG_TYPE, "expected an object, got %s",
+                    json_type_name(attrs));
+    }
+    if (set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
+        set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0 ||
+        av_field(n, e, "name", &v) != 0 ||
+        av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
+        av_field(n, e, "service", &v) != 0 ||
+        av_string(n, &v, service, keep_utf8(n, service, strlen(service))) != 0 ||
+        set_long(n, e, "start_time_ns", ns) != 0 || set_long(n, e, "end_time_ns", ns) != 0 ||
+        av_field(n, e, "attributes", &v) != 0) {
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    size_t count = 0;
+    json_object_foreach((json_t *)attrs, key, val)
+    {
+        if (count++ >= n->opts->max_attributes) {
+            n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
+            break;
+        }
+        avro_value_t item;
+        AV(n, avro_value_append(&v, &item, NULL), "append");
+        if (json_keyvalue(n, key, val, &item) != 0) {
+            return -1;
+        }
+    }
+    for (size_t i = 0; correlation == NULL && i < n->opts->correlation_count; i++) {
+        correlation = json_value_text(json_object_get(attrs, n->opts->correlation_attributes[i]),
+                                      buf, sizeof(buf));
+    }
+    if (correlation != NULL && correlation[0] == '\0') {
+        correlation = NULL;
+    }
+    if (set_correlation(n, correlation) != 0) {
+        return -1;
+    }
+    char event_id[33], idbuf[32];
+    const char *id = NULL;
+    char *dumped = NULL;
+    if (n->opts->event_id_field != NULL && n->opts->event_id_field[0] != '\0') {
+        const json_t *idv = json_path(root, n->opts->event_id_field);
+        id = json_value_text(idv, idbuf, sizeof(idbuf));
+        if (id == NULL && idv != NULL && !json_is_null(idv) && !json_is_string(idv)) {
+            id = dumped = json_dumps(idv, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+        }
+    }
+    int rc = id != NULL ? make_event_id(n, KIND_EVENT, id, strlen(id), event_id)
+                        : content_id(n, KIND_EVENT, event_content_fields, event_id);
+    free(dumped);
+    if (rc != 0 || apply_skew(n, ns, ns) != 0) {
+        return -1;
+    }
+    /* Keyed by event_id even with a trace id (SHARED-CONTRACTS): a re-sent copy, the same
+     * idempotency key in another trace, lands in the partition of the original. */
+    return emit_event(n, 0, event_id, event_id);
+}
+
+/* ---- the record --------------------------------------------------------------------------- */
+
+static const char *json_error_name(enum json_error_code code)
+{
+    switch (code) {
+    case json_error_premature_end_of_input:
+        return "premature end of input";
+    case json_error_end_of_input_expected:
+        return "end of input expected";
+    case json_error_invalid_syntax:
+        return "invalid syntax";
+    case json_error_null_character:
+        return "NUL character";
+    case json_error_null_byte_in_key:
+        return "NUL byte in a key";
+    case json_error_duplicate_key:
+        return "duplicate key";
+    case json_error_numeric_overflow:
+        return "number out of range";
+    case json_error_stack_overflow:
+        return "nested too deep";
+    default:
+        return "invalid JSON";
+    }
+}
+
+static int whole(struct norm *n, enum norm_reason reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int whole(struct norm *n, enum norm_reason reason, const char *fmt, ...)
+{
+    n->reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(n->message, sizeof(n->message), fmt, ap);
+    va_end(ap);
+    emit_dead(n, -1, NULL);
+    return 0;
+}
+
+static int process_json(struct norm *n, const json_t *root)
+{
+    int is_otlp = 0;
+    if (json_is_object(root)) {
+        is_otlp = get2(root, "resourceSpans", "resource_spans") != NULL ||
+                  get2(root, "resourceLogs", "resource_logs") != NULL;
+    }
+    enum norm_format format = n->opts->format;
+    if (!json_is_object(root)) {
+        return whole(n, NORM_UNKNOWN_FORMAT, "expected a JSON object, got %s",
+                     json_type_name(root));
+    }
+    if (format == NORM_FORMAT_AUTO) {
+        if (is_otlp) {
+            format = NORM_FORMAT_OTLP;
+        } else if (json_object_get(root, "event") != NULL) {
+            format = NORM_FORMAT_EVENT;
+        } else {
+            return whole(n, NORM_UNKNOWN_FORMAT,
+                         "neither OTLP/JSON (resourceSpans, resourceLogs) nor a flat event "
+                         "(event)");
+        }
+    }
+    if (format == NORM_FORMAT_EVENT) {
+        n->stats.items++;
+        n->flags = 0;
+        if (flat_event(n, root) != 0) {
+            if (n->internal) {
+                return -1;
+            }
+            emit_dead(n, -1, NULL);
+        }
+        return 0;
+    }
+    if (!is_otlp) {
+        return whole(n, NORM_MISSING_FIELD, "resourceSpans or resourceLogs: required");
+    }
+    int32_t count = 0;
+    if (otlp_walk(n, root, &signal_spans, 1, &count) != 0 ||
+        otlp_walk(n, root, &signal_logs, 1, &count) != 0) {
+        if (n->internal) {
+            return -1;
+        }
+        emit_dead(n, -1, NULL);
+        return 0;
+    }
+    if (count == 0) {
+        return whole(n, NORM_EMPTY, "no spans or log records");
+    }
+    int32_t index = 0;
+    if (otlp_walk(n, root, &signal_spans, 0, &index) != 0 ||
+        otlp_walk(n, root, &signal_logs, 0, &index) != 0) {
+        return n->internal ? -1 : 0;
+    }
+    return 0;
+}
+
+int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn, void *opaque,
+                 char *errstr, size_t errstr_size)
+{
+    n->in = in;
+    n->fn = fn;
+    n->opaque = opaque;
+    n->stop = 0;
+    n->internal = 0;
+    n->errstr = errstr;
+    n->errstr_size = errstr_size;
+    n->path_len = 0;
+    n->path[0] = '\0';
+    n->flags = 0;
+    n->stats.records++;
+
+    const char *data = in->data;
+    size_t len = in->len;
+    size_t blank = 0;
+    while (blank < len && (data[blank] == ' ' || data[blank] == '\t' || data[blank] == '\n' ||
+                           data[blank] == '\r')) {
+        blank++;
+    }
+    if (len == 0 || blank == len) {
+        whole(n, NORM_EMPTY, len == 0 ? "empty record" : "only whitespace");
+        return n->stop;
+    }
+    if (len > n->opts->max_payload_bytes) {
+        whole(n, NORM_OVERSIZED, "%zu bytes, more than max_payload_bytes (%zu)", len,
+              n->opts->max_payload_bytes);
+        return n->stop;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (root == NULL) {
+        enum json_error_code code = json_error_code(&jerr);
+        if (code == json_error_out_of_memory) {
+            snprintf(errstr, errstr_size, "out of memory parsing JSON");
+            return -1;
+        }
+        if (code == json_error_invalid_utf8) {
+            whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %d", jerr.position);
+        } else {
+            whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", json_error_name(code),
+                  jerr.line, jerr.column);
+        }
+        return n->stop;
+    }
+    int rc = process_json(n, root);
+    json_decref(root);
+    if (rc != 0 || n->internal) {
+        return -1;
+    }
+    return n->stop;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_options *opts,
+                      char *errstr, size_t errstr_size)
+{
+    struct norm *n = calloc(1, sizeof(*n));
+    if (n == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    n->opts = opts;
+    n->event_schema = bc_avro_registry_lookup(reg, "TrackingEvent");
+    n->dl_schema = bc_avro_registry_lookup(reg, "DeadLetter");
+    if (n->event_schema == NULL || n->dl_schema == NULL) {
+        snprintf(errstr, errstr_size, "the schema registry lacks TrackingEvent or DeadLetter");
+        free(n);
+        return NULL;
+    }
+    if (bc_avro_value_new(n->event_schema, &n->event) != 0) {
+        snprintf(errstr, errstr_size, "cannot create a TrackingEvent value: %s", avro_strerror());
+        free(n);
+        return NULL;
+    }
+    return n;
+}
+
+void norm_destroy(struct norm *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    avro_value_decref(&n->event);
+    free(n->scratch);
+    free(n->material);
+    free(n);
+}
+
+const struct bc_avro_schema *norm_schema_event(const struct norm *n)
+{
+    return n->event_schema;
+}
+
+const struct bc_avro_schema *norm_schema_dead_letter(const struct norm *n)
+{
+    return n->dl_schema;
+}
+
+const struct norm_stats *norm_stats(const struct norm *n)
+{
+    return &n->stats;
+}
+
+/* DeadLetter.raw: the record's bytes as read, or an item's JSON (compact, in payload order)
+ * so that many bad items of one big record do not each copy the whole record. */
+static int set_raw(avro_value_t *v, const struct norm_input *in, const struct norm_outcome *o)
+{
+    if (o->item == NULL) {
+        return avro_value_set_bytes(v, (void *)(in->data != NULL ? in->data : ""), in->len);
+    }
+    char *text = json_dumps(o->item, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL) {
+        return -1;
+    }
+    int rc = avro_value_set_bytes(v, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+int norm_dead_letter_fill(const struct norm_input *in, const struct norm_outcome *outcome,
+                          const char *worker, int attempts, const void *key, size_t key_len,
+                          avro_value_t *dl)
+{
+    avro_value_t v, src, u, b;
+    const char *reason = norm_reason_name(outcome->reason);
+    const char *topic = in->topic != NULL ? in->topic : "";
+    if (avro_value_reset(dl) != 0 || avro_value_get_by_name(dl, "reason", &v, NULL) != 0 ||
+        avro_value_set_string(&v, reason) != 0 ||
+        avro_value_get_by_name(dl, "message", &v, NULL) != 0 ||
+        avro_value_set_string(&v, outcome->message != NULL ? outcome->message : "") != 0 ||
+        avro_value_get_by_name(dl, "source", &src, NULL) != 0 ||
+        avro_value_get_by_name(&src, "topic", &v, NULL) != 0 ||
+        avro_value_set_string(&v, topic) != 0 ||
+        avro_value_get_by_name(&src, "partition", &v, NULL) != 0 ||
+        avro_value_set_int(&v, in->partition) != 0 ||
+        avro_value_get_by_name(&src, "offset", &v, NULL) != 0 ||
+        avro_value_set_long(&v, in->offset) != 0 ||
+        avro_value_get_by_name(&src, "index", &u, NULL) != 0) {
+        return -1;
+    }
+    if (outcome->index < 0) {
+        if (avro_value_set_branch(&u, 0, &b) != 0 || avro_value_set_null(&b) != 0) {
+            return -1;
+        }
+    } else if (avro_value_set_branch(&u, 1, &b) != 0 ||
+               avro_value_set_int(&b, outcome->index) != 0) {
+        return -1;
+    }
+    if (avro_value_get_by_name(dl, "worker", &v, NULL) != 0 ||
+        avro_value_set_string(&v, worker != NULL ? worker : "") != 0 ||
+        avro_value_get_by_name(dl, "attempts", &v, NULL) != 0 ||
+        avro_value_set_int(&v, attempts) != 0 || avro_value_get_by_name(dl, "raw", &v, NULL) != 0 ||
+        set_raw(&v, in, outcome) != 0 || avro_value_get_by_name(dl, "key", &u, NULL) != 0) {
+        return -1;
+    }
+    if (key == NULL) {
+        if (avro_value_set_branch(&u, 0, &b) != 0 || avro_value_set_null(&b) != 0) {
+            return -1;
+        }
+    } else if (avro_value_set_branch(&u, 1, &b) != 0 ||
+               avro_value_set_bytes(&b, (void *)key, key_len) != 0) {
+        return -1;
+    }
+    if (avro_value_get_by_name(dl, "timestamp_ms", &v, NULL) != 0 ||
+        avro_value_set_long(&v, in->timestamp_ms) != 0) {
+        return -1;
+    }
+    return 0;
+}

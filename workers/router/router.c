@@ -1,0 +1,234 @@
+/*
+ * The router stage (DESIGN §6): the pipeline's last hop. Decodes each TrackingEvent, routes
+ * it with the rule table compiled once at init (rules.h), and writes one copy per target
+ * topic (Avro in the Confluent wire format, or JSON for sinks configured so), with the
+ * rule's key and projection. Nothing is dropped silently: a record no rule matched goes to
+ * the default topic or the DLQ ("unrouted"); a `drop` rule writes a Fate naming the rule
+ * ("rule:<name>"); an undecodable record is dead-lettered ("undecodable"). Every outcome is
+ * counted per rule and per target, and the counts are logged at shutdown.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bc_config.h"
+#include "bc_event.h"
+#include "bc_log.h"
+#include "bc_stage.h"
+#include "workers/router/rules.h"
+
+extern const struct bc_worker_type bc_router_type;
+
+struct router_state {
+    struct bc_avro_registry *reg; /* owned */
+    const struct bc_avro_schema *te;
+    struct router_table *table;
+    struct router_decision *decision;
+    avro_value_t event;   /* the decoded input, reused */
+    avro_value_t scratch; /* projections, reused */
+    int values;           /* event and scratch exist */
+    struct bc_avro_buf buf;
+    uint64_t dropped, unrouted, undecodable;
+};
+
+/* The schema directory: the topology's schemas.dir, else $BREADCRUMB_SCHEMAS, else the
+ * schemas/ beside the program's bin/ (as bc_config resolves an empty schemas.dir). */
+static void schema_dir(const struct bc_ctx *ctx, char *out, size_t cap)
+{
+    const struct bc_config *cfg = bc_ctx_config(ctx);
+    const char *env = getenv("BREADCRUMB_SCHEMAS");
+    if (cfg != NULL && cfg->schemas.dir != NULL && cfg->schemas.dir[0] != '\0') {
+        snprintf(out, cap, "%s", cfg->schemas.dir);
+        return;
+    }
+    if (env != NULL && env[0] != '\0') {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    snprintf(out, cap, "%s/../schemas", n > 0 ? exe : ".");
+}
+
+static int router_init(struct bc_ctx *ctx)
+{
+    struct router_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return BC_FATAL;
+    }
+    bc_ctx_set_state(ctx, st);
+    const struct bc_values *opts = bc_ctx_options(ctx);
+    const struct bc_config *cfg = bc_ctx_config(ctx);
+    char path[300];
+    snprintf(path, sizeof(path), "workers.%s.options", bc_ctx_worker(ctx));
+    struct bc_errors errs = {0};
+    struct bc_check ck = {
+        .config = cfg,
+        .worker = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL,
+        .path = path,
+        .errs = &errs,
+    };
+    st->table = opts != NULL ? router_table_compile(&ck, opts) : NULL;
+    if (st->table == NULL) {
+        for (size_t i = 0; i < errs.n; i++) {
+            char where[64];
+            snprintf(where, sizeof(where), "%d:%d", errs.v[i].line, errs.v[i].column);
+            bc_log(BC_LOG_ERROR, "router rules", "file", errs.v[i].file, "at", where, "error",
+                   errs.v[i].message, NULL);
+        }
+        bc_errors_clear(&errs);
+        return BC_FATAL;
+    }
+    bc_errors_clear(&errs);
+    st->decision = router_decision_new(st->table);
+
+    char dir[4200], errstr[512];
+    schema_dir(ctx, dir, sizeof(dir));
+    if (bc_avro_registry_load(dir, &st->reg, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+        return BC_FATAL;
+    }
+    st->te = bc_avro_registry_lookup(st->reg, "TrackingEvent");
+    if (st->te == NULL || bc_event_check(st->te, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "no usable TrackingEvent schema", "dir", dir, "error",
+               st->te == NULL ? "missing" : errstr, NULL);
+        return BC_FATAL;
+    }
+    if (st->decision == NULL || bc_avro_value_new(st->te, &st->event) != 0) {
+        return BC_FATAL;
+    }
+    if (bc_avro_value_new(st->te, &st->scratch) != 0) {
+        avro_value_decref(&st->event);
+        return BC_FATAL;
+    }
+    st->values = 1;
+    return BC_OK;
+}
+
+/* Encodes one copy in the target's format into st->buf, or into *json (new, free()d by the
+ * caller). Returns 0, or -1 with errstr. */
+static int encode(struct router_state *st, const struct router_target *target,
+                  avro_value_t *value, char **json, char *errstr, size_t errstr_size)
+{
+    if (target->format == ROUTER_FORMAT_AVRO) {
+        return bc_avro_encode(st->te, value, &st->buf, errstr, errstr_size) == 0 ? 0 : -1;
+    }
+    json_t *j = bc_avro_to_json(st->te, value, BC_AVRO_JSON_OTLP);
+    *json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (*json == NULL) {
+        snprintf(errstr, errstr_size, "cannot convert the event to JSON");
+        return -1;
+    }
+    return 0;
+}
+
+static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    struct router_state *st = bc_ctx_state(ctx);
+    char errstr[512];
+    size_t len, in_key_len;
+    const void *data = bc_record_value(rec, &len);
+    const void *in_key = bc_record_key(rec, &in_key_len);
+    if (data == NULL ||
+        bc_avro_decode(st->reg, st->te, data, len, &st->event, errstr, sizeof(errstr)) != 0) {
+        st->undecodable++;
+        return bc_dead_letter(ctx, rec, "undecodable",
+                              data == NULL ? "null value" : errstr);
+    }
+    struct router_decision *d = st->decision;
+    router_route(st->table, &st->event, d);
+    if (d->dropped_by != NULL) {
+        char reason[300];
+        snprintf(reason, sizeof(reason), "rule:%s", router_rule_name(d->dropped_by));
+        st->dropped++;
+        return bc_drop(ctx, rec, reason);
+    }
+    if (d->unmatched_dlq) {
+        st->unrouted++;
+        return bc_dead_letter(ctx, rec, "unrouted", "no rule matched");
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        const struct router_rule *rule = d->copies[i].rule;
+        struct router_target *target = router_table_target(st->table, d->copies[i].target);
+        avro_value_t *value = router_rule_project(rule, &st->event, &st->scratch);
+        char *json = NULL;
+        if (value == NULL ||
+            encode(st, target, value, &json, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot encode a routed copy", "topic", target->topic,
+                   "error", value == NULL ? "projection failed" : errstr, NULL);
+            return BC_FATAL;
+        }
+        char key[512];
+        int key_len = router_rule_key(rule, &st->event, key, sizeof(key));
+        int rc = bc_emit_topic(ctx, rec, target->topic, key_len >= 0 ? key : in_key,
+                               key_len >= 0 ? (size_t)key_len : in_key_len,
+                               json != NULL ? (const void *)json : st->buf.data,
+                               json != NULL ? strlen(json) : st->buf.len, NULL);
+        free(json);
+        if (rc != BC_OK) {
+            return rc;
+        }
+        target->written++;
+    }
+    return BC_OK;
+}
+
+static void log_counts(const struct router_state *st)
+{
+    char n[32];
+    for (size_t i = 0; i < router_table_rule_count(st->table); i++) {
+        const struct router_rule *r = router_table_rule(st->table, i);
+        snprintf(n, sizeof(n), "%" PRIu64, router_rule_matched(r));
+        bc_log(BC_LOG_INFO, "router rule", "rule", router_rule_name(r), "matched", n,
+               "action", router_rule_is_drop(r) ? "drop" : "route", NULL);
+    }
+    for (size_t i = 0; i < router_table_target_count(st->table); i++) {
+        const struct router_target *t =
+            router_table_target((struct router_table *)st->table, i);
+        snprintf(n, sizeof(n), "%" PRIu64, t->written);
+        bc_log(BC_LOG_INFO, "router sink", "topic", t->topic, "written", n, NULL);
+    }
+    char dropped[32], unrouted[32], undecodable[32];
+    snprintf(dropped, sizeof(dropped), "%" PRIu64, st->dropped);
+    snprintf(unrouted, sizeof(unrouted), "%" PRIu64, st->unrouted);
+    snprintf(undecodable, sizeof(undecodable), "%" PRIu64, st->undecodable);
+    bc_log(BC_LOG_INFO, "router totals", "dropped", dropped, "unrouted", unrouted,
+           "undecodable", undecodable, NULL);
+}
+
+static void router_fini(struct bc_ctx *ctx)
+{
+    struct router_state *st = bc_ctx_state(ctx);
+    if (st == NULL) {
+        return;
+    }
+    if (st->table != NULL) {
+        log_counts(st);
+    }
+    if (st->values) {
+        avro_value_decref(&st->event);
+        avro_value_decref(&st->scratch);
+    }
+    bc_avro_buf_free(&st->buf);
+    router_decision_destroy(st->decision);
+    router_table_destroy(st->table);
+    bc_avro_registry_destroy(st->reg);
+    free(st);
+    bc_ctx_set_state(ctx, NULL);
+}
+
+const struct bc_stage router_stage = {
+    .name = "router",
+    .type = &bc_router_type,
+    .init = router_init,
+    .process = router_process,
+    .fini = router_fini,
+};

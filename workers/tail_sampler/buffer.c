@@ -1,0 +1,485 @@
+/* The trace buffer of the tail-sampler (see buffer.h). */
+#include "buffer.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+struct ts_part {
+    int32_t id;
+    int64_t max_event_ms; /* -1 before any record */
+    int64_t last_wall;
+    struct ts_trace **table; /* chained hash table, table_cap a power of two (or 0) */
+    size_t table_cap, count;
+    struct ts_trace **heap; /* min-heap on (due_ms, seq) */
+    size_t heap_n, heap_cap;
+    struct ts_trace *head, *tail; /* FIFO by first_offset */
+    size_t bytes;                 /* this partition's share of the buffer's bytes */
+    size_t records;
+};
+
+struct ts_buffer {
+    const struct ts_policies *policies;
+    int64_t wait_ms, lateness_ms;
+    size_t trace_size; /* struct ts_trace with its accumulator, rounded to 8 */
+    struct ts_part **parts; /* by partition id; NULL where not owned */
+    size_t n_parts;
+    size_t bytes, traces, records;
+    uint64_t seq;
+};
+
+static size_t align8(size_t n)
+{
+    return (n + 7) & ~(size_t)7;
+}
+
+struct ts_buffer *ts_buffer_new(const struct ts_policies *policies, int64_t decision_wait_ms,
+                                int64_t allowed_lateness_ms)
+{
+    struct ts_buffer *buf = calloc(1, sizeof(*buf));
+    if (buf == NULL) {
+        return NULL;
+    }
+    buf->policies = policies;
+    buf->wait_ms = decision_wait_ms;
+    buf->lateness_ms = allowed_lateness_ms;
+    buf->trace_size = align8(offsetof(struct ts_trace, acc) + ts_acc_size(policies));
+    return buf;
+}
+
+static void part_free(struct ts_buffer *buf, struct ts_part *part)
+{
+    if (part == NULL) {
+        return;
+    }
+    for (struct ts_trace *t = part->head, *next; t != NULL; t = next) {
+        next = t->next;
+        free(t->arena);
+        free(t);
+    }
+    buf->traces -= part->count;
+    buf->records -= part->records;
+    buf->bytes -= part->bytes;
+    free(part->table);
+    free(part->heap);
+    free(part);
+}
+
+void ts_buffer_destroy(struct ts_buffer *buf)
+{
+    if (buf == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < buf->n_parts; i++) {
+        part_free(buf, buf->parts[i]);
+    }
+    free(buf->parts);
+    free(buf);
+}
+
+size_t ts_buffer_bytes(const struct ts_buffer *buf)
+{
+    return buf->bytes;
+}
+
+size_t ts_buffer_traces(const struct ts_buffer *buf)
+{
+    return buf->traces;
+}
+
+size_t ts_buffer_records(const struct ts_buffer *buf)
+{
+    return buf->records;
+}
+
+struct ts_part *ts_buffer_part(struct ts_buffer *buf, int32_t partition, int create)
+{
+    if (partition < 0) {
+        return NULL;
+    }
+    if ((size_t)partition >= buf->n_parts) {
+        if (!create) {
+            return NULL;
+        }
+        size_t n = (size_t)partition + 1;
+        struct ts_part **parts = realloc(buf->parts, n * sizeof(*parts));
+        if (parts == NULL) {
+            return NULL;
+        }
+        memset(parts + buf->n_parts, 0, (n - buf->n_parts) * sizeof(*parts));
+        buf->parts = parts;
+        buf->n_parts = n;
+    }
+    if (buf->parts[partition] == NULL && create) {
+        struct ts_part *part = calloc(1, sizeof(*part));
+        if (part == NULL) {
+            return NULL;
+        }
+        part->id = partition;
+        part->max_event_ms = -1;
+        buf->parts[partition] = part;
+    }
+    return buf->parts[partition];
+}
+
+void ts_buffer_drop_part(struct ts_buffer *buf, int32_t partition)
+{
+    if (partition >= 0 && (size_t)partition < buf->n_parts) {
+        part_free(buf, buf->parts[partition]);
+        buf->parts[partition] = NULL;
+    }
+}
+
+struct ts_part *ts_buffer_oldest_part(struct ts_buffer *buf)
+{
+    struct ts_part *best = NULL;
+    for (size_t i = 0; i < buf->n_parts; i++) {
+        struct ts_part *p = buf->parts[i];
+        if (p != NULL && p->head != NULL && (best == NULL || p->head->seq < best->head->seq)) {
+            best = p;
+        }
+    }
+    return best;
+}
+
+int32_t ts_part_id(const struct ts_part *part)
+{
+    return part->id;
+}
+
+int64_t ts_part_max_event(const struct ts_part *part)
+{
+    return part->max_event_ms;
+}
+
+void ts_part_observe(struct ts_part *part, int64_t event_ms)
+{
+    if (event_ms > part->max_event_ms) {
+        part->max_event_ms = event_ms;
+    }
+}
+
+int64_t ts_part_last_wall(const struct ts_part *part)
+{
+    return part->last_wall;
+}
+
+void ts_part_set_last_wall(struct ts_part *part, int64_t wall_ms)
+{
+    part->last_wall = wall_ms;
+}
+
+size_t ts_part_traces(const struct ts_part *part)
+{
+    return part->count;
+}
+
+static size_t slot_of(const uint8_t id[16], size_t cap)
+{
+    return (size_t)(XXH3_64bits(id, 16) & (cap - 1));
+}
+
+struct ts_trace *ts_part_find(const struct ts_part *part, const uint8_t id[16])
+{
+    if (part->table_cap == 0) {
+        return NULL;
+    }
+    for (struct ts_trace *t = part->table[slot_of(id, part->table_cap)]; t != NULL;
+         t = t->chain) {
+        if (memcmp(t->id, id, 16) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+struct ts_trace *ts_part_oldest(const struct ts_part *part)
+{
+    return part->head;
+}
+
+struct ts_trace *ts_part_due(const struct ts_part *part)
+{
+    if (part->heap_n > 0 && part->heap[0]->due_ms <= part->max_event_ms) {
+        return part->heap[0];
+    }
+    return NULL;
+}
+
+int64_t ts_part_hold(const struct ts_part *part)
+{
+    return part->head != NULL ? part->head->first_offset : -1;
+}
+
+/* ---- heap ------------------------------------------------------------------------------ */
+
+static int before(const struct ts_trace *a, const struct ts_trace *b)
+{
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
+}
+
+static void heap_set(struct ts_part *part, size_t i, struct ts_trace *t)
+{
+    part->heap[i] = t;
+    t->heap_idx = (uint32_t)i;
+}
+
+static void heap_fix(struct ts_part *part, size_t i)
+{
+    struct ts_trace *t = part->heap[i];
+    while (i > 0 && before(t, part->heap[(i - 1) / 2])) {
+        heap_set(part, i, part->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        struct ts_trace *bt = t;
+        if (l < part->heap_n && before(part->heap[l], bt)) {
+            best = l;
+            bt = part->heap[l];
+        }
+        if (l + 1 < part->heap_n && before(part->heap[l + 1], bt)) {
+            best = l + 1;
+            bt = part->heap[l + 1];
+        }
+        if (best == i) {
+            break;
+        }
+        heap_set(part, i, bt);
+        i = best;
+    }
+    heap_set(part, i, t);
+}
+
+/* ---- adding and removing ---------------------------------------------------------------- */
+
+static size_t record_size(size_t len)
+{
+    return TS_RECORD_HEADER + align8(len);
+}
+
+static size_t grown_cap(size_t cap, size_t need)
+{
+    size_t next = cap + cap / 4;
+    return align8(next > need ? next : need);
+}
+
+static size_t table_cost(const struct ts_part *part)
+{
+    if (part->table_cap == 0) {
+        return 16 * sizeof(struct ts_trace *);
+    }
+    if ((part->count + 1) * 4 > part->table_cap * 3) {
+        return part->table_cap * sizeof(struct ts_trace *); /* doubles */
+    }
+    return 0;
+}
+
+static size_t heap_cost(const struct ts_part *part)
+{
+    if (part->heap_n < part->heap_cap) {
+        return 0;
+    }
+    size_t cap = part->heap_cap == 0 ? 16 : part->heap_cap * 2;
+    return (cap - part->heap_cap) * sizeof(struct ts_trace *);
+}
+
+size_t ts_buffer_add_cost(const struct ts_buffer *buf, const struct ts_part *part,
+                          const struct ts_trace *trace, size_t len)
+{
+    size_t need = record_size(len);
+    if (trace == NULL) {
+        return buf->trace_size + grown_cap(0, need) + table_cost(part) + heap_cost(part);
+    }
+    if (trace->arena_len + need <= trace->arena_cap) {
+        return 0;
+    }
+    return grown_cap(trace->arena_cap, trace->arena_len + need) - trace->arena_cap;
+}
+
+static int table_insert(struct ts_buffer *buf, struct ts_part *part, struct ts_trace *t)
+{
+    if (part->table_cap == 0 || (part->count + 1) * 4 > part->table_cap * 3) {
+        size_t cap = part->table_cap == 0 ? 16 : part->table_cap * 2;
+        struct ts_trace **table = calloc(cap, sizeof(*table));
+        if (table == NULL) {
+            return -1;
+        }
+        for (size_t i = 0; i < part->table_cap; i++) {
+            for (struct ts_trace *x = part->table[i], *next; x != NULL; x = next) {
+                next = x->chain;
+                size_t s = slot_of(x->id, cap);
+                x->chain = table[s];
+                table[s] = x;
+            }
+        }
+        free(part->table);
+        part->bytes += (cap - part->table_cap) * sizeof(*table);
+        buf->bytes += (cap - part->table_cap) * sizeof(*table);
+        part->table = table;
+        part->table_cap = cap;
+    }
+    size_t s = slot_of(t->id, part->table_cap);
+    t->chain = part->table[s];
+    part->table[s] = t;
+    return 0;
+}
+
+static void table_remove(struct ts_part *part, struct ts_trace *t)
+{
+    struct ts_trace **pp = &part->table[slot_of(t->id, part->table_cap)];
+    while (*pp != t) {
+        pp = &(*pp)->chain;
+    }
+    *pp = t->chain;
+}
+
+static int64_t due_of(const struct ts_buffer *buf, const struct ts_trace *t)
+{
+    int64_t due = t->last_ms + buf->wait_ms + buf->lateness_ms;
+    if (t->root_end_ms >= 0 && t->root_end_ms + buf->wait_ms < due) {
+        due = t->root_end_ms + buf->wait_ms;
+    }
+    return due;
+}
+
+struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, const uint8_t id[16],
+                               int64_t offset, int64_t timestamp_ms, uint32_t flags,
+                               const void *value, size_t len, const struct ts_span *span,
+                               int64_t event_ms, int64_t root_end_ms)
+{
+    size_t need = record_size(len);
+    struct ts_trace *t = ts_part_find(part, id);
+    size_t added = 0;
+    if (t == NULL) {
+        if (part->heap_n == part->heap_cap) {
+            size_t cap = part->heap_cap == 0 ? 16 : part->heap_cap * 2;
+            struct ts_trace **heap = realloc(part->heap, cap * sizeof(*heap));
+            if (heap == NULL) {
+                return NULL;
+            }
+            part->bytes += (cap - part->heap_cap) * sizeof(*heap);
+            buf->bytes += (cap - part->heap_cap) * sizeof(*heap);
+            part->heap = heap;
+            part->heap_cap = cap;
+        }
+        t = calloc(1, buf->trace_size);
+        if (t == NULL) {
+            return NULL;
+        }
+        t->arena_cap = (uint32_t)grown_cap(0, need);
+        t->arena = malloc(t->arena_cap);
+        memcpy(t->id, id, 16);
+        if (t->arena == NULL || table_insert(buf, part, t) != 0) {
+            free(t->arena);
+            free(t);
+            return NULL;
+        }
+        t->first_offset = offset;
+        t->last_ms = event_ms;
+        t->root_end_ms = -1;
+        t->seq = buf->seq++;
+        ts_acc_init(buf->policies, &t->acc);
+        t->prev = part->tail;
+        if (part->tail != NULL) {
+            part->tail->next = t;
+        } else {
+            part->head = t;
+        }
+        part->tail = t;
+        part->count++;
+        buf->traces++;
+        added = buf->trace_size + t->arena_cap;
+        t->due_ms = due_of(buf, t);
+        heap_set(part, part->heap_n++, t);
+        heap_fix(part, t->heap_idx);
+    } else if (t->arena_len + need > t->arena_cap) {
+        size_t cap = grown_cap(t->arena_cap, t->arena_len + need);
+        uint8_t *arena = realloc(t->arena, cap);
+        if (arena == NULL) {
+            return NULL;
+        }
+        added = cap - t->arena_cap;
+        t->arena = arena;
+        t->arena_cap = (uint32_t)cap;
+    }
+    uint8_t *p = t->arena + t->arena_len;
+    uint32_t len32 = (uint32_t)len;
+    memcpy(p, &offset, 8);
+    memcpy(p + 8, &timestamp_ms, 8);
+    memcpy(p + 16, &len32, 4);
+    memcpy(p + 20, &flags, 4);
+    if (len > 0) {
+        memcpy(p + TS_RECORD_HEADER, value, len);
+    }
+    t->arena_len += (uint32_t)need;
+    t->records++;
+    part->records++;
+    buf->records++;
+    part->bytes += added;
+    buf->bytes += added;
+    if (span != NULL) {
+        ts_acc_add(buf->policies, &t->acc, span);
+    }
+    if (event_ms > t->last_ms) {
+        t->last_ms = event_ms;
+    }
+    if (root_end_ms >= 0) {
+        t->root_end_ms = root_end_ms;
+    }
+    int64_t due = due_of(buf, t);
+    if (due != t->due_ms) {
+        t->due_ms = due;
+        heap_fix(part, t->heap_idx);
+    }
+    return t;
+}
+
+int ts_trace_next(const struct ts_trace *trace, uint32_t *cursor, struct ts_rec *rec)
+{
+    if (*cursor >= trace->arena_len) {
+        return 0;
+    }
+    const uint8_t *p = trace->arena + *cursor;
+    uint32_t len32;
+    memcpy(&rec->offset, p, 8);
+    memcpy(&rec->timestamp_ms, p + 8, 8);
+    memcpy(&len32, p + 16, 4);
+    memcpy(&rec->flags, p + 20, 4);
+    rec->len = len32;
+    rec->value = p + TS_RECORD_HEADER;
+    *cursor += (uint32_t)record_size(len32);
+    return 1;
+}
+
+void ts_buffer_remove(struct ts_buffer *buf, struct ts_part *part, struct ts_trace *t)
+{
+    table_remove(part, t);
+    size_t i = t->heap_idx;
+    part->heap_n--;
+    if (i < part->heap_n) {
+        heap_set(part, i, part->heap[part->heap_n]);
+        heap_fix(part, i);
+    }
+    if (t->prev != NULL) {
+        t->prev->next = t->next;
+    } else {
+        part->head = t->next;
+    }
+    if (t->next != NULL) {
+        t->next->prev = t->prev;
+    } else {
+        part->tail = t->prev;
+    }
+    size_t freed = buf->trace_size + t->arena_cap;
+    part->bytes -= freed;
+    buf->bytes -= freed;
+    part->records -= t->records;
+    buf->records -= t->records;
+    part->count--;
+    buf->traces--;
+    free(t->arena);
+    free(t);
+}

@@ -1,0 +1,115 @@
+/*
+ * The tail-sampler's trace buffer: undecided traces per partition, their records as encoded
+ * bytes in one compact arena per trace, the event-time watermark and decision timing. Pure
+ * code (no Kafka, no Avro), unit-tested in tests/unit/test_tail_sampler_buffer.c.
+ *
+ * Decision timing (event time, so a replay of the topic decides the same way). Per
+ * partition, max_event_ms is the highest event time seen (a span's end, a log's time); the
+ * watermark is max_event_ms - allowed_lateness. A trace is due when
+ *     watermark >= last_ms + decision_wait          (its latest span ended long enough ago)
+ *  or max_event_ms >= root_end_ms + decision_wait   (its root span ended, and decision_wait
+ *                                                    of event time has passed since)
+ * which is one number per trace, due_ms, compared with max_event_ms; a min-heap on due_ms
+ * finds the due traces in O(log n). The idle fallback (processing time) and the early
+ * decisions of a full buffer are the stage's: they pick traces with ts_part_oldest().
+ *
+ * Memory. Every byte the buffer allocates is counted in ts_buffer_bytes(): the trace
+ * structs (with their policy accumulators), the arenas at their capacity, the hash tables
+ * and heaps at their capacity. ts_buffer_add_cost() says beforehand what an add would
+ * allocate, so the stage can make room first and the count never exceeds its bound.
+ * A record in an arena takes TS_RECORD_HEADER bytes plus its value, rounded up to 8.
+ */
+#ifndef TS_BUFFER_H
+#define TS_BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+#define TS_RECORD_HEADER 24 /* offset, timestamp, length, flags */
+
+struct ts_buffer;
+struct ts_part;
+
+/* One undecided trace. Fields are read-only for the stage. */
+struct ts_trace {
+    uint8_t id[16];
+    int64_t first_offset; /* lowest input offset buffered for it (FIFO order) */
+    int64_t last_ms;      /* latest event time of its records */
+    int64_t root_end_ms;  /* end of its root span, -1 before the root arrived */
+    int64_t due_ms;       /* decided once the partition's max_event_ms reaches this */
+    uint64_t seq;         /* creation order over the whole buffer (oldest first) */
+    uint32_t records;     /* records buffered */
+    uint32_t heap_idx;
+    struct ts_trace *prev, *next; /* partition FIFO, by first_offset */
+    struct ts_trace *chain;       /* hash chain */
+    uint8_t *arena;
+    uint32_t arena_len, arena_cap;
+    struct ts_acc acc; /* must stay last: its match bytes follow */
+};
+
+/* One buffered record, as read back by ts_trace_next. */
+struct ts_rec {
+    int64_t offset;
+    int64_t timestamp_ms; /* the Kafka timestamp of the input record */
+    uint32_t flags;       /* TS_REC_* */
+    const void *value;    /* borrowed from the arena */
+    size_t len;
+};
+#define TS_REC_SPAN 0x1 /* a span (else a log or event following its trace) */
+
+/* A new buffer; policies borrowed (outlive the buffer). Returns NULL on OOM. */
+struct ts_buffer *ts_buffer_new(const struct ts_policies *policies, int64_t decision_wait_ms,
+                                int64_t allowed_lateness_ms);
+void ts_buffer_destroy(struct ts_buffer *buf);
+
+/* Bytes allocated for buffered traces over all partitions (see above). */
+size_t ts_buffer_bytes(const struct ts_buffer *buf);
+/* Traces and records buffered over all partitions. */
+size_t ts_buffer_traces(const struct ts_buffer *buf);
+size_t ts_buffer_records(const struct ts_buffer *buf);
+
+/* The partition's buffer, created when absent and create is nonzero (NULL on OOM). */
+struct ts_part *ts_buffer_part(struct ts_buffer *buf, int32_t partition, int create);
+/* Frees a partition's traces (revocation). */
+void ts_buffer_drop_part(struct ts_buffer *buf, int32_t partition);
+/* The partition's state with the oldest trace over all partitions, or NULL when empty. */
+struct ts_part *ts_buffer_oldest_part(struct ts_buffer *buf);
+int32_t ts_part_id(const struct ts_part *part);
+
+/* Max event time seen on the partition (-1 before any) and raising it. */
+int64_t ts_part_max_event(const struct ts_part *part);
+void ts_part_observe(struct ts_part *part, int64_t event_ms);
+/* Wall-clock ms of the last record (set by the stage), for the idle fallback. */
+int64_t ts_part_last_wall(const struct ts_part *part);
+void ts_part_set_last_wall(struct ts_part *part, int64_t wall_ms);
+
+struct ts_trace *ts_part_find(const struct ts_part *part, const uint8_t id[16]);
+/* The oldest trace (lowest first_offset), or NULL. */
+struct ts_trace *ts_part_oldest(const struct ts_part *part);
+/* A trace with due_ms <= max_event_ms, or NULL when none is due. */
+struct ts_trace *ts_part_due(const struct ts_part *part);
+/* Lowest buffered offset of the partition (what to hold), or -1 when nothing is buffered. */
+int64_t ts_part_hold(const struct ts_part *part);
+size_t ts_part_traces(const struct ts_part *part);
+
+/* Bytes ts_buffer_add would allocate for a record of len bytes on trace (NULL: a new
+ * trace). */
+size_t ts_buffer_add_cost(const struct ts_buffer *buf, const struct ts_part *part,
+                          const struct ts_trace *trace, size_t len);
+/* Appends one record to the trace id (created when absent). span (may be NULL for a
+ * non-span record) feeds the policy accumulator; event_ms is the record's event time;
+ * root_end_ms >= 0 when the record is the trace's root span. Offsets must increase per
+ * partition. Returns the trace, or NULL on OOM (nothing changed). */
+struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, const uint8_t id[16],
+                               int64_t offset, int64_t timestamp_ms, uint32_t flags,
+                               const void *value, size_t len, const struct ts_span *span,
+                               int64_t event_ms, int64_t root_end_ms);
+/* Iterates a trace's records in arrival order: *cursor starts at 0. Returns 1 and fills rec,
+ * or 0 at the end. */
+int ts_trace_next(const struct ts_trace *trace, uint32_t *cursor, struct ts_rec *rec);
+/* Removes and frees a trace (after its decision). */
+void ts_buffer_remove(struct ts_buffer *buf, struct ts_part *part, struct ts_trace *trace);
+
+#endif

@@ -1,0 +1,802 @@
+/*
+ * The tail-sampler stage (DESIGN §6): buffers the spans of each trace, decides the whole
+ * trace by policies (policy.c) when event time says it is complete (buffer.c), emits the
+ * kept spans with their deciding policy and probability, and accounts for every other span
+ * with a Fate (and, when the `cold` output is mapped, a copy there).
+ *
+ * Records are TrackingEvents keyed by trace_id, so a trace lives in one partition and one
+ * instance. Logs and events pass through (`non_span: pass`) or, when they carry a
+ * trace_id, follow their trace's decision (`non_span: follow`).
+ *
+ * Exactly-once, restarts and replays. Decisions live in the `decisions` store (changelog
+ * `<pipeline>.<worker>.decisions.changelog`), key = the 16 bytes of the trace id, value =
+ * struct decision below, TTL `decision_ttl` of stream time. Each decision records
+ * `emitted_upto`: the highest input offset of the trace already emitted (or dropped with a
+ * Fate). The store, the outputs, the Fates and the input offsets commit in one transaction,
+ * and bc_hold() keeps the committed offset at or below the first record of every undecided
+ * trace. So, for a record of partition P at offset O of trace T, on first delivery or on
+ * re-delivery after a crash or an aborted transaction:
+ *   1. T decided, O <= emitted_upto: the record was emitted (or dropped) by a committed
+ *      transaction, or earlier in the open one: skipped, nothing is written again. (An
+ *      aborted transaction restores the store without its decisions: case 3 then.)
+ *   2. T decided, O > emitted_upto: a late span (or one re-delivered after the decision was
+ *      committed but before this record was handled): it follows the decision, and
+ *      emitted_upto moves to O in the same transaction.
+ *   3. T undecided (no decision, or it expired): buffered. Every record of T is at or
+ *      after the hold, so a restart re-delivers all of them and rebuilds T whole.
+ * The store is restored before records flow, so case 1 and 2 never see a half-state.
+ *
+ * The watermark after a restart. A partition's max event time must not go back when
+ * records are re-delivered from the hold, or decisions would come later than in an
+ * uninterrupted run (and a replay): the record that set the max is either at or after the
+ * hold (so it is re-delivered), or the max is written to the store (key "meta", with the
+ * limiters' windows) in the transaction that moves the hold past it.
+ *
+ * Determinism. Decisions depend on event time only (record times and trace ids), in input
+ * order, except: idle decisions (wall clock; flagged `idle_decided` on the spans) and early
+ * decisions of a full buffer (`decided_early`; they depend on what else is buffered, hence
+ * on the assignment). A replay of the same input in a fresh group with the same options
+ * keeps the same spans.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bc_avro.h"
+#include "bc_config.h"
+#include "bc_event.h"
+#include "bc_log.h"
+#include "bc_stage.h"
+
+#include "buffer.h"
+#include "policy.h"
+
+extern const struct bc_worker_type bc_tail_sampler_type;
+
+#define DECISION_SAMPLED 0x1
+#define DECISION_IDLE 0x2
+#define DECISION_EARLY 0x4
+
+/* A decision as stored: fixed little-endian header, then the policy name. */
+struct decision {
+    uint8_t flags;
+    double probability;
+    int64_t emitted_upto;
+    char policy[128];
+};
+#define DECISION_HEADER 18 /* version, flags, probability (8), emitted_upto (8) */
+
+static const char meta_key[] = "meta";
+
+/* Per-partition state besides the buffer. */
+struct pstate {
+    const char *topic;        /* borrowed from the runtime (bc_source) */
+    int64_t max_event_offset; /* offset of the record that set the max event time */
+    int64_t meta_max;         /* max event time last written to the store, -1: none */
+    struct ts_bucket *buckets;
+};
+
+struct sampler {
+    struct ts_policies *policies;
+    struct ts_buffer *buf;
+    struct bc_store *decisions;
+    struct bc_avro_registry *reg;
+    const struct bc_avro_schema *schema;
+    avro_value_t ev;
+    int has_ev;
+    struct bc_avro_buf out;
+    struct ts_attr *attrs;
+    size_t attrs_cap;
+    int64_t idle_ms;
+    size_t max_bytes;
+    int follow;      /* non_span: follow */
+    int has_cold;    /* the cold output is mapped */
+    int32_t shares;  /* partitions sharing the global limits; 0 until known */
+    size_t n_buckets;
+    struct pstate **ps;
+    size_t n_ps;
+    size_t peak_bytes;
+    int64_t last_report;
+    struct {
+        uint64_t spans, kept_traces, dropped_traces, kept_spans, dropped_spans, early, idle,
+            late, replayed, passed;
+    } count;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void hex_of(const uint8_t id[16], char out[33])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* ---- decisions in the store ------------------------------------------------------------ */
+
+static int decision_get(struct sampler *s, int32_t partition, const uint8_t id[16],
+                        struct decision *d)
+{
+    const void *value;
+    size_t len;
+    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, NULL) ||
+        len < DECISION_HEADER) {
+        return 0;
+    }
+    const uint8_t *p = value;
+    d->flags = p[1];
+    memcpy(&d->probability, p + 2, 8);
+    memcpy(&d->emitted_upto, p + 10, 8);
+    size_t n = len - DECISION_HEADER;
+    if (n >= sizeof(d->policy)) {
+        n = sizeof(d->policy) - 1;
+    }
+    memcpy(d->policy, p + DECISION_HEADER, n);
+    d->policy[n] = '\0';
+    return 1;
+}
+
+static int decision_put(struct sampler *s, int32_t partition, const uint8_t id[16],
+                        const struct decision *d, int64_t ts)
+{
+    uint8_t value[DECISION_HEADER + sizeof(d->policy)];
+    size_t n = strlen(d->policy);
+    value[0] = 1;
+    value[1] = d->flags;
+    memcpy(value + 2, &d->probability, 8);
+    memcpy(value + 10, &d->emitted_upto, 8);
+    memcpy(value + DECISION_HEADER, d->policy, n);
+    if (bc_store_put(s->decisions, partition, id, 16, value, DECISION_HEADER + n, ts) != 0) {
+        bc_log(BC_LOG_ERROR, "decision store refused a put", NULL);
+        return BC_FATAL;
+    }
+    return BC_OK;
+}
+
+static struct pstate *pstate_of(struct sampler *s, int32_t partition)
+{
+    if ((size_t)partition >= s->n_ps) {
+        size_t n = (size_t)partition + 1;
+        struct pstate **ps = realloc(s->ps, n * sizeof(*ps));
+        if (ps == NULL) {
+            return NULL;
+        }
+        memset(ps + s->n_ps, 0, (n - s->n_ps) * sizeof(*ps));
+        s->ps = ps;
+        s->n_ps = n;
+    }
+    if (s->ps[partition] == NULL) {
+        struct pstate *p = calloc(1, sizeof(*p));
+        if (p == NULL) {
+            return NULL;
+        }
+        p->buckets = calloc(s->n_buckets + 1, sizeof(*p->buckets));
+        if (p->buckets == NULL) {
+            free(p);
+            return NULL;
+        }
+        p->max_event_offset = -1;
+        p->meta_max = -1;
+        s->ps[partition] = p;
+    }
+    return s->ps[partition];
+}
+
+static void pstate_free(struct sampler *s, int32_t partition)
+{
+    if ((size_t)partition < s->n_ps && s->ps[partition] != NULL) {
+        free(s->ps[partition]->buckets);
+        free(s->ps[partition]);
+        s->ps[partition] = NULL;
+    }
+}
+
+/* The meta record: max event time, then the limiters' windows. */
+static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
+                    struct ts_part *part, struct pstate *ps)
+{
+    size_t len = 8 + s->n_buckets * sizeof(struct ts_bucket);
+    uint8_t value[8 + 64 * sizeof(struct ts_bucket)];
+    if (len > sizeof(value)) {
+        len = sizeof(value);
+    }
+    int64_t max = ts_part_max_event(part);
+    memcpy(value, &max, 8);
+    memcpy(value + 8, ps->buckets, len - 8);
+    int64_t ts = bc_stream_time(ctx, partition);
+    if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
+        return BC_FATAL;
+    }
+    ps->meta_max = max;
+    return BC_OK;
+}
+
+/* ---- decoding -------------------------------------------------------------------------- */
+
+static void attr_push(struct sampler *s, size_t *n, avro_value_t *kv)
+{
+    avro_value_t k, any, inner;
+    const char *key;
+    size_t key_size;
+    if (avro_value_get_by_index(kv, 0, &k, NULL) != 0 ||
+        avro_value_get_string(&k, &key, &key_size) != 0 ||
+        avro_value_get_by_index(kv, 1, &any, NULL) != 0) {
+        return;
+    }
+    if (*n == s->attrs_cap) {
+        size_t cap = s->attrs_cap == 0 ? 64 : s->attrs_cap * 2;
+        struct ts_attr *attrs = realloc(s->attrs, cap * sizeof(*attrs));
+        if (attrs == NULL) {
+            return;
+        }
+        s->attrs = attrs;
+        s->attrs_cap = cap;
+    }
+    struct ts_attr *a = &s->attrs[*n];
+    memset(a, 0, sizeof(*a));
+    a->key = key;
+    int type = bc_any_get(&any, &inner);
+    int ok = 0;
+    switch (type) {
+    case BC_ANY_STRING:
+        a->type = TS_ATTR_STRING;
+        ok = avro_value_get_string(&inner, &a->s, &a->len) == 0;
+        a->len = a->len > 0 ? a->len - 1 : 0;
+        break;
+    case BC_ANY_BOOL: {
+        int b = 0;
+        a->type = TS_ATTR_BOOL;
+        ok = avro_value_get_boolean(&inner, &b) == 0;
+        a->i = b != 0;
+        break;
+    }
+    case BC_ANY_LONG:
+        a->type = TS_ATTR_LONG;
+        ok = avro_value_get_long(&inner, &a->i) == 0;
+        break;
+    case BC_ANY_DOUBLE:
+        a->type = TS_ATTR_DOUBLE;
+        ok = avro_value_get_double(&inner, &a->d) == 0;
+        break;
+    default:
+        a->type = TS_ATTR_OTHER;
+        ok = 1;
+        break;
+    }
+    if (ok) {
+        (*n)++;
+    }
+}
+
+static void attrs_of(struct sampler *s, enum bc_event_field field, size_t *n)
+{
+    avro_value_t arr, kv;
+    size_t count = 0;
+    if (bc_event_field(&s->ev, field, &arr) != 0 || avro_value_get_size(&arr, &count) != 0) {
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (avro_value_get_by_index(&arr, i, &kv, NULL) == 0) {
+            attr_push(s, n, &kv);
+        }
+    }
+}
+
+/* What one decoded record says. */
+struct view {
+    int kind;
+    int has_trace;
+    uint8_t id[16];
+    int64_t event_ms;
+    int64_t root_end_ms; /* -1: not a root span */
+    struct ts_span span;
+};
+
+/* Decodes value into s->ev and fills v. Returns 0, or -1 with a DLQ reason in *reason. */
+static int decode(struct sampler *s, const void *value, size_t len, struct view *v,
+                  const char **reason, char *errstr, size_t errstr_size)
+{
+    if (value == NULL || len == 0) {
+        *reason = "empty";
+        snprintf(errstr, errstr_size, "null or empty value");
+        return -1;
+    }
+    int rc = bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, errstr_size);
+    if (rc != 0) {
+        *reason = "invalid_avro";
+        return -1;
+    }
+    memset(v, 0, sizeof(*v));
+    bc_event_get_enum(&s->ev, BC_EV_KIND, &v->kind);
+    int64_t start = 0, end = 0;
+    bc_event_get_long(&s->ev, BC_EV_START_TIME_NS, &start);
+    bc_event_get_long(&s->ev, BC_EV_END_TIME_NS, &end);
+    size_t id_len = 0;
+    const char *trace = bc_event_get_string(&s->ev, BC_EV_TRACE_ID, &id_len);
+    if (trace != NULL && id_len > 0) {
+        if (ts_trace_id_parse(trace, id_len, v->id) != 0) {
+            *reason = "invalid_id";
+            snprintf(errstr, errstr_size, "trace_id is not 32 hex digits");
+            return -1;
+        }
+        v->has_trace = 1;
+    }
+    v->root_end_ms = -1;
+    if (v->kind != BC_EVENT_SPAN) {
+        v->event_ms = start / 1000000;
+        return 0;
+    }
+    if (!v->has_trace) {
+        *reason = "missing_field";
+        snprintf(errstr, errstr_size, "a span without trace_id");
+        return -1;
+    }
+    v->event_ms = end / 1000000;
+    size_t parent_len = 0;
+    const char *parent = bc_event_get_string(&s->ev, BC_EV_PARENT_SPAN_ID, &parent_len);
+    v->span.is_root = parent == NULL || parent_len == 0;
+    if (v->span.is_root) {
+        v->root_end_ms = v->event_ms;
+    }
+    avro_value_t status, code;
+    int c = 0;
+    if (bc_event_field(&s->ev, BC_EV_STATUS, &status) == 0 &&
+        avro_value_get_by_index(&status, 0, &code, NULL) == 0) {
+        avro_value_get_enum(&code, &c);
+    }
+    v->span.status = c;
+    v->span.start_ns = start;
+    v->span.end_ns = end;
+    v->span.bytes = len;
+    size_t n = 0;
+    attrs_of(s, BC_EV_ATTRIBUTES, &n);
+    attrs_of(s, BC_EV_RESOURCE_ATTRIBUTES, &n);
+    v->span.attrs = s->attrs;
+    v->span.attr_count = n;
+    return 0;
+}
+
+/* ---- emitting ------------------------------------------------------------------------- */
+
+/* Emits or drops one record of a decided trace. */
+static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *rec,
+                 const struct bc_source *src, int64_t timestamp, const uint8_t id[16],
+                 uint32_t rflags, const void *value, size_t len, const struct decision *d)
+{
+    char key[33];
+    hex_of(id, key);
+    struct bc_emit_opts opts = {.timestamp = timestamp, .source = rec == NULL ? src : NULL};
+    if (d->flags & DECISION_SAMPLED) {
+        const void *out = value;
+        size_t out_len = len;
+        if (rflags & TS_REC_SPAN) {
+            char errstr[256];
+            if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) !=
+                    0 ||
+                bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0 ||
+                ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
+                ((d->flags & DECISION_EARLY) &&
+                 bc_event_add_flag(&s->ev, "decided_early") != 0) ||
+                bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
+                bc_log(BC_LOG_ERROR, "cannot re-encode a buffered span", "error", errstr, NULL);
+                return BC_FATAL;
+            }
+            out = s->out.data;
+            out_len = s->out.len;
+            s->count.kept_spans++;
+        }
+        return bc_emit(ctx, rec, "sampled", key, 32, out, out_len, &opts);
+    }
+    if (rflags & TS_REC_SPAN) {
+        s->count.dropped_spans++;
+    }
+    int rc = bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+    if (rc == BC_OK && s->has_cold) {
+        rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
+    }
+    return rc;
+}
+
+/* Decides a buffered trace, writes its records and its decision, frees it. */
+static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
+                  struct ts_trace *t, uint8_t how)
+{
+    int32_t partition = ts_part_id(part);
+    struct pstate *ps = pstate_of(s, partition);
+    if (ps == NULL) {
+        return BC_FATAL;
+    }
+    struct ts_bucket before[64];
+    size_t nb = s->n_buckets < 64 ? s->n_buckets : 64;
+    memcpy(before, ps->buckets, nb * sizeof(*before));
+    struct ts_decision td;
+    ts_decide(s->policies, &t->acc, t->id, ps->buckets, s->shares > 0 ? s->shares : 1, &td);
+    struct decision d = {.flags = (uint8_t)(how | (td.sampled ? DECISION_SAMPLED : 0)),
+                         .probability = td.probability,
+                         .emitted_upto = -1};
+    snprintf(d.policy, sizeof(d.policy), "%s", td.policy);
+    uint32_t cursor = 0;
+    struct ts_rec r;
+    int64_t ts = 0;
+    while (ts_trace_next(t, &cursor, &r)) {
+        struct bc_source src = {.topic = ps->topic, .partition = partition, .offset = r.offset};
+        int rc = apply(s, ctx, NULL, &src, r.timestamp_ms, t->id, r.flags, r.value, r.len, &d);
+        if (rc != BC_OK) {
+            return rc;
+        }
+        if (r.offset > d.emitted_upto) {
+            d.emitted_upto = r.offset;
+        }
+        if (r.timestamp_ms > ts) {
+            ts = r.timestamp_ms;
+        }
+    }
+    int rc = decision_put(s, partition, t->id, &d, ts);
+    if (rc != BC_OK) {
+        return rc;
+    }
+    if (td.sampled) {
+        s->count.kept_traces++;
+    } else {
+        s->count.dropped_traces++;
+    }
+    if (how & DECISION_EARLY) {
+        s->count.early++;
+    }
+    if (how & DECISION_IDLE) {
+        s->count.idle++;
+    }
+    ts_buffer_remove(s->buf, part, t);
+    if (memcmp(before, ps->buckets, nb * sizeof(*before)) != 0) {
+        return meta_put(s, ctx, partition, part, ps);
+    }
+    return BC_OK;
+}
+
+/* Moves the partition's hold to its oldest undecided record, after making sure the max event
+ * time survives a restart (see the header). */
+static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part)
+{
+    int32_t partition = ts_part_id(part);
+    struct pstate *ps = pstate_of(s, partition);
+    if (ps == NULL) {
+        return BC_FATAL;
+    }
+    int64_t hold = ts_part_hold(part);
+    if (ps->meta_max < ts_part_max_event(part) &&
+        (hold < 0 || ps->max_event_offset < hold)) {
+        int rc = meta_put(s, ctx, partition, part, ps);
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    bc_hold(ctx, NULL, partition, hold);
+    return BC_OK;
+}
+
+static int decide_due(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part)
+{
+    struct ts_trace *t;
+    while ((t = ts_part_due(part)) != NULL) {
+        int rc = decide(s, ctx, part, t, 0);
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    return BC_OK;
+}
+
+/* Decides the oldest traces until cost more bytes fit under max_buffer_bytes. */
+static int make_room(struct sampler *s, struct bc_ctx *ctx, size_t cost)
+{
+    while (ts_buffer_bytes(s->buf) + cost > s->max_bytes) {
+        struct ts_part *oldest = ts_buffer_oldest_part(s->buf);
+        if (oldest == NULL) {
+            break; /* one record larger than the whole bound: buffered alone */
+        }
+        int rc = decide(s, ctx, oldest, ts_part_oldest(oldest), DECISION_EARLY);
+        if (rc == BC_OK) {
+            rc = update_hold(s, ctx, oldest);
+        }
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    return BC_OK;
+}
+
+static void report(struct sampler *s, const char *msg)
+{
+    char bytes[24], peak[24], traces[24], kept[24], dropped[24], early[24], idle[24], late[24],
+        replayed[24], passed[24], spans[24];
+    snprintf(bytes, sizeof(bytes), "%zu", ts_buffer_bytes(s->buf));
+    snprintf(peak, sizeof(peak), "%zu", s->peak_bytes);
+    snprintf(traces, sizeof(traces), "%zu", ts_buffer_traces(s->buf));
+    snprintf(kept, sizeof(kept), "%" PRIu64, s->count.kept_traces);
+    snprintf(dropped, sizeof(dropped), "%" PRIu64, s->count.dropped_traces);
+    snprintf(early, sizeof(early), "%" PRIu64, s->count.early);
+    snprintf(idle, sizeof(idle), "%" PRIu64, s->count.idle);
+    snprintf(late, sizeof(late), "%" PRIu64, s->count.late);
+    snprintf(replayed, sizeof(replayed), "%" PRIu64, s->count.replayed);
+    snprintf(passed, sizeof(passed), "%" PRIu64, s->count.passed);
+    snprintf(spans, sizeof(spans), "%" PRIu64, s->count.spans);
+    bc_log(BC_LOG_INFO, msg, "buffered_bytes", bytes, "buffered_bytes_peak", peak,
+           "buffered_traces", traces, "spans", spans, "traces_kept", kept, "traces_dropped",
+           dropped, "decided_early", early, "idle_decided", idle, "late_followed", late,
+           "replayed_skipped", replayed, "passed_through", passed, NULL);
+}
+
+/* ---- stage callbacks -------------------------------------------------------------------- */
+
+static void ts_log_error(void *opaque, const struct bc_node *at, const char *message)
+{
+    (void)opaque;
+    char where[64] = "";
+    if (at != NULL && at->pos.line > 0) {
+        snprintf(where, sizeof(where), "%d:%d", at->pos.line, at->pos.column);
+    }
+    bc_log(BC_LOG_ERROR, "bad sampling policy", "at", where, "error", message, NULL);
+}
+
+static int sampler_init(struct bc_ctx *ctx)
+{
+    struct sampler *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return BC_FATAL;
+    }
+    bc_ctx_set_state(ctx, s);
+    const struct bc_values *o = bc_ctx_options(ctx);
+    enum ts_mode mode =
+        strcmp(bc_values_str(o, "evaluation"), "all") == 0 ? TS_ALL : TS_FIRST_MATCH;
+    if (ts_policies_compile(bc_values_node(o, "policies"), mode, ts_log_error, NULL,
+                            &s->policies) != 0) {
+        return BC_FATAL;
+    }
+    s->n_buckets = ts_policies_buckets(s->policies);
+    if (s->n_buckets > 64) {
+        bc_log(BC_LOG_ERROR, "at most 64 rate_limiting and bytes_limiting policies", NULL);
+        return BC_FATAL;
+    }
+    s->buf = ts_buffer_new(s->policies, bc_values_int(o, "decision_wait"),
+                           bc_values_int(o, "allowed_lateness"));
+    s->idle_ms = bc_values_int(o, "idle_timeout");
+    s->max_bytes = (size_t)bc_values_int(o, "max_buffer_bytes");
+    s->follow = strcmp(bc_values_str(o, "non_span"), "follow") == 0;
+    if (s->buf == NULL) {
+        return BC_FATAL;
+    }
+    struct bc_store_opts sopts = {.max_bytes = 0,
+                                  .ttl_ms = bc_values_int(o, "decision_ttl"),
+                                  .full_policy = BC_STORE_EVICT_OLDEST};
+    s->decisions = bc_store_open(ctx, "decisions", &sopts);
+    if (s->decisions == NULL) {
+        return BC_FATAL;
+    }
+    const struct bc_config *cfg = bc_ctx_config(ctx);
+    const struct bc_worker *worker = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL;
+    for (size_t i = 0; worker != NULL && i < worker->n_outputs; i++) {
+        s->has_cold |= strcmp(worker->outputs[i].name, "cold") == 0;
+    }
+    char dir[4096];
+    if (cfg != NULL && cfg->schemas.dir != NULL && cfg->schemas.dir[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s", cfg->schemas.dir);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+        dir[n > 0 ? n : 0] = '\0';
+        char *slash = strrchr(dir, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+        }
+        strncat(dir, "/../schemas", sizeof(dir) - strlen(dir) - 1);
+    }
+    const char *env = getenv("BREADCRUMB_SCHEMAS");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s", env);
+    }
+    char errstr[512];
+    if (bc_avro_registry_load(dir, &s->reg, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+        return BC_FATAL;
+    }
+    s->schema = bc_avro_registry_lookup(s->reg, "TrackingEvent");
+    if (s->schema == NULL || bc_event_check(s->schema, errstr, sizeof(errstr)) != 0 ||
+        bc_avro_value_new(s->schema, &s->ev) != 0) {
+        bc_log(BC_LOG_ERROR, "no usable TrackingEvent schema", "dir", dir, NULL);
+        return BC_FATAL;
+    }
+    s->has_ev = 1;
+    return BC_OK;
+}
+
+static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
+{
+    struct sampler *s = bc_ctx_state(ctx);
+    struct ts_part *part = ts_buffer_part(s->buf, partition, 1);
+    struct pstate *ps = pstate_of(s, partition);
+    if (part == NULL || ps == NULL) {
+        return BC_FATAL;
+    }
+    ts_part_set_last_wall(part, wall_ms());
+    const void *value;
+    size_t len;
+    if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) && len >= 8) {
+        int64_t max;
+        memcpy(&max, value, 8);
+        ts_part_observe(part, max);
+        ps->meta_max = max;
+        size_t nb = (len - 8) / sizeof(struct ts_bucket);
+        if (nb > s->n_buckets) {
+            nb = s->n_buckets;
+        }
+        memcpy(ps->buckets, (const uint8_t *)value + 8, nb * sizeof(struct ts_bucket));
+    }
+    return BC_OK;
+}
+
+static int sampler_revoked(struct bc_ctx *ctx, int32_t partition)
+{
+    struct sampler *s = bc_ctx_state(ctx);
+    ts_buffer_drop_part(s->buf, partition);
+    pstate_free(s, partition);
+    return BC_OK;
+}
+
+static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    struct sampler *s = bc_ctx_state(ctx);
+    int32_t partition = bc_record_partition(rec);
+    int64_t offset = bc_record_offset(rec);
+    size_t len = 0, key_len = 0;
+    const void *value = bc_record_value(rec, &len);
+    const void *key = bc_record_key(rec, &key_len);
+    struct ts_part *part = ts_buffer_part(s->buf, partition, 1);
+    struct pstate *ps = pstate_of(s, partition);
+    if (part == NULL || ps == NULL) {
+        return BC_FATAL;
+    }
+    struct bc_source src;
+    bc_record_source(rec, &src);
+    ps->topic = src.topic;
+    if (s->shares == 0) {
+        const struct bc_config *cfg = bc_ctx_config(ctx);
+        const struct bc_topic *topic =
+            cfg != NULL ? bc_config_topic(cfg, bc_record_topic(rec)) : NULL;
+        s->shares = topic != NULL ? topic->partitions : 1;
+    }
+    ts_part_set_last_wall(part, wall_ms());
+    struct view v;
+    const char *reason = NULL;
+    char errstr[256];
+    if (decode(s, value, len, &v, &reason, errstr, sizeof(errstr)) != 0) {
+        return bc_dead_letter(ctx, rec, reason, errstr);
+    }
+    int rc = BC_OK;
+    int is_span = v.kind == BC_EVENT_SPAN;
+    if (is_span) {
+        s->count.spans++;
+    }
+    if (!is_span && (!v.has_trace || !s->follow)) {
+        s->count.passed++;
+        rc = bc_emit(ctx, rec, "sampled", key, key_len, value, len, NULL);
+    } else {
+        struct decision d;
+        int decided = decision_get(s, partition, v.id, &d);
+        if (!decided) {
+            struct ts_trace *t = ts_part_find(part, v.id);
+            rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
+            /* Making room may have decided this very trace early. */
+            decided = rc == BC_OK && decision_get(s, partition, v.id, &d);
+            if (rc == BC_OK && !decided) {
+                if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
+                                  is_span ? TS_REC_SPAN : 0, value, len,
+                                  is_span ? &v.span : NULL, v.event_ms, v.root_end_ms) == NULL) {
+                    bc_log(BC_LOG_ERROR, "out of memory buffering a span", NULL);
+                    return BC_FATAL;
+                }
+                if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
+                    s->peak_bytes = ts_buffer_bytes(s->buf);
+                }
+            }
+        }
+        if (rc == BC_OK && decided) {
+            if (offset <= d.emitted_upto) {
+                s->count.replayed++; /* case 1: handled by a committed transaction */
+            } else {
+                s->count.late++; /* case 2: follows the decision */
+                rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
+                           is_span ? TS_REC_SPAN : 0, value, len, &d);
+                d.emitted_upto = offset;
+                if (rc == BC_OK) {
+                    int64_t ts = bc_record_timestamp(rec);
+                    rc = decision_put(s, partition, v.id, &d, ts);
+                }
+            }
+        }
+    }
+    if (rc != BC_OK) {
+        return rc;
+    }
+    if (v.event_ms > ts_part_max_event(part)) {
+        ts_part_observe(part, v.event_ms);
+        ps->max_event_offset = offset;
+    }
+    rc = decide_due(s, ctx, part);
+    if (rc == BC_OK) {
+        rc = update_hold(s, ctx, part);
+    }
+    return rc;
+}
+
+static int sampler_tick(struct bc_ctx *ctx, int64_t now_ms)
+{
+    struct sampler *s = bc_ctx_state(ctx);
+    for (size_t i = 0; i < s->n_ps; i++) {
+        struct ts_part *part = ts_buffer_part(s->buf, (int32_t)i, 0);
+        if (part == NULL || ts_part_traces(part) == 0 ||
+            now_ms - ts_part_last_wall(part) < s->idle_ms) {
+            continue;
+        }
+        struct ts_trace *t;
+        while ((t = ts_part_oldest(part)) != NULL) {
+            int rc = decide(s, ctx, part, t, DECISION_IDLE);
+            if (rc != BC_OK) {
+                return rc;
+            }
+        }
+        int rc = update_hold(s, ctx, part);
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    if (now_ms - s->last_report >= 10000) {
+        s->last_report = now_ms;
+        report(s, "tail-sampler stats");
+    }
+    return BC_OK;
+}
+
+static void sampler_fini(struct bc_ctx *ctx)
+{
+    struct sampler *s = bc_ctx_state(ctx);
+    if (s == NULL) {
+        return;
+    }
+    if (s->buf != NULL) {
+        report(s, "tail-sampler stopped");
+    }
+    for (size_t i = 0; i < s->n_ps; i++) {
+        pstate_free(s, (int32_t)i);
+    }
+    free(s->ps);
+    ts_buffer_destroy(s->buf);
+    ts_policies_destroy(s->policies);
+    if (s->has_ev) {
+        avro_value_decref(&s->ev);
+    }
+    bc_avro_buf_free(&s->out);
+    bc_avro_registry_destroy(s->reg);
+    free(s->attrs);
+    free(s);
+}
+
+const struct bc_stage tail_sampler_stage = {
+    .name = "tail-sampler",
+    .type = &bc_tail_sampler_type,
+    .init = sampler_init,
+    .process = sampler_process,
+    .tick = sampler_tick,
+    .assigned = sampler_assigned,
+    .revoked = sampler_revoked,
+    .fini = sampler_fini,
+};
