@@ -188,6 +188,7 @@ class Check:
         self.topics = {}
         self.lineage_example = None
         self.decoder = None
+        self.arrivals = None
 
     def fate(self, rec):
         """(source "topic:partition:offset", reason) of a Fate record: Avro
@@ -402,6 +403,26 @@ class Check:
         for recs in self.topics.values():
             for r in recs:
                 index["%s:%d:%d" % (r.topic, r.partition, r.offset)] = r
+        if self.arrivals:
+            lat = []
+            for s in SINKS:
+                for r in self.read(s):
+                    t_sink = self.arrivals.get("%s:%d:%d" % (r.topic, r.partition, r.offset))
+                    cur, src = r, None
+                    while cur is not None:
+                        src, _idx = src_of(cur)
+                        if src is None or src.startswith(self.topic("raw") + ":"):
+                            break
+                        cur = index.get(src)
+                    t_raw = self.arrivals.get(src) if src else None
+                    if t_sink is not None and t_raw is not None:
+                        lat.append(t_sink - t_raw)
+            if lat:
+                lat.sort()
+                pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000.0  # noqa: E731
+                self.figures["raw -> sink latency"] = (
+                    "p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms (%d sink records)"
+                    % (pct(0.5), pct(0.9), pct(0.99), lat[-1] * 1000.0, len(lat)))
         for s in ("sink.traces", "sink.billing") + tuple(SINKS):
             for r in self.read(s)[:1]:
                 path = ["%s:%d:%d" % (r.topic, r.partition, r.offset)]
@@ -457,18 +478,58 @@ class Check:
                 "lineage_example": self.lineage_example}
 
 
+def observe(bootstrap, topics, out_path, stop):
+    """Records the wall-clock time at which each record of topics becomes readable
+    (read_committed), as {"topic:partition:offset": unix seconds}, until stop() is true;
+    then writes out_path. For the raw -> sink latency of `make run`."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "breadcrumb-observe",
+                  "enable.auto.commit": False, "isolation.level": "read_committed",
+                  "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50})
+    tps = []
+    for t in topics:
+        md = c.list_topics(t, timeout=30).topics.get(t)
+        tps += [TopicPartition(t, p, 0) for p in (md.partitions if md and not md.error else [])]
+    c.assign(tps)
+    seen = {}
+    try:
+        while not stop():
+            for m in c.consume(10000, 0.2):
+                if m.error() is None:
+                    seen["%s:%d:%d" % (m.topic(), m.partition(), m.offset())] = time.time()
+    finally:
+        c.close()
+    with open(out_path, "w") as f:
+        json.dump(seen, f)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--brokers", default=os.environ.get("BREADCRUMB_BROKERS"))
-    ap.add_argument("--truth", required=True)
+    ap.add_argument("--truth")
     ap.add_argument("--pipeline", default="tracking")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--arrivals", help="arrival times written by --observe: raw -> sink latency")
+    ap.add_argument("--observe", metavar="OUT", help="record arrival times of tracking.raw and "
+                    "the sinks into OUT until SIGTERM/SIGINT, instead of checking")
     a = ap.parse_args(argv)
     if not a.brokers:
         ap.error("--brokers or BREADCRUMB_BROKERS")
+    if a.observe:
+        import signal
+        stopping = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopping.append(1))
+        observe(a.brokers, ["%s.raw" % a.pipeline] + SINKS, a.observe, lambda: bool(stopping))
+        return 0
+    if not a.truth:
+        ap.error("--truth")
     with open(a.truth) as f:
         truth = json.load(f)
-    c = Check(a.brokers, truth, a.pipeline).run()
+    c = Check(a.brokers, truth, a.pipeline)
+    if a.arrivals:
+        with open(a.arrivals) as f:
+            c.arrivals = json.load(f)
+    c.run()
     c.report()
     if a.json:
         with open(a.json, "w") as f:

@@ -58,6 +58,11 @@ echo "   broker $BROKERS; workers running: ${running:-none}"
 [ -z "$missing" ] || echo "   NOT BUILT (not running): $missing"
 echo "   logs: $RUN_DIR/data/logs/; status: bin/breadcrumb status --dir $RUN_DIR/data"
 
+# Arrival times of raw and sink records (read_committed), for the raw -> sink latency.
+"$PY" "$ROOT/tools/pipeline_check.py" --brokers "$BROKERS" --observe arrivals.json &
+OBSERVER_PID=$!
+trap 'kill -TERM $OBSERVER_PID 2>/dev/null || true; stop_run' EXIT
+
 # Feed: breadcrumb gen at RATE for DURATION seconds, with a progress bar from its progress lines.
 echo "== feeding ${DURATION}s of generated telemetry at ${RATE} records/s"
 start=$(date +%s)
@@ -106,9 +111,15 @@ done
 echo
 grep -E "exited|restarted" run.log | tail -5 | sed 's/^/   supervisor: /' || true
 
+kill -TERM $OBSERVER_PID 2>/dev/null || true
+wait $OBSERVER_PID 2>/dev/null || true
+arrivals=()
+[ -s arrivals.json ] && arrivals=(--arrivals arrivals.json)
+
 echo "== report"
 set +e
-"$PY" "$ROOT/tools/pipeline_check.py" --brokers "$BROKERS" --truth truth.json --json report.json
+"$PY" "$ROOT/tools/pipeline_check.py" --brokers "$BROKERS" --truth truth.json --json report.json \
+    "${arrivals[@]}"
 rc=$?
 set -e
 echo "   (report.json, truth.json and the logs are in $RUN_DIR)"
