@@ -32,6 +32,10 @@ enum {
     API_DESCRIBE_GROUPS = 15,
     API_LIST_GROUPS = 16,
     API_DELETE_GROUPS = 42,
+    API_ADD_PARTITIONS_TO_TXN = 24,
+    API_ADD_OFFSETS_TO_TXN = 25,
+    API_END_TXN = 26,
+    API_TXN_OFFSET_COMMIT = 28,
 };
 
 typedef int (*api_handler)(struct broker *b, struct req *r);
@@ -69,6 +73,11 @@ static const struct api_def apis[] = {
     {API_DESCRIBE_GROUPS, 0, 4, 5, api_describe_groups, "DescribeGroups"},
     {API_LIST_GROUPS, 0, 4, 3, api_list_groups, "ListGroups"},
     {API_DELETE_GROUPS, 0, 1, 2, api_delete_groups, "DeleteGroups"},
+    /* Transactions (api_txn.c). */
+    {API_ADD_PARTITIONS_TO_TXN, 0, 3, 3, api_add_partitions_to_txn, "AddPartitionsToTxn"},
+    {API_ADD_OFFSETS_TO_TXN, 0, 3, 3, api_add_offsets_to_txn, "AddOffsetsToTxn"},
+    {API_END_TXN, 0, 3, 3, api_end_txn, "EndTxn"},
+    {API_TXN_OFFSET_COMMIT, 0, 3, 3, api_txn_offset_commit, "TxnOffsetCommit"},
 };
 
 #define NAPIS (sizeof(apis) / sizeof(apis[0]))

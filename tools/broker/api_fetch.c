@@ -68,6 +68,41 @@ static void wait_unlink(struct broker *b, struct fetch_wait *fw)
     fw->next = fw->prev = NULL;
 }
 
+/* read_committed: drops the batches at or past the last stable offset from the `copied`
+ * bytes just read into w. Returns the bytes kept; *end is the offset after the last kept
+ * batch (unchanged when none). */
+static size_t fetch_cut_at_lso(struct kbuf *w, size_t copied, int64_t lso, int64_t *end)
+{
+    if (w->oom) {
+        return copied;
+    }
+    size_t start = w->len - copied;
+    size_t used = 0;
+    while (used + BATCH_HEADER_SIZE <= copied) {
+        struct batch_hdr h;
+        batch_hdr_parse(w->data + start + used, &h);
+        if (h.base_offset >= lso) {
+            break;
+        }
+        used += batch_total_size(&h);
+        *end = h.base_offset + h.last_offset_delta + 1;
+    }
+    w->len = start + used;
+    return used;
+}
+
+/* Inserts src at pos of w (moving what follows). */
+static void kbuf_insert(struct kbuf *w, size_t pos, const struct kbuf *src)
+{
+    if (src->oom || kbuf_reserve(w, src->len) == NULL) {
+        w->oom = 1;
+        return;
+    }
+    memmove(w->data + pos + src->len, w->data + pos, w->len - pos);
+    memcpy(w->data + pos, src->data, src->len);
+    w->len += src->len;
+}
+
 /* Writes the response body for fw into its slot. Returns the number of record bytes, or
  * -1 when a partition had an error (which answers at once). */
 static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
@@ -114,9 +149,10 @@ static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
             if (v >= 5) {
                 kw_i64(w, start);
             }
-            if (fw->isolation == 1) {
-                kw_array(w, 0, flex); /* aborted transactions (none before part 3) */
-            } else {
+            /* read_committed: the aborted transactions overlapping the records returned,
+             * inserted here once they are read (txn.c) */
+            size_t aborted_pos = w->len;
+            if (fw->isolation != 1) {
                 kw_array(w, -1, flex);
             }
             if (v >= 11) {
@@ -130,11 +166,15 @@ static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
                 kw_i32(w, 0);
             }
             size_t copied = 0;
+            int64_t read_end = fp->fetch_offset;
             int64_t limit = fw->isolation == 1 ? lso : hw;
             if (err == KERR_NONE && fp->fetch_offset < limit) {
                 int64_t room = fw->max_bytes - total;
                 size_t max = (size_t)(room < fp->max_bytes ? (room > 0 ? room : 0) : fp->max_bytes);
                 int rc = plog_read(p->log, fp->fetch_offset, max, total == 0, w, &copied);
+                if (rc == 0 && fw->isolation == 1) {
+                    copied = fetch_cut_at_lso(w, copied, lso, &read_end);
+                }
                 if (rc != 0) {
                     err = (int16_t)rc;
                     copied = 0;
@@ -158,6 +198,16 @@ static int64_t fetch_build(struct broker *b, struct fetch_wait *fw)
                 }
             } else {
                 kbuf_put_i32_at(w, len_pos, (int32_t)copied);
+            }
+            if (fw->isolation == 1) {
+                struct kbuf aborted = {0};
+                if (p != NULL && err == KERR_NONE) {
+                    txn_partition_write_aborted(p, fp->fetch_offset, read_end, &aborted, flex);
+                } else {
+                    kw_array(&aborted, 0, flex);
+                }
+                kbuf_insert(w, aborted_pos, &aborted);
+                kbuf_free(&aborted);
             }
             total += (int64_t)copied;
             kw_tags(w, flex);

@@ -118,9 +118,8 @@ int api_find_coordinator(struct broker *b, struct req *r)
         return API_MALFORMED;
     }
     (void)key;
-    /* Key type 0: a group. Transactions (key type 1) come with the transaction
-     * coordinator. */
-    int16_t err = key_type == 0 ? KERR_NONE : KERR_INVALID_REQUEST;
+    /* Key type 0: a group, 1: a transactional id (txn.c); both live on this broker. */
+    int16_t err = key_type == 0 || key_type == 1 ? KERR_NONE : KERR_INVALID_REQUEST;
     struct kbuf *w = &r->slot->buf;
     if (v >= 1) {
         kw_i32(w, 0);

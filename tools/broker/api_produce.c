@@ -48,6 +48,10 @@ static int produce_partition(struct broker *b, struct partition *p, struct kstr 
         if (err != 0) {
             return err;
         }
+        if ((h.attributes & BATCH_ATTR_CONTROL) ||
+            ((h.attributes & BATCH_ATTR_TRANSACTIONAL) && h.producer_id < 0)) {
+            return KERR_INVALID_RECORD; /* markers come from the coordinator only (txn.c) */
+        }
         if (nb == 0) {
             first = h;
         } else if (h.producer_id >= 0 || first.producer_id >= 0) {
@@ -71,6 +75,10 @@ static int produce_partition(struct broker *b, struct partition *p, struct kstr 
                    p->topic->name, "producer_id", pid, "base_offset", off, NULL);
             *base_offset = dup;
             return KERR_NONE;
+        }
+        if (rc == PRODUCER_APPEND && (first.attributes & BATCH_ATTR_TRANSACTIONAL)) {
+            rc = txn_check_produce(b, p, &first);
+            rc = rc == KERR_NONE ? PRODUCER_APPEND : rc;
         }
         if (rc != PRODUCER_APPEND) {
             char pid[32], seq[16], ep[16], code[16];
@@ -100,6 +108,7 @@ static int produce_partition(struct broker *b, struct partition *p, struct kstr 
         batch_hdr_parse(data + pos, &h);
         if (h.producer_id >= 0) {
             producer_update(&p->producers, &h);
+            txn_partition_note(p, &h, -1);
         }
         pos += sizes[i];
     }
@@ -188,10 +197,12 @@ int api_init_producer_id(struct broker *b, struct req *r)
 {
     struct krd *rd = &r->body;
     struct kstr txn_id = kr_str(rd, r->flex);
-    (void)kr_i32(rd); /* transaction_timeout_ms */
+    int32_t txn_timeout_ms = kr_i32(rd);
+    int64_t expect_pid = -1;
+    int16_t expect_epoch = -1;
     if (r->api_version >= 3) {
-        (void)kr_i64(rd); /* producer_id: a non-transactional producer gets a new one */
-        (void)kr_i16(rd);
+        expect_pid = kr_i64(rd); /* a non-transactional producer gets a new one */
+        expect_epoch = kr_i16(rd);
     }
     kr_tags(rd, r->flex);
     if (rd->err) {
@@ -200,9 +211,13 @@ int api_init_producer_id(struct broker *b, struct req *r)
     struct kbuf *w = &r->slot->buf;
     int16_t err = KERR_NONE;
     int64_t pid = -1;
+    int16_t epoch = 0;
     if (txn_id.len >= 0) {
-        /* Transactional producers need the transaction coordinator (not implemented yet). */
-        err = KERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        err = (int16_t)txn_init_producer(b, txn_id, txn_timeout_ms, expect_pid, expect_epoch,
+                                         &pid, &epoch);
+        if (err == KERR_TXN_PRODUCER_FENCED && r->api_version < 4) {
+            err = KERR_INVALID_PRODUCER_EPOCH;
+        }
     } else {
         pid = broker_producer_id_next(b);
         if (pid < 0) {
@@ -212,7 +227,7 @@ int api_init_producer_id(struct broker *b, struct req *r)
     kw_i32(w, 0);
     kw_i16(w, err);
     kw_i64(w, pid);
-    kw_i16(w, err == KERR_NONE ? 0 : -1);
+    kw_i16(w, err == KERR_NONE ? epoch : -1);
     kw_tags(w, r->flex);
     return API_DONE;
 }

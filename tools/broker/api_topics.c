@@ -12,7 +12,7 @@
 
 int64_t partition_last_stable_offset(struct partition *p)
 {
-    return plog_end_offset(p->log);
+    return txn_partition_lso(p);
 }
 
 static void metadata_topic(struct kbuf *w, const struct req *r, const struct topic *t,

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "producer.h"
 #include "timer.h"
+#include "txn.h"
 
 #define BROKER_NODE_ID 0
 #define TOPIC_NAME_MAX 249
@@ -66,6 +67,7 @@ struct broker_opts {
     int32_t max_request_bytes;
     int32_t fetch_max_bytes; /* cap on the records of one Fetch response */
     int64_t retention_check_ms;
+    int64_t compact_interval_ms; /* log compaction passes (compact.c) */
     int64_t fault_drop_after_append; /* test only: 0 off, else drop the connection after the
                                         Nth appending Produce request instead of answering */
     int32_t group_min_session_timeout_ms;     /* JoinGroup session timeouts allowed (group.c) */
@@ -113,6 +115,7 @@ struct partition {
     int32_t index;
     struct plog *log;
     struct producer_table producers;
+    struct partition_txn txn; /* open and aborted transactions (txn.c) */
 };
 
 struct topic {
@@ -201,6 +204,7 @@ struct broker {
     struct conn *closed_conns;     /* freed at the end of the loop iteration */
     size_t nconns;
     struct group_coordinator *groups; /* group.c */
+    struct txn_coordinator *txns; /* txn.c */
 };
 
 /* --- topic.c ------------------------------------------------------------------------- */

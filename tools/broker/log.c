@@ -180,7 +180,8 @@ static int seg_recover(struct plog *log, struct segment *s, int64_t expected, pl
         struct batch_hdr h;
         batch_hdr_parse(hb, &h);
         if (h.magic != 2 || h.length < BATCH_HEADER_SIZE - BATCH_LOG_OVERHEAD ||
-            batch_total_size(&h) > file_size - pos || h.base_offset != expected ||
+            batch_total_size(&h) > file_size - pos ||
+            (log->opts.allow_gaps ? h.base_offset < expected : h.base_offset != expected) ||
             h.last_offset_delta < 0) {
             torn = 1;
             break;
@@ -269,13 +270,14 @@ int plog_open(struct plog **out, const char *dir, const struct plog_opts *opts,
     log->start_offset = expected;
     size_t i = 0;
     for (; i < nbases; i++) {
-        if (bases[i] != expected) {
+        if (log->opts.allow_gaps ? bases[i] < expected : bases[i] != expected) {
             break; /* a gap: what follows cannot be trusted */
         }
         struct segment *s = seg_new(log, bases[i], errstr, errstr_size);
         if (s == NULL) {
             goto fail;
         }
+        expected = bases[i]; /* equal unless a compacted log has a gap here */
         struct stat st;
         if (fstat(s->fd, &st) != 0) {
             snprintf(errstr, errstr_size, "%s: %s", dir, strerror(errno));
@@ -466,8 +468,8 @@ int plog_read(struct plog *log, int64_t offset, size_t max_bytes, int min_one,
         return 0;
     }
     struct segment *s = seg_find(log, offset);
-    if (offset >= s->next_offset) {
-        /* past the end of this segment: the next one (never happens when contiguous) */
+    while (offset >= s->next_offset || s->size == 0) {
+        /* past the end of this segment (compaction leaves gaps): the next one */
         if (s + 1 >= log->segs + log->nsegs) {
             return 0;
         }
@@ -477,7 +479,13 @@ int plog_read(struct plog *log, int64_t offset, size_t max_bytes, int min_one,
     /* Skip the batches that end before offset, reading headers only. */
     for (;;) {
         if (pos >= s->size) {
-            return 0;
+            /* only a compacted log has nothing left here: its next segment */
+            if (s + 1 >= log->segs + log->nsegs) {
+                return 0;
+            }
+            s++;
+            pos = 0;
+            continue;
         }
         uint8_t hb[BATCH_HEADER_SIZE];
         if (pread(s->fd, hb, sizeof(hb), (off_t)pos) != (ssize_t)sizeof(hb)) {
@@ -657,6 +665,102 @@ int plog_apply_retention(struct plog *log, int64_t retention_bytes, int64_t rete
         deleted++;
     }
     return deleted;
+}
+
+int plog_rewrite(struct plog *log, int64_t limit, plog_rewrite_fn fn, void *arg,
+                 int64_t *cleaned_end)
+{
+    int rewritten = 0;
+    *cleaned_end = log->start_offset;
+    uint8_t *data = NULL;
+    struct kbuf out = {0};
+    for (size_t i = 0; i + 1 < log->nsegs; i++) {
+        struct segment *s = &log->segs[i];
+        if (s->next_offset > limit) {
+            break;
+        }
+        free(data);
+        data = malloc(s->size ? s->size : 1);
+        if (data == NULL || (s->size > 0 && pread(s->fd, data, s->size, 0) != (ssize_t)s->size)) {
+            goto fail;
+        }
+        out.len = 0;
+        int abandoned = 0;
+        for (uint64_t pos = 0; pos + BATCH_HEADER_SIZE <= s->size;) {
+            struct batch_hdr h;
+            batch_hdr_parse(data + pos, &h);
+            size_t n = batch_total_size(&h);
+            if (fn(arg, data + pos, n, &out) != 0) {
+                abandoned = 1;
+                break;
+            }
+            pos += n;
+        }
+        if (out.oom) {
+            goto fail;
+        }
+        if (abandoned) {
+            break; /* what follows must not be treated as cleaned */
+        }
+        *cleaned_end = s->next_offset;
+        if (out.len == s->size && (out.len == 0 || memcmp(out.data, data, out.len) == 0)) {
+            continue;
+        }
+        char path[4096], tmp[4200];
+        seg_path(log, s->base_offset, ".log", path, sizeof(path));
+        snprintf(tmp, sizeof(tmp), "%s.cleaned", path);
+        int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            goto fail;
+        }
+        size_t done = 0;
+        while (done < out.len) {
+            ssize_t w = pwrite(fd, out.data + done, out.len - done, (off_t)done);
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                close(fd);
+                unlink(tmp);
+                goto fail;
+            }
+            done += (size_t)w;
+        }
+        if (fdatasync(fd) != 0 || rename(tmp, path) != 0) {
+            close(fd);
+            unlink(tmp);
+            goto fail;
+        }
+        close(s->fd);
+        s->fd = fd;
+        int64_t next = s->next_offset;
+        log->size -= s->size;
+        s->size = 0;
+        s->nidx = 0;
+        s->since_idx = 0;
+        s->max_ts = -1;
+        s->dirty = 0;
+        for (uint64_t pos = 0; pos + BATCH_HEADER_SIZE <= out.len;) {
+            struct batch_hdr h;
+            batch_hdr_parse(out.data + pos, &h);
+            size_t n = batch_total_size(&h);
+            seg_note_batch(log, s, &h, pos, n);
+            pos += n;
+        }
+        s->size = out.len;
+        s->next_offset = next; /* the segment keeps its offset range */
+        log->size += s->size;
+        seg_write_index(log, s);
+        rewritten++;
+    }
+    free(data);
+    kbuf_free(&out);
+    return rewritten;
+
+fail:
+    free(data);
+    kbuf_free(&out);
+    return -1;
 }
 
 int plog_sync(struct plog *log)

@@ -27,6 +27,8 @@ struct plog;
 struct plog_opts {
     int64_t segment_bytes;  /* roll the active segment when it would grow past this */
     int32_t index_interval; /* bytes between sparse index entries */
+    int allow_gaps;         /* a compacted log: offsets only need to increase, within a
+                               segment and from one segment to the next */
 };
 
 /* Called for every valid batch found by recovery, in offset order. */
@@ -69,6 +71,20 @@ uint64_t plog_size(const struct plog *log);
  * too). Returns the number of segments deleted. */
 int plog_apply_retention(struct plog *log, int64_t retention_bytes, int64_t retention_ms,
                          int64_t now);
+
+/* Log compaction (compact.c): called for each batch of a segment being rewritten; appends
+ * to out what replaces it (nothing, the batch as is, or a rebuilt batch with the same base
+ * offset). Returns 0, or -1 to abandon the rewrite of this segment. */
+typedef int (*plog_rewrite_fn)(void *arg, const uint8_t *batch, size_t n, struct kbuf *out);
+
+/* Rewrites every closed (non-active) segment whose offsets all lie below `limit` through
+ * fn: the new file is written beside the old one, synced, and renamed over it; the segment
+ * keeps its base offset and offset range. Needs opts.allow_gaps. *cleaned_end is set to the
+ * end offset of the last segment passed through fn (the log start offset when none).
+ * Returns the number of segments rewritten, or -1 on an I/O error (segments already
+ * rewritten stay so). */
+int plog_rewrite(struct plog *log, int64_t limit, plog_rewrite_fn fn, void *arg,
+                 int64_t *cleaned_end);
 
 /* fdatasync of the segments written since the last sync. Returns 0 or -1. */
 int plog_sync(struct plog *log);

@@ -13,6 +13,7 @@
 
 #include "bc_log.h"
 #include "broker.h"
+#include "compact.h"
 #include "group.h"
 #include "topology.h"
 
@@ -40,6 +41,7 @@ static const struct option_doc option_docs[] = {
     {"fetch-max-bytes", 1, "N",
      "most record bytes in one Fetch response, at least one batch (default 1048576)"},
     {"retention-check-ms", 1, "MS", "how often retention runs (default 30000)"},
+    {"compact-interval-ms", 1, "MS", "how often compacted topics are cleaned (default 15000)"},
     {"log-level", 1, "debug|info|warn|error", "default info"},
     {"log-format", 1, "logfmt|json", "default logfmt"},
     {"group-min-session-timeout-ms", 1, "MS",
@@ -172,6 +174,7 @@ int main(int argc, char **argv)
     o->max_request_bytes = 100 * 1024 * 1024;
     o->fetch_max_bytes = 1024 * 1024;
     o->retention_check_ms = 30000;
+    o->compact_interval_ms = 15000;
     o->group_min_session_timeout_ms = 6000;
     o->group_max_session_timeout_ms = 1800000;
     o->group_initial_rebalance_delay_ms = 300;
@@ -237,6 +240,9 @@ int main(int argc, char **argv)
         } else if (strcmp(name, "retention-check-ms") == 0) {
             bad = parse_i64(optarg, 10, INT32_MAX, &v);
             o->retention_check_ms = v;
+        } else if (strcmp(name, "compact-interval-ms") == 0) {
+            bad = parse_i64(optarg, 10, INT32_MAX, &v);
+            o->compact_interval_ms = v;
         } else if (strcmp(name, "log-level") == 0) {
             bad = bc_log_level_parse(optarg, &level);
         } else if (strcmp(name, "log-format") == 0) {
@@ -292,6 +298,10 @@ int main(int argc, char **argv)
                err, NULL);
         return 1;
     }
+    if (txn_coordinator_load(b, err, sizeof(err)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot load the transaction coordinator", "error", err, NULL);
+        return 1;
+    }
     if (net_listen(b, err, sizeof(err)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot listen", "error", err, NULL);
         return 1;
@@ -307,6 +317,7 @@ int main(int argc, char **argv)
         }
     }
     timer_add(&b->timers, &b->retention_timer, now_ms() + o->retention_check_ms, retention_tick);
+    compact_start(b, o->compact_interval_ms);
     if (o->fsync == FSYNC_INTERVAL) {
         timer_add(&b->timers, &b->fsync_timer, now_ms() + o->fsync_interval_ms, fsync_tick);
     }
@@ -319,6 +330,7 @@ int main(int argc, char **argv)
 
     int rc = net_run(b);
     net_shutdown(b);
+    txn_coordinator_close(b);
     groups_close(b);
     broker_topics_close(b);
     timer_heap_free(&b->timers);

@@ -161,6 +161,7 @@ static void topic_free(struct topic *t)
     for (int32_t i = 0; t->partitions != NULL && i < t->npartitions; i++) {
         plog_close(t->partitions[i].log);
         producer_table_free(&t->partitions[i].producers);
+        txn_partition_free(&t->partitions[i]);
     }
     free(t->partitions);
     configs_free(&t->cfg);
@@ -183,6 +184,7 @@ static void scan_batch(void *arg, const struct batch_hdr *h)
     struct scan_ctx *sc = arg;
     if (h->producer_id >= 0) {
         producer_update(&sc->p->producers, h);
+        txn_partition_scan(sc->p, h);
         if (h->producer_id >= sc->b->next_producer_id) {
             sc->b->next_producer_id = h->producer_id + 1;
         }
@@ -198,6 +200,7 @@ static int topic_open_logs(struct broker *b, struct topic *t, char *errstr, size
         return -1;
     }
     struct plog_opts lo = {.segment_bytes = t->cfg.num[TC_SEGMENT_BYTES], .index_interval = 4096};
+    lo.allow_gaps = strstr(topic_config_value(t, TC_CLEANUP_POLICY), "compact") != NULL;
     for (int32_t i = 0; i < t->npartitions; i++) {
         struct partition *p = &t->partitions[i];
         p->topic = t;
@@ -207,6 +210,10 @@ static int topic_open_logs(struct broker *b, struct topic *t, char *errstr, size
         struct scan_ctx sc = {b, p};
         int64_t truncated = 0;
         if (plog_open(&p->log, dir, &lo, scan_batch, &sc, &truncated, errstr, errstr_size) != 0) {
+            return -1;
+        }
+        if (txn_partition_recovered(p) != 0) {
+            snprintf(errstr, errstr_size, "%s: cannot rebuild the aborted-transaction index", dir);
             return -1;
         }
         if (truncated > 0) {

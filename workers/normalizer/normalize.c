@@ -35,7 +35,7 @@ static const char *const flag_names[] = {
     "clock_skew",         "clamped",         "end_before_start", "truncated",
     "attributes_dropped", "missing_service",
 };
-#define FLAG_COUNT (sizeof(flag_names) / sizeof(flag_names[0]))
+_Static_assert(sizeof(flag_names) / sizeof(flag_names[0]) == NORM_FLAG_COUNT, "flag names");
 
 /* TrackingEvent.kind symbols. */
 enum { KIND_SPAN = 0, KIND_LOG = 1, KIND_EVENT = 2 };
@@ -1197,7 +1197,7 @@ static int emit_event(struct norm *n, int32_t index, const char *event_id, const
     if (av_field(n, &n->event, "flags", &flags) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < FLAG_COUNT; i++) {
+    for (size_t i = 0; i < NORM_FLAG_COUNT; i++) {
         if (n->flags & (1u << i)) {
             AV(n, avro_value_append(&flags, &item, NULL), "append");
             if (av_string(n, &item, flag_names[i], strlen(flag_names[i])) != 0) {

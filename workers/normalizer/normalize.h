@@ -58,6 +58,7 @@ enum norm_flag {
     NORM_FLAG_ATTRIBUTES_DROPPED = 1 << 4, /* "attributes_dropped": over max_attributes */
     NORM_FLAG_MISSING_SERVICE = 1 << 5,    /* "missing_service": no service.name */
 };
+#define NORM_FLAG_COUNT 6
 
 struct norm_options {
     enum norm_format format;
@@ -134,8 +135,9 @@ struct norm_stats {
     uint64_t items;  /* spans, log records and events seen (good or bad) */
     uint64_t events; /* TrackingEvents produced */
     uint64_t dead_letters[NORM_REASON_COUNT];
-    uint64_t flagged[6]; /* by flag bit: clock_skew, clamped, end_before_start, truncated,
-                            attributes_dropped, missing_service */
+    /* Events flagged, by flag bit (clock_skew, clamped, end_before_start, truncated,
+     * attributes_dropped, missing_service). */
+    uint64_t flagged[NORM_FLAG_COUNT];
 };
 
 struct norm;
