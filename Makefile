@@ -156,6 +156,11 @@ test-long: ensure-deps ensure-test-deps
 	@$(MAKE) --no-print-directory test-unit
 	@BC_LONG=1 BC_BUILD=$(BUILD) tests/integration/run.sh $(TESTS)
 
+# The whole pipeline on this machine, fed with generated data, with a report (README).
+run: ensure-deps
+	@$(MAKE) --no-print-directory binaries
+	@tools/run-demo.sh
+
 # ---------------------------------------------------------------------------------------
 # Setup.
 
