@@ -666,8 +666,14 @@ static int lb_init(struct bc_ctx *ctx)
     const char *repart = w != NULL ? bc_worker_output(w, "repartition") : NULL;
     const char *trace = bc_values_str(opts, "trace_topic");
     st->has_orphans = w != NULL && bc_worker_output(w, "orphans") != NULL;
-    if ((repart != NULL ? asprintf(&st->repartition, "%s", repart)
-                      : asprintf(&st->repartition, "%s.lineage.repartition", bc_ctx_pipeline(ctx))) < 0 ||
+    if (repart == NULL) {
+        bc_log(BC_LOG_ERROR,
+               "the lineage-builder needs output repartition (e.g. <pipeline>.lineage.repartition) "
+               "listed in input too",
+               NULL);
+        return BC_FATAL;
+    }
+    if (asprintf(&st->repartition, "%s", repart) < 0 ||
         (trace != NULL && trace[0] != '\0'
              ? asprintf(&st->trace_topic, "%s", trace)
              : asprintf(&st->trace_topic, "%s.normalized", bc_ctx_pipeline(ctx))) < 0 ||
