@@ -176,7 +176,7 @@ def read_all(bootstrap, topic, parts):
 
 def wait_done(broker, group, what):
     bclib.wait_for(lambda: eoslib.group_lag(broker.bootstrap, group, "in", PARTS) == 0,
-                   240 if LONG else 90, what, interval=0.5)
+                   900 if LONG else 90, what, interval=0.5)
 
 
 def kept_spans(schema, records):
@@ -272,7 +272,7 @@ def run():
             return eoslib.group_lag(broker.bootstrap, "m.ts", "in", PARTS) == 0
 
         wait_done(broker, "q.ts", "the replay to commit every input")
-        bclib.wait_for(m_done, 240 if LONG else 90, "the bounded run to commit every input",
+        bclib.wait_for(m_done, 900 if LONG else 90, "the bounded run to commit every input",
                        interval=0.5)
         bclib.check(q.stop() == 0, "replay exits 0")
         bclib.check(m.stop() == 0, "bounded run exits 0")
