@@ -236,6 +236,10 @@ struct bc_worker_type {
     int multi_input;                     /* 1 when `input` may list several topics */
     /* Cross-field checks after the table validated; may be NULL. Returns errors added. */
     int (*check)(struct bc_check *ck, const struct bc_values *options);
+    /* Informational lines about a valid worker of this type (e.g. the deduplicator's
+     * partitioning mode), each "  note: ...\n", for `breadcrumb validate --verbose`; may be
+     * NULL. */
+    void (*describe)(FILE *out, const struct bc_worker *worker);
 };
 
 /* Every worker type, NULL-terminated. */

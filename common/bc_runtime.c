@@ -30,6 +30,7 @@
 
 #define TXN_TIMEOUT_MS 30000  /* bound on one blocking transactional call */
 #define RESTORE_TIMEOUT_MS 120000
+#define TXN_RETRIES 5         /* retriable send_offsets failures before aborting instead */
 
 /* One assigned input partition. */
 struct part {
@@ -919,19 +920,24 @@ static int txn_commit(struct bc_runtime *rt)
     int rc = 0;
     if (offsets->cnt > 0) {
         rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-        for (;;) {
+        for (int tries = 0;; tries++) {
             rd_kafka_error_t *error =
                 rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, TXN_TIMEOUT_MS);
             if (error == NULL) {
                 break;
             }
             rc = txn_error(rt, error, "send_offsets_to_transaction");
+            if (rc == 0 && tries + 1 >= TXN_RETRIES) {
+                rc = 1; /* still retriable after so long: abort, rewind and start over */
+            }
             if (rc != 0) {
                 break;
             }
         }
         rd_kafka_consumer_group_metadata_destroy(cgmd);
     }
+    /* A retriable commit failure (e.g. a timeout) leaves the outcome open: only calling
+     * commit_transaction again settles it (librdkafka's contract), so no bound here. */
     while (rc == 0) {
         rd_kafka_error_t *error = rd_kafka_commit_transaction(rt->producer, TXN_TIMEOUT_MS);
         if (error == NULL) {
@@ -1322,8 +1328,11 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
     } else {
         rc = rt->stage->process(&rt->ctx, &rec);
     }
-    if (rc == BC_OK && rt->txn_failed) {
-        rc = BC_RETRY;
+    if (rt->txn_failed && rc != BC_FATAL) {
+        /* A write failed (the transaction's fault, not the record's): abort and rewind
+         * without counting an attempt against the record. */
+        rt->need_rewind = 1;
+        return 0;
     }
     if (rc == BC_OK) {
         p->next = msg->offset + 1;
@@ -1348,6 +1357,56 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
            "offset", offset, NULL);
     rt->exit_code = BC_EXIT_STAGE;
     return -1;
+}
+
+/* Changelog records go to the input's partition number, so every changelog must exist with
+ * at least as many partitions as the inputs: otherwise every transaction would abort (or an
+ * auto-created topic would take the writes). Checked once at start, from metadata that
+ * creates nothing. Returns 0, or -1 (logged). A failed metadata request only warns. */
+static int changelogs_check(struct bc_runtime *rt)
+{
+    if (rt->store_count == 0) {
+        return 0;
+    }
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rt->producer, 1, NULL, &md, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        bc_log(BC_LOG_WARN, "changelog check skipped", "error", rd_kafka_err2name(err), NULL);
+        return 0;
+    }
+    int rc = 0;
+    int inputs = 0;
+    for (size_t i = 0; i < rt->settings.input_count; i++) {
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (strcmp(md->topics[t].topic, rt->settings.inputs[i]) == 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                md->topics[t].partition_cnt > inputs) {
+                inputs = md->topics[t].partition_cnt;
+            }
+        }
+    }
+    for (size_t s = 0; s < rt->store_count && inputs > 0; s++) {
+        const char *changelog = bc_store_changelog(rt->stores[s]);
+        int have = -1;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (strcmp(md->topics[t].topic, changelog) == 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                have = md->topics[t].partition_cnt;
+            }
+        }
+        if (have < inputs) {
+            char want[16], got[16];
+            snprintf(want, sizeof(want), "%d", inputs);
+            snprintf(got, sizeof(got), "%d", have < 0 ? 0 : have);
+            bc_log(BC_LOG_ERROR,
+                   have < 0 ? "changelog topic missing (breadcrumb topics create makes it)"
+                            : "changelog topic has fewer partitions than the input",
+                   "topic", changelog, "partitions", got, "needed", want, NULL);
+            rc = -1;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
 }
 
 int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
@@ -1380,6 +1439,10 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
     }
     rt->producer_ready = 1;
+    if (changelogs_check(rt) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
     if (bc_tables_count(rt->tables) > 0) {
         /* Assign-only, like the restorer: the group id is never joined or committed. */
         char table_group[300];
@@ -1487,6 +1550,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     }
 
 done:
+    if (rt->exit_code == BC_EXIT_FENCED) {
+        rt->txn_open = 0; /* a fenced producer can neither commit nor abort */
+    }
     if (rt->producer_ready && rt->txn_open) {
         if (rt->exit_code == 0 && !rt->need_rewind) {
             if (txn_commit(rt) != 0) {

@@ -37,10 +37,10 @@ def txn_producer(bootstrap, txn_id):
     return p
 
 
-def consumer(bootstrap, isolation):
+def consumer(bootstrap, isolation, wait_ms=100):
     return Consumer({"bootstrap.servers": bootstrap, "group.id": "reader-" + isolation,
                      "isolation.level": isolation, "enable.auto.commit": False,
-                     "fetch.wait.max.ms": 100})
+                     "fetch.wait.max.ms": wait_ms})
 
 
 def read_until(c, want, timeout=15):
@@ -153,7 +153,8 @@ def interleaved(b):
 def lso_stop(b):
     opener = txn_producer(b.bootstrap, "opener")
     other = txn_producer(b.bootstrap, "other")
-    c = consumer(b.bootstrap, "read_committed")
+    # Long polls of 3 s: the commit must wake the parked fetch, not its deadline.
+    c = consumer(b.bootstrap, "read_committed", wait_ms=3000)
     c.assign([TopicPartition("lso", 0, OFFSET_BEGINNING)])
     other.begin_transaction()
     for i in range(5):
@@ -178,12 +179,17 @@ def lso_stop(b):
     while time.monotonic() < deadline:
         check(c.poll(0.1) is None, "nothing past the LSO while the transaction is open")
     opener.commit_transaction(10)
+    t0 = time.monotonic()
     got = [v for _, v in read_until(c, 10)]
+    woke = time.monotonic() - t0
     check(got == ["open-%d" % i for i in range(5)] + ["after-%d" % i for i in range(5)],
           "after the commit: %s" % got)
+    check(woke < 1.5, "the commit woke the parked fetch (%.2f s, long poll 3 s)" % woke)
     c.close()
     print("RESULT lso: read_committed stopped at the LSO (6) with 10 records past it, "
           "got all 10 in order after the commit")
+    print("MEASURED LSO wake: records of the committed transaction %.1f ms after the commit "
+          "(fetch.wait.max.ms=3000)" % (woke * 1000))
 
 
 def fencing(b):

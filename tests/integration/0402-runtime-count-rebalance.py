@@ -2,11 +2,12 @@
 rebalance from 1 to 3 instances: for every key the read_committed output holds the counts
 1..n exactly once, n being the true number of inputs with that key."""
 import collections
+import os
 
 import bclib
 import eoslib
 
-N = 20000
+N = 200000 if os.environ.get("BC_LONG") else 20000
 KEYS = 100
 PARTS = 6
 

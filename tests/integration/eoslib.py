@@ -3,6 +3,8 @@ probe of the broker, input production, group progress and read_committed verific
 
 Every wait has a deadline (bclib.wait_for); kills are chosen by progress, never by clock.
 """
+import atexit
+import ctypes
 import os
 import signal
 import socket
@@ -61,6 +63,27 @@ def skip_unless_transactions(broker):
         sys.exit(0)
 
 
+_started = []
+
+
+def _kill_all():
+    for proc in _started:
+        if proc.poll() is None:
+            try:
+                proc.kill()
+            except OSError:
+                pass
+
+
+atexit.register(_kill_all)
+
+
+def _die_with_parent():
+    """Child side of Popen: SIGKILL when the test process dies (even if it is killed)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Stage:
     """One stage process (tests/tools/stage_<name>) as instance `instance`."""
 
@@ -85,8 +108,10 @@ class Stage:
 
     def start(self):
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=self.env)
+        self.proc = subprocess.Popen(self.args, stdout=log, stderr=log, env=self.env,
+                                     preexec_fn=_die_with_parent)
         log.close()
+        _started.append(self.proc)
         self.starts += 1
         return self
 
@@ -171,7 +196,6 @@ class Reader:
 def decode(schema_name, value):
     """Decodes a Confluent wire-format record with python3-avro (independent of avro-c)."""
     import io
-    import json
     import avro.io
     import avro.schema
     path = os.path.join(os.environ["BC_ROOT"], "schemas", schema_name + ".v1.avsc")

@@ -8,6 +8,7 @@ Progress goes to --progress (one line, rewritten: "processed=N committed=M state
 test can pick a kill point by records processed, never by clock. With --hold-after N the
 process stops after producing N records (flushed to the broker, transaction still open),
 writes state=holding and waits until the file --release exists, then carries on.
+--pace-ms pauses after each commit, so that kill points chosen by progress fall mid-copy.
 
 A rebalance aborts the open transaction (its records may belong to revoked partitions).
 Exit codes: 0 after SIGTERM, 3 when fenced (a fatal transaction error), 1 otherwise.
@@ -39,6 +40,7 @@ def main():
     ap.add_argument("--progress", required=True)
     ap.add_argument("--hold-after", type=int, default=0)
     ap.add_argument("--release", default="")
+    ap.add_argument("--pace-ms", type=int, default=0, help="pause after each commit (slows the copy)")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, on_term)
 
@@ -99,6 +101,8 @@ def main():
                 committed += in_txn
                 in_txn = 0
                 progress("running")
+                if a.pace_ms:
+                    time.sleep(a.pace_ms / 1000.0)
                 producer.begin_transaction()
     except KafkaException as e:
         err = e.args[0]

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bc_config.h"
 #include "bc_event.h"
@@ -233,6 +234,89 @@ static void test_enricher_deploys_order_independent(void **state)
     enr_deploys_destroy(rev);
 }
 
+/* Avro deploy records (Confluent wire format) through any registered schema with the
+ * deploy's fields: commit nullable, deployed_at a long of unix ns. */
+static void test_enricher_deploys_avro(void **state)
+{
+    (void)state;
+    static const char avsc[] =
+        "{\"type\": \"record\", \"name\": \"Deploy\", \"namespace\": \"io.example\", \"fields\": ["
+        "{\"name\": \"service\", \"type\": \"string\"}, {\"name\": \"version\", \"type\": "
+        "\"string\"}, {\"name\": \"deploy_id\", \"type\": \"string\"}, {\"name\": \"commit\", "
+        "\"type\": [\"null\", \"string\"], \"default\": null}, {\"name\": \"deployed_at\", "
+        "\"type\": \"long\"}]}";
+    char dir[] = "/tmp/enricher-avro-XXXXXX", path[256], errstr[512];
+    assert_non_null(mkdtemp(dir));
+    uint64_t fp;
+    assert_int_equal(bc_avro_fingerprint(avsc, &fp, NULL, errstr, sizeof(errstr)), 0);
+    snprintf(path, sizeof(path), "%s/Deploy.v1.avsc", dir);
+    FILE *f = fopen(path, "w");
+    fputs(avsc, f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    f = fopen(path, "w");
+    fprintf(f,
+            "{\"schemas\": [{\"subject\": \"Deploy\", \"version\": 1, \"id\": 7, \"file\": "
+            "\"Deploy.v1.avsc\", \"fingerprint\": \"%016llx\"}]}\n",
+            (unsigned long long)fp);
+    fclose(f);
+    struct bc_avro_registry *reg = NULL;
+    if (bc_avro_registry_load(dir, &reg, errstr, sizeof(errstr)) != 0) {
+        fail_msg("%s", errstr);
+    }
+    const struct bc_avro_schema *schema = bc_avro_registry_lookup(reg, "Deploy");
+    avro_value_t v, field, branch;
+    assert_int_equal(bc_avro_value_new(schema, &v), 0);
+    avro_value_get_by_name(&v, "service", &field, NULL);
+    avro_value_set_string(&field, "cart");
+    avro_value_get_by_name(&v, "version", &field, NULL);
+    avro_value_set_string(&field, "2.0.0");
+    avro_value_get_by_name(&v, "deploy_id", &field, NULL);
+    avro_value_set_string(&field, "d-avro");
+    avro_value_get_by_name(&v, "commit", &field, NULL);
+    avro_value_set_branch(&field, 1, &branch);
+    avro_value_set_string(&branch, "abc123");
+    avro_value_get_by_name(&v, "deployed_at", &field, NULL);
+    avro_value_set_long(&field, t("2026-11-27T07:00:00Z"));
+    struct bc_avro_buf buf = {0};
+    assert_int_equal(bc_avro_encode(schema, &v, &buf, errstr, sizeof(errstr)), 0);
+
+    struct enr_deploys *d = enr_deploys_new();
+    /* Without a registry the bytes are not JSON: refused. */
+    assert_int_equal(enr_deploys_apply(d, "d-avro", 6, buf.data, buf.len, errstr, sizeof(errstr)),
+                     -1);
+    enr_deploys_set_registry(d, reg);
+    assert_int_equal(enr_deploys_apply(d, "d-avro", 6, buf.data, buf.len, errstr, sizeof(errstr)),
+                     1);
+    const struct enr_deploy *dep = enr_deploys_at(d, "cart", 4, t("2026-11-27T08:00:00Z"));
+    assert_non_null(dep);
+    assert_string_equal(dep->version, "2.0.0");
+    assert_string_equal(dep->commit, "abc123");
+    /* A null commit is a missing field; JSON still works next to Avro. */
+    avro_value_get_by_name(&v, "commit", &field, NULL);
+    avro_value_set_branch(&field, 0, &branch);
+    avro_value_set_null(&branch);
+    assert_int_equal(bc_avro_encode(schema, &v, &buf, errstr, sizeof(errstr)), 0);
+    assert_int_equal(enr_deploys_apply(d, "d-avro", 6, buf.data, buf.len, errstr, sizeof(errstr)),
+                     -1);
+    assert_non_null(strstr(errstr, "missing field"));
+    assert_int_equal(
+        apply_json(d, "d-j", deploy_json("cart", "3.0.0", "d-j", "2026-11-27T07:30:00Z")), 1);
+    assert_string_equal(version_at(d, "cart", t("2026-11-27T08:00:00Z")), "3.0.0");
+    /* Truncated Avro is refused with a reason. */
+    assert_int_equal(enr_deploys_apply(d, "d-avro", 6, buf.data, 7, errstr, sizeof(errstr)), -1);
+    assert_non_null(strstr(errstr, "Avro"));
+    enr_deploys_destroy(d);
+    bc_avro_buf_free(&buf);
+    avro_value_decref(&v);
+    bc_avro_registry_destroy(reg);
+    snprintf(path, sizeof(path), "%s/Deploy.v1.avsc", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/manifest.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* ---- cardinality --------------------------------------------------------------------- */
 
 /* A fake store: a flat list of entries. */
@@ -350,6 +434,7 @@ static const char *const pii_yaml =
     "  - {name: cards, keys: ['*.card_number'], action: drop}\n"
     "  - {name: users, keys: [user.id], action: tokenize}\n"
     "  - {name: auth, keys: ['http.request.header.*'], action: drop}\n"
+    "  - {name: secrets, keys: ['*.secret'], action: drop, in: all}\n"
     "  - {name: values, detect: [email, card, ip, bearer], action: mask, in: all}\n";
 
 static void event_base(avro_value_t *ev, const char *service)
@@ -465,7 +550,21 @@ static void test_enricher_enrich_event(void **state)
     event_base(&ev, "teleporter");
     bc_event_field(&ev, BC_EV_ATTRIBUTES, &attrs);
     attr_str(&attrs, "http.route", "/cart/2");
+    /* Drops inside resource attributes and a kvlist body (regression: rebuilding a nested
+     * KeyValue array failed with "Schemas don't match"). */
+    bc_event_field(&ev, BC_EV_RESOURCE_ATTRIBUTES, &res);
+    attr_str(&res, "db.secret", "hunter2");
+    attr_str(&res, "host.name", "h1");
+    avro_value_t kvs;
+    bc_event_set_body(&ev, &body);
+    bc_any_set_kvlist(&body, &kvs);
+    attr_str(&kvs, "api.secret", "s3cr3t-value");
+    attr_str(&kvs, "msg", "hello");
     assert_int_equal(enr_enrich(&core, &ev, 2000, &st, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_event_kv_find(&res, "db.secret", &any), -1);
+    assert_int_equal(bc_event_kv_find(&res, "host.name", &any), 0);
+    assert_int_equal(bc_event_kv_find(&kvs, "api.secret", &any), -1);
+    assert_int_equal(bc_event_kv_find(&kvs, "msg", &any), 0);
     assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
     assert_true(has_bytes(&buf, "unknown_service"));
     assert_true(has_bytes(&buf, "cardinality_overflow"));
@@ -550,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_enricher_time_parse),
         cmocka_unit_test(test_enricher_deploys_as_of),
         cmocka_unit_test(test_enricher_deploys_order_independent),
+        cmocka_unit_test(test_enricher_deploys_avro),
         cmocka_unit_test(test_enricher_cardinality_cap_and_windows),
         cmocka_unit_test(test_enricher_cardinality_store_full),
         cmocka_unit_test(test_enricher_options_validate),

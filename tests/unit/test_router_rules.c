@@ -628,6 +628,30 @@ static void test_router_validate_topology(void **state)
                         "workers.router.options.rules: rule 'd' is unreachable: rule 'c' (line "
                         "10) matches everything before it");
     bc_errors_clear(&errs);
+
+    /* Routing to its own input would loop. */
+    const char *loop = "pipeline: shop\n"
+                       "topics: {shop.in: {}, sink.a: {}}\n"
+                       "workers:\n"
+                       "  router:\n"
+                       "    input: shop.in\n"
+                       "    options:\n"
+                       "      rules: [{name: a, when: {kind: span}, to: [sink.a, shop.in]}]\n"
+                       "      default: shop.in\n";
+    assert_null(bc_config_load_string("loop.yaml", loop, strlen(loop), &errs));
+    bc_errors_sort(&errs);
+    assert_int_equal(errs.n, 2);
+    assert_int_equal(errs.v[0].line, 7);
+    assert_int_equal(errs.v[0].column, 58);
+    assert_string_equal(errs.v[0].message,
+                        "workers.router.options.rules: topic 'shop.in' is the router's input: "
+                        "its copies would be routed again, forever");
+    assert_int_equal(errs.v[1].line, 8);
+    assert_int_equal(errs.v[1].column, 16);
+    assert_string_equal(errs.v[1].message,
+                        "workers.router.options: topic 'shop.in' is the router's input: its "
+                        "copies would be routed again, forever");
+    bc_errors_clear(&errs);
 }
 
 /* ---- keys and projections ----------------------------------------------------------- */
@@ -752,7 +776,7 @@ static void test_router_readme_examples(void **state)
     text[n] = '\0';
     char *p = strstr(text, "<!-- section: router -->");
     assert_non_null(p);
-    char *end = strstr(p, "<!-- section: tests -->");
+    char *end = strstr(p + 1, "<!-- section:"); /* the router section only */
     assert_non_null(end);
     int compiled = 0;
     while ((p = strstr(p, "```yaml\n")) != NULL && p < end) {

@@ -201,7 +201,25 @@ static void check_record(const char *topic, const rd_kafka_message_t *msg, struc
         json_decref(j);
         return;
     }
-    if (strcmp(topic, "rt.dlq") == 0 || strcmp(topic, "rt.fates") == 0) {
+    if (strcmp(topic, "rt.dlq") == 0) {
+        return;
+    }
+    if (strcmp(topic, "rt.fates") == 0) {
+        /* An Avro Fate naming the drop rule. */
+        const struct bc_avro_schema *fate = bc_avro_registry_lookup(reg, "Fate");
+        avro_value_t v;
+        assert_int_equal(bc_avro_value_new(fate, &v), 0);
+        json_t *j = NULL;
+        if (bc_avro_decode(reg, fate, msg->payload, msg->len, &v, err, sizeof(err)) == 0) {
+            j = bc_avro_to_json(fate, &v, 0);
+        }
+        ts->bad += j == NULL ||
+                   strcmp(json_string_value(json_object_get(j, "fate")), "dropped") != 0 ||
+                   strcmp(json_string_value(json_object_get(j, "policy")), "health") != 0 ||
+                   strcmp(json_string_value(json_object_get(j, "reason")), "rule:health") != 0 ||
+                   json_string_length(json_object_get(j, "event_id")) != 32;
+        json_decref(j);
+        avro_value_decref(&v);
         return;
     }
     avro_value_t ev, attrs, any;

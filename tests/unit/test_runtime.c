@@ -766,6 +766,7 @@ static void test_runtime_settings_from_topology(void **state)
 struct instance {
     struct bc_runtime *rt;
     uint64_t stop_after_rebalances;
+    int want_partitions; /* 0: any (the last instance standing may get them all) */
     int met; /* the stop condition held (not the timeout) */
     int rc;
     struct bc_runtime_stats st;
@@ -776,7 +777,8 @@ static int until_rebalanced_and_idle(void *opaque, const struct bc_runtime *rt)
     struct instance *in = opaque;
     struct bc_runtime_stats st;
     bc_runtime_stats(rt, &st);
-    if (st.rebalances >= in->stop_after_rebalances && st.assigned_partitions == 1 &&
+    if (st.rebalances >= in->stop_after_rebalances &&
+        (in->want_partitions == 0 || st.assigned_partitions == in->want_partitions) &&
         st.committed > 0 && st.processed == st.committed) {
         in->met = 1;
     }
@@ -799,7 +801,8 @@ static void test_runtime_rebalance_commits_before_revocation(void **state)
     topics_create(fx, "t12.");
     produce_input(fx, "t12.in", NULL);
     seen_reset();
-    struct instance a = {.rt = runtime_new(fx, &count_stage, "t12.", 3), .stop_after_rebalances = 2};
+    struct instance a = {.rt = runtime_new(fx, &count_stage, "t12.", 3), .stop_after_rebalances = 2,
+                          .want_partitions = 1};
     struct bc_store *store_a = seen.store;
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, instance_run, &a), 0);
@@ -966,6 +969,21 @@ static void test_runtime_tick_emits_buffered_with_lineage(void **state)
     assert_int_equal(consume_all(fx, "t14.p.fates", NULL), tick_dropped);
 }
 
+static void test_runtime_missing_changelog_stops_at_start(void **state)
+{
+    struct fixture *fx = *state;
+    char in[32];
+    snprintf(in, sizeof(in), "t15.in");
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, in, PARTITIONS, 1), 0);
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, "t15.out", PARTITIONS, 1), 0);
+    /* The changelog exists with one partition only: too few for a 2-partition input. */
+    assert_int_equal(rd_kafka_mock_topic_create(fx->mock, "t15.p.w.counts.changelog", 1, 1), 0);
+    seen_reset();
+    struct bc_runtime *rt = runtime_new(fx, &count_stage, "t15.", 3);
+    assert_int_equal(run_until(rt, 1), BC_EXIT_ERROR);
+    bc_runtime_destroy(rt);
+}
+
 int main(void)
 {
     bc_log_setup("test_runtime", getenv("BC_TEST_VERBOSE") ? BC_LOG_DEBUG : BC_LOG_ERROR,
@@ -988,6 +1006,7 @@ int main(void)
         cmocka_unit_test(test_runtime_avro_fates_and_dead_letters),
         cmocka_unit_test(test_runtime_tick_emits_buffered_with_lineage),
         cmocka_unit_test(test_runtime_rebalance_commits_before_revocation),
+        cmocka_unit_test(test_runtime_missing_changelog_stops_at_start),
         cmocka_unit_test(test_runtime_fenced_on_end_txn_exits),
         cmocka_unit_test(test_runtime_fenced_on_init_exits),
     };

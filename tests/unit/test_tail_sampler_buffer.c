@@ -43,9 +43,10 @@ static struct ts_trace *span(struct ts_buffer *buf, struct ts_part *part, int n,
                         .end_ns = end_ms * 1000000, .is_root = root, .bytes = 7};
     char value[32];
     int len = snprintf(value, sizeof(value), "span-%d-%lld", n, (long long)offset);
+    struct ts_trace *t = ts_buffer_add(buf, part, id, offset, end_ms, TS_REC_SPAN, value,
+                                       (size_t)len, &s, end_ms, root ? end_ms : -1);
     ts_part_observe(part, end_ms);
-    return ts_buffer_add(buf, part, id, offset, end_ms, TS_REC_SPAN, value, (size_t)len, &s,
-                         end_ms, root ? end_ms : -1);
+    return t;
 }
 
 static void test_watermark_decision_wait_and_lateness(void **state)
@@ -60,7 +61,9 @@ static void test_watermark_decision_wait_and_lateness(void **state)
     assert_int_equal(a->last_ms, 3000);
     assert_int_equal(a->due_ms, 3000 + 10000 + 5000);
     assert_null(ts_part_due(part));
-    span(buf, part, 2, 2, 17999, 0, 0); /* watermark 12999: not yet 13000 */
+    assert_int_equal(a->max_before, -1);
+    struct ts_trace *b = span(buf, part, 2, 2, 17999, 0, 0); /* watermark 12999: not 13000 */
+    assert_int_equal(b->max_before, 3000); /* the max before its first record */
     assert_null(ts_part_due(part));
     span(buf, part, 2, 3, 18000, 0, 0); /* watermark 13000 = last + wait */
     assert_ptr_equal(ts_part_due(part), a);

@@ -35,6 +35,9 @@ static void print_effective(const struct bc_config *cfg)
             printf("%s%s:%s", j ? "," : "", w->outputs[j].name, w->outputs[j].topic);
         }
         printf(" hash=%s\n", hash);
+        if (w->type->describe != NULL) {
+            w->type->describe(stdout, w);
+        }
     }
 }
 

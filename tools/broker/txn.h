@@ -145,7 +145,6 @@ struct txn *txn_find(struct broker *b, struct kstr id);
 struct txn *txn_find_by_producer(struct broker *b, int64_t producer_id);
 
 /* The API handlers (api_txn.c). */
-int api_txn_init_producer_id(struct broker *b, struct req *r);
 int api_add_partitions_to_txn(struct broker *b, struct req *r);
 int api_add_offsets_to_txn(struct broker *b, struct req *r);
 int api_end_txn(struct broker *b, struct req *r);

@@ -53,7 +53,7 @@ struct dedup_state {
     struct bc_avro_buf buf;
     struct dedup_window window;
     int missing_dlq;
-    const char *input;        /* the topic records come from first (borrowed) */
+    const char *input;        /* the input topic (borrowed from the config or runtime) */
     char *repartition;        /* repartition mode: the internal topic (new); NULL: aligned */
     struct service_count *by_service;
     size_t service_count;
@@ -188,6 +188,15 @@ static int dedup_init(struct bc_ctx *ctx)
     if (!dedup_key_partition_aligned(st->key) && find_repartition(ctx, st) != 0) {
         return BC_FATAL;
     }
+    /* The input topic, for the first occurrences' positions: known here from the topology
+     * (else from the first input record, before any decision in aligned mode). */
+    const struct bc_config *cfg = bc_ctx_config(ctx);
+    const struct bc_worker *w = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL;
+    for (size_t i = 0; w != NULL && i < w->n_inputs && st->input == NULL; i++) {
+        if (st->repartition == NULL || strcmp(w->inputs[i], st->repartition) != 0) {
+            st->input = w->inputs[i];
+        }
+    }
     st->window.window_ms = bc_values_int(opts, "window");
     struct bc_store_opts store_opts = {
         .max_bytes = (size_t)bc_values_int(opts, "max_bytes"),
@@ -215,9 +224,18 @@ static int dedup_assigned(struct bc_ctx *ctx, int32_t partition)
     owned[st->owned_count++] = partition;
     /* After a restore the runtime's stream time is the store's highest timestamp (entries
      * and the marker): exactly the stage's stream time at the committed offset. */
-    return dedup_window_assign(&st->window, partition, bc_stream_time(ctx, partition)) == 0
-               ? BC_OK
-               : BC_FATAL;
+    if (dedup_window_assign(&st->window, partition, bc_stream_time(ctx, partition)) != 0) {
+        return BC_FATAL;
+    }
+    struct bc_store_stats stats;
+    bc_store_stats(st->window.seen, &stats);
+    char part[16], keys[24], bytes[24];
+    snprintf(part, sizeof(part), "%" PRId32, partition);
+    snprintf(keys, sizeof(keys), "%" PRIu64, stats.entries);
+    snprintf(bytes, sizeof(bytes), "%" PRIu64, stats.bytes);
+    bc_log(BC_LOG_INFO, "partition restored", "partition", part, "store_keys", keys,
+           "store_bytes", bytes, NULL);
+    return BC_OK;
 }
 
 static int dedup_revoked(struct bc_ctx *ctx, int32_t partition)
@@ -270,7 +288,8 @@ static int decide(struct bc_ctx *ctx, struct dedup_state *st, const struct bc_re
         return bc_emit(ctx, rec, "unique", key, key_len, value, value_len, NULL);
     }
     count_service(st, service, service_len);
-    struct bc_source related = {.topic = st->input, .partition = first.partition,
+    struct bc_source related = {.topic = st->input != NULL ? st->input : "?",
+                                .partition = first.partition,
                                 .offset = first.offset};
     struct bc_fate fate = {.kind = BC_FATE_DEDUPLICATED, .reason = "duplicate",
                            .event_id = event_id, .related = &related};

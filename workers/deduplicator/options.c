@@ -115,6 +115,24 @@ static int check(struct bc_check *ck, const struct bc_values *opts)
     return check_mode(ck, opts, keys, n);
 }
 
+/* validate --verbose: which partitioning mode the key puts the worker in. */
+static void describe(FILE *out, const struct bc_worker *worker)
+{
+    size_t n;
+    const char *const *keys = bc_values_list(worker->options, "key", &n);
+    fprintf(out, "  note: %s key [", worker->name);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s%s", i ? ", " : "", keys[i]);
+    }
+    if (dedup_key_paths_aligned(keys, n)) {
+        fprintf(out, "] includes event_id or trace_id: aligned mode (equal keys share an input "
+                     "partition; no repartition)\n");
+    } else {
+        fprintf(out, "] is not derived from the partition key: repartition mode through %s\n",
+                bc_worker_output(worker, "repartition"));
+    }
+}
+
 const struct bc_worker_type bc_deduplicator_type = {
     .name = "deduplicator",
     .summary = "Drops repeats of a key within a window; state in a changelog store.",
@@ -124,4 +142,5 @@ const struct bc_worker_type bc_deduplicator_type = {
     .stores = stores,
     .multi_input = 1,
     .check = check,
+    .describe = describe,
 };

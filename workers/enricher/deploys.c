@@ -7,6 +7,8 @@
 
 #include <jansson.h>
 
+#include "bc_avro.h"
+
 #include "deploys.h"
 
 /* One service's deploys, sorted by (deployed_at_ns, deploy_id). */
@@ -16,15 +18,29 @@ struct service_deploys {
     size_t n, cap;
 };
 
+/* One decoding value per Avro writer schema seen. */
+struct avro_slot {
+    const struct bc_avro_schema *schema;
+    avro_value_t value;
+};
+
 struct enr_deploys {
     struct service_deploys *s; /* sorted by service name */
     size_t n, cap;
     size_t total;
+    const struct bc_avro_registry *reg; /* borrowed, or NULL */
+    struct avro_slot *slots;
+    size_t n_slots;
 };
 
 struct enr_deploys *enr_deploys_new(void)
 {
     return calloc(1, sizeof(struct enr_deploys));
+}
+
+void enr_deploys_set_registry(struct enr_deploys *d, const struct bc_avro_registry *reg)
+{
+    d->reg = reg;
 }
 
 static void deploy_free(struct enr_deploy *d)
@@ -48,6 +64,10 @@ void enr_deploys_destroy(struct enr_deploys *d)
         free(d->s[i].service);
     }
     free(d->s);
+    for (size_t i = 0; i < d->n_slots; i++) {
+        avro_value_decref(&d->slots[i].value);
+    }
+    free(d->slots);
     free(d);
 }
 
@@ -244,6 +264,84 @@ static const char *json_str(json_t *obj, const char *name)
     return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
 }
 
+/* The fields of one deploy record; strings borrowed from the JSON or Avro value. */
+struct fields {
+    const char *service, *version, *deploy_id, *commit;
+    int64_t at_ns;
+    int has_at;
+};
+
+/* A string field by name, through a nullable union; NULL when absent, null or empty. */
+static const char *avro_str(avro_value_t *rec, const char *name)
+{
+    avro_value_t v, branch;
+    const char *s = NULL;
+    size_t size = 0;
+    if (avro_value_get_by_name(rec, name, &v, NULL) != 0) {
+        return NULL;
+    }
+    if (avro_value_get_type(&v) == AVRO_UNION) {
+        if (avro_value_get_current_branch(&v, &branch) != 0) {
+            return NULL;
+        }
+        v = branch;
+    }
+    if (avro_value_get_type(&v) != AVRO_STRING || avro_value_get_string(&v, &s, &size) != 0) {
+        return NULL;
+    }
+    return size > 1 ? s : NULL;
+}
+
+static int from_avro(struct enr_deploys *d, const void *value, size_t value_len, struct fields *f,
+                     char *errstr, size_t errstr_size)
+{
+    const struct bc_avro_schema *writer = NULL;
+    char why[256];
+    if (bc_avro_peek(d->reg, value, value_len, &writer, why, sizeof(why)) != 0) {
+        snprintf(errstr, errstr_size, "Avro: %s", why);
+        return -1;
+    }
+    struct avro_slot *slot = NULL;
+    for (size_t i = 0; i < d->n_slots; i++) {
+        if (d->slots[i].schema == writer) {
+            slot = &d->slots[i];
+        }
+    }
+    if (slot == NULL) {
+        struct avro_slot *slots = realloc(d->slots, (d->n_slots + 1) * sizeof(*slots));
+        if (slots == NULL) {
+            abort();
+        }
+        d->slots = slots;
+        slot = &slots[d->n_slots];
+        if (bc_avro_value_new(writer, &slot->value) != 0) {
+            snprintf(errstr, errstr_size, "Avro: cannot create a value");
+            return -1;
+        }
+        slot->schema = writer;
+        d->n_slots++;
+    }
+    if (bc_avro_decode(d->reg, NULL, value, value_len, &slot->value, why, sizeof(why)) != 0) {
+        snprintf(errstr, errstr_size, "Avro: %s", why);
+        return -1;
+    }
+    avro_value_t *rec = &slot->value;
+    f->service = avro_str(rec, "service");
+    f->version = avro_str(rec, "version");
+    f->deploy_id = avro_str(rec, "deploy_id");
+    f->commit = avro_str(rec, "commit");
+    avro_value_t at;
+    if (avro_value_get_by_name(rec, "deployed_at", &at, NULL) == 0) {
+        if (avro_value_get_type(&at) == AVRO_INT64) {
+            f->has_at = avro_value_get_long(&at, &f->at_ns) == 0;
+        } else {
+            const char *s = avro_str(rec, "deployed_at");
+            f->has_at = s != NULL && enr_time_parse(s, &f->at_ns) == 0;
+        }
+    }
+    return 0;
+}
+
 int enr_deploys_apply(struct enr_deploys *d, const void *key, size_t key_len, const void *value,
                       size_t value_len, char *errstr, size_t errstr_size)
 {
@@ -263,49 +361,62 @@ int enr_deploys_apply(struct enr_deploys *d, const void *key, size_t key_len, co
         }
         return remove_id(d, id);
     }
-    json_error_t jerr;
-    json_t *obj = json_loadb(value, value_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(obj)) {
-        snprintf(errstr, errstr_size, "not a JSON object: %s", obj ? "other JSON" : jerr.text);
-        json_decref(obj);
-        return -1;
-    }
-    const char *service = json_str(obj, "service"), *version = json_str(obj, "version");
-    const char *deploy_id = json_str(obj, "deploy_id"), *commit = json_str(obj, "commit");
-    json_t *at = json_object_get(obj, "deployed_at");
-    int64_t at_ns = 0;
+    struct fields f;
+    memset(&f, 0, sizeof(f));
+    json_t *obj = NULL;
     int rc = -1;
-    if (service == NULL || version == NULL || deploy_id == NULL || commit == NULL) {
+    if (value_len > 0 && ((const unsigned char *)value)[0] == 0x00 && d->reg != NULL) {
+        if (from_avro(d, value, value_len, &f, errstr, errstr_size) != 0) {
+            goto done;
+        }
+    } else {
+        json_error_t jerr;
+        obj = json_loadb(value, value_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(obj)) {
+            snprintf(errstr, errstr_size, "not a JSON object: %s", obj ? "other JSON" : jerr.text);
+            goto done;
+        }
+        f.service = json_str(obj, "service");
+        f.version = json_str(obj, "version");
+        f.deploy_id = json_str(obj, "deploy_id");
+        f.commit = json_str(obj, "commit");
+        json_t *at = json_object_get(obj, "deployed_at");
+        if (json_is_integer(at)) {
+            f.at_ns = json_integer_value(at);
+            f.has_at = 1;
+        } else if (json_is_string(at) && enr_time_parse(json_string_value(at), &f.at_ns) == 0) {
+            f.has_at = 1;
+        }
+    }
+    if (f.service == NULL || f.version == NULL || f.deploy_id == NULL || f.commit == NULL) {
         snprintf(errstr, errstr_size, "missing field (service, version, deploy_id, commit)");
         goto done;
     }
-    if (key != NULL && strcmp(deploy_id, id) != 0) {
+    if (key != NULL && strcmp(f.deploy_id, id) != 0) {
         snprintf(errstr, errstr_size, "key and deploy_id differ");
         goto done;
     }
-    if (json_is_integer(at)) {
-        at_ns = json_integer_value(at);
-    } else if (!json_is_string(at) || enr_time_parse(json_string_value(at), &at_ns) != 0) {
+    if (!f.has_at) {
         snprintf(errstr, errstr_size, "deployed_at is not an RFC 3339 time or unix ns");
         goto done;
     }
-    const struct enr_deploy *old = find_id(d, deploy_id);
-    if (old != NULL && old->deployed_at_ns == at_ns && strcmp(old->service, service) == 0 &&
-        strcmp(old->version, version) == 0 && strcmp(old->commit, commit) == 0) {
+    const struct enr_deploy *old = find_id(d, f.deploy_id);
+    if (old != NULL && old->deployed_at_ns == f.at_ns && strcmp(old->service, f.service) == 0 &&
+        strcmp(old->version, f.version) == 0 && strcmp(old->commit, f.commit) == 0) {
         rc = 0;
         goto done;
     }
-    remove_id(d, deploy_id);
     struct enr_deploy dep = {
-        .deploy_id = strdup(deploy_id),
-        .service = strdup(service),
-        .version = strdup(version),
-        .commit = strdup(commit),
-        .deployed_at_ns = at_ns,
+        .deploy_id = strdup(f.deploy_id),
+        .service = strdup(f.service),
+        .version = strdup(f.version),
+        .commit = strdup(f.commit),
+        .deployed_at_ns = f.at_ns,
     };
     if (!dep.deploy_id || !dep.service || !dep.version || !dep.commit) {
         abort();
     }
+    remove_id(d, dep.deploy_id);
     insert(d, &dep);
     rc = 1;
 done:

@@ -9,6 +9,11 @@
  *
  * A record whose deploy_id was seen before replaces it (compaction keeps the latest value
  * of a key); a tombstone (null value) removes it.
+ *
+ * Values are JSON, or Avro in the Confluent wire format (first byte 0x00) when a registry is
+ * set and holds the writer schema: any record with string fields service, version,
+ * deploy_id, commit (nullable allowed) and deployed_at as an RFC 3339 string or a long of
+ * unix nanoseconds.
  */
 #ifndef ENRICHER_DEPLOYS_H
 #define ENRICHER_DEPLOYS_H
@@ -26,7 +31,11 @@ struct enr_deploy {
 
 struct enr_deploys;
 
+struct bc_avro_registry;
+
 struct enr_deploys *enr_deploys_new(void);
+/* Sets the registry Avro values are decoded with (borrowed; NULL: JSON only). */
+void enr_deploys_set_registry(struct enr_deploys *d, const struct bc_avro_registry *reg);
 void enr_deploys_destroy(struct enr_deploys *d);
 
 /* Applies one record of the deploy topic. key may be NULL (then the value's deploy_id is

@@ -154,7 +154,7 @@ static int kvs_remove(struct enr_core *core, avro_value_t *kvs, const unsigned c
 {
     avro_value_t tmp;
     if (bc_event_field(&core->scratch, BC_EV_ATTRIBUTES, &tmp) != 0 ||
-        avro_value_copy(&tmp, kvs) != 0) {
+        avro_value_copy_fast(&tmp, kvs) != 0) {
         return -1;
     }
     avro_value_reset(kvs);
@@ -164,7 +164,7 @@ static int kvs_remove(struct enr_core *core, avro_value_t *kvs, const unsigned c
         }
         avro_value_t src, dst;
         if (avro_value_get_by_index(&tmp, i, &src, NULL) != 0 ||
-            avro_value_append(kvs, &dst, NULL) != 0 || avro_value_copy(&dst, &src) != 0) {
+            avro_value_append(kvs, &dst, NULL) != 0 || avro_value_copy_fast(&dst, &src) != 0) {
             return -1;
         }
     }

@@ -34,7 +34,8 @@ extern const struct bc_worker_type bc_enricher_type;
 #define REPORT_INTERVAL_MS 30000
 
 struct enricher {
-    struct bc_avro_registry *reg; /* new */
+    const struct bc_avro_registry *reg; /* the runtime's, or own_reg */
+    struct bc_avro_registry *own_reg;   /* new: loaded here when the runtime has none */
     const struct bc_avro_schema *te;
     avro_value_t ev;
     int has_ev;
@@ -91,12 +92,19 @@ static void on_deploy(void *opaque, const void *key, size_t key_len, const void 
     struct enricher *en = opaque;
     char why[160];
     en->deploy_records++;
-    if (enr_deploys_apply(en->deploys, key, key_len, value, value_len, why, sizeof(why)) < 0) {
-        char where[64];
+    char where[64], id[128];
+    snprintf(where, sizeof(where), "%d:%lld", (int)partition, (long long)offset);
+    snprintf(id, sizeof(id), "%.*s", key != NULL ? (int)(key_len < 100 ? key_len : 100) : 0,
+             key != NULL ? (const char *)key : "");
+    int rc = enr_deploys_apply(en->deploys, key, key_len, value, value_len, why, sizeof(why));
+    if (rc < 0) {
         en->deploy_invalid++;
-        snprintf(where, sizeof(where), "%d:%lld", (int)partition, (long long)offset);
         bc_log(BC_LOG_WARN, "deploy record skipped", "topic", en->deploys_topic, "at", where,
-               "reason", why, NULL);
+               "deploy_id", id, "reason", why, NULL);
+    } else {
+        /* Deploys are rare and hold no PII: one line each says when an instance knew one. */
+        bc_log(BC_LOG_INFO, "deploy read", "topic", en->deploys_topic, "at", where, "deploy_id", id,
+               "change", rc == 1 ? (value != NULL ? "added" : "removed") : "none", NULL);
     }
 }
 
@@ -148,10 +156,14 @@ static int enricher_init(struct bc_ctx *ctx)
     }
     bc_ctx_set_state(ctx, en);
 
-    const char *dir = schemas_dir(ctx);
-    if (bc_avro_registry_load(dir, &en->reg, errstr, sizeof(errstr)) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
-        return BC_FATAL;
+    const char *dir = "the runtime's registry";
+    if ((en->reg = bc_ctx_registry(ctx)) == NULL) {
+        dir = schemas_dir(ctx);
+        if (bc_avro_registry_load(dir, &en->own_reg, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+            return BC_FATAL;
+        }
+        en->reg = en->own_reg;
     }
     en->te = bc_avro_registry_lookup(en->reg, "TrackingEvent");
     if (en->te == NULL || bc_event_check(en->te, errstr, sizeof(errstr)) != 0 ||
@@ -205,6 +217,7 @@ static int enricher_init(struct bc_ctx *ctx)
             bc_table_open(ctx, topic, on_deploy, en) != 0) {
             return BC_FATAL;
         }
+        enr_deploys_set_registry(en->deploys, en->reg);
     }
 
     if (enr_core_init(&en->core, en->te) != 0) {
@@ -328,7 +341,7 @@ static void enricher_fini(struct bc_ctx *ctx)
     enr_deploys_destroy(en->deploys);
     free(en->deploys_topic);
     pii_rules_destroy(en->pii);
-    bc_avro_registry_destroy(en->reg);
+    bc_avro_registry_destroy(en->own_reg);
     free(en);
     bc_ctx_set_state(ctx, NULL);
 }

@@ -146,19 +146,31 @@ static int find_email(const char *s, size_t len, size_t from, size_t *start, siz
         if (a == at || b == at + 1) {
             continue;
         }
-        /* The domain needs a dot and a top-level label of two letters or more. */
-        size_t dot = b;
-        while (dot > at + 1 && s[dot - 1] != '.') {
-            dot--;
+        /* The domain needs a dot and a top-level label of two letters or more; labels that
+         * do not fit are cut from the right ("a@b.example.eyJx" is "a@b.example"). */
+        int ok = 0;
+        while (b > at + 1 && !ok) {
+            size_t dot = b;
+            while (dot > at + 1 && s[dot - 1] != '.') {
+                dot--;
+            }
+            if (dot == at + 1) {
+                break; /* no dot left */
+            }
+            int alpha = b - dot >= 2;
+            for (size_t i = dot; i < b && alpha; i++) {
+                alpha = isalpha((unsigned char)s[i]) != 0;
+            }
+            if (alpha && s[dot - 2] != '.' && s[at + 1] != '.' && s[at + 1] != '-') {
+                ok = 1;
+            } else {
+                b = dot - 1; /* drop the last label and its dot */
+                while (b > at + 1 && (s[b - 1] == '.' || s[b - 1] == '-')) {
+                    b--;
+                }
+            }
         }
-        if (dot == at + 1 || b - dot < 2) {
-            continue;
-        }
-        int alpha = 1;
-        for (size_t i = dot; i < b; i++) {
-            alpha &= isalpha((unsigned char)s[i]) != 0;
-        }
-        if (!alpha || s[dot - 2] == '.' || s[at + 1] == '.') {
+        if (!ok) {
             continue;
         }
         *start = a;
@@ -283,9 +295,10 @@ static int find_ipv6(const char *s, size_t len, size_t from, size_t *start, size
             continue;
         }
         size_t j = i;
-        int colons = 0;
+        int colons = 0, digits = 0;
         while (j < len && is_v6_char((unsigned char)s[j])) {
             colons += s[j] == ':';
+            digits += isxdigit((unsigned char)s[j]) != 0;
             j++;
         }
         size_t b = j;
@@ -294,7 +307,8 @@ static int find_ipv6(const char *s, size_t len, size_t from, size_t *start, size
         }
         int bounded = (i == 0 || !isalnum((unsigned char)s[i - 1])) &&
                       (j == len || !isalnum((unsigned char)s[j]));
-        if (bounded && colons >= 2 && b - i <= 45) {
+        /* "::" alone is the unspecified address: nobody's. */
+        if (bounded && colons >= 2 && digits > 0 && b - i <= 45) {
             char tmp[46];
             unsigned char addr[16];
             memcpy(tmp, s + i, b - i);

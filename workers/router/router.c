@@ -22,7 +22,8 @@
 extern const struct bc_worker_type bc_router_type;
 
 struct router_state {
-    struct bc_avro_registry *reg; /* owned */
+    const struct bc_avro_registry *reg; /* the runtime's, or own */
+    struct bc_avro_registry *own_reg;   /* loaded here when the runtime has none; owned */
     const struct bc_avro_schema *te;
     struct router_table *table;
     struct router_decision *decision;
@@ -33,8 +34,9 @@ struct router_state {
     uint64_t dropped, unrouted, undecodable;
 };
 
-/* The schema directory: the topology's schemas.dir, else $BREADCRUMB_SCHEMAS, else the
- * schemas/ beside the program's bin/ (as bc_config resolves an empty schemas.dir). */
+/* Without a registry from the runtime (started from flags without --schemas): the
+ * topology's schemas.dir, else $BREADCRUMB_SCHEMAS, else the schemas/ beside the program's
+ * bin/ (as bc_config resolves an empty schemas.dir). */
 static void schema_dir(const struct bc_ctx *ctx, char *out, size_t cap)
 {
     const struct bc_config *cfg = bc_ctx_config(ctx);
@@ -89,11 +91,15 @@ static int router_init(struct bc_ctx *ctx)
     bc_errors_clear(&errs);
     st->decision = router_decision_new(st->table);
 
-    char dir[4200], errstr[512];
-    schema_dir(ctx, dir, sizeof(dir));
-    if (bc_avro_registry_load(dir, &st->reg, errstr, sizeof(errstr)) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
-        return BC_FATAL;
+    char dir[4200] = "(the runtime's)", errstr[512];
+    st->reg = bc_ctx_registry(ctx);
+    if (st->reg == NULL) {
+        schema_dir(ctx, dir, sizeof(dir));
+        if (bc_avro_registry_load(dir, &st->own_reg, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+            return BC_FATAL;
+        }
+        st->reg = st->own_reg;
     }
     st->te = bc_avro_registry_lookup(st->reg, "TrackingEvent");
     if (st->te == NULL || bc_event_check(st->te, errstr, sizeof(errstr)) != 0) {
@@ -148,8 +154,15 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (d->dropped_by != NULL) {
         char reason[300];
         snprintf(reason, sizeof(reason), "rule:%s", router_rule_name(d->dropped_by));
+        size_t id_len;
+        struct bc_fate fate = {
+            .kind = BC_FATE_DROPPED,
+            .reason = reason,
+            .policy = router_rule_name(d->dropped_by),
+            .event_id = bc_event_get_string(&st->event, BC_EV_EVENT_ID, &id_len),
+        };
         st->dropped++;
-        return bc_drop(ctx, rec, reason);
+        return bc_drop_fate(ctx, rec, NULL, &fate);
     }
     if (d->unmatched_dlq) {
         st->unrouted++;
@@ -220,7 +233,7 @@ static void router_fini(struct bc_ctx *ctx)
     bc_avro_buf_free(&st->buf);
     router_decision_destroy(st->decision);
     router_table_destroy(st->table);
-    bc_avro_registry_destroy(st->reg);
+    bc_avro_registry_destroy(st->own_reg);
     free(st);
     bc_ctx_set_state(ctx, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bc_config.h"
 #include "bc_event.h"
 
 /* ---- fields ------------------------------------------------------------------------ */
@@ -806,6 +807,21 @@ static void keypat_add(struct keypat **v, size_t *n, const char *key)
     k->len = k->prefix ? len - 1 : len;
 }
 
+/* A router writing to its own input would route every copy again, forever. Returns 1 (error
+ * added) when topic is one of the worker's inputs. */
+static int check_not_input(struct compiler *c, const struct bc_node *node, const char *topic)
+{
+    const struct bc_worker *w = c->ck->worker;
+    for (size_t i = 0; w != NULL && i < w->n_inputs; i++) {
+        if (strcmp(w->inputs[i], topic) == 0) {
+            bc_check_error(c->ck, node, "%s: topic '%s' is the router's input: its copies would "
+                           "be routed again, forever", c->path, topic);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* One `drop:` entry. Returns 0, or -1 (error added). */
 static int projection_add(struct compiler *c, struct projection *p, const struct bc_node *node)
 {
@@ -839,7 +855,8 @@ static int projection_add(struct compiler *c, struct projection *p, const struct
         p->clear_status_message = 1;
     } else {
         err(c, node, "drop: cannot drop %s: %s", s,
-            f.src == FS_SUB || f.src == FS_DURATION
+            f.src == FS_DURATION ? "it is computed from the times, not a field"
+            : f.src == FS_SUB && f.def->idx != BC_EV_SOURCE
                 ? "drop the whole record field (scope, deploy, sampling) or nothing"
                 : "every TrackingEvent has it (the schema requires it)");
         rc = -1;
@@ -913,7 +930,7 @@ static int rule_compile(struct compiler *c, struct router_table *t, const struct
         }
         for (size_t i = 0; i < n; i++) {
             const struct bc_node *topic = to->kind == BC_NODE_SEQ ? to->values[i] : to;
-            if (bc_check_topic(c->ck, topic) != 0) {
+            if (bc_check_topic(c->ck, topic) != 0 || check_not_input(c, topic, topic->scalar)) {
                 c->errors++;
                 continue;
             }
@@ -1018,6 +1035,9 @@ struct router_table *router_table_compile(struct bc_check *ck, const struct bc_v
     } else if (!def->has) {
         err(&c, def->node, "unmatched: default needs a default topic");
     } else {
+        if (check_not_input(&c, def->node, def->s)) {
+            c.errors++;
+        }
         t->default_target = (int)target_add(t, def->s);
     }
 

@@ -380,6 +380,7 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
         t->first_offset = offset;
         t->last_ms = event_ms;
         t->root_end_ms = -1;
+        t->max_before = part->max_event_ms;
         t->seq = buf->seq++;
         ts_acc_init(buf->policies, &t->acc);
         t->prev = part->tail;

@@ -39,6 +39,8 @@ struct ts_trace {
     int64_t last_ms;      /* latest event time of its records */
     int64_t root_end_ms;  /* end of its root span, -1 before the root arrived */
     int64_t due_ms;       /* decided once the partition's max_event_ms reaches this */
+    int64_t max_before;   /* the partition's max_event_ms when the trace was created: the
+                           * highest event time of every record before first_offset */
     uint64_t seq;         /* creation order over the whole buffer (oldest first) */
     uint32_t records;     /* records buffered */
     uint32_t heap_idx;
@@ -101,7 +103,8 @@ size_t ts_buffer_add_cost(const struct ts_buffer *buf, const struct ts_part *par
 /* Appends one record to the trace id (created when absent). span (may be NULL for a
  * non-span record) feeds the policy accumulator; event_ms is the record's event time;
  * root_end_ms >= 0 when the record is the trace's root span. Offsets must increase per
- * partition. Returns the trace, or NULL on OOM (nothing changed). */
+ * partition. Call it before ts_part_observe() of the record's event time (so max_before
+ * excludes the record). Returns the trace, or NULL on OOM (nothing changed). */
 struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, const uint8_t id[16],
                                int64_t offset, int64_t timestamp_ms, uint32_t flags,
                                const void *value, size_t len, const struct ts_span *span,

@@ -24,13 +24,22 @@
  *      emitted_upto moves to O in the same transaction.
  *   3. T undecided (no decision, or it expired): buffered. Every record of T is at or
  *      after the hold, so a restart re-delivers all of them and rebuilds T whole.
- * The store is restored before records flow, so case 1 and 2 never see a half-state.
+ *   4. A record that is not part of a trace (a log or event passed through, a dead letter)
+ *      below handled_upto (kept per partition in the store's "meta" entry, written with
+ *      each such record): handled by a committed transaction, skipped; else handled and
+ *      handled_upto moves past it. Without this, the records between the hold and the
+ *      last commit would pass through twice after a crash.
+ * The store is restored before records flow, so these cases never see a half-state.
  *
- * The watermark after a restart. A partition's max event time must not go back when
- * records are re-delivered from the hold, or decisions would come later than in an
- * uninterrupted run (and a replay): the record that set the max is either at or after the
- * hold (so it is re-delivered), or the max is written to the store (key "meta", with the
- * limiters' windows) in the transaction that moves the hold past it.
+ * The watermark after a restart. Re-delivery starts at H, the committed offset: the hold,
+ * or the next offset when nothing is held. At every offset o >= H the watermark must be
+ * what it was in an uninterrupted run, max event time over [0, o] = max([0, H)) combined
+ * with max([H, o]); the second part comes back with the re-delivered records, the first is
+ * kept in the store (key "meta", with the limiters' windows), written in the transaction
+ * that moves H. Each trace remembers max_before, the max before its first record, so
+ * max([0, H)) is the oldest trace's max_before (or the current max when nothing is held).
+ * Restoring the max as of the crash instead would decide the re-delivered traces too early,
+ * before their later spans come back.
  *
  * Determinism. Decisions depend on event time only (record times and trace ids), in input
  * order, except: idle decisions (wall clock; flagged `idle_decided` on the spans) and early
@@ -74,8 +83,10 @@ static const char meta_key[] = "meta";
 /* Per-partition state besides the buffer. */
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
-    int64_t max_event_offset; /* offset of the record that set the max event time */
-    int64_t meta_max;         /* max event time last written to the store, -1: none */
+    int64_t meta_max;         /* max([0, H)) last written to the store, -1: none */
+    int64_t handled_upto;     /* records below this offset that are not part of a trace
+                               * (passed through, dead-lettered) were handled by a
+                               * committed or the open transaction: skip them */
     struct ts_bucket *buckets;
 };
 
@@ -83,7 +94,8 @@ struct sampler {
     struct ts_policies *policies;
     struct ts_buffer *buf;
     struct bc_store *decisions;
-    struct bc_avro_registry *reg;
+    const struct bc_avro_registry *reg; /* the runtime's, or owned_reg */
+    struct bc_avro_registry *owned_reg;
     const struct bc_avro_schema *schema;
     avro_value_t ev;
     int has_ev;
@@ -186,7 +198,6 @@ static struct pstate *pstate_of(struct sampler *s, int32_t partition)
             free(p);
             return NULL;
         }
-        p->max_event_offset = -1;
         p->meta_max = -1;
         s->ps[partition] = p;
     }
@@ -202,18 +213,27 @@ static void pstate_free(struct sampler *s, int32_t partition)
     }
 }
 
-/* The meta record: max event time, then the limiters' windows. */
+/* The max event time of the records before the committed offset (see the header). */
+static int64_t max_before_hold(const struct ts_part *part)
+{
+    const struct ts_trace *oldest = ts_part_oldest(part);
+    return oldest != NULL ? oldest->max_before : ts_part_max_event(part);
+}
+
+/* The meta record: max_before_hold, handled_upto, then the limiters' windows. */
+#define META_HEADER 16
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
-    size_t len = 8 + s->n_buckets * sizeof(struct ts_bucket);
-    uint8_t value[8 + 64 * sizeof(struct ts_bucket)];
+    size_t len = META_HEADER + s->n_buckets * sizeof(struct ts_bucket);
+    uint8_t value[META_HEADER + 64 * sizeof(struct ts_bucket)];
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
-    int64_t max = ts_part_max_event(part);
+    int64_t max = max_before_hold(part);
     memcpy(value, &max, 8);
-    memcpy(value + 8, ps->buckets, len - 8);
+    memcpy(value + 8, &ps->handled_upto, 8);
+    memcpy(value + META_HEADER, ps->buckets, len - META_HEADER);
     int64_t ts = bc_stream_time(ctx, partition);
     if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
         return BC_FATAL;
@@ -369,10 +389,12 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 
 /* ---- emitting ------------------------------------------------------------------------- */
 
-/* Emits or drops one record of a decided trace. */
+/* Emits or drops one record of a decided trace. rec: the input at hand (NULL for a buffered
+ * record, then src says which); event_id (may be NULL) goes into its Fate. */
 static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *rec,
                  const struct bc_source *src, int64_t timestamp, const uint8_t id[16],
-                 uint32_t rflags, const void *value, size_t len, const struct decision *d)
+                 uint32_t rflags, const void *value, size_t len, const struct decision *d,
+                 const char *event_id)
 {
     char key[33];
     hex_of(id, key);
@@ -401,7 +423,12 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     if (rflags & TS_REC_SPAN) {
         s->count.dropped_spans++;
     }
-    int rc = bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+    struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT,
+                           .reason = "sampled_out",
+                           .policy = d->policy,
+                           .event_id = event_id};
+    int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
+                         : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
     if (rc == BC_OK && s->has_cold) {
         rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
     }
@@ -431,7 +458,8 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     int64_t ts = 0;
     while (ts_trace_next(t, &cursor, &r)) {
         struct bc_source src = {.topic = ps->topic, .partition = partition, .offset = r.offset};
-        int rc = apply(s, ctx, NULL, &src, r.timestamp_ms, t->id, r.flags, r.value, r.len, &d);
+        int rc =
+            apply(s, ctx, NULL, &src, r.timestamp_ms, t->id, r.flags, r.value, r.len, &d, NULL);
         if (rc != BC_OK) {
             return rc;
         }
@@ -464,8 +492,8 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     return BC_OK;
 }
 
-/* Moves the partition's hold to its oldest undecided record, after making sure the max event
- * time survives a restart (see the header). */
+/* Moves the partition's hold to its oldest undecided record, with the max event time before
+ * it in the same transaction (see the header). */
 static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part)
 {
     int32_t partition = ts_part_id(part);
@@ -474,8 +502,7 @@ static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
         return BC_FATAL;
     }
     int64_t hold = ts_part_hold(part);
-    if (ps->meta_max < ts_part_max_event(part) &&
-        (hold < 0 || ps->max_event_offset < hold)) {
+    if (ps->meta_max != max_before_hold(part)) {
         int rc = meta_put(s, ctx, partition, part, ps);
         if (rc != BC_OK) {
             return rc;
@@ -588,10 +615,11 @@ static int sampler_init(struct bc_ctx *ctx)
     for (size_t i = 0; worker != NULL && i < worker->n_outputs; i++) {
         s->has_cold |= strcmp(worker->outputs[i].name, "cold") == 0;
     }
-    char dir[4096];
-    if (cfg != NULL && cfg->schemas.dir != NULL && cfg->schemas.dir[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s", cfg->schemas.dir);
-    } else {
+    s->reg = bc_ctx_registry(ctx);
+    char dir[4096] = "the runtime's registry";
+    char errstr[512];
+    if (s->reg == NULL) {
+        /* Started without a schema directory: the schemas/ beside bin/, or $BREADCRUMB_SCHEMAS. */
         ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
         dir[n > 0 ? n : 0] = '\0';
         char *slash = strrchr(dir, '/');
@@ -599,15 +627,15 @@ static int sampler_init(struct bc_ctx *ctx)
             *slash = '\0';
         }
         strncat(dir, "/../schemas", sizeof(dir) - strlen(dir) - 1);
-    }
-    const char *env = getenv("BREADCRUMB_SCHEMAS");
-    if (env != NULL && env[0] != '\0') {
-        snprintf(dir, sizeof(dir), "%s", env);
-    }
-    char errstr[512];
-    if (bc_avro_registry_load(dir, &s->reg, errstr, sizeof(errstr)) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
-        return BC_FATAL;
+        const char *env = getenv("BREADCRUMB_SCHEMAS");
+        if (env != NULL && env[0] != '\0') {
+            snprintf(dir, sizeof(dir), "%s", env);
+        }
+        if (bc_avro_registry_load(dir, &s->owned_reg, errstr, sizeof(errstr)) != 0) {
+            bc_log(BC_LOG_ERROR, "cannot load schemas", "dir", dir, "error", errstr, NULL);
+            return BC_FATAL;
+        }
+        s->reg = s->owned_reg;
     }
     s->schema = bc_avro_registry_lookup(s->reg, "TrackingEvent");
     if (s->schema == NULL || bc_event_check(s->schema, errstr, sizeof(errstr)) != 0 ||
@@ -630,16 +658,18 @@ static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
     ts_part_set_last_wall(part, wall_ms());
     const void *value;
     size_t len;
-    if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) && len >= 8) {
+    if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) &&
+        len >= META_HEADER) {
         int64_t max;
         memcpy(&max, value, 8);
+        memcpy(&ps->handled_upto, (const uint8_t *)value + 8, 8);
         ts_part_observe(part, max);
         ps->meta_max = max;
-        size_t nb = (len - 8) / sizeof(struct ts_bucket);
+        size_t nb = (len - META_HEADER) / sizeof(struct ts_bucket);
         if (nb > s->n_buckets) {
             nb = s->n_buckets;
         }
-        memcpy(ps->buckets, (const uint8_t *)value + 8, nb * sizeof(struct ts_bucket));
+        memcpy(ps->buckets, (const uint8_t *)value + META_HEADER, nb * sizeof(struct ts_bucket));
     }
     return BC_OK;
 }
@@ -679,7 +709,13 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     const char *reason = NULL;
     char errstr[256];
     if (decode(s, value, len, &v, &reason, errstr, sizeof(errstr)) != 0) {
-        return bc_dead_letter(ctx, rec, reason, errstr);
+        if (offset < ps->handled_upto) {
+            s->count.replayed++;
+            return BC_OK;
+        }
+        int rc = bc_dead_letter(ctx, rec, reason, errstr);
+        ps->handled_upto = offset + 1;
+        return rc == BC_OK ? meta_put(s, ctx, partition, part, ps) : rc;
     }
     int rc = BC_OK;
     int is_span = v.kind == BC_EVENT_SPAN;
@@ -687,8 +723,16 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         s->count.spans++;
     }
     if (!is_span && (!v.has_trace || !s->follow)) {
-        s->count.passed++;
-        rc = bc_emit(ctx, rec, "sampled", key, key_len, value, len, NULL);
+        if (offset < ps->handled_upto) {
+            s->count.replayed++; /* passed through by a committed transaction */
+        } else {
+            s->count.passed++;
+            rc = bc_emit(ctx, rec, "sampled", key, key_len, value, len, NULL);
+            ps->handled_upto = offset + 1;
+            if (rc == BC_OK) {
+                rc = meta_put(s, ctx, partition, part, ps);
+            }
+        }
     } else {
         struct decision d;
         int decided = decision_get(s, partition, v.id, &d);
@@ -714,8 +758,12 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 s->count.replayed++; /* case 1: handled by a committed transaction */
             } else {
                 s->count.late++; /* case 2: follows the decision */
+                size_t id_len = 0;
+                const char *event_id = bc_event_get_string(&s->ev, BC_EV_EVENT_ID, &id_len);
+                char eid[64];
+                snprintf(eid, sizeof(eid), "%s", event_id != NULL ? event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
-                           is_span ? TS_REC_SPAN : 0, value, len, &d);
+                           is_span ? TS_REC_SPAN : 0, value, len, &d, eid[0] ? eid : NULL);
                 d.emitted_upto = offset;
                 if (rc == BC_OK) {
                     int64_t ts = bc_record_timestamp(rec);
@@ -727,10 +775,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (rc != BC_OK) {
         return rc;
     }
-    if (v.event_ms > ts_part_max_event(part)) {
-        ts_part_observe(part, v.event_ms);
-        ps->max_event_offset = offset;
-    }
+    ts_part_observe(part, v.event_ms);
     rc = decide_due(s, ctx, part);
     if (rc == BC_OK) {
         rc = update_hold(s, ctx, part);
@@ -785,7 +830,7 @@ static void sampler_fini(struct bc_ctx *ctx)
         avro_value_decref(&s->ev);
     }
     bc_avro_buf_free(&s->out);
-    bc_avro_registry_destroy(s->reg);
+    bc_avro_registry_destroy(s->owned_reg);
     free(s->attrs);
     free(s);
 }

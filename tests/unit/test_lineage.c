@@ -1,0 +1,208 @@
+/*
+ * The lineage-builder's merging and trace logic (workers/lineage_builder/lineage.c): hop
+ * facts of one event merged in any order and any number of times give the same bytes; the
+ * raw position is the least; hops are ordered along their from-links; a duplicate's fate
+ * sits under its own path; the merged record encodes as a LineageRecord; span sets and
+ * orphans.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bc_avro.h"
+#include "workers/lineage_builder/lineage.h"
+
+#define EID "0123456789abcdef0123456789abcdef"
+#define TID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+/* The facts of one event: normalized from raw 0:5 (item 1), deduplicated into unique 2:7,
+ * routed to sink.traces 1:3; a duplicate from raw 0:9 normalized at 2:11 and dropped by the
+ * deduplicator as a duplicate of 2:4. */
+static json_t **facts(size_t *n)
+{
+    static json_t *f[5];
+    f[0] = lin_fact_new(EID, TID, "tracking.raw", 0, 5, 1, "tracking.normalizer", "h1",
+                        "tracking.normalized", 2, 4, NULL, "from tracking.raw:0:5:1");
+    f[1] = lin_fact_new(EID, NULL, NULL, 0, 0, 0, "tracking.deduplicator", "h2",
+                        "tracking.unique", 2, 7, NULL, "from tracking.normalized:2:4");
+    f[2] = lin_fact_new(EID, TID, NULL, 0, 0, 0, "tracking.router", "h3", "sink.traces", 1, 3,
+                        NULL, "from tracking.unique:2:7");
+    f[3] = lin_fact_new(EID, TID, "tracking.raw", 0, 9, 0, "tracking.normalizer", "h1",
+                        "tracking.normalized", 2, 11, NULL, "from tracking.raw:0:9");
+    f[4] = lin_fact_new(EID, NULL, NULL, 0, 0, 0, "tracking.deduplicator", "h2",
+                        "tracking.normalized", 2, 11, "deduplicated",
+                        "duplicate, first seen at tracking.normalized:2:4");
+    *n = 5;
+    return f;
+}
+
+static char *merged(const int *order, size_t n, int twice)
+{
+    size_t count;
+    json_t **f = facts(&count);
+    json_t *rec = lin_record_new(EID);
+    for (int round = 0; round <= twice; round++) {
+        for (size_t i = 0; i < n; i++) {
+            assert_true(lin_merge(rec, f[order[i]]) >= 0);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_decref(f[i]);
+    }
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    return text;
+}
+
+static void test_lineage_merge_order_independent(void **state)
+{
+    (void)state;
+    int a[] = {0, 1, 2, 3, 4}, b[] = {4, 2, 3, 1, 0}, c[] = {2, 0, 4, 1, 3};
+    char *ta = merged(a, 5, 0), *tb = merged(b, 5, 0), *tc = merged(c, 5, 1);
+    assert_string_equal(ta, tb);
+    assert_string_equal(ta, tc);
+    json_t *rec = json_loads(ta, 0, NULL);
+    /* The least raw position; the trace. */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "raw"), "offset")), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(rec, "raw"), "index")), 1);
+    assert_string_equal(json_string_value(json_object_get(rec, "trace_id")), TID);
+    /* Hops along their links: both normalizer hops (depth 0), then unique and the
+     * duplicate's fate (depth 1), then the sink (depth 2). */
+    json_t *hops = json_object_get(rec, "hops");
+    assert_int_equal(json_array_size(hops), 5);
+    json_t *h0 = json_array_get(hops, 0), *h1 = json_array_get(hops, 1);
+    json_t *h2 = json_array_get(hops, 2), *h3 = json_array_get(hops, 3);
+    json_t *h4 = json_array_get(hops, 4);
+    assert_int_equal(json_integer_value(json_object_get(h0, "offset")), 4);
+    assert_int_equal(json_integer_value(json_object_get(h1, "offset")), 11);
+    assert_true(json_is_null(json_object_get(h1, "fate")));
+    assert_string_equal(json_string_value(json_object_get(h2, "fate")), "deduplicated");
+    assert_int_equal(json_integer_value(json_object_get(h2, "offset")), 11);
+    assert_string_equal(json_string_value(json_object_get(h3, "topic")), "tracking.unique");
+    assert_string_equal(json_string_value(json_object_get(h4, "topic")), "sink.traces");
+    json_decref(rec);
+    free(ta);
+    free(tb);
+    free(tc);
+}
+
+static void test_lineage_merge_idempotent(void **state)
+{
+    (void)state;
+    size_t n;
+    json_t **f = facts(&n);
+    json_t *rec = lin_record_new(EID);
+    assert_int_equal(lin_merge(rec, f[0]), 1);
+    assert_int_equal(lin_merge(rec, f[0]), 0);
+    assert_int_equal(lin_merge(rec, f[1]), 1);
+    assert_int_equal(lin_merge(rec, f[1]), 0);
+    json_t *bad = json_pack("{s:s, s:[{s:s}]}", "event_id", EID, "hops", "worker", "x");
+    assert_int_equal(lin_merge(rec, bad), -1);
+    json_decref(bad);
+    for (size_t i = 0; i < n; i++) {
+        json_decref(f[i]);
+    }
+    json_decref(rec);
+}
+
+/* A record before any raw is known, and the merged record, encode as LineageRecords. */
+static void test_lineage_avro(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = NULL;
+    char errstr[256];
+    assert_int_equal(bc_avro_registry_load("schemas", &reg, errstr, sizeof(errstr)), 0);
+    const struct bc_avro_schema *schema = bc_avro_registry_lookup(reg, "LineageRecord");
+    assert_non_null(schema);
+    avro_value_t v;
+    assert_int_equal(bc_avro_value_new(schema, &v), 0);
+    struct bc_avro_buf buf = {0};
+    json_t *rec = lin_record_new(EID);
+    assert_int_equal(bc_avro_from_json(schema, rec, &v, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_avro_encode(schema, &v, &buf, errstr, sizeof(errstr)), 0);
+    size_t n;
+    json_t **f = facts(&n);
+    for (size_t i = 0; i < n; i++) {
+        lin_merge(rec, f[i]);
+        json_decref(f[i]);
+    }
+    assert_int_equal(bc_avro_from_json(schema, rec, &v, errstr, sizeof(errstr)), 0);
+    assert_int_equal(bc_avro_encode(schema, &v, &buf, errstr, sizeof(errstr)), 0);
+    avro_value_t back;
+    assert_int_equal(bc_avro_value_new(schema, &back), 0);
+    assert_int_equal(bc_avro_decode(reg, schema, buf.data, buf.len, &back, errstr, sizeof(errstr)), 0);
+    json_t *again = bc_avro_to_json(schema, &back, 0);
+    assert_true(json_equal(again, rec));
+    json_decref(again);
+    json_decref(rec);
+    avro_value_decref(&back);
+    avro_value_decref(&v);
+    bc_avro_buf_free(&buf);
+    bc_avro_registry_destroy(reg);
+}
+
+static void test_lineage_pos_strip(void **state)
+{
+    (void)state;
+    char buf[64];
+    assert_int_equal(lin_pos_strip_index("t.x:1:22:3", 10, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "t.x:1:22");
+    assert_int_equal(lin_pos_strip_index("t.x:1:22", 8, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "t.x:1:22");
+    assert_int_equal(lin_pos_strip_index("t.x:1", 5, buf, sizeof(buf)), -1);
+    assert_int_equal(lin_pos_strip_index("t.x:1:", 6, buf, sizeof(buf)), -1);
+}
+
+struct orphans_seen {
+    int count;
+    char span[17], parent[17];
+};
+
+static void on_orphan(void *opaque, const char *span, const char *parent)
+{
+    struct orphans_seen *s = opaque;
+    s->count++;
+    strcpy(s->span, span);
+    strcpy(s->parent, parent);
+}
+
+static void test_lineage_trace_orphans(void **state)
+{
+    (void)state;
+    uint8_t a[256], b[256];
+    /* Complete: root, child, grandchild (arriving child first), a repeat changes nothing. */
+    size_t n = lin_trace_add(NULL, 0, 2000, "2222222222222222", "1111111111111111", a, sizeof(a));
+    assert_int_equal(n, LIN_TRACE_HEADER + LIN_TRACE_ENTRY);
+    n = lin_trace_add(a, n, 1000, "1111111111111111", NULL, b, sizeof(b));
+    assert_int_equal(lin_trace_first_ts(b, n), 1000);
+    assert_int_equal(lin_trace_add(b, n, 3000, "1111111111111111", NULL, a, sizeof(a)), 0);
+    n = lin_trace_add(b, n, 3000, "3333333333333333", "2222222222222222", a, sizeof(a));
+    assert_int_equal(lin_trace_spans(a, n), 3);
+    struct orphans_seen seen = {0};
+    assert_int_equal(lin_trace_orphans(a, n, on_orphan, &seen), 0);
+    assert_int_equal(seen.count, 0);
+    /* Missing parent: 4444 under 9999, which never arrives. */
+    n = lin_trace_add(a, n, 3500, "4444444444444444", "9999999999999999", b, sizeof(b));
+    assert_int_equal(lin_trace_orphans(b, n, on_orphan, &seen), 1);
+    assert_string_equal(seen.span, "4444444444444444");
+    assert_string_equal(seen.parent, "9999999999999999");
+    assert_int_equal(lin_trace_first_ts(b, n), 1000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lineage_merge_order_independent),
+        cmocka_unit_test(test_lineage_merge_idempotent),
+        cmocka_unit_test(test_lineage_avro),
+        cmocka_unit_test(test_lineage_pos_strip),
+        cmocka_unit_test(test_lineage_trace_orphans),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,704 @@
+/*
+ * The lineage-builder stage: follows the chain's topics, the fates and the dead letters, and
+ * writes one LineageRecord per event_id to a compacted topic (output `lineage`), spans
+ * whose parent never arrives to output `orphans`, and OpenLineage run events.
+ *
+ * Records of one event live on different partitions of different topics (the chain is keyed
+ * by trace_id, the sinks by a rule's key, fates by position, dead letters by the input's
+ * key), so the builder works in two steps in one process, like the deduplicator's
+ * repartition mode:
+ *   1. every record of a chain topic, fate or dead letter becomes a hop fact (lineage.h: a
+ *      one-hop LineageRecord as JSON) written to output `repartition` keyed by its event_id; a
+ *      fate or dead letter whose event_id is unknown (the normalizer's dead letters of raw
+ *      records, a router or sampler drop) is keyed "topic:partition:offset" of the record
+ *      it consumed, which `breadcrumb lineage` joins at query time;
+ *   2. the hops topic is also an input: its partition P holds every fact of the event_ids
+ *      hashing to P, merged in store `lineage` (partition P, key event_id) and the merged
+ *      record written to `lineage` (Avro LineageRecord) whenever it changed.
+ * Merging is a set union (lineage.c), so redelivery after an abort and replays change
+ * nothing: same facts, same bytes.
+ *
+ * Traces: spans of `trace_topic` (default `<pipeline>.normalized`, keyed by trace_id: a
+ * trace is on one partition) go to store `traces` (key trace_id, lineage.h's span set);
+ * once a trace's first span is `orphan_window` older than the partition's stream time it
+ * is decided: each span whose parent is not in the set is an orphan record on `orphans`.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <avro.h>
+#include <jansson.h>
+
+#include "bc_avro.h"
+#include "bc_config.h"
+#include "bc_event.h"
+#include "bc_log.h"
+#include "bc_stage.h"
+#include "lineage.h"
+
+extern const struct bc_worker_type bc_lineage_builder_type;
+
+struct lb_state {
+    const struct bc_avro_registry *registry;
+    const struct bc_avro_schema *te, *fate, *dlq, *lineage;
+    avro_value_t te_value, fate_value, dlq_value, lineage_value;
+    int values_ready;
+    struct bc_avro_buf buf;
+    char *repartition;  /* new: the output `repartition`, also an input */
+    char *trace_topic; /* new */
+    char *fates_topic; /* new: <pipeline>.fates */
+    int has_orphans;
+    int64_t orphan_window_ms;
+    struct bc_store *lineage_store, *traces;
+    int32_t *owned; /* partitions owned (distinct numbers) */
+    size_t owned_count;
+    int64_t *last_sweep; /* per owned partition: stream time of the last orphan sweep */
+    uint8_t *set_buf;
+    size_t set_cap;
+    /* Counters (logged at the end and every sweep that decided something). */
+    uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans;
+};
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+/* A header as a NUL-terminated copy in buf, or "" when absent. */
+static const char *header_str(const struct bc_record *rec, const char *name, char *buf,
+                              size_t cap)
+{
+    const void *v;
+    size_t len;
+    if (bc_record_header(rec, name, &v, &len) != 0 || v == NULL) {
+        buf[0] = '\0';
+        return buf;
+    }
+    if (len >= cap) {
+        len = cap - 1;
+    }
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Writes fact (steals) to `hops` keyed by key. */
+static int emit_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                     const char *key, json_t *fact)
+{
+    (void)st;
+    if (fact == NULL) {
+        return BC_FATAL;
+    }
+    char *text = json_dumps(fact, JSON_COMPACT);
+    json_decref(fact);
+    if (text == NULL) {
+        return BC_FATAL;
+    }
+    int rc = bc_emit(ctx, rec, "repartition", key, strlen(key), text, strlen(text), NULL);
+    free(text);
+    st->facts++;
+    return rc;
+}
+
+static int avro_str(avro_value_t *rec, const char *field, const char **out)
+{
+    avro_value_t f;
+    size_t len;
+    if (avro_value_get_by_name(rec, field, &f, NULL) != 0) {
+        return -1;
+    }
+    return avro_value_get_string(&f, out, &len);
+}
+
+/* ---- step 1: facts ---------------------------------------------------------------------- */
+
+/* A TrackingEvent (Avro) or a JSON sink record written by a chain worker. */
+static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                        const char *worker, const char *config_hash)
+{
+    size_t value_len;
+    const uint8_t *value = bc_record_value(rec, &value_len);
+    char errstr[256], src[320], pos_detail[340];
+    const char *event_id = NULL, *trace_id = NULL, *raw_topic = NULL;
+    int32_t raw_partition = -1, raw_index = 0;
+    int64_t raw_offset = -1;
+    json_t *json = NULL;
+    if (value == NULL || value_len == 0) {
+        return BC_OK;
+    }
+    if (value[0] == 0x00) {
+        if (bc_avro_decode(st->registry, st->te, value, value_len, &st->te_value, errstr,
+                           sizeof(errstr)) != 0) {
+            return bc_dead_letter(ctx, rec, "undecodable", errstr);
+        }
+        size_t len;
+        event_id = bc_event_get_string(&st->te_value, BC_EV_EVENT_ID, &len);
+        trace_id = bc_event_get_string(&st->te_value, BC_EV_TRACE_ID, &len);
+        avro_value_t source, f;
+        if (bc_event_field(&st->te_value, BC_EV_SOURCE, &source) == 0 &&
+            avro_str(&source, "topic", &raw_topic) == 0 &&
+            avro_value_get_by_name(&source, "partition", &f, NULL) == 0 &&
+            avro_value_get_int(&f, &raw_partition) == 0 &&
+            avro_value_get_by_name(&source, "offset", &f, NULL) == 0 &&
+            avro_value_get_long(&f, &raw_offset) == 0 &&
+            avro_value_get_by_name(&source, "index", &f, NULL) == 0 &&
+            avro_value_get_int(&f, &raw_index) == 0) {
+        } else {
+            raw_topic = NULL;
+        }
+    } else if (value[0] == '{') {
+        json = json_loadb((const char *)value, value_len, 0, NULL);
+        event_id = json_string_value(json_object_get(json, "event_id"));
+        trace_id = json_string_value(json_object_get(json, "trace_id"));
+        json_t *source = json_object_get(json, "source");
+        if (json_is_object(source) && json_is_string(json_object_get(source, "topic"))) {
+            raw_topic = json_string_value(json_object_get(source, "topic"));
+            raw_partition = (int32_t)json_integer_value(json_object_get(source, "partition"));
+            raw_offset = json_integer_value(json_object_get(source, "offset"));
+            raw_index = (int32_t)json_integer_value(json_object_get(source, "index"));
+        }
+    }
+    if (event_id == NULL || event_id[0] == '\0') {
+        json_decref(json);
+        return BC_OK; /* not an event of the chain: nothing to say about it */
+    }
+    header_str(rec, "bc.src", src, sizeof(src));
+    snprintf(pos_detail, sizeof(pos_detail), "from %s", src);
+    int rc = BC_OK;
+    /* The trace view: spans of the trace topic. */
+    if (strcmp(bc_record_topic(rec), st->trace_topic) == 0 && trace_id != NULL &&
+        value[0] == 0x00) {
+        size_t span_len = 0, parent_len = 0;
+        int kind = -1;
+        bc_event_get_enum(&st->te_value, BC_EV_KIND, &kind);
+        const char *span = bc_event_get_string(&st->te_value, BC_EV_SPAN_ID, &span_len);
+        const char *parent = bc_event_get_string(&st->te_value, BC_EV_PARENT_SPAN_ID, &parent_len);
+        if (kind == BC_EVENT_SPAN && span != NULL && span_len == 16) {
+            int32_t partition = bc_record_partition(rec);
+            const void *old = NULL;
+            size_t old_len = 0;
+            if (!bc_store_get(st->traces, partition, trace_id, strlen(trace_id), &old, &old_len,
+                              NULL)) {
+                old = NULL;
+                old_len = 0;
+            }
+            size_t need = (old_len ? old_len : LIN_TRACE_HEADER) + LIN_TRACE_ENTRY;
+            if (need > st->set_cap) {
+                uint8_t *b = realloc(st->set_buf, need * 2);
+                if (b == NULL) {
+                    json_decref(json);
+                    return BC_FATAL;
+                }
+                st->set_buf = b;
+                st->set_cap = need * 2;
+            }
+            int64_t ts = bc_record_timestamp(rec);
+            size_t n = lin_trace_add(old, old_len, ts, span,
+                                     parent != NULL && parent_len == 16 ? parent : NULL,
+                                     st->set_buf, st->set_cap);
+            if (n > 0 && bc_store_put(st->traces, partition, trace_id, strlen(trace_id),
+                                      st->set_buf, n, lin_trace_first_ts(st->set_buf, n)) != 0) {
+                bc_log(BC_LOG_WARN, "trace store full: trace not followed", "trace_id",
+                       trace_id, NULL);
+            }
+        }
+    }
+    json_t *fact = lin_fact_new(event_id, trace_id, raw_topic, raw_partition, raw_offset,
+                                raw_index, worker, config_hash, bc_record_topic(rec),
+                                bc_record_partition(rec), bc_record_offset(rec), NULL,
+                                src[0] != '\0' ? pos_detail : NULL);
+    char key[64];
+    snprintf(key, sizeof(key), "%s", event_id);
+    json_decref(json);
+    int erc = emit_fact(ctx, st, rec, key, fact);
+    return erc != BC_OK ? erc : rc;
+}
+
+/* Parses "topic:partition:offset[:index]" into its parts (topic into buf). */
+static int parse_pos(const char *s, char *topic, size_t cap, int32_t *partition, int64_t *offset)
+{
+    char stripped[320];
+    if (lin_pos_strip_index(s, strlen(s), stripped, sizeof(stripped)) != 0) {
+        return -1;
+    }
+    char *c2 = strrchr(stripped, ':');
+    *c2 = '\0';
+    char *c1 = strrchr(stripped, ':');
+    *c1 = '\0';
+    if (strlen(stripped) + 1 > cap) {
+        return -1;
+    }
+    strcpy(topic, stripped);
+    *partition = (int32_t)strtol(c1 + 1, NULL, 10);
+    *offset = strtoll(c2 + 1, NULL, 10);
+    return 0;
+}
+
+/* The event_id inside a TrackingEvent value, or NULL (borrowed from st->te_value). */
+static const char *event_id_of(struct lb_state *st, const void *value, size_t len)
+{
+    char errstr[128];
+    size_t id_len;
+    if (value == NULL || len == 0 || ((const uint8_t *)value)[0] != 0x00 ||
+        bc_avro_decode(st->registry, st->te, value, len, &st->te_value, errstr,
+                       sizeof(errstr)) != 0) {
+        return NULL;
+    }
+    return bc_event_get_string(&st->te_value, BC_EV_EVENT_ID, &id_len);
+}
+
+/* A Fate: the worker consumed its source without emitting. */
+static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                       const char *worker, const char *config_hash)
+{
+    size_t value_len;
+    const uint8_t *value = bc_record_value(rec, &value_len);
+    char errstr[256], detail[512], src[320], topic[256];
+    int32_t partition;
+    int64_t offset;
+    json_t *fate = NULL;
+    if (value == NULL || value_len == 0) {
+        return BC_OK;
+    }
+    if (value[0] == 0x00) {
+        if (bc_avro_decode(st->registry, st->fate, value, value_len, &st->fate_value, errstr,
+                           sizeof(errstr)) != 0) {
+            return bc_dead_letter(ctx, rec, "undecodable", errstr);
+        }
+        fate = bc_avro_to_json(st->fate, &st->fate_value, 0);
+    } else {
+        fate = json_loadb((const char *)value, value_len, 0, NULL);
+    }
+    if (!json_is_object(fate)) {
+        json_decref(fate);
+        return bc_dead_letter(ctx, rec, "undecodable", "not a Fate");
+    }
+    header_str(rec, "bc.src", src, sizeof(src));
+    if (parse_pos(src, topic, sizeof(topic), &partition, &offset) != 0) {
+        json_decref(fate);
+        return bc_dead_letter(ctx, rec, "missing_field", "Fate without bc.src");
+    }
+    const char *kind = json_string_value(json_object_get(fate, "fate"));
+    const char *reason = json_string_value(json_object_get(fate, "reason"));
+    const char *policy = json_string_value(json_object_get(fate, "policy"));
+    json_t *related = json_object_get(fate, "related");
+    int n = snprintf(detail, sizeof(detail), "%s", reason != NULL ? reason : kind);
+    if (policy != NULL && n < (int)sizeof(detail)) {
+        n += snprintf(detail + n, sizeof(detail) - (size_t)n, " (%s)", policy);
+    }
+    if (json_is_object(related) && n < (int)sizeof(detail)) {
+        snprintf(detail + n, sizeof(detail) - (size_t)n,
+                 ", first seen at %s:%" JSON_INTEGER_FORMAT ":%" JSON_INTEGER_FORMAT,
+                 json_string_value(json_object_get(related, "topic")),
+                 json_integer_value(json_object_get(related, "partition")),
+                 json_integer_value(json_object_get(related, "offset")));
+    }
+    const char *event_id = json_string_value(json_object_get(fate, "event_id"));
+    char key[320];
+    if (event_id != NULL && event_id[0] != '\0') {
+        snprintf(key, sizeof(key), "%s", event_id);
+    } else {
+        snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, topic, partition, offset);
+    }
+    json_t *fact = lin_fact_new(key, NULL, NULL, 0, 0, 0, worker, config_hash, topic, partition,
+                                offset, kind != NULL ? kind : "dropped", detail);
+    json_decref(fate);
+    return emit_fact(ctx, st, rec, key, fact);
+}
+
+/* A dead letter: the worker could not process its source. */
+static int dlq_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                      const char *worker, const char *config_hash)
+{
+    char src[320], topic[256], reason[64], message[256], detail[400], errstr[256];
+    int32_t partition;
+    int64_t offset;
+    header_str(rec, "bc.src", src, sizeof(src));
+    header_str(rec, "bc.dlq.reason", reason, sizeof(reason));
+    header_str(rec, "bc.dlq.detail", message, sizeof(message));
+    if (parse_pos(src, topic, sizeof(topic), &partition, &offset) != 0) {
+        return BC_OK; /* not written by the runtime: nothing to say */
+    }
+    snprintf(detail, sizeof(detail), "%s%s%s", reason, message[0] ? ": " : "", message);
+    /* The dead-lettered record's event_id, when it was a TrackingEvent. */
+    const char *event_id = NULL;
+    size_t value_len;
+    const uint8_t *value = bc_record_value(rec, &value_len);
+    if (value != NULL && value_len > 0 && value[0] == 0x00 &&
+        bc_avro_decode(st->registry, st->dlq, value, value_len, &st->dlq_value, errstr,
+                       sizeof(errstr)) == 0) {
+        avro_value_t raw;
+        const void *bytes;
+        size_t len;
+        if (avro_value_get_by_name(&st->dlq_value, "raw", &raw, NULL) == 0 &&
+            avro_value_get_bytes(&raw, &bytes, &len) == 0) {
+            event_id = event_id_of(st, bytes, len);
+        }
+    } else {
+        event_id = event_id_of(st, value, value_len);
+    }
+    char key[320];
+    if (event_id != NULL && event_id[0] != '\0') {
+        snprintf(key, sizeof(key), "%s", event_id);
+    } else {
+        snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, topic, partition, offset);
+    }
+    json_t *fact = lin_fact_new(key, NULL, NULL, 0, 0, 0, worker, config_hash, topic, partition,
+                                offset, "dead_lettered", detail);
+    return emit_fact(ctx, st, rec, key, fact);
+}
+
+/* ---- step 2: merging -------------------------------------------------------------------- */
+
+static int merge_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec)
+{
+    size_t key_len, value_len;
+    const void *key = bc_record_key(rec, &key_len);
+    const void *value = bc_record_value(rec, &value_len);
+    int32_t partition = bc_record_partition(rec);
+    char errstr[256];
+    json_t *fact = value != NULL ? json_loadb(value, value_len, 0, NULL) : NULL;
+    const char *event_id = json_string_value(json_object_get(fact, "event_id"));
+    if (key == NULL || event_id == NULL) {
+        json_decref(fact);
+        return bc_dead_letter(ctx, rec, "undecodable", "not a lineage hop fact");
+    }
+    const void *old;
+    size_t old_len;
+    json_t *record = NULL;
+    if (bc_store_get(st->lineage_store, partition, key, key_len, &old, &old_len, NULL)) {
+        record = json_loadb(old, old_len, 0, NULL);
+    }
+    if (record == NULL) {
+        record = lin_record_new(event_id);
+    }
+    int changed = lin_merge(record, fact);
+    json_decref(fact);
+    if (changed < 0) {
+        json_decref(record);
+        return bc_dead_letter(ctx, rec, "undecodable", "malformed lineage hop fact");
+    }
+    st->merges++;
+    if (changed == 0) {
+        json_decref(record);
+        return BC_OK;
+    }
+    char *text = json_dumps(record, JSON_COMPACT);
+    int rc = BC_FATAL;
+    if (text == NULL) {
+        goto done;
+    }
+    if (bc_store_put(st->lineage_store, partition, key, key_len, text, strlen(text),
+                     bc_record_timestamp(rec)) != 0) {
+        rc = bc_dead_letter(ctx, rec, "store_full", "lineage store refused the record");
+        goto done;
+    }
+    if (bc_avro_from_json(st->lineage, record, &st->lineage_value, errstr, sizeof(errstr)) != 0 ||
+        bc_avro_encode(st->lineage, &st->lineage_value, &st->buf, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot encode LineageRecord", "error", errstr, NULL);
+        goto done;
+    }
+    rc = bc_emit(ctx, rec, "lineage", key, key_len, st->buf.data, st->buf.len, NULL);
+    st->records++;
+done:
+    free(text);
+    json_decref(record);
+    return rc;
+}
+
+/* ---- orphans ---------------------------------------------------------------------------- */
+
+struct sweep {
+    struct bc_ctx *ctx;
+    struct lb_state *st;
+    int64_t cutoff;
+    char **keys; /* new: trace_ids to decide */
+    size_t count, cap;
+};
+
+static int sweep_collect(void *opaque, const void *key, size_t key_len, const void *value,
+                         size_t value_len, int64_t ts)
+{
+    struct sweep *sw = opaque;
+    (void)value;
+    (void)value_len;
+    if (ts > sw->cutoff) {
+        return 0;
+    }
+    if (sw->count == sw->cap) {
+        size_t cap = sw->cap ? sw->cap * 2 : 64;
+        char **keys = realloc(sw->keys, cap * sizeof(*keys));
+        if (keys == NULL) {
+            return 1;
+        }
+        sw->keys = keys;
+        sw->cap = cap;
+    }
+    sw->keys[sw->count] = strndup(key, key_len);
+    if (sw->keys[sw->count] == NULL) {
+        return 1;
+    }
+    sw->count++;
+    return 0;
+}
+
+struct orphan_ctx {
+    struct bc_ctx *ctx;
+    const char *trace_id;
+    size_t spans;
+    int rc;
+};
+
+static void on_orphan(void *opaque, const char *span_id, const char *parent_span_id)
+{
+    struct orphan_ctx *oc = opaque;
+    char value[256];
+    int n = snprintf(value, sizeof(value),
+                     "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\","
+                     "\"spans\":%zu}",
+                     oc->trace_id, span_id, parent_span_id, oc->spans);
+    if (oc->rc == BC_OK) {
+        oc->rc = bc_emit(oc->ctx, NULL, "orphans", oc->trace_id, strlen(oc->trace_id), value,
+                         (size_t)n, NULL);
+    }
+}
+
+/* Decides every trace of partition whose first span is older than the window. */
+static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                           int64_t stream_time)
+{
+    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = stream_time - st->orphan_window_ms};
+    int rc = BC_OK;
+    if (bc_store_foreach(st->traces, partition, sweep_collect, &sw) != 0) {
+        rc = BC_FATAL;
+    }
+    for (size_t i = 0; i < sw.count && rc == BC_OK; i++) {
+        const void *set;
+        size_t len;
+        if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set, &len,
+                         NULL)) {
+            struct orphan_ctx oc = {.ctx = ctx, .trace_id = sw.keys[i],
+                                    .spans = lin_trace_spans(set, len), .rc = BC_OK};
+            size_t orphans = lin_trace_orphans(set, len, st->has_orphans ? on_orphan : NULL, &oc);
+            rc = oc.rc;
+            if (orphans > 0) {
+                st->traces_orphaned++;
+                st->orphan_spans += orphans;
+            } else {
+                st->traces_complete++;
+            }
+            bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+        }
+    }
+    for (size_t i = 0; i < sw.count; i++) {
+        free(sw.keys[i]);
+    }
+    free(sw.keys);
+    if (sw.count > 0) {
+        char complete[24], orphaned[24], spans[24];
+        snprintf(complete, sizeof(complete), "%" PRIu64, st->traces_complete);
+        snprintf(orphaned, sizeof(orphaned), "%" PRIu64, st->traces_orphaned);
+        snprintf(spans, sizeof(spans), "%" PRIu64, st->orphan_spans);
+        bc_log(BC_LOG_INFO, "traces decided", "complete", complete, "with_orphans", orphaned,
+               "orphan_spans", spans, NULL);
+    }
+    return rc;
+}
+
+/* ---- callbacks -------------------------------------------------------------------------- */
+
+static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    const char *topic = bc_record_topic(rec);
+    char worker[256], config_hash[64];
+    if (strcmp(topic, st->repartition) == 0) {
+        return merge_fact(ctx, st, rec);
+    }
+    header_str(rec, "bc.worker", worker, sizeof(worker));
+    header_str(rec, "bc.config_hash", config_hash, sizeof(config_hash));
+    if (worker[0] == '\0') {
+        return BC_OK; /* written outside the pipeline (raw input): no hop */
+    }
+    if (strcmp(topic, st->fates_topic) == 0) {
+        return fate_record(ctx, st, rec, worker, config_hash);
+    }
+    const void *v;
+    size_t len;
+    if (bc_record_header(rec, "bc.dlq.reason", &v, &len) == 0) {
+        return dlq_record(ctx, st, rec, worker, config_hash);
+    }
+    return chain_record(ctx, st, rec, worker, config_hash);
+}
+
+static int lb_tick(struct bc_ctx *ctx, int64_t now_ms)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    (void)now_ms;
+    for (size_t i = 0; i < st->owned_count; i++) {
+        int64_t t = bc_stream_time(ctx, st->owned[i]);
+        /* Sweep when event time moved by a second or more: decisions depend on event time
+         * only, never on how often tick runs. */
+        if (t < 0 || t - st->last_sweep[i] < 1000) {
+            continue;
+        }
+        st->last_sweep[i] = t;
+        int rc = sweep_partition(ctx, st, st->owned[i], t);
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    return BC_OK;
+}
+
+static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    for (size_t i = 0; i < st->owned_count; i++) {
+        if (st->owned[i] == partition) {
+            return BC_OK;
+        }
+    }
+    int32_t *owned = realloc(st->owned, (st->owned_count + 1) * sizeof(*owned));
+    if (owned == NULL) {
+        return BC_FATAL;
+    }
+    st->owned = owned;
+    int64_t *sweeps = realloc(st->last_sweep, (st->owned_count + 1) * sizeof(*sweeps));
+    if (sweeps == NULL) {
+        return BC_FATAL;
+    }
+    st->last_sweep = sweeps;
+    st->last_sweep[st->owned_count] = -1;
+    owned[st->owned_count++] = partition;
+    return BC_OK;
+}
+
+static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    for (size_t i = 0; i < st->owned_count; i++) {
+        if (st->owned[i] == partition) {
+            st->owned_count--;
+            st->owned[i] = st->owned[st->owned_count];
+            st->last_sweep[i] = st->last_sweep[st->owned_count];
+            break;
+        }
+    }
+    return BC_OK;
+}
+
+static void lb_fini(struct bc_ctx *ctx)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    if (st == NULL) {
+        return;
+    }
+    char facts[24], records[24], orphaned[24];
+    snprintf(facts, sizeof(facts), "%" PRIu64, st->facts);
+    snprintf(records, sizeof(records), "%" PRIu64, st->records);
+    snprintf(orphaned, sizeof(orphaned), "%" PRIu64, st->traces_orphaned);
+    bc_log(BC_LOG_INFO, "lineage-builder stopped", "facts", facts, "records", records,
+           "traces_with_orphans", orphaned, NULL);
+    if (st->values_ready) {
+        avro_value_decref(&st->te_value);
+        avro_value_decref(&st->fate_value);
+        avro_value_decref(&st->dlq_value);
+        avro_value_decref(&st->lineage_value);
+    }
+    bc_avro_buf_free(&st->buf);
+    free(st->repartition);
+    free(st->trace_topic);
+    free(st->fates_topic);
+    free(st->owned);
+    free(st->last_sweep);
+    free(st->set_buf);
+    free(st);
+    bc_ctx_set_state(ctx, NULL);
+}
+
+static int lb_init(struct bc_ctx *ctx)
+{
+    struct lb_state *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return BC_FATAL;
+    }
+    bc_ctx_set_state(ctx, st);
+    const struct bc_values *opts = bc_ctx_options(ctx);
+    st->registry = bc_ctx_registry(ctx);
+    if (st->registry == NULL ||
+        (st->te = bc_avro_registry_lookup(st->registry, "TrackingEvent")) == NULL ||
+        (st->fate = bc_avro_registry_lookup(st->registry, "Fate")) == NULL ||
+        (st->dlq = bc_avro_registry_lookup(st->registry, "DeadLetter")) == NULL ||
+        (st->lineage = bc_avro_registry_lookup(st->registry, "LineageRecord")) == NULL) {
+        bc_log(BC_LOG_ERROR,
+               "the lineage-builder needs the schema registry (schemas.dir or --schemas) with "
+               "TrackingEvent, Fate, DeadLetter and LineageRecord",
+               NULL);
+        return BC_FATAL;
+    }
+    char errstr[256];
+    if (bc_event_check(st->te, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "TrackingEvent schema unusable", "error", errstr, NULL);
+        return BC_FATAL;
+    }
+    if (bc_avro_value_new(st->te, &st->te_value) != 0) {
+        return BC_FATAL;
+    }
+    if (bc_avro_value_new(st->fate, &st->fate_value) != 0) {
+        avro_value_decref(&st->te_value);
+        return BC_FATAL;
+    }
+    if (bc_avro_value_new(st->dlq, &st->dlq_value) != 0) {
+        avro_value_decref(&st->te_value);
+        avro_value_decref(&st->fate_value);
+        return BC_FATAL;
+    }
+    if (bc_avro_value_new(st->lineage, &st->lineage_value) != 0) {
+        avro_value_decref(&st->te_value);
+        avro_value_decref(&st->fate_value);
+        avro_value_decref(&st->dlq_value);
+        return BC_FATAL;
+    }
+    st->values_ready = 1;
+    const struct bc_config *cfg = bc_ctx_config(ctx);
+    const struct bc_worker *w = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL;
+    const char *repart = w != NULL ? bc_worker_output(w, "repartition") : NULL;
+    const char *trace = bc_values_str(opts, "trace_topic");
+    st->has_orphans = w != NULL && bc_worker_output(w, "orphans") != NULL;
+    if (repart == NULL) {
+        bc_log(BC_LOG_ERROR,
+               "the lineage-builder needs output repartition (e.g. <pipeline>.lineage.repartition) "
+               "listed in input too",
+               NULL);
+        return BC_FATAL;
+    }
+    if (asprintf(&st->repartition, "%s", repart) < 0 ||
+        (trace != NULL && trace[0] != '\0'
+             ? asprintf(&st->trace_topic, "%s", trace)
+             : asprintf(&st->trace_topic, "%s.normalized", bc_ctx_pipeline(ctx))) < 0 ||
+        asprintf(&st->fates_topic, "%s.fates", bc_ctx_pipeline(ctx)) < 0) {
+        return BC_FATAL;
+    }
+    st->orphan_window_ms = bc_values_int(opts, "orphan_window");
+    st->lineage_store = bc_store_open(ctx, "lineage", NULL);
+    struct bc_store_opts trace_opts = {.ttl_ms = 0, .full_policy = BC_STORE_REJECT};
+    st->traces = bc_store_open(ctx, "traces", &trace_opts);
+    if (st->lineage_store == NULL || st->traces == NULL) {
+        return BC_FATAL;
+    }
+    bc_log(BC_LOG_INFO, "lineage-builder ready", "repartition", st->repartition, "trace_topic",
+           st->trace_topic, NULL);
+    return BC_OK;
+}
+
+const struct bc_stage lineage_builder_stage = {
+    .name = "lineage-builder",
+    .type = &bc_lineage_builder_type,
+    .init = lb_init,
+    .process = lb_process,
+    .tick = lb_tick,
+    .assigned = lb_assigned,
+    .revoked = lb_revoked,
+    .fini = lb_fini,
+};
