@@ -8,7 +8,10 @@ orphan window. Checks, through `breadcrumb lineage` only (Kafka alone):
   - the duplicate shows "deduplicated, first seen at tracking.normalized:0:<offset>";
   - the dead-lettered record (looked up by its raw position) shows its reason;
   - tracking.orphans names the orphan span of the broken trace and nothing of the
-    complete one; `--trace` marks the orphan.
+    complete one; `--trace` marks the orphan;
+  - the OpenLineage run events on tracking.openlineage validate against the spec's JSON
+    schema (tests/specs/OpenLineage-2-0-2.json, draft 2020-12) and name each worker's
+    topics as datasets in namespace kafka://<bootstrap>.
 """
 import json
 import os
@@ -16,6 +19,8 @@ import subprocess
 import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+
+import jsonschema
 
 import bclib
 import eoslib
@@ -38,6 +43,7 @@ topics:
   tracking.lineage: {partitions: 2, cleanup: compact}
   tracking.lineage.repartition: {partitions: 2}
   tracking.orphans: {partitions: 1}
+  tracking.openlineage: {partitions: 1}
 workers:
   normalizer:
     input: tracking.raw
@@ -62,7 +68,7 @@ workers:
     outputs: {lineage: tracking.lineage, repartition: tracking.lineage.repartition,
               orphans: tracking.orphans}
     commit_interval_ms: 100
-    options: {orphan_window: 2s}
+    options: {orphan_window: 2s, openlineage_topic: tracking.openlineage, namespace: shop}
 """
 
 T0 = (int(time.time()) - 300) * 1000  # event time, ms: recent, so no clock-skew flags
@@ -161,7 +167,8 @@ def test():
         log = open(os.path.join(bclib.WORK, worker + ".log"), "a")
         procs.append(subprocess.Popen([os.path.join(BIN, worker), "--config", topology,
                                        "--worker", worker, "--instance", "0", "--brokers",
-                                       broker.bootstrap], stdout=log, stderr=log))
+                                       broker.bootstrap], stdout=log, stderr=log,
+                                      env=dict(os.environ, BREADCRUMB_BROKERS=broker.bootstrap)))
         log.close()
     try:
         run(broker, recs)
@@ -174,6 +181,38 @@ def test():
             except subprocess.TimeoutExpired:
                 p.kill()
     broker.stop()
+
+
+def check_openlineage(bs):
+    with open(os.path.join(ROOT, "tests", "specs", "OpenLineage-2-0-2.json")) as f:
+        spec = json.load(f)
+    validator = jsonschema.Draft202012Validator(spec)
+    events = [json.loads(v) for _, v in read_topic(bs, "tracking.openlineage", 1)]
+    check(events, "no OpenLineage events")
+    for ev in events:
+        errors = sorted(validator.iter_errors(ev), key=str)
+        check(not errors, "invalid OpenLineage event %s: %s" % (ev, errors[:3]))
+    starts = {e["job"]["name"]: e for e in events if e["eventType"] == "START"}
+    for job in ["tracking.normalizer", "tracking.deduplicator", "tracking.router"]:
+        check(job in starts, "no START of %s: %s" % (job, sorted(starts)))
+    ns = "kafka://" + bs
+    def datasets(job, kind):
+        names = set()
+        for e in events:
+            if e["job"]["name"] == job:
+                check(e["job"]["namespace"] == "shop", "job namespace: %s" % e["job"])
+                for d in e[kind]:
+                    check(d["namespace"] == ns, "dataset namespace: %s" % d)
+                    names.add(d["name"])
+        return names
+    check("tracking.raw" in datasets("tracking.normalizer", "inputs") and
+          {"tracking.normalized", "tracking.dlq"} <= datasets("tracking.normalizer", "outputs"),
+          "normalizer datasets")
+    check("tracking.unique" in datasets("tracking.router", "inputs") and
+          {"sink.default", "sink.traces"} <= datasets("tracking.router", "outputs"),
+          "router datasets")
+    print(json.dumps(starts["tracking.normalizer"]))
+    return len(events)
 
 
 def lineage_json(bootstrap, key):
@@ -239,7 +278,8 @@ def run(broker, recs):
     print(human, end="")
     # The dead letter, by its raw position.
     dl = lineage(bs, "tracking.raw:0:6").stdout
-    check("dead_lettered: invalid_json" in dl, "dead letter's reason:\n%s" % dl)
+    check("dead_lettered: invalid_json" in dl and "payload {not json" in dl,
+          "dead letter's reason and payload:\n%s" % dl)
     print(dl, end="")
     # Orphans: a late event moves event time past the window.
     produce(bs, [(flat(9, "order-late", T0 + 60000), T0 + 60000)])
@@ -255,8 +295,9 @@ def run(broker, recs):
     ok_tree = lineage(bs, "--trace", TRACE_OK).stdout
     check("ORPHAN" not in ok_tree and "0 orphans" in ok_tree, "complete trace view:\n%s" % ok_tree)
     print(tree + ok_tree, end="")
+    ol = check_openlineage(bs)
     print("RESULT lineage: %d paths back to their raw payloads, duplicate and dead letter "
-          "explained, 1 orphan trace of 2" % checked, flush=True)
+          "explained, 1 orphan trace of 2, %d OpenLineage events valid" % (checked, ol), flush=True)
 
 
 bclib.main(test)
