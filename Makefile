@@ -17,7 +17,8 @@ DEB_PACKAGES := build-essential pkg-config ca-certificates \
 	librdkafka-dev libavro-dev libjansson-dev libyaml-dev libcmocka-dev \
 	libmicrohttpd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libisal-dev \
 	zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev \
-	kcat python3 python3-confluent-kafka python3-avro python3-jsonschema prometheus
+	kcat python3 python3-confluent-kafka python3-avro python3-jsonschema prometheus \
+	docker-compose
 
 # A header (or file) per package group: when one is missing, `make` runs `make deps`.
 DEP_FILES := /usr/include/librdkafka/rdkafka.h /usr/include/avro.h /usr/include/jansson.h \
@@ -27,7 +28,8 @@ DEP_FILES := /usr/include/librdkafka/rdkafka.h /usr/include/avro.h /usr/include/
 	/usr/include/snappy-c.h
 TEST_DEP_FILES := /usr/bin/kcat /usr/lib/python3/dist-packages/confluent_kafka \
 	/usr/lib/python3/dist-packages/avro /usr/lib/python3/dist-packages/jsonschema \
-	tests/node/node_modules/kafkajs/package.json /usr/bin/prometheus
+	tests/node/node_modules/kafkajs/package.json /usr/bin/prometheus \
+	/usr/bin/docker-compose
 
 ifeq ($(SANITIZE),1)
 MODE := san
