@@ -62,7 +62,7 @@ workers:
     options:
       decision_wait: 40s
       allowed_lateness: 5s
-      idle_timeout: 6s
+      idle_timeout: 15s
       max_buffer_bytes: %(max)s
       policies:
         - {name: errors, type: status_code, status_codes: [ERROR]}
