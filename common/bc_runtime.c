@@ -2207,3 +2207,11 @@ void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *lab
                                  name, "A worker's own counter (README: Metrics).", labels),
                   n);
 }
+
+void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                           uint64_t value)
+{
+    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
+                                 name, "A worker's own counter (README: Metrics).", labels),
+                  (double)value);
+}

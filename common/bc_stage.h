@@ -326,5 +326,9 @@ void bc_store_stats(const struct bc_store *store, struct bc_store_stats *stats);
  * ignored. Counts writes in aborted transactions too. */
 void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t n);
+/* Sets the counter to `value`, for a stage that keeps its own running total (it must never
+ * decrease); otherwise like bc_metric_counter_add. */
+void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                           uint64_t value);
 
 #endif

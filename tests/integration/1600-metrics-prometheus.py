@@ -6,6 +6,7 @@ records out equal to the input, and consumer lag 0 on every partition after the 
 `promtool check metrics` must accept every instance's exposition."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -171,6 +172,12 @@ def run():
                 bclib.check(r.returncode == 0, "promtool check metrics on %d:\n%s" % (p, r.stdout))
         for s in stages:
             bclib.check(s.stop() == 0, "%s/%s exits 0 on SIGTERM" % (s.worker, s.instance))
+        # Logs carry offsets, ids and reasons, never record payloads.
+        for s in stages:
+            log = s.log()
+            for _k, v in records[::97] + records[-KEYLESS:]:
+                bclib.check(v.decode() not in re.findall(r"[a-z]+\d+", log),
+                            "%s/%s log holds a record value %r" % (s.worker, s.instance, v))
         print("RESULT prometheus: %d records in per worker, lag 0 on %d partitions, "
               "promtool %s" % (total, PARTS, "ok" if promtool else "not available"), flush=True)
     finally:

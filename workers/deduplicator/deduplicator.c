@@ -288,6 +288,7 @@ static int decide(struct bc_ctx *ctx, struct dedup_state *st, const struct bc_re
         return bc_emit(ctx, rec, "unique", key, key_len, value, value_len, NULL);
     }
     count_service(st, service, service_len);
+    bc_metric_counter_add(ctx, "breadcrumb_dedup_duplicates_total", NULL, 1);
     struct bc_source related = {.topic = st->input != NULL ? st->input : "?",
                                 .partition = first.partition,
                                 .offset = first.offset};

@@ -314,6 +314,12 @@ static int enricher_tick(struct bc_ctx *ctx, int64_t now_ms)
                    services, NULL);
         }
     }
+    for (size_t i = 0; en->pii != NULL && i < en->pii->n; i++) {
+        char labels[160];
+        snprintf(labels, sizeof(labels), "rule=%s", en->pii->v[i].name);
+        bc_metric_counter_set(ctx, "breadcrumb_enricher_redactions_total", labels,
+                              en->pii->v[i].hits);
+    }
     if (now_ms >= en->next_report_ms) {
         if (en->next_report_ms != 0 && en->core.counters.records != en->reported_records) {
             report(en);

@@ -122,6 +122,9 @@ static int item_dead_letter(struct nz *nz, const struct norm_outcome *o)
         {"bc.dlq.index", index, strlen(index)},
     };
     struct bc_emit_opts opts = {.headers = headers, .header_count = 4};
+    char labels[96];
+    snprintf(labels, sizeof(labels), "reason=%s", reason);
+    bc_metric_counter_add(nz->ctx, "breadcrumb_normalizer_item_dead_letters_total", labels, 1);
     return bc_emit(nz->ctx, nz->rec, "dlq", key, key_len, nz->buf.data, nz->buf.len, &opts);
 }
 

@@ -479,8 +479,13 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     } else {
         s->count.dropped_traces++;
     }
+    char labels[160];
+    snprintf(labels, sizeof(labels), "policy=%s,decision=%s", d.policy,
+             td.sampled ? "keep" : "drop");
+    bc_metric_counter_add(ctx, "breadcrumb_sampler_traces_total", labels, 1);
     if (how & DECISION_EARLY) {
         s->count.early++;
+        bc_metric_counter_add(ctx, "breadcrumb_sampler_decided_early_total", NULL, 1);
     }
     if (how & DECISION_IDLE) {
         s->count.idle++;
