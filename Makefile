@@ -17,7 +17,7 @@ DEB_PACKAGES := build-essential pkg-config ca-certificates \
 	librdkafka-dev libavro-dev libjansson-dev libyaml-dev libcmocka-dev \
 	libmicrohttpd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libisal-dev \
 	zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev \
-	kcat python3 python3-confluent-kafka python3-avro python3-jsonschema prometheus \
+	kcat jq python3 python3-confluent-kafka python3-avro python3-jsonschema prometheus \
 	docker-compose
 
 # A header (or file) per package group: when one is missing, `make` runs `make deps`.
@@ -25,7 +25,7 @@ DEP_FILES := /usr/include/librdkafka/rdkafka.h /usr/include/avro.h /usr/include/
 	/usr/include/yaml.h /usr/include/cmocka.h /usr/include/microhttpd.h /usr/include/xxhash.h \
 	/usr/include/openssl/hmac.h /usr/include/x86_64-linux-gnu/curl/curl.h \
 	/usr/include/isa-l/crc.h /usr/include/zlib.h /usr/include/lz4.h /usr/include/zstd.h \
-	/usr/include/snappy-c.h
+	/usr/include/snappy-c.h /usr/bin/jq
 TEST_DEP_FILES := /usr/bin/kcat /usr/lib/python3/dist-packages/confluent_kafka \
 	/usr/lib/python3/dist-packages/avro /usr/lib/python3/dist-packages/jsonschema \
 	tests/node/node_modules/kafkajs/package.json /usr/bin/prometheus \

@@ -1024,9 +1024,17 @@ static void add_implicit_topics(struct bc_config *cfg)
             if (bc_config_topic(cfg, name) != NULL) {
                 continue;
             }
+            /* Store partition = input partition: as many as the largest input (a
+             * multi-input worker such as the lineage-builder owns every number). */
             const struct bc_topic *in = w->n_inputs > 0 ? bc_config_topic(cfg, w->inputs[0]) : NULL;
             int32_t partitions = in != NULL ? in->partitions : 1;
             int16_t rf = in != NULL ? in->replication_factor : 1;
+            for (size_t k = 1; k < w->n_inputs; k++) {
+                const struct bc_topic *other = bc_config_topic(cfg, w->inputs[k]);
+                if (other != NULL && other->partitions > partitions) {
+                    partitions = other->partitions;
+                }
+            }
             struct bc_topic *t = topic_add(cfg, name);
             t->partitions = partitions;
             t->replication_factor = rf;

@@ -24,6 +24,7 @@
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
+#include "bc_metrics_runtime.h"
 #include "bc_runtime.h"
 #include "bc_store.h"
 #include "bc_table.h"
@@ -104,6 +105,7 @@ struct bc_runtime {
     int exit_code;       /* set when the run must end with an error */
     volatile sig_atomic_t stop;
     struct bc_runtime_stats stats;
+    struct bc_rt_metrics *metrics; /* new; NULL: no metrics (out of memory) */
 };
 
 static volatile sig_atomic_t signal_stop;
@@ -503,6 +505,7 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
         goto fail_no_fini;
     }
     compute_config_hash(rt);
+    rt->metrics = bc_rt_metrics_new(&rt->settings); /* before init: stages add counters */
     if (stage->init != NULL && stage->init(&rt->ctx) != BC_OK) {
         errf(errstr, errstr_size, "stage %s: init failed", stage->name);
         bc_runtime_destroy(rt);
@@ -523,6 +526,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     if (rt->stage != NULL && rt->stage->fini != NULL) {
         rt->stage->fini(&rt->ctx);
     }
+    bc_rt_metrics_destroy(rt->metrics);
     if (rt->consumer != NULL) {
         rd_kafka_destroy(rt->consumer);
     }
@@ -736,6 +740,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+static int on_stats(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    (void)rk;
+    bc_rt_metrics_kafka_stats(((struct bc_runtime *)opaque)->metrics, opaque, json, json_len);
+    return 0; /* librdkafka frees json */
+}
+
 static int clients_new(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = NULL;
@@ -771,6 +782,10 @@ static int clients_new(struct bc_runtime *rt, char *errstr, size_t errstr_size)
         goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_stats); /* consumer lag for the metrics */
+    if (conf_set(conf, "statistics.interval.ms", "1000", errstr, errstr_size) != 0) {
+        goto fail;
+    }
     rt->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (rt->consumer == NULL) {
         errf(errstr, errstr_size, "consumer: %s", err);
@@ -914,6 +929,7 @@ static int txn_commit(struct bc_runtime *rt)
         return txn_abort(rt) == 0 ? 1 : -1;
     }
     stores_expire(rt);
+    int64_t commit_started = now_ms();
     rd_kafka_topic_partition_list_t *offsets =
         rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
     part_offset_list(rt, offsets);
@@ -948,6 +964,7 @@ static int txn_commit(struct bc_runtime *rt)
     if (rc == 0) {
         rt->txn_open = 0;
         rt->stats.commits++;
+        bc_rt_metrics_committed(rt->metrics, (double)(now_ms() - commit_started) / 1000.0);
         rt->stats.committed += (uint64_t)rt->txn_records;
         for (int i = 0; i < offsets->cnt; i++) {
             for (size_t j = 0; j < rt->part_count; j++) {
@@ -1137,6 +1154,8 @@ static int state_drop(struct bc_runtime *rt)
 static int state_restore(struct bc_runtime *rt)
 {
     rt->restoring = 1;
+    bc_rt_metrics_restoring(rt->metrics);
+    int64_t restore_started = now_ms();
     int rc = BC_OK;
     for (size_t i = 0; i < rt->part_count && rc == BC_OK; i++) {
         struct part *p = &rt->parts[i];
@@ -1153,6 +1172,7 @@ static int state_restore(struct bc_runtime *rt)
         }
     }
     rt->restoring = 0;
+    bc_rt_metrics_restored(rt->metrics, (double)(now_ms() - restore_started) / 1000.0);
     for (size_t i = 0; i < rt->part_count && rc == BC_OK; i++) {
         if (part_first_of_number(rt, i) && rt->stage->assigned != NULL) {
             int r = rt->stage->assigned(&rt->ctx, rt->parts[i].partition);
@@ -1422,6 +1442,11 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     }
     int64_t started = now_ms();
     signal_stop = 0;
+    bc_rt_metrics_publish(rt->metrics, rt, started);
+    if (bc_rt_metrics_serve(rt->metrics, &rt->settings) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
     if (clients_new(rt, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot create kafka clients", "error", errstr, NULL);
         rt->exit_code = BC_EXIT_ERROR;
@@ -1518,6 +1543,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
         rd_kafka_poll(rt->producer, 0);
         int64_t now = now_ms();
+        bc_rt_metrics_publish(rt->metrics, rt, now);
         if (now >= next_report) {
             next_report = now + 10000;
             if (rt->stats.processed != reported) {
@@ -1572,6 +1598,7 @@ done:
         sigaction(SIGTERM, &old_term, NULL);
         sigaction(SIGINT, &old_int, NULL);
     }
+    bc_rt_metrics_publish(rt->metrics, rt, now_ms());
     bc_log(rt->exit_code ? BC_LOG_ERROR : BC_LOG_INFO, "stopped", "worker", rt->worker_id,
            "exit", rt->exit_code == 0 ? "0" : rt->exit_code == BC_EXIT_FENCED ? "fenced" : "error",
            NULL);
@@ -1815,6 +1842,7 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
                      opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
     if (rc == BC_OK) {
         rt->stats.emitted++;
+        bc_rt_metrics_emitted(rt->metrics, topic, ts > 0 ? (double)(wall_ms() - ts) / 1000.0 : -1);
     }
     return rc;
 }
@@ -2115,6 +2143,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
                      bc_record_timestamp(rec), &src, 0, extra, 3);
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
+        bc_rt_metrics_dead_letter(rt->metrics, code);
     }
     return rc;
 }
@@ -2167,4 +2196,14 @@ struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
     }
     rt->stores[rt->store_count++] = store;
     return store;
+}
+
+/* ---- stage API: metrics ----------------------------------------------------------------- */
+
+void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
+                           uint64_t n)
+{
+    bc_metric_add(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
+                                 name, "A worker's own counter (README: Metrics).", labels),
+                  n);
 }

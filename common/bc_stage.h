@@ -317,4 +317,14 @@ int bc_store_foreach(const struct bc_store *store, int32_t partition, bc_store_v
 
 void bc_store_stats(const struct bc_store *store, struct bc_store_stats *stats);
 
+/* ---- metrics (README "Metrics, health and logs") ------------------------------------- */
+
+/* Adds n to the worker's counter `name` (breadcrumb_<what>_total) with extra labels
+ * "k=v,k2=v2" (NULL: none; values from a small bounded set: rule, policy or reason names,
+ * never per-record values), served on /metrics with the worker and instance labels. Cheap:
+ * one hash lookup and an atomic add; call from any callback. An invalid name or label is
+ * ignored. Counts writes in aborted transactions too. */
+void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
+                           uint64_t n);
+
 #endif

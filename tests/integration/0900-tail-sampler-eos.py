@@ -62,7 +62,7 @@ workers:
     options:
       decision_wait: 40s
       allowed_lateness: 5s
-      idle_timeout: 6s
+      idle_timeout: 15s
       max_buffer_bytes: %(max)s
       policies:
         - {name: errors, type: status_code, status_codes: [ERROR]}
@@ -176,12 +176,17 @@ def read_all(bootstrap, topic, parts):
 
 def wait_done(broker, group, what):
     bclib.wait_for(lambda: eoslib.group_lag(broker.bootstrap, group, "in", PARTS) == 0,
-                   240 if LONG else 90, what, interval=0.5)
+                   900 if LONG else 90, what, interval=0.5)
+
+
+IDLE_DECIDED = set()
 
 
 def kept_spans(schema, records):
     """Kept spans {(trace_id, span_id)}, duplicates, {trace_id: deciding policy} (decoded
-    fully once per trace), records that were not spans."""
+    fully once per trace), records that were not spans. Traces decided by the idle timeout
+    (processing time: the one decision a replay may not reproduce) are added to
+    IDLE_DECIDED."""
     spans = set()
     dupes = others = 0
     policies = {}
@@ -194,7 +199,10 @@ def kept_spans(schema, records):
         dupes += k in spans
         spans.add(k)
         if trace not in policies:
-            policies[trace] = decode(schema, m.value())["sampling"]["policy"]
+            event = decode(schema, m.value())
+            policies[trace] = event["sampling"]["policy"]
+            if "idle_decided" in (event.get("flags") or []):
+                IDLE_DECIDED.add(trace)
     return spans, dupes, policies, others
 
 
@@ -272,15 +280,20 @@ def run():
             return eoslib.group_lag(broker.bootstrap, "m.ts", "in", PARTS) == 0
 
         wait_done(broker, "q.ts", "the replay to commit every input")
-        bclib.wait_for(m_done, 240 if LONG else 90, "the bounded run to commit every input",
+        bclib.wait_for(m_done, 900 if LONG else 90, "the bounded run to commit every input",
                        interval=0.5)
         bclib.check(q.stop() == 0, "replay exits 0")
         bclib.check(m.stop() == 0, "bounded run exits 0")
         replayed, dupes_q, _, _ = kept_spans(schema, read_all(broker.bootstrap, "sampled-q", PARTS))
         bclib.check(dupes_q == 0, "replay: no span twice")
-        bclib.check(replayed == spans, "replay keeps the same span ids (%d vs %d)"
-                    % (len(replayed), len(spans)))
-        print("RESULT replay: the same %d span ids" % len(replayed), flush=True)
+        # Idle-decided traces (processing time) are the only ones a replay may decide
+        # otherwise; they are flagged, so they are left out of the comparison and counted.
+        same = {k for k in spans if k[0] not in IDLE_DECIDED}
+        same_q = {k for k in replayed if k[0] not in IDLE_DECIDED}
+        bclib.check(same_q == same, "replay keeps the same span ids (%d vs %d, %d idle-decided "
+                    "traces left out)" % (len(same_q), len(same), len(IDLE_DECIDED)))
+        print("RESULT replay: the same %d span ids (%d idle-decided traces left out)"
+              % (len(same_q), len(IDLE_DECIDED)), flush=True)
         stats = re.findall(r"buffered_bytes_peak=(\d+).*?decided_early=(\d+)", m.log())
         bclib.check(stats, "the worker logs its buffer statistics")
         peak, early = int(stats[-1][0]), int(stats[-1][1])

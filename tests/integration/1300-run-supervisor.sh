@@ -5,7 +5,8 @@
 # each worker runs `replicas` processes with --config/--worker/--instance and
 # BREADCRUMB_BROKERS, a missing worker binary is reported (and refused with --strict),
 # kill -9 of a worker restarts it with a growing backoff, kill -9 of the broker restarts it
-# on the same port, and SIGTERM stops everything: exit 0, no process left.
+# on the same port, and SIGTERM stops everything: exit 0, no process left; a kill -9 of the
+# supervisor leaves no orphan.
 . "$BC_ROOT/tests/integration/lib.sh"
 unset BREADCRUMB_KAFKA BREADCRUMB_PROFILE BREADCRUMB_BROKERS || true
 
@@ -119,4 +120,15 @@ grep -q "^run: stopped$" run.log || fail "no clean stop line"
 ! pgrep -f "$BC_WORK/fakebin" >/dev/null || fail "a process of the run is left: $(pgrep -af "$BC_WORK/fakebin")"
 ! pgrep -f "$BC_WORK/data" >/dev/null || fail "the broker is left"
 [ "$(state .stopping)" = true ] || fail "state file not final"
-echo "RESULT supervisor: 3 worker kills and 1 broker kill restarted (backoff 0.3/0.6/1.2 s), clean stop on SIGTERM"
+
+# kill -9 of the supervisor itself: its children get SIGTERM (parent-death signal) and stop.
+rm -f started.0 started.1
+breadcrumb run topo.yaml --bin-dir fakebin --dir data2 >run2.log 2>&1 &
+RUN_PID=$!
+wait_for 60 "the second run to be ready" bash -c '[ "$(jq -r .ready data2/run.json 2>/dev/null)" = true ] && [ -s started.0 ] && [ -s started.1 ]'
+kill -KILL $RUN_PID
+wait $RUN_PID 2>/dev/null || true
+orphans_gone() { ! pgrep -f "$BC_WORK/fakebin" && ! pgrep -f "$BC_WORK/data2"; }
+wait_for 30 "the children of a killed supervisor to stop" orphans_gone
+
+echo "RESULT supervisor: 3 worker kills and 1 broker kill restarted (backoff 0.3/0.6/1.2 s), clean stop on SIGTERM, no orphans after kill -9 of the supervisor"

@@ -17,6 +17,7 @@
 
 #include "bc_avro.h"
 #include "workers/lineage_builder/lineage.h"
+#include "workers/lineage_builder/openlineage.h"
 
 #define EID "0123456789abcdef0123456789abcdef"
 #define TID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -195,6 +196,54 @@ static void test_lineage_trace_orphans(void **state)
     assert_int_equal(lin_trace_first_ts(b, n), 1000);
 }
 
+static const char *event_type(json_t *events, size_t i)
+{
+    return json_string_value(json_object_get(json_array_get(events, i), "eventType"));
+}
+
+/* START on a run's first record, RUNNING when its datasets grow, nothing on a repeat,
+ * COMPLETE then START when the instance comes back with another configuration. */
+static void test_lineage_openlineage_runs(void **state)
+{
+    (void)state;
+    struct ol_runs *runs = ol_runs_new("shop", "kafka://127.0.0.1:9");
+    json_t *ev = json_array();
+    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.normalized",
+                                     1000, ev), 0);
+    assert_int_equal(json_array_size(ev), 1);
+    assert_string_equal(event_type(ev, 0), "START");
+    json_t *start = json_array_get(ev, 0);
+    assert_string_equal(json_string_value(json_object_get(start, "eventTime")),
+                        "1970-01-01T00:00:01.000Z");
+    json_t *in = json_array_get(json_object_get(start, "inputs"), 0);
+    assert_string_equal(json_string_value(json_object_get(in, "namespace")), "kafka://127.0.0.1:9");
+    assert_string_equal(json_string_value(json_object_get(in, "name")), "t.raw");
+    json_array_clear(ev);
+    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.normalized",
+                                     1001, ev), 0);
+    assert_int_equal(json_array_size(ev), 0);
+    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.dlq", 1002,
+                                     ev), 0);
+    assert_int_equal(json_array_size(ev), 1);
+    assert_string_equal(event_type(ev, 0), "RUNNING");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(ev, 0), "outputs")), 2);
+    json_array_clear(ev);
+    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h2", "t.raw", "t.normalized",
+                                     2000, ev), 0);
+    assert_int_equal(json_array_size(ev), 2);
+    assert_string_equal(event_type(ev, 0), "COMPLETE");
+    assert_string_equal(event_type(ev, 1), "START");
+    char a[37], b[37];
+    ol_run_id("t.normalizer", "0", "h1", a);
+    ol_run_id("t.normalizer", "0", "h2", b);
+    assert_int_equal(strlen(a), 36);
+    assert_string_not_equal(a, b);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(ev, 0),
+                                                                          "run"), "runId")), a);
+    json_decref(ev);
+    ol_runs_destroy(runs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_lineage_avro),
         cmocka_unit_test(test_lineage_pos_strip),
         cmocka_unit_test(test_lineage_trace_orphans),
+        cmocka_unit_test(test_lineage_openlineage_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -338,6 +339,7 @@ pid_t bc_sup_start(struct bc_sup *sup, int child)
         return c->missing ? -1 : c->pid;
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(sup->s.out, "run: fork for %s/%s: %s\n", c->group, c->instance, strerror(errno));
@@ -346,6 +348,11 @@ pid_t bc_sup_start(struct bc_sup *sup, int child)
     }
     if (pid == 0) {
         setpgid(0, 0);
+        /* A supervisor killed with SIGKILL leaves no orphans: the children stop cleanly. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) {
+            _exit(0);
+        }
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;

@@ -4,7 +4,9 @@
  * with stdout and stderr appended to its log file; a child that exits is restarted after an
  * exponential backoff (doubled per consecutive failure, capped; reset once a child has lived
  * for a while). Stopping sends SIGTERM to every group, then SIGKILL to what is left after a
- * grace period; the broker, when there is one, is stopped last, after every worker.
+ * grace period; the broker, when there is one, is stopped last, after every worker. A child
+ * gets SIGTERM when the supervisor dies (PR_SET_PDEATHSIG), so even a kill -9 of the
+ * supervisor leaves nothing running.
  *
  * The supervisor is single-threaded and owns SIGCHLD, SIGINT, SIGTERM and SIGHUP while it
  * runs (blocked, taken with sigtimedwait()): call bc_sup_block_signals() before starting

@@ -37,6 +37,7 @@
 #include "bc_log.h"
 #include "bc_stage.h"
 #include "lineage.h"
+#include "openlineage.h"
 
 extern const struct bc_worker_type bc_lineage_builder_type;
 
@@ -50,6 +51,9 @@ struct lb_state {
     char *trace_topic; /* new */
     char *fates_topic; /* new: <pipeline>.fates */
     int has_orphans;
+    char *ol_topic;        /* new: option openlineage_topic, or NULL */
+    struct ol_runs *ol;    /* the runs seen, when ol_topic is set */
+    json_t *ol_events;     /* scratch array */
     int64_t orphan_window_ms;
     struct bc_store *lineage_store, *traces;
     int32_t *owned; /* partitions owned (distinct numbers) */
@@ -300,8 +304,10 @@ static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_
     } else {
         snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, topic, partition, offset);
     }
-    json_t *fact = lin_fact_new(key, NULL, NULL, 0, 0, 0, worker, config_hash, topic, partition,
-                                offset, kind != NULL ? kind : "dropped", detail);
+    int positional = event_id == NULL || event_id[0] == '\0';
+    json_t *fact = lin_fact_new(key, NULL, positional ? topic : NULL, partition, offset, 0, worker,
+                                config_hash, topic, partition, offset,
+                                kind != NULL ? kind : "dropped", detail);
     json_decref(fate);
     return emit_fact(ctx, st, rec, key, fact);
 }
@@ -343,8 +349,10 @@ static int dlq_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_r
     } else {
         snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, topic, partition, offset);
     }
-    json_t *fact = lin_fact_new(key, NULL, NULL, 0, 0, 0, worker, config_hash, topic, partition,
-                                offset, "dead_lettered", detail);
+    /* Without an event_id the record is known by its position: that is its raw record. */
+    int positional = event_id == NULL || event_id[0] == '\0';
+    json_t *fact = lin_fact_new(key, NULL, positional ? topic : NULL, partition, offset, 0, worker,
+                                config_hash, topic, partition, offset, "dead_lettered", detail);
     return emit_fact(ctx, st, rec, key, fact);
 }
 
@@ -507,6 +515,42 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
 
 /* ---- callbacks -------------------------------------------------------------------------- */
 
+/* OpenLineage run events caused by one record of a worker (openlineage.h). */
+static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
+                               const struct bc_record *rec, const char *worker,
+                               const char *config_hash)
+{
+    char instance[128], src[320], input[320];
+    header_str(rec, "bc.instance", instance, sizeof(instance));
+    header_str(rec, "bc.src", src, sizeof(src));
+    input[0] = '\0';
+    const char *colon = strchr(src, ':');
+    if (colon != NULL && (size_t)(colon - src) < sizeof(input)) {
+        memcpy(input, src, (size_t)(colon - src));
+        input[colon - src] = '\0';
+    }
+    json_array_clear(st->ol_events);
+    if (ol_runs_observe(st->ol, worker, instance, config_hash, input, bc_record_topic(rec),
+                        bc_record_timestamp(rec), st->ol_events) != 0) {
+        return BC_FATAL;
+    }
+    size_t i;
+    json_t *ev;
+    json_array_foreach(st->ol_events, i, ev) {
+        char *text = json_dumps(ev, JSON_COMPACT);
+        if (text == NULL) {
+            return BC_FATAL;
+        }
+        int rc = bc_emit_topic(ctx, rec, st->ol_topic, worker, strlen(worker), text,
+                               strlen(text), NULL);
+        free(text);
+        if (rc != BC_OK) {
+            return rc;
+        }
+    }
+    return BC_OK;
+}
+
 static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
 {
     struct lb_state *st = bc_ctx_state(ctx);
@@ -519,6 +563,12 @@ static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
     header_str(rec, "bc.config_hash", config_hash, sizeof(config_hash));
     if (worker[0] == '\0') {
         return BC_OK; /* written outside the pipeline (raw input): no hop */
+    }
+    if (st->ol != NULL) {
+        int rc = openlineage_observe(ctx, st, rec, worker, config_hash);
+        if (rc != BC_OK) {
+            return rc;
+        }
     }
     if (strcmp(topic, st->fates_topic) == 0) {
         return fate_record(ctx, st, rec, worker, config_hash);
@@ -610,6 +660,9 @@ static void lb_fini(struct bc_ctx *ctx)
     free(st->repartition);
     free(st->trace_topic);
     free(st->fates_topic);
+    free(st->ol_topic);
+    ol_runs_destroy(st->ol);
+    json_decref(st->ol_events);
     free(st->owned);
     free(st->last_sweep);
     free(st->set_buf);
@@ -681,6 +734,23 @@ static int lb_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
+    const char *ol_topic = bc_values_str(opts, "openlineage_topic");
+    if (ol_topic != NULL && ol_topic[0] != '\0') {
+        /* Datasets in namespace kafka://<bootstrap>: the address `breadcrumb run` and the
+         * tests give in BREADCRUMB_BROKERS, else the topology's kafka.brokers. */
+        const char *brokers = getenv("BREADCRUMB_BROKERS");
+        if (brokers == NULL || brokers[0] == '\0') {
+            brokers = cfg != NULL && cfg->kafka.brokers != NULL ? cfg->kafka.brokers : "unknown";
+        }
+        char dataset_ns[512];
+        snprintf(dataset_ns, sizeof(dataset_ns), "kafka://%s", brokers);
+        st->ol_topic = strdup(ol_topic);
+        st->ol = ol_runs_new(bc_values_str(opts, "namespace"), dataset_ns);
+        st->ol_events = json_array();
+        if (st->ol_topic == NULL || st->ol == NULL || st->ol_events == NULL) {
+            return BC_FATAL;
+        }
+    }
     st->lineage_store = bc_store_open(ctx, "lineage", NULL);
     struct bc_store_opts trace_opts = {.ttl_ms = 0, .full_policy = BC_STORE_REJECT};
     st->traces = bc_store_open(ctx, "traces", &trace_opts);
