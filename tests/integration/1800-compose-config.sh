@@ -46,7 +46,9 @@ fi
 # compose/topology.yaml = config/topology.yaml + one metrics_port line per worker.
 grep -v '^#' "$C/topology.yaml" | grep -v '^    metrics_port: ${BREADCRUMB_METRICS_PORT_' >stripped.yaml
 diff -u <(grep -v '^#' "$BC_ROOT/config/topology.yaml") stripped.yaml ||
-    fail "compose/topology.yaml drifted from config/topology.yaml"
+    fail "compose/topology.yaml drifted from config/topology.yaml (run compose/sync-topology.sh)"
+cp -r "$BC_ROOT/compose" "$BC_ROOT/config" . && sh compose/sync-topology.sh &&
+    cmp -s compose/topology.yaml "$C/topology.yaml" || fail "run compose/sync-topology.sh"
 [ "$(grep -c '^    metrics_port: ' "$C/topology.yaml")" = 6 ] || fail "six metrics ports"
 breadcrumb validate --quiet "$C/topology.yaml" || fail "compose/topology.yaml invalid"
 BREADCRUMB_METRICS_PORT_ROUTER=9463 breadcrumb validate --quiet "$C/topology.yaml" ||
