@@ -381,6 +381,7 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
             int plain = event.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             node->quoted = !plain;
             node->is_null = plain && is_null_text(raw);
+            node->env_ref = strncmp(raw, "${", 2) == 0 && strchr(raw, '}') == raw + strlen(raw) - 1;
             if (!expecting_key(&b) && !node->is_null && strchr(raw, '$') != NULL) {
                 node->scalar = substitute(raw, &node->pos, errs);
                 if (node->scalar == NULL) {
@@ -1079,6 +1080,13 @@ static void check_security(struct bc_config *cfg, const struct bc_values *kafka,
 {
     const struct bc_value *sec = bc_values_find(kafka, "security");
     const char *protocol = cfg->kafka.security.protocol;
+    /* A secret comes from the environment only; the value itself is never printed. */
+    const struct bc_value *pw = bc_values_find(sec->sub, "password");
+    if (pw->has && pw->node != NULL && !pw->node->env_ref) {
+        bc_errors_add(errs, &pw->node->pos,
+                      "kafka.security.password: a literal password is not allowed; write "
+                      "a ${VAR} reference and set VAR in the environment");
+    }
     if (protocol == NULL || strncmp(protocol, "sasl_", 5) != 0) {
         return;
     }

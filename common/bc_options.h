@@ -70,6 +70,7 @@ struct bc_node {
     int is_null;  /* SCALAR: a plain `~`, `null` or empty scalar */
     int quoted;   /* SCALAR: written in quotes (never null) */
     int invalid;  /* SCALAR: its ${VAR} substitution failed (reported); checks skip it */
+    int env_ref;  /* SCALAR: written as exactly one ${VAR...} reference (secrets must be) */
     size_t n;
     struct bc_node **keys;   /* MAP only */
     struct bc_node **values; /* MAP values or SEQ items */

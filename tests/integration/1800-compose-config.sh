@@ -9,11 +9,6 @@ C=$BC_ROOT/compose
 
 command -v docker-compose >/dev/null || fail "docker-compose missing (make deps)"
 docker-compose -f "$C/docker-compose.yml" config >resolved.yml || fail "docker-compose config"
-docker-compose -f "$C/docker-compose.yml" config --services | sort >services.txt
-for s in kafka schema-registry topics normalizer deduplicator enricher tail-sampler router \
-    lineage-builder prometheus grafana; do
-    grep -qx "$s" services.txt || fail "no service $s"
-done
 
 # Replicas and scrape targets agree with the topology.
 "$PYTHON" - "$C" resolved.yml <<'PY' || exit 1
@@ -21,6 +16,8 @@ import sys, yaml
 c, resolved = sys.argv[1], sys.argv[2]
 topo = yaml.safe_load(open(c + "/topology.yaml"))
 comp = yaml.safe_load(open(resolved))["services"]
+for s in ("kafka", "schema-registry", "topics", "prometheus", "grafana", *topo["workers"]):
+    assert s in comp, ("no service", s)
 prom = yaml.safe_load(open(c + "/prometheus.yml"))
 names = prom["scrape_configs"][0]["dns_sd_configs"][0]["names"]
 assert prom["scrape_configs"][0]["dns_sd_configs"][0]["port"] == 9464
@@ -49,7 +46,9 @@ fi
 # compose/topology.yaml = config/topology.yaml + one metrics_port line per worker.
 grep -v '^#' "$C/topology.yaml" | grep -v '^    metrics_port: ${BREADCRUMB_METRICS_PORT_' >stripped.yaml
 diff -u <(grep -v '^#' "$BC_ROOT/config/topology.yaml") stripped.yaml ||
-    fail "compose/topology.yaml drifted from config/topology.yaml"
+    fail "compose/topology.yaml drifted from config/topology.yaml (run compose/sync-topology.sh)"
+cp -r "$BC_ROOT/compose" "$BC_ROOT/config" . && sh compose/sync-topology.sh &&
+    cmp -s compose/topology.yaml "$C/topology.yaml" || fail "run compose/sync-topology.sh"
 [ "$(grep -c '^    metrics_port: ' "$C/topology.yaml")" = 6 ] || fail "six metrics ports"
 breadcrumb validate --quiet "$C/topology.yaml" || fail "compose/topology.yaml invalid"
 BREADCRUMB_METRICS_PORT_ROUTER=9463 breadcrumb validate --quiet "$C/topology.yaml" ||

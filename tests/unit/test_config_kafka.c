@@ -172,9 +172,10 @@ static void test_kafka_conf_embedded_brokers(void **state)
 static void test_kafka_conf_security(void **state)
 {
     (void)state;
+    setenv("BC_TEST_KAFKA_PASSWORD", "p", 1);
     struct bc_config *cfg = load("h:1", "default",
                                  "  security: {protocol: sasl_plaintext, sasl_mechanism: "
-                                 "SCRAM-SHA-256, username: u, password: p}\n");
+                                 "SCRAM-SHA-256, username: u, password: \"${BC_TEST_KAFKA_PASSWORD}\"}\n");
     char errstr[512];
     rd_kafka_conf_t *conf =
         bc_kafka_conf_new(cfg, NULL, BC_KAFKA_ADMIN, NULL, NULL, errstr, sizeof(errstr));
