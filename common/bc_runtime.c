@@ -106,9 +106,20 @@ struct bc_runtime {
     volatile sig_atomic_t stop;
     struct bc_runtime_stats stats;
     struct bc_rt_metrics *metrics; /* new; NULL: no metrics (out of memory) */
+
+    struct stop_bound *bounds; /* settings.stop_at, parsed */
+    size_t bound_count;
 };
 
 static volatile sig_atomic_t signal_stop;
+
+/* An end bound of an audit replay (--stop-at): records at offset >= offset are not processed. */
+struct stop_bound {
+    char topic[256];
+    int32_t partition;
+    int64_t offset;
+    int paused;
+};
 
 /* snprintf into an error buffer; truncation of a message is acceptable. */
 __attribute__((format(printf, 3, 4))) static void errf(char *errstr, size_t errstr_size,
@@ -145,6 +156,9 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
             "          [--kafka KEY=VALUE]... [--config-hash HEX] [--schemas DIR]\n"
             "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
+            "\nAudit replays: [--name-prefix PREFIX] (before the pipeline, group, transactional\n"
+            "id, changelog and output topic names) [--stop-at TOPIC:PARTITION:OFFSET]... (end\n"
+            "bound, exclusive: the run stops once every bounded partition is committed there).\n"
             "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
             "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
             "Kafka error, 4 stage failure.\n",
@@ -250,6 +264,39 @@ oom:
     return -1;
 }
 
+/* --name-prefix: the pipeline (hence group, transactional.id, changelogs, default DLQ and
+ * Fates topics) and every output topic get the prefix. */
+static int apply_name_prefix(struct bc_runtime_settings *s)
+{
+    const char *pre = s->name_prefix;
+    char *v = NULL;
+    if (s->pipeline != NULL) {
+        if (asprintf(&v, "%s%s", pre, s->pipeline) < 0 || own(s, v) == NULL) {
+            return -1;
+        }
+        s->pipeline = v;
+    }
+    for (size_t i = 0; i < s->output_count; i++) {
+        const char *eq = strchr(s->outputs[i], '=');
+        int n = eq != NULL ? (int)(eq - s->outputs[i]) + 1 : 0;
+        if (asprintf(&v, "%.*s%s%s", n, s->outputs[i], pre, s->outputs[i] + n) < 0 ||
+            own(s, v) == NULL) {
+            return -1;
+        }
+        ((const char **)s->outputs)[i] = v;
+    }
+    const char **named[] = {&s->dlq_topic, &s->fates_topic};
+    for (size_t i = 0; i < 2; i++) {
+        if (*named[i] != NULL) {
+            if (asprintf(&v, "%s%s", pre, *named[i]) < 0 || own(s, v) == NULL) {
+                return -1;
+            }
+            *named[i] = v;
+        }
+    }
+    return 0;
+}
+
 int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_stage *stage,
                               int argc, char **argv, char *errstr, size_t errstr_size)
 {
@@ -308,6 +355,10 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             rc = parse_int(v, &s->max_attempts);
         } else if (strcmp(arg, "--tick-interval-ms") == 0) {
             rc = parse_int(v, &s->tick_interval_ms);
+        } else if (strcmp(arg, "--name-prefix") == 0) {
+            s->name_prefix = v;
+        } else if (strcmp(arg, "--stop-at") == 0) {
+            rc = push((const char ***)&s->stop_at, &s->stop_count, v);
         } else {
             errf(errstr, errstr_size, "unknown argument '%s'", arg);
             goto fail;
@@ -318,6 +369,10 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
         }
     }
     if (s->config_file != NULL && settings_from_config(s, errstr, errstr_size) != 0) {
+        goto fail;
+    }
+    if (s->name_prefix != NULL && apply_name_prefix(s) != 0) {
+        errf(errstr, errstr_size, "out of memory");
         goto fail;
     }
     return 0;
@@ -331,6 +386,9 @@ void bc_runtime_settings_free(struct bc_runtime_settings *s)
     free((void *)s->inputs);
     free((void *)s->outputs);
     free((void *)s->kafka);
+    free((void *)s->stop_at);
+    s->stop_at = NULL;
+    s->stop_count = 0;
     for (size_t i = 0; i < s->owned_count; i++) {
         free(s->owned[i]);
     }
@@ -460,6 +518,28 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
             goto fail_no_fini;
         }
     }
+    if (s->stop_count > 0) {
+        rt->bounds = calloc(s->stop_count, sizeof(*rt->bounds));
+        if (rt->bounds == NULL) {
+            errf(errstr, errstr_size, "out of memory");
+            goto fail_no_fini;
+        }
+        for (size_t i = 0; i < s->stop_count; i++) {
+            struct stop_bound *b = &rt->bounds[i];
+            const char *colon = strchr(s->stop_at[i], ':');
+            int n = colon != NULL ? (int)(colon - s->stop_at[i]) : 0;
+            if (colon == NULL || n <= 0 || n >= (int)sizeof(b->topic) ||
+                sscanf(colon + 1, "%" SCNd32 ":%" SCNd64, &b->partition, &b->offset) != 2 ||
+                b->partition < 0 || b->offset < 0) {
+                errf(errstr, errstr_size, "bad --stop-at '%s' (TOPIC:PARTITION:OFFSET)",
+                     s->stop_at[i]);
+                goto fail_no_fini;
+            }
+            memcpy(b->topic, s->stop_at[i], (size_t)n);
+            b->topic[n] = '\0';
+        }
+        rt->bound_count = s->stop_count;
+    }
     snprintf(rt->worker_id, sizeof(rt->worker_id), "%s.%s", s->pipeline, s->worker);
     snprintf(rt->group_id, sizeof(rt->group_id), "%s.%s", s->pipeline, s->worker);
     snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.%s.%s", s->pipeline, s->worker, s->instance);
@@ -556,6 +636,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     }
     free(rt->stores);
     free(rt->parts);
+    free(rt->bounds);
     free(rt);
 }
 
@@ -1318,12 +1399,49 @@ static void on_signal(int sig)
     signal_stop = 1;
 }
 
+/* --stop-at: whether offset is at or past its partition's end bound (then the partition is
+ * paused: nothing past the bound is read again). */
+static int past_bound(struct bc_runtime *rt, const char *topic, int32_t partition, int64_t offset)
+{
+    for (size_t i = 0; i < rt->bound_count; i++) {
+        struct stop_bound *b = &rt->bounds[i];
+        if (b->partition != partition || strcmp(b->topic, topic) != 0 || offset < b->offset) {
+            continue;
+        }
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        rd_kafka_pause_partitions(rt->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+        b->paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* --stop-at: every bounded partition committed up to its bound. */
+static int bounds_reached(const struct bc_runtime *rt)
+{
+    if (rt->bound_count == 0 || rt->txn_open) {
+        return 0;
+    }
+    for (size_t i = 0; i < rt->bound_count; i++) {
+        const struct stop_bound *b = &rt->bounds[i];
+        if (bc_runtime_committed(rt, b->topic, b->partition) < b->offset) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
 {
     const char *topic_name = rd_kafka_topic_name(msg->rkt);
     struct part *p = part_find(rt, topic_name, msg->partition);
     if (p == NULL || (p->next >= 0 && msg->offset < p->next)) {
         return 0; /* not ours (any more), or already processed before a seek took effect */
+    }
+    if (past_bound(rt, topic_name, msg->partition, msg->offset)) {
+        return 0;
     }
     if (txn_ensure(rt) != 0) {
         return -1;
@@ -1518,6 +1636,10 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             }
         }
         if (rt->need_rewind && rewind_all(rt) != 0) {
+            break;
+        }
+        if (!rt->need_rewind && bounds_reached(rt)) {
+            bc_log(BC_LOG_INFO, "end bound reached", "worker", rt->worker_id, NULL);
             break;
         }
         if (!rt->txn_open) {

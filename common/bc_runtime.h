@@ -57,6 +57,15 @@ struct bc_runtime_settings {
     char **owned;                 /* owned strings the arrays above point to */
     size_t owned_count;
     int handle_signals;           /* nonzero: SIGTERM/SIGINT stop the run (bc_run sets it) */
+    /* Audit replays (`breadcrumb replay`): name_prefix (--name-prefix) is put before the
+     * pipeline name (so before the group, transactional.id and changelog names) and before
+     * every output, DLQ and Fates topic; inputs and tables keep their names. stop_at
+     * (--stop-at TOPIC:PARTITION:OFFSET, repeatable) bounds the input: a record at or past
+     * a partition's bound is not processed (the partition is paused), and the run ends
+     * cleanly once every bounded partition's committed offset has reached its bound. */
+    const char *name_prefix;
+    const char *const *stop_at;
+    size_t stop_count;
 };
 
 /* Parses bc_run()'s command line into s (strings borrowed from argv; arrays new, freed
