@@ -15,26 +15,6 @@
 #include <xxhash.h>
 #include <yaml.h>
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
-    if (p == NULL) {
-        fprintf(stderr, "breadcrumb: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL) {
-        fprintf(stderr, "breadcrumb: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
 /* ---- the node tree ------------------------------------------------------------------- */
 
 static void node_free(struct bc_node *node)
@@ -56,7 +36,7 @@ static void node_free(struct bc_node *node)
 
 static struct bc_node *node_new(enum bc_node_kind kind, const char *file, yaml_mark_t mark)
 {
-    struct bc_node *node = xcalloc(1, sizeof(*node));
+    struct bc_node *node = bc_xcalloc(1, sizeof(*node));
     node->kind = kind;
     node->pos.file = file;
     node->pos.line = (int)mark.line + 1;
@@ -66,15 +46,15 @@ static struct bc_node *node_new(enum bc_node_kind kind, const char *file, yaml_m
 
 static struct bc_node *node_copy(const struct bc_node *src)
 {
-    struct bc_node *node = xcalloc(1, sizeof(*node));
+    struct bc_node *node = bc_xcalloc(1, sizeof(*node));
     *node = *src;
-    node->scalar = src->scalar != NULL ? xstrdup(src->scalar) : NULL;
+    node->scalar = src->scalar != NULL ? bc_xstrdup(src->scalar) : NULL;
     node->keys = NULL;
     node->values = NULL;
     if (src->n > 0) {
-        node->values = xcalloc(src->n, sizeof(struct bc_node *));
+        node->values = bc_xcalloc(src->n, sizeof(struct bc_node *));
         if (src->keys != NULL) {
-            node->keys = xcalloc(src->n, sizeof(struct bc_node *));
+            node->keys = bc_xcalloc(src->n, sizeof(struct bc_node *));
         }
         for (size_t i = 0; i < src->n; i++) {
             node->values[i] = node_copy(src->values[i]);
@@ -123,7 +103,7 @@ static void node_append(struct bc_node *parent, struct bc_node *key, struct bc_n
 static char *substitute(const char *text, const struct bc_pos *pos, struct bc_errors *errs)
 {
     size_t cap = strlen(text) + 64, len = 0;
-    char *out = xcalloc(cap, 1);
+    char *out = bc_xcalloc(cap, 1);
     const char *p = text;
     int failed = 0;
     while (*p != '\0') {
@@ -253,7 +233,7 @@ static void builder_place(struct builder *b, struct bc_node *node, const char *a
             abort();
         }
         b->anchors = a;
-        b->anchors[b->n_anchors].name = xstrdup(anchor);
+        b->anchors[b->n_anchors].name = bc_xstrdup(anchor);
         b->anchors[b->n_anchors++].node = node;
     }
     if (b->depth == 0) {
@@ -272,10 +252,10 @@ static void builder_place(struct builder *b, struct bc_node *node, const char *a
             bc_errors_add(b->errs, &node->pos, "a map key must be a string, got %s",
                           bc_node_kind_name(node));
             /* Keep the shape: a placeholder key so the value that follows has a home. */
-            struct bc_node *key = xcalloc(1, sizeof(*key));
+            struct bc_node *key = bc_xcalloc(1, sizeof(*key));
             key->kind = BC_NODE_SCALAR;
             key->pos = node->pos;
-            key->scalar = xstrdup("");
+            key->scalar = bc_xstrdup("");
             node_free(node);
             node = key;
         }
@@ -364,7 +344,7 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
             struct frame *f = &b.stack[b.depth++];
             f->node = node_new(is_map ? BC_NODE_MAP : BC_NODE_SEQ, file, event.start_mark);
             f->pending_key = NULL;
-            f->anchor = anchor != NULL ? xstrdup((const char *)anchor) : NULL;
+            f->anchor = anchor != NULL ? bc_xstrdup((const char *)anchor) : NULL;
             break;
         }
         case YAML_MAPPING_END_EVENT:
@@ -385,11 +365,11 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
             if (!expecting_key(&b) && !node->is_null && strchr(raw, '$') != NULL) {
                 node->scalar = substitute(raw, &node->pos, errs);
                 if (node->scalar == NULL) {
-                    node->scalar = xstrdup(raw);
+                    node->scalar = bc_xstrdup(raw);
                     node->invalid = 1;
                 }
             } else {
-                node->scalar = xstrdup(raw);
+                node->scalar = bc_xstrdup(raw);
             }
             builder_place(&b, node, (const char *)event.data.scalar.anchor);
             break;
@@ -415,7 +395,7 @@ static struct bc_node *parse_yaml(const char *file, const char *text, size_t len
                                   ALIAS_NODES_MAX);
                 }
                 struct bc_node *null = node_new(BC_NODE_SCALAR, file, event.start_mark);
-                null->scalar = xstrdup("");
+                null->scalar = bc_xstrdup("");
                 null->is_null = 1;
                 builder_place(&b, null, NULL);
             } else {
@@ -707,16 +687,16 @@ static const struct bc_option topology_table[] = {
 
 static char *dup_or_null(const char *s)
 {
-    return s != NULL ? xstrdup(s) : NULL;
+    return s != NULL ? bc_xstrdup(s) : NULL;
 }
 
 static void kv_fill(const struct bc_value *v, struct bc_kv **out, size_t *n)
 {
-    *out = xcalloc(v->n, sizeof(struct bc_kv));
+    *out = bc_xcalloc(v->n, sizeof(struct bc_kv));
     *n = v->n;
     for (size_t i = 0; i < v->n; i++) {
-        (*out)[i].key = xstrdup(v->names[i]);
-        (*out)[i].value = xstrdup(v->kv_values[i]);
+        (*out)[i].key = bc_xstrdup(v->names[i]);
+        (*out)[i].value = bc_xstrdup(v->kv_values[i]);
         /* Position of the key: find it in the map node. */
         const struct bc_node *map = v->node;
         for (size_t k = 0; map != NULL && map->kind == BC_NODE_MAP && k < map->n; k++) {
@@ -745,7 +725,7 @@ static struct bc_topic *topic_add(struct bc_config *cfg, const char *name)
     cfg->topics = t;
     t = &cfg->topics[cfg->n_topics++];
     memset(t, 0, sizeof(*t));
-    t->name = xstrdup(name);
+    t->name = bc_xstrdup(name);
     t->partitions = 1;
     t->replication_factor = 1;
     return t;
@@ -819,7 +799,7 @@ static void list_join(const char *const *list, char *buf, size_t size)
 static void build_worker(struct bc_worker *w, const char *name, const struct bc_values *wv,
                          struct bc_errors *errs)
 {
-    w->name = xstrdup(name);
+    w->name = bc_xstrdup(name);
     w->pos = wv->pos;
     int name_ok = name[0] != '\0';
     for (const char *p = name; *p != '\0'; p++) {
@@ -857,10 +837,10 @@ static void build_worker(struct bc_worker *w, const char *name, const struct bc_
         return; /* missing: reported by the table */
     }
     if (input->kind == BC_NODE_SCALAR && !input->is_null) {
-        w->inputs = xcalloc(1, sizeof(char *));
-        w->inputs[w->n_inputs++] = xstrdup(input->scalar);
+        w->inputs = bc_xcalloc(1, sizeof(char *));
+        w->inputs[w->n_inputs++] = bc_xstrdup(input->scalar);
     } else if (input->kind == BC_NODE_SEQ && input->n > 0) {
-        w->inputs = xcalloc(input->n, sizeof(char *));
+        w->inputs = bc_xcalloc(input->n, sizeof(char *));
         for (size_t i = 0; i < input->n; i++) {
             const struct bc_node *item = input->values[i];
             if (item->kind != BC_NODE_SCALAR || item->is_null) {
@@ -868,7 +848,7 @@ static void build_worker(struct bc_worker *w, const char *name, const struct bc_
                               name, bc_node_kind_name(item));
                 continue;
             }
-            w->inputs[w->n_inputs++] = xstrdup(item->scalar);
+            w->inputs[w->n_inputs++] = bc_xstrdup(item->scalar);
         }
         if (input->n > 1 && w->type != NULL && !w->type->multi_input) {
             bc_errors_add(errs, &input->pos,
@@ -891,8 +871,8 @@ static void output_add(struct bc_worker *w, const char *name, const char *topic,
     }
     w->outputs = o;
     o = &w->outputs[w->n_outputs++];
-    o->name = xstrdup(name);
-    o->topic = xstrdup(topic);
+    o->name = bc_xstrdup(name);
+    o->topic = bc_xstrdup(topic);
     o->pos = pos != NULL ? *pos : (struct bc_pos){0};
 }
 
@@ -1105,8 +1085,8 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
                                    struct bc_errors *errs)
 {
     size_t before = errs->n;
-    struct bc_config *cfg = xcalloc(1, sizeof(*cfg));
-    cfg->file = xstrdup(name);
+    struct bc_config *cfg = bc_xcalloc(1, sizeof(*cfg));
+    cfg->file = bc_xstrdup(name);
     cfg->root = parse_yaml(cfg->file, text, len, errs);
     if (cfg->root == NULL) {
         goto fail;
@@ -1119,12 +1099,12 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     }
     const struct bc_values *v = cfg->values;
     const struct bc_value *pipeline = bc_values_find(v, "pipeline");
-    cfg->pipeline = pipeline->has ? xstrdup(pipeline->s) : NULL;
+    cfg->pipeline = pipeline->has ? bc_xstrdup(pipeline->s) : NULL;
     if (pipeline->node != NULL) {
         cfg->pipeline_pos = pipeline->node->pos;
     }
     const struct bc_values *kafka = bc_values_find(v, "kafka")->sub;
-    cfg->kafka.brokers = xstrdup(bc_values_str(kafka, "brokers"));
+    cfg->kafka.brokers = bc_xstrdup(bc_values_str(kafka, "brokers"));
     const struct bc_value *brokers = bc_values_find(kafka, "brokers");
     if (brokers->node != NULL) {
         cfg->kafka.brokers_pos = brokers->node->pos;
@@ -1132,15 +1112,15 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     cfg->kafka.profile =
         strcmp(bc_values_str(kafka, "profile"), "test") == 0 ? BC_PROFILE_TEST : BC_PROFILE_DEFAULT;
     kv_fill(bc_values_find(kafka, "client"), &cfg->kafka.client, &cfg->kafka.n_client);
-    cfg->kafka.security.protocol = xstrdup(bc_values_str(kafka, "security.protocol"));
+    cfg->kafka.security.protocol = bc_xstrdup(bc_values_str(kafka, "security.protocol"));
     cfg->kafka.security.sasl_mechanism =
         dup_or_null(bc_values_str(kafka, "security.sasl_mechanism"));
     cfg->kafka.security.username = dup_or_null(bc_values_str(kafka, "security.username"));
     cfg->kafka.security.password = dup_or_null(bc_values_str(kafka, "security.password"));
     cfg->kafka.security.ca_file = dup_or_null(bc_values_str(kafka, "security.ca_file"));
     check_security(cfg, kafka, errs);
-    cfg->schemas.registry = xstrdup(bc_values_str(v, "schemas.registry"));
-    cfg->schemas.dir = xstrdup(bc_values_str(v, "schemas.dir"));
+    cfg->schemas.registry = bc_xstrdup(bc_values_str(v, "schemas.registry"));
+    cfg->schemas.dir = bc_xstrdup(bc_values_str(v, "schemas.dir"));
     bc_log_format_parse(bc_values_str(v, "log.format"), &cfg->log.format);
     bc_log_level_parse(bc_values_str(v, "log.level"), &cfg->log.level);
 
@@ -1148,7 +1128,7 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     build_topics(cfg, topics, errs);
     cfg->topics_invalid = topics->node != NULL && topics->node->kind != BC_NODE_MAP;
     const struct bc_value *workers = bc_values_find(v, "workers");
-    cfg->workers = xcalloc(workers->n, sizeof(struct bc_worker));
+    cfg->workers = bc_xcalloc(workers->n, sizeof(struct bc_worker));
     for (size_t i = 0; i < workers->n; i++) {
         build_worker(&cfg->workers[cfg->n_workers++], workers->names[i], workers->entries[i], errs);
     }
@@ -1248,8 +1228,8 @@ struct bc_yaml *bc_yaml_load_string(const char *name, const char *text, size_t l
                                     struct bc_errors *errs)
 {
     size_t before = errs->n;
-    struct bc_yaml *doc = xcalloc(1, sizeof(*doc));
-    doc->file = xstrdup(name);
+    struct bc_yaml *doc = bc_xcalloc(1, sizeof(*doc));
+    doc->file = bc_xstrdup(name);
     doc->root = parse_yaml(doc->file, text, len, errs);
     if (doc->root == NULL || errs->n > before) {
         bc_yaml_destroy(doc);

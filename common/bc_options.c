@@ -13,7 +13,7 @@
 
 /* ---- small allocation helpers (configs are small: OOM aborts) ----------------------- */
 
-static void *xcalloc(size_t n, size_t size)
+void *bc_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
     if (p == NULL) {
@@ -23,7 +23,7 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
-static char *xstrdup(const char *s)
+char *bc_xstrdup(const char *s)
 {
     char *p = strdup(s);
     if (p == NULL) {
@@ -51,7 +51,7 @@ static void errors_vadd(struct bc_errors *errs, const struct bc_pos *pos, const 
     struct bc_error *e = &errs->v[errs->n++];
     memset(e, 0, sizeof(*e));
     if (pos != NULL && pos->file != NULL) {
-        e->file = xstrdup(pos->file);
+        e->file = bc_xstrdup(pos->file);
     }
     if (pos != NULL) {
         e->line = pos->line;
@@ -408,7 +408,7 @@ static int parse_scalar(const struct bc_option *opt, const char *text, struct bc
     case BC_OPT_ENUM:
         for (size_t i = 0; opt->values[i] != NULL; i++) {
             if (strcmp(opt->values[i], text) == 0) {
-                v->s = xstrdup(text);
+                v->s = bc_xstrdup(text);
                 return 0;
             }
         }
@@ -420,7 +420,7 @@ static int parse_scalar(const struct bc_option *opt, const char *text, struct bc
         return -1;
     case BC_OPT_STRING:
     case BC_OPT_TOPIC:
-        v->s = xstrdup(text);
+        v->s = bc_xstrdup(text);
         return 0;
     default:
         snprintf(why, whysize, "not a scalar option");
@@ -469,11 +469,11 @@ static void apply_default(const struct bc_option *opt, struct bc_value *v)
     }
     v->has = 1;
     if (opt->type == BC_OPT_LIST) {
-        char *copy = xstrdup(opt->def);
-        v->list = xcalloc(strlen(copy) / 2 + 2, sizeof(char *));
+        char *copy = bc_xstrdup(opt->def);
+        v->list = bc_xcalloc(strlen(copy) / 2 + 2, sizeof(char *));
         for (char *save = NULL, *t = strtok_r(copy, ",", &save); t != NULL;
              t = strtok_r(NULL, ",", &save)) {
-            v->list[v->n++] = xstrdup(t);
+            v->list[v->n++] = bc_xstrdup(t);
         }
         free(copy);
         return;
@@ -521,7 +521,7 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
         /* The substitution error is all there is to say: keep a value, check nothing. */
         apply_default(opt, v);
         if ((opt->type == BC_OPT_STRING || opt->type == BC_OPT_TOPIC) && v->s == NULL) {
-            v->s = xstrdup(node->scalar);
+            v->s = bc_xstrdup(node->scalar);
             v->has = 1;
         }
         v->node = node;
@@ -558,10 +558,10 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
         break;
     case BC_OPT_LIST:
         if (node->kind == BC_NODE_SCALAR && !node->is_null) {
-            v->list = xcalloc(1, sizeof(char *));
-            v->list[v->n++] = xstrdup(node->scalar);
+            v->list = bc_xcalloc(1, sizeof(char *));
+            v->list[v->n++] = bc_xstrdup(node->scalar);
         } else if (node->kind == BC_NODE_SEQ) {
-            v->list = xcalloc(node->n, sizeof(char *));
+            v->list = bc_xcalloc(node->n, sizeof(char *));
             for (size_t i = 0; i < node->n; i++) {
                 const struct bc_node *item = node->values[i];
                 if (item->kind != BC_NODE_SCALAR || item->is_null) {
@@ -569,7 +569,7 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
                                   bc_node_kind_name(item));
                     continue;
                 }
-                v->list[v->n++] = xstrdup(item->scalar);
+                v->list[v->n++] = bc_xstrdup(item->scalar);
             }
         } else {
             bc_errors_add(ck->errs, &node->pos, "%s: expected %s, got %s", path, type_name(opt),
@@ -592,11 +592,11 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
                           bc_node_kind_name(node));
             break;
         }
-        v->names = xcalloc(node->n, sizeof(char *));
+        v->names = bc_xcalloc(node->n, sizeof(char *));
         if (opt->type == BC_OPT_ENTRIES) {
-            v->entries = xcalloc(node->n, sizeof(struct bc_values *));
+            v->entries = bc_xcalloc(node->n, sizeof(struct bc_values *));
         } else {
-            v->kv_values = xcalloc(node->n, sizeof(char *));
+            v->kv_values = bc_xcalloc(node->n, sizeof(char *));
         }
         for (size_t i = 0; i < node->n; i++) {
             const struct bc_node *val = node->values[i];
@@ -624,9 +624,9 @@ static int validate_value(struct bc_check *ck, const struct bc_option *opt,
                     free(sub_path);
                     continue;
                 }
-                v->kv_values[v->n] = xstrdup(val->scalar);
+                v->kv_values[v->n] = bc_xstrdup(val->scalar);
             }
-            v->names[v->n++] = xstrdup(node->keys[i]->scalar);
+            v->names[v->n++] = bc_xstrdup(node->keys[i]->scalar);
             free(sub_path);
         }
         break;
@@ -657,10 +657,10 @@ struct bc_values *bc_options_validate(struct bc_check *ck, const struct bc_node 
     while (table[n].name != NULL) {
         n++;
     }
-    struct bc_values *vals = xcalloc(1, sizeof(*vals));
+    struct bc_values *vals = bc_xcalloc(1, sizeof(*vals));
     vals->table = table;
     vals->n = n;
-    vals->v = xcalloc(n, sizeof(struct bc_value));
+    vals->v = bc_xcalloc(n, sizeof(struct bc_value));
     if (node != NULL) {
         vals->pos = node->pos;
     } else if (parent_pos != NULL) {

@@ -25,6 +25,12 @@
 
 /* A place in a YAML file. file is borrowed (owned by the config or the error list);
  * line and column are 1-based; line 0 means "no position" (e.g. a default value). */
+/* Allocation for configuration data, which is small: out of memory aborts the process.
+ * bc_xcalloc never returns NULL (a zero count or size allocates one byte); bc_xstrdup
+ * returns a new copy of s. */
+void *bc_xcalloc(size_t n, size_t size);
+char *bc_xstrdup(const char *s);
+
 struct bc_pos {
     const char *file;
     int line;
