@@ -21,6 +21,7 @@
 
 #include "bc_avro.h"
 #include "tools/breadcrumb/cli.h"
+#include "tools/breadcrumb/topic_scan.h"
 #include "tools/breadcrumb/diff.h"
 
 static void usage(FILE *out)
@@ -173,98 +174,20 @@ static int on_record(struct reader *rd, const rd_kafka_message_t *m)
                        decode_value(rd->reg, m->payload, m->len));
 }
 
+/* bc_scan_fn over on_record: a failure there can only be memory. */
+static int on_message(void *opaque, const rd_kafka_message_t *m)
+{
+    if (on_record(opaque, m) != 0) {
+        fprintf(stderr, "breadcrumb diff: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads topic read_committed from its start to its end. Returns 0 or -1. */
 static int read_topic(const char *brokers, const char *topic, int timeout_ms, struct reader *rd)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", "breadcrumb-diff", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb diff: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        fprintf(stderr, "breadcrumb diff: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_poll_set_consumer(rk);
-    int rc = -1;
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_topic_partition_list_t *tps = NULL;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) != 0 || md->topic_cnt != 1 ||
-        md->topics[0].err != 0) {
-        fprintf(stderr, "breadcrumb diff: no topic %s\n", topic);
-        goto done;
-    }
-    int n = md->topics[0].partition_cnt;
-    tps = rd_kafka_topic_partition_list_new(n);
-    int pending = 0;
-    for (int p = 0; p < n; p++) {
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms) != 0) {
-            fprintf(stderr, "breadcrumb diff: watermarks of %s[%d] unavailable\n", topic, p);
-            goto done;
-        }
-        if (hi > lo) {
-            rd_kafka_topic_partition_list_add(tps, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-            pending++;
-        }
-    }
-    if (pending == 0) {
-        rc = 0;
-        goto done;
-    }
-    rd_kafka_assign(rk, tps);
-    int idle = 0;
-    while (pending > 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL) {
-            if (++idle > timeout_ms / 100) {
-                fprintf(stderr, "breadcrumb diff: %s: no progress for %d ms\n", topic,
-                        timeout_ms);
-                goto done_assigned;
-            }
-            continue;
-        }
-        idle = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            pending--;
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            fprintf(stderr, "breadcrumb diff: %s\n", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto done_assigned;
-        }
-        int frc = on_record(rd, m);
-        rd_kafka_message_destroy(m);
-        if (frc != 0) {
-            fprintf(stderr, "breadcrumb diff: out of memory\n");
-            goto done_assigned;
-        }
-    }
-    rc = 0;
-done_assigned:
-    rd_kafka_assign(rk, NULL);
-done:
-    if (tps != NULL) {
-        rd_kafka_topic_partition_list_destroy(tps);
-    }
-    if (md != NULL) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return rc;
+    return bc_topic_scan("diff", brokers, topic, timeout_ms, on_message, rd);
 }
 
 static void print_text(const char *a, const char *b, json_t *r)

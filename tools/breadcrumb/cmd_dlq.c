@@ -29,6 +29,7 @@
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "tools/breadcrumb/cli.h"
+#include "tools/breadcrumb/topic_scan.h"
 #include "tools/breadcrumb/run_common.h"
 
 static void usage(FILE *out)
@@ -149,110 +150,37 @@ static int parse_range(const char *s, struct range *r)
 /* Callback per dead letter; msg is borrowed. Returns 0 to go on, -1 to stop with an error. */
 typedef int (*dl_fn)(void *opaque, const struct dead_letter *d, const rd_kafka_message_t *msg);
 
-/* Reads topic read_committed from the start to its end. Returns 0 or -1. */
+struct dl_scan {
+    const char *topic; /* borrowed: the scanned topic's name */
+    dl_fn fn;
+    void *opaque;
+};
+
+static int dl_record(void *opaque, const rd_kafka_message_t *m)
+{
+    const struct dl_scan *scan = opaque;
+    struct dead_letter d = {.topic = scan->topic, .partition = m->partition, .offset = m->offset};
+    rd_kafka_headers_t *h = NULL;
+    rd_kafka_message_headers(m, &h);
+    header_str(h, "bc.dlq.reason", d.reason, sizeof(d.reason));
+    header_str(h, "bc.src", d.src, sizeof(d.src));
+    header_str(h, "bc.worker", d.worker, sizeof(d.worker));
+    header_str(h, "bc.dlq.detail", d.detail, sizeof(d.detail));
+    char idx[16];
+    header_str(h, "bc.dlq.index", idx, sizeof(idx));
+    d.item = idx[0] != '\0';
+    if (d.reason[0] == '\0') {
+        snprintf(d.reason, sizeof(d.reason), "unlabelled");
+    }
+    return scan->fn(scan->opaque, &d, m);
+}
+
+/* Reads topic read_committed from the start to its end, calling fn per dead letter.
+ * Returns 0 or -1. */
 static int scan(const char *brokers, const char *topic, int timeout_ms, dl_fn fn, void *opaque)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", "breadcrumb-dlq", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb dlq: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        fprintf(stderr, "breadcrumb dlq: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_poll_set_consumer(rk);
-    int rc = -1;
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    rd_kafka_topic_partition_list_t *tps = NULL;
-    if (rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms) != 0 || md->topic_cnt != 1 ||
-        md->topics[0].err != 0) {
-        fprintf(stderr, "breadcrumb dlq: no topic %s\n", topic);
-        goto done;
-    }
-    int n = md->topics[0].partition_cnt;
-    tps = rd_kafka_topic_partition_list_new(n);
-    int pending = 0;
-    for (int p = 0; p < n; p++) {
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, timeout_ms) != 0) {
-            fprintf(stderr, "breadcrumb dlq: watermarks of %s[%d] unavailable\n", topic, p);
-            goto done;
-        }
-        if (hi > lo) {
-            rd_kafka_topic_partition_list_add(tps, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-            pending++;
-        }
-    }
-    if (pending == 0) {
-        rc = 0;
-        goto done;
-    }
-    rd_kafka_assign(rk, tps);
-    int64_t idle_deadline_polls = timeout_ms / 100;
-    int idle = 0;
-    while (pending > 0) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-        if (m == NULL) {
-            if (++idle > idle_deadline_polls) {
-                fprintf(stderr, "breadcrumb dlq: %s: no progress for %d ms\n", topic, timeout_ms);
-                goto done_assigned;
-            }
-            continue;
-        }
-        idle = 0;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            pending--;
-            rd_kafka_message_destroy(m);
-            continue;
-        }
-        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            fprintf(stderr, "breadcrumb dlq: %s\n", rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto done_assigned;
-        }
-        struct dead_letter d = {.topic = topic, .partition = m->partition, .offset = m->offset};
-        rd_kafka_headers_t *h = NULL;
-        rd_kafka_message_headers(m, &h);
-        header_str(h, "bc.dlq.reason", d.reason, sizeof(d.reason));
-        header_str(h, "bc.src", d.src, sizeof(d.src));
-        header_str(h, "bc.worker", d.worker, sizeof(d.worker));
-        header_str(h, "bc.dlq.detail", d.detail, sizeof(d.detail));
-        char idx[16];
-        header_str(h, "bc.dlq.index", idx, sizeof(idx));
-        d.item = idx[0] != '\0';
-        if (d.reason[0] == '\0') {
-            snprintf(d.reason, sizeof(d.reason), "unlabelled");
-        }
-        int frc = fn(opaque, &d, m);
-        rd_kafka_message_destroy(m);
-        if (frc != 0) {
-            goto done_assigned;
-        }
-    }
-    rc = 0;
-done_assigned:
-    rd_kafka_assign(rk, NULL);
-done:
-    if (tps != NULL) {
-        rd_kafka_topic_partition_list_destroy(tps);
-    }
-    if (md != NULL) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return rc;
+    struct dl_scan s = {.topic = topic, .fn = fn, .opaque = opaque};
+    return bc_topic_scan("dlq", brokers, topic, timeout_ms, dl_record, &s);
 }
 
 /* ---- list ----------------------------------------------------------------------------- */
