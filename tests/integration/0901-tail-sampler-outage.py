@@ -1,20 +1,26 @@
-"""The tail-sampler through an upstream outage and its own kill -9 (the failure mode of the
-chaos test): traces half sent, then the input goes quiet for longer than idle_timeout, first
-plainly (an upstream worker down between transactions), then with an upstream transaction
-left open (a worker killed mid-transaction: a read_committed consumer cannot read past it),
-which is finally aborted and written again, as a restarted upstream worker does. The
-sampler is killed -9 and restarted during the quiet. Then the rest of every trace arrives.
+"""The tail-sampler through the chaos test's failure modes, lean: upstream sources skewed in
+event time, an upstream outage, its own kill -9.
 
-Every trace must be decided on all its spans: every error trace kept whole, exactly once,
-nothing idle-decided before its last span (the quiet is shorter than decision_wait +
-allowed_lateness of event time would take, and the open transaction does not count as
-quiet). The end-of-stream drain (last record to everything decided and committed) is
-measured.
+Traces half sent from raw partition 0 (TrackingEvent.source), while traces from raw
+partition 1 run a minute of event time ahead (the upstream instance reading partition 0 is
+slow or down, the other goes on). Then the input goes quiet for longer than idle_timeout,
+first plainly (an upstream worker down between transactions), then with an upstream
+transaction left open (a worker killed mid-transaction: a read_committed consumer cannot read
+past it), which is finally aborted and written again, as a restarted upstream worker does.
+The sampler is killed -9 and restarted during the quiet. Then the rest of every trace
+arrives, and closing traces from partition 0 a minute later.
+
+Every trace must be decided on all its spans: every error trace kept whole, exactly once;
+no kept trace partial; every span kept or on the cold output exactly once. Event time
+follows the slower source (the faster one does not decide the slow one's traces), the
+quiet is shorter than decision_wait + allowed_lateness of event time would take, and the
+open transaction does not count as quiet. The end-of-stream drain (last record to every
+span decided and committed) is measured.
 
 Options: idle_timeout 3s, decision_wait 8s, allowed_lateness 5s. Traces start 25 ms apart
 (2 s of event time), so the oldest would be due after 11 s of quiet, every one after 13 s.
 Quiet: 5 s plain, then 10 s with the open transaction (15 s in all). Before the fix every
-buffered trace was decided after 3 s of quiet.
+buffered trace was decided at once, by the source ahead or after 3 s of quiet.
 """
 import io
 import os
@@ -31,6 +37,7 @@ PARTS = 3
 TRACES = 80
 SPANS = 6          # per trace: 5 children, then the root
 FIRST = 3          # spans sent before the outage
+RUNNERS = 20       # traces of the source ahead, and closing traces
 T0_NS = 1_800_000_000_000_000_000
 PLAIN_QUIET = 5.0  # seconds without records, nothing pending
 OPEN_TXN = 10.0    # seconds with an upstream transaction open
@@ -73,7 +80,7 @@ def load_schema():
 SCHEMA = load_schema()
 
 
-def event(trace, span, parent, start_ns, end_ns, error):
+def event(trace, span, parent, start_ns, end_ns, error, src=("raw", 0)):
     d = {"event_id": "%032x" % (trace * 1000 + span), "kind": "SPAN",
          "trace_id": "%032x" % (0xabc000 + trace), "span_id": "%016x" % (span + 1),
          "parent_span_id": None if parent is None else "%016x" % (parent + 1),
@@ -82,7 +89,7 @@ def event(trace, span, parent, start_ns, end_ns, error):
          "span_kind": None, "status": {"code": "ERROR" if error else "UNSET", "message": ""},
          "severity_number": None, "severity_text": None, "attributes": [],
          "resource_attributes": [], "scope": None, "body": None,
-         "source": {"topic": "raw", "partition": 0, "offset": trace, "index": span},
+         "source": {"topic": src[0], "partition": src[1], "offset": trace, "index": span},
          "flags": [], "owner": None, "team": None, "tier": None, "cost_center": None,
          "on_call": None, "deploy": None, "sampling": None, "span_events": [], "links": []}
     out = io.BytesIO()
@@ -91,15 +98,15 @@ def event(trace, span, parent, start_ns, end_ns, error):
     return d["trace_id"].encode(), out.getvalue()
 
 
-def trace_spans(t):
+def trace_spans(t, start=None, src=("raw", 0)):
     """(key, value) of trace t's spans in sending order: children, then the root. Every
     fourth trace has an error, in a span sent after the outage."""
-    start = T0_NS + t * 25_000_000
+    start = T0_NS + t * 25_000_000 if start is None else start
     out = []
     for s in range(1, SPANS):
         end = start + (10 + 20 * s) * 1_000_000
-        out.append(event(t, s, 0, start, end, error=(t % 4 == 0 and s == SPANS - 1)))
-    out.append(event(t, 0, None, start, start + 200_000_000, False))
+        out.append(event(t, s, 0, start, end, (t % 4 == 0 and s == SPANS - 1), src))
+    out.append(event(t, 0, None, start, start + 200_000_000, False, src))
     return out
 
 
@@ -108,7 +115,7 @@ def probe(p):
     partitioner: produced on an explicit partition), ended long before the others: decided
     as soon as it is read, so its output says the sampler has read everything before it."""
     key, value = event(0x900 + p, 0, None, T0_NS - 60_000_000_000, T0_NS - 59_000_000_000,
-                       True)
+                       True, ("", 0))
     return key, value
 
 
@@ -160,9 +167,18 @@ def run():
         subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "topics", "create", cfg,
                         "--brokers", broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
         traces = [trace_spans(t) for t in range(TRACES)]
-        before = [r for t in traces for r in t[:FIRST]]
-        after = [r for t in traces for r in t[FIRST:]]
-        errors = {t[0][0].decode() for i, t in enumerate(traces) if i % 4 == 0}
+        # Another source (raw partition) a minute of event time ahead, as when the upstream
+        # instance reading raw partition 0 is down and the other one goes on: its traces
+        # complete before the outage; and the closing traces of source 0, a minute later.
+        runners = [trace_spans(1000 + t, T0_NS + 60_000_000_000 + t * 25_000_000, ("raw", 1))
+                   for t in range(RUNNERS)]
+        closing = [trace_spans(2000 + t, T0_NS + 62_000_000_000 + t * 25_000_000)
+                   for t in range(RUNNERS)]
+        before = [r for t in traces for r in t[:FIRST]] + [r for t in runners for r in t]
+        after = [r for t in traces for r in t[FIRST:]] + [r for t in closing for r in t]
+        errors = {t[0][0].decode() for i, t in enumerate(traces + runners + closing)
+                  if i % 4 == 0}
+        n_spans = (TRACES + 2 * RUNNERS) * SPANS + PARTS
 
         w = Worker(broker, "a", cfg).start()
         produce_txn(broker.bootstrap, before + [probe(p) + (p,) for p in range(PARTS)], "up-1")
@@ -183,7 +199,7 @@ def run():
         # Done when every span is on sampled or cold (read_committed): the input ends with a
         # transaction marker, so the group's committed offset stays one below the end.
         cold = eoslib.Reader(broker.bootstrap, "cold", PARTS)
-        want = TRACES * SPANS + PARTS
+        want = n_spans
         bclib.wait_for(lambda: reader.poll(0.2) + cold.poll(0.2) >= want, 90,
                        "every span decided and committed", interval=0)
         drain = time.monotonic() - last
@@ -213,12 +229,13 @@ def run():
         bclib.check(probes <= set(kept) and len(kept) - PARTS > len(errors),
                     "baseline traces kept too")
         total = sum(len(s) for s in kept.values()) + len(cold.records)
-        bclib.check(total == TRACES * SPANS + PARTS,
-                    "every span kept or cold exactly once (%d of %d)" % (total, TRACES * SPANS + PARTS))
-        print("RESULT outage: %d traces, %.0f s quiet (%.0f s of it with an open upstream "
-              "transaction) and a kill -9: %d error traces whole, %d traces kept, no span twice; "
-              "%d kept and %d cold spans idle-decided"
-              % (TRACES, quiet, OPEN_TXN, len(errors), len(kept) - PARTS, idle, cold_idle),
+        bclib.check(total == n_spans,
+                    "every span kept or cold exactly once (%d of %d)" % (total, n_spans))
+        print("RESULT outage: %d traces, one source 60 s of event time ahead, %.0f s quiet "
+              "(%.0f s of it with an open upstream transaction) and a kill -9: %d error traces "
+              "whole, %d traces kept, no span twice; %d kept and %d cold spans idle-decided"
+              % (TRACES + 2 * RUNNERS, quiet, OPEN_TXN, len(errors), len(kept) - PARTS, idle,
+                 cold_idle),
               flush=True)
         print("MEASURED tail-sampler drain after the last record: %.1f s (idle_timeout 3 s, "
               "decision_wait 8 s)" % drain, flush=True)

@@ -32,14 +32,23 @@
  * The store is restored before records flow, so these cases never see a half-state.
  *
  * The watermark after a restart. Re-delivery starts at H, the committed offset: the hold,
- * or the next offset when nothing is held. At every offset o >= H the watermark must be
- * what it was in an uninterrupted run, max event time over [0, o] = max([0, H)) combined
- * with max([H, o]); the second part comes back with the re-delivered records, the first is
- * kept in the store (key "meta", with the limiters' windows), written in the transaction
- * that moves H. Each trace remembers max_before, the max before its first record, so
- * max([0, H)) is the oldest trace's max_before (or the current max when nothing is held).
- * Restoring the max as of the crash instead would decide the re-delivered traces too early,
- * before their later spans come back.
+ * or the next offset when nothing is held. At every offset o >= H the partition's event-time
+ * clock (buffer.h: the newest event time, overall and per source) must be what it was in an
+ * uninterrupted run, the clock over [0, o] = the clock over [0, H) combined with [H, o]; the
+ * second part comes back with the re-delivered records, the first is kept in the store (key
+ * "meta", with the limiters' windows), written in the transaction that moves H. Each trace
+ * remembers `before`, the clock before its first record, so the clock over [0, H) is the
+ * oldest trace's (or the current clock when nothing is held). Restoring the clock as of the
+ * crash instead would decide the re-delivered traces too early, before their later spans
+ * come back.
+ *
+ * Event time follows the slowest source (raw partition) of the records, at most
+ * max_source_skew behind the newest (buffer.h): upstream instances progress at different
+ * speeds, most of all while one is restarting, and the newest record alone would decide a
+ * slow source's traces before their spans arrive.
+ *
+ * Idle decisions (sampler_tick): only for a partition caught up with its input and quiet for
+ * idle_timeout, and then gradually (see idle_decide()).
  *
  * Determinism. Decisions depend on event time only (record times and trace ids), in input
  * order, except: idle decisions (wall clock; flagged `idle_decided` on the spans) and early
@@ -83,7 +92,8 @@ static const char meta_key[] = "meta";
 /* Per-partition state besides the buffer. */
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
-    int64_t meta_max;         /* max([0, H)) last written to the store, -1: none */
+    struct ts_clock meta_clock; /* the clock before H last written to the store */
+    int has_meta;
     int64_t handled_upto;     /* records below this offset that are not part of a trace
                                * (passed through, dead-lettered) were handled by a
                                * committed or the open transaction: skip them */
@@ -198,7 +208,6 @@ static struct pstate *pstate_of(struct sampler *s, int32_t partition)
             free(p);
             return NULL;
         }
-        p->meta_max = -1;
         s->ps[partition] = p;
     }
     return s->ps[partition];
@@ -213,15 +222,16 @@ static void pstate_free(struct sampler *s, int32_t partition)
     }
 }
 
-/* The max event time of the records before the committed offset (see the header). */
-static int64_t max_before_hold(const struct ts_part *part)
+/* The event-time clock of the records before the committed offset (see the header). */
+static const struct ts_clock *clock_before_hold(const struct ts_part *part)
 {
     const struct ts_trace *oldest = ts_part_oldest(part);
-    return oldest != NULL ? oldest->max_before : ts_part_max_event(part);
+    return oldest != NULL ? &oldest->before : ts_part_clock(part);
 }
 
-/* The meta record: max_before_hold, handled_upto, then the limiters' windows. */
-#define META_HEADER 16
+/* The meta record: the clock before the hold (max, then the sources), handled_upto, then the
+ * limiters' windows. */
+#define META_HEADER (16 + 8 * TS_SOURCES)
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
@@ -230,15 +240,17 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
-    int64_t max = max_before_hold(part);
-    memcpy(value, &max, 8);
+    const struct ts_clock *c = clock_before_hold(part);
+    memcpy(value, &c->max, 8);
     memcpy(value + 8, &ps->handled_upto, 8);
+    memcpy(value + 16, c->src, 8 * TS_SOURCES);
     memcpy(value + META_HEADER, ps->buckets, len - META_HEADER);
     int64_t ts = bc_stream_time(ctx, partition);
     if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
         return BC_FATAL;
     }
-    ps->meta_max = max;
+    ps->meta_clock = *c;
+    ps->has_meta = 1;
     return BC_OK;
 }
 
@@ -320,6 +332,7 @@ struct view {
     uint8_t id[16];
     int64_t event_ms;
     int64_t root_end_ms; /* -1: not a root span */
+    int source;          /* source slot (TrackingEvent.source topic and partition), -1: none */
     struct ts_span span;
 };
 
@@ -353,6 +366,22 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         v->has_trace = 1;
     }
     v->root_end_ms = -1;
+    v->source = -1;
+    avro_value_t source, field;
+    const char *src_topic = NULL;
+    size_t src_len = 0;
+    int32_t src_part = 0;
+    if (bc_event_field(&s->ev, BC_EV_SOURCE, &source) == 0 &&
+        avro_value_get_by_index(&source, 0, &field, NULL) == 0 &&
+        avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
+        avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
+        avro_value_get_int(&field, &src_part) == 0) {
+        char id[300];
+        size_t n = src_len - 1 < 256 ? src_len - 1 : 256;
+        memcpy(id, src_topic, n);
+        memcpy(id + n, &src_part, 4);
+        v->source = ts_source_slot(id, n + 4);
+    }
     if (v->kind != BC_EVENT_SPAN) {
         v->event_ms = start / 1000000;
         return 0;
@@ -527,7 +556,8 @@ static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
         return BC_FATAL;
     }
     int64_t hold = ts_part_hold(part);
-    if (ps->meta_max != max_before_hold(part)) {
+    if (!ps->has_meta ||
+        memcmp(&ps->meta_clock, clock_before_hold(part), sizeof(struct ts_clock)) != 0) {
         int rc = meta_put(s, ctx, partition, part, ps);
         if (rc != BC_OK) {
             return rc;
@@ -631,6 +661,7 @@ static int sampler_init(struct bc_ctx *ctx)
     if (s->buf == NULL) {
         return BC_FATAL;
     }
+    ts_buffer_set_max_skew(s->buf, bc_values_int(o, "max_source_skew"));
     struct bc_store_opts sopts = {.max_bytes = 0,
                                   .ttl_ms = bc_values_int(o, "decision_ttl"),
                                   .full_policy = BC_STORE_EVICT_OLDEST};
@@ -688,11 +719,13 @@ static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
     size_t len;
     if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) &&
         len >= META_HEADER) {
-        int64_t max;
-        memcpy(&max, value, 8);
+        struct ts_clock c;
+        memcpy(&c.max, value, 8);
         memcpy(&ps->handled_upto, (const uint8_t *)value + 8, 8);
-        ts_part_observe(part, max);
-        ps->meta_max = max;
+        memcpy(c.src, (const uint8_t *)value + 16, 8 * TS_SOURCES);
+        ts_part_restore(part, &c);
+        ps->meta_clock = c;
+        ps->has_meta = 1;
         size_t nb = (len - META_HEADER) / sizeof(struct ts_bucket);
         if (nb > s->n_buckets) {
             nb = s->n_buckets;
@@ -814,7 +847,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (rc != BC_OK) {
         return rc;
     }
-    ts_part_observe(part, v.event_ms);
+    ts_part_observe_source(part, v.event_ms, v.source);
     rc = decide_due(s, ctx, part);
     if (rc == BC_OK) {
         rc = update_hold(s, ctx, part);
@@ -844,7 +877,7 @@ static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
     if (quiet < s->idle_ms) {
         return BC_OK;
     }
-    int64_t upto = ts_part_max_event(part) + quiet;
+    int64_t upto = ts_part_now(part) + quiet;
     int decided = 0;
     struct ts_trace *t;
     while ((t = ts_part_due_by(part, upto)) != NULL) {
