@@ -538,6 +538,7 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     }
     if (how & DECISION_IDLE) {
         s->count.idle++;
+        bc_metric_counter_add(ctx, "breadcrumb_sampler_idle_decided_total", NULL, 1);
     }
     ts_buffer_remove(s->buf, part, t);
     if (memcmp(before, ps->buckets, nb * sizeof(*before)) != 0) {
@@ -811,6 +812,9 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
                     s->peak_bytes = ts_buffer_bytes(s->buf);
+                    /* Never decreases: a counter (the stage API has no gauges). */
+                    bc_metric_counter_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                                          s->peak_bytes);
                 }
             }
         }
