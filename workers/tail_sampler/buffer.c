@@ -202,7 +202,12 @@ struct ts_trace *ts_part_oldest(const struct ts_part *part)
 
 struct ts_trace *ts_part_due(const struct ts_part *part)
 {
-    if (part->heap_n > 0 && part->heap[0]->due_ms <= part->max_event_ms) {
+    return ts_part_due_by(part, part->max_event_ms);
+}
+
+struct ts_trace *ts_part_due_by(const struct ts_part *part, int64_t event_ms)
+{
+    if (part->heap_n > 0 && part->heap[0]->due_ms <= event_ms) {
         return part->heap[0];
     }
     return NULL;

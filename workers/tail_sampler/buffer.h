@@ -10,8 +10,9 @@
  *  or max_event_ms >= root_end_ms + decision_wait   (its root span ended, and decision_wait
  *                                                    of event time has passed since)
  * which is one number per trace, due_ms, compared with max_event_ms; a min-heap on due_ms
- * finds the due traces in O(log n). The idle fallback (processing time) and the early
- * decisions of a full buffer are the stage's: they pick traces with ts_part_oldest().
+ * finds the due traces in O(log n). The idle fallback (processing time: ts_part_due_by()
+ * with max_event_ms plus the time the partition has been quiet) and the early decisions of a
+ * full buffer (ts_part_oldest()) are the stage's.
  *
  * Memory. Every byte the buffer allocates is counted in ts_buffer_bytes(): the trace
  * structs (with their policy accumulators), the arenas at their capacity, the hash tables
@@ -92,6 +93,9 @@ struct ts_trace *ts_part_find(const struct ts_part *part, const uint8_t id[16]);
 struct ts_trace *ts_part_oldest(const struct ts_part *part);
 /* A trace with due_ms <= max_event_ms, or NULL when none is due. */
 struct ts_trace *ts_part_due(const struct ts_part *part);
+/* The same as if max_event_ms were event_ms (the idle fallback's estimate of event time on
+ * a quiet partition), without changing it. */
+struct ts_trace *ts_part_due_by(const struct ts_part *part, int64_t event_ms);
 /* Lowest buffered offset of the partition (what to hold), or -1 when nothing is buffered. */
 int64_t ts_part_hold(const struct ts_part *part);
 size_t ts_part_traces(const struct ts_part *part);

@@ -114,7 +114,7 @@ struct sampler {
     int64_t last_report;
     struct {
         uint64_t spans, kept_traces, dropped_traces, kept_spans, dropped_spans, early, idle,
-            late, replayed, passed;
+            late, replayed, passed, late_errors, late_errors_idle;
     } count;
 };
 
@@ -389,6 +389,23 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 
 /* ---- emitting ------------------------------------------------------------------------- */
 
+/* Re-encodes a span with its decision: the sampling field when sampled, the flags
+ * idle_decided / decided_early when the decision was one of those. Into s->out. */
+static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
+                    int sampled)
+{
+    char errstr[256] = "";
+    if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) != 0 ||
+        (sampled && bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0) ||
+        ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
+        ((d->flags & DECISION_EARLY) && bc_event_add_flag(&s->ev, "decided_early") != 0) ||
+        bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot re-encode a buffered span", "error", errstr, NULL);
+        return BC_FATAL;
+    }
+    return BC_OK;
+}
+
 /* Emits or drops one record of a decided trace. rec: the input at hand (NULL for a buffered
  * record, then src says which); event_id (may be NULL) goes into its Fate. */
 static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *rec,
@@ -403,15 +420,7 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if (rflags & TS_REC_SPAN) {
-            char errstr[256];
-            if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) !=
-                    0 ||
-                bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0 ||
-                ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
-                ((d->flags & DECISION_EARLY) &&
-                 bc_event_add_flag(&s->ev, "decided_early") != 0) ||
-                bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
-                bc_log(BC_LOG_ERROR, "cannot re-encode a buffered span", "error", errstr, NULL);
+            if (reencode(s, value, len, d, 1) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -430,7 +439,18 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
                          : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
     if (rc == BC_OK && s->has_cold) {
-        rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
+        /* The cold copy carries the same flags as a kept span would: an audit can tell the
+         * decisions a replay may not reproduce. */
+        const void *out = value;
+        size_t out_len = len;
+        if ((rflags & TS_REC_SPAN) && (d->flags & (DECISION_IDLE | DECISION_EARLY))) {
+            if (reencode(s, value, len, d, 0) != BC_OK) {
+                return BC_FATAL;
+            }
+            out = s->out.data;
+            out_len = s->out.len;
+        }
+        rc = bc_emit(ctx, rec, "cold", key, 32, out, out_len, &opts);
     }
     return rc;
 }
@@ -551,7 +571,7 @@ static int make_room(struct sampler *s, struct bc_ctx *ctx, size_t cost)
 static void report(struct sampler *s, const char *msg)
 {
     char bytes[24], peak[24], traces[24], kept[24], dropped[24], early[24], idle[24], late[24],
-        replayed[24], passed[24], spans[24];
+        replayed[24], passed[24], spans[24], late_errors[24], late_errors_idle[24];
     snprintf(bytes, sizeof(bytes), "%zu", ts_buffer_bytes(s->buf));
     snprintf(peak, sizeof(peak), "%zu", s->peak_bytes);
     snprintf(traces, sizeof(traces), "%zu", ts_buffer_traces(s->buf));
@@ -563,10 +583,13 @@ static void report(struct sampler *s, const char *msg)
     snprintf(replayed, sizeof(replayed), "%" PRIu64, s->count.replayed);
     snprintf(passed, sizeof(passed), "%" PRIu64, s->count.passed);
     snprintf(spans, sizeof(spans), "%" PRIu64, s->count.spans);
+    snprintf(late_errors, sizeof(late_errors), "%" PRIu64, s->count.late_errors);
+    snprintf(late_errors_idle, sizeof(late_errors_idle), "%" PRIu64, s->count.late_errors_idle);
     bc_log(BC_LOG_INFO, msg, "buffered_bytes", bytes, "buffered_bytes_peak", peak,
            "buffered_traces", traces, "spans", spans, "traces_kept", kept, "traces_dropped",
            dropped, "decided_early", early, "idle_decided", idle, "late_followed", late,
-           "replayed_skipped", replayed, "passed_through", passed, NULL);
+           "replayed_skipped", replayed, "passed_through", passed, "late_errors_dropped",
+           late_errors, "late_errors_dropped_idle", late_errors_idle, NULL);
 }
 
 /* ---- stage callbacks -------------------------------------------------------------------- */
@@ -763,6 +786,17 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 s->count.replayed++; /* case 1: handled by a committed transaction */
             } else {
                 s->count.late++; /* case 2: follows the decision */
+                if (is_span && v.span.status == 2 && !(d.flags & DECISION_SAMPLED)) {
+                    /* An error span after its trace was dropped: decision_wait +
+                     * allowed_lateness (or idle_timeout) too short for this input. */
+                    s->count.late_errors++;
+                    s->count.late_errors_idle += (d.flags & DECISION_IDLE) != 0;
+                    bc_metric_counter_add(ctx, "breadcrumb_sampler_late_errors_dropped_total",
+                                          (d.flags & DECISION_IDLE)    ? "decision=idle"
+                                          : (d.flags & DECISION_EARLY) ? "decision=early"
+                                                                       : "decision=event_time",
+                                          1);
+                }
                 size_t id_len = 0;
                 const char *event_id = bc_event_get_string(&s->ev, BC_EV_EVENT_ID, &id_len);
                 char eid[64];
@@ -788,23 +822,50 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     return rc;
 }
 
+/* The idle fallback. A partition is quiet while it is caught up (nothing left to fetch:
+ * bc_input_behind() 0 or unknown) and no record arrives; records held up upstream (an open
+ * transaction of a killed worker, which a read_committed consumer cannot read past) do not
+ * count as quiet. After idle_timeout of quiet, event time is estimated to have gone on at
+ * the pace of the wall clock: the traces that would be due at max_event + quiet are decided
+ * (flagged idle_decided), in due order, one by one as the quiet goes on, rather than all at
+ * once. So a trace still receiving spans through an upstream outage shorter than
+ * max(idle_timeout, its own due time - max_event) keeps them, and the last traces of a
+ * finished stream are decided after at most max(idle_timeout, decision_wait +
+ * allowed_lateness). */
+static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
+                       int64_t now_ms)
+{
+    int32_t partition = ts_part_id(part);
+    if (bc_input_behind(ctx, partition) > 0 || now_ms < ts_part_last_wall(part)) {
+        ts_part_set_last_wall(part, now_ms); /* records on their way: not quiet */
+        return BC_OK;
+    }
+    int64_t quiet = now_ms - ts_part_last_wall(part);
+    if (quiet < s->idle_ms) {
+        return BC_OK;
+    }
+    int64_t upto = ts_part_max_event(part) + quiet;
+    int decided = 0;
+    struct ts_trace *t;
+    while ((t = ts_part_due_by(part, upto)) != NULL) {
+        int rc = decide(s, ctx, part, t, DECISION_IDLE);
+        if (rc != BC_OK) {
+            return rc;
+        }
+        decided = 1;
+    }
+    return decided ? update_hold(s, ctx, part) : BC_OK;
+}
+
 static int sampler_tick(struct bc_ctx *ctx, int64_t now_ms)
 {
     struct sampler *s = bc_ctx_state(ctx);
     for (size_t i = 0; i < s->n_ps; i++) {
         struct ts_part *part = ts_buffer_part(s->buf, (int32_t)i, 0);
-        if (part == NULL || ts_part_traces(part) == 0 ||
-            now_ms - ts_part_last_wall(part) < s->idle_ms) {
+        if (part == NULL || ts_part_traces(part) == 0) {
             continue;
         }
-        struct ts_trace *t;
-        while ((t = ts_part_oldest(part)) != NULL) {
-            int rc = decide(s, ctx, part, t, DECISION_IDLE);
-            if (rc != BC_OK) {
-                return rc;
-            }
-        }
-        int rc = update_hold(s, ctx, part);
+        int rc = idle_decide(s, ctx, part, now_ms);
         if (rc != BC_OK) {
             return rc;
         }
