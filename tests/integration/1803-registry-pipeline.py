@@ -11,7 +11,10 @@ fake_registry.py): bin/normalizer -> bin/deduplicator on breadcrumb-broker.
   passed through as written, its schema becomes a version of the output's subject too.
 - A schema incompatible with its subject's registered versions is a fatal error naming the
   subject; the worker writes nothing.
+- Basic auth from schemas.username and schemas.password (a ${VAR} reference); the password
+  appears in no log line.
 """
+import base64
 import io
 import json
 import os
@@ -32,6 +35,8 @@ import eoslib  # noqa: E402
 from fake_registry import FakeRegistry  # noqa: E402
 
 ROOT = os.environ["BC_ROOT"]
+SECRET = "pw-3f9a1c-registry"
+AUTH = "Basic " + base64.b64encode(("breadcrumb:" + SECRET).encode()).decode()
 TOPOLOGY = """\
 pipeline: tracking
 kafka:
@@ -40,6 +45,8 @@ kafka:
 schemas:
   registry: {url}
   dir: {schemas}
+  username: breadcrumb
+  password: ${{REGISTRY_PASSWORD}}
 topics:
   tracking.raw: {{partitions: 1}}
   tracking.normalized: {{partitions: 2}}
@@ -82,7 +89,8 @@ def readyz(port):
 def post(url, schema):
     """Registers schema (a dict) like another producer would; returns the answer."""
     req = urllib.request.Request(url, data=json.dumps({"schema": json.dumps(schema)}).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json",
+                                          "Authorization": AUTH})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
@@ -111,7 +119,8 @@ def start(worker, topology, broker, instance="a"):
     log = open(os.path.join(bclib.WORK, "%s-%s.log" % (worker, instance)), "a")
     proc = subprocess.Popen([os.path.join(bclib.BC_BIN, worker), "--config", topology,
                              "--worker", worker, "--instance", instance, "--brokers",
-                             broker.bootstrap], stdout=log, stderr=log)
+                             broker.bootstrap], stdout=log, stderr=log,
+                            env=dict(os.environ, REGISTRY_PASSWORD=SECRET))
     log.close()
     return proc
 
@@ -122,8 +131,8 @@ def worker_log(worker, instance="a"):
 
 
 def run():
-    reg = FakeRegistry()
-    sr = SchemaRegistryClient({"url": reg.url})
+    reg = FakeRegistry(auth=("breadcrumb", SECRET))
+    sr = SchemaRegistryClient({"url": reg.url, "basic.auth.user.info": "breadcrumb:" + SECRET})
     broker = bclib.Broker(args=["--topic", "tracking.raw:1", "--topic", "tracking.normalized:2",
                                 "--topic", "tracking.unique:2", "--topic", "tracking.dlq:1",
                                 "--topic", "tracking.fates:1", "--topic", "other.normalized:1",
@@ -255,6 +264,11 @@ def run():
             "other.normalized-value"][0]], "the incompatible schema was not registered")
         line = [ln for ln in log.splitlines() if "incompatible" in ln][0]
         print("RESULT incompatible schema rejected: %s" % line.strip()[:200], flush=True)
+        logs = "".join(worker_log(w, i) for w, i in (("normalizer", "a"), ("deduplicator", "a"),
+                                                       ("normalizer", "bad")))
+        bclib.check(SECRET not in logs, "the registry password appears in no log line")
+        print("RESULT basic auth from schemas.username/password (${REGISTRY_PASSWORD}); the "
+              "password in no log line", flush=True)
     finally:
         for p in procs:
             p.kill()
