@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "bc_avro.h"
+#include "bc_schemas.h"
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
@@ -82,6 +83,7 @@ struct bc_runtime {
     size_t store_count;
 
     struct bc_avro_registry *registry;  /* new; NULL without schemas */
+    struct bc_schemas *schemas;         /* new; NULL unless schemas.registry is a URL */
     const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
     const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
     avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
@@ -424,13 +426,13 @@ static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_si
 }
 
 /* Loads the schema registry (topology schemas.dir, or --schemas) and the runtime's own
- * record schemas. Without either, the runtime writes JSON fates and raw dead letters. */
+ * record schemas. Without either, the runtime writes JSON fates and raw dead letters. With
+ * a registry URL the ids are the remote registry's (bc_schemas.h), registered in run(). */
 static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 {
     const struct bc_runtime_settings *s = &rt->settings;
     const char *dir = s->schemas_dir;
-    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL &&
-        (s->config->schemas.registry == NULL || strcmp(s->config->schemas.registry, "file") == 0)) {
+    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL) {
         dir = s->config->schemas.dir;
     }
     if (dir == NULL) {
@@ -453,7 +455,23 @@ static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size
         errf(errstr, errstr_size, "schemas %s: no usable Fate or DeadLetter schema", dir);
         return -1;
     }
+    if (bc_schemas_new(s->config, rt->registry, &rt->schemas, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; rt->schemas != NULL && i < rt->output_count; i++) {
+        bc_schemas_expect_output(rt->schemas, rt->outputs[i].name, rt->outputs[i].topic);
+    }
+    if (rt->schemas != NULL) {
+        bc_schemas_expect(rt->schemas, rt->fates_topic, "Fate");
+        bc_schemas_expect(rt->schemas, rt->dlq_topic, "DeadLetter");
+    }
     return 0;
+}
+
+static int runtime_stopped(void *arg)
+{
+    const struct bc_runtime *rt = arg;
+    return rt->stop || signal_stop;
 }
 
 const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
@@ -631,6 +649,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         avro_value_decref(&rt->dlq_value);
     }
     bc_avro_buf_free(&rt->avro_buf);
+    bc_schemas_free(rt->schemas);
     bc_avro_registry_destroy(rt->registry);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
@@ -1475,6 +1494,9 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
         if (rc != BC_OK) {
             rc = BC_RETRY;
         }
+    } else if (rt->schemas != NULL && bc_schemas_input(rt->schemas, msg->payload, msg->len) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        return -1;
     } else {
         rc = rt->stage->process(&rt->ctx, &rec);
     }
@@ -1574,6 +1596,11 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     signal_stop = 0;
     bc_rt_metrics_publish(rt->metrics, rt, started);
     if (bc_rt_metrics_serve(rt->metrics, &rt->settings) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
+    /* No producer before the output schemas are registered (not ready meanwhile). */
+    if (rt->schemas != NULL && bc_schemas_start(rt->schemas, runtime_stopped, rt) != 0) {
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
@@ -1968,8 +1995,13 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
             ts = bc_record_timestamp(rec);
         }
     }
-    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+    if (rt->schemas != NULL && value != NULL && value_len > 0 &&
         ((const unsigned char *)value)[0] == 0) {
+        if (bc_schemas_output(rt->schemas, topic, &value, &value_len) != 0) {
+            return BC_FATAL;
+        }
+    } else if (rt->registry != NULL && value != NULL && value_len > 0 &&
+               ((const unsigned char *)value)[0] == 0) {
         /* The schema hook: a value in the Confluent wire format must name a registered
          * schema, so no reader meets an id it cannot resolve. */
         const struct bc_avro_schema *writer = NULL;
