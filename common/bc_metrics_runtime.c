@@ -99,6 +99,34 @@ struct bc_metrics *bc_rt_metrics_registry(struct bc_rt_metrics *rm)
     return rm != NULL ? rm->m : NULL;
 }
 
+/* The workers' own counters (README "Metrics, health and logs"), one HELP text each. */
+static const char *const worker_help[][2] = {
+    {"breadcrumb_normalizer_item_dead_letters_total",
+     "Items of a batch (spans, logs) dead-lettered one by one, by reason code."},
+    {"breadcrumb_dedup_duplicates_total", "Duplicates dropped (a Fate was written)."},
+    {"breadcrumb_sampler_traces_total", "Traces decided, by policy and decision (keep, drop)."},
+    {"breadcrumb_sampler_decided_early_total",
+     "Traces decided before their decision window closed."},
+    {"breadcrumb_enricher_redactions_total", "PII redactions, by rule."},
+    {"breadcrumb_router_routes_total",
+     "Input records by routing decision: the rule (route or drop), or (none) for unmatched "
+     "and undecodable records."},
+    {"breadcrumb_router_copies_total", "Copies written, by sink topic."},
+    {"breadcrumb_lineage_orphan_spans_total", "Spans whose parent never arrived."},
+    {"breadcrumb_lineage_traces_total",
+     "Traces decided by the orphan sweep, by outcome (complete, orphaned)."},
+};
+
+const char *bc_rt_metrics_help(const char *name)
+{
+    for (size_t i = 0; i < sizeof(worker_help) / sizeof(worker_help[0]); i++) {
+        if (strcmp(worker_help[i][0], name) == 0) {
+            return worker_help[i][1];
+        }
+    }
+    return "A worker's own counter (README: Metrics).";
+}
+
 int bc_rt_metrics_port(const struct bc_runtime_settings *settings)
 {
     int base = 0;

@@ -2325,15 +2325,18 @@ struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
 void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t n)
 {
-    bc_metric_add(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  n);
+    bc_metric_add(bc_metric_counter(ctx, name, NULL, labels), n);
 }
 
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value)
 {
-    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  (double)value);
+    bc_metric_set(bc_metric_counter(ctx, name, NULL, labels), (double)value);
+}
+
+struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
+                                    const char *labels)
+{
+    return bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER, name,
+                          help != NULL ? help : bc_rt_metrics_help(name), labels);
 }
