@@ -2197,6 +2197,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
                      value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {
         rt->stats.fates++;
+        bc_rt_metrics_emitted(rt->metrics, rt->fates_topic, -1); /* per-output count */
     }
     return rc;
 }
@@ -2266,6 +2267,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
         bc_rt_metrics_dead_letter(rt->metrics, code);
+        bc_rt_metrics_emitted(rt->metrics, rt->dlq_topic, -1); /* per-output count */
     }
     return rc;
 }
