@@ -88,6 +88,30 @@ def series(metrics, name, label):
     return {dict(ls)[label]: v for (n, ls), v in metrics.items() if n == name and label in dict(ls)}
 
 
+def _varint(b, i):
+    """Avro long at b[i]: (value, next index)."""
+    shift = n = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return (n >> 1) ^ -(n & 1), i
+
+
+def span_trace_id(value):
+    """The trace_id of a wire-format TrackingEvent that is a span, else None: its first
+    fields are event_id (string), kind (enum, 0 = SPAN) and trace_id (union null, string)."""
+    n, i = _varint(value, 5)
+    kind, i = _varint(value, i + n)
+    branch, i = _varint(value, i)
+    if kind != 0 or branch != 1:
+        return None
+    n, i = _varint(value, i)
+    return value[i:i + n]
+
+
 def read_topic(bootstrap, topic):
     """Every record of a one-partition topic, read_committed."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-1602", "enable.auto.commit": False,
@@ -155,8 +179,7 @@ def run():
                 {"event": "metrics.flush", "time": str(at), "service": "frontend",
                  "attributes": {"idempotency_key": "flush-%d" % n}}).encode())
             bclib.check(prod.flush(30) == 0, "flush event produced")
-        flush(2)
-        raw_count = truth["counts"]["raw_records"] + 1
+        raw_count = truth["counts"]["raw_records"]
 
         # /readyz: 503 while the broker is stopped (init_transactions cannot finish).
         broker.proc.send_signal(signal.SIGSTOP)
@@ -199,31 +222,41 @@ def run():
 
         def out(name, topic):
             return total(m(name), "breadcrumb_records_out_total", topic=topic)
-        # Records in along the chain (no aborts: a clean run writes each record once).
         def drain():
+            """Waits until every worker has committed everything before it: records in of
+            each equal the final per-output counts of the one before it (no aborts: a clean
+            run writes each record once), the tail-sampler decided every trace it read (idle
+            timeout), the lineage-builder read every record of its inputs."""
             equals("normalizer", "breadcrumb_records_in_total", raw_count)
             equals("deduplicator", "breadcrumb_records_in_total",
                    out("normalizer", "tracking.normalized"))
             equals("enricher", "breadcrumb_records_in_total", out("deduplicator", "tracking.unique"))
             equals("tail-sampler", "breadcrumb_records_in_total",
                    out("enricher", "tracking.enriched"))
+            traces = {t for t in (span_trace_id(r.value())
+                                  for r in read_topic(broker.bootstrap, "tracking.enriched")) if t}
+            equals("tail-sampler", "breadcrumb_sampler_traces_total", len(traces))
             equals("router", "breadcrumb_records_in_total", out("tail-sampler", "tracking.sampled"))
+            everything = (raw_count + out("normalizer", "tracking.normalized")
+                          + sum(out(w, "tracking.dlq") for w in WORKERS)
+                          + out("deduplicator", "tracking.unique")
+                          + out("enricher", "tracking.enriched")
+                          + out("tail-sampler", "tracking.sampled")
+                          + out("tail-sampler", "tracking.cold")
+                          + sum(out(w, "tracking.fates") for w in WORKERS)
+                          + sum(out("router", t) for t in ("sink.security", "sink.billing",
+                                                          "sink.traces", "sink.logs", "sink.default")))
+            bclib.wait_for(lambda: total(m("lineage-builder"), "breadcrumb_records_in_total") ==
+                           everything + out("lineage-builder", "tracking.lineage.repartition"), 90,
+                           "lineage-builder records in == every record of its inputs", interval=0.3)
+            return traces
         drain()
-        # The lineage-builder sweeps when its stream time moves: the first flush event may
-        # reach it (on tracking.raw) before the spans do, so a second one follows the drain.
-        flush(3)
+        # The lineage-builder decides traces when its stream time (the highest record
+        # timestamp of a partition, over all its inputs) moves past them by orphan_window: a
+        # flat event two hours later, once it has read every span, decides them all.
+        flush(2)
         raw_count += 1
-        drain()
-        everything = (raw_count + out("normalizer", "tracking.normalized")
-                      + sum(out(w, "tracking.dlq") for w in WORKERS)
-                      + out("deduplicator", "tracking.unique") + out("enricher", "tracking.enriched")
-                      + out("tail-sampler", "tracking.sampled") + out("tail-sampler", "tracking.cold")
-                      + sum(out(w, "tracking.fates") for w in WORKERS)
-                      + sum(out("router", t) for t in ("sink.security", "sink.billing", "sink.traces",
-                                                      "sink.logs", "sink.default")))
-        bclib.wait_for(lambda: total(m("lineage-builder"), "breadcrumb_records_in_total") ==
-                       everything + out("lineage-builder", "tracking.lineage.repartition"), 90,
-                       "lineage-builder records in == every record of its inputs", interval=0.3)
+        traces = drain()
         metrics = {name: m(name) for name in WORKERS}
         for name in WORKERS:
             mm = metrics[name]
@@ -284,19 +317,12 @@ def run():
                     "enricher client-ips %s >= %d" % (red.get("client-ips"), occ["ip"]))
 
         # tail-sampler: traces by policy and decision; the kept ones reach sink.traces.
-        enriched = read_topic(broker.bootstrap, "tracking.enriched")
-        traces = set()
-        for r in enriched:
-            ev = eoslib.decode("TrackingEvent", r.value())
-            if ev["kind"] == "SPAN" and ev["trace_id"]:
-                traces.add(ev["trace_id"])
         st = metrics["tail-sampler"]
         decided = total(st, "breadcrumb_sampler_traces_total")
         kept = total(st, "breadcrumb_sampler_traces_total", decision="keep")
         bclib.check(decided == len(traces), "sampler decided %s traces == %d distinct on "
                     "tracking.enriched" % (decided, len(traces)))
-        sink_traces = {eoslib.decode("TrackingEvent", r.value())["trace_id"]
-                       for r in read_topic(broker.bootstrap, "sink.traces")}
+        sink_traces = {span_trace_id(r.value()) for r in read_topic(broker.bootstrap, "sink.traces")}
         bclib.check(kept == len(sink_traces), "sampler kept %s traces == %d on sink.traces"
                     % (kept, len(sink_traces)))
         early = total(st, "breadcrumb_sampler_decided_early_total")
@@ -317,13 +343,19 @@ def run():
         bclib.check(total(rt, "breadcrumb_router_routes_total", action="default") ==
                     copies["sink.default"], "router default routes == sink.default copies")
 
-        # lineage-builder: orphan spans, the truth's.
+        # lineage-builder: orphan spans and orphaned traces, the truth's (decided at the tick
+        # after the last flush event).
         want_orphans = sum(len(o["span_ids"]) for o in truth["orphans"])
-        got_orphans = total(metrics["lineage-builder"], "breadcrumb_lineage_orphan_spans_total")
-        bclib.check(got_orphans == want_orphans, "lineage orphan spans %s == truth %d (%s)"
-                    % (got_orphans, want_orphans,
-                       {k: v for k, v in metrics["lineage-builder"].items()
-                        if "store" in k[0] or "lineage" in k[0]}))
+        lb = {}
+
+        def lineage_decided():
+            lb["m"] = m("lineage-builder")
+            return (total(lb["m"], "breadcrumb_lineage_orphan_spans_total") == want_orphans and
+                    total(lb["m"], "breadcrumb_lineage_traces_total", outcome="orphaned") ==
+                    len(truth["orphans"]))
+        bclib.wait_for(lineage_decided, 30, "lineage: %d orphan spans in %d traces (the truth's)"
+                       % (want_orphans, len(truth["orphans"])), interval=0.3)
+        got_orphans = total(lb["m"], "breadcrumb_lineage_orphan_spans_total")
 
         promtool = shutil.which("promtool")
         if promtool:
