@@ -721,6 +721,17 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
            rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
 }
 
+/* librdkafka's own log lines, as bc_log lines (logfmt or JSON per log.format) instead of
+ * its default "%<level>|<time>|<facility>|..." on stderr. Any librdkafka thread. */
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum bc_log_level l = level <= 3   ? BC_LOG_ERROR
+                          : level == 4 ? BC_LOG_WARN
+                          : level <= 6 ? BC_LOG_INFO
+                                       : BC_LOG_DEBUG;
+    bc_log(l, "kafka client", "client", rd_kafka_name(rk), "facility", fac, "detail", buf, NULL);
+}
+
 /* A conf with the common settings, the profile, the role's settings (key/value pairs,
  * `role_count` of them) and last the passthrough properties, which override everything. */
 static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
@@ -750,6 +761,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
             }
         }
         rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
         rd_kafka_conf_set_opaque(conf, rt);
         return conf;
     }
@@ -809,6 +821,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
         }
     }
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     rd_kafka_conf_set_opaque(conf, rt);
     return conf;
 fail:

@@ -16,7 +16,9 @@ Prometheus) and checks:
     the spans on tracking.enriched; traces kept equal the distinct traces on sink.traces;
   - router: routes by rule sum to its records in, and equal its copies per sink;
   - lineage-builder: orphan spans equal the truth's;
-  - `promtool check metrics` accepts every worker's exposition."""
+  - `promtool check metrics` accepts every worker's exposition;
+  - logs (log.format json here): every line of every worker is one JSON object with ts,
+    level, component and msg, and none holds a PII string of the truth or the PII key."""
 import collections
 import json
 import os
@@ -39,6 +41,7 @@ BIN = bclib.BC_BIN
 WORKERS = ["normalizer", "deduplicator", "enricher", "tail-sampler", "router", "lineage-builder"]
 PROGRAMS = {}  # worker name -> program in bin/ when they differ
 START_NS = 1795737600000000000  # the generator's default simulated start
+PII_KEY = "metrics-test-key-5f1c"
 
 
 def free_port():
@@ -136,6 +139,7 @@ def topology(path):
         topo = yaml.safe_load(f)
     topo["kafka"].update({"brokers": "embedded", "profile": "test"})
     topo["schemas"] = {"dir": os.path.join(ROOT, "schemas")}
+    topo["log"] = {"format": "json", "level": "info"}
     for t in topo["topics"].values():
         t["partitions"] = 1
     w = topo["workers"]
@@ -157,6 +161,7 @@ def run():
         return
     topo_path = os.path.join(bclib.WORK, "topology.yaml")
     topology(topo_path)
+    kafka_log_lines(topo_path)
     broker = bclib.Broker(args=["--topology", topo_path]).start()
     procs = {}
     try:
@@ -184,7 +189,7 @@ def run():
         # /readyz: 503 while the broker is stopped (init_transactions cannot finish).
         broker.proc.send_signal(signal.SIGSTOP)
         ports = {}
-        env = dict(os.environ, BREADCRUMB_PII_KEY="metrics-test-key", BREADCRUMB_PROFILE="test")
+        env = dict(os.environ, BREADCRUMB_PII_KEY=PII_KEY, BREADCRUMB_PROFILE="test")
         try:
             for name in WORKERS:
                 ports[name] = free_port()
@@ -368,10 +373,27 @@ def run():
             procs[name].terminate()
         for name in WORKERS:
             bclib.check(procs[name].wait(60) == 0, name + " exits 0 on SIGTERM")
+        secrets = [PII_KEY] + [x for kind in ("email", "card", "ip", "bearer_token")
+                               for x in truth["pii"].get(kind, [])]
+        lines = 0
+        for name in WORKERS:
+            with open(os.path.join(bclib.WORK, name + ".log")) as f:
+                for line in f:
+                    lines += 1
+                    try:
+                        entry = json.loads(line)
+                    except ValueError:
+                        bclib.fail("%s log line is not JSON: %r" % (name, line[:200]))
+                    bclib.check({"ts", "level", "component", "msg"} <= set(entry),
+                                "%s log line fields: %r" % (name, line[:200]))
+                    leaked = [x for x in secrets if x in line]
+                    bclib.check(not leaked, "%s log holds PII or the key %s: %r"
+                                % (name, leaked[:1], line[:200]))
         print("RESULT worker metrics: %d raw, %d duplicates, %d traces decided (%d kept), %d routes, "
-              "%d orphan spans, redactions %s; promtool %s"
+              "%d orphan spans, redactions %s; promtool %s; %d JSON log lines, no PII"
               % (raw_count, dups, decided, kept, routes, got_orphans,
-                 {k: int(v) for k, v in red.items()}, "ok on 6 workers" if promtool else "missing"),
+                 {k: int(v) for k, v in red.items()}, "ok on 6 workers" if promtool else "missing",
+                 lines),
               flush=True)
     finally:
         for proc in procs.values():
@@ -381,6 +403,30 @@ def run():
         if broker.alive():
             broker.proc.send_signal(signal.SIGCONT)
         broker.kill()
+
+
+def kafka_log_lines(topo_path):
+    """librdkafka's own log lines come out as the worker's (JSON here): a router pointed at
+    a port nobody listens on logs its connection failures that way."""
+    path = os.path.join(bclib.WORK, "unreachable.log")
+    with open(path, "w") as log:
+        proc = subprocess.Popen([os.path.join(BIN, "router"), "--config", topo_path, "--worker",
+                                 "router", "--instance", "0", "--brokers",
+                                 "127.0.0.1:%d" % free_port()], stdout=log, stderr=log)
+    try:
+        def logged():
+            with open(path) as f:
+                return [json.loads(line) for line in f if '"kafka client"' in line]
+        entries = bclib.wait_for(logged, 30, "librdkafka's connection failure in the log")
+        bclib.check(entries[0]["component"] == "router" and entries[0]["facility"],
+                    "librdkafka log line %r" % entries[0])
+        with open(path) as f:
+            for line in f:
+                bclib.check(line.startswith("{") and json.loads(line).get("msg"),
+                            "router log line is JSON: %r" % line[:200])
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def topology_inputs(path, name):
