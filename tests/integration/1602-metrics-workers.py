@@ -42,6 +42,21 @@ WORKERS = ["normalizer", "deduplicator", "enricher", "tail-sampler", "router", "
 PROGRAMS = {}  # worker name -> program in bin/ when they differ
 START_NS = 1795737600000000000  # the generator's default simulated start
 PII_KEY = "metrics-test-key-5f1c"
+COMMON = ["breadcrumb_records_in_total", "breadcrumb_records_out_total",
+          "breadcrumb_records_dead_lettered_total", "breadcrumb_records_dropped_total",
+          "breadcrumb_transactions_committed_total", "breadcrumb_transactions_aborted_total",
+          "breadcrumb_commit_latency_seconds_bucket", "breadcrumb_commit_latency_seconds_count",
+          "breadcrumb_processing_latency_seconds_bucket", "breadcrumb_consumer_lag_records",
+          "breadcrumb_store_restore_seconds", "breadcrumb_rebalances_total", "breadcrumb_ready"]
+OWN = {
+    "normalizer": ["breadcrumb_normalizer_item_dead_letters_total"],
+    "deduplicator": ["breadcrumb_dedup_duplicates_total"],
+    "enricher": ["breadcrumb_enricher_redactions_total"],
+    "tail-sampler": ["breadcrumb_sampler_traces_total", "breadcrumb_sampler_decided_early_total"],
+    "router": ["breadcrumb_router_routes_total", "breadcrumb_router_copies_total"],
+    "lineage-builder": ["breadcrumb_lineage_orphan_spans_total", "breadcrumb_lineage_traces_total"],
+}
+STATEFUL = ["deduplicator", "tail-sampler", "lineage-builder"]
 
 
 def free_port():
@@ -263,6 +278,15 @@ def run():
         raw_count += 1
         traces = drain()
         metrics = {name: m(name) for name in WORKERS}
+        # Every metric of the issue, on every worker (README "Metrics, health and logs").
+        for name in WORKERS:
+            names = {n for n, _ls in metrics[name]}
+            want = set(COMMON) | set(OWN.get(name, ()))
+            if name in STATEFUL:
+                want |= {"breadcrumb_store_entries", "breadcrumb_store_bytes"}
+            bclib.check(want <= names, "%s lacks %s" % (name, sorted(want - names)))
+            bclib.check(total(metrics[name], "breadcrumb_processing_latency_seconds_count") > 0,
+                        name + ": processing latency observed")
         for name in WORKERS:
             mm = metrics[name]
             bclib.check(total(mm, "breadcrumb_transactions_aborted_total") == 0, name + ": no aborts")
@@ -284,7 +308,8 @@ def run():
         got = {k: int(v) for k, v in got.items() if v}
         items = series(metrics["normalizer"], "breadcrumb_normalizer_item_dead_letters_total", "reason")
         for k, v in items.items():
-            got[k] = got.get(k, 0) + int(v)
+            if v:
+                got[k] = got.get(k, 0) + int(v)
         bclib.check(got == dict(by_reason), "normalizer dead letters by reason %s == truth %s"
                     % (got, dict(by_reason)))
 
