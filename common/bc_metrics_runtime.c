@@ -297,7 +297,7 @@ static int64_t json_int(json_t *obj, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
-void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime *rt,
+void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
                                const char *json, size_t len)
 {
     if (rm == NULL) {
@@ -321,6 +321,9 @@ void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime
             if (state == NULL || strcmp(state, "none") == 0) {
                 continue; /* not assigned to this instance */
             }
+            int64_t hi = json_int(pobj, "hi_offset"), next = json_int(pobj, "next_offset");
+            bc_runtime_note_behind(rt, topic, (int32_t)partition,
+                                   hi >= 0 && next >= 0 ? (hi > next ? hi - next : 0) : -1);
             int64_t committed = bc_runtime_committed(rt, topic, (int32_t)partition);
             /* End: the last stable offset for read_committed, else the high watermark.
              * Position: what this instance committed, or consumed past (control records

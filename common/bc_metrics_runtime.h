@@ -48,8 +48,9 @@ void bc_rt_metrics_emitted(struct bc_rt_metrics *rm, const char *topic, double l
 /* One dead letter with reason code `reason`. */
 void bc_rt_metrics_dead_letter(struct bc_rt_metrics *rm, const char *reason);
 /* librdkafka statistics JSON of the consumer: sets breadcrumb_consumer_lag_records for
- * every assigned input partition. */
-void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime *rt,
+ * every assigned input partition, and tells the runtime how far each one's fetch position
+ * is from its high watermark (bc_runtime_note_behind). */
+void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
                                const char *json, size_t len);
 
 #endif

@@ -43,6 +43,7 @@ struct part {
     int64_t stream_time;   /* highest record timestamp seen, -1 before the first */
     int64_t poison_offset; /* offset of the record that returned BC_RETRY, -1: none */
     int poison_attempts;   /* deliveries of poison_offset so far */
+    int64_t behind;        /* high watermark - fetch position, last statistics; -1: unknown */
 };
 
 struct output {
@@ -658,6 +659,16 @@ size_t bc_runtime_store_count(const struct bc_runtime *rt)
 const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i)
 {
     return i < rt->store_count ? rt->stores[i] : NULL;
+}
+
+void bc_runtime_note_behind(struct bc_runtime *rt, const char *topic, int32_t partition,
+                            int64_t behind)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && strcmp(rt->parts[i].topic, topic) == 0) {
+            rt->parts[i].behind = behind;
+        }
+    }
 }
 
 int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition)
@@ -1361,6 +1372,7 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
         p->hold = -1;
         p->stream_time = -1;
         p->poison_offset = -1;
+        p->behind = -1;
     }
     char count[16];
     snprintf(count, sizeof(count), "%d", partitions->cnt);
@@ -1826,6 +1838,18 @@ int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition)
         }
     }
     return t;
+}
+
+int64_t bc_input_behind(const struct bc_ctx *ctx, int32_t partition)
+{
+    const struct bc_runtime *rt = ctx->rt;
+    int64_t behind = -1;
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && rt->parts[i].behind > behind) {
+            behind = rt->parts[i].behind;
+        }
+    }
+    return behind;
 }
 
 /* ---- stage API: records --------------------------------------------------------------- */

@@ -126,6 +126,13 @@ const struct bc_values *bc_ctx_options(const struct bc_ctx *ctx);
  * first record. Drives store expiry and event-time logic; never the wall clock. */
 int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition);
 
+/* Records of an assigned input partition not fetched yet: the partition's high watermark
+ * minus the consumer's fetch position, as of the client's last statistics (about once a
+ * second). Records of an open transaction upstream count: a read_committed consumer cannot
+ * fetch past them until it commits or aborts. 0: caught up; -1: unknown (not assigned, or
+ * no statistics yet). Lets a stage tell a quiet partition from one whose input is held up. */
+int64_t bc_input_behind(const struct bc_ctx *ctx, int32_t partition);
+
 /* ---- input records (all borrowed, valid during process() only) ----------------------- */
 
 const char *bc_record_topic(const struct bc_record *rec);
