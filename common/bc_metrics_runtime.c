@@ -118,7 +118,7 @@ static const char *const worker_help[][2] = {
     {"breadcrumb_sampler_late_errors_dropped_total",
      "Error spans that arrived after their trace was dropped, by how it was decided."},
     {"breadcrumb_sampler_buffered_bytes_peak",
-     "Peak of the bytes buffered (a counter: it never decreases)."},
+     "Peak of the bytes buffered since the start."},
     {"breadcrumb_enricher_redactions_total", "PII redactions, by rule."},
     {"breadcrumb_router_routes_total",
      "Input records by routing decision: the rule (route or drop), or (none) for unmatched "

@@ -2373,6 +2373,14 @@ void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *lab
     bc_metric_set(bc_metric_counter(ctx, name, NULL, labels), (double)value);
 }
 
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value)
+{
+    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_GAUGE, name,
+                                 bc_rt_metrics_help(name), labels),
+                  value);
+}
+
 struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
                                     const char *labels)
 {

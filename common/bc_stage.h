@@ -337,6 +337,10 @@ void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *lab
  * decrease); otherwise like bc_metric_counter_add. */
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value);
+/* Sets the worker's gauge `name` (a value that may go down, or a peak: not `_total`) with
+ * extra labels as above to `value`. Cheap: one hash lookup and an atomic store. */
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value);
 
 /* A handle on the worker's counter `name` with `labels`, created now so it shows at 0 from
  * the first scrape, with `help` as its HELP text (NULL: the one README documents for known

@@ -822,9 +822,8 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
                     s->peak_bytes = ts_buffer_bytes(s->buf);
-                    /* Never decreases: a counter (the stage API has no gauges). */
-                    bc_metric_counter_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
-                                          s->peak_bytes);
+                    bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                                        (double)s->peak_bytes);
                 }
             }
         }
