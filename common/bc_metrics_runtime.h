@@ -22,6 +22,10 @@ void bc_rt_metrics_destroy(struct bc_rt_metrics *rm);
 /* The registry (borrowed), for bc_metric_counter_add. */
 struct bc_metrics *bc_rt_metrics_registry(struct bc_rt_metrics *rm);
 
+/* The HELP text README documents for a worker's own counter `name` (a static string), or
+ * a generic one for a name it does not know. */
+const char *bc_rt_metrics_help(const char *name);
+
 /* The HTTP port of this instance: the topology's metrics_port + the instance number (when
  * the instance id is a decimal number, else + 0); $BREADCRUMB_METRICS_PORT (same rule)
  * overrides; 0: none. */

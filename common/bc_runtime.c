@@ -751,6 +751,17 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
            rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
 }
 
+/* librdkafka's own log lines, as bc_log lines (logfmt or JSON per log.format) instead of
+ * its default "%<level>|<time>|<facility>|..." on stderr. Any librdkafka thread. */
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum bc_log_level l = level <= 3   ? BC_LOG_ERROR
+                          : level == 4 ? BC_LOG_WARN
+                          : level <= 6 ? BC_LOG_INFO
+                                       : BC_LOG_DEBUG;
+    bc_log(l, "kafka client", "client", rd_kafka_name(rk), "facility", fac, "detail", buf, NULL);
+}
+
 /* A conf with the common settings, the profile, the role's settings (key/value pairs,
  * `role_count` of them) and last the passthrough properties, which override everything. */
 static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
@@ -780,6 +791,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
             }
         }
         rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
         rd_kafka_conf_set_opaque(conf, rt);
         return conf;
     }
@@ -839,6 +851,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
         }
     }
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     rd_kafka_conf_set_opaque(conf, rt);
     return conf;
 fail:
@@ -2253,6 +2266,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
                      value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {
         rt->stats.fates++;
+        bc_rt_metrics_emitted(rt->metrics, rt->fates_topic, -1); /* per-output count */
     }
     return rc;
 }
@@ -2322,6 +2336,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
         bc_rt_metrics_dead_letter(rt->metrics, code);
+        bc_rt_metrics_emitted(rt->metrics, rt->dlq_topic, -1); /* per-output count */
     }
     return rc;
 }
@@ -2381,15 +2396,26 @@ struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
 void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t n)
 {
-    bc_metric_add(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  n);
+    bc_metric_add(bc_metric_counter(ctx, name, NULL, labels), n);
 }
 
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value)
 {
-    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  (double)value);
+    bc_metric_set(bc_metric_counter(ctx, name, NULL, labels), (double)value);
+}
+
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value)
+{
+    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_GAUGE, name,
+                                 bc_rt_metrics_help(name), labels),
+                  value);
+}
+
+struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
+                                    const char *labels)
+{
+    return bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER, name,
+                          help != NULL ? help : bc_rt_metrics_help(name), labels);
 }

@@ -337,5 +337,20 @@ void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *lab
  * decrease); otherwise like bc_metric_counter_add. */
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value);
+/* Sets the worker's gauge `name` (a value that may go down, or a peak: not `_total`) with
+ * extra labels as above to `value`. Cheap: one hash lookup and an atomic store. */
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value);
+
+/* A handle on the worker's counter `name` with `labels`, created now so it shows at 0 from
+ * the first scrape, with `help` as its HELP text (NULL: the one README documents for known
+ * names). For hot paths: bc_metric_add on a handle is one relaxed atomic add, no lookup, no
+ * lock; the HTTP thread renders it. Returns a handle valid until the runtime ends, or NULL
+ * when metrics are unavailable or the name or labels are invalid (bc_metric_add(NULL, n) is
+ * a no-op). Call from init (or any callback of the runtime's thread). */
+struct bc_metric;
+struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
+                                    const char *labels);
+void bc_metric_add(struct bc_metric *s, uint64_t n);
 
 #endif

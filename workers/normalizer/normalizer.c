@@ -55,6 +55,12 @@ static int nz_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     norm_options_from_values(&nz->opts, options);
+    /* Metrics at 0 from the first scrape: item dead letters by every reason code. */
+    for (int r = 0; r < NORM_REASON_COUNT; r++) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "reason=%s", norm_reason_name((enum norm_reason)r));
+        bc_metric_counter(ctx, "breadcrumb_normalizer_item_dead_letters_total", NULL, labels);
+    }
     /* The topology's schema directory; started from flags, the schemas/ beside the
      * programs' bin/ (the topology's default too). */
     const struct bc_config *cfg = bc_ctx_config(ctx);

@@ -704,6 +704,16 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     s->has_ev = 1;
+    /* Metrics registered at 0 from the first scrape (counted where traces are decided). */
+    bc_metric_counter(ctx, "breadcrumb_sampler_decided_early_total", NULL, NULL);
+    for (size_t i = 0; i < ts_policies_count(s->policies); i++) {
+        char labels[160];
+        for (int keep = 0; keep < 2; keep++) {
+            snprintf(labels, sizeof(labels), "policy=%s,decision=%s",
+                     ts_policies_name(s->policies, i), keep ? "keep" : "drop");
+            bc_metric_counter(ctx, "breadcrumb_sampler_traces_total", NULL, labels);
+        }
+    }
     return BC_OK;
 }
 
@@ -812,9 +822,8 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
                     s->peak_bytes = ts_buffer_bytes(s->buf);
-                    /* Never decreases: a counter (the stage API has no gauges). */
-                    bc_metric_counter_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
-                                          s->peak_bytes);
+                    bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                                        (double)s->peak_bytes);
                 }
             }
         }
