@@ -21,12 +21,12 @@
 #include <xxhash.h>
 
 #include "bc_avro.h"
-#include "bc_schemas.h"
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
 #include "bc_metrics_runtime.h"
 #include "bc_runtime.h"
+#include "bc_schemas.h"
 #include "bc_store.h"
 #include "bc_table.h"
 

@@ -53,28 +53,16 @@ static void sleep_ms(int ms)
     }
 }
 
-int bc_schemas_new(const struct bc_config *config, struct bc_avro_registry *reg,
-                   struct bc_schemas **out, char *errstr, size_t errstr_size)
+/* A new bridge with a client made from opts; see bc_schemas_new. */
+static int schemas_new(const struct bc_registry_http_opts *opts, struct bc_avro_registry *reg,
+                       struct bc_schemas **out, char *errstr, size_t errstr_size)
 {
-    *out = NULL;
-    const char *url = config != NULL ? config->schemas.registry : NULL;
-    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-        return 0;
-    }
     struct bc_schemas *sc = calloc(1, sizeof(*sc));
     if (sc == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         return -1;
     }
-    /* One attempt per call: the waits are ours (bc_schemas_start can be stopped). */
-    struct bc_registry_http_opts opts = {
-        .url = url,
-        .username = config->schemas.username,
-        .password = config->schemas.password,
-        .ca_file = config->schemas.ca_file,
-        .max_attempts = 1,
-    };
-    sc->client = bc_registry_http_new(&opts, errstr, errstr_size);
+    sc->client = bc_registry_http_new(opts, errstr, errstr_size);
     sc->reg = reg;
     sc->nprovisional = bc_avro_registry_count(reg);
     sc->provisional = calloc(sc->nprovisional + 1, sizeof(*sc->provisional));
@@ -91,6 +79,33 @@ int bc_schemas_new(const struct bc_config *config, struct bc_avro_registry *reg,
     }
     *out = sc;
     return 0;
+}
+
+int bc_schemas_new(const struct bc_config *config, struct bc_avro_registry *reg,
+                   struct bc_schemas **out, char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    const char *url = config != NULL ? config->schemas.registry : NULL;
+    if (url == NULL || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
+        return 0;
+    }
+    /* One attempt per call: the waits are ours (bc_schemas_start can be stopped). */
+    struct bc_registry_http_opts opts = {
+        .url = url,
+        .username = config->schemas.username,
+        .password = config->schemas.password,
+        .ca_file = config->schemas.ca_file,
+        .max_attempts = 1,
+    };
+    return schemas_new(&opts, reg, out, errstr, errstr_size);
+}
+
+int bc_schemas_new_url(const char *url, struct bc_avro_registry *reg, struct bc_schemas **out,
+                       char *errstr, size_t errstr_size)
+{
+    struct bc_registry_http_opts opts = {.url = url, .max_attempts = 1};
+    *out = NULL;
+    return schemas_new(&opts, reg, out, errstr, errstr_size);
 }
 
 void bc_schemas_free(struct bc_schemas *sc)

@@ -38,6 +38,11 @@ struct bc_schemas;
  * NULL and returns 0 for the file registry (or no config). -1 with errstr on bad settings. */
 int bc_schemas_new(const struct bc_config *config, struct bc_avro_registry *reg,
                    struct bc_schemas **out, char *errstr, size_t errstr_size);
+/* For tools that read records without a topology (breadcrumb diff): a new bridge to the
+ * registry at url (credentials, if any, as http://user:password@host:port). 0, or -1 with
+ * errstr when url is not an http(s) URL. */
+int bc_schemas_new_url(const char *url, struct bc_avro_registry *reg, struct bc_schemas **out,
+                       char *errstr, size_t errstr_size);
 /* NULL is a no-op. */
 void bc_schemas_free(struct bc_schemas *sc);
 

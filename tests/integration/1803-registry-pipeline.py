@@ -26,7 +26,7 @@ import urllib.request
 
 import avro.io
 import avro.schema
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -135,7 +135,7 @@ def run():
     sr = SchemaRegistryClient({"url": reg.url, "basic.auth.user.info": "breadcrumb:" + SECRET})
     broker = bclib.Broker(args=["--topic", "tracking.raw:1", "--topic", "tracking.normalized:2",
                                 "--topic", "tracking.unique:2", "--topic", "tracking.dlq:1",
-                                "--topic", "tracking.fates:1", "--topic", "other.normalized:1",
+                                "--topic", "tracking.fates:1", "--topic", "other.normalized:1", "--topic", "copy.unique:2",
                                 "--topic", "tracking.deduplicator.seen.changelog:2"]).start()
     procs = []
     try:
@@ -239,6 +239,35 @@ def run():
         for p in procs:
             bclib.check(p.wait(timeout=60) == 0, "a worker exits 0")
         procs = []
+
+        # breadcrumb diff --registry: tracking.unique against a copy holding the same records
+        # written as the newer version with region "x" (same bc.src headers): equal but for
+        # region once decoded through the registry; as bytes (no --registry) they differ.
+        v2_schema = avro.schema.parse(json.dumps(v2))
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        for m in unique.records:
+            _, rec = decode(m.value())
+            rec["region"] = "x"
+            buf = io.BytesIO()
+            avro.io.DatumWriter(v2_schema).write(rec, avro.io.BinaryEncoder(buf))
+            producer.produce("copy.unique", key=m.key(), headers=m.headers(),
+                             value=b"\0" + v2_id.to_bytes(4, "big") + buf.getvalue())
+        bclib.check(producer.flush(30) == 0, "copy.unique produced")
+        url = reg.url.replace("http://", "http://breadcrumb:%s@" % SECRET)
+        diff = [os.path.join(bclib.BC_BIN, "breadcrumb"), "diff", "tracking.unique",
+                "copy.unique", "--brokers", broker.bootstrap, "--schemas",
+                os.path.join(ROOT, "schemas"), "--ignore", "region", "--json"]
+        with_reg = subprocess.run(diff + ["--registry", url], capture_output=True, text=True,
+                                  timeout=120)
+        bclib.check(with_reg.returncode == 0 and json.loads(with_reg.stdout)["equal"],
+                    "diff --registry: equal but for region (exit %d)\n%s%s"
+                    % (with_reg.returncode, with_reg.stdout[-1500:], with_reg.stderr[-1500:]))
+        without = subprocess.run(diff, capture_output=True, text=True, timeout=120)
+        bclib.check(without.returncode == 1, "diff without --registry compares bytes: differ "
+                    "(exit %d)" % without.returncode)
+        print("RESULT breadcrumb diff --registry: %d records decoded through the registry, "
+              "equal but for the new field; without it they differ as bytes"
+              % len(unique.records), flush=True)
         for r in (unique, normalized, fates):
             r.close()
 
