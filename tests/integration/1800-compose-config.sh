@@ -71,19 +71,20 @@ for p in $deb; do
         case " $build " in *" $p "*) ;; *) fail "DEB_PACKAGES has $p, the Dockerfile not" ;; esac ;;
     esac
 done
-if command -v apt-cache >/dev/null && apt-cache show librdkafka-dev >/dev/null 2>&1; then
-    deps=" ca-certificates $(apt-cache depends $build 2>/dev/null | awk '$1 == "Depends:" {print $2}' | tr '\n' ' ') "
+# One apt-cache call for every package (each call reads the whole cache: seconds apiece).
+if command -v apt-cache >/dev/null && tree=$(apt-cache depends $build 2>/dev/null) &&
+    grep -q '^librdkafka-dev$' <<<"$tree"; then
+    deps=" ca-certificates $(awk '$1 == "Depends:" {print $2}' <<<"$tree" | tr '\n' ' ') "
     for p in $run; do
         case "$deps" in *" $p "*) ;; *) fail "run stage installs $p, no dependency of the build packages" ;; esac
     done
-    for d in $build; do
-        case $d in lib*-dev)
-            libs=$(apt-cache depends "$d" | awk '$1 == "Depends:" && $2 ~ /^(lib|zlib)/ && $2 !~ /-dev$/ && $2 !~ /\+\+/ {print $2}')
-            for l in $libs; do
-                case " $run " in *" $l "*) ;; *) fail "run stage lacks $l (for $d)" ;; esac
-            done ;;
-        esac
-    done
+    # "PACKAGE LIB" for every runtime library a -dev package depends on.
+    awk '/^[^ ]/ {pkg = $1} $1 == "Depends:" && pkg ~ /^lib.*-dev$/ && $2 ~ /^(lib|zlib)/ &&
+         $2 !~ /-dev$/ && $2 !~ /\+\+/ {print pkg, $2}' <<<"$tree" >libs.txt
+    while read -r d l; do
+        case " $run " in *" $l "*) ;; *) fail "run stage lacks $l (for $d)" ;; esac
+    done <libs.txt
+    [ -s libs.txt ] || fail "apt-cache listed no runtime library of the build packages"
 fi
 echo "RESULT dockerfile: $(wc -w <<<"$build") build packages in DEB_PACKAGES, $(wc -w <<<"$run") run packages"
 
