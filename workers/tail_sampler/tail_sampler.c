@@ -399,14 +399,19 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     char key[33];
     hex_of(id, key);
     struct bc_emit_opts opts = {.timestamp = timestamp, .source = rec == NULL ? src : NULL};
+    /* A decision that depends on more than the input (wall clock, what else is buffered)
+     * marks every record it writes, so an audit (breadcrumb diff) can tell them apart: the
+     * kept and cold copies by flag, the Fates by reason. */
+    int marked = (d->flags & (DECISION_IDLE | DECISION_EARLY)) != 0;
     if (d->flags & DECISION_SAMPLED) {
         const void *out = value;
         size_t out_len = len;
-        if (rflags & TS_REC_SPAN) {
+        if ((rflags & TS_REC_SPAN) || marked) {
             char errstr[256];
             if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) !=
                     0 ||
-                bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0 ||
+                ((rflags & TS_REC_SPAN) &&
+                 bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0) ||
                 ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
                 ((d->flags & DECISION_EARLY) &&
                  bc_event_add_flag(&s->ev, "decided_early") != 0) ||
@@ -416,21 +421,41 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
             }
             out = s->out.data;
             out_len = s->out.len;
-            s->count.kept_spans++;
+            if (rflags & TS_REC_SPAN) {
+                s->count.kept_spans++;
+            }
         }
         return bc_emit(ctx, rec, "sampled", key, 32, out, out_len, &opts);
     }
     if (rflags & TS_REC_SPAN) {
         s->count.dropped_spans++;
     }
+    const char *reason = !marked                       ? "sampled_out"
+                         : (d->flags & DECISION_IDLE) ? "sampled_out:idle_decided"
+                                                      : "sampled_out:decided_early";
     struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT,
-                           .reason = "sampled_out",
+                           .reason = reason,
                            .policy = d->policy,
                            .event_id = event_id};
     int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
-                         : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+                         : bc_drop_source(ctx, src, timestamp, reason, d->policy);
     if (rc == BC_OK && s->has_cold) {
-        rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
+        const void *out = value;
+        size_t out_len = len;
+        if (marked) {
+            char errstr[256];
+            if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) !=
+                    0 ||
+                bc_event_add_flag(&s->ev, (d->flags & DECISION_IDLE) ? "idle_decided"
+                                                                      : "decided_early") != 0 ||
+                bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
+                bc_log(BC_LOG_ERROR, "cannot re-encode a buffered record", "error", errstr, NULL);
+                return BC_FATAL;
+            }
+            out = s->out.data;
+            out_len = s->out.len;
+        }
+        rc = bc_emit(ctx, rec, "cold", key, 32, out, out_len, &opts);
     }
     return rc;
 }
