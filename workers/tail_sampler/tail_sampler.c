@@ -91,6 +91,7 @@ struct pstate {
 };
 
 struct sampler {
+    int64_t ttl_ms; /* decision_ttl */
     struct ts_policies *policies;
     struct ts_buffer *buf;
     struct bc_store *decisions;
@@ -137,13 +138,22 @@ static void hex_of(const uint8_t id[16], char out[33])
 
 /* ---- decisions in the store ------------------------------------------------------------ */
 
-static int decision_get(struct sampler *s, int32_t partition, const uint8_t id[16],
-                        struct decision *d)
+/* The decision on trace id, if any and not older than decision_ttl of stream time. The
+ * age is checked here, not left to the store's expiry, which runs when a transaction
+ * commits: whether a late span followed a decision near its TTL depended on where the
+ * transaction boundaries fell (timing), so a replay could decide otherwise. */
+static int decision_get(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
+                        const uint8_t id[16], struct decision *d)
 {
     const void *value;
     size_t len;
-    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, NULL) ||
+    int64_t ts = -1;
+    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, &ts) ||
         len < DECISION_HEADER) {
+        return 0;
+    }
+    int64_t now = bc_stream_time(ctx, partition);
+    if (s->ttl_ms > 0 && ts >= 0 && now >= 0 && ts < now - s->ttl_ms) {
         return 0;
     }
     const uint8_t *p = value;
@@ -628,6 +638,7 @@ static int sampler_init(struct bc_ctx *ctx)
     s->buf = ts_buffer_new(s->policies, bc_values_int(o, "decision_wait"),
                            bc_values_int(o, "allowed_lateness"));
     s->idle_ms = bc_values_int(o, "idle_timeout");
+    s->ttl_ms = bc_values_int(o, "decision_ttl");
     s->max_bytes = (size_t)bc_values_int(o, "max_buffer_bytes");
     s->follow = strcmp(bc_values_str(o, "non_span"), "follow") == 0;
     if (s->buf == NULL) {
@@ -765,12 +776,12 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         }
     } else {
         struct decision d;
-        int decided = decision_get(s, partition, v.id, &d);
+        int decided = decision_get(s, ctx, partition, v.id, &d);
         if (!decided) {
             struct ts_trace *t = ts_part_find(part, v.id);
             rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
             /* Making room may have decided this very trace early. */
-            decided = rc == BC_OK && decision_get(s, partition, v.id, &d);
+            decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
             if (rc == BC_OK && !decided) {
                 if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
                                   is_span ? TS_REC_SPAN : 0, value, len,
