@@ -389,22 +389,37 @@ static int times_at(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *tps, 
 /* How much event time before the start a worker type needs to rebuild its state (and
  * after the end to make its decisions there), in ms; *align: the start is rounded down to
  * a multiple of it instead (the enricher's tumbling cardinality windows). */
-static int64_t warmup_ms(const struct bc_worker *w, int64_t *align, int *cooldown)
+static int64_t warmup_ms(const struct bc_config *cfg, const struct bc_worker *w, int64_t *align,
+                         int *cooldown)
 {
     const char *t = w->type->name;
     *align = 0;
     *cooldown = 0;
+    /* Stream time in the tail-sampler and the lineage-builder is the records' event time,
+     * which may be ahead of the Kafka timestamps by the normalizer's clamp: a record before
+     * the warm-up may still hold the highest event time, so go back that much further. */
+    int64_t skew = 0;
+    for (size_t i = 0; i < cfg->n_workers; i++) {
+        const struct bc_worker *n = &cfg->workers[i];
+        if (strcmp(n->type->name, "normalizer") == 0 && bc_values_bool(n->options, "clamp_skew") &&
+            bc_values_int(n->options, "max_clock_skew") > skew) {
+            skew = bc_values_int(n->options, "max_clock_skew");
+        }
+    }
     if (strcmp(t, "deduplicator") == 0) {
         return bc_values_int(w->options, "window") * 5 / 4;
     }
     if (strcmp(t, "tail-sampler") == 0) {
         *cooldown = 1;
-        return (bc_values_int(w->options, "decision_wait") +
-                bc_values_int(w->options, "allowed_lateness")) * 5 / 4;
+        /* Late spans follow a decision for decision_ttl: the decisions they meet must be
+         * rebuilt too, and a trace's spans may lie far apart in the input's offsets. */
+        return (bc_values_int(w->options, "decision_ttl") +
+                bc_values_int(w->options, "decision_wait") +
+                bc_values_int(w->options, "allowed_lateness")) * 5 / 4 + skew;
     }
     if (strcmp(t, "lineage-builder") == 0) {
         *cooldown = 1;
-        return bc_values_int(w->options, "orphan_window") * 5 / 4;
+        return bc_values_int(w->options, "orphan_window") * 5 / 4 + skew;
     }
     if (strcmp(t, "enricher") == 0) {
         const struct bc_value *card = bc_values_find(w->options, "cardinality");
@@ -616,7 +631,7 @@ int bc_cmd_replay(int argc, char **argv)
     /* Warm-up and cool-down (see the top of this file). */
     int64_t align = 0;
     int cooldown = 0;
-    int64_t need = warmup_ms(w, &align, &cooldown);
+    int64_t need = warmup_ms(cfg, w, &align, &cooldown);
     if (warm_spec == NULL) {
         if (need > 0 || align > 0) {
             if (times_at(rk, starts, ts, timeout_ms) != 0) {
