@@ -101,6 +101,7 @@ struct pstate {
 };
 
 struct sampler {
+    int64_t ttl_ms; /* decision_ttl */
     struct ts_policies *policies;
     struct ts_buffer *buf;
     struct bc_store *decisions;
@@ -147,13 +148,22 @@ static void hex_of(const uint8_t id[16], char out[33])
 
 /* ---- decisions in the store ------------------------------------------------------------ */
 
-static int decision_get(struct sampler *s, int32_t partition, const uint8_t id[16],
-                        struct decision *d)
+/* The decision on trace id, if any and not older than decision_ttl of stream time. The
+ * age is checked here, not left to the store's expiry, which runs when a transaction
+ * commits: whether a late span followed a decision near its TTL depended on where the
+ * transaction boundaries fell (timing), so a replay could decide otherwise. */
+static int decision_get(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
+                        const uint8_t id[16], struct decision *d)
 {
     const void *value;
     size_t len;
-    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, NULL) ||
+    int64_t ts = -1;
+    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, &ts) ||
         len < DECISION_HEADER) {
+        return 0;
+    }
+    int64_t now = bc_stream_time(ctx, partition);
+    if (s->ttl_ms > 0 && ts >= 0 && now >= 0 && ts < now - s->ttl_ms) {
         return 0;
     }
     const uint8_t *p = value;
@@ -445,34 +455,43 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     char key[33];
     hex_of(id, key);
     struct bc_emit_opts opts = {.timestamp = timestamp, .source = rec == NULL ? src : NULL};
+    /* A decision that depends on more than the input (wall clock, what else is buffered)
+     * marks every record it writes, so an audit (breadcrumb diff) can tell them apart: the
+     * kept and cold copies by flag, the Fates by reason. */
+    int marked = (d->flags & (DECISION_IDLE | DECISION_EARLY)) != 0;
     if (d->flags & DECISION_SAMPLED) {
         const void *out = value;
         size_t out_len = len;
-        if (rflags & TS_REC_SPAN) {
-            if (reencode(s, value, len, d, 1) != BC_OK) {
+        if ((rflags & TS_REC_SPAN) || marked) {
+            if (reencode(s, value, len, d, (rflags & TS_REC_SPAN) != 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
             out_len = s->out.len;
-            s->count.kept_spans++;
+            if (rflags & TS_REC_SPAN) {
+                s->count.kept_spans++;
+            }
         }
         return bc_emit(ctx, rec, "sampled", key, 32, out, out_len, &opts);
     }
     if (rflags & TS_REC_SPAN) {
         s->count.dropped_spans++;
     }
+    const char *reason = !marked                       ? "sampled_out"
+                         : (d->flags & DECISION_IDLE) ? "sampled_out:idle_decided"
+                                                      : "sampled_out:decided_early";
     struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT,
-                           .reason = "sampled_out",
+                           .reason = reason,
                            .policy = d->policy,
                            .event_id = event_id};
     int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
-                         : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+                         : bc_drop_source(ctx, src, timestamp, reason, d->policy);
     if (rc == BC_OK && s->has_cold) {
-        /* The cold copy carries the same flags as a kept span would: an audit can tell the
+        /* The cold copy carries the same flags as a kept record would: an audit can tell the
          * decisions a replay may not reproduce. */
         const void *out = value;
         size_t out_len = len;
-        if ((rflags & TS_REC_SPAN) && (d->flags & (DECISION_IDLE | DECISION_EARLY))) {
+        if (marked) {
             if (reencode(s, value, len, d, 0) != BC_OK) {
                 return BC_FATAL;
             }
@@ -657,6 +676,7 @@ static int sampler_init(struct bc_ctx *ctx)
     s->buf = ts_buffer_new(s->policies, bc_values_int(o, "decision_wait"),
                            bc_values_int(o, "allowed_lateness"));
     s->idle_ms = bc_values_int(o, "idle_timeout");
+    s->ttl_ms = bc_values_int(o, "decision_ttl");
     s->max_bytes = (size_t)bc_values_int(o, "max_buffer_bytes");
     s->follow = strcmp(bc_values_str(o, "non_span"), "follow") == 0;
     if (s->buf == NULL) {
@@ -807,12 +827,12 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         }
     } else {
         struct decision d;
-        int decided = decision_get(s, partition, v.id, &d);
+        int decided = decision_get(s, ctx, partition, v.id, &d);
         if (!decided) {
             struct ts_trace *t = ts_part_find(part, v.id);
             rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
             /* Making room may have decided this very trace early. */
-            decided = rc == BC_OK && decision_get(s, partition, v.id, &d);
+            decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
             if (rc == BC_OK && !decided) {
                 if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
                                   is_span ? TS_REC_SPAN : 0, value, len,
