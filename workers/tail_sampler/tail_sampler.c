@@ -118,6 +118,9 @@ struct sampler {
     int follow;      /* non_span: follow */
     int has_cold;    /* the cold output is mapped */
     int32_t shares;  /* partitions sharing the global limits; 0 until known */
+    const struct bc_config *cfg;   /* the topology, or NULL */
+    char src_topics[8][128];       /* source topics seen (their partitions are expected) */
+    size_t n_src_topics;
     size_t n_buckets;
     struct pstate **ps;
     size_t n_ps;
@@ -335,6 +338,35 @@ static void attrs_of(struct sampler *s, enum bc_event_field field, size_t *n)
     }
 }
 
+static int source_slot(const char *topic, size_t len, int32_t partition)
+{
+    char id[132];
+    memcpy(id, topic, len);
+    memcpy(id + len, &partition, 4);
+    return ts_source_slot(id, len + 4);
+}
+
+/* A source topic seen for the first time: every partition the topology gives it is an
+ * expected source (buffer.h), seen or not. */
+static void expect_topic(struct sampler *s, const char *topic, size_t len)
+{
+    for (size_t i = 0; i < s->n_src_topics; i++) {
+        if (strlen(s->src_topics[i]) == len && memcmp(s->src_topics[i], topic, len) == 0) {
+            return;
+        }
+    }
+    if (s->n_src_topics == sizeof(s->src_topics) / sizeof(s->src_topics[0])) {
+        return;
+    }
+    char *name = s->src_topics[s->n_src_topics++];
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    const struct bc_topic *t = s->cfg != NULL ? bc_config_topic(s->cfg, name) : NULL;
+    for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
+        ts_buffer_expect_source(s->buf, source_slot(name, len, p));
+    }
+}
+
 /* What one decoded record says. */
 struct view {
     int kind;
@@ -386,11 +418,9 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
         avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
         avro_value_get_int(&field, &src_part) == 0) {
-        char id[300];
-        size_t n = src_len - 1 < 256 ? src_len - 1 : 256;
-        memcpy(id, src_topic, n);
-        memcpy(id + n, &src_part, 4);
-        v->source = ts_source_slot(id, n + 4);
+        size_t n = src_len - 1 < 127 ? src_len - 1 : 127;
+        expect_topic(s, src_topic, n);
+        v->source = source_slot(src_topic, n, src_part);
     }
     if (v->kind != BC_EVENT_SPAN) {
         v->event_ms = start / 1000000;
@@ -683,6 +713,7 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     ts_buffer_set_max_skew(s->buf, bc_values_int(o, "max_source_skew"));
+    s->cfg = bc_ctx_config(ctx);
     struct bc_store_opts sopts = {.max_bytes = 0,
                                   .ttl_ms = bc_values_int(o, "decision_ttl"),
                                   .full_policy = BC_STORE_EVICT_OLDEST};
@@ -892,10 +923,10 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
  * bc_input_behind() 0 or unknown) and no record arrives; records held up upstream (an open
  * transaction of a killed worker, which a read_committed consumer cannot read past) do not
  * count as quiet. After idle_timeout of quiet, event time is estimated to have gone on at
- * the pace of the wall clock: the traces that would be due at max_event + quiet are decided
+ * the pace of the wall clock: the traces that would be due at now + quiet are decided
  * (flagged idle_decided), in due order, one by one as the quiet goes on, rather than all at
  * once. So a trace still receiving spans through an upstream outage shorter than
- * max(idle_timeout, its own due time - max_event) keeps them, and the last traces of a
+ * max(idle_timeout, its own due time - now) keeps them, and the last traces of a
  * finished stream are decided after at most max(idle_timeout, decision_wait +
  * allowed_lateness). */
 static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
