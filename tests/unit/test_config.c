@@ -217,7 +217,7 @@ static void test_config_default_topology(void **state)
     for (size_t i = 0; i < cfg->n_topics; i++) {
         declared += !cfg->topics[i].implicit;
     }
-    assert_int_equal(declared, 18);
+    assert_int_equal(declared, 19);
     static const struct {
         const char *name;
         int replicas;
