@@ -3,14 +3,15 @@ breadcrumb-broker. The chain topics have 4 partitions, the sinks and the DLQ 2, 
 range assignor partition number 1 of the chain belongs to one builder and of the sinks to
 the other (both restore partition 1 of the stores; only the trace topic's owner may decide
 its traces).
-  1. flat events (one sent twice), an invalid record, 3 complete and 3 broken traces go
+  1. flat events (one sent twice), an invalid record, 4 complete and 4 broken traces go
      through the normalizer, deduplicator and router; builders "0" and "1" follow;
-  2. kill -9 of builder "1" and of the normalizer, both restarted (new runs);
+  2. kill -9 of both builders and of the normalizer, all restarted (new runs);
   3. late events move every partition's event time past the orphan window.
 Checks:
   - every event's LineageRecord on tracking.lineage names its raw offset (holding the
     payload sent) and the normalizer, deduplicator and router hops; the duplicate its fate;
-  - tracking.orphans holds exactly the 3 broken traces' orphan spans, once each;
+  - tracking.orphans holds exactly the 4 broken traces' orphan spans (one per partition),
+    once each;
   - OpenLineage events (all valid against the 2-0-2 schema): one START per run; FAIL with
     an errorMessage for the killed normalizer and builder runs; COMPLETE for the normalizer
     run stopped with SIGTERM; START then FAIL (the runtime's reason) for a worker that
@@ -27,6 +28,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 import jsonschema
 
 import bclib
+import deduplib
 import eoslib
 from bclib import check
 
@@ -108,15 +110,26 @@ def span(trace, span_id, parent, ms):
         "scopeSpans": [{"spans": [sp]}]}]})
 
 
-COMPLETE = ["%032x" % (0x1000 + i) for i in range(3)]
-BROKEN = ["%032x" % (0x2000 + i) for i in range(3)]
+def one_per_partition(base):
+    """Trace ids, one on each partition of tracking.normalized (keyed by trace_id)."""
+    ids = {}
+    i = base
+    while len(ids) < 4:
+        t = "%032x" % i
+        ids.setdefault(deduplib.murmur2_partition(t.encode(), 4), t)
+        i += 1
+    return [ids[p] for p in range(4)]
+
+
+COMPLETE = one_per_partition(0x1000)
+BROKEN = one_per_partition(0x2000)
 
 
 def phase1():
     recs = [(flat("order-%d" % i, T0 + i), T0 + i) for i in range(12)]
     recs.append((flat("order-1", T0 + 1), T0 + 15))  # a duplicate of offset 1
     recs.append(("{not json", T0 + 16))
-    for i, t in enumerate(COMPLETE):
+    for i, t in enumerate(COMPLETE):  # one per partition of the trace topic
         recs.append((span(t, "%016x" % (0xa0 + i), None, T0 + 20), T0 + 20))
         recs.append((span(t, "%016x" % (0xb0 + i), "%016x" % (0xa0 + i), T0 + 21), T0 + 21))
     for i, t in enumerate(BROKEN):
@@ -235,7 +248,7 @@ def test():
             f.write(TOPOLOGY % ROOT + BROKEN_WORKER)
         dedup2 = Worker(broken, "dedup2", "0", bs).start()
         check(dedup2.proc.wait(timeout=60) == 1, "dedup2 should exit 1")
-        check_openlineage(bs, norm, builders[1], dedup2)
+        check_openlineage(bs, norm, builders, dedup2)
     finally:
         for w in [norm] + others + builders:
             w.stop()
@@ -244,7 +257,7 @@ def test():
 
 def run(broker, raw, norm, builders):
     bs = broker.bootstrap
-    events = 12 + 3 * 2 + 3  # flat events and spans: one LineageRecord each
+    events = 12 + 4 * 2 + 4  # flat events and spans: one LineageRecord each
 
     def paths(n):
         def cond():
@@ -253,11 +266,12 @@ def run(broker, raw, norm, builders):
             return recs if len(done) >= n else None
         return cond
     bclib.wait_for(paths(events), 50, "full paths of %d events" % events, interval=0.5)
-    # Kill -9 a builder and the normalizer; both come back as new runs.
-    builders[1].kill9()
-    norm.kill9()
-    builders[1].start()
-    norm.start()
+    # Kill -9 both builders and the normalizer; they come back as new runs, the builders
+    # with their stores restored (partition 1's tables in both).
+    for w in builders + [norm]:
+        w.kill9()
+    for w in builders + [norm]:
+        w.start()
     # Late events until every partition of the trace topic has moved past the window.
     late = 0
     def late_everywhere():
@@ -274,8 +288,8 @@ def run(broker, raw, norm, builders):
     check(late_everywhere(), "late events on every partition of tracking.normalized")
     recs = bclib.wait_for(paths(events + late), 50, "full paths of the late events too",
                           interval=0.5)
-    bclib.wait_for(lambda: len(read_all(bs, "tracking.orphans", 1)) >= 3, 45,
-                   "3 orphan records", interval=0.5)
+    bclib.wait_for(lambda: len(read_all(bs, "tracking.orphans", 1)) >= 4, 45,
+                   "4 orphan records", interval=0.5)
     # Every path back to the raw payload sent.
     for key, rec in recs.items():
         check(full_path(rec), "path of %s: %s" % (key, rec["hops"]))
@@ -296,7 +310,7 @@ def run(broker, raw, norm, builders):
           "spans once each" % (len(recs), len(got)), flush=True)
 
 
-def check_openlineage(bs, norm, builder, dedup2):
+def check_openlineage(bs, norm, builders, dedup2):
     with open(os.path.join(ROOT, "tests", "specs", "OpenLineage-2-0-2.json")) as f:
         validator = jsonschema.Draft202012Validator(json.load(f))
 
@@ -307,8 +321,8 @@ def check_openlineage(bs, norm, builder, dedup2):
             runs.setdefault(ev["run"]["runId"], []).append(ev)
         return runs
 
-    want = {norm.run_ids[0]: "FAIL", norm.run_ids[1]: "COMPLETE", builder.run_ids[0]: "FAIL",
-            dedup2.run_ids[0]: "FAIL"}
+    want = {norm.run_ids[0]: "FAIL", norm.run_ids[1]: "COMPLETE", builders[0].run_ids[0]: "FAIL",
+            builders[1].run_ids[0]: "FAIL", dedup2.run_ids[0]: "FAIL"}
 
     def ended():
         runs = by_run()
@@ -345,7 +359,7 @@ def check_openlineage(bs, norm, builder, dedup2):
           {"tracking.normalized", "tracking.dlq"} <= {d["name"] for d in start["outputs"]},
           "normalizer START datasets: %s" % start)
     print(json.dumps(fail_n))
-    print("RESULT openlineage: %d events valid, one START per run; FAIL for 2 killed runs and "
+    print("RESULT openlineage: %d events valid, one START per run; FAIL for 3 killed runs and "
           "1 failed start, COMPLETE for a clean stop" % n, flush=True)
 
 
