@@ -222,7 +222,7 @@ static void test_config_default_topology(void **state)
         const char *name;
         int replicas;
     } replicas[] = {{"normalizer", 2},   {"deduplicator", 2}, {"enricher", 2},
-                    {"tail-sampler", 2}, {"router", 2},       {"lineage-builder", 1}};
+                    {"tail-sampler", 2}, {"router", 2},       {"lineage-builder", 2}};
     for (size_t i = 0; i < 6; i++) {
         const struct bc_worker *w = bc_config_worker(cfg, replicas[i].name);
         assert_non_null(w);

@@ -20,8 +20,15 @@
  *
  * Traces: spans of `trace_topic` (default `<pipeline>.normalized`, keyed by trace_id: a
  * trace is on one partition) go to store `traces` (key trace_id, lineage.h's span set);
- * once a trace's first span is `orphan_window` older than the partition's stream time it
- * is decided: each span whose parent is not in the set is an orphan record on `orphans`.
+ * once a trace's first span is `orphan_window` older than the trace topic's event time on
+ * that partition it is decided: each span whose parent is not in the set is an orphan
+ * record on `orphans`. Only the instance reading the trace topic's partition sweeps it
+ * (another may hold a restored copy through a topic with fewer partitions).
+ *
+ * OpenLineage (openlineage.h): run records of `<pipeline>.runs` and what each worker
+ * instance wrote become run facts on `repartition` keyed "run:<worker>/<instance>"; the
+ * owner of that partition keeps the instance's runs in store `runs` and writes the run
+ * events. Every keyed state thus has one owner, whatever the number of instances.
  */
 #include <inttypes.h>
 #include <stdio.h>
