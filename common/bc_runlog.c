@@ -39,6 +39,11 @@ void bc_runlog_id(char out[37])
         }
         return;
     }
+    bc_runlog_new_id(out);
+}
+
+void bc_runlog_new_id(char out[37])
+{
     uint8_t d[16];
     size_t got = 0;
     while (got < sizeof(d)) {

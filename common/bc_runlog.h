@@ -25,6 +25,8 @@
 
 /* The run id of this process into out: $BREADCRUMB_RUN_ID when it is a UUID, else random. */
 void bc_runlog_id(char out[37]);
+/* A new random run id (a version 4 UUID) into out, for a process about to be started. */
+void bc_runlog_new_id(char out[37]);
 
 /* Whether s is a UUID in its text form (8-4-4-4-12 hex digits). */
 int bc_runlog_is_uuid(const char *s);
