@@ -13,6 +13,8 @@
 #define OL_FACET_URL "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet"
 #define OL_ERROR_URL \
     "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+#define OL_JOB_TYPE_URL \
+    "https://openlineage.io/spec/facets/2-0-2/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 #define OL_ENDED_MAX 8 /* ended run ids remembered per instance */
 
 void ol_run_id(const char *worker, const char *instance, const char *config_hash, char out[37])
@@ -83,12 +85,16 @@ static json_t *run_event(const struct ol_namespaces *ns, const json_t *state, co
                                       "_schemaURL", OL_ERROR_URL, "message", error,
                                       "programmingLanguage", "C"));
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:{s:s, s:s}, s:o, s:o}", "eventType",
-                     type, "eventTime", when, "producer", OL_PRODUCER, "schemaURL",
+    /* A worker is a streaming job: its runs last as long as the process. */
+    json_t *job_facets = json_pack("{s:{s:s, s:s, s:s, s:s, s:s}}", "jobType", "_producer",
+                                   OL_PRODUCER, "_schemaURL", OL_JOB_TYPE_URL, "processingType",
+                                   "STREAMING", "integration", "BREADCRUMB", "jobType", "WORKER");
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:{s:s, s:s, s:o}, s:o, s:o}",
+                     "eventType", type, "eventTime", when, "producer", OL_PRODUCER, "schemaURL",
                      OL_SCHEMA_URL, "run", "runId", str(state, "run_id"), "facets", facets,
-                     "job", "namespace", ns->jobs, "name", str(state, "worker"), "inputs",
-                     datasets(ns, json_object_get(state, "inputs")), "outputs",
-                     datasets(ns, json_object_get(state, "outputs")));
+                     "job", "namespace", ns->jobs, "name", str(state, "worker"), "facets",
+                     job_facets, "inputs", datasets(ns, json_object_get(state, "inputs")),
+                     "outputs", datasets(ns, json_object_get(state, "outputs")));
 }
 
 /* Adds name to the sorted array names. Returns 1 when added, 0 when present or empty. */
@@ -151,6 +157,7 @@ static void start_run(const struct ol_namespaces *ns, json_t *state, const json_
     json_object_set_new(state, "instance", json_string(str(fact, "instance")));
     json_object_set_new(state, "config_hash", json_string(str(fact, "config_hash")));
     json_object_set_new(state, "state", json_string("running"));
+    json_object_set_new(state, "start_time", json_integer(ts));
     json_t *in = json_array(), *out = json_array();
     size_t i;
     json_t *v;
@@ -235,7 +242,10 @@ static int apply_seen(const struct ol_namespaces *ns, int lifecycle, json_t *sta
     int grew = add_name(json_object_get(state, "inputs"), json_string_value(json_object_get(fact, "input")));
     grew |= add_name(json_object_get(state, "outputs"), json_string_value(json_object_get(fact, "output")));
     if (grew) {
-        json_array_append_new(events, run_event(ns, state, "RUNNING", ts, NULL));
+        /* The record's time is event time, maybe older than the run: never before START. */
+        int64_t start = json_integer_value(json_object_get(state, "start_time"));
+        json_array_append_new(events, run_event(ns, state, "RUNNING", ts > start ? ts : start,
+                                                NULL));
     }
     return grew;
 }
