@@ -6,12 +6,14 @@ its traces).
   1. flat events (one sent twice), an invalid record, 4 complete and 4 broken traces go
      through the normalizer, deduplicator and router; builders "0" and "1" follow;
   2. kill -9 of both builders and of the normalizer, all restarted (new runs);
-  3. late events move every partition's event time past the orphan window.
+  3. the parents of 4 spans seen in step 1 arrive (within the orphan window, in event time;
+     the builders' wall clock is irrelevant), then late events move every partition's
+     event time past the window.
 Checks:
   - every event's LineageRecord on tracking.lineage names its raw offset (holding the
     payload sent) and the normalizer, deduplicator and router hops; the duplicate its fate;
   - tracking.orphans holds exactly the 4 broken traces' orphan spans (one per partition),
-    once each;
+    once each, and nothing of the traces whose parent came late;
   - OpenLineage events (all valid against the 2-0-2 schema): one START per run; FAIL with
     an errorMessage for the killed normalizer and builder runs; COMPLETE for the normalizer
     run stopped with SIGTERM; START then FAIL (the runtime's reason) for a worker that
@@ -123,6 +125,7 @@ def one_per_partition(base):
 
 COMPLETE = one_per_partition(0x1000)
 BROKEN = one_per_partition(0x2000)
+LATE_PARENT = one_per_partition(0x3000)  # child in phase 1, parent in phase 2: complete
 
 
 def phase1():
@@ -134,7 +137,15 @@ def phase1():
         recs.append((span(t, "%016x" % (0xb0 + i), "%016x" % (0xa0 + i), T0 + 21), T0 + 21))
     for i, t in enumerate(BROKEN):
         recs.append((span(t, "%016x" % (0xc0 + i), "%016x" % (0xd0 + i), T0 + 22), T0 + 22))
+    for i, t in enumerate(LATE_PARENT):
+        recs.append((span(t, "%016x" % (0xe0 + i), "%016x" % (0xf0 + i), T0 + 23), T0 + 23))
     return recs
+
+
+def parents():
+    """Phase 2: the parents of LATE_PARENT's spans, within the orphan window."""
+    return [(span(t, "%016x" % (0xf0 + i), None, T0 + 24), T0 + 24)
+            for i, t in enumerate(LATE_PARENT)]
 
 
 class Raw:
@@ -257,7 +268,7 @@ def test():
 
 def run(broker, raw, norm, builders):
     bs = broker.bootstrap
-    events = 12 + 4 * 2 + 4  # flat events and spans: one LineageRecord each
+    events = 12 + 4 * 2 + 4 + 4  # flat events and spans: one LineageRecord each
 
     def paths(n):
         def cond():
@@ -272,7 +283,10 @@ def run(broker, raw, norm, builders):
         w.kill9()
     for w in builders + [norm]:
         w.start()
-    # Late events until every partition of the trace topic has moved past the window.
+    # The late parents (event time still within the window), then late events until every
+    # partition of the trace topic has moved past the window.
+    raw.send(parents())
+    events += 4
     late = 0
     def late_everywhere():
         return len({m.partition() for m in read_all(bs, "tracking.normalized", 4)
