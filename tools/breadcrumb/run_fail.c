@@ -64,14 +64,17 @@ void bc_run_fail_record(void *opaque, const char *group, const char *instance,
     if (value == NULL) {
         return;
     }
-    /* Bounded: the supervisor must go on restarting processes even without a broker. */
+    /* Not waited for: the supervisor must go on restarting processes even while the broker
+     * is down (librdkafka delivers in the background; the restarted process needs far
+     * longer to write its own `started`, and either order gives the same events). */
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rf->producer, RD_KAFKA_V_TOPIC(rf->topic), RD_KAFKA_V_KEY(key, strlen(key)),
         RD_KAFKA_V_VALUE(value, strlen(value)), RD_KAFKA_V_TIMESTAMP(now),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_flush(rf->producer, 2000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "breadcrumb run: run record: %s\n", rd_kafka_err2str(err));
     }
+    rd_kafka_poll(rf->producer, 0);
     free(value);
 }
 
