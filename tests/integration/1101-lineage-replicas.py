@@ -288,15 +288,18 @@ def run(broker, raw, norm, builders):
     raw.send(parents())
     events += 4
     late = 0
+
+    def late_on_normalized():
+        return [m.partition() for m in read_all(bs, "tracking.normalized", 4)
+                if m.timestamp()[1] >= LATE]
+
     def late_everywhere():
-        return len({m.partition() for m in read_all(bs, "tracking.normalized", 4)
-                    if m.timestamp()[1] >= LATE}) == 4
+        return len(set(late_on_normalized())) == 4
     for _ in range(8):
-        raw.send([(flat("late-%d" % (late + i), LATE + i), LATE + i) for i in range(4)])
-        late += 4
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and not late_everywhere():
-            time.sleep(0.5)
+        raw.send([(flat("late-%d" % (late + i), LATE + i), LATE + i) for i in range(8)])
+        late += 8
+        bclib.wait_for(lambda: len(late_on_normalized()) >= late, 30,
+                       "%d late events normalized" % late, interval=0.3)
         if late_everywhere():
             break
     check(late_everywhere(), "late events on every partition of tracking.normalized")
