@@ -13,6 +13,7 @@
 #include "bc_store.h"
 
 #define TOPIC_CACHE 32
+#define STORE_CACHE 16
 
 struct bc_rt_metrics {
     struct bc_metrics *m; /* new */
@@ -25,6 +26,11 @@ struct bc_rt_metrics {
         struct bc_metric *out;
     } topics[TOPIC_CACHE];
     size_t topic_count;
+    struct {
+        const struct bc_store *store; /* borrowed */
+        struct bc_metric *entries, *bytes, *evicted;
+    } stores[STORE_CACHE]; /* series of the stores, created at their first publish */
+    size_t store_count;
 };
 
 static struct bc_metric *counter(struct bc_rt_metrics *rm, const char *name, const char *help)
@@ -99,6 +105,40 @@ struct bc_metrics *bc_rt_metrics_registry(struct bc_rt_metrics *rm)
     return rm != NULL ? rm->m : NULL;
 }
 
+/* The workers' own counters (README "Metrics, health and logs"), one HELP text each. */
+static const char *const worker_help[][2] = {
+    {"breadcrumb_normalizer_item_dead_letters_total",
+     "Items of a batch (spans, logs) dead-lettered one by one, by reason code."},
+    {"breadcrumb_dedup_duplicates_total", "Duplicates dropped (a Fate was written)."},
+    {"breadcrumb_sampler_traces_total", "Traces decided, by policy and decision (keep, drop)."},
+    {"breadcrumb_sampler_decided_early_total",
+     "Traces decided before their decision window closed."},
+    {"breadcrumb_sampler_idle_decided_total",
+     "Traces decided on an idle partition (wall clock)."},
+    {"breadcrumb_sampler_late_errors_dropped_total",
+     "Error spans that arrived after their trace was dropped, by how it was decided."},
+    {"breadcrumb_sampler_buffered_bytes_peak",
+     "Peak of the bytes buffered since the start."},
+    {"breadcrumb_enricher_redactions_total", "PII redactions, by rule."},
+    {"breadcrumb_router_routes_total",
+     "Input records by routing decision: the rule (route or drop), or (none) for unmatched "
+     "and undecodable records."},
+    {"breadcrumb_router_copies_total", "Copies written, by sink topic."},
+    {"breadcrumb_lineage_orphan_spans_total", "Spans whose parent never arrived."},
+    {"breadcrumb_lineage_traces_total",
+     "Traces decided by the orphan sweep, by outcome (complete, orphaned)."},
+};
+
+const char *bc_rt_metrics_help(const char *name)
+{
+    for (size_t i = 0; i < sizeof(worker_help) / sizeof(worker_help[0]); i++) {
+        if (strcmp(worker_help[i][0], name) == 0) {
+            return worker_help[i][1];
+        }
+    }
+    return "A worker's own counter (README: Metrics).";
+}
+
 int bc_rt_metrics_port(const struct bc_runtime_settings *settings)
 {
     int base = 0;
@@ -161,22 +201,32 @@ void bc_rt_metrics_publish(struct bc_rt_metrics *rm, const struct bc_runtime *rt
     bc_metrics_set_ready(rm->m, ready);
     bc_metrics_heartbeat(rm->m, now_mono_ms);
     size_t n = bc_runtime_store_count(rt);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && i < STORE_CACHE; i++) {
         const struct bc_store *store = bc_runtime_store(rt, i);
+        if (i >= rm->store_count || rm->stores[i].store != store) {
+            /* Once per store, not per loop turn: this runs after every record. */
+            char labels[160];
+            snprintf(labels, sizeof(labels), "store=%s", bc_store_name(store));
+            rm->stores[i].store = store;
+            rm->stores[i].entries = bc_metrics_get(rm->m, BC_METRIC_GAUGE,
+                                                   "breadcrumb_store_entries",
+                                                   "Entries in a state store.", labels);
+            rm->stores[i].bytes = bc_metrics_get(
+                rm->m, BC_METRIC_GAUGE, "breadcrumb_store_bytes",
+                "Bytes (keys, values, overhead) in a state store.", labels);
+            rm->stores[i].evicted = bc_metrics_get(rm->m, BC_METRIC_COUNTER,
+                                                   "breadcrumb_store_evicted_total",
+                                                   "Entries evicted from a full state store.",
+                                                   labels);
+            if (i >= rm->store_count) {
+                rm->store_count = i + 1;
+            }
+        }
         struct bc_store_stats ss;
         bc_store_stats(store, &ss);
-        char labels[160];
-        snprintf(labels, sizeof(labels), "store=%s", bc_store_name(store));
-        bc_metric_set(bc_metrics_get(rm->m, BC_METRIC_GAUGE, "breadcrumb_store_entries",
-                                     "Entries in a state store.", labels),
-                      (double)ss.entries);
-        bc_metric_set(bc_metrics_get(rm->m, BC_METRIC_GAUGE, "breadcrumb_store_bytes",
-                                     "Bytes (keys, values, overhead) in a state store.", labels),
-                      (double)ss.bytes);
-        bc_metric_set(bc_metrics_get(rm->m, BC_METRIC_COUNTER,
-                                     "breadcrumb_store_evicted_total",
-                                     "Entries evicted from a full state store.", labels),
-                      (double)ss.evicted);
+        bc_metric_set(rm->stores[i].entries, (double)ss.entries);
+        bc_metric_set(rm->stores[i].bytes, (double)ss.bytes);
+        bc_metric_set(rm->stores[i].evicted, (double)ss.evicted);
     }
 }
 
@@ -253,7 +303,7 @@ static int64_t json_int(json_t *obj, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
-void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime *rt,
+void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
                                const char *json, size_t len)
 {
     if (rm == NULL) {
@@ -277,6 +327,9 @@ void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime
             if (state == NULL || strcmp(state, "none") == 0) {
                 continue; /* not assigned to this instance */
             }
+            int64_t hi = json_int(pobj, "hi_offset"), next = json_int(pobj, "next_offset");
+            bc_runtime_note_behind(rt, topic, (int32_t)partition,
+                                   hi >= 0 && next >= 0 ? (hi > next ? hi - next : 0) : -1);
             int64_t committed = bc_runtime_committed(rt, topic, (int32_t)partition);
             /* End: the last stable offset for read_committed, else the high watermark.
              * Position: what this instance committed, or consumed past (control records

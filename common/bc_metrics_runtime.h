@@ -22,6 +22,10 @@ void bc_rt_metrics_destroy(struct bc_rt_metrics *rm);
 /* The registry (borrowed), for bc_metric_counter_add. */
 struct bc_metrics *bc_rt_metrics_registry(struct bc_rt_metrics *rm);
 
+/* The HELP text README documents for a worker's own counter `name` (a static string), or
+ * a generic one for a name it does not know. */
+const char *bc_rt_metrics_help(const char *name);
+
 /* The HTTP port of this instance: the topology's metrics_port + the instance number (when
  * the instance id is a decimal number, else + 0); $BREADCRUMB_METRICS_PORT (same rule)
  * overrides; 0: none. */
@@ -44,8 +48,9 @@ void bc_rt_metrics_emitted(struct bc_rt_metrics *rm, const char *topic, double l
 /* One dead letter with reason code `reason`. */
 void bc_rt_metrics_dead_letter(struct bc_rt_metrics *rm, const char *reason);
 /* librdkafka statistics JSON of the consumer: sets breadcrumb_consumer_lag_records for
- * every assigned input partition. */
-void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, const struct bc_runtime *rt,
+ * every assigned input partition, and tells the runtime how far each one's fetch position
+ * is from its high watermark (bc_runtime_note_behind). */
+void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
                                const char *json, size_t len);
 
 #endif

@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "bc_avro.h"
+#include "bc_schemas.h"
 #include "bc_config.h"
 #include "bc_kafka_conf.h"
 #include "bc_log.h"
@@ -44,6 +45,7 @@ struct part {
     int64_t stream_time;   /* highest record timestamp seen, -1 before the first */
     int64_t poison_offset; /* offset of the record that returned BC_RETRY, -1: none */
     int poison_attempts;   /* deliveries of poison_offset so far */
+    int64_t behind;        /* high watermark - fetch position, last statistics; -1: unknown */
 };
 
 struct output {
@@ -82,6 +84,7 @@ struct bc_runtime {
     size_t store_count;
 
     struct bc_avro_registry *registry;  /* new; NULL without schemas */
+    struct bc_schemas *schemas;         /* new; NULL unless schemas.registry is a URL */
     const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
     const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
     avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
@@ -428,13 +431,13 @@ static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_si
 }
 
 /* Loads the schema registry (topology schemas.dir, or --schemas) and the runtime's own
- * record schemas. Without either, the runtime writes JSON fates and raw dead letters. */
+ * record schemas. Without either, the runtime writes JSON fates and raw dead letters. With
+ * a registry URL the ids are the remote registry's (bc_schemas.h), registered in run(). */
 static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 {
     const struct bc_runtime_settings *s = &rt->settings;
     const char *dir = s->schemas_dir;
-    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL &&
-        (s->config->schemas.registry == NULL || strcmp(s->config->schemas.registry, "file") == 0)) {
+    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL) {
         dir = s->config->schemas.dir;
     }
     if (dir == NULL) {
@@ -457,7 +460,23 @@ static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size
         errf(errstr, errstr_size, "schemas %s: no usable Fate or DeadLetter schema", dir);
         return -1;
     }
+    if (bc_schemas_new(s->config, rt->registry, &rt->schemas, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; rt->schemas != NULL && i < rt->output_count; i++) {
+        bc_schemas_expect_output(rt->schemas, rt->outputs[i].name, rt->outputs[i].topic);
+    }
+    if (rt->schemas != NULL) {
+        bc_schemas_expect(rt->schemas, rt->fates_topic, "Fate");
+        bc_schemas_expect(rt->schemas, rt->dlq_topic, "DeadLetter");
+    }
     return 0;
+}
+
+static int runtime_stopped(void *arg)
+{
+    const struct bc_runtime *rt = arg;
+    return rt->stop || signal_stop;
 }
 
 const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
@@ -644,6 +663,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         avro_value_decref(&rt->dlq_value);
     }
     bc_avro_buf_free(&rt->avro_buf);
+    bc_schemas_free(rt->schemas);
     bc_avro_registry_destroy(rt->registry);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
@@ -672,6 +692,16 @@ size_t bc_runtime_store_count(const struct bc_runtime *rt)
 const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i)
 {
     return i < rt->store_count ? rt->stores[i] : NULL;
+}
+
+void bc_runtime_note_behind(struct bc_runtime *rt, const char *topic, int32_t partition,
+                            int64_t behind)
+{
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && strcmp(rt->parts[i].topic, topic) == 0) {
+            rt->parts[i].behind = behind;
+        }
+    }
 }
 
 int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition)
@@ -735,6 +765,17 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
            rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason, NULL);
 }
 
+/* librdkafka's own log lines, as bc_log lines (logfmt or JSON per log.format) instead of
+ * its default "%<level>|<time>|<facility>|..." on stderr. Any librdkafka thread. */
+static void on_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    enum bc_log_level l = level <= 3   ? BC_LOG_ERROR
+                          : level == 4 ? BC_LOG_WARN
+                          : level <= 6 ? BC_LOG_INFO
+                                       : BC_LOG_DEBUG;
+    bc_log(l, "kafka client", "client", rd_kafka_name(rk), "facility", fac, "detail", buf, NULL);
+}
+
 /* A conf with the common settings, the profile, the role's settings (key/value pairs,
  * `role_count` of them) and last the passthrough properties, which override everything. */
 static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
@@ -764,6 +805,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
             }
         }
         rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+        rd_kafka_conf_set_log_cb(conf, on_kafka_log);
         rd_kafka_conf_set_opaque(conf, rt);
         return conf;
     }
@@ -823,6 +865,7 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
         }
     }
     rd_kafka_conf_set_error_cb(conf, on_kafka_error);
+    rd_kafka_conf_set_log_cb(conf, on_kafka_log);
     rd_kafka_conf_set_opaque(conf, rt);
     return conf;
 fail:
@@ -1362,6 +1405,7 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
         p->hold = -1;
         p->stream_time = -1;
         p->poison_offset = -1;
+        p->behind = -1;
     }
     char count[16];
     snprintf(count, sizeof(count), "%d", partitions->cnt);
@@ -1477,6 +1521,9 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
         if (rc != BC_OK) {
             rc = BC_RETRY;
         }
+    } else if (rt->schemas != NULL && bc_schemas_input(rt->schemas, msg->payload, msg->len) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        return -1;
     } else {
         rc = rt->stage->process(&rt->ctx, &rec);
     }
@@ -1605,6 +1652,11 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     signal_stop = 0;
     bc_rt_metrics_publish(rt->metrics, rt, started);
     if (bc_rt_metrics_serve(rt->metrics, &rt->settings) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
+    /* No producer before the output schemas are registered (not ready meanwhile). */
+    if (rt->schemas != NULL && bc_schemas_start(rt->schemas, runtime_stopped, rt) != 0) {
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
@@ -1870,6 +1922,18 @@ int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition)
     return t;
 }
 
+int64_t bc_input_behind(const struct bc_ctx *ctx, int32_t partition)
+{
+    const struct bc_runtime *rt = ctx->rt;
+    int64_t behind = -1;
+    for (size_t i = 0; i < rt->part_count; i++) {
+        if (rt->parts[i].partition == partition && rt->parts[i].behind > behind) {
+            behind = rt->parts[i].behind;
+        }
+    }
+    return behind;
+}
+
 /* ---- stage API: records --------------------------------------------------------------- */
 
 const char *bc_record_topic(const struct bc_record *rec)
@@ -1999,8 +2063,13 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
             ts = bc_record_timestamp(rec);
         }
     }
-    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+    if (rt->schemas != NULL && value != NULL && value_len > 0 &&
         ((const unsigned char *)value)[0] == 0) {
+        if (bc_schemas_output(rt->schemas, topic, &value, &value_len) != 0) {
+            return BC_FATAL;
+        }
+    } else if (rt->registry != NULL && value != NULL && value_len > 0 &&
+               ((const unsigned char *)value)[0] == 0) {
         /* The schema hook: a value in the Confluent wire format must name a registered
          * schema, so no reader meets an id it cannot resolve. */
         const struct bc_avro_schema *writer = NULL;
@@ -2252,6 +2321,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
                      value_len, ts, &src, 0, NULL, 0);
     if (rc == BC_OK) {
         rt->stats.fates++;
+        bc_rt_metrics_emitted(rt->metrics, rt->fates_topic, -1); /* per-output count */
     }
     return rc;
 }
@@ -2321,6 +2391,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
         bc_rt_metrics_dead_letter(rt->metrics, code);
+        bc_rt_metrics_emitted(rt->metrics, rt->dlq_topic, -1); /* per-output count */
     }
     return rc;
 }
@@ -2380,15 +2451,26 @@ struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
 void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t n)
 {
-    bc_metric_add(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  n);
+    bc_metric_add(bc_metric_counter(ctx, name, NULL, labels), n);
 }
 
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value)
 {
-    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER,
-                                 name, "A worker's own counter (README: Metrics).", labels),
-                  (double)value);
+    bc_metric_set(bc_metric_counter(ctx, name, NULL, labels), (double)value);
+}
+
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value)
+{
+    bc_metric_set(bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_GAUGE, name,
+                                 bc_rt_metrics_help(name), labels),
+                  value);
+}
+
+struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
+                                    const char *labels)
+{
+    return bc_metrics_get(bc_rt_metrics_registry(ctx->rt->metrics), BC_METRIC_COUNTER, name,
+                          help != NULL ? help : bc_rt_metrics_help(name), labels);
 }

@@ -135,6 +135,11 @@ const struct bc_store *bc_runtime_store(const struct bc_runtime *rt, size_t i);
  * assigned input partition; -1 when none or not assigned. */
 int64_t bc_runtime_committed(const struct bc_runtime *rt, const char *topic, int32_t partition);
 
+/* Records the consumer's distance to the end of an assigned input partition (high watermark
+ * - fetch position, from the client statistics; -1: unknown), for bc_input_behind(). */
+void bc_runtime_note_behind(struct bc_runtime *rt, const char *topic, int32_t partition,
+                            int64_t behind);
+
 /* Calls stage->fini and frees everything. NULL is a no-op. */
 void bc_runtime_destroy(struct bc_runtime *rt);
 

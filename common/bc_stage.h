@@ -126,6 +126,13 @@ const struct bc_values *bc_ctx_options(const struct bc_ctx *ctx);
  * first record. Drives store expiry and event-time logic; never the wall clock. */
 int64_t bc_stream_time(const struct bc_ctx *ctx, int32_t partition);
 
+/* Records of an assigned input partition not fetched yet: the partition's high watermark
+ * minus the consumer's fetch position, as of the client's last statistics (about once a
+ * second). Records of an open transaction upstream count: a read_committed consumer cannot
+ * fetch past them until it commits or aborts. 0: caught up; -1: unknown (not assigned, or
+ * no statistics yet). Lets a stage tell a quiet partition from one whose input is held up. */
+int64_t bc_input_behind(const struct bc_ctx *ctx, int32_t partition);
+
 /* ---- input records (all borrowed, valid during process() only) ----------------------- */
 
 const char *bc_record_topic(const struct bc_record *rec);
@@ -330,5 +337,20 @@ void bc_metric_counter_add(struct bc_ctx *ctx, const char *name, const char *lab
  * decrease); otherwise like bc_metric_counter_add. */
 void bc_metric_counter_set(struct bc_ctx *ctx, const char *name, const char *labels,
                            uint64_t value);
+/* Sets the worker's gauge `name` (a value that may go down, or a peak: not `_total`) with
+ * extra labels as above to `value`. Cheap: one hash lookup and an atomic store. */
+void bc_metric_gauge_set(struct bc_ctx *ctx, const char *name, const char *labels,
+                         double value);
+
+/* A handle on the worker's counter `name` with `labels`, created now so it shows at 0 from
+ * the first scrape, with `help` as its HELP text (NULL: the one README documents for known
+ * names). For hot paths: bc_metric_add on a handle is one relaxed atomic add, no lookup, no
+ * lock; the HTTP thread renders it. Returns a handle valid until the runtime ends, or NULL
+ * when metrics are unavailable or the name or labels are invalid (bc_metric_add(NULL, n) is
+ * a no-op). Call from init (or any callback of the runtime's thread). */
+struct bc_metric;
+struct bc_metric *bc_metric_counter(struct bc_ctx *ctx, const char *name, const char *help,
+                                    const char *labels);
+void bc_metric_add(struct bc_metric *s, uint64_t n);
 
 #endif

@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import avro.io
 import avro.schema
@@ -60,9 +61,9 @@ workers:
     outputs: {sampled: %(sampled)s, cold: %(cold)s}
     commit_interval_ms: 100
     options:
-      decision_wait: 40s
+      decision_wait: 20s
       allowed_lateness: 5s
-      idle_timeout: 15s
+      idle_timeout: 10s
       max_buffer_bytes: %(max)s
       policies:
         - {name: errors, type: status_code, status_codes: [ERROR]}
@@ -179,14 +180,10 @@ def wait_done(broker, group, what):
                    900 if LONG else 90, what, interval=0.5)
 
 
-IDLE_DECIDED = set()
-
-
-def kept_spans(schema, records):
+def kept_spans(schema, records, idle):
     """Kept spans {(trace_id, span_id)}, duplicates, {trace_id: deciding policy} (decoded
     fully once per trace), records that were not spans. Traces decided by the idle timeout
-    (processing time: the one decision a replay may not reproduce) are added to
-    IDLE_DECIDED."""
+    (processing time: the one decision a replay may not reproduce) are added to idle."""
     spans = set()
     dupes = others = 0
     policies = {}
@@ -202,8 +199,51 @@ def kept_spans(schema, records):
             event = decode(schema, m.value())
             policies[trace] = event["sampling"]["policy"]
             if "idle_decided" in (event.get("flags") or []):
-                IDLE_DECIDED.add(trace)
+                idle.add(trace)
     return spans, dupes, policies, others
+
+
+def cold_spans(records, idle):
+    """Spans on the cold output {(trace_id, span_id)} and their count; traces whose cold
+    spans carry the idle_decided flag are added to idle. Fails when a trace's cold spans
+    disagree on the flag. (The flag's bytes in the record stand for the flag: no span
+    attribute of the generator's contains them.)"""
+    spans = set()
+    flagged = {}
+    n = 0
+    for m in records:
+        kind, trace, span = head(m.value())
+        if kind != 0:
+            continue
+        n += 1
+        spans.add((trace, span))
+        f = b"idle_decided" in m.value()
+        bclib.check(flagged.setdefault(trace, f) == f,
+                    "cold spans of trace %s all flagged idle_decided or none" % trace)
+        if f:
+            idle.add(trace)
+    return spans, n
+
+
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port, name):
+    """The value of metric `name` on the worker's /metrics, or None."""
+    import urllib.request
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 def run():
@@ -216,6 +256,7 @@ def run():
         subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "gen", "--out-dir", gen,
                         "--traces", str(TRACES), "--spans-min", "1", "--spans-max", "50",
                         "--error-rate", "0.05", "--slow-rate", "0.05", "--late-rate", "0.02",
+                        "--late-ms", "10000",
                         "--retry-rate", "0", "--bad-rate", "0", "--bad-span-rate", "0",
                         "--skew-rate", "0", "--quiet"], check=True)
         with open(os.path.join(gen, "truth.json")) as f:
@@ -226,13 +267,33 @@ def run():
         eoslib.produce(broker.bootstrap, "in", records)
         _id, schema = load_schema()
 
+        # Side by side with the main run (2 instances, kill -9): a replay in a fresh pipeline
+        # (group, changelog, outputs), and a run with max_buffer_bytes at 1 MiB.
+        q_cfg = write("q.yaml", topology("q", "sampled-q", "cold-q"))
+        m_cfg = write("m.yaml", topology("m", "sampled-m", "cold-m", max_buffer="1MiB"))
+        create_topics(broker, q_cfg)
+        create_topics(broker, m_cfg)
         a = Worker(broker, "a", p_cfg).start()
         b = Worker(broker, "b", p_cfg).start()
+        q = Worker(broker, "a", q_cfg).start()
+        m = Worker(broker, "a", m_cfg)
+        metrics_port = free_port()
+        m.env["BREADCRUMB_METRICS_PORT"] = str(metrics_port)
+        m.start()
+        hwm = [0]
+
+        def m_done():
+            with open("/proc/%d/status" % m.proc.pid) as f:
+                hwm[0] = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
+            return eoslib.group_lag(broker.bootstrap, "m.ts", "in", PARTS) == 0
+
         reader = eoslib.Reader(broker.bootstrap, "sampled", PARTS)
         eoslib.wait_output(reader, max(1, n_spans // 20), 120, "a share of the output")
         a.kill9()
         a.start()
+        start = time.monotonic()
         wait_done(broker, "p.ts", "the group to commit every input")
+        main_secs = time.monotonic() - start
         bclib.check(a.stop() == 0, "instance a exits 0 on SIGTERM")
         bclib.check(b.stop() == 0, "instance b exits 0 on SIGTERM")
         reader.close()
@@ -240,7 +301,9 @@ def run():
         sampled = read_all(broker.bootstrap, "sampled", PARTS)
         fates = read_all(broker.bootstrap, "p.fates", PARTS)
         cold = read_all(broker.bootstrap, "cold", PARTS)
-        spans, dupes, policies, others = kept_spans(schema, sampled)
+        idle_p = set()
+        spans, dupes, policies, others = kept_spans(schema, sampled, idle_p)
+        cold_set, n_cold = cold_spans(cold, idle_p)
         bclib.check(dupes == 0, "no span emitted twice (found %d)" % dupes)
         bclib.check(others == n_other, "logs and events passed through once (%d of %d)"
                     % (others, n_other))
@@ -250,6 +313,8 @@ def run():
                     "every span kept or given a Fate (%d + %d != %d)"
                     % (len(spans), len(fate_keys), n_spans))
         bclib.check(len(cold) == len(fate_keys), "a cold copy per span not kept")
+        bclib.check(n_cold == len(cold_set) and not (cold_set & spans),
+                    "no span twice on cold, none both kept and cold")
         for group in ("error_traces", "slow_traces"):
             for t in truth["must_keep"][group]:
                 missing = [s for s in t["span_ids"] if (t["trace_id"], s) not in spans]
@@ -262,42 +327,50 @@ def run():
         bclib.check(abs(share - PERCENT) <= 2.0,
                     "probabilistic share %.2f%% within 2 points of %d%%" % (share, PERCENT))
         print("RESULT tail-sampler: %d traces, %d spans, %d kept, 2 instances, kill -9; "
-              "baseline share %.2f%%" % (len(truth["trace_spans"]), n_spans, len(spans), share),
+              "baseline share %.2f%%; %d error + %d slow traces whole"
+              % (len(truth["trace_spans"]), n_spans, len(spans), share,
+                 len(truth["must_keep"]["error_traces"]), len(truth["must_keep"]["slow_traces"])),
               flush=True)
-
-        # Side by side: a replay in a fresh pipeline, and a run with max_buffer_bytes at 1 MiB.
-        q_cfg = write("q.yaml", topology("q", "sampled-q", "cold-q"))
-        m_cfg = write("m.yaml", topology("m", "sampled-m", "cold-m", max_buffer="1MiB"))
-        create_topics(broker, q_cfg)
-        create_topics(broker, m_cfg)
-        q = Worker(broker, "a", q_cfg).start()
-        m = Worker(broker, "a", m_cfg).start()
-        hwm = [0]
-
-        def m_done():
-            with open("/proc/%d/status" % m.proc.pid) as f:
-                hwm[0] = int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
-            return eoslib.group_lag(broker.bootstrap, "m.ts", "in", PARTS) == 0
+        print("MEASURED tail-sampler main run: %.0f s from the kill -9 to every input committed "
+              "(%d spans)" % (main_secs, n_spans), flush=True)
 
         wait_done(broker, "q.ts", "the replay to commit every input")
         bclib.wait_for(m_done, 900 if LONG else 90, "the bounded run to commit every input",
                        interval=0.5)
+        metric_peak = scrape(metrics_port, "breadcrumb_sampler_buffered_bytes_peak")
         bclib.check(q.stop() == 0, "replay exits 0")
         bclib.check(m.stop() == 0, "bounded run exits 0")
-        replayed, dupes_q, _, _ = kept_spans(schema, read_all(broker.bootstrap, "sampled-q", PARTS))
+        idle_q = set()
+        replayed, dupes_q, _, _ = kept_spans(schema, read_all(broker.bootstrap, "sampled-q", PARTS),
+                                             idle_q)
+        cold_spans(read_all(broker.bootstrap, "cold-q", PARTS), idle_q)
         bclib.check(dupes_q == 0, "replay: no span twice")
         # Idle-decided traces (processing time) are the only ones a replay may decide
-        # otherwise; they are flagged, so they are left out of the comparison and counted.
-        same = {k for k in spans if k[0] not in IDLE_DECIDED}
-        same_q = {k for k in replayed if k[0] not in IDLE_DECIDED}
-        bclib.check(same_q == same, "replay keeps the same span ids (%d vs %d, %d idle-decided "
-                    "traces left out)" % (len(same_q), len(same), len(IDLE_DECIDED)))
-        print("RESULT replay: the same %d span ids (%d idle-decided traces left out)"
-              % (len(same_q), len(IDLE_DECIDED)), flush=True)
+        # otherwise; they are flagged on sampled and cold, compared apart and reported.
+        idle = idle_p | idle_q
+        same = {k for k in spans if k[0] not in idle}
+        same_q = {k for k in replayed if k[0] not in idle}
+        bclib.check(same_q == same, "replay keeps the same span ids (%d vs %d) outside the %d "
+                    "idle-decided traces" % (len(same_q), len(same), len(idle)))
+        by_trace, by_trace_q = {}, {}
+        for t, sp in spans:
+            if t in idle:
+                by_trace.setdefault(t, set()).add(sp)
+        for t, sp in replayed:
+            if t in idle:
+                by_trace_q.setdefault(t, set()).add(sp)
+        agree = sum(1 for t in idle if by_trace.get(t) == by_trace_q.get(t))
+        print("RESULT replay: the same %d span ids outside idle-decided traces; idle-decided "
+              "traces reported separately: %d (%d in the first run, %d in the replay), %d of "
+              "them decided alike in both" % (len(same_q), len(idle), len(idle_p), len(idle_q),
+                                               agree), flush=True)
         stats = re.findall(r"buffered_bytes_peak=(\d+).*?decided_early=(\d+)", m.log())
         bclib.check(stats, "the worker logs its buffer statistics")
         peak, early = int(stats[-1][0]), int(stats[-1][1])
         bclib.check(peak <= 1 << 20, "buffered bytes %d never above 1 MiB" % peak)
+        bclib.check(metric_peak is not None and 0 < metric_peak <= 1 << 20,
+                    "metric breadcrumb_sampler_buffered_bytes_peak %s never above 1 MiB"
+                    % metric_peak)
         bclib.check(early > 0, "the full buffer decided traces early")
         bclib.check(hwm[0] <= (1 << 20) + RSS_MARGIN,
                     "peak RSS %d under 1 MiB + %d margin" % (hwm[0], RSS_MARGIN))

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,12 +180,72 @@ static void test_http_endpoints(void **state)
     bc_metrics_destroy(m);
 }
 
+struct reader {
+    struct bc_metrics *m;
+    atomic_int stop;
+    atomic_long renders;
+};
+
+static void *render_loop(void *opaque)
+{
+    struct reader *r = opaque;
+    while (!atomic_load(&r->stop)) {
+        char *text;
+        size_t len;
+        if (bc_metrics_render(r->m, &text, &len) == 0) {
+            free(text);
+            atomic_fetch_add(&r->renders, 1);
+        }
+    }
+    return NULL;
+}
+
+/* The writer (a stage's hot path) never waits for readers: while a thread renders without
+ * pause, it creates 200 series and adds a million times; every count arrives exactly. */
+static void test_metrics_writer_never_waits(void **state)
+{
+    (void)state;
+    struct bc_metrics *m = bc_metrics_new("router", "0");
+    struct reader r = {.m = m};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, render_loop, &r), 0);
+    while (atomic_load(&r.renders) == 0) {
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL); /* the reader is rendering */
+    }
+    struct bc_metric *s[200];
+    for (int i = 0; i < 200; i++) {
+        char labels[32];
+        snprintf(labels, sizeof(labels), "rule=r%d", i);
+        s[i] = bc_metrics_get(m, BC_METRIC_COUNTER, "breadcrumb_router_routes_total", "Routes.",
+                              labels);
+        assert_non_null(s[i]);
+    }
+    for (int i = 0; i < 1000000; i++) {
+        bc_metric_add(s[i % 200], 1);
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(t, NULL);
+    char *text;
+    size_t len;
+    assert_int_equal(bc_metrics_render(m, &text, &len), 0);
+    for (int i = 0; i < 200; i += 37) {
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "breadcrumb_router_routes_total{worker=\"router\",instance=\"0\",rule=\"r%d\"} "
+                 "5000\n", i);
+        assert_non_null(strstr(text, line));
+    }
+    free(text);
+    bc_metrics_destroy(m);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_metrics_exposition_exact),
         cmocka_unit_test(test_http_endpoints),
+        cmocka_unit_test(test_metrics_writer_never_waits),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -1,7 +1,8 @@
 /*
  * The router stage (workers/router/router.c) in-process on the runtime against librdkafka's
  * mock cluster, from a topology: fan-out with one copy per sink, a drop rule's Fate, the
- * DLQ for unmatched and undecodable records, a JSON sink, a rule's key and projection.
+ * DLQ for unmatched and undecodable records, a JSON sink, a rule's key and projection, and
+ * the router's counters on /metrics (routes by rule and action, copies by sink).
  * Exactly-once across crashes is the integration test's (tests/integration/1000-*).
  */
 #include <setjmp.h>
@@ -15,6 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -282,6 +288,46 @@ static struct topic_seen consume_all(const char *topic)
     return ts;
 }
 
+/* A loopback port free right now (bound to 0 and closed). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *opaque)
+{
+    fwrite(data, size, n, opaque);
+    return size * n;
+}
+
+/* The body of GET http://127.0.0.1:port/metrics (new, free()). */
+static char *scrape(int port)
+{
+    char url[64], *body = NULL;
+    size_t len = 0;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", port);
+    FILE *f = open_memstream(&body, &len);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
+    fclose(f);
+    if (rc != CURLE_OK) {
+        fail_msg("GET %s: %s", url, curl_easy_strerror(rc));
+    }
+    return body;
+}
+
 static int until_committed(void *opaque, const struct bc_runtime *rt)
 {
     struct bc_runtime_stats st;
@@ -323,6 +369,10 @@ static void test_router_stage_fan_out(void **state)
     if (rc != 0) {
         fail_msg("settings: %s", errstr);
     }
+    int port = free_port();
+    char port_s[16];
+    snprintf(port_s, sizeof(port_s), "%d", port);
+    setenv("BREADCRUMB_METRICS_PORT", port_s, 1);
     struct bc_runtime *rt = bc_runtime_new(&router_stage, &s, errstr, sizeof(errstr));
     if (rt == NULL) {
         fail_msg("bc_runtime_new: %s", errstr);
@@ -333,7 +383,9 @@ static void test_router_stage_fan_out(void **state)
     assert_int_equal(bc_runtime_run(rt, &hooks), BC_EXIT_OK);
     struct bc_runtime_stats st;
     bc_runtime_stats(rt, &st);
+    char *text = scrape(port); /* the server runs until bc_runtime_destroy */
     bc_runtime_destroy(rt);
+    unsetenv("BREADCRUMB_METRICS_PORT");
     bc_runtime_settings_free(&s);
     assert_int_equal(st.committed, want);
     assert_int_equal(st.aborts, 0);
@@ -350,6 +402,41 @@ static void test_router_stage_fan_out(void **state)
         {"sink.billing", ROUNDS},  {"sink.all", 4 * ROUNDS},  {"rt.dlq", ROUNDS + 1},
         {"rt.fates", ROUNDS},
     };
+    /* Routes by rule and action: every matching rule once per record (all_matches mode). */
+    static const struct {
+        const char *series;
+        int count;
+    } want_series[] = {
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"health\","
+         "action=\"drop\"}", ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"security\","
+         "action=\"route\"}", 2 * ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"billing\","
+         "action=\"route\"}", ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"traces\","
+         "action=\"route\"}", ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"logs\","
+         "action=\"route\"}", 2 * ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"(none)\","
+         "action=\"dlq\"}", ROUNDS},
+        {"breadcrumb_router_routes_total{worker=\"router\",instance=\"i1\",rule=\"(none)\","
+         "action=\"undecodable\"}", 1},
+        {"breadcrumb_router_copies_total{worker=\"router\",instance=\"i1\",topic=\"sink.all\"}",
+         4 * ROUNDS},
+        {"breadcrumb_router_copies_total{worker=\"router\",instance=\"i1\","
+         "topic=\"sink.security\"}", 2 * ROUNDS},
+        {"breadcrumb_router_copies_total{worker=\"router\",instance=\"i1\",topic=\"sink.logs\"}",
+         2 * ROUNDS},
+    };
+    for (size_t i = 0; i < sizeof(want_series) / sizeof(want_series[0]); i++) {
+        char line[300];
+        snprintf(line, sizeof(line), "\n%s %d\n", want_series[i].series, want_series[i].count);
+        if (strstr(text, line) == NULL) {
+            fail_msg("/metrics lacks%s--- /metrics:\n%s", line, text);
+        }
+    }
+    assert_non_null(strstr(text, "# HELP breadcrumb_router_routes_total Input records by"));
+    free(text);
     for (size_t i = 0; i < sizeof(want_topics) / sizeof(want_topics[0]); i++) {
         struct topic_seen ts = consume_all(want_topics[i].topic);
         if (ts.count != want_topics[i].count || ts.bad != 0) {

@@ -61,9 +61,9 @@ static void test_watermark_decision_wait_and_lateness(void **state)
     assert_int_equal(a->last_ms, 3000);
     assert_int_equal(a->due_ms, 3000 + 10000 + 5000);
     assert_null(ts_part_due(part));
-    assert_int_equal(a->max_before, -1);
+    assert_int_equal(a->before.max, -1);
     struct ts_trace *b = span(buf, part, 2, 2, 17999, 0, 0); /* watermark 12999: not 13000 */
-    assert_int_equal(b->max_before, 3000); /* the max before its first record */
+    assert_int_equal(b->before.max, 3000); /* the max before its first record */
     assert_null(ts_part_due(part));
     span(buf, part, 2, 3, 18000, 0, 0); /* watermark 13000 = last + wait */
     assert_ptr_equal(ts_part_due(part), a);
@@ -271,11 +271,85 @@ static void test_overhead_per_span(void **state)
     ts_policies_destroy(p);
 }
 
+/* Adds a span of trace n from source slot src. */
+static struct ts_trace *span_from(struct ts_buffer *buf, struct ts_part *part, int n,
+                                  int64_t offset, int64_t end_ms, int src)
+{
+    uint8_t id[16];
+    id_of(id, n);
+    struct ts_span s = {.start_ns = (end_ms - 5) * 1000000, .end_ns = end_ms * 1000000,
+                        .bytes = 7};
+    struct ts_trace *t = ts_buffer_add(buf, part, id, offset, end_ms, TS_REC_SPAN, "x", 1, &s,
+                                       end_ms, -1);
+    ts_part_observe_source(part, end_ms, src);
+    return t;
+}
+
+/* Event time follows the slowest source, at most max_skew behind the newest record; the
+ * clock before a trace restores a partition exactly. */
+static void test_sources_and_max_skew(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0); /* wait 1 s, no lateness */
+    ts_buffer_set_max_skew(buf, 60000);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    span_from(buf, part, 9, 0, 1000, 0); /* source 0 at 1 s */
+    struct ts_trace *t = span_from(buf, part, 1, 1, 2000, 1); /* source 1 at 2 s, due 3 s */
+    assert_int_equal(t->due_ms, 3000);
+    assert_int_equal(ts_part_now(part), 1000);
+    /* Source 0 runs 48 s ahead: a single watermark would decide t, the slow source holds. */
+    span_from(buf, part, 9, 2, 50000, 0);
+    assert_int_equal(ts_part_max_event(part), 50000);
+    assert_int_equal(ts_part_now(part), 2000);
+    assert_ptr_equal(ts_part_due(part), NULL);
+    /* The trace waits for its own source: a span 0.9 s later does not make it due. */
+    span_from(buf, part, 1, 3, 2900, 1);
+    assert_null(ts_part_due(part));
+    span_from(buf, part, 7, 4, 3900, 1); /* source 1 passes 3.9 s */
+    assert_ptr_equal(ts_part_due(part), t);
+    ts_buffer_remove(buf, part, t);
+    /* A stopped source holds event time back at most max_skew. */
+    struct ts_trace *u = span_from(buf, part, 2, 5, 150000, 0); /* due 151 s */
+    assert_int_equal(ts_part_now(part), 150000 - 60000);
+    struct ts_clock at_u = u->before;
+    assert_int_equal(at_u.max, 50000);
+    assert_int_equal(at_u.src[0], 50000);
+    assert_int_equal(at_u.src[1], 3900);
+    span_from(buf, part, 8, 6, 210999, 0); /* now 150999: u not due yet, the others are */
+    struct ts_trace *d;
+    int decided = 0;
+    while ((d = ts_part_due(part)) != NULL) {
+        assert_ptr_not_equal(d, u);
+        ts_buffer_remove(buf, part, d);
+        decided++;
+    }
+    assert_int_equal(decided, 2); /* traces 9 and 7 */
+    span_from(buf, part, 8, 7, 211000, 0);
+    assert_ptr_equal(ts_part_due(part), u);
+    /* Restored (a restart re-delivering from u's first record): the same clock as before u. */
+    struct ts_part *q = ts_buffer_part(buf, 1, 1);
+    ts_part_restore(q, &at_u);
+    assert_int_equal(ts_part_now(q), 3900);
+    assert_int_equal(ts_part_max_event(q), 50000);
+    /* Records without a known source raise only the max. */
+    ts_part_observe_source(q, 70000, -1);
+    assert_int_equal(ts_part_now(q), 70000 - 60000);
+    /* max_skew 0: one watermark on the newest record, as before sources were told apart. */
+    ts_buffer_set_max_skew(buf, 0);
+    ts_part_observe_source(q, 70001, 0);
+    assert_int_equal(ts_part_now(q), 70001);
+    assert_true(ts_source_slot("a", 1) >= 0 && ts_source_slot("a", 1) < TS_SOURCES);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_watermark_decision_wait_and_lateness),
         cmocka_unit_test(test_root_rule),
+        cmocka_unit_test(test_sources_and_max_skew),
         cmocka_unit_test(test_decision_order_hold_and_oldest),
         cmocka_unit_test(test_records_round_trip_and_accumulator),
         cmocka_unit_test(test_byte_accounting_is_exact),

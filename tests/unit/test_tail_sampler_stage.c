@@ -517,7 +517,7 @@ static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(vo
 }
 
 static const char *early_yaml = "options:\n"
-                                "  decision_wait: 30s\n"
+                                "  decision_wait: 8s\n"
                                 "  allowed_lateness: 1s\n"
                                 "  idle_timeout: 3s\n"
                                 "  max_buffer_bytes: 1MiB\n"
@@ -526,7 +526,7 @@ static const char *early_yaml = "options:\n"
                                 "    - {name: errors, type: status_code, status_codes: [ERROR]}\n"
                                 "    - {name: baseline, type: probabilistic, percentage: 30}\n";
 
-/* Spans of 3 KiB and a 30 s decision_wait need about 4 MiB of buffer: with 1 MiB the oldest
+/* Spans of 3 KiB and an 8 s decision_wait need about 2 MiB of buffer: with 1 MiB the oldest
  * traces are decided early; traces still stay whole (later spans follow the decision) and
  * every record is accounted for exactly once. */
 static void test_tail_sampler_full_buffer_decides_early(void **state)

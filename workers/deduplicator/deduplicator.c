@@ -61,6 +61,7 @@ struct dedup_state {
     int32_t *owned; /* partitions assigned (repartition mode sweeps them) */
     size_t owned_count;
     int64_t last_sweep_ms, last_report_ms;
+    struct bc_metric *duplicates_m; /* breadcrumb_dedup_duplicates_total (a handle) */
 };
 
 static void count_service(struct dedup_state *st, const char *service, size_t len)
@@ -163,6 +164,7 @@ static int dedup_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     bc_ctx_set_state(ctx, st);
+    st->duplicates_m = bc_metric_counter(ctx, "breadcrumb_dedup_duplicates_total", NULL, NULL);
     const struct bc_values *opts = bc_ctx_options(ctx);
     size_t n;
     const char *const *paths = bc_values_list(opts, "key", &n);
@@ -288,7 +290,7 @@ static int decide(struct bc_ctx *ctx, struct dedup_state *st, const struct bc_re
         return bc_emit(ctx, rec, "unique", key, key_len, value, value_len, NULL);
     }
     count_service(st, service, service_len);
-    bc_metric_counter_add(ctx, "breadcrumb_dedup_duplicates_total", NULL, 1);
+    bc_metric_add(st->duplicates_m, 1);
     struct bc_source related = {.topic = st->input != NULL ? st->input : "?",
                                 .partition = first.partition,
                                 .offset = first.offset};

@@ -572,9 +572,12 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
             if (orphans > 0) {
                 st->traces_orphaned++;
                 st->orphan_spans += orphans;
+                bc_metric_counter_add(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, orphans);
             } else {
                 st->traces_complete++;
             }
+            bc_metric_counter_add(ctx, "breadcrumb_lineage_traces_total",
+                                  orphans > 0 ? "outcome=orphaned" : "outcome=complete", 1);
             bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
         }
     }
@@ -859,6 +862,10 @@ static int lb_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
+    /* Metrics at 0 from the first scrape (README "Metrics, health and logs"). */
+    bc_metric_counter(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, NULL);
+    bc_metric_counter(ctx, "breadcrumb_lineage_traces_total", NULL, "outcome=complete");
+    bc_metric_counter(ctx, "breadcrumb_lineage_traces_total", NULL, "outcome=orphaned");
     const char *ol_topic = bc_values_str(opts, "openlineage_topic");
     if (ol_topic != NULL && ol_topic[0] != '\0') {
         /* Datasets in namespace kafka://<bootstrap>: the address `breadcrumb run` and the

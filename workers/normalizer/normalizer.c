@@ -55,6 +55,12 @@ static int nz_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     norm_options_from_values(&nz->opts, options);
+    /* Metrics at 0 from the first scrape: item dead letters by every reason code. */
+    for (int r = 0; r < NORM_REASON_COUNT; r++) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "reason=%s", norm_reason_name((enum norm_reason)r));
+        bc_metric_counter(ctx, "breadcrumb_normalizer_item_dead_letters_total", NULL, labels);
+    }
     /* The topology's schema directory; started from flags, the schemas/ beside the
      * programs' bin/ (the topology's default too). */
     const struct bc_config *cfg = bc_ctx_config(ctx);
@@ -72,11 +78,14 @@ static int nz_init(struct bc_ctx *ctx)
             dir = "schemas";
         }
     }
-    if (bc_avro_registry_load(dir, &nz->reg, errstr, sizeof(errstr)) != 0) {
+    /* The runtime's registry when it loaded one: with a remote registry its ids are the
+     * ones registered for the output topics. */
+    const struct bc_avro_registry *reg = bc_ctx_registry(ctx);
+    if (reg == NULL && bc_avro_registry_load(dir, &nz->reg, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "schema registry", "dir", dir, "error", errstr, NULL);
         return BC_FATAL;
     }
-    nz->norm = norm_new(nz->reg, &nz->opts, errstr, sizeof(errstr));
+    nz->norm = norm_new(reg != NULL ? reg : nz->reg, &nz->opts, errstr, sizeof(errstr));
     if (nz->norm == NULL) {
         bc_log(BC_LOG_ERROR, "normalizer", "error", errstr, NULL);
         return BC_FATAL;

@@ -5,7 +5,12 @@
  * rule's key and projection. Nothing is dropped silently: a record no rule matched goes to
  * the default topic or the DLQ ("unrouted"); a `drop` rule writes a Fate naming the rule
  * ("rule:<name>"); an undecodable record is dead-lettered ("undecodable"). Every outcome is
- * counted per rule and per target, and the counts are logged at shutdown.
+ * counted per rule and per target, exported on /metrics (breadcrumb_router_routes_total by
+ * rule and action, breadcrumb_router_copies_total by topic) and logged at shutdown.
+ *
+ * Metrics: the series are created at init and kept as handles, so counting a record is a
+ * relaxed atomic add on this thread; the HTTP thread renders them. Nothing here locks, calls
+ * into the HTTP server or waits for it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,7 +37,52 @@ struct router_state {
     int values;           /* event and scratch exist */
     struct bc_avro_buf buf;
     uint64_t dropped, unrouted, undecodable;
+    struct bc_metric **rule_routes;   /* per rule (new): routed or dropped by it */
+    struct bc_metric **target_copies; /* per target (new): copies written */
+    struct bc_metric *unmatched_m, *undecodable_m;
 };
+
+/* Creates the router's series (all at 0) and keeps their handles. Returns 0, or -1 when
+ * out of memory; a series the registry refuses stays NULL (not counted). */
+static int metrics_init(struct bc_ctx *ctx, struct router_state *st)
+{
+    size_t nr = router_table_rule_count(st->table), nt = router_table_target_count(st->table);
+    st->rule_routes = calloc(nr > 0 ? nr : 1, sizeof(*st->rule_routes));
+    st->target_copies = calloc(nt > 0 ? nt : 1, sizeof(*st->target_copies));
+    if (st->rule_routes == NULL || st->target_copies == NULL) {
+        return -1;
+    }
+    char labels[400];
+    for (size_t i = 0; i < nr; i++) {
+        const struct router_rule *r = router_table_rule(st->table, i);
+        snprintf(labels, sizeof(labels), "rule=%s,action=%s", router_rule_name(r),
+                 router_rule_is_drop(r) ? "drop" : "route");
+        st->rule_routes[i] = bc_metric_counter(ctx, "breadcrumb_router_routes_total", NULL, labels);
+    }
+    st->unmatched_m = bc_metric_counter(ctx, "breadcrumb_router_routes_total", NULL,
+                                        router_table_default(st->table) >= 0
+                                            ? "rule=(none),action=default"
+                                            : "rule=(none),action=dlq");
+    st->undecodable_m = bc_metric_counter(ctx, "breadcrumb_router_routes_total", NULL,
+                                          "rule=(none),action=undecodable");
+    for (size_t i = 0; i < nt; i++) {
+        snprintf(labels, sizeof(labels), "topic=%s", router_table_target(st->table, i)->topic);
+        st->target_copies[i] = bc_metric_counter(ctx, "breadcrumb_router_copies_total", NULL,
+                                                 labels);
+    }
+    return 0;
+}
+
+/* The routes series of rule r (a handle), found among the table's few rules. */
+static struct bc_metric *rule_metric(const struct router_state *st, const struct router_rule *r)
+{
+    for (size_t i = 0; i < router_table_rule_count(st->table); i++) {
+        if (router_table_rule(st->table, i) == r) {
+            return st->rule_routes[i];
+        }
+    }
+    return NULL;
+}
 
 /* Without a registry from the runtime (started from flags without --schemas): the
  * topology's schemas.dir, else $BREADCRUMB_SCHEMAS, else the schemas/ beside the program's
@@ -90,6 +140,9 @@ static int router_init(struct bc_ctx *ctx)
     }
     bc_errors_clear(&errs);
     st->decision = router_decision_new(st->table);
+    if (metrics_init(ctx, st) != 0) {
+        return BC_FATAL;
+    }
 
     char dir[4200] = "(the runtime's)", errstr[512];
     st->reg = bc_ctx_registry(ctx);
@@ -146,6 +199,7 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (data == NULL ||
         bc_avro_decode(st->reg, st->te, data, len, &st->event, errstr, sizeof(errstr)) != 0) {
         st->undecodable++;
+        bc_metric_add(st->undecodable_m, 1);
         return bc_dead_letter(ctx, rec, "undecodable",
                               data == NULL ? "null value" : errstr);
     }
@@ -162,14 +216,19 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
             .event_id = bc_event_get_string(&st->event, BC_EV_EVENT_ID, &id_len),
         };
         st->dropped++;
+        bc_metric_add(rule_metric(st, d->dropped_by), 1);
         return bc_drop_fate(ctx, rec, NULL, &fate);
     }
     if (d->unmatched_dlq) {
         st->unrouted++;
+        bc_metric_add(st->unmatched_m, 1);
         return bc_dead_letter(ctx, rec, "unrouted", "no rule matched");
     }
     for (size_t i = 0; i < d->n; i++) {
         const struct router_rule *rule = d->copies[i].rule;
+        if (i == 0 || rule != d->copies[i - 1].rule) { /* copies are in rule order */
+            bc_metric_add(rule != NULL ? rule_metric(st, rule) : st->unmatched_m, 1);
+        }
         struct router_target *target = router_table_target(st->table, d->copies[i].target);
         avro_value_t *value = router_rule_project(rule, &st->event, &st->scratch);
         char *json = NULL;
@@ -190,6 +249,7 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
             return rc;
         }
         target->written++;
+        bc_metric_add(st->target_copies[d->copies[i].target], 1);
     }
     return BC_OK;
 }
@@ -233,6 +293,8 @@ static void router_fini(struct bc_ctx *ctx)
     bc_avro_buf_free(&st->buf);
     router_decision_destroy(st->decision);
     router_table_destroy(st->table);
+    free(st->rule_routes);
+    free(st->target_copies);
     bc_avro_registry_destroy(st->own_reg);
     free(st);
     bc_ctx_set_state(ctx, NULL);

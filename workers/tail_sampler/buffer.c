@@ -9,10 +9,12 @@
 
 struct ts_part {
     int32_t id;
-    int64_t max_event_ms; /* -1 before any record */
+    struct ts_clock clock;
+    int64_t now_ms; /* event time now, from clock (buffer.h) */
     int64_t last_wall;
     struct ts_trace **table; /* chained hash table, table_cap a power of two (or 0) */
     size_t table_cap, count;
+    const struct ts_buffer *buf;
     struct ts_trace **heap; /* min-heap on (due_ms, seq) */
     size_t heap_n, heap_cap;
     struct ts_trace *head, *tail; /* FIFO by first_offset */
@@ -22,7 +24,7 @@ struct ts_part {
 
 struct ts_buffer {
     const struct ts_policies *policies;
-    int64_t wait_ms, lateness_ms;
+    int64_t wait_ms, lateness_ms, max_skew_ms;
     size_t trace_size; /* struct ts_trace with its accumulator, rounded to 8 */
     struct ts_part **parts; /* by partition id; NULL where not owned */
     size_t n_parts;
@@ -118,7 +120,12 @@ struct ts_part *ts_buffer_part(struct ts_buffer *buf, int32_t partition, int cre
             return NULL;
         }
         part->id = partition;
-        part->max_event_ms = -1;
+        part->clock.max = -1;
+        for (int i = 0; i < TS_SOURCES; i++) {
+            part->clock.src[i] = -1;
+        }
+        part->now_ms = -1;
+        part->buf = buf;
         buf->parts[partition] = part;
     }
     return buf->parts[partition];
@@ -149,16 +156,80 @@ int32_t ts_part_id(const struct ts_part *part)
     return part->id;
 }
 
+void ts_buffer_set_max_skew(struct ts_buffer *buf, int64_t max_skew_ms)
+{
+    buf->max_skew_ms = max_skew_ms;
+}
+
+int ts_source_slot(const void *id, size_t len)
+{
+    return (int)(XXH3_64bits(id, len) % TS_SOURCES);
+}
+
 int64_t ts_part_max_event(const struct ts_part *part)
 {
-    return part->max_event_ms;
+    return part->clock.max;
+}
+
+int64_t ts_part_now(const struct ts_part *part)
+{
+    return part->now_ms;
+}
+
+const struct ts_clock *ts_part_clock(const struct ts_part *part)
+{
+    return &part->clock;
+}
+
+static void clock_update(struct ts_part *part)
+{
+    const struct ts_clock *c = &part->clock;
+    int64_t skew = part->buf->max_skew_ms;
+    if (skew <= 0) {
+        part->now_ms = c->max;
+        return;
+    }
+    int64_t low = c->max;
+    for (int i = 0; i < TS_SOURCES; i++) {
+        if (c->src[i] >= 0 && c->src[i] < low) {
+            low = c->src[i];
+        }
+    }
+    part->now_ms = low > c->max - skew ? low : c->max - skew;
+}
+
+void ts_part_observe_source(struct ts_part *part, int64_t event_ms, int slot)
+{
+    int changed = 0;
+    if (event_ms > part->clock.max) {
+        part->clock.max = event_ms;
+        changed = 1;
+    }
+    if (slot >= 0 && slot < TS_SOURCES && event_ms > part->clock.src[slot]) {
+        part->clock.src[slot] = event_ms;
+        changed = 1;
+    }
+    if (changed) {
+        clock_update(part);
+    }
 }
 
 void ts_part_observe(struct ts_part *part, int64_t event_ms)
 {
-    if (event_ms > part->max_event_ms) {
-        part->max_event_ms = event_ms;
+    ts_part_observe_source(part, event_ms, -1);
+}
+
+void ts_part_restore(struct ts_part *part, const struct ts_clock *c)
+{
+    if (c->max > part->clock.max) {
+        part->clock.max = c->max;
     }
+    for (int i = 0; i < TS_SOURCES; i++) {
+        if (c->src[i] > part->clock.src[i]) {
+            part->clock.src[i] = c->src[i];
+        }
+    }
+    clock_update(part);
 }
 
 int64_t ts_part_last_wall(const struct ts_part *part)
@@ -202,7 +273,12 @@ struct ts_trace *ts_part_oldest(const struct ts_part *part)
 
 struct ts_trace *ts_part_due(const struct ts_part *part)
 {
-    if (part->heap_n > 0 && part->heap[0]->due_ms <= part->max_event_ms) {
+    return ts_part_due_by(part, part->now_ms);
+}
+
+struct ts_trace *ts_part_due_by(const struct ts_part *part, int64_t event_ms)
+{
+    if (part->heap_n > 0 && part->heap[0]->due_ms <= event_ms) {
         return part->heap[0];
     }
     return NULL;
@@ -380,7 +456,7 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
         t->first_offset = offset;
         t->last_ms = event_ms;
         t->root_end_ms = -1;
-        t->max_before = part->max_event_ms;
+        t->before = part->clock;
         t->seq = buf->seq++;
         ts_acc_init(buf->policies, &t->acc);
         t->prev = part->tail;

@@ -4,14 +4,26 @@
  * code (no Kafka, no Avro), unit-tested in tests/unit/test_tail_sampler_buffer.c.
  *
  * Decision timing (event time, so a replay of the topic decides the same way). Per
- * partition, max_event_ms is the highest event time seen (a span's end, a log's time); the
- * watermark is max_event_ms - allowed_lateness. A trace is due when
+ * partition, max_event_ms is the highest event time seen (a span's end, a log's time). The
+ * records of one partition come from several sources (the partitions of the raw topic the
+ * normalizer read, TrackingEvent.source), processed upstream at different speeds: while one
+ * upstream worker is slow or restarting, the others run ahead by minutes of event time, and
+ * a watermark on max_event_ms alone would decide the slow source's traces before their
+ * spans arrive. So event time "now" is the newest time of the source that is furthest
+ * behind, but never more than max_skew behind max_event_ms (a source that stopped for good
+ * cannot hold decisions back forever):
+ *     now_ms = max(min over sources of their newest time, max_event_ms - max_skew)
+ * (max_event_ms itself when no source is known or max_skew is 0). Sources are hashed into
+ * TS_SOURCES slots; two sharing a slot count as one (the faster hides the slower: the old,
+ * single watermark's behaviour, never worse). The watermark is now_ms - allowed_lateness.
+ * A trace is due when
  *     watermark >= last_ms + decision_wait          (its latest span ended long enough ago)
- *  or max_event_ms >= root_end_ms + decision_wait   (its root span ended, and decision_wait
+ *  or now_ms >= root_end_ms + decision_wait         (its root span ended, and decision_wait
  *                                                    of event time has passed since)
- * which is one number per trace, due_ms, compared with max_event_ms; a min-heap on due_ms
- * finds the due traces in O(log n). The idle fallback (processing time) and the early
- * decisions of a full buffer are the stage's: they pick traces with ts_part_oldest().
+ * which is one number per trace, due_ms, compared with now_ms; a min-heap on due_ms finds
+ * the due traces in O(log n). The idle fallback (processing time: ts_part_due_by()
+ * with max_event_ms plus the time the partition has been quiet) and the early decisions of a
+ * full buffer (ts_part_oldest()) are the stage's.
  *
  * Memory. Every byte the buffer allocates is counted in ts_buffer_bytes(): the trace
  * structs (with their policy accumulators), the arenas at their capacity, the hash tables
@@ -28,6 +40,13 @@
 #include "policy.h"
 
 #define TS_RECORD_HEADER 24 /* offset, timestamp, length, flags */
+#define TS_SOURCES 16       /* source slots of a partition's event-time clock */
+
+/* A partition's event-time progress (see above): what the stage saves and restores. */
+struct ts_clock {
+    int64_t max;             /* newest event time of any record, -1 before any */
+    int64_t src[TS_SOURCES]; /* newest event time per source slot, -1: none seen */
+};
 
 struct ts_buffer;
 struct ts_part;
@@ -39,8 +58,8 @@ struct ts_trace {
     int64_t last_ms;      /* latest event time of its records */
     int64_t root_end_ms;  /* end of its root span, -1 before the root arrived */
     int64_t due_ms;       /* decided once the partition's max_event_ms reaches this */
-    int64_t max_before;   /* the partition's max_event_ms when the trace was created: the
-                           * highest event time of every record before first_offset */
+    struct ts_clock before; /* the partition's clock when the trace was created: event
+                             * times of every record before first_offset */
     uint64_t seq;         /* creation order over the whole buffer (oldest first) */
     uint32_t records;     /* records buffered */
     uint32_t heap_idx;
@@ -80,9 +99,21 @@ void ts_buffer_drop_part(struct ts_buffer *buf, int32_t partition);
 struct ts_part *ts_buffer_oldest_part(struct ts_buffer *buf);
 int32_t ts_part_id(const struct ts_part *part);
 
-/* Max event time seen on the partition (-1 before any) and raising it. */
+/* How far behind the newest event time the slowest source may be (0, the default: sources
+ * are not told apart, now_ms = max_event_ms). */
+void ts_buffer_set_max_skew(struct ts_buffer *buf, int64_t max_skew_ms);
+/* The source slot of a source id (e.g. topic and partition as bytes). */
+int ts_source_slot(const void *id, size_t len);
+
+/* Max event time seen on the partition (-1 before any), event time now (above), the clock. */
 int64_t ts_part_max_event(const struct ts_part *part);
+int64_t ts_part_now(const struct ts_part *part);
+const struct ts_clock *ts_part_clock(const struct ts_part *part);
+/* Raises the clock with a record's event time from source slot (-1: none known). */
 void ts_part_observe(struct ts_part *part, int64_t event_ms);
+void ts_part_observe_source(struct ts_part *part, int64_t event_ms, int slot);
+/* Raises the clock to at least c, slot by slot (a restored clock). */
+void ts_part_restore(struct ts_part *part, const struct ts_clock *c);
 /* Wall-clock ms of the last record (set by the stage), for the idle fallback. */
 int64_t ts_part_last_wall(const struct ts_part *part);
 void ts_part_set_last_wall(struct ts_part *part, int64_t wall_ms);
@@ -90,8 +121,11 @@ void ts_part_set_last_wall(struct ts_part *part, int64_t wall_ms);
 struct ts_trace *ts_part_find(const struct ts_part *part, const uint8_t id[16]);
 /* The oldest trace (lowest first_offset), or NULL. */
 struct ts_trace *ts_part_oldest(const struct ts_part *part);
-/* A trace with due_ms <= max_event_ms, or NULL when none is due. */
+/* A trace with due_ms <= now_ms, or NULL when none is due. */
 struct ts_trace *ts_part_due(const struct ts_part *part);
+/* The same as if now_ms were event_ms (the idle fallback's estimate of event time on a
+ * quiet partition), without changing it. */
+struct ts_trace *ts_part_due_by(const struct ts_part *part, int64_t event_ms);
 /* Lowest buffered offset of the partition (what to hold), or -1 when nothing is buffered. */
 int64_t ts_part_hold(const struct ts_part *part);
 size_t ts_part_traces(const struct ts_part *part);
@@ -103,7 +137,7 @@ size_t ts_buffer_add_cost(const struct ts_buffer *buf, const struct ts_part *par
 /* Appends one record to the trace id (created when absent). span (may be NULL for a
  * non-span record) feeds the policy accumulator; event_ms is the record's event time;
  * root_end_ms >= 0 when the record is the trace's root span. Offsets must increase per
- * partition. Call it before ts_part_observe() of the record's event time (so max_before
+ * partition. Call it before ts_part_observe() of the record's event time (so `before`
  * excludes the record). Returns the trace, or NULL on OOM (nothing changed). */
 struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, const uint8_t id[16],
                                int64_t offset, int64_t timestamp_ms, uint32_t flags,

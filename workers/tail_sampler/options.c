@@ -50,13 +50,21 @@ static const struct bc_option options[] = {
      .min = 0,
      .max = BC_HOUR_MS,
      .description = "how far the watermark trails the newest span seen"},
+    {.name = "max_source_skew",
+     .type = BC_OPT_DURATION,
+     .def = "5m",
+     .min = 0,
+     .max = BC_HOUR_MS,
+     .description = "event time follows the slowest source (raw partition) of a partition's "
+                    "records, at most this far behind the newest; 0: the newest record's time"},
     {.name = "idle_timeout",
      .type = BC_OPT_DURATION,
      .def = "30s",
      .min = BC_SECOND_MS,
      .max = BC_HOUR_MS,
-     .description = "the traces of a partition without new records for this long (wall "
-                    "clock) are decided anyway, flagged `idle_decided`"},
+     .description = "after this long (wall clock) caught up and without new records, a "
+                    "partition's event time is taken to go on with the wall clock: its traces "
+                    "are decided as they fall due, flagged `idle_decided`"},
     {.name = "max_buffer_bytes",
      .type = BC_OPT_SIZE,
      .def = "256MiB",

@@ -32,14 +32,23 @@
  * The store is restored before records flow, so these cases never see a half-state.
  *
  * The watermark after a restart. Re-delivery starts at H, the committed offset: the hold,
- * or the next offset when nothing is held. At every offset o >= H the watermark must be
- * what it was in an uninterrupted run, max event time over [0, o] = max([0, H)) combined
- * with max([H, o]); the second part comes back with the re-delivered records, the first is
- * kept in the store (key "meta", with the limiters' windows), written in the transaction
- * that moves H. Each trace remembers max_before, the max before its first record, so
- * max([0, H)) is the oldest trace's max_before (or the current max when nothing is held).
- * Restoring the max as of the crash instead would decide the re-delivered traces too early,
- * before their later spans come back.
+ * or the next offset when nothing is held. At every offset o >= H the partition's event-time
+ * clock (buffer.h: the newest event time, overall and per source) must be what it was in an
+ * uninterrupted run, the clock over [0, o] = the clock over [0, H) combined with [H, o]; the
+ * second part comes back with the re-delivered records, the first is kept in the store (key
+ * "meta", with the limiters' windows), written in the transaction that moves H. Each trace
+ * remembers `before`, the clock before its first record, so the clock over [0, H) is the
+ * oldest trace's (or the current clock when nothing is held). Restoring the clock as of the
+ * crash instead would decide the re-delivered traces too early, before their later spans
+ * come back.
+ *
+ * Event time follows the slowest source (raw partition) of the records, at most
+ * max_source_skew behind the newest (buffer.h): upstream instances progress at different
+ * speeds, most of all while one is restarting, and the newest record alone would decide a
+ * slow source's traces before their spans arrive.
+ *
+ * Idle decisions (sampler_tick): only for a partition caught up with its input and quiet for
+ * idle_timeout, and then gradually (see idle_decide()).
  *
  * Determinism. Decisions depend on event time only (record times and trace ids), in input
  * order, except: idle decisions (wall clock; flagged `idle_decided` on the spans) and early
@@ -83,7 +92,8 @@ static const char meta_key[] = "meta";
 /* Per-partition state besides the buffer. */
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
-    int64_t meta_max;         /* max([0, H)) last written to the store, -1: none */
+    struct ts_clock meta_clock; /* the clock before H last written to the store */
+    int has_meta;
     int64_t handled_upto;     /* records below this offset that are not part of a trace
                                * (passed through, dead-lettered) were handled by a
                                * committed or the open transaction: skip them */
@@ -114,7 +124,7 @@ struct sampler {
     int64_t last_report;
     struct {
         uint64_t spans, kept_traces, dropped_traces, kept_spans, dropped_spans, early, idle,
-            late, replayed, passed;
+            late, replayed, passed, late_errors, late_errors_idle;
     } count;
 };
 
@@ -198,7 +208,6 @@ static struct pstate *pstate_of(struct sampler *s, int32_t partition)
             free(p);
             return NULL;
         }
-        p->meta_max = -1;
         s->ps[partition] = p;
     }
     return s->ps[partition];
@@ -213,15 +222,16 @@ static void pstate_free(struct sampler *s, int32_t partition)
     }
 }
 
-/* The max event time of the records before the committed offset (see the header). */
-static int64_t max_before_hold(const struct ts_part *part)
+/* The event-time clock of the records before the committed offset (see the header). */
+static const struct ts_clock *clock_before_hold(const struct ts_part *part)
 {
     const struct ts_trace *oldest = ts_part_oldest(part);
-    return oldest != NULL ? oldest->max_before : ts_part_max_event(part);
+    return oldest != NULL ? &oldest->before : ts_part_clock(part);
 }
 
-/* The meta record: max_before_hold, handled_upto, then the limiters' windows. */
-#define META_HEADER 16
+/* The meta record: the clock before the hold (max, then the sources), handled_upto, then the
+ * limiters' windows. */
+#define META_HEADER (16 + 8 * TS_SOURCES)
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
@@ -230,15 +240,17 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
-    int64_t max = max_before_hold(part);
-    memcpy(value, &max, 8);
+    const struct ts_clock *c = clock_before_hold(part);
+    memcpy(value, &c->max, 8);
     memcpy(value + 8, &ps->handled_upto, 8);
+    memcpy(value + 16, c->src, 8 * TS_SOURCES);
     memcpy(value + META_HEADER, ps->buckets, len - META_HEADER);
     int64_t ts = bc_stream_time(ctx, partition);
     if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
         return BC_FATAL;
     }
-    ps->meta_max = max;
+    ps->meta_clock = *c;
+    ps->has_meta = 1;
     return BC_OK;
 }
 
@@ -320,6 +332,7 @@ struct view {
     uint8_t id[16];
     int64_t event_ms;
     int64_t root_end_ms; /* -1: not a root span */
+    int source;          /* source slot (TrackingEvent.source topic and partition), -1: none */
     struct ts_span span;
 };
 
@@ -353,6 +366,22 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         v->has_trace = 1;
     }
     v->root_end_ms = -1;
+    v->source = -1;
+    avro_value_t source, field;
+    const char *src_topic = NULL;
+    size_t src_len = 0;
+    int32_t src_part = 0;
+    if (bc_event_field(&s->ev, BC_EV_SOURCE, &source) == 0 &&
+        avro_value_get_by_index(&source, 0, &field, NULL) == 0 &&
+        avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
+        avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
+        avro_value_get_int(&field, &src_part) == 0) {
+        char id[300];
+        size_t n = src_len - 1 < 256 ? src_len - 1 : 256;
+        memcpy(id, src_topic, n);
+        memcpy(id + n, &src_part, 4);
+        v->source = ts_source_slot(id, n + 4);
+    }
     if (v->kind != BC_EVENT_SPAN) {
         v->event_ms = start / 1000000;
         return 0;
@@ -389,6 +418,23 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 
 /* ---- emitting ------------------------------------------------------------------------- */
 
+/* Re-encodes a span with its decision: the sampling field when sampled, the flags
+ * idle_decided / decided_early when the decision was one of those. Into s->out. */
+static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
+                    int sampled)
+{
+    char errstr[256] = "";
+    if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) != 0 ||
+        (sampled && bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0) ||
+        ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
+        ((d->flags & DECISION_EARLY) && bc_event_add_flag(&s->ev, "decided_early") != 0) ||
+        bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_ERROR, "cannot re-encode a buffered span", "error", errstr, NULL);
+        return BC_FATAL;
+    }
+    return BC_OK;
+}
+
 /* Emits or drops one record of a decided trace. rec: the input at hand (NULL for a buffered
  * record, then src says which); event_id (may be NULL) goes into its Fate. */
 static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *rec,
@@ -403,15 +449,7 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if (rflags & TS_REC_SPAN) {
-            char errstr[256];
-            if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) !=
-                    0 ||
-                bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0 ||
-                ((d->flags & DECISION_IDLE) && bc_event_add_flag(&s->ev, "idle_decided") != 0) ||
-                ((d->flags & DECISION_EARLY) &&
-                 bc_event_add_flag(&s->ev, "decided_early") != 0) ||
-                bc_avro_encode(s->schema, &s->ev, &s->out, errstr, sizeof(errstr)) != 0) {
-                bc_log(BC_LOG_ERROR, "cannot re-encode a buffered span", "error", errstr, NULL);
+            if (reencode(s, value, len, d, 1) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -430,7 +468,18 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
                          : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
     if (rc == BC_OK && s->has_cold) {
-        rc = bc_emit(ctx, rec, "cold", key, 32, value, len, &opts);
+        /* The cold copy carries the same flags as a kept span would: an audit can tell the
+         * decisions a replay may not reproduce. */
+        const void *out = value;
+        size_t out_len = len;
+        if ((rflags & TS_REC_SPAN) && (d->flags & (DECISION_IDLE | DECISION_EARLY))) {
+            if (reencode(s, value, len, d, 0) != BC_OK) {
+                return BC_FATAL;
+            }
+            out = s->out.data;
+            out_len = s->out.len;
+        }
+        rc = bc_emit(ctx, rec, "cold", key, 32, out, out_len, &opts);
     }
     return rc;
 }
@@ -489,6 +538,7 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
     }
     if (how & DECISION_IDLE) {
         s->count.idle++;
+        bc_metric_counter_add(ctx, "breadcrumb_sampler_idle_decided_total", NULL, 1);
     }
     ts_buffer_remove(s->buf, part, t);
     if (memcmp(before, ps->buckets, nb * sizeof(*before)) != 0) {
@@ -507,7 +557,8 @@ static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
         return BC_FATAL;
     }
     int64_t hold = ts_part_hold(part);
-    if (ps->meta_max != max_before_hold(part)) {
+    if (!ps->has_meta ||
+        memcmp(&ps->meta_clock, clock_before_hold(part), sizeof(struct ts_clock)) != 0) {
         int rc = meta_put(s, ctx, partition, part, ps);
         if (rc != BC_OK) {
             return rc;
@@ -551,7 +602,7 @@ static int make_room(struct sampler *s, struct bc_ctx *ctx, size_t cost)
 static void report(struct sampler *s, const char *msg)
 {
     char bytes[24], peak[24], traces[24], kept[24], dropped[24], early[24], idle[24], late[24],
-        replayed[24], passed[24], spans[24];
+        replayed[24], passed[24], spans[24], late_errors[24], late_errors_idle[24];
     snprintf(bytes, sizeof(bytes), "%zu", ts_buffer_bytes(s->buf));
     snprintf(peak, sizeof(peak), "%zu", s->peak_bytes);
     snprintf(traces, sizeof(traces), "%zu", ts_buffer_traces(s->buf));
@@ -563,10 +614,13 @@ static void report(struct sampler *s, const char *msg)
     snprintf(replayed, sizeof(replayed), "%" PRIu64, s->count.replayed);
     snprintf(passed, sizeof(passed), "%" PRIu64, s->count.passed);
     snprintf(spans, sizeof(spans), "%" PRIu64, s->count.spans);
+    snprintf(late_errors, sizeof(late_errors), "%" PRIu64, s->count.late_errors);
+    snprintf(late_errors_idle, sizeof(late_errors_idle), "%" PRIu64, s->count.late_errors_idle);
     bc_log(BC_LOG_INFO, msg, "buffered_bytes", bytes, "buffered_bytes_peak", peak,
            "buffered_traces", traces, "spans", spans, "traces_kept", kept, "traces_dropped",
            dropped, "decided_early", early, "idle_decided", idle, "late_followed", late,
-           "replayed_skipped", replayed, "passed_through", passed, NULL);
+           "replayed_skipped", replayed, "passed_through", passed, "late_errors_dropped",
+           late_errors, "late_errors_dropped_idle", late_errors_idle, NULL);
 }
 
 /* ---- stage callbacks -------------------------------------------------------------------- */
@@ -608,6 +662,7 @@ static int sampler_init(struct bc_ctx *ctx)
     if (s->buf == NULL) {
         return BC_FATAL;
     }
+    ts_buffer_set_max_skew(s->buf, bc_values_int(o, "max_source_skew"));
     struct bc_store_opts sopts = {.max_bytes = 0,
                                   .ttl_ms = bc_values_int(o, "decision_ttl"),
                                   .full_policy = BC_STORE_EVICT_OLDEST};
@@ -649,6 +704,16 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     s->has_ev = 1;
+    /* Metrics registered at 0 from the first scrape (counted where traces are decided). */
+    bc_metric_counter(ctx, "breadcrumb_sampler_decided_early_total", NULL, NULL);
+    for (size_t i = 0; i < ts_policies_count(s->policies); i++) {
+        char labels[160];
+        for (int keep = 0; keep < 2; keep++) {
+            snprintf(labels, sizeof(labels), "policy=%s,decision=%s",
+                     ts_policies_name(s->policies, i), keep ? "keep" : "drop");
+            bc_metric_counter(ctx, "breadcrumb_sampler_traces_total", NULL, labels);
+        }
+    }
     return BC_OK;
 }
 
@@ -665,11 +730,13 @@ static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
     size_t len;
     if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) &&
         len >= META_HEADER) {
-        int64_t max;
-        memcpy(&max, value, 8);
+        struct ts_clock c;
+        memcpy(&c.max, value, 8);
         memcpy(&ps->handled_upto, (const uint8_t *)value + 8, 8);
-        ts_part_observe(part, max);
-        ps->meta_max = max;
+        memcpy(c.src, (const uint8_t *)value + 16, 8 * TS_SOURCES);
+        ts_part_restore(part, &c);
+        ps->meta_clock = c;
+        ps->has_meta = 1;
         size_t nb = (len - META_HEADER) / sizeof(struct ts_bucket);
         if (nb > s->n_buckets) {
             nb = s->n_buckets;
@@ -755,6 +822,8 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
                     s->peak_bytes = ts_buffer_bytes(s->buf);
+                    bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                                        (double)s->peak_bytes);
                 }
             }
         }
@@ -763,6 +832,17 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 s->count.replayed++; /* case 1: handled by a committed transaction */
             } else {
                 s->count.late++; /* case 2: follows the decision */
+                if (is_span && v.span.status == 2 && !(d.flags & DECISION_SAMPLED)) {
+                    /* An error span after its trace was dropped: decision_wait +
+                     * allowed_lateness (or idle_timeout) too short for this input. */
+                    s->count.late_errors++;
+                    s->count.late_errors_idle += (d.flags & DECISION_IDLE) != 0;
+                    bc_metric_counter_add(ctx, "breadcrumb_sampler_late_errors_dropped_total",
+                                          (d.flags & DECISION_IDLE)    ? "decision=idle"
+                                          : (d.flags & DECISION_EARLY) ? "decision=early"
+                                                                       : "decision=event_time",
+                                          1);
+                }
                 size_t id_len = 0;
                 const char *event_id = bc_event_get_string(&s->ev, BC_EV_EVENT_ID, &id_len);
                 char eid[64];
@@ -780,7 +860,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (rc != BC_OK) {
         return rc;
     }
-    ts_part_observe(part, v.event_ms);
+    ts_part_observe_source(part, v.event_ms, v.source);
     rc = decide_due(s, ctx, part);
     if (rc == BC_OK) {
         rc = update_hold(s, ctx, part);
@@ -788,23 +868,50 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     return rc;
 }
 
+/* The idle fallback. A partition is quiet while it is caught up (nothing left to fetch:
+ * bc_input_behind() 0 or unknown) and no record arrives; records held up upstream (an open
+ * transaction of a killed worker, which a read_committed consumer cannot read past) do not
+ * count as quiet. After idle_timeout of quiet, event time is estimated to have gone on at
+ * the pace of the wall clock: the traces that would be due at max_event + quiet are decided
+ * (flagged idle_decided), in due order, one by one as the quiet goes on, rather than all at
+ * once. So a trace still receiving spans through an upstream outage shorter than
+ * max(idle_timeout, its own due time - max_event) keeps them, and the last traces of a
+ * finished stream are decided after at most max(idle_timeout, decision_wait +
+ * allowed_lateness). */
+static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
+                       int64_t now_ms)
+{
+    int32_t partition = ts_part_id(part);
+    if (bc_input_behind(ctx, partition) > 0 || now_ms < ts_part_last_wall(part)) {
+        ts_part_set_last_wall(part, now_ms); /* records on their way: not quiet */
+        return BC_OK;
+    }
+    int64_t quiet = now_ms - ts_part_last_wall(part);
+    if (quiet < s->idle_ms) {
+        return BC_OK;
+    }
+    int64_t upto = ts_part_now(part) + quiet;
+    int decided = 0;
+    struct ts_trace *t;
+    while ((t = ts_part_due_by(part, upto)) != NULL) {
+        int rc = decide(s, ctx, part, t, DECISION_IDLE);
+        if (rc != BC_OK) {
+            return rc;
+        }
+        decided = 1;
+    }
+    return decided ? update_hold(s, ctx, part) : BC_OK;
+}
+
 static int sampler_tick(struct bc_ctx *ctx, int64_t now_ms)
 {
     struct sampler *s = bc_ctx_state(ctx);
     for (size_t i = 0; i < s->n_ps; i++) {
         struct ts_part *part = ts_buffer_part(s->buf, (int32_t)i, 0);
-        if (part == NULL || ts_part_traces(part) == 0 ||
-            now_ms - ts_part_last_wall(part) < s->idle_ms) {
+        if (part == NULL || ts_part_traces(part) == 0) {
             continue;
         }
-        struct ts_trace *t;
-        while ((t = ts_part_oldest(part)) != NULL) {
-            int rc = decide(s, ctx, part, t, DECISION_IDLE);
-            if (rc != BC_OK) {
-                return rc;
-            }
-        }
-        int rc = update_hold(s, ctx, part);
+        int rc = idle_decide(s, ctx, part, now_ms);
         if (rc != BC_OK) {
             return rc;
         }
