@@ -26,6 +26,7 @@
 #include "bc_log.h"
 #include "bc_metrics_runtime.h"
 #include "bc_runtime.h"
+#include "bc_runlog.h"
 #include "bc_schemas.h"
 #include "bc_store.h"
 #include "bc_table.h"
@@ -115,6 +116,10 @@ struct bc_runtime {
     struct stop_bound *emit_from, *emit_to; /* settings.emit_from and emit_to, parsed */
     size_t emit_from_count, emit_to_count;
     const char *live_pipeline; /* settings.pipeline without the --name-prefix */
+
+    char run_id[37];       /* this process's run (bc_runlog.h) */
+    char runs_topic[256];  /* <pipeline>.runs when the topology declares it, else "" */
+    char fail_reason[400]; /* why the run ends with an error, for its `failed` record */
 };
 
 static volatile sig_atomic_t signal_stop;
@@ -616,6 +621,15 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
              s->fates_topic ? s->fates_topic : "");
     if (s->fates_topic == NULL) {
         snprintf(rt->fates_topic, sizeof(rt->fates_topic), "%s.fates", s->pipeline);
+    }
+    bc_runlog_id(rt->run_id);
+    if (s->config != NULL) {
+        char runs[256];
+        snprintf(runs, sizeof(runs), "%s.runs", s->pipeline);
+        const struct bc_topic *t = bc_config_topic(s->config, runs);
+        if (t != NULL && !t->implicit) {
+            snprintf(rt->runs_topic, sizeof(rt->runs_topic), "%s", runs);
+        }
     }
     rt->commit_interval_ms = s->commit_interval_ms > 0 ? s->commit_interval_ms : 100;
     rt->max_batch = s->max_batch > 0 ? s->max_batch : 1000;
@@ -1637,6 +1651,9 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
     snprintf(offset, sizeof(offset), "%" PRId64, msg->offset);
     bc_log(BC_LOG_ERROR, "stage failed", "stage", rt->stage->name, "topic", topic_name,
            "offset", offset, NULL);
+    snprintf(rt->fail_reason, sizeof(rt->fail_reason),
+             "stage %s failed (BC_FATAL) processing %s:%" PRId32 ":%" PRId64, rt->stage->name,
+             topic_name, msg->partition, msg->offset);
     rt->exit_code = BC_EXIT_STAGE;
     return -1;
 }
@@ -1691,6 +1708,32 @@ static int changelogs_check(struct bc_runtime *rt)
     return rc;
 }
 
+/* Writes this process's run record (bc_runlog.h) in a transaction of its own, when the
+ * topology declares <pipeline>.runs. Best effort: a failure is logged. */
+static void run_record(struct bc_runtime *rt, const char *state, const char *error)
+{
+    if (rt->runs_topic[0] == '\0' || !rt->producer_ready || rt->txn_open ||
+        rt->exit_code == BC_EXIT_FENCED) {
+        return;
+    }
+    const char *outputs[rt->output_count + 1];
+    for (size_t i = 0; i < rt->output_count; i++) {
+        outputs[i] = rt->outputs[i].topic;
+    }
+    int64_t now = wall_ms();
+    char *value = bc_runlog_json(rt->run_id, rt->worker_id, rt->settings.instance,
+                                 rt->config_hash, state, error, now, rt->settings.inputs,
+                                 rt->settings.input_count, outputs, rt->output_count);
+    char key[400], errstr[256];
+    snprintf(key, sizeof(key), "%s/%s", rt->worker_id, rt->settings.instance);
+    if (value == NULL || bc_runlog_write(rt->producer, 1, rt->runs_topic, key, value, now,
+                                         errstr, sizeof(errstr)) != 0) {
+        bc_log(BC_LOG_WARN, "run record not written", "state", state, "error",
+               value == NULL ? "out of memory" : errstr, NULL);
+    }
+    free(value);
+}
+
 int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
 {
     char errstr[512];
@@ -1731,7 +1774,10 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         }
     }
     rt->producer_ready = 1;
+    run_record(rt, "started", NULL);
     if (changelogs_check(rt) != 0) {
+        snprintf(rt->fail_reason, sizeof(rt->fail_reason),
+                 "a changelog topic is missing or has too few partitions");
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
@@ -1834,6 +1880,8 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             if (rc == BC_RETRY) {
                 rt->need_rewind = 1;
             } else if (rc == BC_FATAL) {
+                snprintf(rt->fail_reason, sizeof(rt->fail_reason),
+                         "stage %s failed (BC_FATAL) in tick", rt->stage->name);
                 rt->exit_code = BC_EXIT_STAGE;
             }
         }
@@ -1859,6 +1907,13 @@ done:
             txn_abort(rt);
         }
     }
+    if (rt->exit_code != 0 && rt->fail_reason[0] == '\0') {
+        snprintf(rt->fail_reason, sizeof(rt->fail_reason), "%s",
+                 rt->exit_code == BC_EXIT_STAGE ? "the stage failed (BC_FATAL)"
+                                                : "a Kafka client error");
+    }
+    run_record(rt, rt->exit_code == 0 ? "stopped" : "failed",
+               rt->exit_code == 0 ? NULL : rt->fail_reason);
     if (rt->consumer != NULL) {
         rd_kafka_consumer_close(rt->consumer);
     }

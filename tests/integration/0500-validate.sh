@@ -8,7 +8,7 @@ unset BREADCRUMB_KAFKA BREADCRUMB_PROFILE BREADCRUMB_REGISTRY BREADCRUMB_LOG_LEV
 
 # The default topology and the examples validate clean, with a one-line summary.
 out=$(breadcrumb validate "$BC_ROOT/config/topology.yaml")
-[ "$out" = "$BC_ROOT/config/topology.yaml: ok: pipeline tracking, 18 topics, 6 workers" ] ||
+[ "$out" = "$BC_ROOT/config/topology.yaml: ok: pipeline tracking, 19 topics, 6 workers" ] ||
     fail "summary: $out"
 for f in "$BC_ROOT"/config/examples/*.yaml; do
     breadcrumb validate --quiet "$f" || fail "$f does not validate"

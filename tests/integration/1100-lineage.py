@@ -44,6 +44,7 @@ topics:
   tracking.lineage.repartition: {partitions: 2}
   tracking.orphans: {partitions: 1}
   tracking.openlineage: {partitions: 1}
+  tracking.runs: {partitions: 1}
 workers:
   normalizer:
     input: tracking.raw
@@ -64,7 +65,7 @@ workers:
       default: sink.default
   lineage-builder:
     input: [tracking.normalized, tracking.unique, tracking.dlq, tracking.fates, sink.traces,
-            sink.default, tracking.lineage.repartition]
+            sink.default, tracking.lineage.repartition, tracking.runs]
     outputs: {lineage: tracking.lineage, repartition: tracking.lineage.repartition,
               orphans: tracking.orphans}
     commit_interval_ms: 100

@@ -62,7 +62,8 @@ def topology(path, percentage=10):
     # warm-up and cool-down are real: the middle third is more than a window from both ends.
     w["deduplicator"]["options"]["window"] = "30s"
     ts = w["tail-sampler"]["options"]
-    ts.update({"decision_wait": "2s", "allowed_lateness": "3s", "idle_timeout": "3s"})
+    ts.update({"decision_wait": "2s", "allowed_lateness": "3s", "idle_timeout": "3s",
+               "max_source_skew": "20s"})
     ts["policies"][-1]["percentage"] = percentage
     w["lineage-builder"]["options"]["orphan_window"] = "10s"
     with open(path, "w") as f:
@@ -172,7 +173,7 @@ def run():
     try:
         # Twice in a row: a group may be between two transactions of its upstream.
         bclib.wait_for(lambda: drained(broker.bootstrap, topo) and drained(broker.bootstrap, topo),
-                       60, "the live pipeline to drain", interval=0.5)
+                       150, "the live pipeline to drain", interval=0.5)
     finally:
         for p in procs:
             p.terminate()

@@ -217,12 +217,12 @@ static void test_config_default_topology(void **state)
     for (size_t i = 0; i < cfg->n_topics; i++) {
         declared += !cfg->topics[i].implicit;
     }
-    assert_int_equal(declared, 18);
+    assert_int_equal(declared, 19);
     static const struct {
         const char *name;
         int replicas;
     } replicas[] = {{"normalizer", 2},   {"deduplicator", 2}, {"enricher", 2},
-                    {"tail-sampler", 2}, {"router", 2},       {"lineage-builder", 1}};
+                    {"tail-sampler", 2}, {"router", 2},       {"lineage-builder", 2}};
     for (size_t i = 0; i < 6; i++) {
         const struct bc_worker *w = bc_config_worker(cfg, replicas[i].name);
         assert_non_null(w);

@@ -201,36 +201,119 @@ static const char *event_type(json_t *events, size_t i)
     return json_string_value(json_object_get(json_array_get(events, i), "eventType"));
 }
 
-/* START on a run's first record, RUNNING when its datasets grow, nothing on a repeat,
- * COMPLETE then START when the instance comes back with another configuration. */
-static void test_lineage_openlineage_runs(void **state)
+static json_t *run_rec(const char *run_id, const char *state, int64_t time, const char *error)
+{
+    json_t *f = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:[s], s:[s, s]}", "kind",
+                          "record", "run_id", run_id, "worker", "t.normalizer", "instance", "0",
+                          "config_hash", "h1", "state", state, "time", (json_int_t)time,
+                          "inputs", "t.raw", "outputs", "t.normalized", "t.dlq");
+    if (error != NULL) {
+        json_object_set_new(f, "error", json_string(error));
+    }
+    return f;
+}
+
+static json_t *seen_fact(const char *hash, const char *output, int64_t time)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "kind", "seen", "worker",
+                     "t.normalizer", "instance", "0", "config_hash", hash, "input", "t.raw",
+                     "output", output, "time", (json_int_t)time);
+}
+
+/* Applies fact (stolen) and returns how many events it caused (events cleared first). */
+static int apply(json_t *st, int lifecycle, json_t *fact, json_t *ev)
+{
+    static const struct ol_namespaces ns = {.jobs = "shop", .datasets = "kafka://127.0.0.1:9"};
+    json_array_clear(ev);
+    int rc = ol_apply(&ns, lifecycle, st, fact, ev);
+    json_decref(fact);
+    assert_true(rc >= 0);
+    return (int)json_array_size(ev);
+}
+
+static const char *run_id_of(json_t *events, size_t i)
+{
+    return json_string_value(json_object_get(json_object_get(json_array_get(events, i), "run"),
+                                             "runId"));
+}
+
+static const char *error_of(json_t *events, size_t i)
+{
+    json_t *facets = json_object_get(json_object_get(json_array_get(events, i), "run"), "facets");
+    return json_string_value(json_object_get(json_object_get(facets, "errorMessage"), "message"));
+}
+
+#define RUN_A "0b5f5a9e-4c1d-4d2e-9f00-000000000001"
+#define RUN_B "0b5f5a9e-4c1d-4d2e-9f00-000000000002"
+#define RUN_C "0b5f5a9e-4c1d-4d2e-9f00-000000000003"
+
+/* With run records: START with the declared topics, RUNNING on growth, a START of the same
+ * instance while its run is still running FAILs that run, stopped gives COMPLETE, failed
+ * FAIL with its error; repeats and late facts of ended runs change nothing. */
+static void test_lineage_openlineage_lifecycle(void **state)
 {
     (void)state;
-    struct ol_runs *runs = ol_runs_new("shop", "kafka://127.0.0.1:9");
-    json_t *ev = json_array();
-    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.normalized",
-                                     1000, ev), 0);
-    assert_int_equal(json_array_size(ev), 1);
+    json_t *st = json_object(), *ev = json_array();
+    assert_int_equal(apply(st, 1, seen_fact("h1", "t.normalized", 900), ev), 0); /* no run yet */
+    assert_int_equal(apply(st, 1, run_rec(RUN_A, "started", 1000, NULL), ev), 1);
     assert_string_equal(event_type(ev, 0), "START");
+    assert_string_equal(run_id_of(ev, 0), RUN_A);
     json_t *start = json_array_get(ev, 0);
     assert_string_equal(json_string_value(json_object_get(start, "eventTime")),
                         "1970-01-01T00:00:01.000Z");
     json_t *in = json_array_get(json_object_get(start, "inputs"), 0);
     assert_string_equal(json_string_value(json_object_get(in, "namespace")), "kafka://127.0.0.1:9");
     assert_string_equal(json_string_value(json_object_get(in, "name")), "t.raw");
-    json_array_clear(ev);
-    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.normalized",
-                                     1001, ev), 0);
-    assert_int_equal(json_array_size(ev), 0);
-    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h1", "t.raw", "t.dlq", 1002,
-                                     ev), 0);
-    assert_int_equal(json_array_size(ev), 1);
+    assert_int_equal(json_array_size(json_object_get(start, "outputs")), 2);
+    assert_int_equal(apply(st, 1, run_rec(RUN_A, "started", 1000, NULL), ev), 0); /* repeat */
+    assert_int_equal(apply(st, 1, seen_fact("h1", "t.normalized", 1001), ev), 0);
+    assert_int_equal(apply(st, 1, seen_fact("h1", "t.extra", 900), ev), 1);
     assert_string_equal(event_type(ev, 0), "RUNNING");
-    assert_int_equal(json_array_size(json_object_get(json_array_get(ev, 0), "outputs")), 2);
-    json_array_clear(ev);
-    assert_int_equal(ol_runs_observe(runs, "t.normalizer", "0", "h2", "t.raw", "t.normalized",
-                                     2000, ev), 0);
-    assert_int_equal(json_array_size(ev), 2);
+    /* Event time of an older record: the RUNNING event is not dated before the START. */
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0), "eventTime")),
+                        "1970-01-01T00:00:01.000Z");
+    json_t *jt = json_object_get(json_object_get(json_object_get(json_array_get(ev, 0), "job"),
+                                                 "facets"), "jobType");
+    assert_string_equal(json_string_value(json_object_get(jt, "processingType")), "STREAMING");
+    assert_int_equal(json_array_size(json_object_get(json_array_get(ev, 0), "outputs")), 3);
+    /* Killed: the instance starts again as RUN_B. */
+    assert_int_equal(apply(st, 1, run_rec(RUN_B, "started", 2000, NULL), ev), 2);
+    assert_string_equal(event_type(ev, 0), "FAIL");
+    assert_string_equal(run_id_of(ev, 0), RUN_A);
+    assert_non_null(strstr(error_of(ev, 0), "without a terminal record"));
+    assert_string_equal(event_type(ev, 1), "START");
+    assert_string_equal(run_id_of(ev, 1), RUN_B);
+    /* Late facts of RUN_A change nothing; a stop of RUN_B completes it. */
+    assert_int_equal(apply(st, 1, run_rec(RUN_A, "stopped", 2100, NULL), ev), 0);
+    assert_int_equal(apply(st, 1, run_rec(RUN_A, "started", 2100, NULL), ev), 0);
+    assert_int_equal(apply(st, 1, run_rec(RUN_B, "stopped", 3000, NULL), ev), 1);
+    assert_string_equal(event_type(ev, 0), "COMPLETE");
+    assert_string_equal(run_id_of(ev, 0), RUN_B);
+    assert_null(error_of(ev, 0));
+    assert_int_equal(apply(st, 1, run_rec(RUN_B, "stopped", 3000, NULL), ev), 0);
+    assert_int_equal(apply(st, 1, seen_fact("h1", "t.other", 3001), ev), 0);
+    /* A run that fails says why. */
+    assert_int_equal(apply(st, 1, run_rec(RUN_C, "started", 4000, NULL), ev), 1);
+    assert_int_equal(apply(st, 1, run_rec(RUN_C, "failed", 4100, "stage x failed"), ev), 1);
+    assert_string_equal(event_type(ev, 0), "FAIL");
+    assert_string_equal(error_of(ev, 0), "stage x failed");
+    assert_int_equal(apply(st, 1, run_rec(RUN_B, "started", 4200, NULL), ev), 0);
+    json_decref(ev);
+    json_decref(st);
+}
+
+/* Without run records: runs inferred from records, COMPLETE then START when the instance
+ * comes back with another configuration. */
+static void test_lineage_openlineage_inferred(void **state)
+{
+    (void)state;
+    json_t *st = json_object(), *ev = json_array();
+    assert_int_equal(apply(st, 0, seen_fact("h1", "t.normalized", 1000), ev), 1);
+    assert_string_equal(event_type(ev, 0), "START");
+    assert_int_equal(apply(st, 0, seen_fact("h1", "t.normalized", 1001), ev), 0);
+    assert_int_equal(apply(st, 0, seen_fact("h1", "t.dlq", 1002), ev), 1);
+    assert_string_equal(event_type(ev, 0), "RUNNING");
+    assert_int_equal(apply(st, 0, seen_fact("h2", "t.normalized", 2000), ev), 2);
     assert_string_equal(event_type(ev, 0), "COMPLETE");
     assert_string_equal(event_type(ev, 1), "START");
     char a[37], b[37];
@@ -238,10 +321,11 @@ static void test_lineage_openlineage_runs(void **state)
     ol_run_id("t.normalizer", "0", "h2", b);
     assert_int_equal(strlen(a), 36);
     assert_string_not_equal(a, b);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(ev, 0),
-                                                                          "run"), "runId")), a);
+    assert_string_equal(run_id_of(ev, 0), a);
+    assert_string_equal(run_id_of(ev, 1), b);
+    assert_int_equal(apply(st, 0, seen_fact("h1", "t.normalized", 2001), ev), 0); /* late */
     json_decref(ev);
-    ol_runs_destroy(runs);
+    json_decref(st);
 }
 
 int main(void)
@@ -252,7 +336,8 @@ int main(void)
         cmocka_unit_test(test_lineage_avro),
         cmocka_unit_test(test_lineage_pos_strip),
         cmocka_unit_test(test_lineage_trace_orphans),
-        cmocka_unit_test(test_lineage_openlineage_runs),
+        cmocka_unit_test(test_lineage_openlineage_lifecycle),
+        cmocka_unit_test(test_lineage_openlineage_inferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

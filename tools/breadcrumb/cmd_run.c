@@ -22,6 +22,7 @@
 
 #include "bc_config.h"
 #include "tools/breadcrumb/cli.h"
+#include "tools/breadcrumb/run_fail.h"
 #include "tools/breadcrumb/supervisor.h"
 
 static void usage(FILE *out)
@@ -217,6 +218,10 @@ int bc_cmd_run(int argc, char **argv)
     }
     struct bc_sup *sup = NULL;
     int rc = 1;
+    struct bc_run_fail run_fail; /* `failed` run records of killed workers (run_fail.h) */
+    bc_run_fail_init(&run_fail, cfg);
+    ss.on_failed_run = bc_run_fail_record;
+    ss.opaque = &run_fail;
     if (mkdirs(dir) != 0 || realpath(dir, abs_dir) == NULL) {
         fprintf(stderr, "breadcrumb run: %s: %s\n", dir, strerror(errno));
         goto done;
@@ -272,6 +277,7 @@ int bc_cmd_run(int argc, char **argv)
     } else {
         bc_sup_set_info(sup, "brokers", brokers ? brokers : cfg->kafka.brokers);
     }
+    bc_run_fail_brokers(&run_fail, embedded ? bootstrap : brokers ? brokers : cfg->kafka.brokers);
     bc_sup_write_state(sup, 0);
 
     /* Topics: exactly `breadcrumb topics create`. */
@@ -346,6 +352,7 @@ stop:
     rc = 1;
 done:
     bc_sup_destroy(sup);
+    bc_run_fail_close(&run_fail);
     bc_config_destroy(cfg);
     return rc;
 }

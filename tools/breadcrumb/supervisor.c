@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "bc_runlog.h"
 #include "tools/breadcrumb/supervisor.h"
 
 struct child {
@@ -31,6 +32,7 @@ struct child {
     int last_status;         /* wait status of the last exit; valid when exited > 0 */
     int exited;              /* number of exits seen */
     int term_sent;           /* stopping: SIGTERM sent to this run */
+    char run_id[37];         /* $BREADCRUMB_RUN_ID of the current or last run */
 };
 
 struct bc_sup {
@@ -339,6 +341,7 @@ pid_t bc_sup_start(struct bc_sup *sup, int child)
         return c->missing ? -1 : c->pid;
     }
     fflush(NULL);
+    bc_runlog_new_id(c->run_id);
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
@@ -374,6 +377,7 @@ pid_t bc_sup_start(struct bc_sup *sup, int child)
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
+        setenv("BREADCRUMB_RUN_ID", c->run_id, 1);
         execv(c->argv[0], c->argv);
         fprintf(stderr, "breadcrumb run: exec %s: %s\n", c->argv[0], strerror(errno));
         _exit(127);
@@ -425,6 +429,12 @@ static int reap(struct bc_sup *sup)
             c->last_status = status;
             int64_t now = bc_sup_now_ms();
             int64_t lived = now - c->started_ms;
+            if (!c->is_broker && sup->s.on_failed_run != NULL &&
+                !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+                char ended[96];
+                describe_status(status, ended, sizeof(ended));
+                sup->s.on_failed_run(sup->s.opaque, c->group, c->instance, c->run_id, ended);
+            }
             if (sup->stopping) {
                 break;
             }

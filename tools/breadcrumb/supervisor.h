@@ -29,6 +29,12 @@ struct bc_sup_settings {
     int status_interval_ms; /* status lines of every group (default 10000; 0 = only on change) */
     const char *state_file; /* JSON state rewritten on every change, or NULL */
     FILE *out;              /* status lines (borrowed; default stdout) */
+    /* Each start gets a new run id in $BREADCRUMB_RUN_ID (common/bc_runlog.h). Called when a
+     * child other than the broker ends otherwise than with exit code 0, with that run id
+     * and what ended it (e.g. "signal 9 (Killed)"); NULL: not called. */
+    void (*on_failed_run)(void *opaque, const char *group, const char *instance,
+                          const char *run_id, const char *why);
+    void *opaque;
 };
 
 /* Returns a new supervisor (bc_sup_destroy). settings is copied. */

@@ -20,8 +20,15 @@
  *
  * Traces: spans of `trace_topic` (default `<pipeline>.normalized`, keyed by trace_id: a
  * trace is on one partition) go to store `traces` (key trace_id, lineage.h's span set);
- * once a trace's first span is `orphan_window` older than the partition's stream time it
- * is decided: each span whose parent is not in the set is an orphan record on `orphans`.
+ * once a trace's first span is `orphan_window` older than the trace topic's event time on
+ * that partition it is decided: each span whose parent is not in the set is an orphan
+ * record on `orphans`. Only the instance reading the trace topic's partition sweeps it
+ * (another may hold a restored copy through a topic with fewer partitions).
+ *
+ * OpenLineage (openlineage.h): run records of `<pipeline>.runs` and what each worker
+ * instance wrote become run facts on `repartition` keyed "run:<worker>/<instance>"; the
+ * owner of that partition keeps the instance's runs in store `runs` and writes the run
+ * events. Every keyed state thus has one owner, whatever the number of instances.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,13 +59,20 @@ struct lb_state {
     char *fates_topic; /* new: <pipeline>.fates */
     int has_orphans;
     char *ol_topic;        /* new: option openlineage_topic, or NULL */
-    struct ol_runs *ol;    /* the runs seen, when ol_topic is set */
+    char *runs_topic;      /* new: <pipeline>.runs when it is an input, else NULL */
+    char *job_ns, *dataset_ns; /* new */
+    struct ol_namespaces ns;
     json_t *ol_events;     /* scratch array */
+    json_t *ol_sent;       /* run facts sent since the last revocation (a set) */
     int64_t orphan_window_ms;
-    struct bc_store *lineage_store, *traces;
+    struct bc_store *lineage_store, *traces, *runs;
     int32_t *owned; /* partitions owned (distinct numbers) */
     size_t owned_count;
-    int64_t *last_sweep; /* per owned partition: stream time of the last orphan sweep */
+    /* Per owned partition number: the trace topic's stream time there (-1 until one of its
+     * records arrives: with several instances, a partition number may be owned for other
+     * topics only, and its `traces` table is then another instance's) and of the last
+     * orphan sweep. */
+    int64_t *trace_time, *last_sweep;
     uint8_t *set_buf;
     size_t set_cap;
     /* Counters (logged at the end and every sweep that decided something). */
@@ -169,9 +183,16 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
     header_str(rec, "bc.src", src, sizeof(src));
     snprintf(pos_detail, sizeof(pos_detail), "from %s", src);
     int rc = BC_OK;
-    /* The trace view: spans of the trace topic. */
-    if (strcmp(bc_record_topic(rec), st->trace_topic) == 0 && trace_id != NULL &&
-        value[0] == 0x00) {
+    /* The trace view: spans of the trace topic, whose records (of every kind) are its
+     * event time. */
+    int on_trace_topic = strcmp(bc_record_topic(rec), st->trace_topic) == 0;
+    for (size_t i = 0; on_trace_topic && i < st->owned_count; i++) {
+        if (st->owned[i] == bc_record_partition(rec) &&
+            bc_record_timestamp(rec) > st->trace_time[i]) {
+            st->trace_time[i] = bc_record_timestamp(rec);
+        }
+    }
+    if (on_trace_topic && trace_id != NULL && value[0] == 0x00) {
         size_t span_len = 0, parent_len = 0;
         int kind = -1;
         bc_event_get_enum(&st->te_value, BC_EV_KIND, &kind);
@@ -358,6 +379,58 @@ static int dlq_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_r
 
 /* ---- step 2: merging -------------------------------------------------------------------- */
 
+/* A run fact (openlineage.h) on the partition owning its worker instance: the instance's
+ * state in store `runs` moves on, and the run events it causes go to openlineage_topic. */
+static int merge_run_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                          const void *key, size_t key_len, json_t *fact)
+{
+    int32_t partition = bc_record_partition(rec);
+    const void *old;
+    size_t old_len;
+    json_t *state = NULL;
+    if (bc_store_get(st->runs, partition, key, key_len, &old, &old_len, NULL)) {
+        state = json_loadb(old, old_len, 0, NULL);
+    }
+    if (state == NULL) {
+        state = json_object();
+    }
+    json_array_clear(st->ol_events);
+    int changed = ol_apply(&st->ns, st->runs_topic != NULL, state,
+                           json_object_get(fact, "run"), st->ol_events);
+    int rc = BC_OK;
+    if (changed < 0) {
+        rc = bc_dead_letter(ctx, rec, "undecodable", "malformed run fact");
+    } else if (changed > 0) {
+        char *text = json_dumps(state, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text == NULL) {
+            rc = BC_FATAL;
+        } else if (bc_store_put(st->runs, partition, key, key_len, text, strlen(text),
+                                bc_record_timestamp(rec)) != 0) {
+            rc = bc_dead_letter(ctx, rec, "store_full", "runs store refused the state");
+        }
+        free(text);
+    }
+    size_t i;
+    json_t *ev;
+    json_array_foreach(st->ol_events, i, ev) {
+        if (rc != BC_OK) {
+            break;
+        }
+        const char *job = json_string_value(json_object_get(json_object_get(ev, "job"), "name"));
+        char *text = json_dumps(ev, JSON_COMPACT);
+        if (text == NULL || job == NULL) {
+            free(text);
+            rc = BC_FATAL;
+            break;
+        }
+        rc = bc_emit_topic(ctx, rec, st->ol_topic, job, strlen(job), text, strlen(text), NULL);
+        free(text);
+    }
+    json_decref(state);
+    json_decref(fact);
+    return rc;
+}
+
 static int merge_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec)
 {
     size_t key_len, value_len;
@@ -366,6 +439,13 @@ static int merge_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_r
     int32_t partition = bc_record_partition(rec);
     char errstr[256];
     json_t *fact = value != NULL ? json_loadb(value, value_len, 0, NULL) : NULL;
+    if (key != NULL && json_is_object(json_object_get(fact, "run"))) {
+        if (st->ol_topic == NULL) {
+            json_decref(fact);
+            return BC_OK; /* OpenLineage was turned off since */
+        }
+        return merge_run_fact(ctx, st, rec, key, key_len, fact);
+    }
     const char *event_id = json_string_value(json_object_get(fact, "event_id"));
     if (key == NULL || event_id == NULL) {
         json_decref(fact);
@@ -518,12 +598,47 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
 
 /* ---- callbacks -------------------------------------------------------------------------- */
 
-/* OpenLineage run events caused by one record of a worker (openlineage.h). */
+/* Sends fact (steals) as a run fact to `repartition`, keyed by its worker instance.
+ * own_index: the fact is rec's one output (a run record), else it comes from whichever
+ * record first showed a run and takes no bc.src index of rec. */
+static int emit_run_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                         json_t *fact, int own_index)
+{
+    char key[400];
+    snprintf(key, sizeof(key), "run:%s/%s",
+             json_string_value(json_object_get(fact, "worker")),
+             json_string_value(json_object_get(fact, "instance")));
+    json_t *wrapped = json_pack("{s:o}", "run", fact);
+    if (own_index) {
+        return emit_fact(ctx, st, rec, key, wrapped);
+    }
+    if (wrapped == NULL) {
+        return BC_FATAL;
+    }
+    char *text = json_dumps(wrapped, JSON_COMPACT);
+    json_decref(wrapped);
+    if (text == NULL) {
+        return BC_FATAL;
+    }
+    /* Derived from the record's position without taking one of its bc.src indices: which
+     * record first shows a run depends on where reading started (a restart, a replay), and
+     * the hop facts' indices must not. */
+    struct bc_source source;
+    bc_record_source(rec, &source);
+    struct bc_emit_opts opts = {.timestamp = bc_record_timestamp(rec), .source = &source};
+    int rc = bc_emit(ctx, NULL, "repartition", key, strlen(key), text, strlen(text), &opts);
+    free(text);
+    st->facts++;
+    return rc;
+}
+
+/* A record a worker instance wrote: a `seen` run fact (openlineage.h), sent once per
+ * (instance, config, input, output) since the last revocation. */
 static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
                                const struct bc_record *rec, const char *worker,
                                const char *config_hash)
 {
-    char instance[128], src[320], input[320];
+    char instance[128], src[320], input[320], seen[1200];
     header_str(rec, "bc.instance", instance, sizeof(instance));
     header_str(rec, "bc.src", src, sizeof(src));
     input[0] = '\0';
@@ -532,32 +647,39 @@ static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
         memcpy(input, src, (size_t)(colon - src));
         input[colon - src] = '\0';
     }
-    json_array_clear(st->ol_events);
-    if (ol_runs_observe(st->ol, worker, instance, config_hash, input, bc_record_topic(rec),
-                        bc_record_timestamp(rec), st->ol_events) != 0) {
-        return BC_FATAL;
+    const char *output = bc_record_topic(rec);
+    snprintf(seen, sizeof(seen), "%s|%s|%s|%s|%s", worker, instance, config_hash, input,
+             output);
+    if (json_object_get(st->ol_sent, seen) != NULL) {
+        return BC_OK;
     }
-    /* Written as derived from the record's position without taking one of its bc.src
-     * indices: which record first shows a run depends on where reading started (a restart,
-     * a replay), and the hop facts' indices must not. */
-    struct bc_source source;
-    bc_record_source(rec, &source);
-    struct bc_emit_opts opts = {.timestamp = bc_record_timestamp(rec), .source = &source};
-    size_t i;
-    json_t *ev;
-    json_array_foreach(st->ol_events, i, ev) {
-        char *text = json_dumps(ev, JSON_COMPACT);
-        if (text == NULL) {
-            return BC_FATAL;
-        }
-        int rc = bc_emit_topic(ctx, NULL, st->ol_topic, worker, strlen(worker), text,
-                               strlen(text), &opts);
-        free(text);
-        if (rc != BC_OK) {
-            return rc;
-        }
+    if (json_object_size(st->ol_sent) > 100000) {
+        json_object_clear(st->ol_sent);
     }
-    return BC_OK;
+    json_object_set_new(st->ol_sent, seen, json_true());
+    json_t *fact = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "kind", "seen", "worker", worker,
+                             "instance", instance, "config_hash", config_hash, "output", output,
+                             "time", (json_int_t)bc_record_timestamp(rec));
+    if (fact != NULL && input[0] != '\0') {
+        json_object_set_new(fact, "input", json_string(input));
+    }
+    return emit_run_fact(ctx, st, rec, fact, 0);
+}
+
+/* A run record of <pipeline>.runs (common/bc_runlog.h): a `record` run fact. */
+static int run_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec)
+{
+    size_t len;
+    const void *value = bc_record_value(rec, &len);
+    json_t *fact = value != NULL ? json_loadb(value, len, 0, NULL) : NULL;
+    if (!json_is_string(json_object_get(fact, "worker")) ||
+        !json_is_string(json_object_get(fact, "instance")) ||
+        !json_is_string(json_object_get(fact, "run_id"))) {
+        json_decref(fact);
+        return bc_dead_letter(ctx, rec, "undecodable", "not a run record");
+    }
+    json_object_set_new(fact, "kind", json_string("record"));
+    return emit_run_fact(ctx, st, rec, fact, 1);
 }
 
 static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
@@ -568,12 +690,15 @@ static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
     if (strcmp(topic, st->repartition) == 0) {
         return merge_fact(ctx, st, rec);
     }
+    if (st->runs_topic != NULL && strcmp(topic, st->runs_topic) == 0) {
+        return run_record(ctx, st, rec);
+    }
     header_str(rec, "bc.worker", worker, sizeof(worker));
     header_str(rec, "bc.config_hash", config_hash, sizeof(config_hash));
     if (worker[0] == '\0') {
         return BC_OK; /* written outside the pipeline (raw input): no hop */
     }
-    if (st->ol != NULL) {
+    if (st->ol_topic != NULL) {
         int rc = openlineage_observe(ctx, st, rec, worker, config_hash);
         if (rc != BC_OK) {
             return rc;
@@ -595,9 +720,10 @@ static int lb_tick(struct bc_ctx *ctx, int64_t now_ms)
     struct lb_state *st = bc_ctx_state(ctx);
     (void)now_ms;
     for (size_t i = 0; i < st->owned_count; i++) {
-        int64_t t = bc_stream_time(ctx, st->owned[i]);
-        /* Sweep when event time moved by a second or more: decisions depend on event time
-         * only, never on how often tick runs. */
+        int64_t t = st->trace_time[i];
+        /* Sweep when the trace topic's event time moved by a second or more: decisions
+         * depend on its event time only, never on how often tick runs, on other topics or
+         * on how many instances share the work. */
         if (t < 0 || t - st->last_sweep[i] < 1000) {
             continue;
         }
@@ -629,6 +755,12 @@ static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
     }
     st->last_sweep = sweeps;
     st->last_sweep[st->owned_count] = -1;
+    int64_t *times = realloc(st->trace_time, (st->owned_count + 1) * sizeof(*times));
+    if (times == NULL) {
+        return BC_FATAL;
+    }
+    st->trace_time = times;
+    st->trace_time[st->owned_count] = -1;
     owned[st->owned_count++] = partition;
     return BC_OK;
 }
@@ -641,8 +773,13 @@ static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
             st->owned_count--;
             st->owned[i] = st->owned[st->owned_count];
             st->last_sweep[i] = st->last_sweep[st->owned_count];
+            st->trace_time[i] = st->trace_time[st->owned_count];
             break;
         }
+    }
+    /* Run facts sent in an aborted transaction are lost: send them again. */
+    if (st->ol_sent != NULL) {
+        json_object_clear(st->ol_sent);
     }
     return BC_OK;
 }
@@ -670,10 +807,14 @@ static void lb_fini(struct bc_ctx *ctx)
     free(st->trace_topic);
     free(st->fates_topic);
     free(st->ol_topic);
-    ol_runs_destroy(st->ol);
+    free(st->runs_topic);
+    free(st->job_ns);
+    free(st->dataset_ns);
     json_decref(st->ol_events);
+    json_decref(st->ol_sent);
     free(st->owned);
     free(st->last_sweep);
+    free(st->trace_time);
     free(st->set_buf);
     free(st);
     bc_ctx_set_state(ctx, NULL);
@@ -755,19 +896,30 @@ static int lb_init(struct bc_ctx *ctx)
         if (brokers == NULL || brokers[0] == '\0') {
             brokers = cfg != NULL && cfg->kafka.brokers != NULL ? cfg->kafka.brokers : "unknown";
         }
-        char dataset_ns[512];
-        snprintf(dataset_ns, sizeof(dataset_ns), "kafka://%s", brokers);
         st->ol_topic = strdup(ol_topic);
-        st->ol = ol_runs_new(bc_values_str(opts, "namespace"), dataset_ns);
+        st->job_ns = strdup(bc_values_str(opts, "namespace"));
         st->ol_events = json_array();
-        if (st->ol_topic == NULL || st->ol == NULL || st->ol_events == NULL) {
+        st->ol_sent = json_object();
+        if (st->ol_topic == NULL || st->job_ns == NULL || st->ol_events == NULL ||
+            st->ol_sent == NULL || asprintf(&st->dataset_ns, "kafka://%s", brokers) < 0) {
             return BC_FATAL;
+        }
+        st->ns.jobs = st->job_ns;
+        st->ns.datasets = st->dataset_ns;
+        /* Runs from the workers' run records when <pipeline>.runs is an input. */
+        char runs[256];
+        snprintf(runs, sizeof(runs), "%s.runs", bc_ctx_pipeline(ctx));
+        for (size_t i = 0; w != NULL && i < w->n_inputs; i++) {
+            if (strcmp(w->inputs[i], runs) == 0 && (st->runs_topic = strdup(runs)) == NULL) {
+                return BC_FATAL;
+            }
         }
     }
     st->lineage_store = bc_store_open(ctx, "lineage", NULL);
     struct bc_store_opts trace_opts = {.ttl_ms = 0, .full_policy = BC_STORE_REJECT};
     st->traces = bc_store_open(ctx, "traces", &trace_opts);
-    if (st->lineage_store == NULL || st->traces == NULL) {
+    st->runs = bc_store_open(ctx, "runs", &trace_opts);
+    if (st->lineage_store == NULL || st->traces == NULL || st->runs == NULL) {
         return BC_FATAL;
     }
     bc_log(BC_LOG_INFO, "lineage-builder ready", "repartition", st->repartition, "trace_topic",

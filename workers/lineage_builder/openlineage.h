@@ -1,13 +1,26 @@
 /*
- * OpenLineage run events (spec 2-0-2, RunEvent) of the pipeline's worker instances, as the
- * lineage-builder sees them in Kafka: a run is one (worker, instance, config_hash); its job
- * is the worker ("<pipeline>.<worker>" in the configured namespace), its datasets the
- * topics it read (bc.src) and wrote, in namespace "kafka://<bootstrap>".
- *   START     the first record of a run
- *   RUNNING   the run's known inputs or outputs grew (the event lists them all)
- *   COMPLETE  the same worker instance appeared with another config_hash (a new run)
- * FAIL is not emitted: a crash leaves no record in Kafka (the supervisor knows, not Kafka).
- * Runs are held in memory: after the builder restarts, a run still going gets a new START.
+ * OpenLineage run events (spec 2-0-2, RunEvent) of the pipeline's worker instances. The job
+ * is the worker ("<pipeline>.<worker>" in the configured namespace), its datasets topics in
+ * namespace "kafka://<bootstrap>".
+ *
+ * The state of one worker instance is a JSON object (the lineage-builder keeps it in store
+ * `runs`, key "<worker>/<instance>", on the partition its facts hash to), changed by facts:
+ *   {"kind": "record", "run_id", "worker", "instance", "config_hash", "state", "error"?,
+ *    "time", "inputs", "outputs"}   a run record of <pipeline>.runs (common/bc_runlog.h)
+ *   {"kind": "seen", "worker", "instance", "config_hash", "input"?, "output"?, "time"}
+ *                                   a record the instance wrote (from its lineage headers)
+ * With run records (`lifecycle` mode), a run is one process:
+ *   started  START with the declared topics; when the instance's previous run is still
+ *            running (no terminal record: killed, crashed or fenced), FAIL for it first,
+ *            with an errorMessage facet saying so
+ *   stopped  COMPLETE        failed  FAIL with an errorMessage facet (the record's error)
+ *   seen     RUNNING when the current run's datasets grow (a router's sinks)
+ * A fact about a run that already ended, or a repeat, changes nothing: facts may be applied
+ * again after a rewind, and a late record of an old run never reopens it.
+ * Without run records (a topology without <pipeline>.runs), runs are inferred from what
+ * the instances wrote: a run is one (worker, instance, config_hash) with a runId derived
+ * from them; START on its first record, RUNNING on growth, COMPLETE when the instance
+ * shows another config_hash; no FAIL (nothing in Kafka says a process died).
  */
 #ifndef LINEAGE_OPENLINEAGE_H
 #define LINEAGE_OPENLINEAGE_H
@@ -17,21 +30,18 @@
 
 #include <jansson.h>
 
-struct ol_runs;
+struct ol_namespaces {
+    const char *jobs;     /* e.g. "breadcrumb" */
+    const char *datasets; /* e.g. "kafka://127.0.0.1:9092" */
+};
 
-/* New run table. job_namespace and dataset_namespace (e.g. "kafka://127.0.0.1:9092") are
- * copied. Returns NULL when out of memory. */
-struct ol_runs *ol_runs_new(const char *job_namespace, const char *dataset_namespace);
-void ol_runs_destroy(struct ol_runs *runs);
+/* Applies fact to state (an object, empty for an instance not seen yet) and appends the run
+ * events it causes (0 to 2) to events. Returns 1 when state changed, 0 when not, -1 for a
+ * malformed fact. */
+int ol_apply(const struct ol_namespaces *ns, int lifecycle, json_t *state, const json_t *fact,
+             json_t *events);
 
-/* Notes that worker/instance with config_hash wrote to output_topic from input_topic (NULL:
- * none) at ts (ms). Appends the run events this causes (new references, 0 to 3 of them) to
- * events (a JSON array). Returns 0 or -1. */
-int ol_runs_observe(struct ol_runs *runs, const char *worker, const char *instance,
-                    const char *config_hash, const char *input_topic, const char *output_topic,
-                    int64_t ts, json_t *events);
-
-/* The deterministic runId (a UUID) of a run, into out (37 bytes). */
+/* The derived runId (a UUID) of an inferred run, into out (37 bytes). */
 void ol_run_id(const char *worker, const char *instance, const char *config_hash, char out[37]);
 
 #endif

@@ -30,7 +30,7 @@ static const struct bc_option options[] = {
 
 static const char *const outputs[] = {"lineage", "repartition", "orphans", "dlq", NULL};
 static const char *const required[] = {"lineage", NULL};
-static const char *const stores[] = {"lineage", "traces", NULL};
+static const char *const stores[] = {"lineage", "traces", "runs", NULL};
 
 /* The hop facts are keyed by event_id and read back: output `repartition` (e.g.
  * <pipeline>.lineage.repartition), when mapped, must be one of the inputs. */
