@@ -1331,6 +1331,101 @@ const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registr
     return NULL;
 }
 
+void bc_avro_registry_set_id(struct bc_avro_registry *reg, const struct bc_avro_schema *schema,
+                             int32_t id)
+{
+    for (size_t i = 0; i < reg->nschemas; i++) {
+        if (reg->schemas[i] == schema) {
+            reg->schemas[i]->id = id;
+        }
+    }
+}
+
+/* Appends plan (writer -> reader) to reader's plans. 0 or -1 (out of memory). */
+static int plan_append(struct bc_avro_schema *reader, const struct bc_avro_schema *writer)
+{
+    const struct bc_avro_schema **writers =
+        realloc(reader->writers, (reader->nplans + 1) * sizeof(*writers));
+    if (writers == NULL) {
+        return -1;
+    }
+    reader->writers = writers;
+    struct bc_avro_plan **plans = realloc(reader->plans, (reader->nplans + 1) * sizeof(*plans));
+    if (plans == NULL) {
+        return -1;
+    }
+    reader->plans = plans;
+    struct bc_avro_plan *plan = bc_avro_plan_build(writer->compiled.root, reader->compiled.root);
+    if (plan == NULL) {
+        return -1;
+    }
+    reader->writers[reader->nplans] = writer;
+    reader->plans[reader->nplans] = plan;
+    reader->nplans++;
+    return 0;
+}
+
+const struct bc_avro_schema *bc_avro_registry_add(struct bc_avro_registry *reg, const char *text,
+                                                  int32_t id, char *errstr, size_t errstr_size)
+{
+    char why[512];
+    struct bc_avro_schema *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        set_err(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    s->id = id;
+    if ((s->text = strdup(text)) == NULL || (s->file = strdup("")) == NULL) {
+        set_err(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    if (bc_avro_compile(s->text, &s->compiled, why, sizeof(why)) != 0) {
+        set_err(errstr, errstr_size, "schema id %d: %s", (int)id, why);
+        goto fail;
+    }
+    if (s->compiled.root->type != AVRO_RECORD) {
+        set_err(errstr, errstr_size, "schema id %d: the top-level type must be a record", (int)id);
+        goto fail;
+    }
+    const char *subject = s->compiled.root->fullname;
+    for (size_t i = 0; i < reg->nschemas; i++) {
+        if (strcmp(reg->schemas[i]->compiled.root->fullname, subject) == 0) {
+            subject = reg->schemas[i]->subject;
+            break;
+        }
+    }
+    s->subject = strdup(subject);
+    s->iface = avro_generic_class_from_schema(s->compiled.schema);
+    struct bc_avro_schema **grown = realloc(reg->schemas, (reg->nschemas + 1) * sizeof(*grown));
+    if (s->subject == NULL || s->iface == NULL || grown == NULL) {
+        set_err(errstr, errstr_size, "schema id %d: %s", (int)id,
+                s->iface == NULL ? avro_strerror() : "out of memory");
+        if (grown != NULL) {
+            reg->schemas = grown;
+        }
+        goto fail;
+    }
+    reg->schemas = grown;
+    if (plan_append(s, s) != 0) {
+        set_err(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    s->reg = reg;
+    reg->schemas[reg->nschemas++] = s;
+    /* Every local version of the subject reads it (problems surface when decoding). */
+    for (size_t i = 0; i + 1 < reg->nschemas; i++) {
+        struct bc_avro_schema *r = reg->schemas[i];
+        if (strcmp(r->subject, s->subject) == 0 && plan_append(r, s) != 0) {
+            set_err(errstr, errstr_size, "out of memory");
+            return NULL; /* s stays in the registry, readable as itself */
+        }
+    }
+    return s;
+fail:
+    schema_free(s);
+    return NULL;
+}
+
 size_t bc_avro_registry_count(const struct bc_avro_registry *reg)
 {
     return reg ? reg->nschemas : 0;

@@ -87,6 +87,20 @@ const struct bc_avro_schema *bc_avro_registry_by_id(const struct bc_avro_registr
 size_t bc_avro_registry_count(const struct bc_avro_registry *reg);
 const struct bc_avro_schema *bc_avro_registry_at(const struct bc_avro_registry *reg, size_t i);
 
+/* For a remote schema registry (common/bc_schemas.c). Both change a loaded registry: call
+ * them only while no other thread uses it.
+ * set_id gives schema a new id: records encoded afterwards carry it, peek and decode find the
+ * schema by it (and no longer by the old one). */
+void bc_avro_registry_set_id(struct bc_avro_registry *reg, const struct bc_avro_schema *schema,
+                             int32_t id);
+/* add: a writer schema known by its id only (a remote registry's text). Compiled and added
+ * as a version 0 of the local subject whose record has the same full name (else of a subject
+ * named by that full name), so lookups never pick it; it reads itself and every version of
+ * its subject reads it. Returns it (borrowed), or NULL with errstr when the text does not
+ * compile or its top-level type is not a record. */
+const struct bc_avro_schema *bc_avro_registry_add(struct bc_avro_registry *reg, const char *text,
+                                                  int32_t id, char *errstr, size_t errstr_size);
+
 int32_t bc_avro_schema_id(const struct bc_avro_schema *schema);
 int bc_avro_schema_version(const struct bc_avro_schema *schema);
 /* Borrowed strings: the subject, the file name relative to the registry directory, the

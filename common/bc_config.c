@@ -554,6 +554,13 @@ static const struct bc_option schemas_table[] = {
      .def = "",
      .description = "the schema directory: a relative path is relative to the topology file; "
                     "empty: the `schemas/` directory beside the programs' `bin/`"},
+    {.name = "username", .type = BC_OPT_STRING, .description = "registry basic auth user"},
+    {.name = "password",
+     .type = BC_OPT_STRING,
+     .description = "registry basic auth password (use `${VAR}`; never logged)"},
+    {.name = "ca_file",
+     .type = BC_OPT_STRING,
+     .description = "CA certificate file (PEM) for an https:// registry"},
     {.name = NULL},
 };
 
@@ -1121,6 +1128,15 @@ static struct bc_config *load_tree(const char *name, const char *text, size_t le
     check_security(cfg, kafka, errs);
     cfg->schemas.registry = bc_xstrdup(bc_values_str(v, "schemas.registry"));
     cfg->schemas.dir = bc_xstrdup(bc_values_str(v, "schemas.dir"));
+    cfg->schemas.username = dup_or_null(bc_values_str(v, "schemas.username"));
+    cfg->schemas.password = dup_or_null(bc_values_str(v, "schemas.password"));
+    cfg->schemas.ca_file = dup_or_null(bc_values_str(v, "schemas.ca_file"));
+    const struct bc_value *rpw = bc_values_find(bc_values_find(v, "schemas")->sub, "password");
+    if (rpw->has && rpw->node != NULL && !rpw->node->env_ref) {
+        bc_errors_add(errs, &rpw->node->pos,
+                      "schemas.password: a literal password is not allowed; write a ${VAR} "
+                      "reference and set VAR in the environment");
+    }
     bc_log_format_parse(bc_values_str(v, "log.format"), &cfg->log.format);
     bc_log_level_parse(bc_values_str(v, "log.level"), &cfg->log.level);
 
@@ -1275,6 +1291,9 @@ void bc_config_destroy(struct bc_config *cfg)
     free(cfg->kafka.security.ca_file);
     free(cfg->schemas.registry);
     free(cfg->schemas.dir);
+    free(cfg->schemas.username);
+    free(cfg->schemas.password);
+    free(cfg->schemas.ca_file);
     for (size_t i = 0; i < cfg->n_topics; i++) {
         free(cfg->topics[i].name);
         kv_free(cfg->topics[i].configs, cfg->topics[i].n_configs);

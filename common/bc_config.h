@@ -103,7 +103,10 @@ struct bc_config {
     struct bc_kafka_settings kafka;
     struct {
         char *registry; /* "file" or an http(s):// URL */
-        char *dir;      /* the schema directory for "file" */
+        char *dir;      /* the schema directory (the .avsc texts, also with a URL) */
+        char *username; /* registry basic auth, or NULL */
+        char *password; /* or NULL; never logged */
+        char *ca_file;  /* or NULL */
     } schemas;
     struct {
         enum bc_log_format format;

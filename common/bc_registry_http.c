@@ -21,6 +21,7 @@ struct bc_registry_http {
     int max_attempts, backoff_ms, timeout_ms;
     CURL *curl;
     long requests;
+    long last_status; /* of the last call: HTTP status, or -1 when no answer came */
     struct cached *cache;
     size_t n, cap;
 };
@@ -99,6 +100,11 @@ long bc_registry_http_requests(const struct bc_registry_http *r)
     return r->requests;
 }
 
+long bc_registry_http_last_status(const struct bc_registry_http *r)
+{
+    return r->last_status;
+}
+
 static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
 {
     struct buf *b = arg;
@@ -141,6 +147,7 @@ static long request(struct bc_registry_http *r, const char *method, const char *
     int delay = r->backoff_ms;
     long status = -1;
     *body = NULL;
+    r->last_status = -1;
     for (int attempt = 1; attempt <= r->max_attempts; attempt++) {
         struct buf b = {NULL, 0};
         struct curl_slist *hdrs = curl_slist_append(
@@ -180,6 +187,7 @@ static long request(struct bc_registry_http *r, const char *method, const char *
             if (status < 500 && status != 408 && status != 429) {
                 *body = j;
                 free(post);
+                r->last_status = status;
                 return status;
             }
             snprintf(errstr, errstr_size, "schema registry %s %s: HTTP %ld (attempt %d of %d)",

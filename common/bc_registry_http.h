@@ -50,6 +50,11 @@ int bc_registry_http_check(struct bc_registry_http *r, const char *subject, cons
 const char *bc_registry_http_schema(struct bc_registry_http *r, int id, char *errstr,
                                     size_t errstr_size);
 
+/* The outcome of the last call that sent a request: its final HTTP status (4xx: the
+ * registry's final answer), or -1 when no answer below 500 came (down, timeout, 5xx: worth
+ * retrying later). */
+long bc_registry_http_last_status(const struct bc_registry_http *r);
+
 /* Requests sent so far (retries included): for tests of the caches and the backoff. */
 long bc_registry_http_requests(const struct bc_registry_http *r);
 

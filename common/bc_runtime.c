@@ -26,6 +26,7 @@
 #include "bc_log.h"
 #include "bc_metrics_runtime.h"
 #include "bc_runtime.h"
+#include "bc_schemas.h"
 #include "bc_store.h"
 #include "bc_table.h"
 
@@ -82,6 +83,7 @@ struct bc_runtime {
     size_t store_count;
 
     struct bc_avro_registry *registry;  /* new; NULL without schemas */
+    struct bc_schemas *schemas;         /* new; NULL unless schemas.registry is a URL */
     const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
     const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
     avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
@@ -110,9 +112,14 @@ struct bc_runtime {
 
     struct stop_bound *bounds; /* settings.stop_at, parsed */
     size_t bound_count;
+    struct stop_bound *emit_from, *emit_to; /* settings.emit_from and emit_to, parsed */
+    size_t emit_from_count, emit_to_count;
+    const char *live_pipeline; /* settings.pipeline without the --name-prefix */
 };
 
 static volatile sig_atomic_t signal_stop;
+
+static void bounds_resume(struct bc_runtime *rt);
 
 /* An end bound of an audit replay (--stop-at): records at offset >= offset are not processed. */
 struct stop_bound {
@@ -159,7 +166,10 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
             "\nAudit replays: [--name-prefix PREFIX] (before the pipeline, group, transactional\n"
             "id, changelog and output topic names) [--stop-at TOPIC:PARTITION:OFFSET]... (end\n"
-            "bound, exclusive: the run stops once every bounded partition is committed there).\n"
+            "bound, exclusive: the run stops once every bounded partition is committed there)\n"
+            "[--emit-from TOPIC:PARTITION:OFFSET]... [--emit-to TOPIC:PARTITION:OFFSET]...\n"
+            "(warm-up and cool-down: writes derived from records outside [from, to) are\n"
+            "suppressed; state is built from them as usual).\n"
             "\nThe %s stage on the exactly-once runtime. --brokers defaults to\n"
             "$BREADCRUMB_BROKERS. Exit codes: 0 stopped, 1 error, 2 usage, 3 fenced/fatal\n"
             "Kafka error, 4 stage failure.\n",
@@ -271,6 +281,19 @@ static int apply_name_prefix(struct bc_runtime_settings *s)
 {
     const char *pre = s->name_prefix;
     char *v = NULL;
+    /* An input the worker also writes (a repartition topic) is its own: prefixed too. */
+    for (size_t i = 0; i < s->input_count; i++) {
+        for (size_t j = 0; j < s->output_count; j++) {
+            const char *eq = strchr(s->outputs[j], '=');
+            if (strcmp(eq != NULL ? eq + 1 : s->outputs[j], s->inputs[i]) == 0) {
+                if (asprintf(&v, "%s%s", pre, s->inputs[i]) < 0 || own(s, v) == NULL) {
+                    return -1;
+                }
+                ((const char **)s->inputs)[i] = v;
+                break;
+            }
+        }
+    }
     if (s->pipeline != NULL) {
         if (asprintf(&v, "%s%s", pre, s->pipeline) < 0 || own(s, v) == NULL) {
             return -1;
@@ -360,6 +383,10 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             s->name_prefix = v;
         } else if (strcmp(arg, "--stop-at") == 0) {
             rc = push((const char ***)&s->stop_at, &s->stop_count, v);
+        } else if (strcmp(arg, "--emit-from") == 0) {
+            rc = push((const char ***)&s->emit_from, &s->emit_from_count, v);
+        } else if (strcmp(arg, "--emit-to") == 0) {
+            rc = push((const char ***)&s->emit_to, &s->emit_to_count, v);
         } else {
             errf(errstr, errstr_size, "unknown argument '%s'", arg);
             goto fail;
@@ -388,8 +415,10 @@ void bc_runtime_settings_free(struct bc_runtime_settings *s)
     free((void *)s->outputs);
     free((void *)s->kafka);
     free((void *)s->stop_at);
-    s->stop_at = NULL;
-    s->stop_count = 0;
+    free((void *)s->emit_from);
+    free((void *)s->emit_to);
+    s->stop_at = s->emit_from = s->emit_to = NULL;
+    s->stop_count = s->emit_from_count = s->emit_to_count = 0;
     for (size_t i = 0; i < s->owned_count; i++) {
         free(s->owned[i]);
     }
@@ -424,13 +453,13 @@ static int resolve_options(struct bc_runtime *rt, char *errstr, size_t errstr_si
 }
 
 /* Loads the schema registry (topology schemas.dir, or --schemas) and the runtime's own
- * record schemas. Without either, the runtime writes JSON fates and raw dead letters. */
+ * record schemas. Without either, the runtime writes JSON fates and raw dead letters. With
+ * a registry URL the ids are the remote registry's (bc_schemas.h), registered in run(). */
 static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size)
 {
     const struct bc_runtime_settings *s = &rt->settings;
     const char *dir = s->schemas_dir;
-    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL &&
-        (s->config->schemas.registry == NULL || strcmp(s->config->schemas.registry, "file") == 0)) {
+    if (dir == NULL && s->config != NULL && s->config->schemas.dir != NULL) {
         dir = s->config->schemas.dir;
     }
     if (dir == NULL) {
@@ -453,7 +482,23 @@ static int registry_load(struct bc_runtime *rt, char *errstr, size_t errstr_size
         errf(errstr, errstr_size, "schemas %s: no usable Fate or DeadLetter schema", dir);
         return -1;
     }
+    if (bc_schemas_new(s->config, rt->registry, &rt->schemas, errstr, errstr_size) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; rt->schemas != NULL && i < rt->output_count; i++) {
+        bc_schemas_expect_output(rt->schemas, rt->outputs[i].name, rt->outputs[i].topic);
+    }
+    if (rt->schemas != NULL) {
+        bc_schemas_expect(rt->schemas, rt->fates_topic, "Fate");
+        bc_schemas_expect(rt->schemas, rt->dlq_topic, "DeadLetter");
+    }
     return 0;
+}
+
+static int runtime_stopped(void *arg)
+{
+    const struct bc_runtime *rt = arg;
+    return rt->stop || signal_stop;
 }
 
 const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
@@ -490,6 +535,36 @@ static void compute_config_hash(struct bc_runtime *rt)
     XXH3_freeState(st);
 }
 
+/* Parses count TOPIC:PARTITION:OFFSET strings into *out (new; NULL when count is 0).
+ * Returns 0, or -1 with errstr. */
+static int bounds_parse(const char *const *list, size_t count, struct stop_bound **out,
+                        const char *flag, char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    if (count == 0) {
+        return 0;
+    }
+    *out = calloc(count, sizeof(**out));
+    if (*out == NULL) {
+        errf(errstr, errstr_size, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct stop_bound *b = &(*out)[i];
+        const char *colon = strchr(list[i], ':'); /* topic names hold no colon */
+        int n = colon != NULL ? (int)(colon - list[i]) : 0;
+        if (colon == NULL || n <= 0 || n >= (int)sizeof(b->topic) ||
+            sscanf(colon + 1, "%" SCNd32 ":%" SCNd64, &b->partition, &b->offset) != 2 ||
+            b->partition < 0 || b->offset < 0) {
+            errf(errstr, errstr_size, "bad %s '%s' (TOPIC:PARTITION:OFFSET)", flag, list[i]);
+            return -1;
+        }
+        memcpy(b->topic, list[i], (size_t)n);
+        b->topic[n] = '\0';
+    }
+    return 0;
+}
+
 struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
                                   const struct bc_runtime_settings *settings, char *errstr,
                                   size_t errstr_size)
@@ -519,29 +594,22 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
             goto fail_no_fini;
         }
     }
-    if (s->stop_count > 0) {
-        rt->bounds = calloc(s->stop_count, sizeof(*rt->bounds));
-        if (rt->bounds == NULL) {
-            errf(errstr, errstr_size, "out of memory");
-            goto fail_no_fini;
-        }
-        for (size_t i = 0; i < s->stop_count; i++) {
-            struct stop_bound *b = &rt->bounds[i];
-            const char *colon = strchr(s->stop_at[i], ':');
-            int n = colon != NULL ? (int)(colon - s->stop_at[i]) : 0;
-            if (colon == NULL || n <= 0 || n >= (int)sizeof(b->topic) ||
-                sscanf(colon + 1, "%" SCNd32 ":%" SCNd64, &b->partition, &b->offset) != 2 ||
-                b->partition < 0 || b->offset < 0) {
-                errf(errstr, errstr_size, "bad --stop-at '%s' (TOPIC:PARTITION:OFFSET)",
-                     s->stop_at[i]);
-                goto fail_no_fini;
-            }
-            memcpy(b->topic, s->stop_at[i], (size_t)n);
-            b->topic[n] = '\0';
-        }
-        rt->bound_count = s->stop_count;
+    if (bounds_parse(s->stop_at, s->stop_count, &rt->bounds, "--stop-at", errstr,
+                     errstr_size) != 0 ||
+        bounds_parse(s->emit_from, s->emit_from_count, &rt->emit_from, "--emit-from", errstr,
+                     errstr_size) != 0 ||
+        bounds_parse(s->emit_to, s->emit_to_count, &rt->emit_to, "--emit-to", errstr,
+                     errstr_size) != 0) {
+        goto fail_no_fini;
     }
-    snprintf(rt->worker_id, sizeof(rt->worker_id), "%s.%s", s->pipeline, s->worker);
+    rt->bound_count = s->stop_count;
+    rt->emit_from_count = s->emit_from_count;
+    rt->emit_to_count = s->emit_to_count;
+    rt->live_pipeline = s->pipeline;
+    if (s->name_prefix != NULL && strncmp(s->pipeline, s->name_prefix, strlen(s->name_prefix)) == 0) {
+        rt->live_pipeline = s->pipeline + strlen(s->name_prefix);
+    }
+    snprintf(rt->worker_id, sizeof(rt->worker_id), "%s.%s", rt->live_pipeline, s->worker);
     snprintf(rt->group_id, sizeof(rt->group_id), "%s.%s", s->pipeline, s->worker);
     snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.%s.%s", s->pipeline, s->worker, s->instance);
     snprintf(rt->fates_topic, sizeof(rt->fates_topic), "%s",
@@ -631,6 +699,7 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         avro_value_decref(&rt->dlq_value);
     }
     bc_avro_buf_free(&rt->avro_buf);
+    bc_schemas_free(rt->schemas);
     bc_avro_registry_destroy(rt->registry);
     for (size_t i = 0; i < rt->store_count; i++) {
         bc_store_destroy(rt->stores[i]);
@@ -638,6 +707,8 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     free(rt->stores);
     free(rt->parts);
     free(rt->bounds);
+    free(rt->emit_from);
+    free(rt->emit_to);
     free(rt);
 }
 
@@ -760,6 +831,18 @@ static rd_kafka_conf_t *conf_new(struct bc_runtime *rt, const char *role,
         rd_kafka_conf_t *conf = bc_kafka_conf_new(s->config, s->worker_config, r,
                                                   s->instance, s->brokers, errstr, errstr_size);
         if (conf == NULL) {
+            return NULL;
+        }
+        /* --name-prefix: bc_kafka_conf names the group and transactional.id after the
+         * topology's pipeline; an audit replay must never join or fence the live ones. */
+        if (s->name_prefix != NULL && r != BC_KAFKA_ADMIN &&
+            (conf_set(conf, "client.id", rt->txn_id, errstr, errstr_size) != 0 ||
+             (r == BC_KAFKA_CONSUMER &&
+              (conf_set(conf, "group.id", rt->group_id, errstr, errstr_size) != 0 ||
+               conf_set(conf, "group.instance.id", rt->txn_id, errstr, errstr_size) != 0)) ||
+             (r == BC_KAFKA_TXN_PRODUCER &&
+              conf_set(conf, "transactional.id", rt->txn_id, errstr, errstr_size) != 0))) {
+            rd_kafka_conf_destroy(conf);
             return NULL;
         }
         if (r == BC_KAFKA_ADMIN) {
@@ -1311,6 +1394,7 @@ static int rewind_all(struct bc_runtime *rt)
         p->next = -1;
         p->hold = -1;
     }
+    bounds_resume(rt);
     bc_log(BC_LOG_INFO, "rewinding to committed offsets", "worker", rt->worker_id, NULL);
     rd_kafka_error_t *error = rd_kafka_seek_partitions(rt->consumer, list, TXN_TIMEOUT_MS);
     int rc = 0;
@@ -1381,6 +1465,7 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
         rt->exit_code = rt->exit_code ? rt->exit_code : BC_EXIT_STAGE;
     }
     rd_kafka_assign(rt->consumer, partitions);
+    bounds_resume(rt);
 }
 
 static void on_revoke(struct bc_runtime *rt, int lost)
@@ -1443,19 +1528,50 @@ static int past_bound(struct bc_runtime *rt, const char *topic, int32_t partitio
     return 0;
 }
 
-/* --stop-at: every bounded partition committed up to its bound. */
-static int bounds_reached(const struct bc_runtime *rt)
+/* --stop-at: the paused partitions read again (after a rewind or a new assignment). */
+static void bounds_resume(struct bc_runtime *rt)
 {
-    if (rt->bound_count == 0 || rt->txn_open) {
-        return 0;
-    }
     for (size_t i = 0; i < rt->bound_count; i++) {
-        const struct stop_bound *b = &rt->bounds[i];
-        if (bc_runtime_committed(rt, b->topic, b->partition) < b->offset) {
-            return 0;
+        struct stop_bound *b = &rt->bounds[i];
+        if (b->paused) {
+            rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+            rd_kafka_topic_partition_list_add(l, b->topic, b->partition);
+            rd_kafka_resume_partitions(rt->consumer, l);
+            rd_kafka_topic_partition_list_destroy(l);
+            b->paused = 0;
         }
     }
-    return 1;
+}
+
+/* --stop-at: every bounded partition processed up to its bound, and no transaction open
+ * (so all of it committed, but what the stage holds). Processed up to the bound: its
+ * committed offset is there, or a record at or past it was read (the partition is paused),
+ * or the consumer's position is there (the bound is the end of the partition, after a
+ * transaction marker that no record follows). */
+static int bounds_reached(struct bc_runtime *rt)
+{
+    if (rt->bound_count == 0 || rt->txn_open || rt->part_count == 0) {
+        return 0;
+    }
+    rd_kafka_topic_partition_list_t *pos =
+        rd_kafka_topic_partition_list_new((int)rt->bound_count);
+    for (size_t i = 0; i < rt->bound_count; i++) {
+        rd_kafka_topic_partition_list_add(pos, rt->bounds[i].topic, rt->bounds[i].partition);
+    }
+    if (rd_kafka_position(rt->consumer, pos) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(pos);
+        return 0;
+    }
+    int reached = 1;
+    for (size_t i = 0; i < rt->bound_count && reached; i++) {
+        const struct stop_bound *b = &rt->bounds[i];
+        int64_t committed = bc_runtime_committed(rt, b->topic, b->partition);
+        reached = committed >= b->offset ||
+                  (part_find(rt, b->topic, b->partition) != NULL &&
+                   (b->paused || pos->elems[i].offset >= b->offset));
+    }
+    rd_kafka_topic_partition_list_destroy(pos);
+    return reached;
 }
 
 static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
@@ -1488,6 +1604,9 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
         if (rc != BC_OK) {
             rc = BC_RETRY;
         }
+    } else if (rt->schemas != NULL && bc_schemas_input(rt->schemas, msg->payload, msg->len) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        return -1;
     } else {
         rc = rt->stage->process(&rt->ctx, &rec);
     }
@@ -1587,6 +1706,11 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     signal_stop = 0;
     bc_rt_metrics_publish(rt->metrics, rt, started);
     if (bc_rt_metrics_serve(rt->metrics, &rt->settings) != 0) {
+        rt->exit_code = BC_EXIT_ERROR;
+        goto done;
+    }
+    /* No producer before the output schemas are registered (not ready meanwhile). */
+    if (rt->schemas != NULL && bc_schemas_start(rt->schemas, runtime_stopped, rt) != 0) {
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
@@ -1805,7 +1929,7 @@ void bc_ctx_set_state(struct bc_ctx *ctx, void *state)
 
 const char *bc_ctx_pipeline(const struct bc_ctx *ctx)
 {
-    return ctx->rt->settings.pipeline;
+    return ctx->rt->live_pipeline;
 }
 
 const char *bc_ctx_worker(const struct bc_ctx *ctx)
@@ -1911,6 +2035,26 @@ void bc_record_source(const struct bc_record *rec, struct bc_source *src)
 
 /* ---- stage API: writing --------------------------------------------------------------- */
 
+/* --emit-from/--emit-to: whether a write derived from src is inside the emit window. */
+static int emit_window(const struct bc_runtime *rt, const struct bc_source *src)
+{
+    for (size_t i = 0; i < rt->emit_from_count; i++) {
+        const struct stop_bound *b = &rt->emit_from[i];
+        if (b->partition == src->partition && src->offset < b->offset &&
+            strcmp(b->topic, src->topic) == 0) {
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < rt->emit_to_count; i++) {
+        const struct stop_bound *b = &rt->emit_to[i];
+        if (b->partition == src->partition && src->offset >= b->offset &&
+            strcmp(b->topic, src->topic) == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Produces one record with the lineage headers plus `extra` (NULL-name ended is not
  * required: extra_count entries). Returns BC_OK, or BC_RETRY when the write failed. */
 static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
@@ -1918,6 +2062,9 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
                    int64_t timestamp, const struct bc_source *src, int src_index,
                    const struct bc_header *extra, size_t extra_count)
 {
+    if (src != NULL && src->topic != NULL && !emit_window(rt, src)) {
+        return BC_OK; /* warm-up or cool-down of an audit replay: state only */
+    }
     if (txn_ensure(rt) != 0) {
         return BC_RETRY;
     }
@@ -1981,8 +2128,13 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
             ts = bc_record_timestamp(rec);
         }
     }
-    if (rt->registry != NULL && value != NULL && value_len > 0 &&
+    if (rt->schemas != NULL && value != NULL && value_len > 0 &&
         ((const unsigned char *)value)[0] == 0) {
+        if (bc_schemas_output(rt->schemas, topic, &value, &value_len) != 0) {
+            return BC_FATAL;
+        }
+    } else if (rt->registry != NULL && value != NULL && value_len > 0 &&
+               ((const unsigned char *)value)[0] == 0) {
         /* The schema hook: a value in the Confluent wire format must name a registered
          * schema, so no reader meets an id it cannot resolve. */
         const struct bc_avro_schema *writer = NULL;
@@ -2032,6 +2184,12 @@ int bc_emit_topic(struct bc_ctx *ctx, const struct bc_record *rec, const char *t
     if (topic == NULL || topic[0] == '\0') {
         bc_log(BC_LOG_ERROR, "no topic", "stage", ctx->rt->stage->name, NULL);
         return BC_FATAL;
+    }
+    const char *pre = ctx->rt->settings.name_prefix;
+    char prefixed[512];
+    if (pre != NULL) { /* an audit replay writes its own copy of every topic */
+        snprintf(prefixed, sizeof(prefixed), "%s%s", pre, topic);
+        topic = prefixed;
     }
     return emit_to(ctx->rt, rec, topic, key, key_len, value, value_len, opts);
 }
@@ -2251,7 +2409,8 @@ static enum bc_fate_kind fate_kind_of(const char *reason)
     if (reason != NULL && (strcmp(reason, "duplicate") == 0 || strcmp(reason, "deduplicated") == 0)) {
         return BC_FATE_DEDUPLICATED;
     }
-    if (reason != NULL && strcmp(reason, "sampled_out") == 0) {
+    if (reason != NULL && strncmp(reason, "sampled_out", 11) == 0 &&
+        (reason[11] == '\0' || reason[11] == ':')) { /* "sampled_out:<detail>" too */
         return BC_FATE_SAMPLED_OUT;
     }
     return BC_FATE_DROPPED;

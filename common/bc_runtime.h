@@ -62,10 +62,20 @@ struct bc_runtime_settings {
      * every output, DLQ and Fates topic; inputs and tables keep their names. stop_at
      * (--stop-at TOPIC:PARTITION:OFFSET, repeatable) bounds the input: a record at or past
      * a partition's bound is not processed (the partition is paused), and the run ends
-     * cleanly once every bounded partition's committed offset has reached its bound. */
+     * cleanly once every bounded partition has been processed and committed up to its
+     * bound (records a stage still holds then stay undecided). The worker's identity (the
+     * bc.worker header, the worker field of Fates and dead letters, bc_ctx_pipeline) keeps
+     * the live name. emit_from (--emit-from TOPIC:PARTITION:OFFSET, repeatable) makes a
+     * warm-up: every write (output, Fate, dead letter) whose source record is on that
+     * partition below OFFSET is suppressed, while the stage's state is built as usual;
+     * emit_to (--emit-to, same form) suppresses the writes whose source is at or past it. */
     const char *name_prefix;
     const char *const *stop_at;
     size_t stop_count;
+    const char *const *emit_from;
+    size_t emit_from_count;
+    const char *const *emit_to;
+    size_t emit_to_count;
 };
 
 /* Parses bc_run()'s command line into s (strings borrowed from argv; arrays new, freed

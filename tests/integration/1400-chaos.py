@@ -65,10 +65,9 @@ def progress(st, groups):
 
 def run():
     if not LONG and not os.environ.get("BC_CHAOS"):
-        # Known failures (README, "Known issues"): the tail-sampler decides some must-keep
-        # traces before all their spans arrive under chaos, and the generator's truth counts
-        # content-identical logs twice. Until they are fixed the chaos test runs in
-        # `make test-long` (or with BC_CHAOS=1), where it fails visibly.
+        # Known failure (README, "Known issues"): the tail-sampler decides some must-keep
+        # traces before all their spans arrive under chaos. Until that is fixed the chaos
+        # test runs in `make test-long` (or with BC_CHAOS=1), where it fails visibly.
         print("RESULT skipped: the chaos test runs under make test-long or BC_CHAOS=1")
         return
     present = [w for w in WORKERS if os.access(os.path.join(bclib.BC_BIN, w), os.X_OK)]

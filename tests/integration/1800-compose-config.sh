@@ -2,7 +2,8 @@
 # compose/: the Compose file passes Debian's `docker-compose config` (no engine needed), runs
 # the six workers with the topology's replicas, Prometheus scrapes each of them; the
 # Dockerfile installs only packages of the Makefile's DEB_PACKAGES (and, at run time, the
-# libraries those depend on); compose/topology.yaml is config/topology.yaml plus metrics ports.
+# libraries those depend on); compose/topology.yaml is config/topology.yaml plus metrics ports;
+# the workers use the schema registry; the systemd unit starts every worker with a drop-in.
 set -euo pipefail
 fail() { echo "FAIL: $*"; exit 1; }
 C=$BC_ROOT/compose
@@ -27,6 +28,7 @@ for w, spec in topo["workers"].items():
     assert s["command"] == [w], (w, s["command"])
     assert s["deploy"]["replicas"] == spec.get("replicas", 1), (w, s["deploy"])
     assert s["environment"]["BREADCRUMB_KAFKA"] == "kafka:9092", w
+    assert s["environment"]["BREADCRUMB_REGISTRY"] == "http://schema-registry:8081", w
     assert w in names, ("not scraped", w)
 assert sorted(names) == sorted(topo["workers"]), names
 assert comp["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
@@ -69,18 +71,35 @@ for p in $deb; do
         case " $build " in *" $p "*) ;; *) fail "DEB_PACKAGES has $p, the Dockerfile not" ;; esac ;;
     esac
 done
-if command -v apt-cache >/dev/null && apt-cache show librdkafka-dev >/dev/null 2>&1; then
-    deps=" ca-certificates $(apt-cache depends $build 2>/dev/null | awk '$1 == "Depends:" {print $2}' | tr '\n' ' ') "
+# One apt-cache call for every package (each call reads the whole cache: seconds apiece).
+if command -v apt-cache >/dev/null && tree=$(apt-cache depends $build 2>/dev/null) &&
+    grep -q '^librdkafka-dev$' <<<"$tree"; then
+    deps=" ca-certificates $(awk '$1 == "Depends:" {print $2}' <<<"$tree" | tr '\n' ' ') "
     for p in $run; do
         case "$deps" in *" $p "*) ;; *) fail "run stage installs $p, no dependency of the build packages" ;; esac
     done
-    for d in $build; do
-        case $d in lib*-dev)
-            libs=$(apt-cache depends "$d" | awk '$1 == "Depends:" && $2 ~ /^(lib|zlib)/ && $2 !~ /-dev$/ && $2 !~ /\+\+/ {print $2}')
-            for l in $libs; do
-                case " $run " in *" $l "*) ;; *) fail "run stage lacks $l (for $d)" ;; esac
-            done ;;
-        esac
-    done
+    # "PACKAGE LIB" for every runtime library a -dev package depends on.
+    awk '/^[^ ]/ {pkg = $1} $1 == "Depends:" && pkg ~ /^lib.*-dev$/ && $2 ~ /^(lib|zlib)/ &&
+         $2 !~ /-dev$/ && $2 !~ /\+\+/ {print pkg, $2}' <<<"$tree" >libs.txt
+    while read -r d l; do
+        case " $run " in *" $l "*) ;; *) fail "run stage lacks $l (for $d)" ;; esac
+    done <libs.txt
+    [ -s libs.txt ] || fail "apt-cache listed no runtime library of the build packages"
 fi
 echo "RESULT dockerfile: $(wc -w <<<"$build") build packages in DEB_PACKAGES, $(wc -w <<<"$run") run packages"
+
+# systemd: the unit's instance name WORKER-ID splits into the worker and the id, and every
+# worker has a drop-in with its memory bound.
+script=$(sed -n "s|^ExecStart=/bin/sh -c '\(.*\)'\$|\1|p" "$C/systemd/breadcrumb@.service")
+[ -n "$script" ] || fail "systemd ExecStart is not /bin/sh -c '...'"
+for w in $("$PYTHON" -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["workers"]))' "$C/topology.yaml"); do
+    # systemd turns %i into the instance, %% into % and $$ into $ before /bin/sh runs it.
+    cmd=$(printf '%s' "$script" | sed -e "s/%i/$w-1/g" -e 's/%%/%/g' -e 's/\$\$/$/g' \
+        -e 's|exec "/usr/local/bin/|echo "|')
+    got=$(sh -c "$cmd")
+    [ "$got" = "$w --config /etc/breadcrumb/config/topology.yaml --worker $w --instance 1" ] ||
+        fail "systemd ExecStart for $w-1 runs: $got"
+    grep -q '^MemoryMax=[0-9]*[MG]$' "$C/systemd/breadcrumb@$w-.service.d/$w.conf" ||
+        fail "no systemd drop-in with MemoryMax for $w"
+done
+echo "RESULT systemd: breadcrumb@WORKER-ID starts each of the six workers, each with a MemoryMax drop-in"

@@ -45,3 +45,18 @@ sed "s|password: \${BC_SASL_PASSWORD}|password: x\${BC_SASL_PASSWORD}|" sasl.yam
 breadcrumb validate mixed.yaml >/dev/null 2>mixed.err && fail "password with a literal part accepted"
 if grep -F -- "$secret" mixed.err; then fail "validate printed the password"; fi
 echo "RESULT literal password rejected without printing it"
+
+# The schema registry's password (schemas.password) follows the same rule.
+sed "s|^  dir: $BC_ROOT/schemas|  dir: $BC_ROOT/schemas\n  username: svc\n  password: $secret|" \
+    sasl.yaml >reglit.yaml
+grep -q "^  password: $secret" reglit.yaml || fail "registry topology not rewritten"
+rc=0
+breadcrumb validate reglit.yaml >reg.out 2>reg.err || rc=$?
+line=$(grep -n "^  password: $secret" reglit.yaml | cut -d: -f1)
+[ "$rc" = 1 ] && grep -q "^reglit.yaml:$line:[0-9]*: error: schemas.password: a literal password" reg.err ||
+    fail "literal registry password: exit $rc, $(cat reg.err)"
+if grep -F -- "$secret" reg.out reg.err; then fail "validate printed the registry password"; fi
+sed "s|^  password: $secret|  password: \${BC_SASL_PASSWORD}|" reglit.yaml >regenv.yaml
+breadcrumb validate regenv.yaml >regenv.out 2>&1 || fail "registry password reference: $(cat regenv.out)"
+if grep -F -- "$secret" regenv.out; then fail "validate printed the registry password"; fi
+echo "RESULT registry password: a literal rejected at its line, a \${VAR} accepted, never printed"

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <openssl/evp.h>
@@ -18,8 +19,10 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "bc_avro.h"
 #include "tools/breadcrumb/gen.h"
 #include "tools/breadcrumb/gen_out.h"
+#include "workers/normalizer/normalize.h"
 
 struct rec {
     struct bc_gen_record r; /* pointers below are owned copies */
@@ -1079,6 +1082,94 @@ static void test_gen_ten_services(void **state)
     run_free(&run);
 }
 
+/* Event ids of one kind seen by the normalizer: each id may come only once. */
+struct id_set {
+    json_t *seen;      /* {event_id: record index} */
+    int64_t collisions;
+    int64_t record;
+};
+
+static int collect_ids(void *opaque, const struct norm_outcome *o)
+{
+    struct id_set *ids = opaque;
+    assert_non_null(o->event); /* the records fed are good ones */
+    json_t *first = json_object_get(ids->seen, o->event_id);
+    if (first != NULL) {
+        ids->collisions++;
+        if (ids->collisions <= 5) {
+            fprintf(stderr, "event id %s in records %" PRId64 " and %" PRId64 "\n", o->event_id,
+                    (int64_t)json_integer_value(first), ids->record);
+        }
+        return 0;
+    }
+    json_object_set_new(ids->seen, o->event_id, json_integer(ids->record));
+    return 0;
+}
+
+/*
+ * Distinct logs and events always differ in the normalizer's canonical content, so items
+ * without an id field get as many event ids as the truth counts; only deliberate copies
+ * (retried exports, duplicate billing events) share one. Many logs per span (log_rate 1) make
+ * two logs of one span with the same body likely: their times must still differ.
+ */
+static void test_gen_distinct_items_distinct_content(void **state)
+{
+    (void)state;
+    struct bc_gen_options o;
+    bc_gen_options_init(&o);
+    o.records = 4000;
+    o.log_rate = 1.0;
+    o.seed = getenv("TEST_GEN_SEED") ? strtoull(getenv("TEST_GEN_SEED"), NULL, 10) : 13;
+    struct run run;
+    run_gen(&o, &run);
+
+    char errstr[512] = "";
+    struct bc_avro_registry *reg = NULL;
+    const char *root = getenv("BC_ROOT");
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/schemas", root != NULL ? root : ".");
+    assert_int_equal(bc_avro_registry_load(dir, &reg, errstr, sizeof(errstr)), 0);
+    struct norm_options nopts;
+    norm_options_default(&nopts);
+    nopts.max_payload_bytes = (size_t)o.max_bytes;
+    struct norm *norm = norm_new(reg, &nopts, errstr, sizeof(errstr));
+    assert_non_null(norm);
+
+    struct id_set logs = {.seen = json_object()}, events = {.seen = json_object()};
+    for (size_t i = 0; i < run.n; i++) {
+        const struct bc_gen_record *r = &run.recs[i].r;
+        if (r->topic != BC_GEN_TOPIC_RAW || (r->flags & (BC_GEN_F_RETRY | BC_GEN_F_DUPLICATE))) {
+            continue;
+        }
+        struct id_set *ids = r->kind == BC_GEN_KIND_LOGS    ? &logs
+                             : r->kind == BC_GEN_KIND_EVENT ? &events
+                                                            : NULL;
+        if (ids == NULL) {
+            continue;
+        }
+        ids->record = r->index;
+        struct norm_input in = {.data = r->value,
+                                .len = r->value_len,
+                                .timestamp_ms = r->timestamp_ms,
+                                .topic = "tracking.raw",
+                                .offset = r->index};
+        assert_int_equal(norm_process(norm, &in, collect_ids, ids, errstr, sizeof(errstr)), 0);
+    }
+    json_t *counts = json_object_get(run.truth, "counts");
+    assert_true(json_integer_value(json_object_get(counts, "logs")) > 4000);
+    assert_int_equal(logs.collisions, 0);
+    assert_int_equal(events.collisions, 0);
+    assert_int_equal(json_object_size(logs.seen),
+                     json_integer_value(json_object_get(counts, "logs")));
+    assert_int_equal(json_object_size(events.seen),
+                     json_integer_value(json_object_get(counts, "events")));
+    json_decref(logs.seen);
+    json_decref(events.seen);
+    norm_destroy(norm);
+    bc_avro_registry_destroy(reg);
+    run_free(&run);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1091,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_gen_jsonl_line),
         cmocka_unit_test(test_gen_rejects_bad_options),
         cmocka_unit_test(test_gen_ten_services),
+        cmocka_unit_test(test_gen_distinct_items_distinct_content),
     };
     return cmocka_run_group_tests_name("gen", tests, NULL, NULL);
 }

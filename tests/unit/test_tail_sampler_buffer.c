@@ -340,6 +340,15 @@ static void test_sources_and_max_skew(void **state)
     ts_part_observe_source(q, 70001, 0);
     assert_int_equal(ts_part_now(q), 70001);
     assert_true(ts_source_slot("a", 1) >= 0 && ts_source_slot("a", 1) < TS_SOURCES);
+    /* An expected source not seen yet counts as furthest behind: now = max - max_skew. */
+    ts_buffer_set_max_skew(buf, 60000);
+    struct ts_part *r = ts_buffer_part(buf, 2, 1);
+    ts_part_observe_source(r, 100000, 3);
+    assert_int_equal(ts_part_now(r), 100000);
+    ts_buffer_expect_source(buf, 4);
+    assert_int_equal(ts_part_now(r), 100000 - 60000); /* recomputed at once */
+    ts_part_observe_source(r, 90000, 4);
+    assert_int_equal(ts_part_now(r), 90000);
     ts_buffer_destroy(buf);
     ts_policies_destroy(p);
 }

@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "bc_avro.h"
+#include "bc_schemas.h"
 #include "tools/breadcrumb/cli.h"
 #include "tools/breadcrumb/topic_scan.h"
 #include "tools/breadcrumb/diff.h"
@@ -29,14 +30,16 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: breadcrumb diff TOPIC_A TOPIC_B [--range [TOPIC:]P:FROM-TO]... [--json]\n"
             "          [--ignore FIELD]... [--show N] [--schemas DIR] [--brokers HOST:PORT]\n"
-            "          [--timeout-ms MS]\n\n"
+            "          [--registry URL] [--timeout-ms MS]\n\n"
             "Compares two topics record by record, matched by lineage source (bc.src), whatever\n"
             "their order. --range keeps records whose source is in the input range (inclusive).\n"
             "Avro values are compared field by field; --ignore skips a field at any depth.\n"
             "Records flagged idle_decided, decided_early or evicted are not reproducible and are\n"
             "counted apart. Prints identical, missing (in A only), extra (in B only) and\n"
             "differing counts with the first --show (10) differences; --json prints the report\n"
-            "as JSON. Exit 0 when equal, 1 on differences or errors, 2 on usage.\n");
+            "as JSON. --registry: Avro records carry a schema registry's ids (the workers'\n"
+            "schemas.registry URL); unknown ids are looked up there. Exit 0 when equal, 1 on\n"
+            "differences or errors, 2 on usage.\n");
 }
 
 struct src_range {
@@ -49,6 +52,7 @@ struct src_range {
 struct reader {
     struct bc_diff *diff;
     struct bc_avro_registry *reg;
+    struct bc_schemas *schemas; /* NULL: the manifest's ids */
     const struct src_range *ranges;
     size_t n_ranges;
     int side;
@@ -109,10 +113,14 @@ static int in_ranges(const struct reader *rd, const char *src)
     return 0;
 }
 
-static json_t *decode_value(struct bc_avro_registry *reg, const void *data, size_t len)
+static json_t *decode_value(struct bc_avro_registry *reg, struct bc_schemas *schemas,
+                            const void *data, size_t len)
 {
     if (data == NULL) {
         return NULL;
+    }
+    if (schemas != NULL) {
+        bc_schemas_input(schemas, data, len); /* a failure is logged; compared as bytes */
     }
     char errstr[256];
     const struct bc_avro_schema *writer = NULL;
@@ -171,7 +179,7 @@ static int on_record(struct reader *rd, const rd_kafka_message_t *m)
     snprintf(where, sizeof(where), "%s:%" PRId32 ":%" PRId64, rd_kafka_topic_name(m->rkt),
              m->partition, m->offset);
     return bc_diff_add(rd->diff, rd->side, src, where, m->key, m->key_len,
-                       decode_value(rd->reg, m->payload, m->len));
+                       decode_value(rd->reg, rd->schemas, m->payload, m->len));
 }
 
 /* bc_scan_fn over on_record: a failure there can only be memory. */
@@ -228,13 +236,14 @@ static void print_text(const char *a, const char *b, json_t *r)
 int bc_cmd_diff(int argc, char **argv)
 {
     const char *topics[2] = {NULL, NULL};
-    const char *brokers = getenv("BREADCRUMB_BROKERS"), *schemas = "schemas";
+    const char *brokers = getenv("BREADCRUMB_BROKERS"), *schemas = "schemas", *registry = NULL;
     const char **ignore = calloc((size_t)argc, sizeof(*ignore));
     struct src_range *ranges = calloc((size_t)argc, sizeof(*ranges));
     size_t n_ignore = 0, n_ranges = 0, show = 10;
     int as_json = 0, timeout_ms = 15000, rc = 2;
     struct bc_diff diff = {0};
     struct bc_avro_registry *reg = NULL;
+    struct bc_schemas *sc = NULL;
     if (ignore == NULL || ranges == NULL) {
         goto done;
     }
@@ -262,6 +271,8 @@ int bc_cmd_diff(int argc, char **argv)
             brokers = argv[++i];
         } else if (strcmp(a, "--schemas") == 0) {
             schemas = argv[++i];
+        } else if (strcmp(a, "--registry") == 0) {
+            registry = argv[++i];
         } else if (strcmp(a, "--ignore") == 0) {
             ignore[n_ignore++] = argv[++i];
         } else if (strcmp(a, "--show") == 0) {
@@ -291,12 +302,17 @@ int bc_cmd_diff(int argc, char **argv)
         fprintf(stderr, "breadcrumb diff: %s (values compared as bytes/JSON)\n", errstr);
         reg = NULL;
     }
+    if (reg != NULL && registry != NULL &&
+        bc_schemas_new_url(registry, reg, &sc, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "breadcrumb diff: %s\n", errstr);
+        goto usage_err;
+    }
     diff.ignore = ignore;
     diff.ignore_count = n_ignore;
     diff.max_shown = show == 0 ? 1 : show;
     rc = 1;
     for (int s = 0; s < 2; s++) {
-        struct reader rd = {.diff = &diff, .reg = reg, .ranges = ranges, .n_ranges = n_ranges,
+        struct reader rd = {.diff = &diff, .reg = reg, .schemas = sc, .ranges = ranges, .n_ranges = n_ranges,
                             .side = s};
         if (read_topic(brokers, topics[s], timeout_ms, &rd) != 0) {
             goto done;
@@ -325,6 +341,7 @@ usage_err:
     rc = 2;
 done:
     bc_diff_free(&diff);
+    bc_schemas_free(sc);
     bc_avro_registry_destroy(reg);
     free(ignore);
     free(ranges);

@@ -51,9 +51,9 @@ static void usage(FILE *out)
             "Loads each topology file, substitutes ${VAR}, ${VAR:-default} and ${VAR:?message},\n"
             "and checks it against the option tables: unknown keys, wrong types, values out\n"
             "of range, undeclared topics. Prints every error as FILE:LINE:COL: error: MESSAGE\n"
-            "and exits 1, or prints a one-line summary per file and exits 0. With the file\n"
-            "registry, also checks the schema manifest and the backward compatibility of\n"
-            "every schema version with the one before.\n"
+            "and exits 1, or prints a one-line summary per file and exits 0. Also checks the\n"
+            "schema directory (schemas.dir, used with a registry URL too): the manifest and\n"
+            "the backward compatibility of every schema version with the one before.\n"
             "\n"
             "  --quiet       print nothing when a file is valid\n"
             "  --verbose     also print the effective topics (implicit ones too) and workers\n"
@@ -75,14 +75,12 @@ static void report_schema_problem(void *opaque, const char *message)
     r->problems++;
 }
 
-/* Checks the file registry a valid topology names (manifest, schemas, backward
- * compatibility of consecutive versions). Returns the number of problems printed. */
+/* Checks the schema directory a valid topology names (manifest, schemas, backward
+ * compatibility of consecutive versions): the workers load it whatever schemas.registry
+ * says (a registry URL gets its .avsc texts). Returns the number of problems printed. */
 static size_t check_schemas(const struct bc_config *cfg)
 {
     struct schema_report r = {.dir = cfg->schemas.dir, .problems = 0};
-    if (strcmp(cfg->schemas.registry, "file") != 0) {
-        return 0;
-    }
     bc_avro_registry_check(cfg->schemas.dir, report_schema_problem, &r);
     return r.problems;
 }

@@ -63,6 +63,14 @@ int bc_diff_unreproducible(const json_t *value)
 {
     static const char *const marks[] = {"idle_decided", "decided_early", "evicted"};
     const json_t *flags = json_is_object(value) ? json_object_get(value, "flags") : NULL;
+    /* A Fate says it in its reason: "sampled_out:idle_decided". */
+    const json_t *reason = json_is_object(value) ? json_object_get(value, "reason") : NULL;
+    const char *colon = json_is_string(reason) ? strchr(json_string_value(reason), ':') : NULL;
+    for (size_t m = 0; colon != NULL && m < sizeof(marks) / sizeof(marks[0]); m++) {
+        if (strcmp(colon + 1, marks[m]) == 0) {
+            return 1;
+        }
+    }
     size_t i;
     const json_t *f;
     json_array_foreach(flags, i, f)

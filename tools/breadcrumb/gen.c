@@ -75,6 +75,7 @@ struct bc_gen {
     int in_use[GEN_MAX_SERVICES];
     int64_t now_ns;
     int64_t traces_started;
+    int64_t job_runs; /* background job runs so far (logs outside traces) */
     int stopped;
     struct pending **heap;
     size_t heap_len, heap_cap;
@@ -726,6 +727,23 @@ static void build_spans(struct bc_gen *g, struct trace *t, int journey)
 
 /* ---- logs ---- */
 
+/*
+ * Two logs of one span may get the same body and the same time; without log.record.uid the
+ * normalizer identifies a log by its content, so it would see one log where the truth counts
+ * two. Moves the new log (the last of t->logs) 1 ns later until no other log of its span has
+ * its time: distinct logs always differ in content, deterministically.
+ */
+static void unique_log_time(const struct trace *t, struct gen_log *l)
+{
+    for (int i = 0; i < t->n_logs; i++) {
+        const struct gen_log *o = &t->logs[i];
+        if (o != l && o->time_ns == l->time_ns && memcmp(o->span_id, l->span_id, 8) == 0) {
+            l->time_ns++;
+            i = -1; /* check again from the first */
+        }
+    }
+}
+
 static void add_log(struct bc_gen *g, struct trace *t, int si)
 {
     struct gen_span *s = &t->spans[si];
@@ -738,6 +756,7 @@ static void add_log(struct bc_gen *g, struct trace *t, int si)
     memcpy(l->span_id, s->span_id, 8);
     l->service = s->service;
     l->time_ns = s->start_ns + (s->end_ns - s->start_ns) * gen_rng_range(&g->rng, 1, 99) / 100;
+    unique_log_time(t, l);
     l->attrs = json_object();
     int64_t r = gen_rng_range(&g->rng, 0, 99);
     char body[400];
@@ -1025,9 +1044,20 @@ static void background_logs(struct bc_gen *g)
     int64_t unidentified = 0;
     int64_t at = g->now_ns;
     int n = (int)gen_rng_range(&g->rng, 1, 3);
+    /* The scheduler's run number tells this run's logs from any other run's; within the run,
+     * no two logs share a time (1 ns apart at least). */
+    int64_t run = ++g->job_runs;
+    int64_t times[3];
     for (int i = 0; i < n; i++) {
         struct gen_log l = {.service = service};
         l.time_ns = at + gen_rng_range(&g->rng, 0, 900) * GEN_NS_PER_MS;
+        for (int j = 0; j < i; j++) {
+            if (times[j] == l.time_ns) {
+                l.time_ns++;
+                j = -1;
+            }
+        }
+        times[i] = l.time_ns;
         l.severity = gen_rng_chance(&g->rng, 0.2) ? 13 : 9;
         char body[300];
         snprintf(body, sizeof(body), "%s finished in %d ms", GEN_PICK(&g->rng, jobs),
@@ -1042,7 +1072,8 @@ static void background_logs(struct bc_gen *g)
             flags |= BC_GEN_F_PII;
         }
         l.body = json_string(body);
-        l.attrs = json_pack("{s:s}", "code.function", "scheduler.run");
+        l.attrs = json_pack("{s:s, s:I}", "code.function", "scheduler.run", "job.run",
+                            (json_int_t)run);
         char hex[33];
         if (gen_rng_chance(&g->rng, 0.5)) {
             uint8_t uid[16];

@@ -537,6 +537,12 @@ static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
                         bc_record_timestamp(rec), st->ol_events) != 0) {
         return BC_FATAL;
     }
+    /* Written as derived from the record's position without taking one of its bc.src
+     * indices: which record first shows a run depends on where reading started (a restart,
+     * a replay), and the hop facts' indices must not. */
+    struct bc_source source;
+    bc_record_source(rec, &source);
+    struct bc_emit_opts opts = {.timestamp = bc_record_timestamp(rec), .source = &source};
     size_t i;
     json_t *ev;
     json_array_foreach(st->ol_events, i, ev) {
@@ -544,8 +550,8 @@ static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
         if (text == NULL) {
             return BC_FATAL;
         }
-        int rc = bc_emit_topic(ctx, rec, st->ol_topic, worker, strlen(worker), text,
-                               strlen(text), NULL);
+        int rc = bc_emit_topic(ctx, NULL, st->ol_topic, worker, strlen(worker), text,
+                               strlen(text), &opts);
         free(text);
         if (rc != BC_OK) {
             return rc;

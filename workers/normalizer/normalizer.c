@@ -78,11 +78,14 @@ static int nz_init(struct bc_ctx *ctx)
             dir = "schemas";
         }
     }
-    if (bc_avro_registry_load(dir, &nz->reg, errstr, sizeof(errstr)) != 0) {
+    /* The runtime's registry when it loaded one: with a remote registry its ids are the
+     * ones registered for the output topics. */
+    const struct bc_avro_registry *reg = bc_ctx_registry(ctx);
+    if (reg == NULL && bc_avro_registry_load(dir, &nz->reg, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "schema registry", "dir", dir, "error", errstr, NULL);
         return BC_FATAL;
     }
-    nz->norm = norm_new(nz->reg, &nz->opts, errstr, sizeof(errstr));
+    nz->norm = norm_new(reg != NULL ? reg : nz->reg, &nz->opts, errstr, sizeof(errstr));
     if (nz->norm == NULL) {
         bc_log(BC_LOG_ERROR, "normalizer", "error", errstr, NULL);
         return BC_FATAL;

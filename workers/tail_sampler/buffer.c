@@ -25,6 +25,7 @@ struct ts_part {
 struct ts_buffer {
     const struct ts_policies *policies;
     int64_t wait_ms, lateness_ms, max_skew_ms;
+    uint32_t expected; /* source slots expected (bit i: slot i), seen or not */
     size_t trace_size; /* struct ts_trace with its accumulator, rounded to 8 */
     struct ts_part **parts; /* by partition id; NULL where not owned */
     size_t n_parts;
@@ -161,6 +162,21 @@ void ts_buffer_set_max_skew(struct ts_buffer *buf, int64_t max_skew_ms)
     buf->max_skew_ms = max_skew_ms;
 }
 
+static void clock_update(struct ts_part *part);
+
+void ts_buffer_expect_source(struct ts_buffer *buf, int slot)
+{
+    if (slot < 0 || slot >= TS_SOURCES || (buf->expected & (1u << slot))) {
+        return;
+    }
+    buf->expected |= 1u << slot;
+    for (size_t i = 0; i < buf->n_parts; i++) {
+        if (buf->parts[i] != NULL) {
+            clock_update(buf->parts[i]);
+        }
+    }
+}
+
 int ts_source_slot(const void *id, size_t len)
 {
     return (int)(XXH3_64bits(id, len) % TS_SOURCES);
@@ -193,6 +209,8 @@ static void clock_update(struct ts_part *part)
     for (int i = 0; i < TS_SOURCES; i++) {
         if (c->src[i] >= 0 && c->src[i] < low) {
             low = c->src[i];
+        } else if (c->src[i] < 0 && (part->buf->expected & (1u << i))) {
+            low = -1; /* an expected source not seen yet: nothing is known of its time */
         }
     }
     part->now_ms = low > c->max - skew ? low : c->max - skew;

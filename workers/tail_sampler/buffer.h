@@ -13,7 +13,10 @@
  * behind, but never more than max_skew behind max_event_ms (a source that stopped for good
  * cannot hold decisions back forever):
  *     now_ms = max(min over sources of their newest time, max_event_ms - max_skew)
- * (max_event_ms itself when no source is known or max_skew is 0). Sources are hashed into
+ * (max_event_ms itself when no source is known or max_skew is 0); a source expected (the
+ * partitions of the raw topic, from the topology) but not seen yet counts as furthest
+ * behind, so the first sources to show up after a start do not decide the traces of the
+ * others. Sources are hashed into
  * TS_SOURCES slots; two sharing a slot count as one (the faster hides the slower: the old,
  * single watermark's behaviour, never worse). The watermark is now_ms - allowed_lateness.
  * A trace is due when
@@ -102,6 +105,10 @@ int32_t ts_part_id(const struct ts_part *part);
 /* How far behind the newest event time the slowest source may be (0, the default: sources
  * are not told apart, now_ms = max_event_ms). */
 void ts_buffer_set_max_skew(struct ts_buffer *buf, int64_t max_skew_ms);
+/* Declares a source slot expected (e.g. every partition of the raw topic, from the
+ * topology): until a partition has seen it, it holds now_ms at max_event_ms - max_skew, so
+ * the first sources to show up do not decide the traces of the others. */
+void ts_buffer_expect_source(struct ts_buffer *buf, int slot);
 /* The source slot of a source id (e.g. topic and partition as bytes). */
 int ts_source_slot(const void *id, size_t len);
 

@@ -101,6 +101,7 @@ struct pstate {
 };
 
 struct sampler {
+    int64_t ttl_ms; /* decision_ttl */
     struct ts_policies *policies;
     struct ts_buffer *buf;
     struct bc_store *decisions;
@@ -117,6 +118,9 @@ struct sampler {
     int follow;      /* non_span: follow */
     int has_cold;    /* the cold output is mapped */
     int32_t shares;  /* partitions sharing the global limits; 0 until known */
+    const struct bc_config *cfg;   /* the topology, or NULL */
+    char src_topics[8][128];       /* source topics seen (their partitions are expected) */
+    size_t n_src_topics;
     size_t n_buckets;
     struct pstate **ps;
     size_t n_ps;
@@ -147,13 +151,22 @@ static void hex_of(const uint8_t id[16], char out[33])
 
 /* ---- decisions in the store ------------------------------------------------------------ */
 
-static int decision_get(struct sampler *s, int32_t partition, const uint8_t id[16],
-                        struct decision *d)
+/* The decision on trace id, if any and not older than decision_ttl of stream time. The
+ * age is checked here, not left to the store's expiry, which runs when a transaction
+ * commits: whether a late span followed a decision near its TTL depended on where the
+ * transaction boundaries fell (timing), so a replay could decide otherwise. */
+static int decision_get(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
+                        const uint8_t id[16], struct decision *d)
 {
     const void *value;
     size_t len;
-    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, NULL) ||
+    int64_t ts = -1;
+    if (!bc_store_get(s->decisions, partition, id, 16, &value, &len, &ts) ||
         len < DECISION_HEADER) {
+        return 0;
+    }
+    int64_t now = bc_stream_time(ctx, partition);
+    if (s->ttl_ms > 0 && ts >= 0 && now >= 0 && ts < now - s->ttl_ms) {
         return 0;
     }
     const uint8_t *p = value;
@@ -325,6 +338,35 @@ static void attrs_of(struct sampler *s, enum bc_event_field field, size_t *n)
     }
 }
 
+static int source_slot(const char *topic, size_t len, int32_t partition)
+{
+    char id[132];
+    memcpy(id, topic, len);
+    memcpy(id + len, &partition, 4);
+    return ts_source_slot(id, len + 4);
+}
+
+/* A source topic seen for the first time: every partition the topology gives it is an
+ * expected source (buffer.h), seen or not. */
+static void expect_topic(struct sampler *s, const char *topic, size_t len)
+{
+    for (size_t i = 0; i < s->n_src_topics; i++) {
+        if (strlen(s->src_topics[i]) == len && memcmp(s->src_topics[i], topic, len) == 0) {
+            return;
+        }
+    }
+    if (s->n_src_topics == sizeof(s->src_topics) / sizeof(s->src_topics[0])) {
+        return;
+    }
+    char *name = s->src_topics[s->n_src_topics++];
+    memcpy(name, topic, len);
+    name[len] = '\0';
+    const struct bc_topic *t = s->cfg != NULL ? bc_config_topic(s->cfg, name) : NULL;
+    for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
+        ts_buffer_expect_source(s->buf, source_slot(name, len, p));
+    }
+}
+
 /* What one decoded record says. */
 struct view {
     int kind;
@@ -376,11 +418,9 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
         avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
         avro_value_get_int(&field, &src_part) == 0) {
-        char id[300];
-        size_t n = src_len - 1 < 256 ? src_len - 1 : 256;
-        memcpy(id, src_topic, n);
-        memcpy(id + n, &src_part, 4);
-        v->source = ts_source_slot(id, n + 4);
+        size_t n = src_len - 1 < 127 ? src_len - 1 : 127;
+        expect_topic(s, src_topic, n);
+        v->source = source_slot(src_topic, n, src_part);
     }
     if (v->kind != BC_EVENT_SPAN) {
         v->event_ms = start / 1000000;
@@ -445,34 +485,43 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
     char key[33];
     hex_of(id, key);
     struct bc_emit_opts opts = {.timestamp = timestamp, .source = rec == NULL ? src : NULL};
+    /* A decision that depends on more than the input (wall clock, what else is buffered)
+     * marks every record it writes, so an audit (breadcrumb diff) can tell them apart: the
+     * kept and cold copies by flag, the Fates by reason. */
+    int marked = (d->flags & (DECISION_IDLE | DECISION_EARLY)) != 0;
     if (d->flags & DECISION_SAMPLED) {
         const void *out = value;
         size_t out_len = len;
-        if (rflags & TS_REC_SPAN) {
-            if (reencode(s, value, len, d, 1) != BC_OK) {
+        if ((rflags & TS_REC_SPAN) || marked) {
+            if (reencode(s, value, len, d, (rflags & TS_REC_SPAN) != 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
             out_len = s->out.len;
-            s->count.kept_spans++;
+            if (rflags & TS_REC_SPAN) {
+                s->count.kept_spans++;
+            }
         }
         return bc_emit(ctx, rec, "sampled", key, 32, out, out_len, &opts);
     }
     if (rflags & TS_REC_SPAN) {
         s->count.dropped_spans++;
     }
+    const char *reason = !marked                       ? "sampled_out"
+                         : (d->flags & DECISION_IDLE) ? "sampled_out:idle_decided"
+                                                      : "sampled_out:decided_early";
     struct bc_fate fate = {.kind = BC_FATE_SAMPLED_OUT,
-                           .reason = "sampled_out",
+                           .reason = reason,
                            .policy = d->policy,
                            .event_id = event_id};
     int rc = rec != NULL ? bc_drop_fate(ctx, rec, NULL, &fate)
-                         : bc_drop_source(ctx, src, timestamp, "sampled_out", d->policy);
+                         : bc_drop_source(ctx, src, timestamp, reason, d->policy);
     if (rc == BC_OK && s->has_cold) {
-        /* The cold copy carries the same flags as a kept span would: an audit can tell the
+        /* The cold copy carries the same flags as a kept record would: an audit can tell the
          * decisions a replay may not reproduce. */
         const void *out = value;
         size_t out_len = len;
-        if ((rflags & TS_REC_SPAN) && (d->flags & (DECISION_IDLE | DECISION_EARLY))) {
+        if (marked) {
             if (reencode(s, value, len, d, 0) != BC_OK) {
                 return BC_FATAL;
             }
@@ -657,12 +706,14 @@ static int sampler_init(struct bc_ctx *ctx)
     s->buf = ts_buffer_new(s->policies, bc_values_int(o, "decision_wait"),
                            bc_values_int(o, "allowed_lateness"));
     s->idle_ms = bc_values_int(o, "idle_timeout");
+    s->ttl_ms = bc_values_int(o, "decision_ttl");
     s->max_bytes = (size_t)bc_values_int(o, "max_buffer_bytes");
     s->follow = strcmp(bc_values_str(o, "non_span"), "follow") == 0;
     if (s->buf == NULL) {
         return BC_FATAL;
     }
     ts_buffer_set_max_skew(s->buf, bc_values_int(o, "max_source_skew"));
+    s->cfg = bc_ctx_config(ctx);
     struct bc_store_opts sopts = {.max_bytes = 0,
                                   .ttl_ms = bc_values_int(o, "decision_ttl"),
                                   .full_policy = BC_STORE_EVICT_OLDEST};
@@ -807,12 +858,12 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         }
     } else {
         struct decision d;
-        int decided = decision_get(s, partition, v.id, &d);
+        int decided = decision_get(s, ctx, partition, v.id, &d);
         if (!decided) {
             struct ts_trace *t = ts_part_find(part, v.id);
             rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
             /* Making room may have decided this very trace early. */
-            decided = rc == BC_OK && decision_get(s, partition, v.id, &d);
+            decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
             if (rc == BC_OK && !decided) {
                 if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
                                   is_span ? TS_REC_SPAN : 0, value, len,
@@ -872,10 +923,10 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
  * bc_input_behind() 0 or unknown) and no record arrives; records held up upstream (an open
  * transaction of a killed worker, which a read_committed consumer cannot read past) do not
  * count as quiet. After idle_timeout of quiet, event time is estimated to have gone on at
- * the pace of the wall clock: the traces that would be due at max_event + quiet are decided
+ * the pace of the wall clock: the traces that would be due at now + quiet are decided
  * (flagged idle_decided), in due order, one by one as the quiet goes on, rather than all at
  * once. So a trace still receiving spans through an upstream outage shorter than
- * max(idle_timeout, its own due time - max_event) keeps them, and the last traces of a
+ * max(idle_timeout, its own due time - now) keeps them, and the last traces of a
  * finished stream are decided after at most max(idle_timeout, decision_wait +
  * allowed_lateness). */
 static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,

@@ -11,7 +11,18 @@
  * ListOffsets by timestamp) are committed for the audit group before the worker starts, so
  * the worker resumes there; partitions not listed are not replayed. End: --to (same forms;
  * default the end of each partition now) becomes the runtime's --stop-at bounds: the worker
- * stops by itself once it has committed everything below them.
+ * stops by itself once it has processed and committed everything below them.
+ *
+ * Stateful workers rebuild their state first (warm-up): they start earlier, at the offsets
+ * of a time before the start (the deduplicator: its window; the tail-sampler: decision_wait
+ * + allowed_lateness; the lineage-builder: orphan_window; each times 5/4, for records a
+ * little out of order; the enricher: the start of the cardinality window the start falls
+ * in) or at --warmup-from, and the runtime suppresses every write derived from a record
+ * before the start (--emit-from). Stages that decide later in event time (tail-sampler,
+ * lineage-builder orphans) read on past the end bound to the end of the partition
+ * (cool-down) with the writes derived from records past the end suppressed (--emit-to). Compacted changelogs
+ * hold only the latest state, not the state as of the start, so they are never used.
+ * Inputs the worker also writes (a repartition topic) are read from its audit copy.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,28 +47,18 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: breadcrumb replay --topology FILE --worker NAME --from SPEC [--to SPEC]\n"
-            "          [--id AUDIT_ID] [--brokers HOST:PORT] [--dir DIR] [--timeout-ms MS]\n\n"
+            "          [--id AUDIT_ID] [--warmup-from SPEC] [--brokers HOST:PORT] [--dir DIR]\n"
+            "          [--timeout-ms MS]\n\n"
             "Re-runs worker NAME over its input from SPEC to SPEC (exclusive), isolated: its\n"
             "group, transactional.id, changelogs and output topics are prefixed audit.<id>.\n"
             "SPEC: PARTITION:OFFSET[,...] (first input), TOPIC:PARTITION:OFFSET[,...], or an\n"
             "ISO-8601 UTC time (2026-11-27T08:00:00Z: the first offsets at or after it).\n"
             "Without --to: up to the end of each partition now. Partitions missing from --from\n"
-            "are not replayed. Prints the audit topics and the `breadcrumb diff` commands that\n"
-            "compare them with the live ones. Exit 0, 1 on errors, 2 on usage.\n");
+            "are not replayed. Stateful workers first rebuild their state from earlier input\n"
+            "(a window before the start, or --warmup-from) with their output suppressed.\n"
+            "Prints the audit topics and the `breadcrumb diff` commands that compare them with\n"
+            "the live ones. Exit 0, 1 on errors, 2 on usage.\n");
 }
-
-#define MAX_PARTS 1024
-
-struct bound {
-    const char *topic;
-    int32_t partition;
-    int64_t offset;
-};
-
-struct plan {
-    struct bound from[MAX_PARTS], to[MAX_PARTS];
-    size_t n;
-};
 
 static int parse_time(const char *s, int64_t *ms)
 {
@@ -167,6 +168,24 @@ static int topic_partitions(const rd_kafka_metadata_t *md, const char *topic)
     return -1;
 }
 
+/* Whether a scalar of the YAML tree node (a value or a map key) is exactly text. */
+static int node_mentions(const struct bc_node *node, const char *text)
+{
+    if (node == NULL) {
+        return 0;
+    }
+    if (node->kind == BC_NODE_SCALAR) {
+        return node->scalar != NULL && strcmp(node->scalar, text) == 0;
+    }
+    for (size_t i = 0; i < node->n; i++) {
+        if ((node->keys != NULL && node_mentions(node->keys[i], text)) ||
+            node_mentions(node->values[i], text)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Creates the prefixed copies of the worker's outputs, its pipeline's DLQ and Fates topics
  * and its changelogs (topics named <pipeline>.<worker>.*.changelog). */
 static int create_audit_topics(rd_kafka_t *rk, const struct bc_config *cfg,
@@ -184,6 +203,22 @@ static int create_audit_topics(rd_kafka_t *rk, const struct bc_config *cfg,
     for (size_t i = 0; i < w->n_outputs && n < 250; i++) {
         names[n] = strdup(w->outputs[i].topic);
         parts[n++] = topic_partitions(md, w->outputs[i].topic);
+    }
+    /* Topics the worker names in its options and writes with bc_emit_topic (the router's
+     * sinks, the lineage-builder's OpenLineage topic): every topology topic an option
+     * mentions, but its inputs. */
+    for (size_t i = 0; i < cfg->n_topics && n < 240; i++) {
+        int mentioned = 0;
+        for (size_t j = 0; j < w->options->n && !mentioned; j++) {
+            mentioned = node_mentions(w->options->v[j].node, cfg->topics[i].name);
+        }
+        for (size_t j = 0; j < w->n_inputs && mentioned; j++) {
+            mentioned = strcmp(w->inputs[j], cfg->topics[i].name) != 0;
+        }
+        if (mentioned) {
+            names[n] = strdup(cfg->topics[i].name);
+            parts[n++] = topic_partitions(md, cfg->topics[i].name);
+        }
     }
     const char *extra[] = {"fates", "dlq"};
     for (size_t i = 0; i < 2; i++) {
@@ -217,7 +252,17 @@ static int create_audit_topics(rd_kafka_t *rk, const struct bc_config *cfg,
         create[n_create] = rd_kafka_NewTopic_new(buf, parts[i] > 0 ? parts[i] : 1, -1, err,
                                                  sizeof(err));
         if (create[n_create] != NULL) {
-            if (strstr(names[i], ".changelog") != NULL) {
+            /* The original's settings (cleanup, retention, max.message.bytes...). */
+            const struct bc_topic *t = bc_config_topic(cfg, names[i]);
+            static const char *const cleanup[] = {"delete", "compact", "compact,delete"};
+            if (t != NULL) {
+                rd_kafka_NewTopic_set_config(create[n_create], "cleanup.policy",
+                                             cleanup[t->cleanup]);
+                for (size_t k = 0; k < t->n_configs; k++) {
+                    rd_kafka_NewTopic_set_config(create[n_create], t->configs[k].key,
+                                                 t->configs[k].value);
+                }
+            } else if (strstr(names[i], ".changelog") != NULL) {
                 rd_kafka_NewTopic_set_config(create[n_create], "cleanup.policy", "compact");
             }
             n_create++;
@@ -278,10 +323,163 @@ static int self_dir(char *buf, size_t size)
     return 0;
 }
 
+/* The time at the offsets in tps: the lowest Kafka timestamp of the first TIME_SAMPLE
+ * records at or after each offset (read_committed), so that a record written long after
+ * its time (an exporter's far retry) does not stand for it; ts[i] = -1 where the partition
+ * has none. */
+#define TIME_SAMPLE 20
+static int times_at(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *tps, int64_t *ts,
+                    int timeout_ms)
+{
+    int left = 0;
+    for (int i = 0; i < tps->cnt; i++) {
+        ts[i] = -1;
+        left++;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_copy(tps);
+    int *seen = calloc((size_t)tps->cnt + 1, sizeof(*seen));
+    if (seen == NULL || rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        free(seen);
+        rd_kafka_topic_partition_list_destroy(l);
+        return -1;
+    }
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = 0;
+    while (left > 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 > timeout_ms) {
+            fprintf(stderr, "breadcrumb replay: timed out reading record times\n");
+            rc = -1;
+            break;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (m == NULL) {
+            continue;
+        }
+        for (int i = 0; i < tps->cnt; i++) {
+            if (seen[i] >= TIME_SAMPLE || m->rkt == NULL ||
+                m->partition != tps->elems[i].partition ||
+                strcmp(rd_kafka_topic_name(m->rkt), tps->elems[i].topic) != 0) {
+                continue;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                int64_t t1 = rd_kafka_message_timestamp(m, NULL);
+                if (ts[i] < 0 || (t1 >= 0 && t1 < ts[i])) {
+                    ts[i] = t1;
+                }
+                seen[i]++;
+            } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                seen[i] = TIME_SAMPLE;
+            } else {
+                continue;
+            }
+            if (seen[i] >= TIME_SAMPLE) {
+                left--;
+            }
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_assign(rk, NULL);
+    free(seen);
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* How much event time before the start a worker type needs to rebuild its state (and
+ * after the end to make its decisions there), in ms; *align: the start is rounded down to
+ * a multiple of it instead (the enricher's tumbling cardinality windows). */
+static int64_t warmup_ms(const struct bc_config *cfg, const struct bc_worker *w, int64_t *align,
+                         int *cooldown)
+{
+    const char *t = w->type->name;
+    *align = 0;
+    *cooldown = 0;
+    /* Stream time in the tail-sampler and the lineage-builder is the records' event time,
+     * which may be ahead of the Kafka timestamps by the normalizer's clamp: a record before
+     * the warm-up may still hold the highest event time, so go back that much further. */
+    int64_t skew = 0;
+    for (size_t i = 0; i < cfg->n_workers; i++) {
+        const struct bc_worker *n = &cfg->workers[i];
+        if (strcmp(n->type->name, "normalizer") == 0 && bc_values_bool(n->options, "clamp_skew") &&
+            bc_values_int(n->options, "max_clock_skew") > skew) {
+            skew = bc_values_int(n->options, "max_clock_skew");
+        }
+    }
+    if (strcmp(t, "deduplicator") == 0) {
+        return bc_values_int(w->options, "window") * 5 / 4;
+    }
+    if (strcmp(t, "tail-sampler") == 0) {
+        *cooldown = 1;
+        /* Late spans follow a decision for decision_ttl: the decisions they meet must be
+         * rebuilt too, and a trace's spans may lie far apart in the input's offsets. */
+        return (bc_values_int(w->options, "decision_ttl") +
+                bc_values_int(w->options, "decision_wait") +
+                bc_values_int(w->options, "allowed_lateness")) * 5 / 4 + skew;
+    }
+    if (strcmp(t, "lineage-builder") == 0) {
+        *cooldown = 1;
+        return bc_values_int(w->options, "orphan_window") * 5 / 4 + skew;
+    }
+    if (strcmp(t, "enricher") == 0) {
+        const struct bc_value *card = bc_values_find(w->options, "cardinality");
+        if (card != NULL && card->set) {
+            *align = bc_values_int(w->options, "cardinality.window");
+        }
+    }
+    return 0;
+}
+
+/* Offsets of the first records at or after times[i] (ms) on each partition of tps; the end
+ * of the partition where none is. */
+static int offsets_at(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *tps, const int64_t *times,
+                      int timeout_ms)
+{
+    for (int i = 0; i < tps->cnt; i++) {
+        tps->elems[i].offset = times[i] < 0 ? 0 : times[i];
+    }
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, tps, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "breadcrumb replay: offsets for times: %s\n", rd_kafka_err2str(err));
+        return -1;
+    }
+    for (int i = 0; i < tps->cnt; i++) {
+        if (tps->elems[i].offset < 0) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, tps->elems[i].topic,
+                                                 tps->elems[i].partition, &lo, &hi,
+                                                 timeout_ms) != 0) {
+                return -1;
+            }
+            tps->elems[i].offset = hi;
+        }
+    }
+    return 0;
+}
+
+static int is_output(const struct bc_worker *w, const char *topic)
+{
+    for (size_t i = 0; i < w->n_outputs; i++) {
+        if (strcmp(w->outputs[i].topic, topic) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void add_bound(char **args, size_t *n, const char *flag, const char *topic, int32_t p,
+                      int64_t offset)
+{
+    char b[512];
+    snprintf(b, sizeof(b), "%s:%d:%" PRId64, topic, (int)p, offset);
+    args[(*n)++] = strdup(flag);
+    args[(*n)++] = strdup(b);
+}
+
 int bc_cmd_replay(int argc, char **argv)
 {
     const char *file = NULL, *worker = NULL, *from = NULL, *to = NULL, *id = NULL;
-    const char *brokers_opt = NULL, *dir = "data";
+    const char *brokers_opt = NULL, *dir = "data", *warm_spec = NULL;
     int timeout_ms = 15000;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -303,6 +501,8 @@ int bc_cmd_replay(int argc, char **argv)
             from = v;
         } else if (strcmp(a, "--to") == 0) {
             to = v;
+        } else if (strcmp(a, "--warmup-from") == 0) {
+            warm_spec = v;
         } else if (strcmp(a, "--id") == 0) {
             id = v;
         } else if (strcmp(a, "--brokers") == 0) {
@@ -344,7 +544,8 @@ int bc_cmd_replay(int argc, char **argv)
     int rc = 1;
     char brokers[512], errstr[512], prefix[256], group[512];
     rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *starts = NULL, *ends = NULL;
+    rd_kafka_topic_partition_list_t *starts = NULL, *ends = NULL, *warm = NULL, *run_to = NULL;
+    int64_t *ts = NULL;
     char **args = NULL;
     if (bc_run_brokers(cfg, brokers_opt, dir, brokers, sizeof(brokers), errstr,
                        sizeof(errstr)) != 0) {
@@ -357,6 +558,9 @@ int bc_cmd_replay(int argc, char **argv)
     if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
+                          sizeof(errstr)) != 0 ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
         (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
         fprintf(stderr, "breadcrumb replay: %s\n", errstr);
         rd_kafka_conf_destroy(conf);
@@ -368,12 +572,15 @@ int bc_cmd_replay(int argc, char **argv)
         goto done;
     }
     starts = rd_kafka_topic_partition_list_new(16);
-    ends = rd_kafka_topic_partition_list_new(16);
+    const char *first_input = NULL;
     for (size_t i = 0; i < w->n_inputs; i++) {
+        if (is_output(w, w->inputs[i])) {
+            continue; /* its own (repartition) topic: the audit copy, read whole */
+        }
+        first_input = first_input != NULL ? first_input : w->inputs[i];
         int n = topic_partitions(md, w->inputs[i]);
         for (int p = 0; p < n; p++) {
             rd_kafka_topic_partition_list_add(starts, w->inputs[i], p);
-            rd_kafka_topic_partition_list_add(ends, w->inputs[i], p);
         }
     }
     rd_kafka_metadata_destroy(md);
@@ -381,12 +588,18 @@ int bc_cmd_replay(int argc, char **argv)
         fprintf(stderr, "breadcrumb replay: input %s not found\n", w->inputs[0]);
         goto done;
     }
-    if (resolve(rk, from, w->inputs[0], starts, timeout_ms) != 0) {
+    ends = rd_kafka_topic_partition_list_copy(starts);
+    warm = rd_kafka_topic_partition_list_copy(starts);
+    run_to = rd_kafka_topic_partition_list_copy(starts);
+    ts = calloc((size_t)starts->cnt, sizeof(*ts));
+    if (ts == NULL || resolve(rk, from, first_input, starts, timeout_ms) != 0 ||
+        (to != NULL && resolve(rk, to, first_input, ends, timeout_ms) != 0) ||
+        (warm_spec != NULL && resolve(rk, warm_spec, first_input, warm, timeout_ms) != 0)) {
         goto done;
     }
-    if (to != NULL) {
-        if (resolve(rk, to, w->inputs[0], ends, timeout_ms) != 0) {
-            goto done;
+    if (to == NULL) {
+        for (int i = 0; i < ends->cnt; i++) {
+            ends->elems[i].offset = -1;
         }
     }
     for (int i = 0; i < starts->cnt; i++) {
@@ -413,8 +626,66 @@ int bc_cmd_replay(int argc, char **argv)
         if (e->offset < s->offset) {
             e->offset = s->offset;
         }
-        printf("replay %s[%d] offsets %" PRId64 "..%" PRId64 " (%" PRId64 " records)\n",
-               s->topic, (int)s->partition, s->offset, e->offset, e->offset - s->offset);
+        run_to->elems[i].offset = hi; /* the cool-down's limit */
+    }
+    /* Warm-up and cool-down (see the top of this file). */
+    int64_t align = 0;
+    int cooldown = 0;
+    int64_t need = warmup_ms(cfg, w, &align, &cooldown);
+    if (warm_spec == NULL) {
+        if (need > 0 || align > 0) {
+            if (times_at(rk, starts, ts, timeout_ms) != 0) {
+                goto done;
+            }
+            for (int i = 0; i < starts->cnt; i++) {
+                if (ts[i] >= 0) {
+                    ts[i] = align > 0 ? ts[i] / align * align : ts[i] - need;
+                }
+            }
+            if (offsets_at(rk, warm, ts, timeout_ms) != 0) {
+                goto done;
+            }
+        } else {
+            for (int i = 0; i < warm->cnt; i++) {
+                warm->elems[i].offset = starts->elems[i].offset;
+            }
+        }
+    }
+    for (int i = 0; i < warm->cnt; i++) {
+        int64_t lo = 0, hi = 0;
+        rd_kafka_topic_partition_t *wp = &warm->elems[i];
+        if (ends->elems[i].offset == starts->elems[i].offset || wp->offset < 0 ||
+            wp->offset > starts->elems[i].offset) {
+            wp->offset = starts->elems[i].offset; /* not replayed, or not given */
+        }
+        if (rd_kafka_query_watermark_offsets(rk, wp->topic, wp->partition, &lo, &hi,
+                                             timeout_ms) == 0 &&
+            wp->offset < lo) {
+            wp->offset = lo;
+        }
+    }
+    /* Cool-down: on to the end of each replayed partition (run_to; event time is in the
+     * records, and Kafka timestamps are not in order: an exporter's far retry carries a
+     * late one), so that every decision on a record of the range is made as live. */
+    for (int i = 0; i < ends->cnt; i++) {
+        if (!cooldown || ends->elems[i].offset == starts->elems[i].offset) {
+            run_to->elems[i].offset = ends->elems[i].offset;
+        }
+    }
+    for (int i = 0; i < starts->cnt; i++) {
+        rd_kafka_topic_partition_t *s = &starts->elems[i], *e = &ends->elems[i];
+        if (e->offset == s->offset) {
+            continue;
+        }
+        printf("replay %s[%d] offsets %" PRId64 "..%" PRId64 " (%" PRId64 " records)", s->topic,
+               (int)s->partition, s->offset, e->offset, e->offset - s->offset);
+        if (warm->elems[i].offset < s->offset) {
+            printf(", warm-up from %" PRId64, warm->elems[i].offset);
+        }
+        if (run_to->elems[i].offset > e->offset) {
+            printf(", cool-down to %" PRId64, run_to->elems[i].offset);
+        }
+        printf("\n");
     }
     char bindir[PATH_MAX], exe[PATH_MAX + 64];
     if (self_dir(bindir, sizeof(bindir)) != 0) {
@@ -422,7 +693,7 @@ int bc_cmd_replay(int argc, char **argv)
     }
     snprintf(exe, sizeof(exe), "%s/%s", bindir, w->type->name);
     size_t n_args = 0;
-    args = calloc((size_t)ends->cnt * 2 + 16, sizeof(*args));
+    args = calloc((size_t)ends->cnt * 6 + 16, sizeof(*args));
     if (args == NULL) {
         goto done;
     }
@@ -433,16 +704,19 @@ int bc_cmd_replay(int argc, char **argv)
         args[n_args++] = strdup(fixed[i]);
     }
     for (int i = 0; i < ends->cnt; i++) {
-        char b[512];
-        snprintf(b, sizeof(b), "%s:%d:%" PRId64, ends->elems[i].topic,
-                 (int)ends->elems[i].partition, ends->elems[i].offset);
-        args[n_args++] = strdup("--stop-at");
-        args[n_args++] = strdup(b);
+        const rd_kafka_topic_partition_t *s = &starts->elems[i], *e = &ends->elems[i];
+        add_bound(args, &n_args, "--stop-at", s->topic, s->partition, run_to->elems[i].offset);
+        if (warm->elems[i].offset < s->offset) {
+            add_bound(args, &n_args, "--emit-from", s->topic, s->partition, s->offset);
+        }
+        if (run_to->elems[i].offset > e->offset) {
+            add_bound(args, &n_args, "--emit-to", s->topic, s->partition, e->offset);
+        }
     }
     if (create_audit_topics(rk, cfg, w, prefix, timeout_ms) != 0) {
         goto done;
     }
-    rd_kafka_resp_err_t err = rd_kafka_commit(rk, starts, 0);
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk, warm, 0);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         fprintf(stderr, "breadcrumb replay: committing the start offsets for %s: %s\n", group,
                 rd_kafka_err2str(err));
@@ -473,8 +747,11 @@ int bc_cmd_replay(int argc, char **argv)
         goto done;
     }
     printf("replayed %s as %s%s.%s; compare with:\n", w->name, prefix, cfg->pipeline, w->name);
-    for (size_t i = 0; i < w->n_outputs; i++) {
-        printf("  breadcrumb diff %s %s%s", w->outputs[i].topic, prefix, w->outputs[i].topic);
+    char fates[300];
+    snprintf(fates, sizeof(fates), "%s.fates", cfg->pipeline);
+    for (size_t i = 0; i <= w->n_outputs; i++) {
+        const char *topic = i < w->n_outputs ? w->outputs[i].topic : fates;
+        printf("  breadcrumb diff %s %s%s", topic, prefix, topic);
         for (int j = 0; j < starts->cnt; j++) {
             if (ends->elems[j].offset > starts->elems[j].offset) {
                 printf(" --range %s:%d:%" PRId64 "-%" PRId64, starts->elems[j].topic,
@@ -492,12 +769,13 @@ done:
         }
         free(args);
     }
-    if (starts != NULL) {
-        rd_kafka_topic_partition_list_destroy(starts);
+    rd_kafka_topic_partition_list_t *lists[] = {starts, ends, warm, run_to};
+    for (size_t i = 0; i < 4; i++) {
+        if (lists[i] != NULL) {
+            rd_kafka_topic_partition_list_destroy(lists[i]);
+        }
     }
-    if (ends != NULL) {
-        rd_kafka_topic_partition_list_destroy(ends);
-    }
+    free(ts);
     if (rk != NULL) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
