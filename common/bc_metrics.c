@@ -32,6 +32,7 @@ struct bc_metric {
     _Atomic uint64_t value;
     _Atomic uint64_t sum_bits;                          /* histogram: bits of the sum */
     _Atomic uint64_t buckets[BC_METRICS_BUCKET_COUNT]; /* histogram: per bucket, not cumulative */
+    _Atomic int hidden;                                 /* not rendered while set */
 };
 
 struct bc_metrics {
@@ -301,6 +302,13 @@ void bc_metric_observe(struct bc_metric *s, double value)
     atomic_fetch_add_explicit(&s->value, 1, memory_order_release);
 }
 
+void bc_metric_hide(struct bc_metric *s, int hidden)
+{
+    if (s != NULL) {
+        atomic_store_explicit(&s->hidden, hidden != 0, memory_order_relaxed);
+    }
+}
+
 /* Prometheus float: integers without exponent, +Inf/-Inf/NaN spelled its way. */
 static void put_float(FILE *f, double v)
 {
@@ -371,7 +379,8 @@ int bc_metrics_render(struct bc_metrics *m, char **out, size_t *len)
         int header = 0;
         for (size_t i = 0; i < sc; i++) {
             const struct bc_metric *s = m->series[i];
-            if (s->family_index != fi) {
+            if (s->family_index != fi ||
+                atomic_load_explicit(&s->hidden, memory_order_relaxed)) {
                 continue;
             }
             if (!header) {

@@ -56,6 +56,10 @@ void bc_metric_add(struct bc_metric *s, uint64_t n);
 void bc_metric_set(struct bc_metric *s, double value);
 /* Histogram: records one observation. NULL is a no-op. */
 void bc_metric_observe(struct bc_metric *s, double value);
+/* Hides the series from bc_metrics_render (hidden != 0) or shows it again, keeping its
+ * value: for a series that stops being meaningful, e.g. the lag of a partition this
+ * instance no longer owns. Series are never removed. NULL is a no-op. */
+void bc_metric_hide(struct bc_metric *s, int hidden);
 
 /* Renders every family (HELP, TYPE, then its series in creation order) as the Prometheus
  * text format into *out (new, free()), *len bytes without the terminating NUL. Families

@@ -31,6 +31,12 @@ struct bc_rt_metrics {
         struct bc_metric *entries, *bytes, *evicted;
     } stores[STORE_CACHE]; /* series of the stores, created at their first publish */
     size_t store_count;
+    struct lag {
+        struct bc_metric *series;
+        uint64_t seen; /* the statistics update that last saw the partition assigned */
+    } *lags;           /* new: every lag series created */
+    size_t lag_count, lag_cap;
+    uint64_t stats_gen;
 };
 
 static struct bc_metric *counter(struct bc_rt_metrics *rm, const char *name, const char *help)
@@ -97,6 +103,7 @@ void bc_rt_metrics_destroy(struct bc_rt_metrics *rm)
     }
     bc_http_stop(rm->http); /* first: the server thread reads the registry */
     bc_metrics_destroy(rm->m);
+    free(rm->lags);
     free(rm);
 }
 
@@ -303,12 +310,39 @@ static int64_t json_int(json_t *obj, const char *key)
     return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
 }
 
+/* Marks lag series s as seen in the current statistics update (tracked on first sight). */
+static void lag_seen(struct bc_rt_metrics *rm, struct bc_metric *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < rm->lag_count; i++) {
+        if (rm->lags[i].series == s) {
+            rm->lags[i].seen = rm->stats_gen;
+            return;
+        }
+    }
+    if (rm->lag_count == rm->lag_cap) {
+        size_t cap = rm->lag_cap ? rm->lag_cap * 2 : 16;
+        struct lag *lags = realloc(rm->lags, cap * sizeof(*lags));
+        if (lags == NULL) {
+            return; /* untracked: never hidden */
+        }
+        rm->lags = lags;
+        rm->lag_cap = cap;
+    }
+    rm->lags[rm->lag_count].series = s;
+    rm->lags[rm->lag_count].seen = rm->stats_gen;
+    rm->lag_count++;
+}
+
 void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
                                const char *json, size_t len)
 {
     if (rm == NULL) {
         return;
     }
+    rm->stats_gen++;
     json_t *root = json_loadb(json, len, 0, NULL);
     json_t *topics = json_object_get(root, "topics");
     const char *topic;
@@ -323,9 +357,14 @@ void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
             if (partition < 0) {
                 continue;
             }
+            /* Not assigned to this instance (never, or no longer after a rebalance: librdkafka
+             * keeps a revoked partition in its statistics, not desired, fetcher stopped). */
             const char *state = json_string_value(json_object_get(pobj, "fetch_state"));
-            if (state == NULL || strcmp(state, "none") == 0) {
-                continue; /* not assigned to this instance */
+            json_t *desired = json_object_get(pobj, "desired");
+            if (state == NULL || strcmp(state, "none") == 0 || strcmp(state, "stopping") == 0 ||
+                strcmp(state, "stopped") == 0 ||
+                (json_is_boolean(desired) && !json_is_true(desired))) {
+                continue;
             }
             int64_t hi = json_int(pobj, "hi_offset"), next = json_int(pobj, "next_offset");
             bc_runtime_note_behind(rt, topic, (int32_t)partition,
@@ -350,13 +389,18 @@ void bc_rt_metrics_kafka_stats(struct bc_rt_metrics *rm, struct bc_runtime *rt,
             }
             char labels[300];
             snprintf(labels, sizeof(labels), "topic=%s,partition=%d", topic, (int)partition);
-            bc_metric_set(bc_metrics_get(rm->m, BC_METRIC_GAUGE,
-                                         "breadcrumb_consumer_lag_records",
-                                         "Records from this instance's position to the end "
-                                         "of an assigned input partition.",
-                                         labels),
-                          end > pos ? (double)(end - pos) : 0.0);
+            struct bc_metric *s = bc_metrics_get(rm->m, BC_METRIC_GAUGE,
+                                                 "breadcrumb_consumer_lag_records",
+                                                 "Records from this instance's position to the "
+                                                 "end of an assigned input partition.",
+                                                 labels);
+            bc_metric_set(s, end > pos ? (double)(end - pos) : 0.0);
+            lag_seen(rm, s);
         }
     }
     json_decref(root);
+    /* A partition no longer assigned (rebalance): its lag is another instance's now. */
+    for (size_t i = 0; i < rm->lag_count; i++) {
+        bc_metric_hide(rm->lags[i].series, rm->lags[i].seen != rm->stats_gen);
+    }
 }

@@ -2,7 +2,8 @@
 state store, dead letters) serve /metrics, /healthz and /readyz; Debian's prometheus scrapes
 them every second on loopback; its HTTP API must show breadcrumb_records_in_total summed per
 worker equal to the input count, dead letters by reason equal to the keyless inputs,
-records out equal to the input, and consumer lag 0 on every partition after the drain.
+records out equal to the input, and consumer lag 0 on every partition after the drain, one
+lag series per partition across the copy instances after instance 1 joins instance 0.
 `promtool check metrics` must accept every instance's exposition."""
 import json
 import os
@@ -117,8 +118,17 @@ def run():
         stages.append(eoslib.Stage("count", broker, "0", ["in"], {"out": "counts"},
                                    env={"BREADCRUMB_METRICS_PORT": str(count_port)}))
         ports = [copy_port, copy_port + 1, count_port]
-        for s in stages:
-            s.start()
+        # Copy instance 0 first, alone: it owns all four partitions (a lag series each), then
+        # instance 1 joins and takes two; instance 0's series of those must disappear.
+        stages[0].start()
+        stages[2].start()
+
+        def lag_series(port):
+            return len(re.findall(r"^breadcrumb_consumer_lag_records\{", http_get(port, "/metrics")[1],
+                                  re.M))
+        bclib.wait_for(lambda: lag_series(copy_port) == PARTS, 60,
+                       "copy instance 0 alone: lag of all %d partitions" % PARTS, interval=0.2)
+        stages[1].start()
         # /readyz answers 503 until the producer is transaction-ready and stores restored.
         seen = {p: set() for p in ports}
 
@@ -154,7 +164,10 @@ def run():
         else:
             bclib.check(out >= total, "copy records out %s >= %d" % (out, total))
         bclib.wait_for(q_equals('count(breadcrumb_consumer_lag_records{worker="copy"})', PARTS),
-                       60, "lag series for every partition", interval=0.5)
+                       60, "one lag series per partition across the instances after the rebalance",
+                       interval=0.5)
+        bclib.check(lag_series(copy_port) == PARTS // 2 and lag_series(copy_port + 1) == PARTS // 2,
+                    "each copy instance shows the lag of its own %d partitions" % (PARTS // 2))
         bclib.wait_for(q_equals('max(breadcrumb_consumer_lag_records)', 0), 60,
                        "prometheus: consumer lag 0 after the drain", interval=0.5)
         entries = prom.query('sum(breadcrumb_store_entries{worker="count",store="counts"})')

@@ -239,6 +239,39 @@ static void test_metrics_writer_never_waits(void **state)
     bc_metrics_destroy(m);
 }
 
+/* A hidden series (the lag of a partition given to another instance) is not rendered, nor
+ * its family's header when it was the only one; shown again, it keeps its value. */
+static void test_metrics_hidden_series(void **state)
+{
+    (void)state;
+    struct bc_metrics *m = bc_metrics_new("copy", "1");
+    struct bc_metric *p0 = bc_metrics_get(m, BC_METRIC_GAUGE, "breadcrumb_consumer_lag_records",
+                                          "Lag.", "topic=in,partition=0");
+    struct bc_metric *p1 = bc_metrics_get(m, BC_METRIC_GAUGE, "breadcrumb_consumer_lag_records",
+                                          "Lag.", "topic=in,partition=1");
+    bc_metric_set(p0, 5);
+    bc_metric_set(p1, 7);
+    bc_metric_hide(p0, 1);
+    char *text;
+    size_t len;
+    assert_int_equal(bc_metrics_render(m, &text, &len), 0);
+    assert_string_equal(text, "# HELP breadcrumb_consumer_lag_records Lag.\n"
+                              "# TYPE breadcrumb_consumer_lag_records gauge\n"
+                              "breadcrumb_consumer_lag_records{worker=\"copy\",instance=\"1\","
+                              "topic=\"in\",partition=\"1\"} 7\n");
+    free(text);
+    bc_metric_hide(p1, 1);
+    assert_int_equal(bc_metrics_render(m, &text, &len), 0);
+    assert_string_equal(text, "");
+    free(text);
+    bc_metric_hide(p0, 0);
+    assert_int_equal(bc_metrics_render(m, &text, &len), 0);
+    assert_non_null(strstr(text, "partition=\"0\"} 5\n"));
+    assert_null(strstr(text, "partition=\"1\""));
+    free(text);
+    bc_metrics_destroy(m);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -246,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_metrics_exposition_exact),
         cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_metrics_writer_never_waits),
+        cmocka_unit_test(test_metrics_hidden_series),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();
