@@ -25,6 +25,7 @@
  * (record, record, array) and bc_avro encodes at most 200, TrackingEvent's own included. */
 #define MAX_ANY_DEPTH 32
 #define PATH_SIZE 192
+#define FIELD_MEMO_SIZE 256 /* a power of two */
 
 static const char *const reason_names[NORM_REASON_COUNT] = {
     "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
@@ -94,6 +95,15 @@ struct norm {
     size_t scratch_cap;
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
+
+    /* av_field's memo: (record schema, field name) -> field index, so that the ~30 field
+     * lookups of every item skip avro-c's by-name hash table. Direct-mapped on the name's
+     * address (field names are string literals); a hit is confirmed by comparing names. */
+    struct {
+        avro_schema_t schema;
+        const char *name;
+        size_t index;
+    } field_memo[FIELD_MEMO_SIZE];
 };
 
 const char *norm_reason_name(enum norm_reason reason)
@@ -216,7 +226,21 @@ static json_t *get(const json_t *obj, const char *name)
 
 static int av_field(struct norm *n, avro_value_t *rec, const char *name, avro_value_t *out)
 {
-    AV(n, avro_value_get_by_name(rec, name, out, NULL), name);
+    avro_schema_t schema = avro_value_get_schema(rec);
+    uintptr_t h = (uintptr_t)name ^ ((uintptr_t)schema >> 4);
+    size_t slot = (size_t)(h ^ (h >> 9)) & (FIELD_MEMO_SIZE - 1);
+    if (n->field_memo[slot].schema != schema || n->field_memo[slot].name == NULL ||
+        (n->field_memo[slot].name != name && strcmp(n->field_memo[slot].name, name) != 0)) {
+        int index = avro_schema_record_field_get_index(schema, name);
+        if (index < 0) {
+            avro_set_error("no field %s", name);
+            return internal(n, name);
+        }
+        n->field_memo[slot].schema = schema;
+        n->field_memo[slot].name = name;
+        n->field_memo[slot].index = (size_t)index;
+    }
+    AV(n, avro_value_get_by_index(rec, n->field_memo[slot].index, out, NULL), name);
     return 0;
 }
 
