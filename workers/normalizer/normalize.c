@@ -142,6 +142,39 @@ static size_t path_push(struct norm *n, const char *fmt, ...)
     return saved;
 }
 
+#define NO_INDEX ((size_t)-1)
+
+/* path_push(n, "%s%s%s[%zu]", a, b, c, index) without printf (it runs for every attribute
+ * and value): appends the strings that are not NULL, then "[index]" unless index is
+ * NO_INDEX, truncating like vsnprintf. Returns the length before, for path_pop(). */
+static size_t path_add(struct norm *n, const char *a, const char *b, const char *c, size_t index)
+{
+    size_t saved = n->path_len, len = saved;
+    const size_t max = sizeof(n->path) - 1;
+    const char *parts[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        for (const char *p = parts[i]; p != NULL && *p != '\0' && len < max; p++) {
+            n->path[len++] = *p;
+        }
+    }
+    if (index != NO_INDEX) {
+        char digits[24];
+        size_t d = sizeof(digits);
+        digits[--d] = ']';
+        do {
+            digits[--d] = (char)('0' + index % 10);
+            index /= 10;
+        } while (index > 0);
+        digits[--d] = '[';
+        for (; d < sizeof(digits) && len < max; d++) {
+            n->path[len++] = digits[d];
+        }
+    }
+    n->path[len] = '\0';
+    n->path_len = len;
+    return saved;
+}
+
 static void path_pop(struct norm *n, size_t saved)
 {
     n->path_len = saved;
@@ -810,7 +843,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         for (size_t i = 0; i < json_array_size(values); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
-            size_t saved = path_push(n, ".%s.values[%zu]", name, i);
+            size_t saved = path_add(n, ".", name, ".values", i);
             int rc = branch == AV_ARRAY ? otlp_anyvalue(n, json_array_get(values, i), &item)
                                         : otlp_keyvalue(n, json_array_get(values, i), &item);
             if (rc != 0) {
@@ -844,7 +877,7 @@ static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec)
         av_string(n, &k, json_string_value(key), json_string_length(key)) != 0) {
         return -1;
     }
-    size_t saved = path_push(n, ".value");
+    size_t saved = path_add(n, ".value", NULL, NULL, NO_INDEX);
     if (otlp_anyvalue(n, get(kv, "value"), &v) != 0) {
         return -1;
     }
@@ -870,7 +903,7 @@ static int otlp_attributes(struct norm *n, const json_t *attrs, const char *fiel
         }
         avro_value_t item;
         AV(n, avro_value_append(arr, &item, NULL), "append");
-        size_t saved = path_push(n, "%s%s[%zu]", n->path_len > 0 ? "." : "", field, i);
+        size_t saved = path_add(n, n->path_len > 0 ? "." : "", field, NULL, i);
         if (otlp_keyvalue(n, json_array_get(attrs, i), &item) != 0) {
             return -1;
         }
@@ -1352,7 +1385,7 @@ static int otlp_span_events(struct norm *n, const json_t *events)
     }
     for (size_t i = 0; i < json_array_size(events); i++) {
         const json_t *j = json_array_get(events, i);
-        size_t saved = path_push(n, ".events[%zu]", i);
+        size_t saved = path_add(n, ".events", NULL, NULL, i);
         int64_t ns = 0;
         const char *name = NULL;
         if (!json_is_object(j)) {
@@ -1394,7 +1427,7 @@ static int otlp_links(struct norm *n, const json_t *links)
     }
     for (size_t i = 0; i < json_array_size(links); i++) {
         const json_t *j = json_array_get(links, i);
-        size_t saved = path_push(n, ".links[%zu]", i);
+        size_t saved = path_add(n, ".links", NULL, NULL, i);
         if (!json_is_object(j)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
         }
@@ -1489,7 +1522,7 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
                         json_type_name(status));
         }
         const char *message = NULL;
-        size_t saved = path_push(n, ".status");
+        size_t saved = path_add(n, ".status", NULL, NULL, NO_INDEX);
         avro_value_t st;
         if (parse_enum(n, get(status, "code"), "code", status_code_names,
                        COUNT_OF(status_code_names), &code) != 0 ||
@@ -1593,7 +1626,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
     }
     const json_t *body = get(log, "body");
     if (body != NULL) {
-        size_t saved = path_push(n, ".body");
+        size_t saved = path_add(n, ".body", NULL, NULL, NO_INDEX);
         if (set_some(n, e, "body", &v) != 0 || otlp_anyvalue(n, body, &v) != 0) {
             return -1;
         }
@@ -1665,7 +1698,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
     }
     for (size_t r = 0; r < json_array_size(resources) && n->stop == 0; r++) {
         const json_t *res = json_array_get(resources, r);
-        size_t saved_r = path_push(n, "%s[%zu]", sig->resources, r);
+        size_t saved_r = path_add(n, sig->resources, NULL, NULL, r);
         struct otlp_ctx c;
         if (!json_is_object(res)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
@@ -1681,7 +1714,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
         }
         for (size_t s = 0; s < json_array_size(scopes) && n->stop == 0; s++) {
             const json_t *sc = json_array_get(scopes, s);
-            size_t saved_s = path_push(n, ".%s[%zu]", sig->scopes, s);
+            size_t saved_s = path_add(n, ".", sig->scopes, NULL, s);
             if (!json_is_object(sc)) {
                 return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
                             json_type_name(sc));
@@ -1707,7 +1740,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
                 continue;
             }
             for (size_t i = 0; i < json_array_size(items) && n->stop == 0; i++) {
-                size_t saved_i = path_push(n, ".%s[%zu]", sig->items, i);
+                size_t saved_i = path_add(n, ".", sig->items, NULL, i);
                 n->flags = 0;
                 int32_t at = (*index)++;
                 n->stats.items++;
