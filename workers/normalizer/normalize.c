@@ -97,6 +97,16 @@ struct norm {
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
 
+    /* The resource and scope filled into the event by otlp_resource_and_scope() and still in
+     * place (fill_common() then leaves those two fields alone): the items of one resource and
+     * scope share them, so they are converted once, not once per item. Valid within one
+     * record only (the next record's tree may reuse the addresses). */
+    int rs_valid;
+    const void *rs_sig; /* the otlp_signal, and the resource and scope indexes */
+    size_t rs_r, rs_s;
+    unsigned rs_flags; /* the flags the conversion set, given again to every item */
+    size_t idx_resource_attributes, idx_scope;
+
     /* av_field's memo: (record schema, field name) -> field index, so that the ~30 field
      * lookups of every item skip avro-c's by-name hash table. Direct-mapped on the name's
      * address (field names are string literals); a hit is confirmed by comparing names. */
@@ -1055,12 +1065,28 @@ static int fill_common(struct norm *n, int kind, int32_t index)
 {
     avro_value_t *e = &n->event;
     n->depth = 0;
-    AV(n, avro_value_reset(e), "reset");
+    if (n->rs_valid) {
+        /* Every field but resource_attributes and scope (kept for the next item). */
+        size_t count = 0;
+        AV(n, avro_value_get_size(e, &count), "fields");
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t f;
+            if (i != n->idx_resource_attributes && i != n->idx_scope) {
+                AV(n, avro_value_get_by_index(e, i, &f, NULL), "field");
+                AV(n, avro_value_reset(&f), "reset");
+            }
+        }
+    } else {
+        AV(n, avro_value_reset(e), "reset");
+        if (set_null(n, e, "scope") != 0) {
+            return -1;
+        }
+    }
     if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0 ||
         set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
         set_null(n, e, "observed_time_ns") != 0 || set_null(n, e, "span_kind") != 0 ||
         set_null(n, e, "severity_number") != 0 || set_null(n, e, "severity_text") != 0 ||
-        set_null(n, e, "scope") != 0 || set_null(n, e, "body") != 0 ||
+        set_null(n, e, "body") != 0 ||
         set_null(n, e, "owner") != 0 || set_null(n, e, "team") != 0 ||
         set_null(n, e, "tier") != 0 || set_null(n, e, "cost_center") != 0 ||
         set_null(n, e, "on_call") != 0 || set_null(n, e, "deploy") != 0 ||
@@ -1319,9 +1345,43 @@ struct otlp_ctx {
     size_t r, s;                   /* resource and scope indexes */
 };
 
+static int resource_and_scope(struct norm *n, const struct otlp_ctx *c);
+
 /* Fills resource_attributes and scope. Paths in messages name the resource or the scope,
  * whatever the current path is (an item's, or none in the envelope check). */
 static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
+{
+    if (n->rs_valid && n->rs_sig == c->sig && n->rs_r == c->r && n->rs_s == c->s) {
+        n->flags |= n->rs_flags;
+        return 0;
+    }
+    /* Converted again: fill_common() must reset the two fields from now on until it is
+     * done (an item failing half-way leaves them half set). */
+    if (n->rs_valid) {
+        n->rs_valid = 0;
+        avro_value_t f;
+        AV(n, avro_value_get_by_index(&n->event, n->idx_resource_attributes, &f, NULL), "field");
+        AV(n, avro_value_reset(&f), "reset");
+        if (set_null(n, &n->event, "scope") != 0) {
+            return -1;
+        }
+    }
+    unsigned item_flags = n->flags;
+    n->flags = 0;
+    int rc = resource_and_scope(n, c);
+    if (rc == 0) {
+        n->rs_valid = 1;
+        n->rs_sig = c->sig;
+        n->rs_r = c->r;
+        n->rs_s = c->s;
+        n->rs_flags = n->flags;
+    }
+    n->flags |= item_flags;
+    return rc;
+}
+
+/* otlp_resource_and_scope's conversion. */
+static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 {
     avro_value_t arr, scope;
     char item_path[PATH_SIZE];
@@ -2001,6 +2061,7 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
     n->path[0] = '\0';
     n->flags = 0;
     n->stats.records++;
+    n->rs_valid = 0;
 
     const char *data = in->data;
     size_t len = in->len;
@@ -2072,6 +2133,17 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         free(n);
         return NULL;
     }
+    avro_schema_t es = avro_value_get_schema(&n->event);
+    int ra = avro_schema_record_field_get_index(es, "resource_attributes");
+    int sc = avro_schema_record_field_get_index(es, "scope");
+    if (ra < 0 || sc < 0) {
+        snprintf(errstr, errstr_size, "TrackingEvent lacks resource_attributes or scope");
+        avro_value_decref(&n->event);
+        free(n);
+        return NULL;
+    }
+    n->idx_resource_attributes = (size_t)ra;
+    n->idx_scope = (size_t)sc;
     return n;
 }
 
