@@ -1,6 +1,7 @@
 """`make bench` end to end at tiny sizes (tools/bench/run.sh --smoke): every phase runs (the
 six workers and their baselines, the whole pipeline with its latency feed, the tail-sampler's
-buffer and the deduplicator's store and restore) and build/bench/results.json-style output is
+buffer and the deduplicator's store and restore, the broker against librdkafka's mock, the
+Avro codec and the router's rules) and build/bench/results.json-style output is
 complete: every field present, counts as the sizes imply. No timing assertion: performance
 is what `make bench` measures, never a timed test."""
 import json
@@ -74,9 +75,18 @@ def run():
     for k in ("logical_bytes_per_key", "rss_bytes_per_key", "restore_seconds",
               "start_to_ready_seconds"):
         number(d[k], "dedup " + k)
+    comp = res["components"]
+    for side in ("breadcrumb_broker", "librdkafka_mock"):
+        for k in ("produce_msgs_s", "consume_msgs_s"):
+            bclib.check(number(comp["broker"][side][k], k) > 0, "broker %s %s" % (side, k))
+    for k in ("bc_avro_encode_per_s", "bc_avro_decode_per_s", "avro_c_write_per_s",
+              "avro_c_read_per_s"):
+        bclib.check(number(comp["avro"][k], k) > 0, "avro " + k)
+    for k in ("routed_per_s", "decode_route_encode_per_s"):
+        bclib.check(number(comp["router_rules"][k], k) > 0, "router " + k)
     bclib.check("| normalizer |" in p.stdout and "raw spans/s" in p.stdout, "table printed")
     print("RESULT bench smoke: %d phases, JSON complete (%d workers, pipeline %d raw records, "
-          "%d sampler point, %d dedup keys)" % (3, len(chain["workers"]), pipe["raw_records"],
+          "%d sampler point, %d dedup keys)" % (4, len(chain["workers"]), pipe["raw_records"],
                                                 len(points), d["keys"]))
 
 

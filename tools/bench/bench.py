@@ -43,13 +43,16 @@ SIZES = {
     # chain/pipeline: raw records from gen; latency: seconds of steady feed;
     # sampler: buffered spans measured at each count; dedup: remembered keys.
     "full": {"chain": 20000, "pipeline": 20000, "latency_s": 30, "latency_records": 20000,
-             "sampler": [100000, 1000000], "dedup": 1000000},
+             "sampler": [100000, 1000000], "dedup": 1000000,
+             "broker_records": 1000000, "avro_iterations": 500000, "router_iterations": 1000000},
     "quick": {"chain": 4000, "pipeline": 4000, "latency_s": 10, "latency_records": 4000,
-              "sampler": [20000, 100000], "dedup": 100000},
+              "sampler": [20000, 100000], "dedup": 100000,
+              "broker_records": 200000, "avro_iterations": 50000, "router_iterations": 100000},
     # The integration test's end-to-end run (tests/integration/1700-bench-smoke.py): every
     # phase and every number of the JSON, sizes too small to mean anything.
-    "smoke": {"chain": 800, "pipeline": 800, "latency_s": 3, "latency_records": 600,
-              "sampler": [3000], "dedup": 5000},
+    "smoke": {"chain": 600, "pipeline": 600, "latency_s": 2, "latency_records": 600,
+              "sampler": [3000], "dedup": 5000,
+              "broker_records": 20000, "avro_iterations": 2000, "router_iterations": 2000},
 }
 
 WORKERS = ["normalizer", "deduplicator", "enricher", "tail-sampler", "router",
@@ -370,6 +373,9 @@ def measure(proc, expected, timeout=900, settle=None):
         "cpu_s_per_million": round(cpu / max(n, 1) * 1e6, 2),
         "peak_rss_mib": round(hwm / 1048576, 1),
         "aborted": int(metric(final, "breadcrumb_transactions_aborted_total")),
+        # Where the wall clock went besides processing: the commits (flush + EndTxn).
+        "transactions": int(metric(final, "breadcrumb_transactions_committed_total")),
+        "commit_s": round(metric(final, "breadcrumb_commit_latency_seconds_sum"), 3),
     }
 
 
@@ -572,9 +578,11 @@ def phase_pipeline(work, size, latency_s, latency_records):
         prod.poll(0)
         fed += 1
     prod.flush(60)
+    del prod  # no reconnect attempts once the broker is gone
     feed_s = time.monotonic() - t0
     # Drained: no new sink record for 4 s (the tail-sampler's last traces wait 2 s idle).
-    bclib.wait_for(lambda: reader.latencies and time.time() * 1000 - reader.last_ms > 4000,
+    quiet_ms = 3000 if latency_s < 5 else 4000
+    bclib.wait_for(lambda: reader.latencies and time.time() * 1000 - reader.last_ms > quiet_ms,
                    300, "the sinks to drain", interval=0.2)
     reader.stop_flag = True
     reader.join(10)
@@ -692,8 +700,13 @@ def phase_memory(work, sizes, dedup_keys, samples):
                        >= target, 600, "the tail-sampler to buffer %d spans" % target,
                        interval=0.2)
         _cpu, _hwm, rss = sampler.numbers()
-        st = stats_line(sampler, target)
-        logical = int(st["buffered_bytes"])
+        if target == sizes[-1]:
+            # The last point: the line it logs when stopped has the peak, which is the
+            # buffer now (nothing was decided); no wait for the next 10 s stats line.
+            sampler.stop()
+            logical = int(stats_line(sampler, target)["buffered_bytes_peak"])
+        else:
+            logical = int(stats_line(sampler, target)["buffered_bytes"])
         points.append({
             "buffered_spans": target,
             "avg_span_bytes": round(value_bytes / target, 1),
@@ -705,7 +718,6 @@ def phase_memory(work, sizes, dedup_keys, samples):
         })
         log("memory: %d spans: logical overhead %.1f B/span, RSS overhead %.1f B/span" % (
             target, points[-1]["logical_overhead_per_span"], points[-1]["rss_overhead_per_span"]))
-    sampler.stop()
     result["tail_sampler"] = points
     del spans
 
@@ -746,6 +758,67 @@ def phase_memory(work, sizes, dedup_keys, samples):
     broker.kill()
     shutil.rmtree(broker.data_dir, ignore_errors=True)
     return result
+
+
+# ---- phase 4: components without Kafka transactions --------------------------------------
+
+def run_tool(args, timeout=900):
+    p = subprocess.run([os.path.join(TEST_BIN, args[0])] + [str(a) for a in args[1:]],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    bclib.check(p.returncode == 0, "%s exited %d: %s" % (args[0], p.returncode, p.stderr[-2000:]))
+    return p.stdout
+
+
+def numbers_after(text, label):
+    """The numbers of the first line containing label, in order."""
+    for line in text.splitlines():
+        if label in line:
+            return [float(x) for x in re.findall(r'(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])',
+                                                  line.split(label, 1)[1])]
+    bclib.fail("no line with %r in:\n%s" % (label, text))
+
+
+def phase_components(work, size):
+    """The broker against librdkafka's in-process mock cluster (100-byte records, idempotent,
+    acks=all; tests/tools/broker_bench.c, which fails unless every record is delivered), and
+    the Avro codec and the router's rules alone (avro_bench.c, router_bench.c)."""
+    n = size["broker_records"]
+    broker = bclib.Broker(name="components", args=["--topic", "bench:24"],
+                          data_dir=os.path.join(work, "components-data"))
+    broker.start()
+    out = {}
+
+    def rates(text):
+        m = re.search(r'produce_msgs_s=(\d+) consume_msgs_s=(\d+)', text)
+        bclib.check(m is not None, "broker_bench output: %s" % text)
+        return {"produce_msgs_s": int(m.group(1)), "consume_msgs_s": int(m.group(2))}
+    log("components: broker_bench, %d records, mock and breadcrumb-broker" % n)
+    mock = rates(run_tool(["broker_bench", "--brokers", "mock", "--topic", "bench", "--records",
+                           n, "--partitions", 24]))
+    real = rates(run_tool(["broker_bench", "--brokers", broker.bootstrap, "--topic", "bench",
+                           "--records", n, "--partitions", 24]))
+    cpu = proc_numbers(broker.proc.pid)[0]
+    broker.kill()
+    shutil.rmtree(broker.data_dir, ignore_errors=True)
+    out["broker"] = {"records": n, "record_bytes": 100, "breadcrumb_broker": real,
+                     "librdkafka_mock": mock,
+                     "produce_ratio": round(real["produce_msgs_s"] / max(mock["produce_msgs_s"], 1), 3),
+                     "consume_ratio": round(real["consume_msgs_s"] / max(mock["consume_msgs_s"], 1), 3),
+                     "broker_cpu_ns_per_record": round(cpu * 1e9 / (2 * n), 1)}
+    log("components: avro_bench, router_bench")
+    text = run_tool(["avro_bench", os.path.join(ROOT, "schemas"), size["avro_iterations"]])
+    enc, dec = numbers_after(text, "bc_avro encode")[:2]
+    wr, rd = numbers_after(text, "avro-c avro_value_write")[:2]
+    out["avro"] = {"iterations": size["avro_iterations"], "bc_avro_encode_per_s": enc,
+                   "bc_avro_decode_per_s": dec, "avro_c_write_per_s": wr, "avro_c_read_per_s": rd}
+    text = run_tool(["router_bench", os.path.join(ROOT, "config", "topology.yaml"), "router",
+                     size["router_iterations"]])
+    routed = numbers_after(text, "router rules of")
+    full = numbers_after(text, "decode + route + encode (Avro sinks):")
+    out["router_rules"] = {"iterations": size["router_iterations"],
+                           "routed_per_s": [x for x in routed if x > 100][0],
+                           "decode_route_encode_per_s": full[0]}
+    return out
 
 
 # ---- output --------------------------------------------------------------------------------
@@ -809,6 +882,19 @@ def table(res):
                  "restore %.2f s (%d changelog records; %.2f s from start to ready)."
                  % (d["store_entries"], d["logical_bytes_per_key"], d["rss_bytes_per_key"],
                     d["restore_seconds"], d["restored_records"], d["start_to_ready_seconds"]))
+    c = res["components"]
+    b = c["broker"]
+    lines.append("")
+    lines.append("Components: breadcrumb-broker %d produce / %d consume msg/s vs librdkafka's "
+                 "mock %d / %d (100-byte records; ratios %.2f / %.2f); bc_avro encode %.0f, "
+                 "decode %.0f rec/s (avro-c %.0f / %.0f); router rules %.0f events/s, "
+                 "decode + route + encode %.0f events/s."
+                 % (b["breadcrumb_broker"]["produce_msgs_s"], b["breadcrumb_broker"]["consume_msgs_s"],
+                    b["librdkafka_mock"]["produce_msgs_s"], b["librdkafka_mock"]["consume_msgs_s"],
+                    b["produce_ratio"], b["consume_ratio"], c["avro"]["bc_avro_encode_per_s"],
+                    c["avro"]["bc_avro_decode_per_s"], c["avro"]["avro_c_write_per_s"],
+                    c["avro"]["avro_c_read_per_s"], c["router_rules"]["routed_per_s"],
+                    c["router_rules"]["decode_route_encode_per_s"]))
     return "\n".join(lines)
 
 
@@ -840,6 +926,9 @@ def main():
         t = time.monotonic()
         res["memory"] = phase_memory(args.work, size["sampler"], size["dedup"], samples)
         res["memory"]["phase_seconds"] = round(time.monotonic() - t, 1)
+        t = time.monotonic()
+        res["components"] = phase_components(args.work, size)
+        res["components"]["phase_seconds"] = round(time.monotonic() - t, 1)
     except bclib.TestFailure as e:
         print("bench FAILED: %s" % e, file=sys.stderr)
         sys.exit(1)
