@@ -3,6 +3,8 @@
 #   make            all binaries into bin/ (runs `make deps` first when a header is missing)
 #   make test       unit tests (cmocka), then integration tests on breadcrumb-broker
 #   make test-long  full-size and soak runs
+#   make bench      throughput, latency and memory against the raw exactly-once copy
+#                   (QUICK=1: about 2 minutes)
 #   make test SANITIZE=1   the same, built with AddressSanitizer + UBSan
 #   make deps       installs every Debian package and npm test package the project needs
 #
@@ -157,6 +159,13 @@ test-long: ensure-deps ensure-test-deps
 	@$(MAKE) --no-print-directory binaries $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-unit
 	@BC_LONG=1 BC_BUILD=$(BUILD) tests/integration/run.sh $(TESTS)
+
+# Throughput, latency and memory of every worker against the raw exactly-once copy, in one
+# run (README "Performance"): a table on stdout, build/bench/results.json. Not part of
+# `make test`. QUICK=1: small sizes, about 2 minutes.
+bench: ensure-deps ensure-test-deps
+	@$(MAKE) --no-print-directory binaries
+	@BC_BUILD=$(BUILD) tools/bench/run.sh $(if $(QUICK),--quick)
 
 # The whole pipeline on this machine, fed with generated data, with a report (README).
 run: ensure-deps

@@ -9,6 +9,7 @@
  * to the callback.
  */
 #include "normalize.h"
+#include "json_arena.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
  * (record, record, array) and bc_avro encodes at most 200, TrackingEvent's own included. */
 #define MAX_ANY_DEPTH 32
 #define PATH_SIZE 192
+#define FIELD_MEMO_SIZE 256 /* a power of two */
 
 static const char *const reason_names[NORM_REASON_COUNT] = {
     "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
@@ -94,6 +96,25 @@ struct norm {
     size_t scratch_cap;
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
+
+    /* The resource and scope filled into the event by otlp_resource_and_scope() and still in
+     * place (fill_common() then leaves those two fields alone): the items of one resource and
+     * scope share them, so they are converted once, not once per item. Valid within one
+     * record only (the next record's tree may reuse the addresses). */
+    int rs_valid;
+    const void *rs_sig; /* the otlp_signal, and the resource and scope indexes */
+    size_t rs_r, rs_s;
+    unsigned rs_flags; /* the flags the conversion set, given again to every item */
+    size_t idx_resource_attributes, idx_scope;
+
+    /* av_field's memo: (record schema, field name) -> field index, so that the ~30 field
+     * lookups of every item skip avro-c's by-name hash table. Direct-mapped on the name's
+     * address (field names are string literals); a hit is confirmed by comparing names. */
+    struct {
+        avro_schema_t schema;
+        const char *name;
+        size_t index;
+    } field_memo[FIELD_MEMO_SIZE];
 };
 
 const char *norm_reason_name(enum norm_reason reason)
@@ -129,6 +150,39 @@ static size_t path_push(struct norm *n, const char *fmt, ...)
     if (w > 0) {
         n->path_len = saved + (size_t)w < sizeof(n->path) ? saved + (size_t)w : sizeof(n->path) - 1;
     }
+    return saved;
+}
+
+#define NO_INDEX ((size_t)-1)
+
+/* path_push(n, "%s%s%s[%zu]", a, b, c, index) without printf (it runs for every attribute
+ * and value): appends the strings that are not NULL, then "[index]" unless index is
+ * NO_INDEX, truncating like vsnprintf. Returns the length before, for path_pop(). */
+static size_t path_add(struct norm *n, const char *a, const char *b, const char *c, size_t index)
+{
+    size_t saved = n->path_len, len = saved;
+    const size_t max = sizeof(n->path) - 1;
+    const char *parts[3] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        for (const char *p = parts[i]; p != NULL && *p != '\0' && len < max; p++) {
+            n->path[len++] = *p;
+        }
+    }
+    if (index != NO_INDEX) {
+        char digits[24];
+        size_t d = sizeof(digits);
+        digits[--d] = ']';
+        do {
+            digits[--d] = (char)('0' + index % 10);
+            index /= 10;
+        } while (index > 0);
+        digits[--d] = '[';
+        for (; d < sizeof(digits) && len < max; d++) {
+            n->path[len++] = digits[d];
+        }
+    }
+    n->path[len] = '\0';
+    n->path_len = len;
     return saved;
 }
 
@@ -216,7 +270,21 @@ static json_t *get(const json_t *obj, const char *name)
 
 static int av_field(struct norm *n, avro_value_t *rec, const char *name, avro_value_t *out)
 {
-    AV(n, avro_value_get_by_name(rec, name, out, NULL), name);
+    avro_schema_t schema = avro_value_get_schema(rec);
+    uintptr_t h = (uintptr_t)name ^ ((uintptr_t)schema >> 4);
+    size_t slot = (size_t)(h ^ (h >> 9)) & (FIELD_MEMO_SIZE - 1);
+    if (n->field_memo[slot].schema != schema || n->field_memo[slot].name == NULL ||
+        (n->field_memo[slot].name != name && strcmp(n->field_memo[slot].name, name) != 0)) {
+        int index = avro_schema_record_field_get_index(schema, name);
+        if (index < 0) {
+            avro_set_error("no field %s", name);
+            return internal(n, name);
+        }
+        n->field_memo[slot].schema = schema;
+        n->field_memo[slot].name = name;
+        n->field_memo[slot].index = (size_t)index;
+    }
+    AV(n, avro_value_get_by_index(rec, n->field_memo[slot].index, out, NULL), name);
     return 0;
 }
 
@@ -786,7 +854,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         for (size_t i = 0; i < json_array_size(values); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
-            size_t saved = path_push(n, ".%s.values[%zu]", name, i);
+            size_t saved = path_add(n, ".", name, ".values", i);
             int rc = branch == AV_ARRAY ? otlp_anyvalue(n, json_array_get(values, i), &item)
                                         : otlp_keyvalue(n, json_array_get(values, i), &item);
             if (rc != 0) {
@@ -820,7 +888,7 @@ static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec)
         av_string(n, &k, json_string_value(key), json_string_length(key)) != 0) {
         return -1;
     }
-    size_t saved = path_push(n, ".value");
+    size_t saved = path_add(n, ".value", NULL, NULL, NO_INDEX);
     if (otlp_anyvalue(n, get(kv, "value"), &v) != 0) {
         return -1;
     }
@@ -846,7 +914,7 @@ static int otlp_attributes(struct norm *n, const json_t *attrs, const char *fiel
         }
         avro_value_t item;
         AV(n, avro_value_append(arr, &item, NULL), "append");
-        size_t saved = path_push(n, "%s%s[%zu]", n->path_len > 0 ? "." : "", field, i);
+        size_t saved = path_add(n, n->path_len > 0 ? "." : "", field, NULL, i);
         if (otlp_keyvalue(n, json_array_get(attrs, i), &item) != 0) {
             return -1;
         }
@@ -997,12 +1065,28 @@ static int fill_common(struct norm *n, int kind, int32_t index)
 {
     avro_value_t *e = &n->event;
     n->depth = 0;
-    AV(n, avro_value_reset(e), "reset");
+    if (n->rs_valid) {
+        /* Every field but resource_attributes and scope (kept for the next item). */
+        size_t count = 0;
+        AV(n, avro_value_get_size(e, &count), "fields");
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t f;
+            if (i != n->idx_resource_attributes && i != n->idx_scope) {
+                AV(n, avro_value_get_by_index(e, i, &f, NULL), "field");
+                AV(n, avro_value_reset(&f), "reset");
+            }
+        }
+    } else {
+        AV(n, avro_value_reset(e), "reset");
+        if (set_null(n, e, "scope") != 0) {
+            return -1;
+        }
+    }
     if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0 ||
         set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
         set_null(n, e, "observed_time_ns") != 0 || set_null(n, e, "span_kind") != 0 ||
         set_null(n, e, "severity_number") != 0 || set_null(n, e, "severity_text") != 0 ||
-        set_null(n, e, "scope") != 0 || set_null(n, e, "body") != 0 ||
+        set_null(n, e, "body") != 0 ||
         set_null(n, e, "owner") != 0 || set_null(n, e, "team") != 0 ||
         set_null(n, e, "tier") != 0 || set_null(n, e, "cost_center") != 0 ||
         set_null(n, e, "on_call") != 0 || set_null(n, e, "deploy") != 0 ||
@@ -1261,9 +1345,43 @@ struct otlp_ctx {
     size_t r, s;                   /* resource and scope indexes */
 };
 
+static int resource_and_scope(struct norm *n, const struct otlp_ctx *c);
+
 /* Fills resource_attributes and scope. Paths in messages name the resource or the scope,
  * whatever the current path is (an item's, or none in the envelope check). */
 static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
+{
+    if (n->rs_valid && n->rs_sig == c->sig && n->rs_r == c->r && n->rs_s == c->s) {
+        n->flags |= n->rs_flags;
+        return 0;
+    }
+    /* Converted again: fill_common() must reset the two fields from now on until it is
+     * done (an item failing half-way leaves them half set). */
+    if (n->rs_valid) {
+        n->rs_valid = 0;
+        avro_value_t f;
+        AV(n, avro_value_get_by_index(&n->event, n->idx_resource_attributes, &f, NULL), "field");
+        AV(n, avro_value_reset(&f), "reset");
+        if (set_null(n, &n->event, "scope") != 0) {
+            return -1;
+        }
+    }
+    unsigned item_flags = n->flags;
+    n->flags = 0;
+    int rc = resource_and_scope(n, c);
+    if (rc == 0) {
+        n->rs_valid = 1;
+        n->rs_sig = c->sig;
+        n->rs_r = c->r;
+        n->rs_s = c->s;
+        n->rs_flags = n->flags;
+    }
+    n->flags |= item_flags;
+    return rc;
+}
+
+/* otlp_resource_and_scope's conversion. */
+static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 {
     avro_value_t arr, scope;
     char item_path[PATH_SIZE];
@@ -1328,7 +1446,7 @@ static int otlp_span_events(struct norm *n, const json_t *events)
     }
     for (size_t i = 0; i < json_array_size(events); i++) {
         const json_t *j = json_array_get(events, i);
-        size_t saved = path_push(n, ".events[%zu]", i);
+        size_t saved = path_add(n, ".events", NULL, NULL, i);
         int64_t ns = 0;
         const char *name = NULL;
         if (!json_is_object(j)) {
@@ -1370,7 +1488,7 @@ static int otlp_links(struct norm *n, const json_t *links)
     }
     for (size_t i = 0; i < json_array_size(links); i++) {
         const json_t *j = json_array_get(links, i);
-        size_t saved = path_push(n, ".links[%zu]", i);
+        size_t saved = path_add(n, ".links", NULL, NULL, i);
         if (!json_is_object(j)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
         }
@@ -1465,7 +1583,7 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
                         json_type_name(status));
         }
         const char *message = NULL;
-        size_t saved = path_push(n, ".status");
+        size_t saved = path_add(n, ".status", NULL, NULL, NO_INDEX);
         avro_value_t st;
         if (parse_enum(n, get(status, "code"), "code", status_code_names,
                        COUNT_OF(status_code_names), &code) != 0 ||
@@ -1569,7 +1687,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
     }
     const json_t *body = get(log, "body");
     if (body != NULL) {
-        size_t saved = path_push(n, ".body");
+        size_t saved = path_add(n, ".body", NULL, NULL, NO_INDEX);
         if (set_some(n, e, "body", &v) != 0 || otlp_anyvalue(n, body, &v) != 0) {
             return -1;
         }
@@ -1641,7 +1759,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
     }
     for (size_t r = 0; r < json_array_size(resources) && n->stop == 0; r++) {
         const json_t *res = json_array_get(resources, r);
-        size_t saved_r = path_push(n, "%s[%zu]", sig->resources, r);
+        size_t saved_r = path_add(n, sig->resources, NULL, NULL, r);
         struct otlp_ctx c;
         if (!json_is_object(res)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
@@ -1657,7 +1775,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
         }
         for (size_t s = 0; s < json_array_size(scopes) && n->stop == 0; s++) {
             const json_t *sc = json_array_get(scopes, s);
-            size_t saved_s = path_push(n, ".%s[%zu]", sig->scopes, s);
+            size_t saved_s = path_add(n, ".", sig->scopes, NULL, s);
             if (!json_is_object(sc)) {
                 return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
                             json_type_name(sc));
@@ -1683,7 +1801,7 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
                 continue;
             }
             for (size_t i = 0; i < json_array_size(items) && n->stop == 0; i++) {
-                size_t saved_i = path_push(n, ".%s[%zu]", sig->items, i);
+                size_t saved_i = path_add(n, ".", sig->items, NULL, i);
                 n->flags = 0;
                 int32_t at = (*index)++;
                 n->stats.items++;
@@ -1943,6 +2061,7 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
     n->path[0] = '\0';
     n->flags = 0;
     n->stats.records++;
+    n->rs_valid = 0;
 
     const char *data = in->data;
     size_t len = in->len;
@@ -1961,7 +2080,11 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
         return n->stop;
     }
     json_error_t jerr;
+    /* The tree lives in json_arena's region (reused by the next record): no malloc or free
+     * per node, and no json_decref walk when the whole tree fits there. */
+    json_arena_begin();
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    int in_region = json_arena_end();
     if (root == NULL) {
         enum json_error_code code = json_error_code(&jerr);
         if (code == json_error_out_of_memory) {
@@ -1977,7 +2100,9 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
         return n->stop;
     }
     int rc = process_json(n, root);
-    json_decref(root);
+    if (!in_region) {
+        json_decref(root);
+    }
     if (rc != 0 || n->internal) {
         return -1;
     }
@@ -1995,6 +2120,7 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         return NULL;
     }
     n->opts = opts;
+    (void)json_arena_install(); /* without it, jansson keeps malloc: slower, same output */
     n->event_schema = bc_avro_registry_lookup(reg, "TrackingEvent");
     n->dl_schema = bc_avro_registry_lookup(reg, "DeadLetter");
     if (n->event_schema == NULL || n->dl_schema == NULL) {
@@ -2007,6 +2133,17 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         free(n);
         return NULL;
     }
+    avro_schema_t es = avro_value_get_schema(&n->event);
+    int ra = avro_schema_record_field_get_index(es, "resource_attributes");
+    int sc = avro_schema_record_field_get_index(es, "scope");
+    if (ra < 0 || sc < 0) {
+        snprintf(errstr, errstr_size, "TrackingEvent lacks resource_attributes or scope");
+        avro_value_decref(&n->event);
+        free(n);
+        return NULL;
+    }
+    n->idx_resource_attributes = (size_t)ra;
+    n->idx_scope = (size_t)sc;
     return n;
 }
 
