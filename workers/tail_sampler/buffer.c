@@ -432,9 +432,11 @@ static void table_remove(struct ts_part *part, struct ts_trace *t)
 
 static int64_t due_of(const struct ts_buffer *buf, const struct ts_trace *t)
 {
+    /* Both rules read event time through the watermark (now - allowed_lateness): a span
+     * allowed to arrive late is still waited for after the root has ended. */
     int64_t due = t->last_ms + buf->wait_ms + buf->lateness_ms;
-    if (t->root_end_ms >= 0 && t->root_end_ms + buf->wait_ms < due) {
-        due = t->root_end_ms + buf->wait_ms;
+    if (t->root_end_ms >= 0 && t->root_end_ms + buf->wait_ms + buf->lateness_ms < due) {
+        due = t->root_end_ms + buf->wait_ms + buf->lateness_ms;
     }
     return due;
 }
