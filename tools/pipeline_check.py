@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """The end-to-end check of a pipeline run against `breadcrumb gen`'s ground truth, shared by
-`make run` (tools/run-demo.sh) and the chaos test (tests/integration/1400-chaos.sh).
+`make run` (tools/run-demo.sh) and the chaos test (tests/integration/1400-chaos.py).
 
-It reads every topic of the chain read_committed, from the start to the end, and checks:
+It reads every topic of the chain read_committed, from the start to the end (tracking.raw,
+written without transactions by the generator, only by its watermarks: its offsets are
+contiguous), and checks:
   - per stage (normalizer, deduplicator, enricher, tail-sampler, router): every input record
     is accounted for by an output, a Fate or a dead letter of that worker (the bc.src lineage
     header names the input), none twice (the same input, item and event id written twice);
@@ -11,7 +13,8 @@ It reads every topic of the chain read_committed, from the start to the end, and
     without an id field by count);
   - sinks: nothing that is not in tracking.unique, nothing twice, every must-keep (error or
     slow) trace whole in sink.traces, every kept trace whole;
-  - no PII value of the truth anywhere downstream of the enricher.
+  - no PII value of the truth anywhere downstream of the enricher: each exact string (card
+    numbers with any spacing) searched as a substring of every record's bytes.
 A stage whose worker did not run (its outputs are empty, its group has no offsets) is
 SKIPPED, and the verdict is then INCOMPLETE (not PASS).
 
@@ -48,6 +51,9 @@ STAGES = [
 ]
 SINKS = ["sink.security", "sink.billing", "sink.traces", "sink.logs", "sink.default"]
 DOWNSTREAM_OF_ENRICHER = ["enriched", "sampled", "cold"]
+# Every topic the check reads (short names: "raw" is <pipeline>.raw; sinks in full).
+CHECKED_TOPICS = ["raw", "normalized", "unique", "enriched", "sampled", "cold", "dlq",
+                  "fates"] + SINKS
 
 
 NO_HEADERS = {}
@@ -401,8 +407,7 @@ class Check:
     # -- checks --------------------------------------------------------------------------
 
     def run(self):
-        for short in ["raw", "normalized", "unique", "enriched", "sampled", "cold", "dlq",
-                      "fates"] + SINKS:
+        for short in CHECKED_TOPICS:
             self.read(short)
         self.figures["records checked"] = sum(len(v) for v in self.topics.values())
         fates = self.read("fates")
