@@ -1,11 +1,16 @@
 """The end-to-end chaos test: the default topology (config/topology.yaml, test profile of
 client settings) under `breadcrumb run` on the embedded broker, fed with `breadcrumb gen`
-(50,000 raw records; BC_LONG: 300,000), while a chaos loop kill -9s a random worker
-process at points chosen by progress (>= 20 kills; BC_LONG: 60), one of them a broker
+(200,000 raw records; BC_LONG: 400,000), while a chaos loop kill -9s a random worker
+process at points chosen by progress (>= 20 kills; BC_LONG: 40), one of them a broker
 restart; the supervisor restarts everything. After the drain, tools/pipeline_check.py reads
 every output topic read_committed and checks it against the ground truth: no record lost,
 none duplicated, every must-keep trace whole, every bad record in the DLQ, no PII
 downstream.
+
+Progress and the drain are measured on the chain (normalizer .. router), whose outputs the
+check reads. The lineage-builder runs, is killed like the others, but its outputs are not
+checked and it reads every topic (about five times the chain's records): it runs at nice
+19 so that it takes only the CPU the chain leaves, and the drain does not wait for it.
 
 Until all six workers are built and the broker has transactions, it skips with a RESULT
 line naming what is missing; when some workers exist (and transactions do), it still runs
@@ -53,10 +58,10 @@ def status(brokers):
 
 
 def progress(st, groups):
-    """(records committed, lag) over the running worker groups."""
+    """(records committed, lag) over the running worker groups of the chain."""
     done = lag = 0
     for g in st["groups"]:
-        if g["worker"] not in groups:
+        if g["worker"] not in groups or g["worker"] == "lineage-builder":
             continue
         lag += g["lag"]
         done += sum(max(p["committed"], 0) for p in g["partitions"])
@@ -65,9 +70,11 @@ def progress(st, groups):
 
 def run():
     if not LONG and not os.environ.get("BC_CHAOS"):
-        # Known failure (README, "Known issues"): the tail-sampler decides some must-keep
-        # traces before all their spans arrive under chaos. Until that is fixed the chaos
-        # test runs in `make test-long` (or with BC_CHAOS=1), where it fails visibly.
+        # Known issues (README): the tail-sampler still decides an occasional must-keep trace
+        # before its late error span arrives (1 of 2,531 in one of three runs at 200,000
+        # records), and on the shared 2-core machine a run takes 4.5-5 minutes, at the
+        # runner's 300 s limit. Until then the chaos test runs in `make test-long` (or with
+        # BC_CHAOS=1).
         print("RESULT skipped: the chaos test runs under make test-long or BC_CHAOS=1")
         return
     present = [w for w in WORKERS if os.access(os.path.join(bclib.BC_BIN, w), os.X_OK)]
@@ -78,8 +85,8 @@ def run():
     partial = bool(missing)
     # Sizes that drain within the runner's deadline on a 2-core machine (about 5,000 record
     # hops per second through five workers, measured): 50,000 raw records are ~500,000 hops.
-    records = int(os.environ.get("BC_CHAOS_RECORDS", 20000 if partial else (300000 if LONG else 50000)))
-    kills_wanted = int(os.environ.get("BC_CHAOS_KILLS", 6 if partial else (60 if LONG else 20)))
+    records = int(os.environ.get("BC_CHAOS_RECORDS", 20000 if partial else (400000 if LONG else 200000)))
+    kills_wanted = int(os.environ.get("BC_CHAOS_KILLS", 6 if partial else (40 if LONG else 20)))
     seed = int(os.environ.get("BC_CHAOS_SEED", int(time.time()) % 100000))
     rnd = random.Random(seed)
     start = time.monotonic()
@@ -114,23 +121,31 @@ def run():
         sup.wait(60)
         return
 
+    # Simulated time runs about as fast as the wall clock (a trace every 10 ms on average;
+    # the default, 100 ms, makes the data's clock run ~10x faster than the pipeline's): a
+    # worker restart then delays its partitions by seconds of event time, as in production,
+    # not by minutes, which the event-time windows (the deduplicator's, the tail-sampler's
+    # allowed lateness) would rightly not cover. Traces of 3-12 spans keep the run short.
     gen = subprocess.Popen([BC, "gen", "--brokers", brokers, "--records", str(records),
+                            "--trace-interval-ms", "10", "--spans-max", "12",
                             "--truth", "truth.json", "--quiet"], env=env)
     kills = broker_kills = late_kills = 0
     last_kill_t = 0.0
     broker_kill_at = kills_wanted // 2
     last_kill_done = 0
     zero_lag = 0
-    # Kills spread over the first third of the work: committed offsets summed over the groups,
-    # about 2.2 normalized items per raw record (the generator's defaults) after the
-    # normalizer, the lineage-builder reading all of them.
-    per_stage = [records if w == "normalizer" else
-                 int(2.2 * records) * (5 if w == "lineage-builder" else 1) for w in present]
-    step = max(1000, sum(per_stage) // (3 * kills_wanted))
+    # Kills spread over the first two thirds of the work: committed offsets summed over the
+    # chain's groups, about 1.8 normalized items per raw record (traces of 3-12 spans) after
+    # the normalizer, the router reading the sampled ~15% of them.
+    per_stage = [records if w == "normalizer" else int(1.8 * records * (0.15 if w == "router" else 1))
+                 for w in present if w != "lineage-builder"]
+    step = max(1000, 2 * sum(per_stage) // (3 * kills_wanted))
+    niced = set()
     # The runner kills a test after BC_TEST_TIMEOUT (run.sh): leave time for the check.
     budget = int(os.environ.get("BC_TEST_TIMEOUT", 3000 if LONG else 300))
     deadline = start + budget - max(60, budget // 5)
     drained = True
+    gen_done_s = None
     while True:
         if time.monotonic() >= deadline:
             bclib.check(partial, "no drain before the deadline (%d kills)" % kills)
@@ -138,12 +153,21 @@ def run():
             print("chaos: no drain before the deadline (partial pipeline)", flush=True)
             break
         bclib.check(sup.poll() is None, "breadcrumb run exited")
+        for p in state().get("processes", []):
+            if p["group"] == "lineage-builder" and p["running"] and p["pid"] not in niced:
+                try:
+                    os.setpriority(os.PRIO_PROCESS, p["pid"], 19)
+                except OSError:
+                    pass
+                niced.add(p["pid"])
         st = status(brokers)
         if st is None:
             time.sleep(0.5)
             continue
         done, lag = progress(st, present)
         gen_done = gen.poll() is not None
+        if gen_done and gen_done_s is None:
+            gen_done_s = time.monotonic() - start
         if gen_done:
             bclib.check(gen.returncode == 0, "breadcrumb gen exited %s" % gen.returncode)
         # Drained with kills still due: the rest one every 2 s (counted apart).
@@ -177,21 +201,33 @@ def run():
             zero_lag = 0
         time.sleep(0.5)
 
+    drained_s = time.monotonic() - start
+    print("chaos: drained after %.0f s (generator done after %.0f s)" % (drained_s, gen_done_s),
+          flush=True)
     with open("truth.json") as f:
         truth = json.load(f)
-    check = pipeline_check.Check(brokers, truth).run()
-    check.report()
+    check = pipeline_check.Check(brokers, truth)
+    for short in pipeline_check.CHECKED_TOPICS:
+        check.read(short)
+    # Everything is read: the pipeline stops (a clean stop is checked) while the check runs.
     restarts = sum(p["restarts"] for p in state()["processes"])
     sup.send_signal(signal.SIGTERM)
+    check.run()
+    check.report(policies=False)
+    check_s = time.monotonic() - start - drained_s
     rc = sup.wait(120)
     bclib.check(rc == 0, "breadcrumb run stopped with %d" % rc)
     failed = [n for n, s, _d in check.results if s == "FAIL"]
-    bclib.check(partial or not failed, "checks failed: %s" % failed)
     fig = check.figures
-    print("RESULT chaos: %d kills (%d broker, %d after the drain), %d restarts, %d records "
-          "checked, lost %d, duplicated %d, verdict %s"
-          % (kills, broker_kills, late_kills, restarts, fig["records checked"], fig["lost"],
-             fig["duplicated"], check.verdict()))
+    incomplete = [d for n, _s, d in check.results if n.startswith("sinks")]
+    print("RESULT chaos: %d raw records, %d kills (%d broker, %d after the drain), %d restarts, "
+          "%d records checked, lost %d, duplicated %d, verdict %s"
+          % (truth["counts"]["raw_records"], kills, broker_kills, late_kills, restarts,
+             fig["records checked"], fig["lost"], fig["duplicated"], check.verdict()))
+    print("RESULT chaos: sinks: %s" % (incomplete[0] if incomplete else "not checked"))
+    print("MEASURED chaos: generator %.0f s, drain %.0f s, check %.0f s, total %.0f s"
+          % (gen_done_s or 0, drained_s, check_s, time.monotonic() - start))
+    bclib.check(partial or not failed, "checks failed: %s" % failed)
     if partial:
         # Until every worker is built this is informative only: it must not fail `make test`.
         print("RESULT partial run (%s): %s" % (

@@ -715,7 +715,8 @@ static void test_gen_truth_matches_records(void **state)
     o.retry_rate = 0.1;
     o.dup_rate = 0.3;
     o.pii_rate = 0.1;
-    o.orphan_rate = 0.05;
+    o.error_rate = 0.3;  /* with orphans often enough that a lost span was a trace's only */
+    o.orphan_rate = 0.3; /* failing one */
     o.late_rate = 0.05;
     struct run run;
     run_gen(&o, &run);
@@ -726,6 +727,7 @@ static void test_gen_truth_matches_records(void **state)
     json_t *span_seen = json_object(), *log_seen = json_object(), *event_seen = json_object();
     json_t *parents = json_object();   /* "trace/span" -> parent span id hex or "" */
     json_t *late_seen = json_object(); /* "trace/span" of spans in late exports */
+    json_t *error_seen = json_object(); /* trace ids with a span sent with an error status */
     int64_t raw = 0, bad = 0, deploys = 0, dlq = 0, sec = 0, billing = 0, def = 0, logs = 0;
     json_t *by_reason = json_object();
     size_t text_cap = 0;
@@ -790,6 +792,15 @@ static void test_gen_truth_matches_records(void **state)
                     snprintf(key + 33 + 2 * b, 3, "%02x", material[16 + b]);
                 }
                 json_object_set_new(parents, key, json_string(parent_hex));
+                json_t *code = json_object_get(json_object_get(span, "status"), "code");
+                if ((json_is_integer(code) && json_integer_value(code) == 2) ||
+                    (json_is_string(code) &&
+                     strcmp(json_string_value(code), "STATUS_CODE_ERROR") == 0)) {
+                    char trace_hex[33];
+                    memcpy(trace_hex, key, 32);
+                    trace_hex[32] = '\0';
+                    json_object_set_new(error_seen, trace_hex, json_true());
+                }
                 if (r->flags & BC_GEN_F_LATE) {
                     json_object_set_new(late_seen, key, json_true());
                 }
@@ -920,7 +931,11 @@ static void test_gen_truth_matches_records(void **state)
     {
         assert_int_equal(json_integer_value(json_object_get(trace, "spans")),
                          json_array_size(json_object_get(trace, "span_ids")));
+        /* an error trace shows its error: one of its sent spans has an error status */
+        assert_non_null(
+            json_object_get(error_seen, json_string_value(json_object_get(trace, "trace_id"))));
     }
+    json_decref(error_seen);
     /* trace_spans: every trace, with the spans sent for it */
     json_t *trace_spans = json_object_get(t, "trace_spans");
     assert_int_equal(json_object_size(trace_spans),

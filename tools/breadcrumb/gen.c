@@ -1370,7 +1370,13 @@ static void generate_trace(struct bc_gen *g)
                 json_array_append_new(orphans, json_string(hex));
             }
         }
-        gen_truth_trace(g->truth, t.trace_id, t.error, t.slow,
+        /* An error trace whose failing spans were all lost (the orphan fault) shows no
+         * error to anyone: it is not a must-keep error trace. */
+        int error_sent = 0;
+        for (int i = 0; i < t.n; i++) {
+            error_sent |= i != t.dropped && t.spans[i].status == STATUS_ERROR;
+        }
+        gen_truth_trace(g->truth, t.trace_id, error_sent, t.slow,
                         (t.spans[0].end_ns - t.spans[0].start_ns) / GEN_NS_PER_MS, span_ids,
                         t.dropped >= 0 ? t.spans[t.dropped].span_id : NULL, orphans);
         json_decref(span_ids);
