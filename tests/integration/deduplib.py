@@ -321,20 +321,24 @@ def read_fates(bootstrap):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "fates-reader",
                   "isolation.level": "read_committed", "enable.auto.commit": False})
     _lo, hi = c.get_watermark_offsets(TopicPartition("tracking.fates", 0), timeout=20)
-    c.assign([TopicPartition("tracking.fates", 0, 0)])
+    tp = TopicPartition("tracking.fates", 0, 0)
+    c.assign([tp])
     out = []
-    done = False
-    while not done:
-        msgs = c.consume(num_messages=10000, timeout=2.0)
-        if not msgs:
-            break
+    idle = 0.0
+    # Done when the position (past records and transaction markers) reaches the end seen at
+    # the start; a batch call blocks until it is full or times out, so short calls, and 2 s
+    # without anything new ends it as before (an open transaction holds the position back).
+    while idle < 2.0:
+        msgs = c.consume(num_messages=10000, timeout=0.2)
+        idle = 0.0 if msgs else idle + 0.2
         for m in msgs:
             if m.error() is None:
                 out.append(decode_fate(m.value()))
                 if len(out) <= 3:
                     bclib.check(out[-1] == eoslib.decode("Fate", m.value()),
                                 "the quick Fate decoder agrees with python3-avro")
-            if m.offset() + 1 >= hi:
-                done = True
+        pos = c.position([tp])[0].offset
+        if pos >= hi or any(m.offset() + 1 >= hi for m in msgs[-1:]):
+            break
     c.close()
     return out
