@@ -128,7 +128,7 @@ pipeline: tracking
 kafka:
   brokers: embedded
   profile: test
-schemas:
+{client}schemas:
   dir: {schemas}
 topics:
   tracking.normalized: {{partitions: {parts}}}
@@ -150,7 +150,9 @@ workers:
 
 
 def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartition=False,
-                   max_bytes="64MiB", missing="pass"):
+                   max_bytes="64MiB", missing="pass", session_timeout_ms=None):
+    """session_timeout_ms: the workers' session.timeout.ms (the broker must allow it, see
+    start_broker): how long a stopped static member holds its partitions."""
     inputs = "tracking.normalized"
     outputs = "{unique: tracking.unique}"
     if repartition:
@@ -160,7 +162,9 @@ def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartit
     with open(path, "w") as f:
         f.write(TOPOLOGY.format(schemas=os.path.join(ROOT, "schemas"), parts=parts,
                                 inputs=inputs, outputs=outputs, max_batch=max_batch, key=key,
-                                window=window, max_bytes=max_bytes, missing=missing))
+                                window=window, max_bytes=max_bytes, missing=missing,
+                                client="" if session_timeout_ms is None else
+                                "  client: {session.timeout.ms: %d}\n" % session_timeout_ms))
     p = subprocess.run([os.path.join(bclib.BC_BIN, "breadcrumb"), "validate", "--verbose", path],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     bclib.check(p.returncode == 0, "topology validates: " + p.stdout)
@@ -170,13 +174,15 @@ def write_topology(parts, key="[event_id]", window="1h", max_batch=500, repartit
     return path
 
 
-def start_broker(parts, repartition=False):
+def start_broker(parts, repartition=False, min_session_timeout_ms=None):
     topics = ["tracking.normalized:%d" % parts, "tracking.unique:%d" % parts,
               "tracking.fates:1", "tracking.dlq:1",
               "tracking.deduplicator.seen.changelog:%d" % parts]
     if repartition:
         topics.append("tracking.deduplicator.repartition:%d" % parts)
     args = []
+    if min_session_timeout_ms is not None:
+        args += ["--group-min-session-timeout-ms", str(min_session_timeout_ms)]
     for t in topics:
         args += ["--topic", t]
     return bclib.Broker(args=args).start()
