@@ -20,15 +20,21 @@ PARTS = 3
 def read_dlq_reasons(bootstrap):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-reader",
                   "isolation.level": "read_committed", "enable.auto.commit": False})
-    c.assign([TopicPartition("tracking.dlq", 0, 0)])
+    tp = TopicPartition("tracking.dlq", 0, 0)
+    _lo, hi = c.get_watermark_offsets(tp, timeout=20)
+    c.assign([tp])
     reasons = collections.Counter()
-    while True:
-        msgs = c.consume(num_messages=10000, timeout=2.0)
-        if not msgs:
-            break
+    idle = 0.0
+    # Until the position (past records and transaction markers) reaches the end, or 2 s
+    # bring nothing (a batch call waits for a full batch: short calls, not 2 s ones).
+    while idle < 2.0:
+        msgs = c.consume(num_messages=10000, timeout=0.2)
+        idle = 0.0 if msgs else idle + 0.2
         for m in msgs:
             if m.error() is None:
                 reasons[dict(m.headers() or []).get("bc.dlq.reason", b"").decode()] += 1
+        if c.position([tp])[0].offset >= hi:
+            break
     c.close()
     return reasons
 
