@@ -59,7 +59,7 @@ def run():
         for x in (a, b):
             bclib.check(x.stop() == 0, "instance %s exits 0" % x.instance)
         bclib.check("mode=repartition" in a.log(), "the worker says it repartitions")
-        reader.poll(1.0)
+        reader.drain()
         out_billing = collections.Counter()
         out_spans = 0
         for m in reader.records:

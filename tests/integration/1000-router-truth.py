@@ -208,7 +208,7 @@ def read_all(bootstrap, topic, partitions, expect, timeout):
     """Every committed record of topic (read_committed), waiting until `expect` are there."""
     reader = eoslib.Reader(bootstrap, topic, partitions)
     eoslib.wait_output(reader, expect, timeout, "%d records on %s" % (expect, topic))
-    reader.poll(1.0)
+    reader.drain()
     records = list(reader.records)
     reader.close()
     return records

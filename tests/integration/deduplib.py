@@ -262,7 +262,7 @@ def wait_lag_zero(bootstrap, topics, parts, timeout):
 
 def check_exactly_once(reader, expected_ids, what):
     """Every id of expected_ids exactly once on the reader's topic, nothing else."""
-    reader.poll(1.0)
+    reader.drain()
     got = collections.Counter(event_id_of(m.value()) for m in reader.records)
     twice = [i for i, n in got.items() if n > 1]
     missing = expected_ids - set(got)

@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -188,6 +189,21 @@ class Reader:
             if m.error() is None:
                 self.records.append(m)
         return len(self.records)
+
+    def drain(self, timeout=30):
+        """Reads until every partition's position reaches its end (the last stable offset for
+        read_committed): everything committed is read, nothing is waited for beyond it (the
+        writers must be done). Returns the record count."""
+        tps = self.c.assignment()
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll(0.1)
+            ends = [self.c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps]
+            pos = [tp.offset for tp in self.c.position(tps)]
+            if all(e <= 0 or p >= e for p, e in zip(pos, ends)):
+                return len(self.records)
+            bclib.check(time.monotonic() < deadline, "reading to the end: positions %s, ends %s"
+                        % (pos, ends))
 
     def close(self):
         self.c.close()
