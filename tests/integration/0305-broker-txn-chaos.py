@@ -17,6 +17,9 @@ import bclib
 from bclib import check, fail, wait_for
 
 N = 60000 if os.environ.get("BC_LONG") else 3000
+# A killed copier holds its partitions until its session times out: 2 s (the broker allows
+# it below), not 6 s, before the next copier gets them.
+SESSION_MS = 2000
 PARTS = 2
 COPY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "txn_copy.py")
 
@@ -36,7 +39,8 @@ class Copier:
             [sys.executable, COPY, "--bootstrap", bootstrap, "--input", "in", "--output", "out",
              "--group", "chaos", "--txn-id", "chaos", "--batch", "100", "--pace-ms", "20",
              "--progress", self.progress_path, "--release", self.release,
-             "--hold-after", str(hold_after)], stdout=log, stderr=log)
+             "--hold-after", str(hold_after), "--session-timeout-ms", str(SESSION_MS)],
+            stdout=log, stderr=log)
         log.close()
 
     def state(self):
@@ -89,7 +93,8 @@ def committed_output(bootstrap, timeout, on_idle=lambda: None):
 
 
 def run():
-    b = bclib.Broker(args=["--topic", "in:%d" % PARTS, "--topic", "out:%d" % PARTS])
+    b = bclib.Broker(args=["--group-min-session-timeout-ms", "1000", "--topic", "in:%d" % PARTS,
+                           "--topic", "out:%d" % PARTS])
     with b:
         p = Producer({"bootstrap.servers": b.bootstrap, "enable.idempotence": True, "linger.ms": 5})
         for i in range(N):

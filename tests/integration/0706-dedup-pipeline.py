@@ -85,8 +85,7 @@ def run():
                                                 "tracking.raw", 2) == 0,
                        120, "the normalizer to commit everything", interval=0.5)
         normalized = eoslib.Reader(broker.bootstrap, "tracking.normalized", PARTS)
-        while len(normalized.records) < normalized.poll(2.0):
-            pass
+        normalized.drain()  # the normalizer committed all its input: its output is complete
         n_normalized = len(normalized.records)
         normalized.close()
 
@@ -100,8 +99,7 @@ def run():
             proc.terminate()
         for proc in procs:
             bclib.check(proc.wait(timeout=60) == 0, "a worker exits 0")
-        while len(reader.records) < reader.poll(2.0):
-            pass  # until a poll of 2 s brings nothing new (everything is committed by now)
+        reader.drain()  # the workers are stopped: everything is committed
         got = collections.Counter(deduplib.event_id_of(m.value()) for m in reader.records)
         reader.close()
         twice = [i for i, n in got.items() if n > 1]

@@ -183,18 +183,32 @@ def convert(raw_path):
     return out
 
 
-def encode(schema, schema_id, value):
+def encode(schema, schema_id, value, validate=True):
+    """python3-avro validates the whole datum before writing it (more than half of its time,
+    ~25 s here on a loaded machine): a few are validated, the rest only written (the router
+    rejects anything malformed to its DLQ, and the sink counts would then fall short)."""
     buf = io.BytesIO()
     buf.write(b"\x00" + struct.pack(">I", schema_id))
-    avro.io.DatumWriter(schema).write(value, avro.io.BinaryEncoder(buf))
+    writer = avro.io.DatumWriter(schema)
+    if validate:
+        writer.write(value, avro.io.BinaryEncoder(buf))
+    else:
+        writer.write_data(schema, value, avro.io.BinaryEncoder(buf))
     return buf.getvalue()
+
+
+def event_id_of(value):
+    """The event_id of a wire-format TrackingEvent: its first field (a 32-char string)."""
+    bclib.check(value[:5] == b"\x00\x00\x00\x00\x01" and value[5] == 64,
+                "Avro, schema id 1, a TrackingEvent")
+    return value[6:38].decode()
 
 
 def read_all(bootstrap, topic, partitions, expect, timeout):
     """Every committed record of topic (read_committed), waiting until `expect` are there."""
     reader = eoslib.Reader(bootstrap, topic, partitions)
     eoslib.wait_output(reader, expect, timeout, "%d records on %s" % (expect, topic))
-    reader.poll(1.0)
+    reader.drain()
     records = list(reader.records)
     reader.close()
     return records
@@ -226,7 +240,8 @@ def run():
 
         with open(os.path.join(root, "schemas", "TrackingEvent.v1.avsc")) as f:
             schema = avro.schema.parse(f.read())
-        values = [(k.encode(), encode(schema, 1, ev)) for k, ev, _sink in items]
+        values = [(k.encode(), encode(schema, 1, ev, validate=i < 20))
+                  for i, (k, ev, _sink) in enumerate(items)]
         errors = []
 
         def produce():
@@ -258,7 +273,10 @@ def run():
         producer.start()
         total = sum(expect.values())
         traces = eoslib.Reader(broker.bootstrap, "sink.traces", SINK_PARTS)
-        eoslib.wait_output(traces, counts["sink.traces"] // 3, 90, "a third of sink.traces")
+        # Short polls (a batch call waits for 10,000 records or its timeout): the kill lands
+        # near a third, not after a half-second poll that may bring the whole stream.
+        bclib.wait_for(lambda: traces.poll(0.05) >= counts["sink.traces"] // 3, 90,
+                       "a third of sink.traces", interval=0)
         killed_at = len(traces.records)
         traces.close()
         a.kill()
@@ -288,9 +306,14 @@ def run():
                 if sink == "sink.logs":
                     ids.append(json.loads(m.value())["event_id"])
                 else:
-                    bclib.check(m.value()[:5] == b"\x00\x00\x00\x00\x01", "%s: Avro, schema id 1" % sink)
-                    dec = avro.io.DatumReader(schema).read(avro.io.BinaryDecoder(io.BytesIO(m.value()[5:])))
-                    ids.append(dec["event_id"])
+                    # python3-avro decodes ~1k records/s: the event_id is read directly from
+                    # every record, and the first few are decoded in full and must agree.
+                    ids.append(event_id_of(m.value()))
+                    if len(ids) <= 3:
+                        dec = avro.io.DatumReader(schema).read(
+                            avro.io.BinaryDecoder(io.BytesIO(m.value()[5:])))
+                        bclib.check(dec["event_id"] == ids[-1],
+                                    "%s: the quick event_id agrees with python3-avro" % sink)
                 hdrs = dict(m.headers() or [])
                 bclib.check(hdrs.get("bc.worker") == b"tracking.router", "%s: bc.worker header" % sink)
             dupes = len(ids) - len(set(ids))

@@ -11,6 +11,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -189,8 +190,26 @@ class Reader:
                 self.records.append(m)
         return len(self.records)
 
+    def drain(self, timeout=30):
+        """Reads until every partition's position reaches its end (the last stable offset for
+        read_committed): everything committed is read, nothing is waited for beyond it (the
+        writers must be done). Returns the record count."""
+        tps = self.c.assignment()
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll(0.1)
+            ends = [self.c.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps]
+            pos = [tp.offset for tp in self.c.position(tps)]
+            if all(e <= 0 or p >= e for p, e in zip(pos, ends)):
+                return len(self.records)
+            bclib.check(time.monotonic() < deadline, "reading to the end: positions %s, ends %s"
+                        % (pos, ends))
+
     def close(self):
         self.c.close()
+
+
+_readers = {}
 
 
 def decode(schema_name, value):
@@ -198,11 +217,13 @@ def decode(schema_name, value):
     import io
     import avro.io
     import avro.schema
-    path = os.path.join(os.environ["BC_ROOT"], "schemas", schema_name + ".v1.avsc")
-    with open(path) as f:
-        schema = avro.schema.parse(f.read())
+    reader = _readers.get(schema_name)
+    if reader is None:
+        # Parsed once per schema: parsing took longer than decoding a record.
+        path = os.path.join(os.environ["BC_ROOT"], "schemas", schema_name + ".v1.avsc")
+        with open(path) as f:
+            reader = _readers[schema_name] = avro.io.DatumReader(avro.schema.parse(f.read()))
     bclib.check(value[:1] == b"\0", "wire format magic byte")
-    reader = avro.io.DatumReader(schema)
     return reader.read(avro.io.BinaryDecoder(io.BytesIO(value[5:])))
 
 

@@ -41,6 +41,8 @@ def main():
     ap.add_argument("--hold-after", type=int, default=0)
     ap.add_argument("--release", default="")
     ap.add_argument("--pace-ms", type=int, default=0, help="pause after each commit (slows the copy)")
+    ap.add_argument("--session-timeout-ms", type=int, default=6000,
+                    help="how long a killed or stopped copier holds its partitions")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, on_term)
 
@@ -55,13 +57,16 @@ def main():
 
     consumer = Consumer({"bootstrap.servers": a.bootstrap, "group.id": a.group,
                          "isolation.level": "read_committed", "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                         "auto.offset.reset": "earliest", "session.timeout.ms": a.session_timeout_ms,
                          "heartbeat.interval.ms": 500, "max.poll.interval.ms": 8000,
                          "partition.assignment.strategy": "range", "fetch.wait.max.ms": 100})
     producer = Producer({"bootstrap.servers": a.bootstrap, "transactional.id": a.txn_id,
                          "transaction.timeout.ms": 10000, "linger.ms": 5})
     progress("starting")
     producer.init_transactions(30)
+    # librdkafka 2.0 resolves a topic first produced to on its 1 s topic scan: metadata of
+    # every topic up front, or the first transaction takes 1 s more.
+    producer.list_topics(timeout=10)
     in_txn = 0
 
     def on_revoke(_consumer, _partitions):
