@@ -84,6 +84,9 @@ def drained(bootstrap, topo):
         for name in WORKERS:
             w = topo["workers"][name]
             inputs = w["input"] if isinstance(w["input"], list) else [w["input"]]
+            # The workers' run records (operational, not compared here): see README Known
+            # issues on the lineage-builder and the last run record.
+            inputs = [t for t in inputs if t != "tracking.runs"]
             tps = [TopicPartition(t, p) for t in inputs
                    for p in range(topo["topics"][t]["partitions"])]
             gc = Consumer({"bootstrap.servers": bootstrap, "group.id": "tracking." + name,
@@ -173,7 +176,7 @@ def run():
     try:
         # Twice in a row: a group may be between two transactions of its upstream.
         bclib.wait_for(lambda: drained(broker.bootstrap, topo) and drained(broker.bootstrap, topo),
-                       150, "the live pipeline to drain", interval=0.5)
+                       120, "the live pipeline to drain", interval=0.5)
     finally:
         for p in procs:
             p.terminate()

@@ -135,7 +135,7 @@ def run():
     sr = SchemaRegistryClient({"url": reg.url, "basic.auth.user.info": "breadcrumb:" + SECRET})
     broker = bclib.Broker(args=["--topic", "tracking.raw:1", "--topic", "tracking.normalized:2",
                                 "--topic", "tracking.unique:2", "--topic", "tracking.dlq:1",
-                                "--topic", "tracking.fates:1", "--topic", "other.normalized:1", "--topic", "copy.unique:2",
+                                "--topic", "tracking.fates:1", "--topic", "other.normalized:1", "--topic", "copy.unique:2", "--topic", "copy.spans:1",
                                 "--topic", "tracking.deduplicator.seen.changelog:2"]).start()
     procs = []
     try:
@@ -270,6 +270,37 @@ def run():
               % len(unique.records), flush=True)
         for r in (unique, normalized, fates):
             r.close()
+
+        # breadcrumb lineage --trace reads records written with the registry's ids through
+        # --registry; without it their ids are unknown to the manifest and nothing decodes.
+        te_schema = avro.schema.parse(sr.get_schema(te_id).schema_str)
+        trace = "ab" * 16
+        ids = {"%016x" % (i + 1) for i in range(3)}
+        for i, parent in enumerate([None, "%016x" % 1, "%016x" % 99]):  # root, child, orphan
+            _, rec = decode(normalized.records[i].value())
+            rec.update(kind="SPAN", trace_id=trace, span_id="%016x" % (i + 1),
+                       parent_span_id=parent)
+            buf = io.BytesIO()
+            avro.io.DatumWriter(te_schema).write(rec, avro.io.BinaryEncoder(buf))
+            producer.produce("copy.spans", key=trace.encode(),
+                             value=b"\0" + te_id.to_bytes(4, "big") + buf.getvalue())
+        bclib.check(producer.flush(30) == 0, "copy.spans produced")
+        lineage = [os.path.join(bclib.BC_BIN, "breadcrumb"), "lineage", "--trace", trace,
+                   "--trace-topic", "copy.spans", "--brokers", broker.bootstrap,
+                   "--schemas", os.path.join(ROOT, "schemas"), "--json"]
+        env = dict(os.environ)
+        env.pop("BREADCRUMB_REGISTRY", None)
+        got = subprocess.run(lineage + ["--registry", url], capture_output=True, text=True,
+                             timeout=120, env=env)
+        out = json.loads(got.stdout) if got.returncode == 0 else {}
+        bclib.check(set(out.get("spans", {})) == ids and out.get("orphans") == 1,
+                    "lineage --trace --registry: the trace's %d spans (exit %d)\n%s%s"
+                    % (len(ids), got.returncode, got.stdout[-1500:], got.stderr[-1500:]))
+        bare = subprocess.run(lineage, capture_output=True, text=True, timeout=120, env=env)
+        bclib.check(bare.returncode == 1, "lineage without --registry decodes nothing (exit %d)"
+                    % bare.returncode)
+        print("RESULT breadcrumb lineage --trace --registry: 3 spans written with the registry's "
+              "id decoded, the orphan marked; without --registry none", flush=True)
 
         # Incompatible: other.normalized-value already holds a TrackingEvent whose event_id
         # is a long; the normalizer refuses to start, naming the subject, and writes nothing.

@@ -17,26 +17,50 @@
 
 #include "bc_avro.h"
 #include "bc_event.h"
+#include "bc_schemas.h"
 #include "tools/breadcrumb/cli.h"
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: breadcrumb lineage EVENT_ID [--json] [--brokers HOST:PORT] [--schemas DIR]\n"
-            "                          [--topic LINEAGE_TOPIC] [--timeout-ms N]\n"
+            "                          [--registry URL] [--topic LINEAGE_TOPIC] [--timeout-ms N]\n"
             "       breadcrumb lineage --trace TRACE_ID [--json] [--trace-topic TOPIC] ...\n\n"
             "Prints the path of an event (event_id, or \"topic:partition:offset\" of a record\n"
             "dropped or dead-lettered before it had one) back to its raw topic offset, with the\n"
             "original payload; --trace prints a trace's span tree with orphans marked.\n"
-            "Defaults: --brokers $BREADCRUMB_BROKERS, --schemas schemas, --topic\n"
-            "tracking.lineage, --trace-topic tracking.normalized. Exit 0 found, 1 not found or\n"
-            "error, 2 usage.\n");
+            "--registry: Avro records carry a schema registry's ids (the workers'\n"
+            "schemas.registry URL); unknown ids are looked up there.\n"
+            "Defaults: --brokers $BREADCRUMB_BROKERS, --schemas schemas, --registry\n"
+            "$BREADCRUMB_REGISTRY when it is an http(s) URL, --topic tracking.lineage,\n"
+            "--trace-topic tracking.normalized. Exit 0 found, 1 not found or error, 2 usage.\n");
 }
 
 struct opts {
-    const char *brokers, *schemas, *topic, *trace_topic;
+    const char *brokers, *schemas, *registry, *topic, *trace_topic;
     int json, timeout_ms;
 };
+
+/* Loads the local schemas and, with a registry URL, the bridge that looks up the registry's
+ * ids of the records read (bc_schemas_input before each decode). 0, or -1 (printed). */
+static int schemas_open(const struct opts *o, struct bc_avro_registry **reg,
+                        struct bc_schemas **sc)
+{
+    char errstr[512];
+    *sc = NULL;
+    if (bc_avro_registry_load(o->schemas, reg, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
+        return -1;
+    }
+    if (o->registry != NULL && bc_schemas_new_url(o->registry, *reg, sc, errstr,
+                                                  sizeof(errstr)) != 0) {
+        fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
+        bc_avro_registry_destroy(*reg);
+        *reg = NULL;
+        return -1;
+    }
+    return 0;
+}
 
 static rd_kafka_t *consumer_new(const struct opts *o)
 {
@@ -144,6 +168,7 @@ done:
 /* ---- EVENT_ID ------------------------------------------------------------------------- */
 
 struct lineage_scan {
+    struct bc_schemas *sc; /* NULL: the manifest's ids */
     const struct bc_avro_registry *reg;
     const struct bc_avro_schema *schema;
     avro_value_t value;
@@ -160,6 +185,9 @@ static void on_lineage(void *opaque, const rd_kafka_message_t *msg)
     char *key = strndup(msg->key, msg->key_len);
     if (key == NULL) {
         return;
+    }
+    if (ls->sc != NULL && msg->payload != NULL) {
+        bc_schemas_input(ls->sc, msg->payload, msg->len); /* a failure is logged */
     }
     if (msg->payload == NULL) {
         json_object_del(ls->by_key, key); /* tombstone */
@@ -264,19 +292,18 @@ static void print_human(const char *id, json_t *rec, json_t *payload)
 static int lineage_event(const struct opts *o, const char *id)
 {
     struct bc_avro_registry *reg = NULL;
-    char errstr[512];
     int rc = 1;
     rd_kafka_t *rk = NULL;
     struct lineage_scan ls = {0};
     struct raw_fetch rf = {0};
-    if (bc_avro_registry_load(o->schemas, &reg, errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
+    if (schemas_open(o, &reg, &ls.sc) != 0) {
         return 1;
     }
     ls.reg = reg;
     ls.schema = bc_avro_registry_lookup(reg, "LineageRecord");
     if (ls.schema == NULL || bc_avro_value_new(ls.schema, &ls.value) != 0) {
         fprintf(stderr, "breadcrumb lineage: no LineageRecord schema in %s\n", o->schemas);
+        bc_schemas_free(ls.sc);
         bc_avro_registry_destroy(reg);
         return 1;
     }
@@ -315,6 +342,7 @@ done:
     json_decref(rf.value);
     json_decref(ls.by_key);
     avro_value_decref(&ls.value);
+    bc_schemas_free(ls.sc);
     bc_avro_registry_destroy(reg);
     return rc;
 }
@@ -323,6 +351,7 @@ done:
 
 struct trace_scan {
     const char *trace_id;
+    struct bc_schemas *sc; /* NULL: the manifest's ids */
     const struct bc_avro_registry *reg;
     const struct bc_avro_schema *schema;
     avro_value_t value;
@@ -334,6 +363,11 @@ static void on_span(void *opaque, const rd_kafka_message_t *msg)
     struct trace_scan *ts = opaque;
     char errstr[256];
     size_t len;
+    if (ts->sc != NULL && msg->payload != NULL && msg->key != NULL &&
+        msg->key_len == strlen(ts->trace_id) &&
+        memcmp(msg->key, ts->trace_id, msg->key_len) == 0) {
+        bc_schemas_input(ts->sc, msg->payload, msg->len); /* a failure is logged */
+    }
     if (msg->key == NULL || msg->key_len != strlen(ts->trace_id) ||
         memcmp(msg->key, ts->trace_id, msg->key_len) != 0 || msg->payload == NULL ||
         bc_avro_decode(ts->reg, ts->schema, msg->payload, msg->len, &ts->value, errstr,
@@ -381,17 +415,16 @@ static void print_tree(json_t *spans, const char *parent, int depth)
 static int lineage_trace(const struct opts *o, const char *trace_id)
 {
     struct bc_avro_registry *reg = NULL;
-    char errstr[512];
     int rc = 1;
     rd_kafka_t *rk = NULL;
     struct trace_scan ts = {.trace_id = trace_id};
-    if (bc_avro_registry_load(o->schemas, &reg, errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
+    if (schemas_open(o, &reg, &ts.sc) != 0) {
         return 1;
     }
     ts.reg = reg;
     ts.schema = bc_avro_registry_lookup(reg, "TrackingEvent");
     if (ts.schema == NULL || bc_avro_value_new(ts.schema, &ts.value) != 0) {
+        bc_schemas_free(ts.sc);
         bc_avro_registry_destroy(reg);
         return 1;
     }
@@ -435,6 +468,7 @@ done:
     }
     json_decref(ts.spans);
     avro_value_decref(&ts.value);
+    bc_schemas_free(ts.sc);
     bc_avro_registry_destroy(reg);
     return rc;
 }
@@ -444,6 +478,11 @@ int bc_cmd_lineage(int argc, char **argv)
     struct opts o = {.brokers = getenv("BREADCRUMB_BROKERS"), .schemas = "schemas",
                      .topic = "tracking.lineage", .trace_topic = "tracking.normalized",
                      .timeout_ms = 10000};
+    const char *env_registry = getenv("BREADCRUMB_REGISTRY");
+    if (env_registry != NULL && (strncmp(env_registry, "http://", 7) == 0 ||
+                                 strncmp(env_registry, "https://", 8) == 0)) {
+        o.registry = env_registry;
+    }
     const char *id = NULL, *trace = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -454,6 +493,8 @@ int bc_cmd_lineage(int argc, char **argv)
             o.brokers = argv[++i];
         } else if (strcmp(a, "--schemas") == 0 && more) {
             o.schemas = argv[++i];
+        } else if (strcmp(a, "--registry") == 0 && more) {
+            o.registry = argv[++i];
         } else if (strcmp(a, "--topic") == 0 && more) {
             o.topic = argv[++i];
         } else if (strcmp(a, "--trace-topic") == 0 && more) {

@@ -61,7 +61,8 @@ int bc_diff_add(struct bc_diff *d, int side, const char *src, const char *where,
 
 int bc_diff_unreproducible(const json_t *value)
 {
-    static const char *const marks[] = {"idle_decided", "decided_early", "evicted"};
+    static const char *const marks[] = {"idle_decided", "decided_early", "evicted",
+                                        "first_seen"};
     const json_t *flags = json_is_object(value) ? json_object_get(value, "flags") : NULL;
     /* A Fate says it in its reason: "sampled_out:idle_decided". */
     const json_t *reason = json_is_object(value) ? json_object_get(value, "reason") : NULL;

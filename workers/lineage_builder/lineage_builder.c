@@ -608,7 +608,10 @@ static int emit_run_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
     snprintf(key, sizeof(key), "run:%s/%s",
              json_string_value(json_object_get(fact, "worker")),
              json_string_value(json_object_get(fact, "instance")));
-    json_t *wrapped = json_pack("{s:o}", "run", fact);
+    /* A first sighting depends on where reading started: flagged so that an audit
+     * (breadcrumb diff) reports it apart. */
+    json_t *wrapped = own_index ? json_pack("{s:o}", "run", fact)
+                                : json_pack("{s:o, s:[s]}", "run", fact, "flags", "first_seen");
     if (own_index) {
         return emit_fact(ctx, st, rec, key, wrapped);
     }
