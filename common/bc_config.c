@@ -1200,6 +1200,22 @@ static char *read_file(const char *path, size_t *len, struct bc_errors *errs)
     return text;
 }
 
+int bc_exe_dir(char *buf, size_t size)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) {
+        return -1;
+    }
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash != NULL) {
+        *slash = '\0';
+    }
+    snprintf(buf, size, "%s", slash == exe ? "/" : exe);
+    return 0;
+}
+
 struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
 {
     size_t len = 0;
@@ -1213,14 +1229,9 @@ struct bc_config *bc_config_load(const char *path, struct bc_errors *errs)
      * from any working directory; without one, the schemas/ beside the programs' bin/. */
     if (cfg != NULL && cfg->schemas.dir[0] == '\0') {
         char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        exe[n > 0 ? n : 0] = '\0';
-        char *bin = strrchr(exe, '/');
-        if (bin != NULL) {
-            *bin = '\0';
-        }
+        int found = bc_exe_dir(exe, sizeof(exe)) == 0;
         free(cfg->schemas.dir);
-        if (asprintf(&cfg->schemas.dir, "%s/../schemas", n > 0 ? exe : ".") < 0) {
+        if (asprintf(&cfg->schemas.dir, "%s/../schemas", found ? exe : ".") < 0) {
             cfg->schemas.dir = NULL;
             bc_config_destroy(cfg);
             return NULL;

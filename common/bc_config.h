@@ -129,6 +129,10 @@ struct bc_config *bc_config_load_string(const char *name, const char *text, size
                                         struct bc_errors *errs);
 void bc_config_destroy(struct bc_config *cfg);
 
+/* The directory of the running program (its bin/, where the sibling programs are) into buf.
+ * 0, or -1 when /proc/self/exe cannot be read. */
+int bc_exe_dir(char *buf, size_t size);
+
 /* Any other YAML file (e.g. the enricher's service catalog), read the same way: positions,
  * `${VAR}` substitution in values, duplicate keys rejected, aliases expanded. Validate it
  * with bc_options_validate() against a table. */

@@ -26,7 +26,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -309,18 +308,6 @@ static int create_audit_topics(rd_kafka_t *rk, const struct bc_config *cfg,
         rd_kafka_NewTopic_destroy(create[i]);
     }
     return rc;
-}
-
-static int self_dir(char *buf, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0) {
-        return -1;
-    }
-    exe[n] = '\0';
-    snprintf(buf, size, "%s", dirname(exe));
-    return 0;
 }
 
 /* The time at the offsets in tps: the lowest Kafka timestamp of the first TIME_SAMPLE
@@ -688,7 +675,7 @@ int bc_cmd_replay(int argc, char **argv)
         printf("\n");
     }
     char bindir[PATH_MAX], exe[PATH_MAX + 64];
-    if (self_dir(bindir, sizeof(bindir)) != 0) {
+    if (bc_exe_dir(bindir, sizeof(bindir)) != 0) {
         goto done;
     }
     snprintf(exe, sizeof(exe), "%s/%s", bindir, w->type->name);

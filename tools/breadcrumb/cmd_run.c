@@ -12,7 +12,6 @@
  * partial pipeline is still useful while workers are being written; --strict refuses.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,19 +90,6 @@ static int mkdirs(const char *path)
         }
     }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-/* The directory of this executable, for the sibling binaries. */
-static int self_dir(char *buf, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0) {
-        return -1;
-    }
-    exe[n] = '\0';
-    snprintf(buf, size, "%s", dirname(exe));
-    return 0;
 }
 
 /* Starts the broker child and waits for its port file. Returns the port, or -1. */
@@ -204,7 +190,7 @@ int bc_cmd_run(int argc, char **argv)
     }
     if (bin_dir != NULL) {
         snprintf(bins, sizeof(bins), "%s", bin_dir);
-    } else if (self_dir(bins, sizeof(bins)) != 0) {
+    } else if (bc_exe_dir(bins, sizeof(bins)) != 0) {
         fprintf(stderr, "breadcrumb run: cannot find my own directory; use --bin-dir\n");
         return 1;
     }
