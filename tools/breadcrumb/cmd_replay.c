@@ -85,6 +85,30 @@ static int parse_time(const char *s, int64_t *ms)
     return 0;
 }
 
+/* Turns the times (ms) in tps's offsets into the offsets of the first records at or after
+ * them; the end of the partition where there is none. what names the times in errors. */
+static int times_to_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *tps,
+                            int timeout_ms, const char *what)
+{
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, tps, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, "breadcrumb replay: offsets for %s: %s\n", what, rd_kafka_err2str(err));
+        return -1;
+    }
+    for (int i = 0; i < tps->cnt; i++) {
+        if (tps->elems[i].offset < 0) { /* nothing at or after it: the end */
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, tps->elems[i].topic,
+                                                 tps->elems[i].partition, &lo, &hi,
+                                                 timeout_ms) != 0) {
+                return -1;
+            }
+            tps->elems[i].offset = hi;
+        }
+    }
+    return 0;
+}
+
 /* Resolves SPEC into offsets for every (topic, partition) of tps (which holds every input
  * partition; their .offset gets the result, or -1 when SPEC does not name it). */
 static int resolve(rd_kafka_t *rk, const char *spec, const char *first_input,
@@ -98,23 +122,7 @@ static int resolve(rd_kafka_t *rk, const char *spec, const char *first_input,
         for (int i = 0; i < tps->cnt; i++) {
             tps->elems[i].offset = ms;
         }
-        rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, tps, timeout_ms);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            fprintf(stderr, "breadcrumb replay: offsets for %s: %s\n", spec, rd_kafka_err2str(err));
-            return -1;
-        }
-        for (int i = 0; i < tps->cnt; i++) {
-            if (tps->elems[i].offset < 0) { /* nothing at or after it: the end */
-                int64_t lo, hi;
-                if (rd_kafka_query_watermark_offsets(rk, tps->elems[i].topic,
-                                                     tps->elems[i].partition, &lo, &hi,
-                                                     timeout_ms) != 0) {
-                    return -1;
-                }
-                tps->elems[i].offset = hi;
-            }
-        }
-        return 0;
+        return times_to_offsets(rk, tps, timeout_ms, spec);
     }
     char *copy = strdup(spec), *save = NULL;
     int rc = 0;
@@ -425,23 +433,7 @@ static int offsets_at(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *tps, cons
     for (int i = 0; i < tps->cnt; i++) {
         tps->elems[i].offset = times[i] < 0 ? 0 : times[i];
     }
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk, tps, timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "breadcrumb replay: offsets for times: %s\n", rd_kafka_err2str(err));
-        return -1;
-    }
-    for (int i = 0; i < tps->cnt; i++) {
-        if (tps->elems[i].offset < 0) {
-            int64_t lo, hi;
-            if (rd_kafka_query_watermark_offsets(rk, tps->elems[i].topic,
-                                                 tps->elems[i].partition, &lo, &hi,
-                                                 timeout_ms) != 0) {
-                return -1;
-            }
-            tps->elems[i].offset = hi;
-        }
-    }
-    return 0;
+    return times_to_offsets(rk, tps, timeout_ms, "times");
 }
 
 static int is_output(const struct bc_worker *w, const char *topic)
