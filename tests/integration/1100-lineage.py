@@ -24,53 +24,13 @@ import jsonschema
 
 import bclib
 import eoslib
+import lineagelib
 from bclib import check, fail
 
 ROOT = os.environ["BC_ROOT"]
 BIN = os.environ.get("BC_BIN", os.path.join(ROOT, "bin"))
 
-TOPOLOGY = """\
-pipeline: tracking
-kafka: {brokers: embedded, profile: test}
-schemas: {dir: %s/schemas}
-topics:
-  tracking.raw: {partitions: 1}
-  tracking.normalized: {partitions: 1}
-  tracking.unique: {partitions: 1}
-  tracking.dlq: {partitions: 1}
-  sink.traces: {partitions: 1}
-  sink.default: {partitions: 1}
-  tracking.lineage: {partitions: 2, cleanup: compact}
-  tracking.lineage.repartition: {partitions: 2}
-  tracking.orphans: {partitions: 1}
-  tracking.openlineage: {partitions: 1}
-  tracking.runs: {partitions: 1}
-workers:
-  normalizer:
-    input: tracking.raw
-    outputs: {normalized: tracking.normalized, dlq: tracking.dlq}
-    commit_interval_ms: 100
-  deduplicator:
-    input: tracking.normalized
-    outputs: {unique: tracking.unique}
-    commit_interval_ms: 100
-  router:
-    input: tracking.unique
-    commit_interval_ms: 100
-    options:
-      rules:
-        - name: traces
-          when: {kind: span}
-          to: sink.traces
-      default: sink.default
-  lineage-builder:
-    input: [tracking.normalized, tracking.unique, tracking.dlq, tracking.fates, sink.traces,
-            sink.default, tracking.lineage.repartition, tracking.runs]
-    outputs: {lineage: tracking.lineage, repartition: tracking.lineage.repartition,
-              orphans: tracking.orphans}
-    commit_interval_ms: 100
-    options: {orphan_window: 2s, openlineage_topic: tracking.openlineage, namespace: shop}
-"""
+TOPOLOGY = lineagelib.topology(ROOT)
 
 T0 = (int(time.time()) - 300) * 1000  # event time, ms: recent, so no clock-skew flags
 TRACE_OK = "11111111111111111111111111111111"
@@ -158,7 +118,7 @@ def test():
     eoslib.skip_unless_transactions(broker)
     topology = os.path.join(bclib.WORK, "topology.yaml")
     with open(topology, "w") as f:
-        f.write(TOPOLOGY % ROOT)
+        f.write(TOPOLOGY)
     subprocess.run([os.path.join(BIN, "breadcrumb"), "topics", "create", topology, "--brokers",
                     broker.bootstrap], check=True, stdout=subprocess.DEVNULL, timeout=60)
     recs = raw_records()

@@ -32,55 +32,14 @@ import jsonschema
 import bclib
 import deduplib
 import eoslib
+import lineagelib
 from bclib import check
 
 ROOT = os.environ["BC_ROOT"]
 BIN = os.environ.get("BC_BIN", os.path.join(ROOT, "bin"))
 
-TOPOLOGY = """\
-pipeline: tracking
-kafka: {brokers: embedded, profile: test}
-schemas: {dir: %s/schemas}
-topics:
-  tracking.raw: {partitions: 1}
-  tracking.normalized: {partitions: 4}
-  tracking.unique: {partitions: 4}
-  tracking.fates: {partitions: 4}
-  tracking.dlq: {partitions: 2}
-  sink.traces: {partitions: 2}
-  sink.default: {partitions: 2}
-  tracking.lineage: {partitions: 4, cleanup: compact}
-  tracking.lineage.repartition: {partitions: 4}
-  tracking.orphans: {partitions: 1}
-  tracking.openlineage: {partitions: 1}
-  tracking.runs: {partitions: 1}
-workers:
-  normalizer:
-    input: tracking.raw
-    outputs: {normalized: tracking.normalized, dlq: tracking.dlq}
-    commit_interval_ms: 100
-  deduplicator:
-    input: tracking.normalized
-    outputs: {unique: tracking.unique}
-    commit_interval_ms: 100
-  router:
-    input: tracking.unique
-    commit_interval_ms: 100
-    options:
-      rules:
-        - name: traces
-          when: {kind: span}
-          to: sink.traces
-      default: sink.default
-  lineage-builder:
-    input: [tracking.normalized, tracking.unique, tracking.dlq, tracking.fates, sink.traces,
-            sink.default, tracking.lineage.repartition, tracking.runs]
-    outputs: {lineage: tracking.lineage, repartition: tracking.lineage.repartition,
-              orphans: tracking.orphans}
-    replicas: 2
-    commit_interval_ms: 100
-    options: {orphan_window: 2s, openlineage_topic: tracking.openlineage, namespace: shop}
-"""
+TOPOLOGY = lineagelib.topology(ROOT, chain=4, side=2, lineage=4, fates=True,
+                               replicas=2)
 # The same plus a worker whose changelog `breadcrumb topics create` never made.
 BROKEN_WORKER = """\
   dedup2:
@@ -241,7 +200,7 @@ def test():
     bs = broker.bootstrap
     topology = os.path.join(bclib.WORK, "topology.yaml")
     with open(topology, "w") as f:
-        f.write(TOPOLOGY % ROOT)
+        f.write(TOPOLOGY)
     subprocess.run([os.path.join(BIN, "breadcrumb"), "topics", "create", topology, "--brokers",
                     bs], check=True, stdout=subprocess.DEVNULL, timeout=60)
     raw = Raw(bs)
@@ -256,7 +215,7 @@ def test():
         # A worker that cannot start: its run fails with the runtime's reason.
         broken = os.path.join(bclib.WORK, "topology-broken.yaml")
         with open(broken, "w") as f:
-            f.write(TOPOLOGY % ROOT + BROKEN_WORKER)
+            f.write(TOPOLOGY + BROKEN_WORKER)
         dedup2 = Worker(broken, "dedup2", "0", bs).start()
         check(dedup2.proc.wait(timeout=60) == 1, "dedup2 should exit 1")
         check_openlineage(bs, norm, builders, dedup2)
