@@ -386,7 +386,9 @@ def lag_zero(m):
 
 # ---- phase 1: each worker against the baseline -------------------------------------------
 
-def phase_chain(work, size, rounds):
+def phase_chain(work, size, rounds, only=None):
+    """only: the workers to measure (None: all); the others still run, unmeasured against
+    a baseline, to make the measured ones' input."""
     broker = start_broker(work, "chain")
     bootstrap = broker.bootstrap
     doc = bench_topology(work)
@@ -396,9 +398,19 @@ def phase_chain(work, size, rounds):
     truth = gen(bootstrap, size, os.path.join(work, "chain-truth.json"))
     results = []
     for name in WORKERS:
+        if only is not None and not only & set(WORKERS[WORKERS.index(name):]):
+            break  # nothing measured downstream
         w = doc["workers"][name]
         inputs = w["input"] if isinstance(w["input"], list) else [w["input"]]
         n_in = count_records(bootstrap, inputs)
+        if only is not None and name not in only:
+            log("chain: %s (%d records): run to make the next input, not measured" % (name, n_in))
+            measure(worker_proc(name, topology, bootstrap, work),
+                    lambda m, n_in=n_in: n_in + (metric(m, "breadcrumb_records_out_total",
+                                                        topic="tracking.lineage.repartition")
+                                                 if name == "lineage-builder" else 0),
+                    settle=lag_zero if name == "tail-sampler" else None)
+            continue
         log("chain: %s on %s (%d records): baseline" % (name, ",".join(inputs)
                                                          if len(inputs) < 3 else "its %d inputs" % len(inputs), n_in))
         base = measure(copy_proc(name, inputs, "bench.copy", doc, bootstrap, work),
@@ -849,6 +861,8 @@ def machine():
 
 def table(res):
     lines = []
+    if "chain" not in res:
+        return table_rest(res, lines)
     lines.append("| worker | input records | records/s | baseline records/s | ratio | "
                  "CPU s / M records | peak RSS MiB |")
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -858,6 +872,20 @@ def table(res):
                      % (w["worker"], w["input_records"], n["records_per_s"], b["records_per_s"],
                         w["ratio"], n["cpu_s_per_million"], b["cpu_s_per_million"],
                         n["peak_rss_mib"], b["peak_rss_mib"]))
+    return table_rest(res, lines)
+
+
+def table_rest(res, lines):
+    if "pipeline" in res:
+        table_pipeline(res, lines)
+    if "memory" in res:
+        table_memory(res, lines)
+    if "components" in res:
+        table_components(res, lines)
+    return "\n".join(lines)
+
+
+def table_pipeline(res, lines):
     p = res["pipeline"]
     lat = p["latency"]
     lines.append("")
@@ -867,6 +895,9 @@ def table(res):
                  % (p["raw_records"], p["raw_spans"], p["seconds"], p["raw_spans_per_s"],
                     p["raw_records_per_s"], lat["feed_records_per_s"], lat["p50_ms"],
                     lat["p99_ms"], lat["sink_records"]))
+
+
+def table_memory(res, lines):
     lines.append("")
     lines.append("| tail-sampler buffered spans | avg span B | logical B/span | logical overhead "
                  "B/span | RSS B/span | RSS overhead B/span |")
@@ -882,6 +913,9 @@ def table(res):
                  "restore %.2f s (%d changelog records; %.2f s from start to ready)."
                  % (d["store_entries"], d["logical_bytes_per_key"], d["rss_bytes_per_key"],
                     d["restore_seconds"], d["restored_records"], d["start_to_ready_seconds"]))
+
+
+def table_components(res, lines):
     c = res["components"]
     b = c["broker"]
     lines.append("")
@@ -895,7 +929,6 @@ def table(res):
                     c["avro"]["bc_avro_decode_per_s"], c["avro"]["avro_c_write_per_s"],
                     c["avro"]["avro_c_read_per_s"], c["router_rules"]["routed_per_s"],
                     c["router_rules"]["decode_route_encode_per_s"]))
-    return "\n".join(lines)
 
 
 def main():
@@ -904,7 +937,19 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (the integration test)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench", "results.json"))
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "bench", "work"))
+    ap.add_argument("--workers", help="comma-separated workers to measure in the chain phase "
+                    "(default: all; the others run unmeasured to make their input)")
+    ap.add_argument("--phases", default="chain,pipeline,memory,components",
+                    help="comma-separated phases to run (default: all four)")
     args = ap.parse_args()
+    only = set(args.workers.split(",")) if args.workers else None
+    if only and not only <= set(WORKERS):
+        ap.error("--workers: unknown worker(s) %s" % ", ".join(sorted(only - set(WORKERS))))
+    phases = args.phases.split(",")
+    if set(phases) - {"chain", "pipeline", "memory", "components"}:
+        ap.error("--phases: one or more of chain, pipeline, memory, components")
+    if "memory" in phases and "pipeline" not in phases:
+        ap.error("--phases: memory needs pipeline (it replicates the pipeline's records)")
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     size = SIZES[mode]
     shutil.rmtree(args.work, ignore_errors=True)
@@ -916,19 +961,24 @@ def main():
     res = {"format": "breadcrumb-bench/1", "mode": mode, "machine": machine(),
            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
     try:
-        t = time.monotonic()
-        res["chain"] = phase_chain(args.work, size["chain"], 2 if mode == "full" else 1)
-        res["chain"]["phase_seconds"] = round(time.monotonic() - t, 1)
-        t = time.monotonic()
-        res["pipeline"], samples = phase_pipeline(args.work, size["pipeline"], size["latency_s"],
-                                                  size["latency_records"])
-        res["pipeline"]["phase_seconds"] = round(time.monotonic() - t, 1)
-        t = time.monotonic()
-        res["memory"] = phase_memory(args.work, size["sampler"], size["dedup"], samples)
-        res["memory"]["phase_seconds"] = round(time.monotonic() - t, 1)
-        t = time.monotonic()
-        res["components"] = phase_components(args.work, size)
-        res["components"]["phase_seconds"] = round(time.monotonic() - t, 1)
+        samples = None
+        if "chain" in phases:
+            t = time.monotonic()
+            res["chain"] = phase_chain(args.work, size["chain"], 2 if mode == "full" else 1, only)
+            res["chain"]["phase_seconds"] = round(time.monotonic() - t, 1)
+        if "pipeline" in phases:
+            t = time.monotonic()
+            res["pipeline"], samples = phase_pipeline(args.work, size["pipeline"],
+                                                      size["latency_s"], size["latency_records"])
+            res["pipeline"]["phase_seconds"] = round(time.monotonic() - t, 1)
+        if "memory" in phases:
+            t = time.monotonic()
+            res["memory"] = phase_memory(args.work, size["sampler"], size["dedup"], samples)
+            res["memory"]["phase_seconds"] = round(time.monotonic() - t, 1)
+        if "components" in phases:
+            t = time.monotonic()
+            res["components"] = phase_components(args.work, size)
+            res["components"]["phase_seconds"] = round(time.monotonic() - t, 1)
     except bclib.TestFailure as e:
         print("bench FAILED: %s" % e, file=sys.stderr)
         sys.exit(1)
