@@ -1436,6 +1436,128 @@ static void test_item_dead_letter_raw(void **state)
     avro_value_decref(&x.dl);
 }
 
+/* ---- pinned output -------------------------------------------------------------------- */
+
+/* Event ids and encoded bytes (XXH3-64 of the Confluent-framed TrackingEvent) of
+ * representative records, pinned: a faster implementation must give exactly these. Logs
+ * without log.record.uid and flat events without an idempotency key exercise the canonical
+ * content (every AnyValue type, escapes, non-ASCII, doubles, bytes, nesting); spans the
+ * trace id path. BC_PIN_PRINT=1 prints the lines instead of checking them. */
+static const char *const pinned_payloads[] = {
+    LOGS(",\"body\":{\"stringValue\":\"quote \\\" backslash \\\\ slash / tab \\t nl \\n "
+         "cr \\r bs \\b ff \\f ctl \\u0001\\u001f del \\u007f \\u00e9 \\u20ac "
+         "\\ud83d\\ude00 end\"},\"attributes\":[{\"key\":\"k\\u0002\\\"\",\"value\":"
+         "{\"stringValue\":\"\"}}]"),
+    LOGS(",\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"spanId\":\"00f067aa0ba902b7\","
+         "\"severityNumber\":9,\"severityText\":\"INFO\",\"body\":{\"kvlistValue\":{\"values\":"
+         "[{\"key\":\"b\",\"value\":{\"boolValue\":true}},{\"key\":\"a\",\"value\":"
+         "{\"boolValue\":false}},{\"key\":\"e\",\"value\":{}}]}},\"attributes\":["
+         "{\"key\":\"d0\",\"value\":{\"doubleValue\":0.1}},"
+         "{\"key\":\"d1\",\"value\":{\"doubleValue\":5}},"
+         "{\"key\":\"d2\",\"value\":{\"doubleValue\":-0.0}},"
+         "{\"key\":\"d3\",\"value\":{\"doubleValue\":1e300}},"
+         "{\"key\":\"d4\",\"value\":{\"doubleValue\":1.5e-7}},"
+         "{\"key\":\"d5\",\"value\":{\"doubleValue\":123456789012345678}},"
+         "{\"key\":\"d6\",\"value\":{\"doubleValue\":-2}},"
+         "{\"key\":\"d7\",\"value\":{\"doubleValue\":1e-320}},"
+         "{\"key\":\"i0\",\"value\":{\"intValue\":\"-9223372036854775808\"}},"
+         "{\"key\":\"i1\",\"value\":{\"intValue\":9223372036854775807}},"
+         "{\"key\":\"i2\",\"value\":{\"intValue\":0}},"
+         "{\"key\":\"by\",\"value\":{\"bytesValue\":\"AAEfICJcf4CBwv8=\"}},"
+         "{\"key\":\"by0\",\"value\":{\"bytesValue\":\"\"}},"
+         "{\"key\":\"arr\",\"value\":{\"arrayValue\":{\"values\":[{\"stringValue\":\"x\"},"
+         "{\"intValue\":\"1\"},{\"arrayValue\":{\"values\":[]}},{\"kvlistValue\":{\"values\":"
+         "[{\"key\":\"z\",\"value\":{\"arrayValue\":{}}}]}},{}]}}},"
+         "{\"key\":\"kv0\",\"value\":{\"kvlistValue\":{}}},"
+         "{\"key\":\"dup\",\"value\":{\"stringValue\":\"1\"}},"
+         "{\"key\":\"dup\",\"value\":{\"stringValue\":\"2\"}}]"),
+    "{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\",\"value\":"
+    "{\"stringValue\":\"cart\"}},{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h\\u00fc\"}}"
+    "]},\"scopeLogs\":[{\"scope\":{\"name\":\"s\",\"version\":\"1\"},\"logRecords\":["
+    "{\"timeUnixNano\":\"1795766400000000000\",\"body\":{\"stringValue\":\"a\"}},"
+    "{\"timeUnixNano\":\"1795766400000000001\",\"body\":{\"stringValue\":\"a\"},\"attributes\":"
+    "[{\"key\":\"log.record.uid\",\"value\":{\"stringValue\":\"u-1\"}}]},"
+    "{\"observedTimeUnixNano\":\"1795766400000000002\",\"severity_number\":"
+    "\"SEVERITY_NUMBER_ERROR\",\"body\":{\"intValue\":\"7\"}}]}]}]}",
+    "{\"event\":\"billing.charge\",\"time\":\"2026-11-27T08:00:00.123Z\",\"service\":\"payment\","
+    "\"attributes\":{\"amount_cents\":1299,\"currency\":\"EUR\",\"ratio\":0.5,\"ok\":true,"
+    "\"none\":null,\"tags\":[\"a\",1,[],{}],\"card\":{\"brand\":\"vis\\u00e4\",\"n\":{\"x\":"
+    "-1.25e-5}},\"s\":\"\\u0007\\\"\\\\\"}}",
+    "{\"event\":\"billing.charge\",\"time\":\"2026-11-27T08:00:00Z\",\"service\":\"payment\","
+    "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"span_id\":\"00f067aa0ba902b7\","
+    "\"correlation_id\":\"c-1\",\"attributes\":{\"idempotency_key\":\"ch-1\"}}",
+    "{\"event\":\"x\",\"time\":1795766400000000008,\"service\":\"cart\",\"correlation_id\":"
+    "\"\\u20ac\"}",
+    SPANS("{" SPAN_OK_IDS ",\"name\":\"ok\"," SPAN_OK_TIMES ",\"kind\":2,\"attributes\":["
+          "{\"key\":\"http.status_code\",\"value\":{\"intValue\":\"500\"}}],\"events\":[{"
+          "\"timeUnixNano\":\"1795766400000000000\",\"name\":\"exception\"}],\"status\":"
+          "{\"code\":2,\"message\":\"boom\"}},{\"traceId\": \"bad\", \"name\": \"x\"}"),
+};
+
+static const char *const pinned_files[] = {"otlp-trace.json", "otlp-logs.json",
+                                           "protojson-trace.json", "spec-trace.json"};
+
+static void pin_line(char *out, size_t size, const char *name, const struct out *o)
+{
+    size_t len = strlen(out);
+    if (o->is_event) {
+        snprintf(out + len, size - len, "%s %d %s %s %016llx\n", name, (int)o->index, o->event_id,
+                 o->key, (unsigned long long)XXH3_64bits(o->bytes, o->len));
+    } else {
+        snprintf(out + len, size - len, "%s %d D %s %s\n", name, (int)o->index,
+                 norm_reason_name(o->reason), o->message);
+    }
+}
+
+static const char pinned_expected[] =
+    "p0 0 74ca858da78b281191e6942000662824 74ca858da78b281191e6942000662824 3105f8bfbd0a740d\n"
+    "p1 0 31b20f7fbd2e84e9e3cda2c6d14e27ca 4bf92f3577b34da6a3ce929d0e0e4736 b5c545a171cffed8\n"
+    "p2 0 728a667568bc7482f80cad1d86f4491b 728a667568bc7482f80cad1d86f4491b c044e6171f112ef2\n"
+    "p2 1 164245936d2c84c443e747a573a5b9bd 164245936d2c84c443e747a573a5b9bd 619eacda07356b95\n"
+    "p2 2 95bad413ce6a7df494fc70c8a594887e 95bad413ce6a7df494fc70c8a594887e 8fbec69bc2f07707\n"
+    "p3 0 9fe3061d5dec8002144668d232dc2840 9fe3061d5dec8002144668d232dc2840 efd3bde703bcaca7\n"
+    "p4 0 b59524cf66594155a097499861f74506 b59524cf66594155a097499861f74506 490818a7671753aa\n"
+    "p5 0 9fd6f57f0551e85a0d030414c21c906d 9fd6f57f0551e85a0d030414c21c906d a30c6e81e9a4327b\n"
+    "p6 0 328fed0dacbadf29588884aa99e69288 4bf92f3577b34da6a3ce929d0e0e4736 9a4dcedf867570af\n"
+    "p6 1 D invalid_id resourceSpans[0].scopeSpans[0].spans[1].traceId: expected 32 hex characters "
+    "or the base64 of 16 bytes, got 3 characters\n"
+    "otlp-trace.json 0 f21b509c297b8580d250efc470f30f73 5b8efff798038103d269b633813fc60c "
+    "74c1aebf3f20e4a3\n"
+    "otlp-logs.json 0 355421f7428386bef9ee5ee08688e27e 5b8efff798038103d269b633813fc60c "
+    "480258a21dfb7b19\n"
+    "protojson-trace.json 0 f21b509c297b8580d250efc470f30f73 5b8efff798038103d269b633813fc60c "
+    "34713cf27d8adb8f\n"
+    "spec-trace.json 0 328fed0dacbadf29588884aa99e69288 4bf92f3577b34da6a3ce929d0e0e4736 "
+    "6f4e1e391d1e6eb6\n"
+    "spec-trace.json 1 c07ef69976e658fbba4766208ee4e5f8 4bf92f3577b34da6a3ce929d0e0e4736 "
+    "ac10ed41370c45c5\n";
+
+static void test_output_pinned(void **state)
+{
+    (void)state;
+    static char got[16384];
+    got[0] = '\0';
+    for (size_t p = 0; p < sizeof(pinned_payloads) / sizeof(pinned_payloads[0]); p++) {
+        char name[16];
+        snprintf(name, sizeof(name), "p%zu", p);
+        struct run *run = process(pinned_payloads[p]);
+        for (size_t i = 0; i < run->n; i++) {
+            pin_line(got, sizeof(got), name, &run->v[i]);
+        }
+    }
+    for (size_t f = 0; f < sizeof(pinned_files) / sizeof(pinned_files[0]); f++) {
+        struct run *run = process_fixture(pinned_files[f]);
+        for (size_t i = 0; i < run->n; i++) {
+            pin_line(got, sizeof(got), pinned_files[f], &run->v[i]);
+        }
+    }
+    if (getenv("BC_PIN_PRINT") != NULL) {
+        fputs(got, stdout);
+        return;
+    }
+    assert_string_equal(got, pinned_expected);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1466,6 +1588,7 @@ int main(void)
         T(test_reason_names),
         T(test_options_from_text),
         T(test_options_from_topology),
+        T(test_output_pinned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
