@@ -12,6 +12,8 @@
 #include "json_arena.h"
 
 #include <errno.h>
+#include <locale.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,8 @@ static const char *const severity_names[] = {
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+struct canon;
+
 struct norm {
     const struct norm_options *opts;           /* borrowed */
     const struct bc_avro_schema *event_schema; /* borrowed from the registry */
@@ -96,6 +100,7 @@ struct norm {
     size_t scratch_cap;
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
+    struct canon *canon; /* content_id_stream()'s writer and hash state */
 
     /* The resource and scope filled into the event by otlp_resource_and_scope() and still in
      * place (fill_common() then leaves those two fields alone): the items of one resource and
@@ -1086,12 +1091,11 @@ static int fill_common(struct norm *n, int kind, int32_t index)
         set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
         set_null(n, e, "observed_time_ns") != 0 || set_null(n, e, "span_kind") != 0 ||
         set_null(n, e, "severity_number") != 0 || set_null(n, e, "severity_text") != 0 ||
-        set_null(n, e, "body") != 0 ||
-        set_null(n, e, "owner") != 0 || set_null(n, e, "team") != 0 ||
-        set_null(n, e, "tier") != 0 || set_null(n, e, "cost_center") != 0 ||
-        set_null(n, e, "on_call") != 0 || set_null(n, e, "deploy") != 0 ||
-        set_null(n, e, "sampling") != 0 || set_null(n, e, "trace_id") != 0 ||
-        set_null(n, e, "span_id") != 0) {
+        set_null(n, e, "body") != 0 || set_null(n, e, "owner") != 0 ||
+        set_null(n, e, "team") != 0 || set_null(n, e, "tier") != 0 ||
+        set_null(n, e, "cost_center") != 0 || set_null(n, e, "on_call") != 0 ||
+        set_null(n, e, "deploy") != 0 || set_null(n, e, "sampling") != 0 ||
+        set_null(n, e, "trace_id") != 0 || set_null(n, e, "span_id") != 0) {
         return -1;
     }
     avro_value_t status;
@@ -1175,10 +1179,404 @@ static int make_event_id(struct norm *n, int kind, const void *material, size_t 
     return 0;
 }
 
+/* ---- canonical content, hashed as it is written --------------------------------------- */
+
+/* The canonical content is the text json_dumps(JSON_SORT_KEYS | JSON_COMPACT) makes of the
+ * picked fields' JSON form (bc_avro_to_json, unions bare): content_id_tree() below builds it
+ * that way. canon_* writes the same bytes straight from the Avro value into the XXH3
+ * streaming state, without the tree or the text (a log without log.record.uid otherwise
+ * costs a JSON tree of the whole event and a string per item). It mirrors jansson 2.14's
+ * dump: objects' keys sorted bytewise, strings escaped (\\ \" \b \f \n \r \t, other controls
+ * \u00XX, nothing else), reals as "%.17g" with ".0" added when neither '.' nor 'e' is in it
+ * and the exponent's '+' and leading zeros dropped, non-finite doubles null. Anything it
+ * does not handle (a map, a string that is not UTF-8, depth) makes it give up: the caller
+ * then takes the tree path, so the event_id is the same either way (test_output_pinned). */
+#define CANON_MAX_DEPTH 200 /* bc_avro_to_json's */
+
+struct canon {
+    XXH3_state_t *state;
+    size_t len;
+    char buf[4096];
+};
+
+static void canon_flush(struct canon *c)
+{
+    if (c->len > 0) {
+        XXH3_128bits_update(c->state, c->buf, c->len);
+        c->len = 0;
+    }
+}
+
+static void canon_put(struct canon *c, const void *data, size_t len)
+{
+    if (len > sizeof(c->buf) - c->len) {
+        canon_flush(c);
+        if (len >= sizeof(c->buf)) {
+            XXH3_128bits_update(c->state, data, len);
+            return;
+        }
+    }
+    memcpy(c->buf + c->len, data, len);
+    c->len += len;
+}
+
+#define CANON_LIT(c, s) canon_put((c), (s), sizeof(s) - 1)
+
+/* Writes the escape of an ASCII control, quote or backslash. */
+static void canon_escape(struct canon *c, unsigned char ch)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    switch (ch) {
+    case '\\':
+        CANON_LIT(c, "\\\\");
+        return;
+    case '"':
+        CANON_LIT(c, "\\\"");
+        return;
+    case '\b':
+        CANON_LIT(c, "\\b");
+        return;
+    case '\f':
+        CANON_LIT(c, "\\f");
+        return;
+    case '\n':
+        CANON_LIT(c, "\\n");
+        return;
+    case '\r':
+        CANON_LIT(c, "\\r");
+        return;
+    case '\t':
+        CANON_LIT(c, "\\t");
+        return;
+    default: {
+        char seq[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+        canon_put(c, seq, sizeof(seq));
+    }
+    }
+}
+
+/* Length of the UTF-8 sequence at s (at most left bytes) as jansson accepts it (no overlong
+ * forms, no surrogates, nothing above U+10FFFF), or 0. */
+static size_t canon_utf8_len(const unsigned char *s, size_t left)
+{
+    unsigned char u = s[0];
+    size_t size;
+    uint32_t value;
+    if (u >= 0xc2 && u <= 0xdf) {
+        size = 2, value = u & 0x1f;
+    } else if (u >= 0xe0 && u <= 0xef) {
+        size = 3, value = u & 0x0f;
+    } else if (u >= 0xf0 && u <= 0xf4) {
+        size = 4, value = u & 0x07;
+    } else {
+        return 0;
+    }
+    if (size > left) {
+        return 0;
+    }
+    for (size_t i = 1; i < size; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+        value = (value << 6) | (s[i] & 0x3f);
+    }
+    if (value > 0x10ffff || (value >= 0xd800 && value <= 0xdfff) || (size == 3 && value < 0x800) ||
+        (size == 4 && value < 0x10000)) {
+        return 0;
+    }
+    return size;
+}
+
+/* A JSON string of len bytes of UTF-8; -1 when s is not UTF-8. */
+static int canon_string(struct canon *c, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+    CANON_LIT(c, "\"");
+    while (p < end) {
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == '"' || *p == '\\') {
+                canon_put(c, run, (size_t)(p - run));
+                canon_escape(c, *p);
+                run = ++p;
+            } else {
+                p++;
+            }
+            continue;
+        }
+        size_t n = canon_utf8_len(p, (size_t)(end - p));
+        if (n == 0) {
+            return -1;
+        }
+        p += n;
+    }
+    canon_put(c, run, (size_t)(p - run));
+    CANON_LIT(c, "\"");
+    return 0;
+}
+
+/* Bytes as bc_avro_to_json writes them: each byte the code point of the same value. */
+static void canon_bytes(struct canon *c, const unsigned char *b, size_t len)
+{
+    CANON_LIT(c, "\"");
+    for (size_t i = 0; i < len; i++) {
+        if (b[i] >= 0x80) {
+            char two[2] = {(char)(0xc0 | (b[i] >> 6)), (char)(0x80 | (b[i] & 0x3f))};
+            canon_put(c, two, 2);
+        } else if (b[i] < 0x20 || b[i] == '"' || b[i] == '\\') {
+            canon_escape(c, b[i]);
+        } else {
+            canon_put(c, &b[i], 1);
+        }
+    }
+    CANON_LIT(c, "\"");
+}
+
+static int canon_real(struct canon *c, double d)
+{
+    if (!isfinite(d)) {
+        CANON_LIT(c, "null");
+        return 0;
+    }
+    char text[64];
+    int w = snprintf(text, sizeof(text), "%.17g", d);
+    if (w < 0 || (size_t)w + 3 >= sizeof(text)) {
+        return -1;
+    }
+    size_t len = (size_t)w;
+    const char *point = localeconv()->decimal_point;
+    if (point[0] != '.' && point[1] == '\0') {
+        char *at = strchr(text, point[0]);
+        if (at != NULL) {
+            *at = '.';
+        }
+    }
+    if (strchr(text, '.') == NULL && strchr(text, 'e') == NULL) {
+        memcpy(text + len, ".0", 3);
+        len += 2;
+    }
+    char *start = strchr(text, 'e');
+    if (start != NULL) {
+        start++;
+        char *end = start + 1;
+        if (*start == '-') {
+            start++;
+        }
+        while (*end == '0') {
+            end++;
+        }
+        if (end != start) {
+            size_t tail = len - (size_t)(end - text);
+            memmove(start, end, tail);
+            len -= (size_t)(end - start);
+        }
+    }
+    canon_put(c, text, len);
+    return 0;
+}
+
+static int canon_key_cmp(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int r = memcmp(a, b, la < lb ? la : lb);
+    return r != 0 ? r : (la > lb) - (la < lb);
+}
+
+static int canon_value(struct canon *c, avro_value_t *v, int depth)
+{
+    if (depth > CANON_MAX_DEPTH) {
+        return -1;
+    }
+    switch (avro_value_get_type(v)) {
+    case AVRO_NULL:
+        CANON_LIT(c, "null");
+        return 0;
+    case AVRO_BOOLEAN: {
+        int b = 0;
+        avro_value_get_boolean(v, &b);
+        if (b) {
+            CANON_LIT(c, "true");
+        } else {
+            CANON_LIT(c, "false");
+        }
+        return 0;
+    }
+    case AVRO_INT32:
+    case AVRO_INT64: {
+        int64_t l = 0;
+        if (avro_value_get_type(v) == AVRO_INT32) {
+            int32_t i = 0;
+            avro_value_get_int(v, &i);
+            l = i;
+        } else {
+            avro_value_get_long(v, &l);
+        }
+        char text[24];
+        int w = snprintf(text, sizeof(text), "%lld", (long long)l);
+        canon_put(c, text, (size_t)w);
+        return 0;
+    }
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: {
+        double d = 0;
+        if (avro_value_get_type(v) == AVRO_FLOAT) {
+            float f = 0;
+            avro_value_get_float(v, &f);
+            d = f;
+        } else {
+            avro_value_get_double(v, &d);
+        }
+        return canon_real(c, d);
+    }
+    case AVRO_STRING: {
+        const char *s = NULL;
+        size_t size = 0;
+        if (avro_value_get_string(v, &s, &size) != 0 || s == NULL || size == 0) {
+            return -1;
+        }
+        return canon_string(c, s, size - 1);
+    }
+    case AVRO_BYTES:
+    case AVRO_FIXED: {
+        const void *b = NULL;
+        size_t size = 0;
+        if (avro_value_get_type(v) == AVRO_BYTES) {
+            avro_value_get_bytes(v, &b, &size);
+        } else {
+            avro_value_get_fixed(v, &b, &size);
+        }
+        canon_bytes(c, b, size);
+        return 0;
+    }
+    case AVRO_ENUM: {
+        int i = -1;
+        avro_value_get_enum(v, &i);
+        const char *symbol = i >= 0 ? avro_schema_enum_get(avro_value_get_schema(v), i) : NULL;
+        return symbol != NULL ? canon_string(c, symbol, strlen(symbol)) : -1;
+    }
+    case AVRO_ARRAY: {
+        size_t count = 0;
+        avro_value_get_size(v, &count);
+        CANON_LIT(c, "[");
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t child;
+            if (avro_value_get_by_index(v, i, &child, NULL) != 0) {
+                return -1;
+            }
+            if (i > 0) {
+                CANON_LIT(c, ",");
+            }
+            if (canon_value(c, &child, depth + 1) != 0) {
+                return -1;
+            }
+        }
+        CANON_LIT(c, "]");
+        return 0;
+    }
+    case AVRO_RECORD: {
+        avro_schema_t schema = avro_value_get_schema(v);
+        size_t count = avro_schema_record_size(schema);
+        size_t order[16];
+        const char *names[16];
+        if (count > 16) {
+            return -1;
+        }
+        for (size_t i = 0; i < count; i++) { /* insertion sort by name */
+            const char *name = avro_schema_record_field_name(schema, (int)i);
+            size_t at = i;
+            while (at > 0 && canon_key_cmp(names[at - 1], name) > 0) {
+                names[at] = names[at - 1];
+                order[at] = order[at - 1];
+                at--;
+            }
+            names[at] = name;
+            order[at] = i;
+        }
+        CANON_LIT(c, "{");
+        for (size_t i = 0; i < count; i++) {
+            avro_value_t child;
+            if (avro_value_get_by_index(v, order[i], &child, NULL) != 0) {
+                return -1;
+            }
+            if (i > 0) {
+                CANON_LIT(c, ",");
+            }
+            if (canon_string(c, names[i], strlen(names[i])) != 0) {
+                return -1;
+            }
+            CANON_LIT(c, ":");
+            if (canon_value(c, &child, depth + 1) != 0) {
+                return -1;
+            }
+        }
+        CANON_LIT(c, "}");
+        return 0;
+    }
+    case AVRO_UNION: {
+        avro_value_t branch;
+        if (avro_value_get_current_branch(v, &branch) != 0) {
+            return -1;
+        }
+        return canon_value(c, &branch, depth + 1);
+    }
+    default: /* a map: not in TrackingEvent; the tree path handles it */
+        return -1;
+    }
+}
+
+/* The event_id of the current event from its canonical content, hashed as written; -1 when
+ * the writer gave up (nothing is reported: the caller takes the tree path). */
+static int content_id_stream(struct norm *n, int kind, const char *const *fields, char *hex)
+{
+    const char *sorted[16];
+    size_t count = 0;
+    for (; fields[count] != NULL; count++) {
+        if (count == 16) {
+            return -1;
+        }
+        size_t at = count;
+        while (at > 0 && canon_key_cmp(sorted[at - 1], fields[count]) > 0) {
+            sorted[at] = sorted[at - 1];
+            at--;
+        }
+        sorted[at] = fields[count];
+    }
+    struct canon *c = n->canon;
+    const char *k = kind_material[kind];
+    XXH3_128bits_reset(c->state);
+    c->len = 0;
+    canon_put(c, k, strlen(k) + 1);
+    CANON_LIT(c, "{");
+    for (size_t i = 0; i < count; i++) {
+        avro_value_t v;
+        if (i > 0) {
+            CANON_LIT(c, ",");
+        }
+        if (canon_string(c, sorted[i], strlen(sorted[i])) != 0 ||
+            av_field(n, &n->event, sorted[i], &v) != 0) {
+            return -1;
+        }
+        CANON_LIT(c, ":");
+        if (canon_value(c, &v, 1) != 0) {
+            return -1;
+        }
+    }
+    CANON_LIT(c, "}");
+    canon_flush(c);
+    XXH128_canonical_t digest;
+    XXH128_canonicalFromHash(&digest, XXH3_128bits_digest(c->state));
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[digest.digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest.digest[i] & 15];
+    }
+    hex[32] = '\0';
+    return 0;
+}
+
 /* The canonical content of the current event: the named fields of its JSON form
- * (bc_avro_to_json, unions bare) in one compact object with sorted keys. Before clock skew
- * correction, so the content does not depend on the Kafka timestamp. */
-static int content_id(struct norm *n, int kind, const char *const *fields, char *hex)
+ * (bc_avro_to_json, unions bare) in one compact object with sorted keys, as a JSON tree
+ * dumped to text (the definition; content_id_stream() writes the same bytes faster). */
+static int content_id_tree(struct norm *n, int kind, const char *const *fields, char *hex)
 {
     json_t *all = bc_avro_to_json(n->event_schema, &n->event, 0);
     if (all == NULL) {
@@ -1202,6 +1600,19 @@ static int content_id(struct norm *n, int kind, const char *const *fields, char 
     int rc = make_event_id(n, kind, text, strlen(text), hex);
     free(text);
     return rc;
+}
+
+/* The event_id of the current event from its canonical content. Before clock skew
+ * correction, so the content does not depend on the Kafka timestamp. */
+static int content_id(struct norm *n, int kind, const char *const *fields, char *hex)
+{
+    if (content_id_stream(n, kind, fields, hex) == 0) {
+        return 0;
+    }
+    if (n->internal) {
+        return -1;
+    }
+    return content_id_tree(n, kind, fields, hex);
 }
 
 static const char *const log_content_fields[] = {
@@ -2144,6 +2555,14 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
     }
     n->idx_resource_attributes = (size_t)ra;
     n->idx_scope = (size_t)sc;
+    n->canon = malloc(sizeof(*n->canon));
+    if (n->canon == NULL || (n->canon->state = XXH3_createState()) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        free(n->canon);
+        avro_value_decref(&n->event);
+        free(n);
+        return NULL;
+    }
     return n;
 }
 
@@ -2155,6 +2574,10 @@ void norm_destroy(struct norm *n)
     avro_value_decref(&n->event);
     free(n->scratch);
     free(n->material);
+    if (n->canon != NULL) {
+        XXH3_freeState(n->canon->state);
+        free(n->canon);
+    }
     free(n);
 }
 
