@@ -29,6 +29,7 @@
 #define MAX_ANY_DEPTH 32
 #define PATH_SIZE 192
 #define FIELD_MEMO_SIZE 256 /* a power of two */
+#define CORR_MAX 16         /* correlation attributes looked up in one pass, at most */
 
 static const char *const reason_names[NORM_REASON_COUNT] = {
     "empty",         "not_utf8",   "oversized",  "invalid_json",      "unknown_format",
@@ -101,6 +102,13 @@ struct norm {
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
     struct canon *canon; /* content_id_stream()'s writer and hash state */
+
+    /* otlp_correlation()'s texts of the correlation attributes of one resource's attribute
+     * list (corr_resource), valid within one record. */
+    int corr_valid;
+    const void *corr_resource;
+    const char *corr_text[CORR_MAX];
+    char corr_buf[CORR_MAX][24];
 
     /* The resource and scope filled into the event by otlp_resource_and_scope() and still in
      * place (fill_common() then leaves those two fields alone): the items of one resource and
@@ -1140,16 +1148,70 @@ static int fill_common(struct norm *n, int kind, int32_t index)
     return 0;
 }
 
+/* The first member of attrs (OTLP KeyValues) named names[i], for every i < count at once
+ * (out[i]: its value as get() reads it, or NULL): otlp_attr_find() of each name in one pass
+ * over the list. count <= CORR_MAX. */
+static void otlp_attr_find_many(const json_t *attrs, const char *const *names, size_t count,
+                                const json_t **out)
+{
+    int seen[CORR_MAX] = {0};
+    size_t left = count;
+    for (size_t i = 0; i < count; i++) {
+        out[i] = NULL;
+    }
+    for (size_t i = 0; left > 0 && json_is_array(attrs) && i < json_array_size(attrs); i++) {
+        const json_t *kv = json_array_get(attrs, i);
+        const json_t *k = json_is_object(kv) ? json_object_get(kv, "key") : NULL;
+        if (!json_is_string(k)) {
+            continue;
+        }
+        const char *key = json_string_value(k);
+        for (size_t j = 0; j < count; j++) {
+            if (!seen[j] && strcmp(key, names[j]) == 0) {
+                seen[j] = 1;
+                out[j] = get(kv, "value");
+                left--;
+            }
+        }
+    }
+}
+
 /* The correlation id: the first configured name present (as a string or int) in the item's
- * attributes, then the resource's (OTLP form); NULL when none. */
+ * attributes, then the resource's (OTLP form); NULL when none. The resource's texts are
+ * looked up once per resource (n->corr_*: reset for every record, whose tree may reuse the
+ * addresses of the last one). */
 static const char *otlp_correlation(struct norm *n, const json_t *attrs,
                                     const json_t *resource_attrs, char *buf, size_t size)
 {
-    for (size_t i = 0; i < n->opts->correlation_count; i++) {
-        const char *name = n->opts->correlation_attributes[i];
-        const char *s = otlp_value_text(otlp_attr_find(attrs, name), buf, size);
+    size_t count = n->opts->correlation_count;
+    if (count > CORR_MAX) { /* more names than the one-pass lookup takes: one at a time */
+        for (size_t i = 0; i < count; i++) {
+            const char *name = n->opts->correlation_attributes[i];
+            const char *s = otlp_value_text(otlp_attr_find(attrs, name), buf, size);
+            if (s == NULL) {
+                s = otlp_value_text(otlp_attr_find(resource_attrs, name), buf, size);
+            }
+            if (s != NULL) {
+                return s;
+            }
+        }
+        return NULL;
+    }
+    if (!n->corr_valid || n->corr_resource != resource_attrs) {
+        const json_t *found[CORR_MAX];
+        otlp_attr_find_many(resource_attrs, n->opts->correlation_attributes, count, found);
+        for (size_t i = 0; i < count; i++) {
+            n->corr_text[i] = otlp_value_text(found[i], n->corr_buf[i], sizeof(n->corr_buf[i]));
+        }
+        n->corr_resource = resource_attrs;
+        n->corr_valid = 1;
+    }
+    const json_t *found[CORR_MAX];
+    otlp_attr_find_many(attrs, n->opts->correlation_attributes, count, found);
+    for (size_t i = 0; i < count; i++) {
+        const char *s = otlp_value_text(found[i], buf, size);
         if (s == NULL) {
-            s = otlp_value_text(otlp_attr_find(resource_attrs, name), buf, size);
+            s = n->corr_text[i];
         }
         if (s != NULL) {
             return s;
@@ -2493,6 +2555,7 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
     n->flags = 0;
     n->stats.records++;
     n->rs_valid = 0;
+    n->corr_valid = 0;
 
     const char *data = in->data;
     size_t len = in->len;
