@@ -71,6 +71,20 @@ static const char *const severity_names[] = {
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* The ["null", T] fields of TrackingEvent that fill_common() makes null for every item. They
+ * are made null lazily (nulls_apply(), before the event is read): an item that sets one
+ * (trace_id, span_id, ...) then keeps its branch, instead of avro-c destroying the value and
+ * creating it again twice per item. */
+static const char *const nullable_fields[] = {
+    "parent_span_id", "correlation_id",  "observed_time_ns",
+    "span_kind",      "severity_number", "severity_text",
+    "body",           "owner",           "team",
+    "tier",           "cost_center",     "on_call",
+    "deploy",         "sampling",        "trace_id",
+    "span_id",
+};
+#define NULLABLE_COUNT COUNT_OF(nullable_fields)
+
 struct canon;
 
 struct norm {
@@ -102,6 +116,10 @@ struct norm {
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
     struct canon *canon; /* content_id_stream()'s writer and hash state */
+
+    /* Bit i: nullable_fields[i] (field index null_index[i]) is to be made null. */
+    unsigned null_pending;
+    size_t null_index[16];
 
     /* otlp_correlation()'s texts of the correlation attributes of one resource's attribute
      * list (corr_resource), valid within one record. */
@@ -351,8 +369,46 @@ static int set_enum(struct norm *n, avro_value_t *rec, const char *field, int sy
 }
 
 /* Sets a ["null", T] field to null. */
+/* The bit of a field of nullable_fields (0 for any other field or record). */
+static unsigned null_bit(const struct norm *n, const avro_value_t *rec, const char *field)
+{
+    if (rec != &n->event) {
+        return 0;
+    }
+    for (int i = 0; i < NULLABLE_COUNT; i++) {
+        if (nullable_fields[i] == field || strcmp(nullable_fields[i], field) == 0) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
+/* Makes the pending nullable fields null. */
+static int nulls_apply(struct norm *n)
+{
+    for (int i = 0; n->null_pending != 0 && i < NULLABLE_COUNT; i++) {
+        if (n->null_pending & (1u << i)) {
+            avro_value_t u, b;
+            int d = -1;
+            AV(n, avro_value_get_by_index(&n->event, n->null_index[i], &u, NULL), "field");
+            AV(n, avro_value_get_discriminant(&u, &d), nullable_fields[i]);
+            if (d != 0) {
+                AV(n, avro_value_set_branch(&u, 0, &b), nullable_fields[i]);
+                AV(n, avro_value_set_null(&b), nullable_fields[i]);
+            }
+            n->null_pending &= ~(1u << i);
+        }
+    }
+    return 0;
+}
+
 static int set_null(struct norm *n, avro_value_t *rec, const char *field)
 {
+    unsigned bit = null_bit(n, rec, field);
+    if (bit != 0) {
+        n->null_pending |= bit;
+        return 0;
+    }
     avro_value_t u, b;
     if (av_field(n, rec, field, &u) != 0) {
         return -1;
@@ -365,6 +421,7 @@ static int set_null(struct norm *n, avro_value_t *rec, const char *field)
 /* Selects the non-null branch of a ["null", T] field into *out. */
 static int set_some(struct norm *n, avro_value_t *rec, const char *field, avro_value_t *out)
 {
+    n->null_pending &= ~null_bit(n, rec, field);
     avro_value_t u;
     if (av_field(n, rec, field, &u) != 0) {
         return -1;
@@ -1115,17 +1172,10 @@ static int fill_common(struct norm *n, int kind, int32_t index)
             return -1;
         }
     }
-    if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0 ||
-        set_null(n, e, "parent_span_id") != 0 || set_null(n, e, "correlation_id") != 0 ||
-        set_null(n, e, "observed_time_ns") != 0 || set_null(n, e, "span_kind") != 0 ||
-        set_null(n, e, "severity_number") != 0 || set_null(n, e, "severity_text") != 0 ||
-        set_null(n, e, "body") != 0 || set_null(n, e, "owner") != 0 ||
-        set_null(n, e, "team") != 0 || set_null(n, e, "tier") != 0 ||
-        set_null(n, e, "cost_center") != 0 || set_null(n, e, "on_call") != 0 ||
-        set_null(n, e, "deploy") != 0 || set_null(n, e, "sampling") != 0 ||
-        set_null(n, e, "trace_id") != 0 || set_null(n, e, "span_id") != 0) {
+    if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0) {
         return -1;
     }
+    n->null_pending = (1u << NULLABLE_COUNT) - 1; /* all of nullable_fields */
     avro_value_t status;
     if (av_field(n, e, "status", &status) != 0 || set_enum(n, &status, "code", 0) != 0 ||
         set_str(n, &status, "message", "") != 0) {
@@ -1688,6 +1738,9 @@ static int content_id_tree(struct norm *n, int kind, const char *const *fields, 
  * correction, so the content does not depend on the Kafka timestamp. */
 static int content_id(struct norm *n, int kind, const char *const *fields, char *hex)
 {
+    if (nulls_apply(n) != 0) {
+        return -1;
+    }
     if (content_id_stream(n, kind, fields, hex) == 0) {
         return 0;
     }
@@ -1771,6 +1824,9 @@ static int apply_skew(struct norm *n, int64_t start, int64_t end)
 static int emit_event(struct norm *n, int32_t index, const char *event_id, const char *key)
 {
     avro_value_t flags, item;
+    if (nulls_apply(n) != 0) {
+        return -1;
+    }
     if (av_field(n, &n->event, "flags", &flags) != 0) {
         return -1;
     }
@@ -2638,6 +2694,17 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
     }
     n->idx_resource_attributes = (size_t)ra;
     n->idx_scope = (size_t)sc;
+    _Static_assert(NULLABLE_COUNT <= 16, "null_index");
+    for (int i = 0; i < NULLABLE_COUNT; i++) {
+        int index = avro_schema_record_field_get_index(es, nullable_fields[i]);
+        if (index < 0) {
+            snprintf(errstr, errstr_size, "TrackingEvent lacks %s", nullable_fields[i]);
+            avro_value_decref(&n->event);
+            free(n);
+            return NULL;
+        }
+        n->null_index[i] = (size_t)index;
+    }
     n->canon = malloc(sizeof(*n->canon));
     if (n->canon == NULL || (n->canon->state = XXH3_createState()) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
