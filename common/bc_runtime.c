@@ -511,6 +511,20 @@ const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
     return ctx->rt->registry;
 }
 
+void bc_ctx_expect_schema(struct bc_ctx *ctx, const char *topic, const char *schema)
+{
+    if (ctx->rt->schemas == NULL || topic == NULL) {
+        return;
+    }
+    const char *pre = ctx->rt->settings.name_prefix;
+    char prefixed[512];
+    if (pre != NULL && strncmp(topic, pre, strlen(pre)) != 0) { /* as bc_emit_topic writes */
+        snprintf(prefixed, sizeof(prefixed), "%s%s", pre, topic);
+        topic = prefixed;
+    }
+    bc_schemas_expect(ctx->rt->schemas, topic, schema);
+}
+
 static void compute_config_hash(struct bc_runtime *rt)
 {
     const struct bc_runtime_settings *s = &rt->settings;

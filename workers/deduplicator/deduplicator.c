@@ -190,6 +190,8 @@ static int dedup_init(struct bc_ctx *ctx)
     if (!dedup_key_partition_aligned(st->key) && find_repartition(ctx, st) != 0) {
         return BC_FATAL;
     }
+    /* Inputs are forwarded as written: TrackingEvent, registered at start. */
+    bc_ctx_expect_schema(ctx, st->repartition, "TrackingEvent");
     /* The input topic, for the first occurrences' positions: known here from the topology
      * (else from the first input record, before any decision in aligned mode). */
     const struct bc_config *cfg = bc_ctx_config(ctx);
