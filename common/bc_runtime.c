@@ -511,6 +511,16 @@ const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
     return ctx->rt->registry;
 }
 
+const char *bc_ctx_output_topic(const struct bc_ctx *ctx, const char *output)
+{
+    for (size_t i = 0; i < ctx->rt->output_count; i++) {
+        if (strcmp(ctx->rt->outputs[i].name, output) == 0) {
+            return ctx->rt->outputs[i].topic;
+        }
+    }
+    return NULL;
+}
+
 void bc_ctx_expect_schema(struct bc_ctx *ctx, const char *topic, const char *schema)
 {
     if (ctx->rt->schemas == NULL || topic == NULL) {
