@@ -41,6 +41,8 @@ struct part {
     int32_t partition;
     int64_t committed;     /* last committed offset (or at assignment); -1: none */
     int64_t next;          /* next offset to process; -1: none processed since (re)start */
+    int64_t delivered;     /* offset after the last record polled, processed or not; -1: none */
+    int64_t position;      /* consumer's position when past next and caught up (parts_position) */
     int64_t hold;          /* lowest offset the stage still needs; -1: none */
     int64_t stream_time;   /* highest record timestamp seen, -1 before the first */
     int64_t poison_offset; /* offset of the record that returned BC_RETRY, -1: none */
@@ -1124,13 +1126,57 @@ static int txn_abort(struct bc_runtime *rt)
     return -1;
 }
 
+/* Whether every record polled from p since its (re)start was processed and the stage holds
+ * none: the consumer's position past p->next then only skipped what is never delivered. */
+static int part_caught_up(const struct part *p)
+{
+    return p->next >= 0 && p->delivered == p->next && p->hold < 0;
+}
+
+/* Sets p->position of every caught-up part to the consumer's position when that is past
+ * p->next (else -1). The records between are transaction markers and aborted records: when
+ * transactions of several producers interleave on a partition, it ends in several markers,
+ * and an offset after the last record delivered would stay that many short of the end. */
+static void parts_position(struct bc_runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
+    for (size_t i = 0; i < rt->part_count; i++) {
+        struct part *p = &rt->parts[i];
+        p->position = -1;
+        if (part_caught_up(p)) {
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+        }
+    }
+    if (list->cnt > 0 && rd_kafka_position(rt->consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int k = 0;
+        for (size_t i = 0; i < rt->part_count && k < list->cnt; i++) {
+            struct part *p = &rt->parts[i];
+            if (!part_caught_up(p)) {
+                continue;
+            }
+            const rd_kafka_topic_partition_t *e = &list->elems[k++];
+            if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset > p->next) {
+                p->position = e->offset;
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* The offsets to commit: per processed partition the next record to process, or the
+ * consumer's position past the markers after it (parts_position), or what the stage holds. */
 static void part_offset_list(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *list)
 {
+    parts_position(rt);
     for (size_t i = 0; i < rt->part_count; i++) {
         struct part *p = &rt->parts[i];
         int64_t off = p->next;
         if (off < 0) {
             continue;
+        }
+        if (p->position > off) {
+            off = p->position;
         }
         if (p->hold >= 0 && p->hold < off) {
             off = p->hold;
@@ -1210,6 +1256,23 @@ static int txn_commit(struct bc_runtime *rt)
     }
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
+}
+
+/* Between transactions: when the consumer's position of a caught-up partition moved past its
+ * committed offset without a record (markers or an aborted transaction came after the last
+ * commit), commits the offsets in a transaction of their own, so that the group's lag ends
+ * at 0. Returns txn_commit's result, or 0 when there is nothing to commit. */
+static int commit_skipped(struct bc_runtime *rt)
+{
+    parts_position(rt);
+    int due = 0;
+    for (size_t i = 0; i < rt->part_count && !due; i++) {
+        due = rt->parts[i].position > rt->parts[i].committed;
+    }
+    if (!due || txn_ensure(rt) != 0) {
+        return 0;
+    }
+    return txn_commit(rt);
 }
 
 /* ---- stores: changelog writes and restores ------------------------------------------- */
@@ -1434,6 +1497,8 @@ static int rewind_all(struct bc_runtime *rt)
         rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
             p->committed >= 0 ? p->committed : RD_KAFKA_OFFSET_BEGINNING;
         p->next = -1;
+        p->delivered = -1;
+        p->position = -1;
         p->hold = -1;
     }
     bounds_resume(rt);
@@ -1495,6 +1560,8 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
         p->partition = partitions->elems[i].partition;
         p->committed = partitions->elems[i].offset >= 0 ? partitions->elems[i].offset : -1;
         p->next = -1;
+        p->delivered = -1;
+        p->position = -1;
         p->hold = -1;
         p->stream_time = -1;
         p->poison_offset = -1;
@@ -1620,8 +1687,12 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
 {
     const char *topic_name = rd_kafka_topic_name(msg->rkt);
     struct part *p = part_find(rt, topic_name, msg->partition);
-    if (p == NULL || (p->next >= 0 && msg->offset < p->next)) {
-        return 0; /* not ours (any more), or already processed before a seek took effect */
+    if (p == NULL) {
+        return 0; /* not ours (any more) */
+    }
+    p->delivered = msg->offset + 1;
+    if (p->next >= 0 && msg->offset < p->next) {
+        return 0; /* already processed before a seek took effect */
     }
     if (past_bound(rt, topic_name, msg->partition, msg->offset)) {
         return 0;
@@ -1852,6 +1923,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
 
     int64_t next_tick = now_ms() + rt->tick_interval_ms;
     int64_t next_report = now_ms() + 10000;
+    int64_t next_skip_check = 0;
     uint64_t reported = 0;
     while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
         if (hooks != NULL) {
@@ -1878,6 +1950,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, timeout);
+        int idle = msg == NULL;
         if (msg != NULL) {
             if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 process_message(rt, msg);
@@ -1921,6 +1994,13 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             (rt->txn_records >= rt->max_batch ||
              now - rt->txn_started_ms >= rt->commit_interval_ms)) {
             if (txn_commit(rt) > 0) {
+                rt->need_rewind = 1;
+            }
+        }
+        if (idle && !rt->txn_open && !rt->need_rewind && rt->exit_code == 0 &&
+            now >= next_skip_check) {
+            next_skip_check = now + rt->commit_interval_ms;
+            if (commit_skipped(rt) > 0) {
                 rt->need_rewind = 1;
             }
         }

@@ -84,9 +84,6 @@ def drained(bootstrap, topo):
         for name in WORKERS:
             w = topo["workers"][name]
             inputs = w["input"] if isinstance(w["input"], list) else [w["input"]]
-            # The workers' run records (operational, not compared here): see README Known
-            # issues on the lineage-builder and the last run record.
-            inputs = [t for t in inputs if t != "tracking.runs"]
             tps = [TopicPartition(t, p) for t in inputs
                    for p in range(topo["topics"][t]["partitions"])]
             gc = Consumer({"bootstrap.servers": bootstrap, "group.id": "tracking." + name,
