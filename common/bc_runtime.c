@@ -95,6 +95,8 @@ struct bc_runtime {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+    rd_kafka_topic_t **warm; /* producer topic handles made at start (producer_warm) */
+    size_t warm_count;
     struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
@@ -716,6 +718,10 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         rt->stage->fini(&rt->ctx);
     }
     bc_rt_metrics_destroy(rt->metrics);
+    for (size_t i = 0; i < rt->warm_count; i++) {
+        rd_kafka_topic_destroy(rt->warm[i]);
+    }
+    free(rt->warm);
     if (rt->consumer != NULL) {
         rd_kafka_destroy(rt->consumer);
     }
@@ -1807,6 +1813,49 @@ static int changelogs_check(struct bc_runtime *rt)
     return rc;
 }
 
+/* The producer learns a topic's partitions when it first writes to it, from a metadata
+ * request sent at its next topic scan (every second): the first transaction of a run, and
+ * so every start-up, waited about 1 s for it. Makes a handle for each topic the producer
+ * may write that exists (metadata of all topics, which creates nothing), then asks for the
+ * metadata of those known topics, so the first write finds its partitions. Best effort. */
+static void producer_warm(struct bc_runtime *rt)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    if (rt->warm != NULL ||
+        rd_kafka_metadata(rt->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+    }
+    size_t n = rt->output_count + 2 + rt->store_count;
+    const char *want[n];
+    size_t count = 0;
+    for (size_t i = 0; i < rt->output_count; i++) {
+        want[count++] = rt->outputs[i].topic;
+    }
+    want[count++] = rt->dlq_topic;
+    want[count++] = rt->fates_topic;
+    for (size_t s = 0; s < rt->store_count; s++) {
+        want[count++] = bc_store_changelog(rt->stores[s]);
+    }
+    rt->warm = calloc(count, sizeof(*rt->warm));
+    for (size_t i = 0; rt->warm != NULL && i < count; i++) {
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (want[i][0] != '\0' && strcmp(md->topics[t].topic, want[i]) == 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, want[i], NULL);
+                if (rkt != NULL) {
+                    rt->warm[rt->warm_count++] = rkt;
+                }
+                break;
+            }
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (rt->warm_count > 0 &&
+        rd_kafka_metadata(rt->producer, 0, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+    }
+}
+
 /* Writes this process's run record (bc_runlog.h) in a transaction of its own, when the
  * topology declares <pipeline>.runs. Best effort: a failure is logged. */
 static void run_record(struct bc_runtime *rt, const char *state, const char *error)
@@ -1880,6 +1929,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
+    producer_warm(rt);
     if (bc_tables_count(rt->tables) > 0) {
         /* Assign-only, like the restorer: the group id is never joined or committed. */
         char table_group[300];
