@@ -132,6 +132,10 @@ $(BIN)/$(subst _,-,$(1)): $(call obj,workers/$(1)/main.c) $(LINK_LIBS) $(MODE_ST
 endef
 $(foreach w,$(WORKER_NAMES),$(eval $(call worker_rule,$(w))))
 
+# Objects built through pattern rules (the unit tests' support code) are kept: else make
+# deletes them after linking and relinks every unit test on the next run.
+.SECONDARY:
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(UNIT_SUPPORT_SRC)) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -lcmocka $(LDLIBS)
