@@ -84,6 +84,7 @@ static const char *const nullable_fields[] = {
     "span_id",
 };
 #define NULLABLE_COUNT COUNT_OF(nullable_fields)
+_Static_assert(NULLABLE_COUNT < 32, "a bit of null_pending each");
 
 struct canon;
 
@@ -119,7 +120,7 @@ struct norm {
 
     /* Bit i: nullable_fields[i] (field index null_index[i]) is to be made null. */
     unsigned null_pending;
-    size_t null_index[16];
+    size_t null_index[NULLABLE_COUNT];
 
     /* otlp_correlation()'s texts of the correlation attributes of one resource's attribute
      * list (corr_resource), valid within one record. */
@@ -368,7 +369,6 @@ static int set_enum(struct norm *n, avro_value_t *rec, const char *field, int sy
     return 0;
 }
 
-/* Sets a ["null", T] field to null. */
 /* The bit of a field of nullable_fields (0 for any other field or record). */
 static unsigned null_bit(const struct norm *n, const avro_value_t *rec, const char *field)
 {
@@ -402,6 +402,7 @@ static int nulls_apply(struct norm *n)
     return 0;
 }
 
+/* Sets a ["null", T] field to null (one of nullable_fields of the event: later). */
 static int set_null(struct norm *n, avro_value_t *rec, const char *field)
 {
     unsigned bit = null_bit(n, rec, field);
@@ -1476,7 +1477,7 @@ static int canon_real(struct canon *c, double d)
     }
     size_t len = (size_t)w;
     const char *point = localeconv()->decimal_point;
-    if (point[0] != '.' && point[1] == '\0') {
+    if (point[0] != '.') { /* as jansson's from_locale() */
         char *at = strchr(text, point[0]);
         if (at != NULL) {
             *at = '.';
@@ -2694,7 +2695,6 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
     }
     n->idx_resource_attributes = (size_t)ra;
     n->idx_scope = (size_t)sc;
-    _Static_assert(NULLABLE_COUNT <= 16, "null_index");
     for (int i = 0; i < NULLABLE_COUNT; i++) {
         int index = avro_schema_record_field_get_index(es, nullable_fields[i]);
         if (index < 0) {
