@@ -349,7 +349,7 @@ static json_t *random_fact(uint64_t *seed)
     const char *fate = fates[RND(5)];
     char detail[128];
     const char *d = detail;
-    switch (RND(4)) {
+    switch (RND(6)) {
     case 0:
         d = NULL;
         break;
@@ -359,6 +359,11 @@ static json_t *random_fact(uint64_t *seed)
     case 2:
         snprintf(detail, sizeof(detail), "from %s:%d:%d:%d", topics[RND(4)], RND(2), RND(4),
                  RND(3));
+        break;
+    case 3:
+        /* Not as the runtime writes positions (never a parent): "01", "+1", "-0". */
+        snprintf(detail, sizeof(detail), "from %s:%s:%d", topics[RND(4)],
+                 RND(2) ? "01" : RND(2) ? "+1" : "-0", RND(4));
         break;
     default:
         snprintf(detail, sizeof(detail), "duplicate, first seen at x:%d:%d", RND(2), RND(4));

@@ -589,30 +589,85 @@ static int rec_raw_cmp(const struct lin_rec *a, const struct lin_rec *b)
     return 0;
 }
 
-/* hop_pos / hop_parent_pos on C values. */
-static void rec_hop_pos(const struct lin_hop *h, char *buf, size_t cap)
+/* A decimal as snprintf's %d / %lld writes it (no '+', no leading zeros, no "-0"), or -1
+ * when s (n bytes) is not one. */
+static int canonical_int(const char *s, size_t n, int64_t *out)
 {
-    snprintf(buf, cap, "%s:%" PRId32 ":%" PRId64, h->topic, h->partition, h->offset);
-}
-
-static int rec_hop_parent_pos(const struct lin_hop *h, char *buf, size_t cap)
-{
-    if (h->fate != NULL) {
-        rec_hop_pos(h, buf, cap);
-        return 0;
-    }
-    if (h->detail == NULL || strncmp(h->detail, "from ", 5) != 0) {
+    size_t i = 0;
+    int neg = n > 0 && s[0] == '-';
+    i += (size_t)neg;
+    if (i == n || n - i > 19 || (s[i] == '0' && (n - i > 1 || neg))) {
         return -1;
     }
-    return lin_pos_strip_index(h->detail + 5, strlen(h->detail + 5), buf, cap);
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > (uint64_t)INT64_MAX + (uint64_t)neg) {
+        return -1;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
 }
 
 struct rec_sort {
     const struct lin_hop *hop;
     int depth;
-    char pos[320], parent[320];
+    /* The parent position (hop_parent_pos), as parts: has_parent 0 when it has none or when
+     * it cannot equal any hop's "topic:partition:offset" (hop_depth's string test). */
     int has_parent;
+    const char *parent_topic;
+    size_t parent_topic_len;
+    int64_t parent_partition, parent_offset;
 };
+
+/* hop_parent_pos on C values, as parts. */
+static void rec_hop_parent(struct rec_sort *v)
+{
+    const struct lin_hop *h = v->hop;
+    v->has_parent = 0;
+    if (h->fate != NULL) {
+        v->has_parent = 1;
+        v->parent_topic = h->topic;
+        v->parent_topic_len = strlen(h->topic);
+        v->parent_partition = h->partition;
+        v->parent_offset = h->offset;
+        return;
+    }
+    if (h->detail == NULL || strncmp(h->detail, "from ", 5) != 0) {
+        return;
+    }
+    /* lin_pos_strip_index's rules: topic:partition:offset[:index], the result under 320
+     * bytes. */
+    const char *s = h->detail + 5;
+    size_t len = strlen(s);
+    const char *c1 = memchr(s, ':', len);
+    const char *c2 = c1 != NULL ? memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - s)) : NULL;
+    if (c2 == NULL) {
+        return;
+    }
+    const char *c3 = memchr(c2 + 1, ':', len - (size_t)(c2 + 1 - s));
+    size_t n = c3 != NULL ? (size_t)(c3 - s) : len;
+    if (n + 1 > 320 || c2 + 1 == s + n ||
+        canonical_int(c1 + 1, (size_t)(c2 - c1 - 1), &v->parent_partition) != 0 ||
+        canonical_int(c2 + 1, (size_t)(s + n - c2 - 1), &v->parent_offset) != 0) {
+        return;
+    }
+    v->has_parent = 1;
+    v->parent_topic = s;
+    v->parent_topic_len = (size_t)(c1 - s);
+}
+
+/* Whether hop's "topic:partition:offset" is v's parent position. */
+static int rec_is_parent(const struct rec_sort *v, const struct lin_hop *hop)
+{
+    return hop->partition == v->parent_partition && hop->offset == v->parent_offset &&
+           strncmp(hop->topic, v->parent_topic, v->parent_topic_len) == 0 &&
+           hop->topic[v->parent_topic_len] == '\0';
+}
 
 /* hop_depth on C values: the first non-fate hop (in array order) at the parent position. */
 static int rec_hop_depth(const struct rec_sort *v, size_t n, size_t i, size_t budget)
@@ -624,7 +679,7 @@ static int rec_hop_depth(const struct rec_sort *v, size_t n, size_t i, size_t bu
         if (j == i || v[j].hop->fate != NULL) {
             continue;
         }
-        if (strcmp(v[j].pos, v[i].parent) == 0) {
+        if (rec_is_parent(&v[i], v[j].hop)) {
             return 1 + rec_hop_depth(v, n, j, budget - 1);
         }
     }
@@ -677,9 +732,7 @@ static int rec_hops_sort(struct lin_rec *r)
     }
     for (size_t i = 0; i < n; i++) {
         v[i].hop = &r->hops[i];
-        rec_hop_pos(&r->hops[i], v[i].pos, sizeof(v[i].pos));
-        v[i].has_parent =
-            rec_hop_parent_pos(&r->hops[i], v[i].parent, sizeof(v[i].parent)) == 0;
+        rec_hop_parent(&v[i]);
     }
     for (size_t i = 0; i < n; i++) {
         v[i].depth = rec_hop_depth(v, n, i, n);

@@ -155,6 +155,12 @@ static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
     return bc_emit(ctx, rec, "repartition", key, strlen(key), st->fact_buf, len, NULL);
 }
 
+/* The TrackingEvent fields a hop fact and the trace view read: the rest of a record (its
+ * attributes, body, events) is skipped, not decoded. */
+#define CHAIN_FIELDS                                                                            \
+    ((1u << BC_EV_EVENT_ID) | (1u << BC_EV_KIND) | (1u << BC_EV_TRACE_ID) |                    \
+     (1u << BC_EV_SPAN_ID) | (1u << BC_EV_PARENT_SPAN_ID) | (1u << BC_EV_SOURCE))
+
 /* ---- step 1: facts ---------------------------------------------------------------------- */
 
 /* A TrackingEvent (Avro) or a JSON sink record written by a chain worker. */
@@ -172,8 +178,8 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
         return BC_OK;
     }
     if (value[0] == 0x00) {
-        if (bc_avro_decode(st->registry, st->te, value, value_len, &st->te_value, errstr,
-                           sizeof(errstr)) != 0) {
+        if (bc_avro_decode_fields(st->registry, st->te, value, value_len, &st->te_value,
+                                  CHAIN_FIELDS, errstr, sizeof(errstr)) != 0) {
             return bc_dead_letter(ctx, rec, "undecodable", errstr);
         }
         size_t len;
@@ -289,8 +295,8 @@ static const char *event_id_of(struct lb_state *st, const void *value, size_t le
     char errstr[128];
     size_t id_len;
     if (value == NULL || len == 0 || ((const uint8_t *)value)[0] != 0x00 ||
-        bc_avro_decode(st->registry, st->te, value, len, &st->te_value, errstr,
-                       sizeof(errstr)) != 0) {
+        bc_avro_decode_fields(st->registry, st->te, value, len, &st->te_value,
+                              1u << BC_EV_EVENT_ID, errstr, sizeof(errstr)) != 0) {
         return NULL;
     }
     return bc_event_get_string(&st->te_value, BC_EV_EVENT_ID, &id_len);
