@@ -132,6 +132,10 @@ $(BIN)/$(subst _,-,$(1)): $(call obj,workers/$(1)/main.c) $(LINK_LIBS) $(MODE_ST
 endef
 $(foreach w,$(WORKER_NAMES),$(eval $(call worker_rule,$(w))))
 
+# Objects built through pattern rules (the unit tests' support code) are kept: else make
+# deletes them after linking and relinks every unit test on the next run.
+.SECONDARY:
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(call obj,$(UNIT_SUPPORT_SRC)) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) -lcmocka $(LDLIBS)
@@ -144,8 +148,12 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LINK_LIBS)
 # Tests. Unit tests print cmocka's summary each; integration tests print
 # "N passed, N failed" at the end (tests/integration/run.sh).
 
+# The build of `make test` uses every core unless -j was given (a plain `make test` built
+# one file at a time).
+BUILD_JOBS = $(if $(findstring -j,$(MAKEFLAGS)),,-j$(shell nproc))
+
 test: ensure-deps ensure-test-deps
-	@$(MAKE) --no-print-directory binaries $(UNIT_BINS)
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) binaries $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-unit
 	@$(MAKE) --no-print-directory test-integration
 
@@ -156,7 +164,7 @@ test-integration: binaries
 	@BC_BUILD=$(BUILD) tests/integration/run.sh $(TESTS)
 
 test-long: ensure-deps ensure-test-deps
-	@$(MAKE) --no-print-directory binaries $(UNIT_BINS)
+	@$(MAKE) --no-print-directory $(BUILD_JOBS) binaries $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-unit
 	@BC_LONG=1 BC_BUILD=$(BUILD) tests/integration/run.sh $(TESTS)
 

@@ -41,6 +41,8 @@ struct part {
     int32_t partition;
     int64_t committed;     /* last committed offset (or at assignment); -1: none */
     int64_t next;          /* next offset to process; -1: none processed since (re)start */
+    int64_t delivered;     /* offset after the last record polled, processed or not; -1: none */
+    int64_t position;      /* consumer's position when past next and caught up (parts_position) */
     int64_t hold;          /* lowest offset the stage still needs; -1: none */
     int64_t stream_time;   /* highest record timestamp seen, -1 before the first */
     int64_t poison_offset; /* offset of the record that returned BC_RETRY, -1: none */
@@ -93,6 +95,8 @@ struct bc_runtime {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
+    rd_kafka_topic_t **warm; /* producer topic handles made at start (producer_warm) */
+    size_t warm_count;
     struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
@@ -511,6 +515,30 @@ const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx)
     return ctx->rt->registry;
 }
 
+const char *bc_ctx_output_topic(const struct bc_ctx *ctx, const char *output)
+{
+    for (size_t i = 0; i < ctx->rt->output_count; i++) {
+        if (strcmp(ctx->rt->outputs[i].name, output) == 0) {
+            return ctx->rt->outputs[i].topic;
+        }
+    }
+    return NULL;
+}
+
+void bc_ctx_expect_schema(struct bc_ctx *ctx, const char *topic, const char *schema)
+{
+    if (ctx->rt->schemas == NULL || topic == NULL) {
+        return;
+    }
+    const char *pre = ctx->rt->settings.name_prefix;
+    char prefixed[512];
+    if (pre != NULL && strncmp(topic, pre, strlen(pre)) != 0) { /* as bc_emit_topic writes */
+        snprintf(prefixed, sizeof(prefixed), "%s%s", pre, topic);
+        topic = prefixed;
+    }
+    bc_schemas_expect(ctx->rt->schemas, topic, schema);
+}
+
 static void compute_config_hash(struct bc_runtime *rt)
 {
     const struct bc_runtime_settings *s = &rt->settings;
@@ -690,6 +718,10 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         rt->stage->fini(&rt->ctx);
     }
     bc_rt_metrics_destroy(rt->metrics);
+    for (size_t i = 0; i < rt->warm_count; i++) {
+        rd_kafka_topic_destroy(rt->warm[i]);
+    }
+    free(rt->warm);
     if (rt->consumer != NULL) {
         rd_kafka_destroy(rt->consumer);
     }
@@ -1100,13 +1132,57 @@ static int txn_abort(struct bc_runtime *rt)
     return -1;
 }
 
+/* Whether every record polled from p since its (re)start was processed and the stage holds
+ * none: the consumer's position past p->next then only skipped what is never delivered. */
+static int part_caught_up(const struct part *p)
+{
+    return p->next >= 0 && p->delivered == p->next && p->hold < 0;
+}
+
+/* Sets p->position of every caught-up part to the consumer's position when that is past
+ * p->next (else -1). The records between are transaction markers and aborted records: when
+ * transactions of several producers interleave on a partition, it ends in several markers,
+ * and an offset after the last record delivered would stay that many short of the end. */
+static void parts_position(struct bc_runtime *rt)
+{
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
+    for (size_t i = 0; i < rt->part_count; i++) {
+        struct part *p = &rt->parts[i];
+        p->position = -1;
+        if (part_caught_up(p)) {
+            rd_kafka_topic_partition_list_add(list, p->topic, p->partition);
+        }
+    }
+    if (list->cnt > 0 && rd_kafka_position(rt->consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        int k = 0;
+        for (size_t i = 0; i < rt->part_count && k < list->cnt; i++) {
+            struct part *p = &rt->parts[i];
+            if (!part_caught_up(p)) {
+                continue;
+            }
+            const rd_kafka_topic_partition_t *e = &list->elems[k++];
+            if (e->err == RD_KAFKA_RESP_ERR_NO_ERROR && e->offset > p->next) {
+                p->position = e->offset;
+            }
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* The offsets to commit: per processed partition the next record to process, or the
+ * consumer's position past the markers after it (parts_position), or what the stage holds. */
 static void part_offset_list(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *list)
 {
+    parts_position(rt);
     for (size_t i = 0; i < rt->part_count; i++) {
         struct part *p = &rt->parts[i];
         int64_t off = p->next;
         if (off < 0) {
             continue;
+        }
+        if (p->position > off) {
+            off = p->position;
         }
         if (p->hold >= 0 && p->hold < off) {
             off = p->hold;
@@ -1186,6 +1262,23 @@ static int txn_commit(struct bc_runtime *rt)
     }
     rd_kafka_topic_partition_list_destroy(offsets);
     return rc;
+}
+
+/* Between transactions: when the consumer's position of a caught-up partition moved past its
+ * committed offset without a record (markers or an aborted transaction came after the last
+ * commit), commits the offsets in a transaction of their own, so that the group's lag ends
+ * at 0. Returns txn_commit's result, or 0 when there is nothing to commit. */
+static int commit_skipped(struct bc_runtime *rt)
+{
+    parts_position(rt);
+    int due = 0;
+    for (size_t i = 0; i < rt->part_count && !due; i++) {
+        due = rt->parts[i].position > rt->parts[i].committed;
+    }
+    if (!due || txn_ensure(rt) != 0) {
+        return 0;
+    }
+    return txn_commit(rt);
 }
 
 /* ---- stores: changelog writes and restores ------------------------------------------- */
@@ -1410,6 +1503,8 @@ static int rewind_all(struct bc_runtime *rt)
         rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset =
             p->committed >= 0 ? p->committed : RD_KAFKA_OFFSET_BEGINNING;
         p->next = -1;
+        p->delivered = -1;
+        p->position = -1;
         p->hold = -1;
     }
     bounds_resume(rt);
@@ -1471,6 +1566,8 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
         p->partition = partitions->elems[i].partition;
         p->committed = partitions->elems[i].offset >= 0 ? partitions->elems[i].offset : -1;
         p->next = -1;
+        p->delivered = -1;
+        p->position = -1;
         p->hold = -1;
         p->stream_time = -1;
         p->poison_offset = -1;
@@ -1596,8 +1693,12 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
 {
     const char *topic_name = rd_kafka_topic_name(msg->rkt);
     struct part *p = part_find(rt, topic_name, msg->partition);
-    if (p == NULL || (p->next >= 0 && msg->offset < p->next)) {
-        return 0; /* not ours (any more), or already processed before a seek took effect */
+    if (p == NULL) {
+        return 0; /* not ours (any more) */
+    }
+    p->delivered = msg->offset + 1;
+    if (p->next >= 0 && msg->offset < p->next) {
+        return 0; /* already processed before a seek took effect */
     }
     if (past_bound(rt, topic_name, msg->partition, msg->offset)) {
         return 0;
@@ -1712,6 +1813,49 @@ static int changelogs_check(struct bc_runtime *rt)
     return rc;
 }
 
+/* The producer learns a topic's partitions when it first writes to it, from a metadata
+ * request sent at its next topic scan (every second): the first transaction of a run, and
+ * so every start-up, waited about 1 s for it. Makes a handle for each topic the producer
+ * may write that exists (metadata of all topics, which creates nothing), then asks for the
+ * metadata of those known topics, so the first write finds its partitions. Best effort. */
+static void producer_warm(struct bc_runtime *rt)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    if (rt->warm != NULL ||
+        rd_kafka_metadata(rt->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+    }
+    size_t n = rt->output_count + 2 + rt->store_count;
+    const char *want[n];
+    size_t count = 0;
+    for (size_t i = 0; i < rt->output_count; i++) {
+        want[count++] = rt->outputs[i].topic;
+    }
+    want[count++] = rt->dlq_topic;
+    want[count++] = rt->fates_topic;
+    for (size_t s = 0; s < rt->store_count; s++) {
+        want[count++] = bc_store_changelog(rt->stores[s]);
+    }
+    rt->warm = calloc(count, sizeof(*rt->warm));
+    for (size_t i = 0; rt->warm != NULL && i < count; i++) {
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (want[i][0] != '\0' && strcmp(md->topics[t].topic, want[i]) == 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, want[i], NULL);
+                if (rkt != NULL) {
+                    rt->warm[rt->warm_count++] = rkt;
+                }
+                break;
+            }
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (rt->warm_count > 0 &&
+        rd_kafka_metadata(rt->producer, 0, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+    }
+}
+
 /* Writes this process's run record (bc_runlog.h) in a transaction of its own, when the
  * topology declares <pipeline>.runs. Best effort: a failure is logged. */
 static void run_record(struct bc_runtime *rt, const char *state, const char *error)
@@ -1785,6 +1929,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         rt->exit_code = BC_EXIT_ERROR;
         goto done;
     }
+    producer_warm(rt);
     if (bc_tables_count(rt->tables) > 0) {
         /* Assign-only, like the restorer: the group id is never joined or committed. */
         char table_group[300];
@@ -1828,6 +1973,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
 
     int64_t next_tick = now_ms() + rt->tick_interval_ms;
     int64_t next_report = now_ms() + 10000;
+    int64_t next_skip_check = 0;
     uint64_t reported = 0;
     while (rt->exit_code == 0 && !rt->stop && !signal_stop) {
         if (hooks != NULL) {
@@ -1854,6 +2000,7 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             timeout = left < 0 ? 0 : left < timeout ? (int)left : timeout;
         }
         rd_kafka_message_t *msg = rd_kafka_consumer_poll(rt->consumer, timeout);
+        int idle = msg == NULL;
         if (msg != NULL) {
             if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 process_message(rt, msg);
@@ -1897,6 +2044,13 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
             (rt->txn_records >= rt->max_batch ||
              now - rt->txn_started_ms >= rt->commit_interval_ms)) {
             if (txn_commit(rt) > 0) {
+                rt->need_rewind = 1;
+            }
+        }
+        if (idle && !rt->txn_open && !rt->need_rewind && rt->exit_code == 0 &&
+            now >= next_skip_check) {
+            next_skip_check = now + rt->commit_interval_ms;
+            if (commit_skipped(rt) > 0) {
                 rt->need_rewind = 1;
             }
         }

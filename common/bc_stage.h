@@ -116,6 +116,17 @@ const struct bc_config *bc_ctx_config(const struct bc_ctx *ctx);
  * the whole run; NULL when none was configured. */
 struct bc_avro_registry;
 const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx);
+/* The topic the stage's output named `output` writes to (borrowed, valid for the whole
+ * run), as the runtime resolved it: with --name-prefix (an audit replay) the prefixed copy.
+ * NULL for an output the worker does not have. A stage that reads one of its outputs back
+ * (a repartition topic) recognizes its records by this name. */
+const char *bc_ctx_output_topic(const struct bc_ctx *ctx, const char *output);
+/* Declares, from init(), that the stage writes records of local schema `schema` (a record
+ * name, e.g. "TrackingEvent") to topic (as the stage names it: bc_emit_topic targets, or an
+ * output the runtime does not know the schema of, such as a repartition topic). With a
+ * remote schema registry the runtime registers it at start, before any Kafka client, like
+ * the outputs' schemas (an incompatible subject stops the worker there); otherwise a no-op. */
+void bc_ctx_expect_schema(struct bc_ctx *ctx, const char *topic, const char *schema);
 
 /* The worker's validated options (borrowed, valid for the whole run; read them with
  * bc_values_int/_str/_bool/_list/_node): from the topology, or the type's defaults when

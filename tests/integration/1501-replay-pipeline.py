@@ -62,8 +62,10 @@ def topology(path, percentage=10):
     # warm-up and cool-down are real: the middle third is more than a window from both ends.
     w["deduplicator"]["options"]["window"] = "30s"
     ts = w["tail-sampler"]["options"]
+    # The stream's last traces are decided on idle after up to max_source_skew +
+    # decision_wait + allowed_lateness of quiet (the drain waits for them): 10 s, not 25.
     ts.update({"decision_wait": "2s", "allowed_lateness": "3s", "idle_timeout": "3s",
-               "max_source_skew": "20s"})
+               "max_source_skew": "5s"})
     ts["policies"][-1]["percentage"] = percentage
     w["lineage-builder"]["options"]["orphan_window"] = "10s"
     with open(path, "w") as f:
@@ -84,9 +86,6 @@ def drained(bootstrap, topo):
         for name in WORKERS:
             w = topo["workers"][name]
             inputs = w["input"] if isinstance(w["input"], list) else [w["input"]]
-            # The workers' run records (operational, not compared here): see README Known
-            # issues on the lineage-builder and the last run record.
-            inputs = [t for t in inputs if t != "tracking.runs"]
             tps = [TopicPartition(t, p) for t in inputs
                    for p in range(topo["topics"][t]["partitions"])]
             gc = Consumer({"bootstrap.servers": bootstrap, "group.id": "tracking." + name,

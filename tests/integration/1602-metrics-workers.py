@@ -1,7 +1,8 @@
 """Every worker's metrics against known counts: the six workers of the default topology (one
 partition per topic, short sampler idle timeout) on breadcrumb-broker, fed by `breadcrumb
 gen` plus one flat event two hours of event time later (it moves every stream time past
-the windows, so the sampler and the lineage-builder decide everything). Each instance
+the windows, so the sampler and the lineage-builder decide everything; the sampler's windows
+are short so that its idle decisions end the stream in seconds). Each instance
 serves /metrics on its own port; the test scrapes them directly (test 1600 covers a real
 Prometheus) and checks:
   - /readyz is 503 while the broker is stopped (SIGSTOP: no transaction-ready producer,
@@ -133,7 +134,8 @@ def span_trace_id(value):
 def read_topic(bootstrap, topic):
     """Every record of a one-partition topic, read_committed."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "t-1602", "enable.auto.commit": False,
-                  "enable.partition.eof": True, "isolation.level": "read_committed"})
+                  "enable.partition.eof": True, "isolation.level": "read_committed",
+                  "fetch.wait.max.ms": 10})  # the end of the partition at once, not in 0.5 s
     c.assign([TopicPartition(topic, 0, 0)])
     out, done = [], []
 
@@ -163,7 +165,10 @@ def topology(path):
         w[name]["commit_interval_ms"] = 100
     w["normalizer"]["options"]["max_payload_bytes"] = "64KiB"
     w["enricher"]["options"]["catalog"] = os.path.join(ROOT, "config", "services.yaml")
-    w["tail-sampler"]["options"]["idle_timeout"] = "1s"
+    # The last traces of the stream are decided after max(idle_timeout, decision_wait +
+    # allowed_lateness) of quiet: 3 s here instead of the default topology's 50 s.
+    w["tail-sampler"]["options"].update(
+        {"idle_timeout": "1s", "decision_wait": "2s", "allowed_lateness": "1s"})
     w["lineage-builder"]["options"]["orphan_window"] = "2m"
     with open(path, "w") as f:
         yaml.safe_dump(topo, f, sort_keys=False)

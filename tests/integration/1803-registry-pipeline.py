@@ -11,6 +11,9 @@ fake_registry.py): bin/normalizer -> bin/deduplicator on breadcrumb-broker.
   passed through as written, its schema becomes a version of the output's subject too.
 - A schema incompatible with its subject's registered versions is a fatal error naming the
   subject; the worker writes nothing.
+- The router's Avro sinks (bc_emit_topic targets, not outputs) are registered at start too:
+  a sink whose subject holds an incompatible schema stops the router before it reads
+  anything, even though no record would ever be routed there; a JSON sink has no subject.
 - Basic auth from schemas.username and schemas.password (a ${VAR} reference); the password
   appears in no log line.
 """
@@ -66,6 +69,18 @@ workers:
     options:
       key: [event_id]
       window: 1h
+"""
+ROUTER = """\
+  router:
+    input: tracking.unique
+    options:
+      rules:
+        - {{name: billing, when: {{kind: event, name: billing.charge}}, to: sink.ok}}
+        - {{name: never, when: {{kind: event, name: no.such.event}}, to: {bad}}}
+        - {{name: logs, when: {{kind: log}}, to: sink.json}}
+      default: sink.ok
+      sinks:
+        sink.json: {{format: json}}
 """
 OUTPUTS = {"tracking.normalized": 2, "tracking.unique": 2, "tracking.dlq": 1, "tracking.fates": 1}
 
@@ -136,6 +151,7 @@ def run():
     broker = bclib.Broker(args=["--topic", "tracking.raw:1", "--topic", "tracking.normalized:2",
                                 "--topic", "tracking.unique:2", "--topic", "tracking.dlq:1",
                                 "--topic", "tracking.fates:1", "--topic", "other.normalized:1", "--topic", "copy.unique:2", "--topic", "copy.spans:1",
+                                "--topic", "sink.ok:1", "--topic", "sink.bad:1", "--topic", "sink.json:1",
                                 "--topic", "tracking.deduplicator.seen.changelog:2"]).start()
     procs = []
     try:
@@ -324,8 +340,48 @@ def run():
             "other.normalized-value"][0]], "the incompatible schema was not registered")
         line = [ln for ln in log.splitlines() if "incompatible" in ln][0]
         print("RESULT incompatible schema rejected: %s" % line.strip()[:200], flush=True)
+
+        # The router's sinks: registered at start. sink.bad's subject holds the incompatible
+        # TrackingEvent and its rule never matches: the router still stops at start, having
+        # written nothing; with sink.ok in its place it registers
+        # sink.ok-value before routing, and the JSON sink gets no subject.
+        post(reg.url + "/subjects/sink.bad-value/versions", bad)
+        routed = os.path.join(bclib.WORK, "router.yaml")
+
+        def router_topology(bad_sink):
+            with open(routed, "w") as f:
+                f.write(TOPOLOGY.format(url=reg.url, schemas=os.path.join(ROOT, "schemas"),
+                                        port=free_port(), normalized="tracking.normalized",
+                                        extra="sink.ok: {partitions: 1}\n  sink.bad: "
+                                        "{partitions: 1}\n  sink.json: {partitions: 1}")
+                        + ROUTER.format(bad=bad_sink))
+        router_topology("sink.bad")
+        p = start("router", routed, broker, instance="bad")
+        rc = p.wait(timeout=60)
+        log = worker_log("router", "bad")
+        bclib.check(rc != 0 and "incompatible" in log and "subject=sink.bad-value" in log,
+                    "the router stops at start on sink.bad-value (exit %d):\n%s"
+                    % (rc, log[-1500:]))
+        for t in ("sink.ok", "sink.bad", "sink.json"):
+            bclib.check(count_uncommitted(broker.bootstrap, t, 1) == 0, "nothing written to " + t)
+        router_topology("sink.ok")
+        p = start("router", routed, broker, instance="ok")
+        procs = [p]
+        sink = eoslib.Reader(broker.bootstrap, "sink.ok", 1)
+        eoslib.wait_output(sink, 9, 60, "the 9 unique events on sink.ok")
+        sink.close()
+        bclib.check(reg.subjects.get("sink.ok-value") and "sink.json-value" not in reg.subjects,
+                    "sink.ok-value registered, no subject for the JSON sink: %s"
+                    % sorted(reg.subjects))
+        p.terminate()
+        bclib.check(p.wait(timeout=60) == 0, "the router exits 0")
+        procs = []
+        print("RESULT router sinks registered at start: an incompatible sink.bad-value stops it "
+              "before it reads (rule never matched); sink.ok-value registered; JSON sink none",
+              flush=True)
         logs = "".join(worker_log(w, i) for w, i in (("normalizer", "a"), ("deduplicator", "a"),
-                                                       ("normalizer", "bad")))
+                                                       ("normalizer", "bad"), ("router", "bad"),
+                                                       ("router", "ok")))
         bclib.check(SECRET not in logs, "the registry password appears in no log line")
         print("RESULT basic auth from schemas.username/password (${REGISTRY_PASSWORD}); the "
               "password in no log line", flush=True)

@@ -16,6 +16,12 @@ BC_TEST_BIN = os.environ.get("BC_TEST_BIN", "")
 WORK = os.environ.get("BC_WORK", os.getcwd())
 
 
+STARTED = time.monotonic()
+# BC_TRACE_WAITS=1: every wait_for prints to stderr (the test's output.log) when it ended,
+# how long it waited and for what: where a test spends its time.
+TRACE_WAITS = bool(os.environ.get("BC_TRACE_WAITS"))
+
+
 class TestFailure(Exception):
     pass
 
@@ -31,10 +37,15 @@ def check(cond, msg):
 
 def wait_for(cond, timeout, what, interval=0.02):
     """Polls cond() until it returns a truthy value (returned) or timeout seconds pass."""
-    deadline = time.monotonic() + timeout
+    began = time.monotonic()
+    deadline = began + timeout
     while True:
         v = cond()
         if v:
+            if TRACE_WAITS:
+                now = time.monotonic()
+                sys.stderr.write("TRACE at %.1fs: waited %.2fs for %s\n"
+                                 % (now - STARTED, now - began, what))
             return v
         if time.monotonic() > deadline:
             fail("timed out after %.1fs waiting for %s" % (timeout, what))

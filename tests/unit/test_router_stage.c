@@ -23,11 +23,11 @@
 #include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "bc_event.h"
 #include "bc_log.h"
 #include "bc_runtime.h"
+#include "mock_cluster.h"
 
 extern const struct bc_stage router_stage;
 
@@ -35,9 +35,7 @@ extern const struct bc_stage router_stage;
 #define ROUNDS 10
 #define KINDS 7
 
-static rd_kafka_t *owner;
-static rd_kafka_mock_cluster_t *mock;
-static char brokers[256];
+static struct mock_cluster mc;
 static struct bc_avro_registry *reg;
 static const struct bc_avro_schema *te;
 static char root[PATH_MAX];
@@ -60,19 +58,13 @@ static int setup(void **state)
         return -1;
     }
     te = bc_avro_registry_lookup(reg, "TrackingEvent");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    mock = rd_kafka_mock_cluster_new(owner, 1);
-    snprintf(brokers, sizeof(brokers), "%s", rd_kafka_mock_cluster_bootstraps(mock));
-    return te != NULL && mock != NULL ? 0 : -1;
+    return te != NULL && mock_cluster_start(&mc) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    rd_kafka_mock_cluster_destroy(mock);
-    rd_kafka_destroy(owner);
+    mock_cluster_stop(&mc);
     bc_avro_registry_destroy(reg);
     return 0;
 }
@@ -156,10 +148,7 @@ static void event_of(int i, avro_value_t *ev)
 static void produce_input(void)
 {
     char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err));
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(p);
+    rd_kafka_t *p = mock_producer_new(&mc, "rt.in");
     avro_value_t ev;
     struct bc_avro_buf buf = {0};
     assert_int_equal(bc_avro_value_new(te, &ev), 0);
@@ -182,8 +171,7 @@ static void produce_input(void)
                                            RD_KAFKA_V_END),
                          0);
     }
-    assert_int_equal(rd_kafka_flush(p, 10000), 0);
-    rd_kafka_destroy(p);
+    mock_producer_finish(p);
     bc_avro_buf_free(&buf);
     avro_value_decref(&ev);
 }
@@ -252,40 +240,20 @@ static void check_record(const char *topic, const rd_kafka_message_t *msg, struc
     avro_value_decref(&ev);
 }
 
+static const char *consumed_topic;
+static struct topic_seen consumed;
+
+static void on_record(const rd_kafka_message_t *msg)
+{
+    check_record(consumed_topic, msg, &consumed);
+}
+
 static struct topic_seen consume_all(const char *topic)
 {
-    struct topic_seen ts = {0};
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, sizeof(err));
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof(err));
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(PARTITIONS);
-    for (int i = 0; i < PARTITIONS; i++) {
-        rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    assert_int_equal(rd_kafka_assign(c, list), 0);
-    rd_kafka_topic_partition_list_destroy(list);
-    int eofs = 0, idle = 0;
-    while (eofs < PARTITIONS && idle < 100) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 100);
-        if (msg == NULL) {
-            idle++;
-            continue;
-        }
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
-        } else if (msg->err == 0) {
-            check_record(topic, msg, &ts);
-        }
-        rd_kafka_message_destroy(msg);
-    }
-    assert_int_equal(eofs, PARTITIONS);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return ts;
+    consumed_topic = topic;
+    memset(&consumed, 0, sizeof(consumed));
+    mock_consume_all(&mc, topic, PARTITIONS, on_record);
+    return consumed;
 }
 
 /* A loopback port free right now (bound to 0 and closed). */
@@ -338,9 +306,7 @@ static int until_committed(void *opaque, const struct bc_runtime *rt)
 static void test_router_stage_fan_out(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-        assert_int_equal(rd_kafka_mock_topic_create(mock, topics[i], PARTITIONS, 1), 0);
-    }
+    mock_topics_create(&mc, "", topics, sizeof(topics) / sizeof(topics[0]), PARTITIONS);
     produce_input();
 
     char path[] = "/tmp/router-topology-XXXXXX";
@@ -349,22 +315,22 @@ static void test_router_stage_fan_out(void **state)
     FILE *f = fdopen(fd, "w");
     fprintf(f, topology, root);
     fclose(f);
-    char *argv[] = {"router",
-                    "--config", path,
-                    "--worker", "router",
-                    "--instance", "i1",
-                    "--brokers", brokers,
-                    "--commit-interval-ms", "50",
-                    "--kafka", "session.timeout.ms=4000",
-                    "--kafka", "heartbeat.interval.ms=300",
-                    "--kafka", "max.poll.interval.ms=10000",
-                    "--kafka", "transaction.timeout.ms=10000",
-                    "--kafka", "log_level=0",
-                    NULL};
+    char *argv[64] = {"router",
+                      "--config", path,
+                      "--worker", "router",
+                      "--instance", "i1",
+                      "--brokers", mc.brokers,
+                      "--commit-interval-ms", "50"};
+    int argc = 11;
+    size_t kafka_count;
+    const char *const *kafka = mock_kafka_settings(&kafka_count);
+    for (size_t i = 0; i < kafka_count && argc + 2 < 64; i++) {
+        argv[argc++] = "--kafka";
+        argv[argc++] = (char *)kafka[i];
+    }
     struct bc_runtime_settings s;
     char errstr[512];
-    int rc = bc_runtime_settings_parse(&s, &router_stage, (int)(sizeof(argv) / sizeof(argv[0])) - 1,
-                                       argv, errstr, sizeof(errstr));
+    int rc = bc_runtime_settings_parse(&s, &router_stage, argc, argv, errstr, sizeof(errstr));
     unlink(path);
     if (rc != 0) {
         fail_msg("settings: %s", errstr);

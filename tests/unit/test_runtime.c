@@ -20,12 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
-
 #include "bc_avro.h"
 #include "bc_log.h"
 #include "bc_runtime.h"
+#include "mock_cluster.h"
 
 extern const struct bc_worker_type bc_deduplicator_type;
 
@@ -36,11 +34,7 @@ enum { API_PRODUCE = 0, API_INIT_PRODUCER_ID = 22, API_ADD_PARTITIONS_TO_TXN = 2
 #define PARTITIONS 2
 #define RECORDS 200
 
-struct fixture {
-    rd_kafka_t *owner; /* owns the mock cluster */
-    rd_kafka_mock_cluster_t *mock;
-    char brokers[256];
-};
+#define fixture mock_cluster
 
 /* What the test stages saw. */
 struct seen {
@@ -50,10 +44,10 @@ struct seen {
     int processed;
     int restored_keys; /* count stage: keys found in the store at assignment */
     uint64_t restored_total;
-    struct bc_store *store;
 };
 
 static struct seen seen;
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER; /* two instances in a test */
 
 static void seen_reset(void)
 {
@@ -68,12 +62,14 @@ static void seen_record(const struct bc_record *rec)
 {
     int32_t p = bc_record_partition(rec);
     int64_t o = bc_record_offset(rec);
+    pthread_mutex_lock(&seen_lock);
     if (o <= seen.last_offset[p] && !seen.went_back[p]) {
         seen.went_back[p] = 1;
         seen.first_after_back[p] = o;
     }
     seen.last_offset[p] = o;
     seen.processed++;
+    pthread_mutex_unlock(&seen_lock);
 }
 
 static int copy_process(struct bc_ctx *ctx, const struct bc_record *rec)
@@ -95,8 +91,11 @@ static const struct bc_stage copy_stage = {.name = "copy", .process = copy_proce
 
 static int count_init(struct bc_ctx *ctx)
 {
-    seen.store = bc_store_open(ctx, "counts", NULL);
-    return seen.store != NULL ? BC_OK : BC_FATAL;
+    /* The store is the instance's own (its ctx state): two instances run side by side in
+     * the rebalance test, and a store is written by its runtime's thread only. */
+    struct bc_store *store = bc_store_open(ctx, "counts", NULL);
+    bc_ctx_set_state(ctx, store);
+    return store != NULL ? BC_OK : BC_FATAL;
 }
 
 static int count_visit(void *opaque, const void *key, size_t key_len, const void *value,
@@ -109,32 +108,34 @@ static int count_visit(void *opaque, const void *key, size_t key_len, const void
     uint64_t n;
     assert_int_equal(value_len, sizeof(n));
     memcpy(&n, value, sizeof(n));
+    pthread_mutex_lock(&seen_lock);
     seen.restored_keys++;
     seen.restored_total += n;
+    pthread_mutex_unlock(&seen_lock);
     return 0;
 }
 
 static int count_assigned(struct bc_ctx *ctx, int32_t partition)
 {
-    (void)ctx;
-    bc_store_foreach(seen.store, partition, count_visit, NULL);
+    bc_store_foreach(bc_ctx_state(ctx), partition, count_visit, NULL);
     return BC_OK;
 }
 
 static int count_process(struct bc_ctx *ctx, const struct bc_record *rec)
 {
     seen_record(rec);
+    struct bc_store *store = bc_ctx_state(ctx);
     size_t key_len;
     const void *key = bc_record_key(rec, &key_len);
     int32_t partition = bc_record_partition(rec);
     uint64_t n = 0;
     const void *value;
     size_t value_len;
-    if (bc_store_get(seen.store, partition, key, key_len, &value, &value_len, NULL) == 1) {
+    if (bc_store_get(store, partition, key, key_len, &value, &value_len, NULL) == 1) {
         memcpy(&n, value, sizeof(n));
     }
     n++;
-    assert_int_equal(bc_store_put(seen.store, partition, key, key_len, &n, sizeof(n),
+    assert_int_equal(bc_store_put(store, partition, key, key_len, &n, sizeof(n),
                                   bc_record_timestamp(rec)),
                      0);
     char text[24];
@@ -150,14 +151,9 @@ static const struct bc_stage count_stage = {
 static int setup(void **state)
 {
     static struct fixture fx;
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(fx.owner);
-    fx.mock = rd_kafka_mock_cluster_new(fx.owner, 1);
-    assert_non_null(fx.mock);
-    snprintf(fx.brokers, sizeof(fx.brokers), "%s", rd_kafka_mock_cluster_bootstraps(fx.mock));
+    if (mock_cluster_start(&fx) != 0) {
+        return -1;
+    }
     seen_reset();
     *state = &fx;
     return 0;
@@ -165,31 +161,21 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    struct fixture *fx = *state;
-    rd_kafka_mock_cluster_destroy(fx->mock);
-    rd_kafka_destroy(fx->owner);
+    mock_cluster_stop(*state);
     return 0;
 }
 
 /* Creates the topics of one test, prefixed so tests share no state. */
 static void topics_create(struct fixture *fx, const char *prefix)
 {
-    const char *names[] = {"in", "out", "p.fates", "p.dlq", "p.w.counts.changelog"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char topic[128];
-        snprintf(topic, sizeof(topic), "%s%s", prefix, names[i]);
-        assert_int_equal(rd_kafka_mock_topic_create(fx->mock, topic, PARTITIONS, 1), 0);
-    }
+    static const char *const names[] = {"in", "out", "p.fates", "p.dlq", "p.w.counts.changelog"};
+    mock_topics_create(fx, prefix, names, sizeof(names) / sizeof(names[0]), PARTITIONS);
 }
 
 /* Produces RECORDS records "v<i>" with keys "k<i % 10>"; value_of(i) may override. */
 static void produce_input(struct fixture *fx, const char *topic, const char *(*value_of)(int))
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(p);
+    rd_kafka_t *p = mock_producer_new(fx, topic);
     for (int i = 0; i < RECORDS; i++) {
         char key[16], value[32];
         int key_len = snprintf(key, sizeof(key), "k%d", i % 10);
@@ -204,8 +190,7 @@ static void produce_input(struct fixture *fx, const char *topic, const char *(*v
                                            RD_KAFKA_V_END),
                          0);
     }
-    assert_int_equal(rd_kafka_flush(p, 10000), 0);
-    rd_kafka_destroy(p);
+    mock_producer_finish(p);
 }
 
 /* Reads a whole topic (read_uncommitted: the mock shows everything anyway). Calls fn per
@@ -213,49 +198,8 @@ static void produce_input(struct fixture *fx, const char *topic, const char *(*v
 static int consume_all(struct fixture *fx, const char *topic,
                        void (*fn)(const rd_kafka_message_t *msg))
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof(err));
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(PARTITIONS);
-    for (int i = 0; i < PARTITIONS; i++) {
-        rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    assert_int_equal(rd_kafka_assign(c, list), 0);
-    rd_kafka_topic_partition_list_destroy(list);
-    int count = 0, eofs = 0, idle = 0;
-    while (eofs < PARTITIONS && idle < 100) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 100);
-        if (msg == NULL) {
-            idle++;
-            continue;
-        }
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
-        } else if (msg->err == 0) {
-            count++;
-            if (fn != NULL) {
-                fn(msg);
-            }
-        }
-        rd_kafka_message_destroy(msg);
-    }
-    assert_int_equal(eofs, PARTITIONS);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return count;
+    return mock_consume_all(fx, topic, PARTITIONS, fn);
 }
-
-static const char *kafka_settings[] = {
-    "session.timeout.ms=4000", "heartbeat.interval.ms=300", "transaction.timeout.ms=10000",
-    /* The mock completes a first join after 3 s: a shorter session expires the member
-     * before it (and the JoinGroup is never answered). */
-    "max.poll.interval.ms=10000",
-    "log_level=0", "debug=cgrp,eos,consumer", /* the debug entry only with BC_TEST_VERBOSE */
-};
 
 static const char *schemas_dir; /* set by a test that wants Avro fates and dead letters */
 
@@ -286,10 +230,8 @@ static struct bc_runtime *runtime_new(struct fixture *fx, const struct bc_stage 
         .max_batch = 20,
         .max_attempts = max_attempts,
         .schemas_dir = schemas_dir,
-        .kafka = kafka_settings,
-        .kafka_count = sizeof(kafka_settings) / sizeof(kafka_settings[0]) -
-                       (getenv("BC_TEST_VERBOSE") ? 0 : 1),
     };
+    s.kafka = mock_kafka_settings(&s.kafka_count);
     char errstr[256];
     struct bc_runtime *rt = bc_runtime_new(stage, &s, errstr, sizeof(errstr));
     if (rt == NULL) {
@@ -770,6 +712,7 @@ struct instance {
     int met; /* the stop condition held (not the timeout) */
     int rc;
     struct bc_runtime_stats st;
+    _Atomic int committed_both; /* work of both input partitions committed (its own thread) */
 };
 
 static int until_rebalanced_and_idle(void *opaque, const struct bc_runtime *rt)
@@ -777,6 +720,9 @@ static int until_rebalanced_and_idle(void *opaque, const struct bc_runtime *rt)
     struct instance *in = opaque;
     struct bc_runtime_stats st;
     bc_runtime_stats(rt, &st);
+    if (bc_runtime_committed(rt, "t12.in", 0) > 0 && bc_runtime_committed(rt, "t12.in", 1) > 0) {
+        in->committed_both = 1;
+    }
     if (st.rebalances >= in->stop_after_rebalances &&
         (in->want_partitions == 0 || st.assigned_partitions == in->want_partitions) &&
         st.committed > 0 && st.processed == st.committed) {
@@ -803,32 +749,28 @@ static void test_runtime_rebalance_commits_before_revocation(void **state)
     seen_reset();
     struct instance a = {.rt = runtime_new(fx, &count_stage, "t12.", 3), .stop_after_rebalances = 2,
                           .want_partitions = 1};
-    struct bc_store *store_a = seen.store;
     pthread_t ta, tb;
     assert_int_equal(pthread_create(&ta, NULL, instance_run, &a), 0);
-    /* Start the second instance once the first has committed some work. */
-    for (int i = 0; i < 600; i++) {
-        struct bc_runtime_stats st;
-        bc_runtime_stats(a.rt, &st);
-        if (st.committed > 0) {
-            break;
-        }
+    /* Start the second instance once the first has committed work of both partitions, so
+     * that the partition that moves has a changelog to restore from, whichever it is. (Once
+     * some work of either was enough, and the second instance's join revokes the first's
+     * partitions within a heartbeat: the first had often read only one partition by then,
+     * and the moved one had an empty changelog in about 1 run of 10.) */
+    for (int i = 0; i < 600 && !a.committed_both; i++) {
         usleep(50 * 1000);
     }
-    static const char *kafka_b[] = {"session.timeout.ms=4000", "heartbeat.interval.ms=300",
-                                    "transaction.timeout.ms=10000",
-                                    "max.poll.interval.ms=10000", "log_level=0"};
+    assert_true(a.committed_both);
     const char *inputs[] = {"t12.in"};
     const char *outputs[] = {"out=t12.out"};
     struct bc_runtime_settings sb = {
         .pipeline = "t12.p", .worker = "w", .instance = "i2", .brokers = fx->brokers,
         .inputs = inputs, .input_count = 1, .outputs = outputs, .output_count = 1,
-        .commit_interval_ms = 50, .max_batch = 20, .kafka = kafka_b, .kafka_count = 5};
+        .commit_interval_ms = 50, .max_batch = 20};
+    sb.kafka = mock_kafka_settings(&sb.kafka_count);
     char errstr[256];
     struct instance b = {.rt = bc_runtime_new(&count_stage, &sb, errstr, sizeof(errstr)),
                          .stop_after_rebalances = 1};
     assert_non_null(b.rt);
-    seen.store = store_a; /* count_init replaced it; the stages share `seen` */
     assert_int_equal(pthread_create(&tb, NULL, instance_run, &b), 0);
     /* Each ends on its own condition (or the 60 s timeout, which fails `met`). */
     assert_int_equal(pthread_join(ta, NULL), 0);

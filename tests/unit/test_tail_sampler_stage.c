@@ -19,14 +19,13 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 #include "bc_avro.h"
 #include "bc_config.h"
 #include "bc_event.h"
 #include "bc_log.h"
 #include "bc_runtime.h"
+#include "mock_cluster.h"
 
 extern const struct bc_stage tail_sampler_stage;
 extern const struct bc_worker_type bc_tail_sampler_type;
@@ -38,9 +37,7 @@ extern const struct bc_worker_type bc_tail_sampler_type;
 static char schemas_dir[4200]; /* absolute */
 
 struct fixture {
-    rd_kafka_t *owner;
-    rd_kafka_mock_cluster_t *mock;
-    char brokers[256];
+    struct mock_cluster mc;
     struct bc_avro_registry *reg;
     const struct bc_avro_schema *schema;
 };
@@ -154,11 +151,7 @@ static void produce_input(struct fixture *fx, const char *topic)
     }
     qsort(all, n, sizeof(*all), by_end);
     truth.records = (int)n;
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(p);
+    rd_kafka_t *p = mock_producer_new(&fx->mc, topic);
     avro_value_t ev;
     assert_int_equal(bc_avro_value_new(fx->schema, &ev), 0);
     struct bc_avro_buf buf = {0};
@@ -175,8 +168,7 @@ static void produce_input(struct fixture *fx, const char *topic)
                                            RD_KAFKA_V_END),
                          0);
     }
-    assert_int_equal(rd_kafka_flush(p, 10000), 0);
-    rd_kafka_destroy(p);
+    mock_producer_finish(p);
     avro_value_decref(&ev);
     bc_avro_buf_free(&buf);
     free(all);
@@ -186,13 +178,7 @@ static int setup(void **state)
 {
     static struct fixture fx;
     char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
-    fx.owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    assert_non_null(fx.owner);
-    fx.mock = rd_kafka_mock_cluster_new(fx.owner, 1);
-    assert_non_null(fx.mock);
-    snprintf(fx.brokers, sizeof(fx.brokers), "%s", rd_kafka_mock_cluster_bootstraps(fx.mock));
+    assert_int_equal(mock_cluster_start(&fx.mc), 0);
     char root[4096];
     const char *env = getenv("BC_ROOT");
     assert_non_null(realpath(env != NULL ? env : ".", root));
@@ -207,16 +193,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    rd_kafka_mock_cluster_destroy(fx->mock);
-    rd_kafka_destroy(fx->owner);
+    mock_cluster_stop(&fx->mc);
     bc_avro_registry_destroy(fx->reg);
     return 0;
 }
-
-static const char *kafka_settings[] = {
-    "session.timeout.ms=4000", "heartbeat.interval.ms=300", "transaction.timeout.ms=10000",
-    "max.poll.interval.ms=10000", "log_level=0",
-};
 
 static const char *options_yaml = "options:\n"
                                   "  decision_wait: 2s\n"
@@ -250,10 +230,8 @@ static void names(const char *prefix)
 static void topics_create(struct fixture *fx, const char *prefix)
 {
     names(prefix);
-    const char *topics[] = {t_in, t_sampled, t_fates, t_dlq, t_changelog};
-    for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-        assert_int_equal(rd_kafka_mock_topic_create(fx->mock, topics[i], PARTITIONS, 1), 0);
-    }
+    const char *const topics[] = {t_in, t_sampled, t_fates, t_dlq, t_changelog};
+    mock_topics_create(&fx->mc, "", topics, sizeof(topics) / sizeof(topics[0]), PARTITIONS);
 }
 
 static void run_new(struct fixture *fx, struct run *r, const char *yaml)
@@ -276,7 +254,7 @@ static void run_new(struct fixture *fx, struct run *r, const char *yaml)
         .pipeline = t_pipeline,
         .worker = "w",
         .instance = "i1",
-        .brokers = fx->brokers,
+        .brokers = fx->mc.brokers,
         .inputs = inputs,
         .input_count = 1,
         .outputs = outputs,
@@ -286,11 +264,10 @@ static void run_new(struct fixture *fx, struct run *r, const char *yaml)
         .commit_interval_ms = 50,
         .max_batch = 200,
         .tick_interval_ms = 50,
-        .kafka = kafka_settings,
-        .kafka_count = sizeof(kafka_settings) / sizeof(kafka_settings[0]),
         .options = r->options,
         .schemas_dir = schemas_dir,
     };
+    s.kafka = mock_kafka_settings(&s.kafka_count);
     char errstr[256];
     r->rt = bc_runtime_new(&tail_sampler_stage, &s, errstr, sizeof(errstr));
     if (r->rt == NULL) {
@@ -417,40 +394,7 @@ static void on_fate(const rd_kafka_message_t *msg)
 static int consume_all(struct fixture *fx, const char *topic,
                        void (*fn)(const rd_kafka_message_t *msg))
 {
-    char err[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", fx->brokers, err, sizeof(err));
-    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof(err));
-    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(c);
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(PARTITIONS);
-    for (int i = 0; i < PARTITIONS; i++) {
-        rd_kafka_topic_partition_list_add(list, topic, i)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    }
-    assert_int_equal(rd_kafka_assign(c, list), 0);
-    rd_kafka_topic_partition_list_destroy(list);
-    int count = 0, eofs = 0, idle = 0;
-    while (eofs < PARTITIONS && idle < 100) {
-        rd_kafka_message_t *msg = rd_kafka_consumer_poll(c, 100);
-        if (msg == NULL) {
-            idle++;
-            continue;
-        }
-        if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            eofs++;
-        } else if (msg->err == 0) {
-            count++;
-            if (fn != NULL) {
-                fn(msg);
-            }
-        }
-        rd_kafka_message_destroy(msg);
-    }
-    assert_int_equal(eofs, PARTITIONS);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-    return count;
+    return mock_consume_all(&fx->mc, topic, PARTITIONS, fn);
 }
 
 static void test_tail_sampler_keeps_whole_traces_and_restarts_without_repeats(void **state)

@@ -71,6 +71,8 @@ static rd_kafka_t *consumer_new(const struct opts *o)
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
+        /* The end of a partition at once: by default a fetch there waits 500 ms. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
         rd_kafka_conf_destroy(conf);

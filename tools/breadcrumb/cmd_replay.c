@@ -540,6 +540,7 @@ int bc_cmd_replay(int argc, char **argv)
         rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
                           sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0 ||
         (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
         fprintf(stderr, "breadcrumb replay: %s\n", errstr);
         rd_kafka_conf_destroy(conf);

@@ -124,7 +124,9 @@ static rd_kafka_t *group_handle(const char *brokers, const char *group, char *er
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
         rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) != 0 ||
         rd_kafka_conf_set(conf, "client.id", "breadcrumb-status", errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0) {
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0 ||
+        /* The end of a partition at once: by default a fetch there waits 500 ms. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

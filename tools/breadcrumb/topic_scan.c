@@ -13,7 +13,9 @@ int bc_topic_scan(const char *cmd, const char *brokers, const char *topic, int t
         rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0) {
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0 ||
+        /* The end of a partition at once: by default a fetch there waits 500 ms. */
+        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "breadcrumb %s: %s\n", cmd, errstr);
         rd_kafka_conf_destroy(conf);
         return -1;

@@ -139,13 +139,12 @@ static void dedup_fini(struct bc_ctx *ctx)
     bc_ctx_set_state(ctx, NULL);
 }
 
-/* The repartition topic: the worker's output `repartition` in the topology, else
- * `<pipeline>.<worker>.repartition`. Returns 0 or -1 (out of memory). */
+/* The repartition topic: the worker's output `repartition` as the runtime resolved it (an
+ * audit replay's own copy), else `<pipeline>.<worker>.repartition`. Returns 0 or -1 (out of
+ * memory). */
 static int find_repartition(struct bc_ctx *ctx, struct dedup_state *st)
 {
-    const struct bc_config *cfg = bc_ctx_config(ctx);
-    const struct bc_worker *w = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL;
-    const char *topic = w != NULL ? bc_worker_output(w, "repartition") : NULL;
+    const char *topic = bc_ctx_output_topic(ctx, "repartition");
     int rc = topic != NULL ? asprintf(&st->repartition, "%s", topic)
                            : asprintf(&st->repartition, "%s.%s.repartition",
                                       bc_ctx_pipeline(ctx), bc_ctx_worker(ctx));
@@ -190,6 +189,8 @@ static int dedup_init(struct bc_ctx *ctx)
     if (!dedup_key_partition_aligned(st->key) && find_repartition(ctx, st) != 0) {
         return BC_FATAL;
     }
+    /* Inputs are forwarded as written: TrackingEvent, registered at start. */
+    bc_ctx_expect_schema(ctx, st->repartition, "TrackingEvent");
     /* The input topic, for the first occurrences' positions: known here from the topology
      * (else from the first input record, before any decision in aligned mode). */
     const struct bc_config *cfg = bc_ctx_config(ctx);

@@ -915,7 +915,7 @@ static int lb_init(struct bc_ctx *ctx)
     st->values_ready = 1;
     const struct bc_config *cfg = bc_ctx_config(ctx);
     const struct bc_worker *w = cfg != NULL ? bc_config_worker(cfg, bc_ctx_worker(ctx)) : NULL;
-    const char *repart = w != NULL ? bc_worker_output(w, "repartition") : NULL;
+    const char *repart = bc_ctx_output_topic(ctx, "repartition"); /* audit replay: its copy */
     const char *trace = bc_values_str(opts, "trace_topic");
     st->has_orphans = w != NULL && bc_worker_output(w, "orphans") != NULL;
     if (repart == NULL) {

@@ -139,6 +139,12 @@ static int router_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     bc_errors_clear(&errs);
+    for (size_t i = 0; i < router_table_target_count(st->table); i++) {
+        const struct router_target *t = router_table_target(st->table, i);
+        if (t->format == ROUTER_FORMAT_AVRO) { /* registered at start */
+            bc_ctx_expect_schema(ctx, t->topic, "TrackingEvent");
+        }
+    }
     st->decision = router_decision_new(st->table);
     if (metrics_init(ctx, st) != 0) {
         return BC_FATAL;
