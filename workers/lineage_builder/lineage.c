@@ -721,14 +721,12 @@ static int rec_hops_sort(struct lin_rec *r)
 {
     size_t n = r->n_hops;
     struct rec_sort small[16];
+    struct lin_hop small_sorted[16];
     struct rec_sort *v = n <= 16 ? small : malloc(n * sizeof(*v));
-    struct lin_hop *sorted = malloc((n ? n : 1) * sizeof(*sorted));
+    struct lin_hop *sorted = n <= 16 ? small_sorted : malloc(n * sizeof(*sorted));
+    int rc = -1;
     if (v == NULL || sorted == NULL) {
-        if (v != small) {
-            free(v);
-        }
-        free(sorted);
-        return -1;
+        goto done;
     }
     for (size_t i = 0; i < n; i++) {
         v[i].hop = &r->hops[i];
@@ -742,11 +740,15 @@ static int rec_hops_sort(struct lin_rec *r)
         sorted[i] = *v[i].hop;
     }
     memcpy(r->hops, sorted, n * sizeof(*sorted));
-    free(sorted);
+    rc = 0;
+done:
     if (v != small) {
         free(v);
     }
-    return 0;
+    if (sorted != small_sorted) {
+        free(sorted);
+    }
+    return rc;
 }
 
 int lin_rec_merge(struct lin_rec *r, const struct lin_rec *fact)
