@@ -169,6 +169,14 @@ int bc_avro_decode(const struct bc_avro_registry *reg, const struct bc_avro_sche
                    const void *data, size_t len, avro_value_t *value, char *errstr,
                    size_t errstr_size);
 
+/* bc_avro_decode of the top-level fields of reader whose bit is set in fields (bit i: the
+ * reader's field i, for i < 64; fields from 64 on are always decoded; 0: every field): the
+ * others are skipped (bounds-checked only) and left reset. For a stage that reads a few
+ * fields of a large record. */
+int bc_avro_decode_fields(const struct bc_avro_registry *reg, const struct bc_avro_schema *reader,
+                          const void *data, size_t len, avro_value_t *value, uint64_t fields,
+                          char *errstr, size_t errstr_size);
+
 /* Decodes a headerless Avro body written with writer's schema as reader's type (NULL: as
  * writer). The two must be versions of one subject (or the same schema). */
 int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,

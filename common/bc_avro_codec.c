@@ -469,7 +469,15 @@ struct dec {
     struct err_path ep;
     char *scratch; /* NUL-terminated copies of long strings */
     size_t scratch_cap;
+    uint64_t fields; /* nonzero: the top-level reader fields to decode (bc_avro_decode_fields) */
 };
+
+/* Whether the top-level record's reader field index is skipped (bc_avro_decode_fields). */
+static int dec_masked(const struct dec *d, int reader_index)
+{
+    return d->fields != 0 && d->depth == 1 && reader_index < 64 &&
+           !(d->fields >> reader_index & 1);
+}
 
 static int dec_fail(struct dec *d, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -795,7 +803,7 @@ static int dec_record(struct dec *d, const struct bc_avro_res *res, avro_value_t
     }
     for (size_t i = 0; i < w->n; i++) {
         const struct bc_avro_res_field *f = &res->fields[i];
-        if (f->reader_index < 0) {
+        if (f->reader_index < 0 || dec_masked(d, f->reader_index)) {
             if (dec_skip(d, w->fields[i].type) != 0) {
                 path_prepend(&d->ep, ".%s", w->fields[i].name);
                 return -1;
@@ -813,6 +821,9 @@ static int dec_record(struct dec *d, const struct bc_avro_res *res, avro_value_t
     }
     for (size_t k = 0; k < res->ndefaults; k++) {
         const struct bc_avro_res_default *df = &res->defaults[k];
+        if (dec_masked(d, df->reader_index)) {
+            continue;
+        }
         avro_value_t child;
         if (avro_value_get_by_index(out, (size_t)df->reader_index, &child, NULL) != 0) {
             return dec_fail(d, BC_AVRO_ERR_MALFORMED, "no field %d", df->reader_index);
@@ -937,10 +948,10 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
     return dec_fail(d, BC_AVRO_ERR_MALFORMED, "bad plan");
 }
 
-int bc_avro_decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,
-                        avro_value_t *value, char *errstr, size_t errstr_size)
+static int decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,
+                       avro_value_t *value, uint64_t fields, char *errstr, size_t errstr_size)
 {
-    struct dec d = {.p = data, .end = (const uint8_t *)data + len};
+    struct dec d = {.p = data, .end = (const uint8_t *)data + len, .fields = fields};
     avro_value_reset(value);
     int rc = dec_res(&d, plan->root, value);
     if (rc == 0 && d.p != d.end) {
@@ -955,6 +966,12 @@ int bc_avro_decode_plan(const struct bc_avro_plan *plan, const void *data, size_
     return 0;
 }
 
+int bc_avro_decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,
+                        avro_value_t *value, char *errstr, size_t errstr_size)
+{
+    return decode_plan(plan, data, len, value, 0, errstr, errstr_size);
+}
+
 static const struct bc_avro_plan *find_plan(const struct bc_avro_schema *writer,
                                             const struct bc_avro_schema *reader)
 {
@@ -966,9 +983,9 @@ static const struct bc_avro_plan *find_plan(const struct bc_avro_schema *writer,
     return NULL;
 }
 
-int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,
-                        const void *data, size_t len, avro_value_t *value, char *errstr,
-                        size_t errstr_size)
+static int decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,
+                       const void *data, size_t len, avro_value_t *value, uint64_t fields,
+                       char *errstr, size_t errstr_size)
 {
     if (reader == NULL) {
         reader = writer;
@@ -985,7 +1002,14 @@ int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avr
                  reader->version);
         return BC_AVRO_ERR_ARG;
     }
-    return bc_avro_decode_plan(plan, data, len, value, errstr, errstr_size);
+    return decode_plan(plan, data, len, value, fields, errstr, errstr_size);
+}
+
+int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,
+                        const void *data, size_t len, avro_value_t *value, char *errstr,
+                        size_t errstr_size)
+{
+    return decode_body(writer, reader, data, len, value, 0, errstr, errstr_size);
 }
 
 int bc_avro_peek(const struct bc_avro_registry *reg, const void *data, size_t len,
@@ -1015,15 +1039,22 @@ int bc_avro_peek(const struct bc_avro_registry *reg, const void *data, size_t le
     return 0;
 }
 
-int bc_avro_decode(const struct bc_avro_registry *reg, const struct bc_avro_schema *reader,
-                   const void *data, size_t len, avro_value_t *value, char *errstr,
-                   size_t errstr_size)
+int bc_avro_decode_fields(const struct bc_avro_registry *reg, const struct bc_avro_schema *reader,
+                          const void *data, size_t len, avro_value_t *value, uint64_t fields,
+                          char *errstr, size_t errstr_size)
 {
     const struct bc_avro_schema *writer;
     int rc = bc_avro_peek(reg, data, len, &writer, errstr, errstr_size);
     if (rc != 0) {
         return rc;
     }
-    return bc_avro_decode_body(writer, reader, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
-                               len - BC_AVRO_HEADER_SIZE, value, errstr, errstr_size);
+    return decode_body(writer, reader, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
+                       len - BC_AVRO_HEADER_SIZE, value, fields, errstr, errstr_size);
+}
+
+int bc_avro_decode(const struct bc_avro_registry *reg, const struct bc_avro_schema *reader,
+                   const void *data, size_t len, avro_value_t *value, char *errstr,
+                   size_t errstr_size)
+{
+    return bc_avro_decode_fields(reg, reader, data, len, value, 0, errstr, errstr_size);
 }

@@ -163,6 +163,30 @@ static void test_avro_event_build_encode_read(void **state)
     assert_int_equal(bc_any_get(&any, &inner), BC_ANY_STRING);
     assert_int_equal(bc_event_kv_find(&attrs, "missing", &any), -1);
 
+    /* Only some fields: those decode as in full, the others are skipped (left unset), and a
+     * truncated record still fails. */
+    uint64_t fields = (1u << BC_EV_EVENT_ID) | (1u << BC_EV_KIND) | (1u << BC_EV_SOURCE);
+    assert_int_equal(bc_avro_decode_fields(reg, te, buf.data, buf.len, &out, fields, errstr,
+                                           sizeof(errstr)),
+                     0);
+    assert_string_equal(bc_event_get_string(&out, BC_EV_EVENT_ID, NULL),
+                        "0123456789abcdef0123456789abcdef");
+    assert_int_equal(bc_event_get_enum(&out, BC_EV_KIND, &kind), 0);
+    assert_int_equal(kind, BC_EVENT_SPAN);
+    avro_value_t source, f;
+    assert_int_equal(bc_event_field(&out, BC_EV_SOURCE, &source), 0);
+    assert_int_equal(avro_value_get_by_name(&source, "offset", &f, NULL), 0);
+    assert_int_equal(avro_value_get_long(&f, &l), 0);
+    assert_int_equal(l, 77);
+    assert_null(bc_event_get_string(&out, BC_EV_TRACE_ID, NULL));
+    assert_int_equal(bc_event_field(&out, BC_EV_ATTRIBUTES, &attrs), 0);
+    size_t n_attrs = 1;
+    assert_int_equal(avro_value_get_size(&attrs, &n_attrs), 0);
+    assert_int_equal(n_attrs, 0);
+    assert_int_not_equal(bc_avro_decode_fields(reg, te, buf.data, buf.len - 1, &out, fields,
+                                               errstr, sizeof(errstr)),
+                         0);
+
     /* A cleared event still needs its required strings. */
     assert_int_equal(bc_event_clear(&ev), 0);
     assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), BC_AVRO_ERR_VALUE);

@@ -328,12 +328,151 @@ static void test_lineage_openlineage_inferred(void **state)
     json_decref(st);
 }
 
+/* A random fact of one event (a small alphabet, so that hops share positions, link up and
+ * repeat): deterministic from seed. */
+static int rnd(uint64_t *seed, int n)
+{
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (int)((*seed >> 33) % (uint64_t)n);
+}
+
+#define RND(n) rnd(seed, n)
+
+static json_t *random_fact(uint64_t *seed)
+{
+    static const char *topics[] = {"tracking.normalized", "tracking.unique", "sink.traces",
+                                   "tracking.fates"};
+    static const char *fates[] = {NULL, NULL, "deduplicated", "dropped", "routed"};
+    static const char *workers[] = {"tracking.normalizer", "tracking.deduplicator"};
+    const char *topic = topics[RND(4)];
+    int partition = RND(2), offset = RND(4);
+    const char *fate = fates[RND(5)];
+    char detail[128];
+    const char *d = detail;
+    switch (RND(6)) {
+    case 0:
+        d = NULL;
+        break;
+    case 1:
+        snprintf(detail, sizeof(detail), "from %s:%d:%d", topics[RND(4)], RND(2), RND(4));
+        break;
+    case 2:
+        snprintf(detail, sizeof(detail), "from %s:%d:%d:%d", topics[RND(4)], RND(2), RND(4),
+                 RND(3));
+        break;
+    case 3:
+        /* Not as the runtime writes positions (never a parent): "01", "+1", "-0". */
+        snprintf(detail, sizeof(detail), "from %s:%s:%d", topics[RND(4)],
+                 RND(2) ? "01" : RND(2) ? "+1" : "-0", RND(4));
+        break;
+    default:
+        snprintf(detail, sizeof(detail), "duplicate, first seen at x:%d:%d", RND(2), RND(4));
+    }
+    int has_raw = RND(3);
+    char tid[40];
+    snprintf(tid, sizeof(tid), "%032d", RND(3));
+    const char *trace = RND(2) ? tid : NULL;
+    const char *raw_topic = has_raw ? (RND(2) ? "tracking.raw" : "a.raw") : NULL;
+    int raw_partition = RND(3) - 1, raw_offset = RND(5), raw_index = RND(2);
+    const char *worker = workers[RND(2)], *hash = RND(2) ? "h1" : "h2";
+    json_t *fact = lin_fact_new(EID, trace, raw_topic, raw_partition, raw_offset, raw_index,
+                                worker, hash, topic, partition, offset, fate, d);
+    /* The same fact in the stored form reads back as the same record. */
+    static uint8_t *buf;
+    static size_t cap;
+    size_t len;
+    struct lin_rec r = {0};
+    assert_int_equal(lin_fact_encode(EID, trace, raw_topic, raw_partition, raw_offset, raw_index,
+                                     worker, hash, topic, partition, offset, fate, d, &buf, &cap,
+                                     &len),
+                     0);
+    assert_int_equal(lin_rec_decode(&r, buf, len), 0);
+    json_t *back = lin_rec_to_json(&r);
+    assert_true(json_equal(back, fact));
+    json_decref(back);
+    lin_rec_free(&r);
+    return fact;
+}
+
+/* The worker's C records (lin_rec_*) merge exactly like lin_merge: same changes, same
+ * record, the same LineageRecord bytes, and the stored form reads back the same. */
+static void test_lineage_rec_equivalent(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = NULL;
+    char errstr[256];
+    assert_int_equal(bc_avro_registry_load("schemas", &reg, errstr, sizeof(errstr)), 0);
+    const struct bc_avro_schema *schema = bc_avro_registry_lookup(reg, "LineageRecord");
+    assert_non_null(schema);
+    avro_value_t v;
+    assert_int_equal(bc_avro_value_new(schema, &v), 0);
+    struct bc_avro_buf want = {0}, got = {0};
+    struct lin_rec rec = {0}, fact = {0}, back = {0};
+    uint8_t *stored = NULL;
+    size_t stored_cap = 0, stored_len;
+    uint64_t seed = 42;
+    for (int round = 0; round < 300; round++) {
+        json_t *json = lin_record_new(EID);
+        assert_int_equal(lin_rec_reset(&rec, EID), 0);
+        int facts_n = 1 + round % 24; /* up to more hops than the sort keeps on the stack */
+        for (int i = 0; i < facts_n; i++) {
+            json_t *f = random_fact(&seed);
+            assert_int_equal(lin_rec_from_json(&fact, f), 0);
+            int a = lin_merge(json, f);
+            /* Through the stored form, as the worker does between facts. */
+            assert_int_equal(lin_rec_encode(&rec, &stored, &stored_cap, &stored_len), 0);
+            assert_int_equal(lin_rec_decode(&back, stored, stored_len), 0);
+            int b = lin_rec_merge(&back, &fact);
+            assert_int_equal(a, b);
+            assert_int_equal(lin_rec_merge(&rec, &fact), b);
+            json_t *c = lin_rec_to_json(&back);
+            if (!json_equal(c, json)) {
+                char *x = json_dumps(c, JSON_COMPACT), *y = json_dumps(json, JSON_COMPACT);
+                fail_msg("round %d fact %d:\n C    %s\n JSON %s", round, i, x, y);
+            }
+            json_decref(c);
+            json_decref(f);
+        }
+        assert_int_equal(bc_avro_from_json(schema, json, &v, errstr, sizeof(errstr)), 0);
+        assert_int_equal(bc_avro_encode(schema, &v, &want, errstr, sizeof(errstr)), 0);
+        assert_int_equal(lin_rec_to_avro(&rec, &v, errstr, sizeof(errstr)), 0);
+        assert_int_equal(bc_avro_encode(schema, &v, &got, errstr, sizeof(errstr)), 0);
+        assert_int_equal(got.len, want.len);
+        assert_memory_equal(got.data, want.data, want.len);
+        /* The JSON form earlier versions stored reads as the same record. */
+        char *text = json_dumps(json, JSON_COMPACT);
+        assert_int_equal(lin_rec_decode(&back, text, strlen(text)), 0);
+        json_t *c = lin_rec_to_json(&back);
+        assert_true(json_equal(c, json));
+        json_decref(c);
+        free(text);
+        json_decref(json);
+    }
+    /* Malformed stored values are refused, never read past. */
+    assert_int_equal(lin_rec_encode(&rec, &stored, &stored_cap, &stored_len), 0);
+    for (size_t cut = 0; cut < stored_len; cut++) {
+        assert_int_equal(lin_rec_decode(&back, stored, cut), -1);
+    }
+    assert_int_equal(lin_fact_encode(EID, NULL, NULL, 0, 0, 0, NULL, "h", "t", 0, 0, NULL, NULL,
+                                     &stored, &stored_cap, &stored_len),
+                     -1);
+    free(stored);
+    lin_rec_free(&rec);
+    lin_rec_free(&fact);
+    lin_rec_free(&back);
+    avro_value_decref(&v);
+    bc_avro_buf_free(&want);
+    bc_avro_buf_free(&got);
+    bc_avro_registry_destroy(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lineage_merge_order_independent),
         cmocka_unit_test(test_lineage_merge_idempotent),
         cmocka_unit_test(test_lineage_avro),
+        cmocka_unit_test(test_lineage_rec_equivalent),
         cmocka_unit_test(test_lineage_pos_strip),
         cmocka_unit_test(test_lineage_trace_orphans),
         cmocka_unit_test(test_lineage_openlineage_lifecycle),

@@ -21,6 +21,10 @@
  * hops are ordered by depth along their from-links (the first hop after raw is depth 0, a
  * fate hop sits under the hop that wrote the record it consumed), then by topic, partition,
  * offset, fate and worker.
+ *
+ * The JSON form is the reference (and what earlier versions stored and sent); the worker
+ * uses struct lin_rec below, which merges to the same record (a unit test checks it on
+ * random facts) and is stored and sent in a compact binary form.
  */
 #ifndef LINEAGE_H
 #define LINEAGE_H
@@ -28,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <avro.h>
 #include <jansson.h>
 
 /* A new empty record for event_id (no raw: partition -1). */
@@ -47,6 +52,74 @@ int lin_merge(json_t *record, const json_t *fact);
 /* "topic:partition:offset" of a "from" detail or a bc.src value without its ":index":
  * copies into buf (cap bytes). Returns 0, or -1 when s is not of that form. */
 int lin_pos_strip_index(const char *s, size_t len, char *buf, size_t cap);
+
+/* ---- records without JSON (the worker's hot path) ------------------------------------ */
+
+/* The same record and facts as plain C values, merged with exactly lin_merge's rules (same
+ * hop order, same result), for the worker: no JSON tree per fact, one reusable value.
+ * Strings are NUL-terminated and owned by the record (an arena kept across lin_rec_reset). */
+struct lin_hop {
+    const char *worker, *config_hash, *topic; /* never NULL */
+    int32_t partition;
+    int64_t offset;
+    const char *fate;   /* NULL: emitted */
+    const char *detail; /* NULL: none */
+};
+
+struct lin_chunk;
+
+struct lin_rec {
+    const char *event_id;  /* never NULL after lin_rec_reset */
+    const char *trace_id;  /* NULL: none */
+    int raw_known;         /* 0: a fact with "raw": null (a record always has a raw) */
+    const char *raw_topic; /* "" with raw_partition -1: not known yet */
+    int32_t raw_partition;
+    int64_t raw_offset;
+    int32_t raw_index;
+    struct lin_hop *hops;
+    size_t n_hops, cap_hops;
+    struct lin_chunk *chunks; /* the strings */
+};
+
+/* A zeroed lin_rec is valid and empty; lin_rec_free frees it (and leaves it zeroed). */
+void lin_rec_free(struct lin_rec *r);
+
+/* Makes r the new empty record of event_id (as lin_record_new), keeping its memory. Returns
+ * 0 or -1 (out of memory). */
+int lin_rec_reset(struct lin_rec *r, const char *event_id);
+
+/* Sets r (reset first) from a record or a fact as JSON (lin_record_new / lin_fact_new's
+ * shapes; a fact's "raw": null leaves raw_known 0). Returns 0, or -1 when malformed (what
+ * lin_merge rejects). */
+int lin_rec_from_json(struct lin_rec *r, const json_t *json);
+
+/* r as JSON in lin_record_new's shape (new reference), or NULL (out of memory). */
+json_t *lin_rec_to_json(const struct lin_rec *r);
+
+/* Merges fact into r like lin_merge. Returns 1 when r changed, 0 when not, -1 when out of
+ * memory. */
+int lin_rec_merge(struct lin_rec *r, const struct lin_rec *fact);
+
+/* The stored form of a record (store `lineage`): a compact binary layout starting with byte
+ * LIN_REC_MAGIC. lin_rec_decode also reads the JSON form earlier versions stored. encode
+ * replaces *buf's contents (grown as needed, *cap its size) and sets *len. Both return 0 or
+ * -1 (malformed input, out of memory). */
+#define LIN_REC_MAGIC 0x01
+int lin_rec_encode(const struct lin_rec *r, uint8_t **buf, size_t *cap, size_t *len);
+int lin_rec_decode(struct lin_rec *r, const void *data, size_t len);
+
+/* The fact lin_fact_new would make (same arguments), in the stored form: what the first
+ * step writes to the hops topic. Replaces *buf's contents like lin_rec_encode. */
+int lin_fact_encode(const char *event_id, const char *trace_id, const char *raw_topic,
+                    int32_t raw_partition, int64_t raw_offset, int32_t raw_index,
+                    const char *worker, const char *config_hash, const char *topic,
+                    int32_t partition, int64_t offset, const char *fate, const char *detail,
+                    uint8_t **buf, size_t *cap, size_t *len);
+
+/* Fills value, a generic value of schemas/LineageRecord.v1.avsc (reset first), from r.
+ * Returns 0, or -1 with the reason in errstr (a fate that is not a FateKind symbol). */
+int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
+                    size_t errstr_size);
 
 /* ---- traces --------------------------------------------------------------------------- */
 

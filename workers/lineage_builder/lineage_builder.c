@@ -8,13 +8,16 @@
  * key), so the builder works in two steps in one process, like the deduplicator's
  * repartition mode:
  *   1. every record of a chain topic, fate or dead letter becomes a hop fact (lineage.h: a
- *      one-hop LineageRecord as JSON) written to output `repartition` keyed by its event_id; a
+ *      one-hop record in lin_fact_encode's binary form; earlier versions wrote it as JSON,
+ *      still read) written to output `repartition` keyed by its event_id; a
  *      fate or dead letter whose event_id is unknown (the normalizer's dead letters of raw
  *      records, a router or sampler drop) is keyed "topic:partition:offset" of the record
  *      it consumed, which `breadcrumb lineage` joins at query time;
  *   2. the hops topic is also an input: its partition P holds every fact of the event_ids
- *      hashing to P, merged in store `lineage` (partition P, key event_id) and the merged
- *      record written to `lineage` (Avro LineageRecord) whenever it changed.
+ *      hashing to P, merged in store `lineage` (partition P, key event_id; lin_rec_encode's
+ *      binary form, or JSON as earlier versions stored it) and the merged record written to
+ *      `lineage` (Avro LineageRecord) whenever it changed. Both steps work on C values
+ *      (struct lin_rec), no JSON tree per record.
  * Merging is a set union (lineage.c), so redelivery after an abort and replays change
  * nothing: same facts, same bytes.
  *
@@ -75,6 +78,10 @@ struct lb_state {
     int64_t *trace_time, *last_sweep;
     uint8_t *set_buf;
     size_t set_cap;
+    /* Merging (step 2): the fact and the record at hand, and the record's stored form. */
+    struct lin_rec fact, record;
+    uint8_t *store_buf, *fact_buf;
+    size_t store_cap, fact_cap;
     /* Counters (logged at the end and every sweep that decided something). */
     uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans;
 };
@@ -99,7 +106,7 @@ static const char *header_str(const struct bc_record *rec, const char *name, cha
     return buf;
 }
 
-/* Writes fact (steals) to `hops` keyed by key. */
+/* Writes a run fact (steals; JSON) to `repartition` keyed by key. */
 static int emit_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
                      const char *key, json_t *fact)
 {
@@ -128,6 +135,32 @@ static int avro_str(avro_value_t *rec, const char *field, const char **out)
     return avro_value_get_string(&f, out, &len);
 }
 
+/* Writes a hop fact (lin_fact_encode's arguments; event_id is also the key) to
+ * `repartition`. */
+static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                         const char *event_id, const char *trace_id, const char *raw_topic,
+                         int32_t raw_partition, int64_t raw_offset, int32_t raw_index,
+                         const char *worker, const char *config_hash, const char *topic,
+                         int32_t partition, int64_t offset, const char *fate,
+                         const char *detail)
+{
+    size_t len;
+    const char *key = event_id;
+    if (lin_fact_encode(event_id, trace_id, raw_topic, raw_partition, raw_offset, raw_index,
+                        worker, config_hash, topic, partition, offset, fate, detail,
+                        &st->fact_buf, &st->fact_cap, &len) != 0) {
+        return BC_FATAL;
+    }
+    st->facts++;
+    return bc_emit(ctx, rec, "repartition", key, strlen(key), st->fact_buf, len, NULL);
+}
+
+/* The TrackingEvent fields a hop fact and the trace view read: the rest of a record (its
+ * attributes, body, events) is skipped, not decoded. */
+#define CHAIN_FIELDS                                                                            \
+    ((1u << BC_EV_EVENT_ID) | (1u << BC_EV_KIND) | (1u << BC_EV_TRACE_ID) |                    \
+     (1u << BC_EV_SPAN_ID) | (1u << BC_EV_PARENT_SPAN_ID) | (1u << BC_EV_SOURCE))
+
 /* ---- step 1: facts ---------------------------------------------------------------------- */
 
 /* A TrackingEvent (Avro) or a JSON sink record written by a chain worker. */
@@ -145,8 +178,8 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
         return BC_OK;
     }
     if (value[0] == 0x00) {
-        if (bc_avro_decode(st->registry, st->te, value, value_len, &st->te_value, errstr,
-                           sizeof(errstr)) != 0) {
+        if (bc_avro_decode_fields(st->registry, st->te, value, value_len, &st->te_value,
+                                  CHAIN_FIELDS, errstr, sizeof(errstr)) != 0) {
             return bc_dead_letter(ctx, rec, "undecodable", errstr);
         }
         size_t len;
@@ -228,14 +261,11 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
             }
         }
     }
-    json_t *fact = lin_fact_new(event_id, trace_id, raw_topic, raw_partition, raw_offset,
-                                raw_index, worker, config_hash, bc_record_topic(rec),
-                                bc_record_partition(rec), bc_record_offset(rec), NULL,
-                                src[0] != '\0' ? pos_detail : NULL);
-    char key[64];
-    snprintf(key, sizeof(key), "%s", event_id);
+    int erc = emit_hop_fact(ctx, st, rec, event_id, trace_id, raw_topic, raw_partition,
+                            raw_offset, raw_index, worker, config_hash, bc_record_topic(rec),
+                            bc_record_partition(rec), bc_record_offset(rec), NULL,
+                            src[0] != '\0' ? pos_detail : NULL);
     json_decref(json);
-    int erc = emit_fact(ctx, st, rec, key, fact);
     return erc != BC_OK ? erc : rc;
 }
 
@@ -265,8 +295,8 @@ static const char *event_id_of(struct lb_state *st, const void *value, size_t le
     char errstr[128];
     size_t id_len;
     if (value == NULL || len == 0 || ((const uint8_t *)value)[0] != 0x00 ||
-        bc_avro_decode(st->registry, st->te, value, len, &st->te_value, errstr,
-                       sizeof(errstr)) != 0) {
+        bc_avro_decode_fields(st->registry, st->te, value, len, &st->te_value,
+                              1u << BC_EV_EVENT_ID, errstr, sizeof(errstr)) != 0) {
         return NULL;
     }
     return bc_event_get_string(&st->te_value, BC_EV_EVENT_ID, &id_len);
@@ -326,11 +356,11 @@ static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_
         snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, topic, partition, offset);
     }
     int positional = event_id == NULL || event_id[0] == '\0';
-    json_t *fact = lin_fact_new(key, NULL, positional ? topic : NULL, partition, offset, 0, worker,
-                                config_hash, topic, partition, offset,
-                                kind != NULL ? kind : "dropped", detail);
+    int rc = emit_hop_fact(ctx, st, rec, key, NULL, positional ? topic : NULL, partition, offset,
+                           0, worker, config_hash, topic, partition, offset,
+                           kind != NULL ? kind : "dropped", detail);
     json_decref(fate);
-    return emit_fact(ctx, st, rec, key, fact);
+    return rc;
 }
 
 /* A dead letter: the worker could not process its source. */
@@ -372,9 +402,8 @@ static int dlq_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_r
     }
     /* Without an event_id the record is known by its position: that is its raw record. */
     int positional = event_id == NULL || event_id[0] == '\0';
-    json_t *fact = lin_fact_new(key, NULL, positional ? topic : NULL, partition, offset, 0, worker,
-                                config_hash, topic, partition, offset, "dead_lettered", detail);
-    return emit_fact(ctx, st, rec, key, fact);
+    return emit_hop_fact(ctx, st, rec, key, NULL, positional ? topic : NULL, partition, offset, 0,
+                         worker, config_hash, topic, partition, offset, "dead_lettered", detail);
 }
 
 /* ---- step 2: merging -------------------------------------------------------------------- */
@@ -431,13 +460,22 @@ static int merge_run_fact(struct bc_ctx *ctx, struct lb_state *st, const struct 
     return rc;
 }
 
+static int merge_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                          const void *key, size_t key_len);
+
 static int merge_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec)
 {
     size_t key_len, value_len;
     const void *key = bc_record_key(rec, &key_len);
     const void *value = bc_record_value(rec, &value_len);
-    int32_t partition = bc_record_partition(rec);
-    char errstr[256];
+    if (key != NULL && value != NULL && value_len > 0 &&
+        ((const uint8_t *)value)[0] == LIN_REC_MAGIC) {
+        if (lin_rec_decode(&st->fact, value, value_len) != 0 || st->fact.n_hops == 0) {
+            return bc_dead_letter(ctx, rec, "undecodable", "malformed lineage hop fact");
+        }
+        return merge_hop_fact(ctx, st, rec, key, key_len);
+    }
+    /* JSON: a run fact, or a hop fact of an earlier version. */
     json_t *fact = value != NULL ? json_loadb(value, value_len, 0, NULL) : NULL;
     if (key != NULL && json_is_object(json_object_get(fact, "run"))) {
         if (st->ol_topic == NULL) {
@@ -451,47 +489,51 @@ static int merge_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_r
         json_decref(fact);
         return bc_dead_letter(ctx, rec, "undecodable", "not a lineage hop fact");
     }
+    int bad = lin_rec_from_json(&st->fact, fact) != 0;
+    json_decref(fact);
+    if (bad) {
+        return bc_dead_letter(ctx, rec, "undecodable", "malformed lineage hop fact");
+    }
+    return merge_hop_fact(ctx, st, rec, key, key_len);
+}
+
+/* Merges st->fact into the stored record of key; writes the record when it changed. */
+static int merge_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
+                          const void *key, size_t key_len)
+{
+    int32_t partition = bc_record_partition(rec);
+    char errstr[256];
     const void *old;
     size_t old_len;
-    json_t *record = NULL;
-    if (bc_store_get(st->lineage_store, partition, key, key_len, &old, &old_len, NULL)) {
-        record = json_loadb(old, old_len, 0, NULL);
+    if (!bc_store_get(st->lineage_store, partition, key, key_len, &old, &old_len, NULL) ||
+        lin_rec_decode(&st->record, old, old_len) != 0) {
+        if (lin_rec_reset(&st->record, st->fact.event_id) != 0) {
+            return BC_FATAL;
+        }
     }
-    if (record == NULL) {
-        record = lin_record_new(event_id);
-    }
-    int changed = lin_merge(record, fact);
-    json_decref(fact);
+    int changed = lin_rec_merge(&st->record, &st->fact);
     if (changed < 0) {
-        json_decref(record);
-        return bc_dead_letter(ctx, rec, "undecodable", "malformed lineage hop fact");
+        return BC_FATAL;
     }
     st->merges++;
     if (changed == 0) {
-        json_decref(record);
         return BC_OK;
     }
-    char *text = json_dumps(record, JSON_COMPACT);
-    int rc = BC_FATAL;
-    if (text == NULL) {
-        goto done;
+    size_t len;
+    if (lin_rec_encode(&st->record, &st->store_buf, &st->store_cap, &len) != 0) {
+        return BC_FATAL;
     }
-    if (bc_store_put(st->lineage_store, partition, key, key_len, text, strlen(text),
+    if (bc_store_put(st->lineage_store, partition, key, key_len, st->store_buf, len,
                      bc_record_timestamp(rec)) != 0) {
-        rc = bc_dead_letter(ctx, rec, "store_full", "lineage store refused the record");
-        goto done;
+        return bc_dead_letter(ctx, rec, "store_full", "lineage store refused the record");
     }
-    if (bc_avro_from_json(st->lineage, record, &st->lineage_value, errstr, sizeof(errstr)) != 0 ||
+    if (lin_rec_to_avro(&st->record, &st->lineage_value, errstr, sizeof(errstr)) != 0 ||
         bc_avro_encode(st->lineage, &st->lineage_value, &st->buf, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot encode LineageRecord", "error", errstr, NULL);
-        goto done;
+        return BC_FATAL;
     }
-    rc = bc_emit(ctx, rec, "lineage", key, key_len, st->buf.data, st->buf.len, NULL);
     st->records++;
-done:
-    free(text);
-    json_decref(record);
-    return rc;
+    return bc_emit(ctx, rec, "lineage", key, key_len, st->buf.data, st->buf.len, NULL);
 }
 
 /* ---- orphans ---------------------------------------------------------------------------- */
@@ -819,6 +861,10 @@ static void lb_fini(struct bc_ctx *ctx)
     free(st->last_sweep);
     free(st->trace_time);
     free(st->set_buf);
+    lin_rec_free(&st->fact);
+    lin_rec_free(&st->record);
+    free(st->store_buf);
+    free(st->fact_buf);
     free(st);
     bc_ctx_set_state(ctx, NULL);
 }
