@@ -1603,3 +1603,150 @@ int bc_avro_registry_check(const char *dir, void (*report)(void *opaque, const c
     json_decref(manifest);
     return problems;
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Projections */
+
+struct bc_avro_projection {
+    const struct bc_avro_registry *reg;
+    const char *subject; /* borrowed from the projected schema */
+    struct bc_avro_compiled compiled;
+    avro_value_iface_t *iface;
+    const struct bc_avro_schema **writers; /* plans[i] reads what writers[i] wrote */
+    struct bc_avro_plan **plans;
+    size_t nplans;
+};
+
+void bc_avro_projection_free(struct bc_avro_projection *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < p->nplans; i++) {
+        bc_avro_plan_free(p->plans[i]);
+    }
+    free(p->plans);
+    free(p->writers);
+    if (p->iface != NULL) {
+        avro_value_iface_decref(p->iface);
+    }
+    bc_avro_compiled_free(&p->compiled);
+    free(p);
+}
+
+/* The plan reading writer's records, built at the first one. NULL: not of the subject. */
+static const struct bc_avro_plan *projection_plan(struct bc_avro_projection *p,
+                                                  const struct bc_avro_schema *writer)
+{
+    for (size_t i = 0; i < p->nplans; i++) {
+        if (p->writers[i] == writer) {
+            return p->plans[i];
+        }
+    }
+    if (strcmp(writer->subject, p->subject) != 0) {
+        return NULL;
+    }
+    const struct bc_avro_schema **writers =
+        realloc(p->writers, (p->nplans + 1) * sizeof(*writers));
+    if (writers == NULL) {
+        return NULL;
+    }
+    p->writers = writers;
+    struct bc_avro_plan **plans = realloc(p->plans, (p->nplans + 1) * sizeof(*plans));
+    if (plans == NULL) {
+        return NULL;
+    }
+    p->plans = plans;
+    struct bc_avro_plan *plan = bc_avro_plan_build(writer->compiled.root, p->compiled.root);
+    if (plan == NULL) {
+        return NULL;
+    }
+    p->writers[p->nplans] = writer;
+    p->plans[p->nplans++] = plan;
+    return plan;
+}
+
+struct bc_avro_projection *bc_avro_projection_new(const struct bc_avro_registry *reg,
+                                                  const struct bc_avro_schema *schema,
+                                                  const char *const *fields, size_t n,
+                                                  char *errstr, size_t errstr_size)
+{
+    struct bc_avro_projection *p = calloc(1, sizeof(*p));
+    json_t *root = json_deep_copy(schema->compiled.json);
+    json_t *kept = json_array();
+    json_t *all = json_object_get(root, "fields");
+    char *text = NULL;
+    if (p == NULL || root == NULL || kept == NULL || !json_is_array(all)) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    p->reg = reg;
+    p->subject = schema->subject;
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        json_t *f;
+        int found = 0;
+        json_array_foreach(all, j, f)
+        {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            if (name != NULL && strcmp(name, fields[i]) == 0) {
+                json_array_append(kept, f);
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            snprintf(errstr, errstr_size, "%s has no field %s", schema->subject, fields[i]);
+            goto fail;
+        }
+    }
+    json_object_set(root, "fields", kept);
+    text = json_dumps(root, JSON_COMPACT);
+    if (text == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    char why[400];
+    if (bc_avro_compile(text, &p->compiled, why, sizeof(why)) != 0) {
+        snprintf(errstr, errstr_size, "projection of %s: %s", schema->subject, why);
+        goto fail;
+    }
+    p->iface = avro_generic_class_from_schema(p->compiled.schema);
+    if (p->iface == NULL) {
+        snprintf(errstr, errstr_size, "projection of %s: %s", schema->subject, avro_strerror());
+        goto fail;
+    }
+    free(text);
+    json_decref(kept);
+    json_decref(root);
+    return p;
+fail:
+    free(text);
+    json_decref(kept);
+    json_decref(root);
+    bc_avro_projection_free(p);
+    return NULL;
+}
+
+int bc_avro_projection_value_new(const struct bc_avro_projection *p, avro_value_t *value)
+{
+    return avro_generic_value_new(p->iface, value) == 0 ? 0 : -1;
+}
+
+int bc_avro_projection_decode(struct bc_avro_projection *p, const void *data, size_t len,
+                              avro_value_t *value, char *errstr, size_t errstr_size)
+{
+    const struct bc_avro_schema *writer;
+    int rc = bc_avro_peek(p->reg, data, len, &writer, errstr, errstr_size);
+    if (rc != 0) {
+        return rc;
+    }
+    const struct bc_avro_plan *plan = projection_plan(p, writer);
+    if (plan == NULL) {
+        snprintf(errstr, errstr_size, "record written as %s v%d (id %d) cannot be read as %s",
+                 writer->subject, writer->version, (int)writer->id, p->subject);
+        return BC_AVRO_ERR_INCOMPATIBLE;
+    }
+    return bc_avro_decode_plan(plan, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
+                               len - BC_AVRO_HEADER_SIZE, value, errstr, errstr_size);
+}
