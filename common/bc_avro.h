@@ -230,26 +230,4 @@ int bc_avro_check_compat(const char *old_text, const char *new_text, char *errs,
 int bc_avro_registry_check(const char *dir, void (*report)(void *opaque, const char *message),
                            void *opaque);
 
-/* ---------------------------------------------------------------------------------------
- * Projections: a few top-level fields of a record, read cheaply. A projection of schema keeps
- * the named fields (in the order given: a field naming a type defined in another must come
- * after it) and reads records written with any version of schema's subject: the writer's
- * other fields are skipped (Avro schema resolution) instead of being built into the value,
- * which saves most of a full decode's allocations. Its values have the fields by index in
- * the order given. Not thread-safe (decoding builds the plan of a new writer version). */
-struct bc_avro_projection;
-
-/* Returns the projection, or NULL with errstr (a field schema lacks, a type defined in a
- * field left out, out of memory). */
-struct bc_avro_projection *bc_avro_projection_new(const struct bc_avro_registry *reg,
-                                                  const struct bc_avro_schema *schema,
-                                                  const char *const *fields, size_t n,
-                                                  char *errstr, size_t errstr_size);
-void bc_avro_projection_free(struct bc_avro_projection *p);
-/* A new value of the projection's type (free with avro_value_decref). */
-int bc_avro_projection_value_new(const struct bc_avro_projection *p, avro_value_t *value);
-/* bc_avro_decode with the projection as reader. */
-int bc_avro_projection_decode(struct bc_avro_projection *p, const void *data, size_t len,
-                              avro_value_t *value, char *errstr, size_t errstr_size);
-
 #endif

@@ -582,8 +582,8 @@ static int dec_block(struct dec *d, const struct bc_avro_node *items, int64_t *c
 }
 
 /* Skips a value of node's type with the checks a decode makes, the same errors at the same
- * paths: a projection (bc_avro_projection), which skips the fields it lacks, rejects exactly
- * the records a full decode rejects. */
+ * paths: a decode that skips fields (a reader without them, bc_avro_decode_fields) rejects
+ * exactly the records a full decode rejects. */
 static int dec_skip(struct dec *d, const struct bc_avro_node *node)
 {
     int64_t l = 0;

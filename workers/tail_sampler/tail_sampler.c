@@ -110,8 +110,8 @@ struct sampler {
     const struct bc_avro_schema *schema;
     avro_value_t ev; /* a whole TrackingEvent, to re-encode kept spans */
     int has_ev;
-    struct bc_avro_projection *proj; /* the fields decode() reads (pfields) */
-    int read_attrs;                  /* a policy reads attributes: they are projected */
+    uint64_t pmask; /* the TrackingEvent fields decode() reads (pindex), for bc_avro_decode_fields */
+    int read_attrs; /* a policy reads attributes: decode() reads them too */
     avro_value_t pv;
     int has_pv;
     struct bc_avro_buf out;
@@ -273,7 +273,7 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
 
 /* ---- decoding -------------------------------------------------------------------------- */
 
-/* What decode() reads of a TrackingEvent: a projection (bc_avro.h) skips the other fields
+/* What decode() reads of a TrackingEvent: bc_avro_decode_fields skips the other fields
  * (names, scopes, bodies, span events, links, the enricher's ownership fields) instead of
  * building them, with the same checks: a record is dead-lettered exactly when a whole
  * decode would fail. Kept spans are re-encoded from a whole decode (reencode()). */
@@ -290,15 +290,16 @@ enum pfield {
     P_RESOURCE_ATTRIBUTES,
     P_COUNT
 };
-static const char *const pfields[P_COUNT] = {
-    "event_id", "kind",   "trace_id", "parent_span_id", "start_time_ns",
-    "end_time_ns", "status", "source",   "attributes",     "resource_attributes"};
+static const int pindex[P_COUNT] = {
+    BC_EV_EVENT_ID,      BC_EV_KIND,   BC_EV_TRACE_ID, BC_EV_PARENT_SPAN_ID,
+    BC_EV_START_TIME_NS, BC_EV_END_TIME_NS, BC_EV_STATUS, BC_EV_SOURCE,
+    BC_EV_ATTRIBUTES,    BC_EV_RESOURCE_ATTRIBUTES};
 
-/* Field f of the decoded projection; a nullable one's value when it is not null. */
+/* Field f of the decoded event; a nullable one's value when it is not null. */
 static int pfield_get(struct sampler *s, enum pfield f, avro_value_t *out)
 {
     avro_value_t v;
-    if (avro_value_get_by_index(&s->pv, (size_t)f, &v, NULL) != 0) {
+    if (avro_value_get_by_index(&s->pv, (size_t)pindex[f], &v, NULL) != 0) {
         return -1;
     }
     if (avro_value_get_type(&v) != AVRO_UNION) {
@@ -451,7 +452,8 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         snprintf(errstr, errstr_size, "null or empty value");
         return -1;
     }
-    int rc = bc_avro_projection_decode(s->proj, value, len, &s->pv, errstr, errstr_size);
+    int rc = bc_avro_decode_fields(s->reg, s->schema, value, len, &s->pv, s->pmask, errstr,
+                                   errstr_size);
     if (rc != 0) {
         *reason = "invalid_avro";
         return -1;
@@ -825,11 +827,11 @@ static int sampler_init(struct bc_ctx *ctx)
     }
     s->has_ev = 1;
     s->read_attrs = ts_policies_read_attributes(s->policies);
-    s->proj = bc_avro_projection_new(s->reg, s->schema, pfields,
-                                     s->read_attrs ? P_COUNT : P_ATTRIBUTES, errstr,
-                                     sizeof(errstr));
-    if (s->proj == NULL || bc_avro_projection_value_new(s->proj, &s->pv) != 0) {
-        bc_log(BC_LOG_ERROR, "cannot project TrackingEvent", "error", errstr, NULL);
+    for (int f = 0; f < (s->read_attrs ? P_COUNT : P_ATTRIBUTES); f++) {
+        s->pmask |= (uint64_t)1 << pindex[f];
+    }
+    if (bc_avro_value_new(s->schema, &s->pv) != 0) {
+        bc_log(BC_LOG_ERROR, "out of memory", NULL);
         return BC_FATAL;
     }
     s->has_pv = 1;
@@ -1073,7 +1075,6 @@ static void sampler_fini(struct bc_ctx *ctx)
     if (s->has_pv) {
         avro_value_decref(&s->pv);
     }
-    bc_avro_projection_free(s->proj);
     bc_avro_buf_free(&s->out);
     bc_avro_registry_destroy(s->owned_reg);
     free(s->attrs);
