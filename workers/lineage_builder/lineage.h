@@ -147,4 +147,46 @@ size_t lin_trace_orphans(const void *set, size_t len, lin_orphan_fn fn, void *op
 /* Spans in a stored set. */
 size_t lin_trace_spans(const void *set, size_t len);
 
+/* ---- the orphan clock ----------------------------------------------------------------- */
+
+/* The event time that decides a trace-topic partition's traces, from its records alone (so
+ * the same records in the same order give the same decisions, whenever the worker's tick
+ * runs). The partition's records come from several sources (the raw partitions the
+ * normalizer read, TrackingEvent.source), processed upstream at different speeds: a clock on
+ * the newest timestamp alone would decide the slow sources' traces before their spans
+ * arrive, and one record far in the future would decide everything. So, as the
+ * tail-sampler's (workers/tail_sampler/buffer.h):
+ *     now = max(min over sources of their newest timestamp, newest - max_skew)
+ * (the newest itself when max_skew is 0 or no source is known); a source expected (every
+ * partition of the raw topic) and not seen yet holds now at newest - max_skew. Sources are
+ * hashed into LIN_SOURCES slots (two sharing one count as one). Traces whose first span is
+ * at or before now - window are decided, in steps of LIN_SWEEP_STEP ms of that cutoff. */
+#define LIN_SOURCES 16
+#define LIN_SWEEP_STEP 1000
+struct lin_clock {
+    int64_t max;              /* newest timestamp, -1 before any */
+    int64_t src[LIN_SOURCES]; /* newest per source slot, -1: none seen */
+    int64_t swept;            /* cutoff of the last sweep, -1: none */
+    uint32_t expected;        /* source slots expected */
+};
+/* The stored form of a clock (store `traces`, key LIN_CLOCK_KEY, which is no trace_id). */
+#define LIN_CLOCK_KEY "#clock"
+#define LIN_CLOCK_BYTES (8 * (LIN_SOURCES + 2)) /* max, src, swept; not expected */
+
+void lin_clock_init(struct lin_clock *c);
+/* The slot of a source (e.g. topic and partition). */
+int lin_clock_slot(const char *topic, int32_t partition);
+/* Raises the clock with a record's timestamp from source slot (-1: none known). Returns 1
+ * when anything changed. */
+int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot);
+/* now (see above); -1 while nothing is known. */
+int64_t lin_clock_now(const struct lin_clock *c, int64_t max_skew);
+/* The cutoff of a sweep due now (traces with first span <= it are decided), or -1 when none
+ * is due: the cutoff now - window, rounded down to LIN_SWEEP_STEP, passed the last sweep's.
+ * Records it as swept. */
+int64_t lin_clock_sweep_due(struct lin_clock *c, int64_t window, int64_t max_skew);
+void lin_clock_encode(const struct lin_clock *c, uint8_t out[LIN_CLOCK_BYTES]);
+/* Returns 0, or -1 when len is not LIN_CLOCK_BYTES (c unchanged). */
+int lin_clock_decode(struct lin_clock *c, const void *data, size_t len);
+
 #endif

@@ -67,15 +67,20 @@ struct lb_state {
     struct ol_namespaces ns;
     json_t *ol_events;     /* scratch array */
     json_t *ol_sent;       /* run facts sent since the last revocation (a set) */
-    int64_t orphan_window_ms;
+    int64_t orphan_window_ms, max_source_skew_ms;
+    const struct bc_config *cfg;
+    char *source_topics[8]; /* new: source topics whose partitions are expected */
+    size_t n_source_topics;
+    uint32_t expected; /* source slots expected (lineage.h) */
     struct bc_store *lineage_store, *traces, *runs;
     int32_t *owned; /* partitions owned (distinct numbers) */
     size_t owned_count;
-    /* Per owned partition number: the trace topic's stream time there (-1 until one of its
-     * records arrives: with several instances, a partition number may be owned for other
-     * topics only, and its `traces` table is then another instance's) and of the last
-     * orphan sweep. */
-    int64_t *trace_time, *last_sweep;
+    /* Per owned partition number: the trace topic's orphan clock there (lineage.h), loaded
+     * from store `traces` when the first trace-topic record of the partition arrives (with
+     * several instances, a partition number may be owned for other topics only, and its
+     * `traces` table is then another instance's). */
+    struct lin_clock *clocks;
+    int *clock_loaded;
     uint8_t *set_buf;
     size_t set_cap;
     /* Merging (step 2): the fact and the record at hand, and the record's stored form. */
@@ -163,6 +168,86 @@ static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
 
 /* ---- step 1: facts ---------------------------------------------------------------------- */
 
+/* ---- the orphan clock ---------------------------------------------------------------- */
+
+/* The clock of an owned partition number, loaded from store `traces` at first use (NULL:
+ * out of memory, or the partition is not owned). */
+static struct lin_clock *trace_clock(struct lb_state *st, int32_t partition)
+{
+    for (size_t i = 0; i < st->owned_count; i++) {
+        if (st->owned[i] != partition) {
+            continue;
+        }
+        struct lin_clock *c = &st->clocks[i];
+        if (!st->clock_loaded[i]) {
+            const void *v;
+            size_t len;
+            lin_clock_init(c);
+            if (bc_store_get(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), &v,
+                             &len, NULL) &&
+                lin_clock_decode(c, v, len) != 0) {
+                bc_log(BC_LOG_WARN, "orphan clock unreadable: starts again", NULL);
+                lin_clock_init(c);
+            }
+            st->clock_loaded[i] = 1;
+        }
+        return c;
+    }
+    return NULL;
+}
+
+/* A source topic seen for the first time: every partition the topology gives it is an
+ * expected source of the clocks. */
+static void expect_source(struct lb_state *st, const char *topic)
+{
+    if (topic == NULL || st->cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < st->n_source_topics; i++) {
+        if (strcmp(st->source_topics[i], topic) == 0) {
+            return;
+        }
+    }
+    if (st->n_source_topics == sizeof(st->source_topics) / sizeof(st->source_topics[0])) {
+        return;
+    }
+    char *copy = strdup(topic);
+    if (copy == NULL) {
+        return; /* only a weaker clock */
+    }
+    st->source_topics[st->n_source_topics++] = copy;
+    const struct bc_topic *t = bc_config_topic(st->cfg, topic);
+    for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
+        st->expected |= 1u << lin_clock_slot(topic, p);
+    }
+}
+
+static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                           int64_t cutoff, int64_t now);
+
+/* After a trace-topic record of partition: decides the traces the clock says are due, and
+ * saves the clock when a sweep happened or its time moved to another second (before: now
+ * before the record, or -2 to save anyway). */
+static int orphan_decide(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                         struct lin_clock *clock, int64_t before)
+{
+    int64_t now = lin_clock_now(clock, st->max_source_skew_ms);
+    int64_t cutoff = lin_clock_sweep_due(clock, st->orphan_window_ms, st->max_source_skew_ms);
+    int rc = BC_OK;
+    if (cutoff >= 0) {
+        rc = sweep_partition(ctx, st, partition, cutoff, now);
+    }
+    if (rc == BC_OK && (cutoff >= 0 || before < 0 || now / 1000 != before / 1000)) {
+        uint8_t buf[LIN_CLOCK_BYTES];
+        lin_clock_encode(clock, buf);
+        if (bc_store_put(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), buf,
+                         sizeof(buf), clock->max) != 0) {
+            bc_log(BC_LOG_WARN, "trace store full: orphan clock not saved", NULL);
+        }
+    }
+    return rc;
+}
+
 /* A TrackingEvent (Avro) or a JSON sink record written by a chain worker. */
 static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
                         const char *worker, const char *config_hash)
@@ -219,10 +304,22 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
     /* The trace view: spans of the trace topic, whose records (of every kind) are its
      * event time. */
     int on_trace_topic = strcmp(bc_record_topic(rec), st->trace_topic) == 0;
-    for (size_t i = 0; on_trace_topic && i < st->owned_count; i++) {
-        if (st->owned[i] == bc_record_partition(rec) &&
-            bc_record_timestamp(rec) > st->trace_time[i]) {
-            st->trace_time[i] = bc_record_timestamp(rec);
+    struct lin_clock *clock = NULL;
+    int64_t clock_before = -1;
+    if (on_trace_topic) {
+        clock = trace_clock(st, bc_record_partition(rec));
+        if (clock == NULL) {
+            json_decref(json);
+            return BC_FATAL;
+        }
+        expect_source(st, raw_topic);
+        clock->expected = st->expected;
+        clock_before = lin_clock_now(clock, st->max_source_skew_ms);
+        int64_t max_before = clock->max;
+        lin_clock_observe(clock, bc_record_timestamp(rec),
+                          raw_topic != NULL ? lin_clock_slot(raw_topic, raw_partition) : -1);
+        if (clock->max / 1000 != max_before / 1000) {
+            clock_before = -2; /* save it below */
         }
     }
     if (on_trace_topic && trace_id != NULL && value[0] == 0x00) {
@@ -266,6 +363,10 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                             bc_record_partition(rec), bc_record_offset(rec), NULL,
                             src[0] != '\0' ? pos_detail : NULL);
     json_decref(json);
+    if (erc == BC_OK && clock != NULL) {
+        /* Orphan decisions: here, in input order, never in tick (lineage.h's clock). */
+        erc = orphan_decide(ctx, st, bc_record_partition(rec), clock, clock_before);
+    }
     return erc != BC_OK ? erc : rc;
 }
 
@@ -550,9 +651,11 @@ static int sweep_collect(void *opaque, const void *key, size_t key_len, const vo
                          size_t value_len, int64_t ts)
 {
     struct sweep *sw = opaque;
-    (void)value;
-    (void)value_len;
-    if (ts > sw->cutoff) {
+    (void)ts;
+    if (key_len == strlen(LIN_CLOCK_KEY) && memcmp(key, LIN_CLOCK_KEY, key_len) == 0) {
+        return 0;
+    }
+    if (lin_trace_first_ts(value, value_len) > sw->cutoff) {
         return 0;
     }
     if (sw->count == sw->cap) {
@@ -576,6 +679,7 @@ struct orphan_ctx {
     struct bc_ctx *ctx;
     const char *trace_id;
     size_t spans;
+    int64_t now; /* the clock's time of the decision: the orphan record's timestamp */
     int rc;
 };
 
@@ -588,19 +692,29 @@ static void on_orphan(void *opaque, const char *span_id, const char *parent_span
                      "\"spans\":%zu}",
                      oc->trace_id, span_id, parent_span_id, oc->spans);
     if (oc->rc == BC_OK) {
+        struct bc_emit_opts opts = {.timestamp = oc->now > 0 ? oc->now : 1};
         oc->rc = bc_emit(oc->ctx, NULL, "orphans", oc->trace_id, strlen(oc->trace_id), value,
-                         (size_t)n, NULL);
+                         (size_t)n, &opts);
     }
 }
 
-/* Decides every trace of partition whose first span is older than the window. */
-static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
-                           int64_t stream_time)
+/* Decides every trace of partition whose first span is at or before cutoff, in trace_id
+ * order (the store's iteration order is no input order). */
+static int cmp_key(const void *a, const void *b)
 {
-    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = stream_time - st->orphan_window_ms};
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                           int64_t cutoff, int64_t now)
+{
+    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = cutoff};
     int rc = BC_OK;
     if (bc_store_foreach(st->traces, partition, sweep_collect, &sw) != 0) {
         rc = BC_FATAL;
+    }
+    if (sw.count > 1) {
+        qsort(sw.keys, sw.count, sizeof(*sw.keys), cmp_key);
     }
     for (size_t i = 0; i < sw.count && rc == BC_OK; i++) {
         const void *set;
@@ -608,7 +722,8 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
         if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set, &len,
                          NULL)) {
             struct orphan_ctx oc = {.ctx = ctx, .trace_id = sw.keys[i],
-                                    .spans = lin_trace_spans(set, len), .rc = BC_OK};
+                                    .spans = lin_trace_spans(set, len), .now = now,
+                                    .rc = BC_OK};
             size_t orphans = lin_trace_orphans(set, len, st->has_orphans ? on_orphan : NULL, &oc);
             rc = oc.rc;
             if (orphans > 0) {
@@ -760,27 +875,6 @@ static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
     return chain_record(ctx, st, rec, worker, config_hash);
 }
 
-static int lb_tick(struct bc_ctx *ctx, int64_t now_ms)
-{
-    struct lb_state *st = bc_ctx_state(ctx);
-    (void)now_ms;
-    for (size_t i = 0; i < st->owned_count; i++) {
-        int64_t t = st->trace_time[i];
-        /* Sweep when the trace topic's event time moved by a second or more: decisions
-         * depend on its event time only, never on how often tick runs, on other topics or
-         * on how many instances share the work. */
-        if (t < 0 || t - st->last_sweep[i] < 1000) {
-            continue;
-        }
-        st->last_sweep[i] = t;
-        int rc = sweep_partition(ctx, st, st->owned[i], t);
-        if (rc != BC_OK) {
-            return rc;
-        }
-    }
-    return BC_OK;
-}
-
 static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
 {
     struct lb_state *st = bc_ctx_state(ctx);
@@ -794,18 +888,17 @@ static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
         return BC_FATAL;
     }
     st->owned = owned;
-    int64_t *sweeps = realloc(st->last_sweep, (st->owned_count + 1) * sizeof(*sweeps));
-    if (sweeps == NULL) {
+    struct lin_clock *clocks = realloc(st->clocks, (st->owned_count + 1) * sizeof(*clocks));
+    if (clocks == NULL) {
         return BC_FATAL;
     }
-    st->last_sweep = sweeps;
-    st->last_sweep[st->owned_count] = -1;
-    int64_t *times = realloc(st->trace_time, (st->owned_count + 1) * sizeof(*times));
-    if (times == NULL) {
+    st->clocks = clocks;
+    int *loaded = realloc(st->clock_loaded, (st->owned_count + 1) * sizeof(*loaded));
+    if (loaded == NULL) {
         return BC_FATAL;
     }
-    st->trace_time = times;
-    st->trace_time[st->owned_count] = -1;
+    st->clock_loaded = loaded;
+    st->clock_loaded[st->owned_count] = 0; /* the store is restored: loaded at first use */
     owned[st->owned_count++] = partition;
     return BC_OK;
 }
@@ -817,8 +910,8 @@ static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
         if (st->owned[i] == partition) {
             st->owned_count--;
             st->owned[i] = st->owned[st->owned_count];
-            st->last_sweep[i] = st->last_sweep[st->owned_count];
-            st->trace_time[i] = st->trace_time[st->owned_count];
+            st->clocks[i] = st->clocks[st->owned_count];
+            st->clock_loaded[i] = st->clock_loaded[st->owned_count];
             break;
         }
     }
@@ -858,8 +951,11 @@ static void lb_fini(struct bc_ctx *ctx)
     json_decref(st->ol_events);
     json_decref(st->ol_sent);
     free(st->owned);
-    free(st->last_sweep);
-    free(st->trace_time);
+    free(st->clocks);
+    free(st->clock_loaded);
+    for (size_t i = 0; i < st->n_source_topics; i++) {
+        free(st->source_topics[i]);
+    }
     free(st->set_buf);
     lin_rec_free(&st->fact);
     lin_rec_free(&st->record);
@@ -933,6 +1029,8 @@ static int lb_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
+    st->max_source_skew_ms = bc_values_int(opts, "max_source_skew");
+    st->cfg = cfg;
     /* Metrics at 0 from the first scrape (README "Metrics, health and logs"). */
     bc_metric_counter(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, NULL);
     bc_metric_counter(ctx, "breadcrumb_lineage_traces_total", NULL, "outcome=complete");
@@ -981,7 +1079,6 @@ const struct bc_stage lineage_builder_stage = {
     .type = &bc_lineage_builder_type,
     .init = lb_init,
     .process = lb_process,
-    .tick = lb_tick,
     .assigned = lb_assigned,
     .revoked = lb_revoked,
     .fini = lb_fini,

@@ -14,6 +14,14 @@ static const struct bc_option options[] = {
      .max = 7 * BC_DAY_MS,
      .description = "a span whose parent has not appeared within this much event time is an "
                     "orphan"},
+    {.name = "max_source_skew",
+     .type = BC_OPT_DURATION,
+     .def = "5m",
+     .min = 0,
+     .max = BC_DAY_MS,
+     .description = "the event time deciding orphans follows the slowest source (raw "
+                    "partition) of a trace-topic partition's records, at most this far behind "
+                    "the newest; 0: the newest record's time"},
     {.name = "trace_topic",
      .type = BC_OPT_TOPIC,
      .description = "the input whose spans make the trace view (keyed by trace_id); unset: "
