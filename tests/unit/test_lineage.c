@@ -194,6 +194,15 @@ static void test_lineage_trace_orphans(void **state)
     assert_string_equal(seen.span, "4444444444444444");
     assert_string_equal(seen.parent, "9999999999999999");
     assert_int_equal(lin_trace_first_ts(b, n), 1000);
+    /* Decided (kept for late spans): marked, and stays so when a span is added. */
+    assert_int_equal(lin_trace_decided_at(b, n), -1);
+    lin_trace_set_decided(b, n, 7000);
+    assert_int_equal(lin_trace_decided_at(b, n), 7000);
+    assert_true(lin_trace_has_span(b, n, "4444444444444444"));
+    assert_false(lin_trace_has_span(b, n, "9999999999999999"));
+    n = lin_trace_add(b, n, 500, "5555555555555555", "1111111111111111", a, sizeof(a));
+    assert_int_equal(lin_trace_decided_at(a, n), 7000);
+    assert_int_equal(lin_trace_spans(a, n), 5);
 }
 
 /* The orphan clock: a trace-topic partition whose records come from two sources (raw

@@ -309,6 +309,35 @@ size_t lin_trace_add(const void *old, size_t old_len, int64_t ts, const char *sp
     return len;
 }
 
+void lin_trace_set_decided(void *set, size_t len, int64_t cutoff)
+{
+    if (len < LIN_TRACE_HEADER) {
+        return;
+    }
+    uint8_t *p = set;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)((uint64_t)(-cutoff - 1) >> (8 * i));
+    }
+}
+
+int64_t lin_trace_decided_at(const void *set, size_t len)
+{
+    int64_t first = lin_trace_first_ts(set, len);
+    return len >= LIN_TRACE_HEADER && first < 0 ? -first - 1 : -1;
+}
+
+int lin_trace_has_span(const void *set, size_t len, const char *span_id)
+{
+    size_t n = lin_trace_spans(set, len);
+    const uint8_t *entries = (const uint8_t *)set + LIN_TRACE_HEADER;
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(entries + i * LIN_TRACE_ENTRY, span_id, 16) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 size_t lin_trace_orphans(const void *set, size_t len, lin_orphan_fn fn, void *opaque)
 {
     size_t n = lin_trace_spans(set, len), orphans = 0;
@@ -1081,14 +1110,11 @@ void lin_clock_init(struct lin_clock *c)
 
 int lin_clock_slot(const char *topic, int32_t partition)
 {
-    char id[300];
-    size_t len = strlen(topic);
-    if (len > sizeof(id) - 4) {
-        len = sizeof(id) - 4;
-    }
-    memcpy(id, topic, len);
-    memcpy(id + len, &partition, 4);
-    return (int)(XXH3_64bits(id, len + 4) % LIN_SOURCES);
+    /* Consecutive partitions of a topic in distinct slots (up to LIN_SOURCES of them): a
+     * hash of topic and partition together put partitions 0 and 1 of tracking.raw in one
+     * slot, the faster hiding the slower. */
+    uint64_t h = XXH3_64bits(topic, strlen(topic));
+    return (int)((h % LIN_SOURCES + (uint64_t)(uint32_t)partition % LIN_SOURCES) % LIN_SOURCES);
 }
 
 int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot)

@@ -136,8 +136,18 @@ int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
 size_t lin_trace_add(const void *old, size_t old_len, int64_t ts, const char *span_id,
                      const char *parent_span_id, uint8_t *out, size_t cap);
 
-/* The first-seen timestamp of a stored set. */
+/* The first-seen timestamp of a stored set; negative once decided (lin_trace_set_decided:
+ * lin_trace_add keeps it so). */
 int64_t lin_trace_first_ts(const void *set, size_t len);
+
+/* Marks a stored set decided at cutoff (>= 0): its header becomes -cutoff - 1. */
+void lin_trace_set_decided(void *set, size_t len, int64_t cutoff);
+
+/* The cutoff a set was decided at, or -1 when it is not decided. */
+int64_t lin_trace_decided_at(const void *set, size_t len);
+
+/* 1 when span_id (16 hex) is in the set. */
+int lin_trace_has_span(const void *set, size_t len, const char *span_id);
 
 /* Calls fn(opaque, span_id, parent_span_id) (both NUL-terminated, borrowed) for each span
  * whose parent is not in the set. Returns the number of orphan spans. fn may be NULL. */
@@ -159,7 +169,8 @@ size_t lin_trace_spans(const void *set, size_t len);
  *     now = max(min over sources of their newest timestamp, newest - max_skew)
  * (the newest itself when max_skew is 0 or no source is known); a source expected (every
  * partition of the raw topic) and not seen yet holds now at newest - max_skew. Sources are
- * hashed into LIN_SOURCES slots (two sharing one count as one). Traces whose first span is
+ * LIN_SOURCES slots (two sharing one count as one: only past LIN_SOURCES partitions of a
+ * topic, or with several source topics). Traces whose first span is
  * at or before now - window are decided, in steps of LIN_SWEEP_STEP ms of that cutoff. */
 #define LIN_SOURCES 16
 #define LIN_SWEEP_STEP 1000
@@ -174,7 +185,8 @@ struct lin_clock {
 #define LIN_CLOCK_BYTES (8 * (LIN_SOURCES + 2)) /* max, src, swept; not expected */
 
 void lin_clock_init(struct lin_clock *c);
-/* The slot of a source (e.g. topic and partition). */
+/* The slot of a source (topic and partition): partitions of one topic take consecutive
+ * slots, so up to LIN_SOURCES partitions of the raw topic never share one. */
 int lin_clock_slot(const char *topic, int32_t partition);
 /* Raises the clock with a record's timestamp from source slot (-1: none known). Returns 1
  * when anything changed. */

@@ -23,10 +23,15 @@
  *
  * Traces: spans of `trace_topic` (default `<pipeline>.normalized`, keyed by trace_id: a
  * trace is on one partition) go to store `traces` (key trace_id, lineage.h's span set);
- * once a trace's first span is `orphan_window` older than the trace topic's event time on
- * that partition it is decided: each span whose parent is not in the set is an orphan
- * record on `orphans`. Only the instance reading the trace topic's partition sweeps it
- * (another may hold a restored copy through a topic with fewer partitions).
+ * once a trace's first span is `orphan_window` older than the partition's orphan clock
+ * (lineage.h: its records' timestamps, following the slowest source, kept in the same
+ * store) it is decided: each span whose parent is not in the set is an orphan record on
+ * `orphans`. Decisions are made while processing the trace-topic record that moves the
+ * clock, never in tick: the same records in the same order give the same orphans. A decided
+ * set is kept for `decided_ttl`, so that late spans and retries find their parents (a late
+ * span whose parent is not there is reported when it arrives). Only the instance reading
+ * the trace topic's partition decides (another may hold a restored copy through a topic
+ * with fewer partitions).
  *
  * OpenLineage (openlineage.h): run records of `<pipeline>.runs` and what each worker
  * instance wrote become run facts on `repartition` keyed "run:<worker>/<instance>"; the
@@ -67,7 +72,7 @@ struct lb_state {
     struct ol_namespaces ns;
     json_t *ol_events;     /* scratch array */
     json_t *ol_sent;       /* run facts sent since the last revocation (a set) */
-    int64_t orphan_window_ms, max_source_skew_ms;
+    int64_t orphan_window_ms, max_source_skew_ms, decided_ttl_ms;
     const struct bc_config *cfg;
     char *source_topics[8]; /* new: source topics whose partitions are expected */
     size_t n_source_topics;
@@ -79,7 +84,7 @@ struct lb_state {
      * from store `traces` when the first trace-topic record of the partition arrives (with
      * several instances, a partition number may be owned for other topics only, and its
      * `traces` table is then another instance's). */
-    struct lin_clock *clocks;
+    struct lin_clock *clocks, *clocks_saved; /* saved: as last written to the store */
     int *clock_loaded;
     uint8_t *set_buf;
     size_t set_cap;
@@ -88,7 +93,7 @@ struct lb_state {
     uint8_t *store_buf, *fact_buf;
     size_t store_cap, fact_cap;
     /* Counters (logged at the end and every sweep that decided something). */
-    uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans;
+    uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans, late_orphans;
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -171,7 +176,7 @@ static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
 /* ---- the orphan clock ---------------------------------------------------------------- */
 
 /* The clock of an owned partition number, loaded from store `traces` at first use (NULL:
- * out of memory, or the partition is not owned). */
+ * the partition is not owned). */
 static struct lin_clock *trace_clock(struct lb_state *st, int32_t partition)
 {
     for (size_t i = 0; i < st->owned_count; i++) {
@@ -190,6 +195,7 @@ static struct lin_clock *trace_clock(struct lb_state *st, int32_t partition)
                 lin_clock_init(c);
             }
             st->clock_loaded[i] = 1;
+            st->clocks_saved[i] = *c;
         }
         return c;
     }
@@ -224,26 +230,44 @@ static void expect_source(struct lb_state *st, const char *topic)
 
 static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
                            int64_t cutoff, int64_t now);
+static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trace_id,
+                       const char *span, const char *parent, size_t spans, int64_t now);
+
+/* 1 when a and b differ in a second of any time, or in the last sweep. */
+static int clock_moved(const struct lin_clock *a, const struct lin_clock *b)
+{
+    if (a->swept != b->swept || a->max / 1000 != b->max / 1000) {
+        return 1;
+    }
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        if (a->src[i] / 1000 != b->src[i] / 1000) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 /* After a trace-topic record of partition: decides the traces the clock says are due, and
- * saves the clock when a sweep happened or its time moved to another second (before: now
- * before the record, or -2 to save anyway). */
+ * saves the clock when a sweep happened or any of its times moved to another second (a
+ * put per second of event time per source, not per record). */
 static int orphan_decide(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
-                         struct lin_clock *clock, int64_t before)
+                         struct lin_clock *clock)
 {
+    size_t idx = (size_t)(clock - st->clocks);
     int64_t now = lin_clock_now(clock, st->max_source_skew_ms);
     int64_t cutoff = lin_clock_sweep_due(clock, st->orphan_window_ms, st->max_source_skew_ms);
     int rc = BC_OK;
     if (cutoff >= 0) {
         rc = sweep_partition(ctx, st, partition, cutoff, now);
     }
-    if (rc == BC_OK && (cutoff >= 0 || before < 0 || now / 1000 != before / 1000)) {
+    if (rc == BC_OK && clock_moved(clock, &st->clocks_saved[idx])) {
         uint8_t buf[LIN_CLOCK_BYTES];
         lin_clock_encode(clock, buf);
         if (bc_store_put(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), buf,
                          sizeof(buf), clock->max) != 0) {
             bc_log(BC_LOG_WARN, "trace store full: orphan clock not saved", NULL);
         }
+        st->clocks_saved[idx] = *clock;
     }
     return rc;
 }
@@ -305,21 +329,13 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
      * event time. */
     int on_trace_topic = strcmp(bc_record_topic(rec), st->trace_topic) == 0;
     struct lin_clock *clock = NULL;
-    int64_t clock_before = -1;
     if (on_trace_topic) {
         clock = trace_clock(st, bc_record_partition(rec));
-        if (clock == NULL) {
-            json_decref(json);
-            return BC_FATAL;
-        }
-        expect_source(st, raw_topic);
-        clock->expected = st->expected;
-        clock_before = lin_clock_now(clock, st->max_source_skew_ms);
-        int64_t max_before = clock->max;
-        lin_clock_observe(clock, bc_record_timestamp(rec),
-                          raw_topic != NULL ? lin_clock_slot(raw_topic, raw_partition) : -1);
-        if (clock->max / 1000 != max_before / 1000) {
-            clock_before = -2; /* save it below */
+        if (clock != NULL) {
+            expect_source(st, raw_topic);
+            clock->expected = st->expected;
+            lin_clock_observe(clock, bc_record_timestamp(rec),
+                              raw_topic != NULL ? lin_clock_slot(raw_topic, raw_partition) : -1);
         }
     }
     if (on_trace_topic && trace_id != NULL && value[0] == 0x00) {
@@ -348,6 +364,7 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                 st->set_cap = need * 2;
             }
             int64_t ts = bc_record_timestamp(rec);
+            int decided = old != NULL && lin_trace_decided_at(old, old_len) >= 0;
             size_t n = lin_trace_add(old, old_len, ts, span,
                                      parent != NULL && parent_len == 16 ? parent : NULL,
                                      st->set_buf, st->set_cap);
@@ -355,6 +372,20 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                                       st->set_buf, n, lin_trace_first_ts(st->set_buf, n)) != 0) {
                 bc_log(BC_LOG_WARN, "trace store full: trace not followed", "trace_id",
                        trace_id, NULL);
+            }
+            if (n > 0 && decided && parent != NULL && parent_len == 16) {
+                /* A span of a decided trace: an orphan now if its parent is not there. */
+                char par[17];
+                memcpy(par, parent, 16);
+                par[16] = '\0';
+                if (!lin_trace_has_span(st->set_buf, n, par)) {
+                    char sp[17];
+                    memcpy(sp, span, 16);
+                    sp[16] = '\0';
+                    rc = late_orphan(ctx, st, trace_id, sp, par, lin_trace_spans(st->set_buf, n),
+                                     clock != NULL ? lin_clock_now(clock, st->max_source_skew_ms)
+                                                   : bc_record_timestamp(rec));
+                }
             }
         }
     }
@@ -365,7 +396,7 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
     json_decref(json);
     if (erc == BC_OK && clock != NULL) {
         /* Orphan decisions: here, in input order, never in tick (lineage.h's clock). */
-        erc = orphan_decide(ctx, st, bc_record_partition(rec), clock, clock_before);
+        erc = orphan_decide(ctx, st, bc_record_partition(rec), clock);
     }
     return erc != BC_OK ? erc : rc;
 }
@@ -655,8 +686,10 @@ static int sweep_collect(void *opaque, const void *key, size_t key_len, const vo
     if (key_len == strlen(LIN_CLOCK_KEY) && memcmp(key, LIN_CLOCK_KEY, key_len) == 0) {
         return 0;
     }
-    if (lin_trace_first_ts(value, value_len) > sw->cutoff) {
-        return 0;
+    int64_t decided = lin_trace_decided_at(value, value_len);
+    if (decided >= 0 ? decided > sw->cutoff - sw->st->decided_ttl_ms
+                     : lin_trace_first_ts(value, value_len) > sw->cutoff) {
+        return 0; /* not due / kept for late spans */
     }
     if (sw->count == sw->cap) {
         size_t cap = sw->cap ? sw->cap * 2 : 64;
@@ -698,6 +731,21 @@ static void on_orphan(void *opaque, const char *span_id, const char *parent_span
     }
 }
 
+/* A span of a decided trace whose parent is not in it. */
+static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trace_id,
+                       const char *span, const char *parent, size_t spans, int64_t now)
+{
+    struct orphan_ctx oc = {.ctx = ctx, .trace_id = trace_id, .spans = spans, .now = now,
+                            .rc = BC_OK};
+    if (st->has_orphans) {
+        on_orphan(&oc, span, parent);
+    }
+    st->orphan_spans++;
+    st->late_orphans++;
+    bc_metric_counter_add(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, 1);
+    return oc.rc;
+}
+
 /* Decides every trace of partition whose first span is at or before cutoff, in trace_id
  * order (the store's iteration order is no input order). */
 static int cmp_key(const void *a, const void *b)
@@ -720,7 +768,11 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
         const void *set;
         size_t len;
         if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set, &len,
-                         NULL)) {
+                         NULL) &&
+            lin_trace_decided_at(set, len) >= 0) {
+            bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+        } else if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set,
+                                &len, NULL)) {
             struct orphan_ctx oc = {.ctx = ctx, .trace_id = sw.keys[i],
                                     .spans = lin_trace_spans(set, len), .now = now,
                                     .rc = BC_OK};
@@ -735,7 +787,24 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
             }
             bc_metric_counter_add(ctx, "breadcrumb_lineage_traces_total",
                                   orphans > 0 ? "outcome=orphaned" : "outcome=complete", 1);
-            bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+            /* Kept decided for decided_ttl: its late spans and retries find their parents. */
+            if (st->decided_ttl_ms > 0 && len > st->set_cap) {
+                uint8_t *grown = realloc(st->set_buf, len * 2);
+                if (grown != NULL) {
+                    st->set_buf = grown;
+                    st->set_cap = len * 2;
+                }
+            }
+            if (st->decided_ttl_ms > 0 && len <= st->set_cap) {
+                memcpy(st->set_buf, set, len);
+                lin_trace_set_decided(st->set_buf, len, cutoff);
+                if (bc_store_put(st->traces, partition, sw.keys[i], strlen(sw.keys[i]),
+                                 st->set_buf, len, -1) != 0) {
+                    bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+                }
+            } else {
+                bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+            }
         }
     }
     for (size_t i = 0; i < sw.count; i++) {
@@ -893,6 +962,11 @@ static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
         return BC_FATAL;
     }
     st->clocks = clocks;
+    clocks = realloc(st->clocks_saved, (st->owned_count + 1) * sizeof(*clocks));
+    if (clocks == NULL) {
+        return BC_FATAL;
+    }
+    st->clocks_saved = clocks;
     int *loaded = realloc(st->clock_loaded, (st->owned_count + 1) * sizeof(*loaded));
     if (loaded == NULL) {
         return BC_FATAL;
@@ -911,6 +985,7 @@ static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
             st->owned_count--;
             st->owned[i] = st->owned[st->owned_count];
             st->clocks[i] = st->clocks[st->owned_count];
+            st->clocks_saved[i] = st->clocks_saved[st->owned_count];
             st->clock_loaded[i] = st->clock_loaded[st->owned_count];
             break;
         }
@@ -952,6 +1027,7 @@ static void lb_fini(struct bc_ctx *ctx)
     json_decref(st->ol_sent);
     free(st->owned);
     free(st->clocks);
+    free(st->clocks_saved);
     free(st->clock_loaded);
     for (size_t i = 0; i < st->n_source_topics; i++) {
         free(st->source_topics[i]);
@@ -1030,6 +1106,7 @@ static int lb_init(struct bc_ctx *ctx)
     }
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
     st->max_source_skew_ms = bc_values_int(opts, "max_source_skew");
+    st->decided_ttl_ms = bc_values_int(opts, "decided_ttl");
     st->cfg = cfg;
     /* Metrics at 0 from the first scrape (README "Metrics, health and logs"). */
     bc_metric_counter(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, NULL);

@@ -22,6 +22,14 @@ static const struct bc_option options[] = {
      .description = "the event time deciding orphans follows the slowest source (raw "
                     "partition) of a trace-topic partition's records, at most this far behind "
                     "the newest; 0: the newest record's time"},
+    {.name = "decided_ttl",
+     .type = BC_OPT_DURATION,
+     .def = "15m",
+     .min = 0,
+     .max = 7 * BC_DAY_MS,
+     .description = "how much event time a decided trace's span ids are kept, so that its late "
+                    "spans and export retries find their parents (a late span whose parent is "
+                    "not there is reported then); 0: forgotten at once"},
     {.name = "trace_topic",
      .type = BC_OPT_TOPIC,
      .description = "the input whose spans make the trace view (keyed by trace_id); unset: "
