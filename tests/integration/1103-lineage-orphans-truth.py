@@ -1,14 +1,17 @@
-"""Orphan spans equal the generator's truth, and two lineage-builders on the same input write
+"""Orphan spans equal the generator's truth, and lineage-builders on the same input write
 the same orphans. `breadcrumb gen` writes a dataset with the orphan fault (traces whose span
 with children was never sent), late spans and far retries, on 3 raw partitions; the
 normalizer writes them to 2 trace-topic partitions, each holding records of the 3 raw
 partitions in whatever order its fetches gave. A second, shorter dataset an hour of
-simulated time later moves every source's time past the first one, so every trace of the
-first is decided (max_source_skew 2h: a source reaching the second dataset does not drag
-the clock past the others' first). Two builders (worker types lineage-builder, separate groups and outputs)
-read tracking.normalized: one alongside the normalizer (small batches), one started once the
-normalizer is done (everything at once). Checks: each builder's orphans are exactly the
-truth's orphan spans of the first dataset, and both wrote the same records."""
+simulated time later (no orphan fault) moves every source's time past the first one, so
+every trace of the first is decided (max_source_skew 2h: a source reaching the second
+dataset does not drag the clock past the others' first). Three builders (worker type
+lineage-builder, separate groups and outputs) read tracking.normalized: one alongside the
+normalizer (small batches), one started once the normalizer is done (everything at once),
+and one with idle_timeout 1s, which also decides the second dataset's last traces on idle.
+Checks: the first builder's orphans are exactly the truth's orphan spans of the first
+dataset; the others wrote the same records (the idle one nothing more: no orphan flagged
+idle_decided)."""
 import json
 import os
 import subprocess
@@ -31,7 +34,7 @@ BUILDER = """\
     outputs: {lineage: %(prefix)s.lineage, repartition: %(prefix)s.repartition,
               orphans: %(prefix)s.orphans}
     commit_interval_ms: 100
-    options: {orphan_window: 3m, max_source_skew: 2h}
+    options: {orphan_window: 3m, max_source_skew: 2h, idle_timeout: %(idle)s}
 """
 
 TOPOLOGY = """\
@@ -49,13 +52,18 @@ topics:
   b.lineage: {partitions: 1, cleanup: compact}
   b.repartition: {partitions: 1}
   b.orphans: {partitions: 1}
+  c.lineage: {partitions: 1, cleanup: compact}
+  c.repartition: {partitions: 1}
+  c.orphans: {partitions: 1}
 workers:
   normalizer:
     input: tracking.raw
     outputs: {normalized: tracking.normalized, dlq: tracking.dlq}
     commit_interval_ms: 100
-%(a)s%(b)s""" % {"root": ROOT, "a": BUILDER % {"name": "lineage-builder", "prefix": "a"},
-                 "b": BUILDER % {"name": "lineage-twin", "prefix": "b"}}
+%(a)s%(b)s%(c)s""" % {
+    "root": ROOT, "a": BUILDER % {"name": "lineage-builder", "prefix": "a", "idle": "1h"},
+    "b": BUILDER % {"name": "lineage-twin", "prefix": "b", "idle": "1h"},
+    "c": BUILDER % {"name": "lineage-idle", "prefix": "c", "idle": "1s"}}
 
 
 def cli(*args):
@@ -141,10 +149,17 @@ def test():
         bclib.wait_for(lambda: caught_up(bs, "tracking.normalizer", ["tracking.raw"]), 60,
                        "the normalizer to finish")
         procs.append(start("lineage-twin", topology, bs, "lineage-builder"))
-        for name, prefix in (("lineage-builder", "a"), ("lineage-twin", "b")):
+        procs.append(start("lineage-idle", topology, bs, "lineage-builder"))
+        for name, prefix in (("lineage-builder", "a"), ("lineage-twin", "b"),
+                             ("lineage-idle", "c")):
             bclib.wait_for(lambda: caught_up(bs, "tracking." + name,
                                              ["tracking.normalized", prefix + ".repartition"]),
                            60, "%s to finish" % name, interval=0.3)
+        # The idle builder decides the second dataset's last traces once quiet.
+        def idle_decisions():
+            with open(os.path.join(bclib.WORK, "lineage-idle.log")) as f:
+                return f.read().count("traces decided on idle") >= 2
+        bclib.wait_for(idle_decisions, 30, "idle decisions on both partitions", interval=0.3)
     finally:
         for p in procs:
             p.terminate()
@@ -163,6 +178,13 @@ def test():
     # interleaves the two trace-topic partitions' decisions as the fetches came.
     check(sorted(a) == sorted(b), "the two builders wrote different orphans:\n%s\n%s"
           % (sorted(set(a) - set(b))[:5], sorted(set(b) - set(a))[:5]))
+    # Idle: the same orphans, and flagged ones only of the second dataset's last traces
+    # (which has no orphan fault: none expected).
+    c = read_all(bs, "c.orphans")
+    flagged = [v for v in c if "idle_decided" in v]
+    check(sorted(v for v in c if v not in flagged) == sorted(a) and not flagged,
+          "the idle builder's orphans: %d unflagged (want %d), flagged: %s"
+          % (len(c) - len(flagged), len(a), flagged[:5]))
     print("RESULT orphans: %d spans of %d traces, as the truth says; the same %d records from "
           "a second builder reading it all later" % (len(got), len(truth["orphans"]), len(b)))
     broker.stop()

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <avro.h>
 #include <jansson.h>
@@ -72,7 +73,7 @@ struct lb_state {
     struct ol_namespaces ns;
     json_t *ol_events;     /* scratch array */
     json_t *ol_sent;       /* run facts sent since the last revocation (a set) */
-    int64_t orphan_window_ms, max_source_skew_ms, decided_ttl_ms;
+    int64_t orphan_window_ms, max_source_skew_ms, decided_ttl_ms, idle_ms;
     const struct bc_config *cfg;
     char *source_topics[8]; /* new: source topics whose partitions are expected */
     size_t n_source_topics;
@@ -86,6 +87,7 @@ struct lb_state {
      * `traces` table is then another instance's). */
     struct lin_clock *clocks, *clocks_saved; /* saved: as last written to the store */
     int *clock_loaded;
+    int64_t *last_wall; /* wall clock of the partition's last trace-topic record (idle) */
     uint8_t *set_buf;
     size_t set_cap;
     /* Merging (step 2): the fact and the record at hand, and the record's stored form. */
@@ -175,6 +177,14 @@ static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
 
 /* ---- the orphan clock ---------------------------------------------------------------- */
 
+/* Wall clock (ms), for the idle fallback only (lb_tick). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* The clock of an owned partition number, loaded from store `traces` at first use (NULL:
  * the partition is not owned). */
 static struct lin_clock *trace_clock(struct lb_state *st, int32_t partition)
@@ -229,7 +239,7 @@ static void expect_source(struct lb_state *st, const char *topic)
 }
 
 static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
-                           int64_t cutoff, int64_t now);
+                           int64_t cutoff, int64_t now, int idle);
 static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trace_id,
                        const char *span, const char *parent, size_t spans, int64_t now);
 
@@ -258,7 +268,7 @@ static int orphan_decide(struct bc_ctx *ctx, struct lb_state *st, int32_t partit
     int64_t cutoff = lin_clock_sweep_due(clock, st->orphan_window_ms, st->max_source_skew_ms);
     int rc = BC_OK;
     if (cutoff >= 0) {
-        rc = sweep_partition(ctx, st, partition, cutoff, now);
+        rc = sweep_partition(ctx, st, partition, cutoff, now, 0);
     }
     if (rc == BC_OK && clock_moved(clock, &st->clocks_saved[idx])) {
         uint8_t buf[LIN_CLOCK_BYTES];
@@ -332,6 +342,7 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
     if (on_trace_topic) {
         clock = trace_clock(st, bc_record_partition(rec));
         if (clock != NULL) {
+            st->last_wall[clock - st->clocks] = wall_ms();
             expect_source(st, raw_topic);
             clock->expected = st->expected;
             lin_clock_observe(clock, bc_record_timestamp(rec),
@@ -674,6 +685,7 @@ struct sweep {
     struct bc_ctx *ctx;
     struct lb_state *st;
     int64_t cutoff;
+    int idle;    /* every undecided trace, none of the decided ones */
     char **keys; /* new: trace_ids to decide */
     size_t count, cap;
 };
@@ -687,8 +699,9 @@ static int sweep_collect(void *opaque, const void *key, size_t key_len, const vo
         return 0;
     }
     int64_t decided = lin_trace_decided_at(value, value_len);
-    if (decided >= 0 ? decided > sw->cutoff - sw->st->decided_ttl_ms
-                     : lin_trace_first_ts(value, value_len) > sw->cutoff) {
+    if (sw->idle ? decided >= 0
+                 : decided >= 0 ? decided > sw->cutoff - sw->st->decided_ttl_ms
+                                : lin_trace_first_ts(value, value_len) > sw->cutoff) {
         return 0; /* not due / kept for late spans */
     }
     if (sw->count == sw->cap) {
@@ -713,6 +726,7 @@ struct orphan_ctx {
     const char *trace_id;
     size_t spans;
     int64_t now; /* the clock's time of the decision: the orphan record's timestamp */
+    int idle;    /* decided on idle (wall clock): flagged idle_decided */
     int rc;
 };
 
@@ -722,8 +736,9 @@ static void on_orphan(void *opaque, const char *span_id, const char *parent_span
     char value[256];
     int n = snprintf(value, sizeof(value),
                      "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\","
-                     "\"spans\":%zu}",
-                     oc->trace_id, span_id, parent_span_id, oc->spans);
+                     "\"spans\":%zu%s}",
+                     oc->trace_id, span_id, parent_span_id, oc->spans,
+                     oc->idle ? ",\"flags\":[\"idle_decided\"]" : "");
     if (oc->rc == BC_OK) {
         struct bc_emit_opts opts = {.timestamp = oc->now > 0 ? oc->now : 1};
         oc->rc = bc_emit(oc->ctx, NULL, "orphans", oc->trace_id, strlen(oc->trace_id), value,
@@ -754,9 +769,9 @@ static int cmp_key(const void *a, const void *b)
 }
 
 static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
-                           int64_t cutoff, int64_t now)
+                           int64_t cutoff, int64_t now, int idle)
 {
-    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = cutoff};
+    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = cutoff, .idle = idle};
     int rc = BC_OK;
     if (bc_store_foreach(st->traces, partition, sweep_collect, &sw) != 0) {
         rc = BC_FATAL;
@@ -775,7 +790,7 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
                                 &len, NULL)) {
             struct orphan_ctx oc = {.ctx = ctx, .trace_id = sw.keys[i],
                                     .spans = lin_trace_spans(set, len), .now = now,
-                                    .rc = BC_OK};
+                                    .idle = idle, .rc = BC_OK};
             size_t orphans = lin_trace_orphans(set, len, st->has_orphans ? on_orphan : NULL, &oc);
             rc = oc.rc;
             if (orphans > 0) {
@@ -797,7 +812,7 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
             }
             if (st->decided_ttl_ms > 0 && len <= st->set_cap) {
                 memcpy(st->set_buf, set, len);
-                lin_trace_set_decided(st->set_buf, len, cutoff);
+                lin_trace_set_decided(st->set_buf, len, idle ? (now > 0 ? now : 0) : cutoff);
                 if (bc_store_put(st->traces, partition, sw.keys[i], strlen(sw.keys[i]),
                                  st->set_buf, len, -1) != 0) {
                     bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
@@ -944,6 +959,41 @@ static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
     return chain_record(ctx, st, rec, worker, config_hash);
 }
 
+/* The idle fallback, the only wall-clock decisions: a trace-topic partition caught up with
+ * its input (bc_input_behind() not > 0) and without a trace-topic record for idle_timeout
+ * has every undecided trace decided, its orphans flagged idle_decided (`breadcrumb diff`
+ * reports them apart: not reproducible). Else the stream's last traces would wait for
+ * records that may never come. */
+static int lb_tick(struct bc_ctx *ctx, int64_t now_ms)
+{
+    struct lb_state *st = bc_ctx_state(ctx);
+    for (size_t i = 0; st->idle_ms > 0 && i < st->owned_count; i++) {
+        if (!st->clock_loaded[i] || st->last_wall[i] < 0) {
+            continue;
+        }
+        if (bc_input_behind(ctx, st->owned[i]) > 0) {
+            st->last_wall[i] = now_ms; /* records on their way: not quiet */
+            continue;
+        }
+        if (now_ms - st->last_wall[i] < st->idle_ms) {
+            continue;
+        }
+        st->last_wall[i] = -1; /* once per quiet spell */
+        uint64_t before = st->traces_complete + st->traces_orphaned;
+        int rc = sweep_partition(ctx, st, st->owned[i], -1,
+                                 lin_clock_now(&st->clocks[i], st->max_source_skew_ms), 1);
+        if (rc != BC_OK) {
+            return rc;
+        }
+        char part[16], traces[24];
+        snprintf(part, sizeof(part), "%" PRId32, st->owned[i]);
+        snprintf(traces, sizeof(traces), "%" PRIu64,
+                 st->traces_complete + st->traces_orphaned - before);
+        bc_log(BC_LOG_INFO, "traces decided on idle", "partition", part, "traces", traces, NULL);
+    }
+    return BC_OK;
+}
+
 static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
 {
     struct lb_state *st = bc_ctx_state(ctx);
@@ -972,6 +1022,12 @@ static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
         return BC_FATAL;
     }
     st->clock_loaded = loaded;
+    int64_t *walls = realloc(st->last_wall, (st->owned_count + 1) * sizeof(*walls));
+    if (walls == NULL) {
+        return BC_FATAL;
+    }
+    st->last_wall = walls;
+    st->last_wall[st->owned_count] = -1;
     st->clock_loaded[st->owned_count] = 0; /* the store is restored: loaded at first use */
     owned[st->owned_count++] = partition;
     return BC_OK;
@@ -986,6 +1042,7 @@ static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
             st->owned[i] = st->owned[st->owned_count];
             st->clocks[i] = st->clocks[st->owned_count];
             st->clocks_saved[i] = st->clocks_saved[st->owned_count];
+            st->last_wall[i] = st->last_wall[st->owned_count];
             st->clock_loaded[i] = st->clock_loaded[st->owned_count];
             break;
         }
@@ -1003,12 +1060,15 @@ static void lb_fini(struct bc_ctx *ctx)
     if (st == NULL) {
         return;
     }
-    char facts[24], records[24], orphaned[24];
+    char facts[24], records[24], orphaned[24], spans[24], late[24];
     snprintf(facts, sizeof(facts), "%" PRIu64, st->facts);
     snprintf(records, sizeof(records), "%" PRIu64, st->records);
     snprintf(orphaned, sizeof(orphaned), "%" PRIu64, st->traces_orphaned);
+    snprintf(spans, sizeof(spans), "%" PRIu64, st->orphan_spans);
+    snprintf(late, sizeof(late), "%" PRIu64, st->late_orphans);
     bc_log(BC_LOG_INFO, "lineage-builder stopped", "facts", facts, "records", records,
-           "traces_with_orphans", orphaned, NULL);
+           "traces_with_orphans", orphaned, "orphan_spans", spans, "late_orphan_spans", late,
+           NULL);
     if (st->values_ready) {
         avro_value_decref(&st->te_value);
         avro_value_decref(&st->fate_value);
@@ -1028,6 +1088,7 @@ static void lb_fini(struct bc_ctx *ctx)
     free(st->owned);
     free(st->clocks);
     free(st->clocks_saved);
+    free(st->last_wall);
     free(st->clock_loaded);
     for (size_t i = 0; i < st->n_source_topics; i++) {
         free(st->source_topics[i]);
@@ -1107,6 +1168,7 @@ static int lb_init(struct bc_ctx *ctx)
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
     st->max_source_skew_ms = bc_values_int(opts, "max_source_skew");
     st->decided_ttl_ms = bc_values_int(opts, "decided_ttl");
+    st->idle_ms = bc_values_int(opts, "idle_timeout");
     st->cfg = cfg;
     /* Metrics at 0 from the first scrape (README "Metrics, health and logs"). */
     bc_metric_counter(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, NULL);
@@ -1156,6 +1218,7 @@ const struct bc_stage lineage_builder_stage = {
     .type = &bc_lineage_builder_type,
     .init = lb_init,
     .process = lb_process,
+    .tick = lb_tick,
     .assigned = lb_assigned,
     .revoked = lb_revoked,
     .fini = lb_fini,

@@ -16,7 +16,7 @@ static const struct bc_option options[] = {
                     "orphan"},
     {.name = "max_source_skew",
      .type = BC_OPT_DURATION,
-     .def = "5m",
+     .def = "15m",
      .min = 0,
      .max = BC_DAY_MS,
      .description = "the event time deciding orphans follows the slowest source (raw "
@@ -30,6 +30,14 @@ static const struct bc_option options[] = {
      .description = "how much event time a decided trace's span ids are kept, so that its late "
                     "spans and export retries find their parents (a late span whose parent is "
                     "not there is reported then); 0: forgotten at once"},
+    {.name = "idle_timeout",
+     .type = BC_OPT_DURATION,
+     .def = "1m",
+     .min = 0,
+     .max = BC_DAY_MS,
+     .description = "a trace-topic partition caught up and without records for this long "
+                    "(wall clock) has its undecided traces decided, their orphans flagged "
+                    "idle_decided; 0: never"},
     {.name = "trace_topic",
      .type = BC_OPT_TOPIC,
      .description = "the input whose spans make the trace view (keyed by trace_id); unset: "
