@@ -273,7 +273,7 @@ static void clk_run(const struct clk_rec *in, size_t from, size_t to, struct lin
         if (r->parent >= 0) {
             clk_hex(r->trace, r->parent, parent);
         }
-        lin_clock_observe(clock, r->ts, r->slot);
+        bc_clock_observe(&clock->t, r->ts, r->slot);
         uint8_t out[sizeof(tr->sets[0])];
         size_t n = lin_trace_add(tr->len[r->trace] ? tr->sets[r->trace] : NULL,
                                  tr->len[r->trace], r->ts, span, r->parent >= 0 ? parent : NULL,
@@ -337,10 +337,10 @@ static void test_lineage_orphan_clock(void **state)
     /* An expected source not seen yet holds the clock max_skew behind the newest. */
     lin_clock_init(&clock);
     clock.expected = 1u << 3 | 1u << 9;
-    lin_clock_observe(&clock, CLK_T0, 3);
-    lin_clock_observe(&clock, CLK_T0 + 120000, 3);
+    bc_clock_observe(&clock.t, CLK_T0, 3);
+    bc_clock_observe(&clock.t, CLK_T0 + 120000, 3);
     assert_int_equal(lin_clock_now(&clock, 60000), CLK_T0 + 60000);
-    lin_clock_observe(&clock, CLK_T0 + 100000, 9);
+    bc_clock_observe(&clock.t, CLK_T0 + 100000, 9);
     assert_int_equal(lin_clock_now(&clock, 60000), CLK_T0 + 100000);
     assert_int_equal(lin_clock_now(&clock, 0), CLK_T0 + 120000);
     /* Sweeps in whole steps of the cutoff, once each. */

@@ -1100,51 +1100,14 @@ int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
 
 void lin_clock_init(struct lin_clock *c)
 {
-    c->max = -1;
-    for (int i = 0; i < LIN_SOURCES; i++) {
-        c->src[i] = -1;
-    }
+    bc_clock_init(&c->t);
     c->swept = -1;
     c->expected = 0;
 }
 
-int lin_clock_slot(const char *topic, int32_t partition)
-{
-    /* Consecutive partitions of a topic in distinct slots (up to LIN_SOURCES of them): a
-     * hash of topic and partition together put partitions 0 and 1 of tracking.raw in one
-     * slot, the faster hiding the slower. */
-    uint64_t h = XXH3_64bits(topic, strlen(topic));
-    return (int)((h % LIN_SOURCES + (uint64_t)(uint32_t)partition % LIN_SOURCES) % LIN_SOURCES);
-}
-
-int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot)
-{
-    int changed = 0;
-    if (ts > c->max) {
-        c->max = ts;
-        changed = 1;
-    }
-    if (slot >= 0 && slot < LIN_SOURCES && ts > c->src[slot]) {
-        c->src[slot] = ts;
-        changed = 1;
-    }
-    return changed;
-}
-
 int64_t lin_clock_now(const struct lin_clock *c, int64_t max_skew)
 {
-    if (c->max < 0 || max_skew <= 0) {
-        return c->max;
-    }
-    int64_t low = c->max;
-    for (int i = 0; i < LIN_SOURCES; i++) {
-        if (c->src[i] >= 0 && c->src[i] < low) {
-            low = c->src[i];
-        } else if (c->src[i] < 0 && (c->expected & (1u << i))) {
-            low = -1; /* an expected source not seen yet: nothing is known of its time */
-        }
-    }
-    return low > c->max - max_skew ? low : c->max - max_skew;
+    return bc_clock_now(&c->t, max_skew, c->expected);
 }
 
 int64_t lin_clock_sweep_due(struct lin_clock *c, int64_t window, int64_t max_skew)
@@ -1179,11 +1142,11 @@ static int64_t get_le64(const uint8_t *in)
 
 void lin_clock_encode(const struct lin_clock *c, uint8_t out[LIN_CLOCK_BYTES])
 {
-    put_le64(out, c->max);
-    for (int i = 0; i < LIN_SOURCES; i++) {
-        put_le64(out + 8 * (i + 1), c->src[i]);
+    put_le64(out, c->t.max);
+    for (int i = 0; i < BC_CLOCK_SOURCES; i++) {
+        put_le64(out + 8 * (i + 1), c->t.src[i]);
     }
-    put_le64(out + 8 * (LIN_SOURCES + 1), c->swept);
+    put_le64(out + 8 * (BC_CLOCK_SOURCES + 1), c->swept);
 }
 
 int lin_clock_decode(struct lin_clock *c, const void *data, size_t len)
@@ -1192,10 +1155,10 @@ int lin_clock_decode(struct lin_clock *c, const void *data, size_t len)
         return -1;
     }
     const uint8_t *in = data;
-    c->max = get_le64(in);
-    for (int i = 0; i < LIN_SOURCES; i++) {
-        c->src[i] = get_le64(in + 8 * (i + 1));
+    c->t.max = get_le64(in);
+    for (int i = 0; i < BC_CLOCK_SOURCES; i++) {
+        c->t.src[i] = get_le64(in + 8 * (i + 1));
     }
-    c->swept = get_le64(in + 8 * (LIN_SOURCES + 1));
+    c->swept = get_le64(in + 8 * (BC_CLOCK_SOURCES + 1));
     return 0;
 }

@@ -29,6 +29,7 @@
 #ifndef LINEAGE_H
 #define LINEAGE_H
 
+#include "bc_clock.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -169,29 +170,20 @@ size_t lin_trace_spans(const void *set, size_t len);
  *     now = max(min over sources of their newest timestamp, newest - max_skew)
  * (the newest itself when max_skew is 0 or no source is known); a source expected (every
  * partition of the raw topic) and not seen yet holds now at newest - max_skew. Sources are
- * LIN_SOURCES slots (two sharing one count as one: only past LIN_SOURCES partitions of a
- * topic, or with several source topics). Traces whose first span is
+ * slots of common/bc_clock.h. Traces whose first span is
  * at or before now - window are decided, in steps of LIN_SWEEP_STEP ms of that cutoff. */
-#define LIN_SOURCES 16
 #define LIN_SWEEP_STEP 1000
 struct lin_clock {
-    int64_t max;              /* newest timestamp, -1 before any */
-    int64_t src[LIN_SOURCES]; /* newest per source slot, -1: none seen */
-    int64_t swept;            /* cutoff of the last sweep, -1: none */
-    uint32_t expected;        /* source slots expected */
+    struct bc_clock t; /* newest timestamp, and per source slot (common/bc_clock.h) */
+    int64_t swept;     /* cutoff of the last sweep, -1: none */
+    uint32_t expected; /* source slots expected */
 };
 /* The stored form of a clock (store `traces`, key LIN_CLOCK_KEY, which is no trace_id). */
 #define LIN_CLOCK_KEY "#clock"
-#define LIN_CLOCK_BYTES (8 * (LIN_SOURCES + 2)) /* max, src, swept; not expected */
+#define LIN_CLOCK_BYTES (8 * (BC_CLOCK_SOURCES + 2)) /* max, src, swept; not expected */
 
 void lin_clock_init(struct lin_clock *c);
-/* The slot of a source (topic and partition): partitions of one topic take consecutive
- * slots, so up to LIN_SOURCES partitions of the raw topic never share one. */
-int lin_clock_slot(const char *topic, int32_t partition);
-/* Raises the clock with a record's timestamp from source slot (-1: none known). Returns 1
- * when anything changed. */
-int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot);
-/* now (see above); -1 while nothing is known. */
+/* now (see above; bc_clock_now with c's expected slots); -1 while nothing is known. */
 int64_t lin_clock_now(const struct lin_clock *c, int64_t max_skew);
 /* The cutoff of a sweep due now (traces with first span <= it are decided), or -1 when none
  * is due: the cutoff now - window, rounded down to LIN_SWEEP_STEP, passed the last sweep's.

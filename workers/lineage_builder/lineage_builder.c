@@ -234,7 +234,7 @@ static void expect_source(struct lb_state *st, const char *topic)
     st->source_topics[st->n_source_topics++] = copy;
     const struct bc_topic *t = bc_config_topic(st->cfg, topic);
     for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
-        st->expected |= 1u << lin_clock_slot(topic, p);
+        st->expected |= 1u << bc_clock_slot(topic, strlen(topic), p);
     }
 }
 
@@ -246,11 +246,11 @@ static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trac
 /* 1 when a and b differ in a second of any time, or in the last sweep. */
 static int clock_moved(const struct lin_clock *a, const struct lin_clock *b)
 {
-    if (a->swept != b->swept || a->max / 1000 != b->max / 1000) {
+    if (a->swept != b->swept || a->t.max / 1000 != b->t.max / 1000) {
         return 1;
     }
-    for (int i = 0; i < LIN_SOURCES; i++) {
-        if (a->src[i] / 1000 != b->src[i] / 1000) {
+    for (int i = 0; i < BC_CLOCK_SOURCES; i++) {
+        if (a->t.src[i] / 1000 != b->t.src[i] / 1000) {
             return 1;
         }
     }
@@ -274,7 +274,7 @@ static int orphan_decide(struct bc_ctx *ctx, struct lb_state *st, int32_t partit
         uint8_t buf[LIN_CLOCK_BYTES];
         lin_clock_encode(clock, buf);
         if (bc_store_put(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), buf,
-                         sizeof(buf), clock->max) != 0) {
+                         sizeof(buf), clock->t.max) != 0) {
             bc_log(BC_LOG_WARN, "trace store full: orphan clock not saved", NULL);
         }
         st->clocks_saved[idx] = *clock;
@@ -345,8 +345,10 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
             st->last_wall[clock - st->clocks] = wall_ms();
             expect_source(st, raw_topic);
             clock->expected = st->expected;
-            lin_clock_observe(clock, bc_record_timestamp(rec),
-                              raw_topic != NULL ? lin_clock_slot(raw_topic, raw_partition) : -1);
+            bc_clock_observe(&clock->t, bc_record_timestamp(rec),
+                             raw_topic != NULL
+                                 ? bc_clock_slot(raw_topic, strlen(raw_topic), raw_partition)
+                                 : -1);
         }
     }
     if (on_trace_topic && trace_id != NULL && value[0] == 0x00) {

@@ -9,7 +9,7 @@
 
 struct ts_part {
     int32_t id;
-    struct ts_clock clock;
+    struct bc_clock clock;
     int64_t now_ms; /* event time now, from clock (buffer.h) */
     int64_t last_wall;
     struct ts_trace **table; /* chained hash table, table_cap a power of two (or 0) */
@@ -121,10 +121,7 @@ struct ts_part *ts_buffer_part(struct ts_buffer *buf, int32_t partition, int cre
             return NULL;
         }
         part->id = partition;
-        part->clock.max = -1;
-        for (int i = 0; i < TS_SOURCES; i++) {
-            part->clock.src[i] = -1;
-        }
+        bc_clock_init(&part->clock);
         part->now_ms = -1;
         part->buf = buf;
         buf->parts[partition] = part;
@@ -166,7 +163,7 @@ static void clock_update(struct ts_part *part);
 
 void ts_buffer_expect_source(struct ts_buffer *buf, int slot)
 {
-    if (slot < 0 || slot >= TS_SOURCES || (buf->expected & (1u << slot))) {
+    if (slot < 0 || slot >= BC_CLOCK_SOURCES || (buf->expected & (1u << slot))) {
         return;
     }
     buf->expected |= 1u << slot;
@@ -175,11 +172,6 @@ void ts_buffer_expect_source(struct ts_buffer *buf, int slot)
             clock_update(buf->parts[i]);
         }
     }
-}
-
-int ts_source_slot(const void *id, size_t len)
-{
-    return (int)(XXH3_64bits(id, len) % TS_SOURCES);
 }
 
 int64_t ts_part_max_event(const struct ts_part *part)
@@ -192,42 +184,19 @@ int64_t ts_part_now(const struct ts_part *part)
     return part->now_ms;
 }
 
-const struct ts_clock *ts_part_clock(const struct ts_part *part)
+const struct bc_clock *ts_part_clock(const struct ts_part *part)
 {
     return &part->clock;
 }
 
 static void clock_update(struct ts_part *part)
 {
-    const struct ts_clock *c = &part->clock;
-    int64_t skew = part->buf->max_skew_ms;
-    if (skew <= 0) {
-        part->now_ms = c->max;
-        return;
-    }
-    int64_t low = c->max;
-    for (int i = 0; i < TS_SOURCES; i++) {
-        if (c->src[i] >= 0 && c->src[i] < low) {
-            low = c->src[i];
-        } else if (c->src[i] < 0 && (part->buf->expected & (1u << i))) {
-            low = -1; /* an expected source not seen yet: nothing is known of its time */
-        }
-    }
-    part->now_ms = low > c->max - skew ? low : c->max - skew;
+    part->now_ms = bc_clock_now(&part->clock, part->buf->max_skew_ms, part->buf->expected);
 }
 
 void ts_part_observe_source(struct ts_part *part, int64_t event_ms, int slot)
 {
-    int changed = 0;
-    if (event_ms > part->clock.max) {
-        part->clock.max = event_ms;
-        changed = 1;
-    }
-    if (slot >= 0 && slot < TS_SOURCES && event_ms > part->clock.src[slot]) {
-        part->clock.src[slot] = event_ms;
-        changed = 1;
-    }
-    if (changed) {
+    if (bc_clock_observe(&part->clock, event_ms, slot)) {
         clock_update(part);
     }
 }
@@ -237,16 +206,9 @@ void ts_part_observe(struct ts_part *part, int64_t event_ms)
     ts_part_observe_source(part, event_ms, -1);
 }
 
-void ts_part_restore(struct ts_part *part, const struct ts_clock *c)
+void ts_part_restore(struct ts_part *part, const struct bc_clock *c)
 {
-    if (c->max > part->clock.max) {
-        part->clock.max = c->max;
-    }
-    for (int i = 0; i < TS_SOURCES; i++) {
-        if (c->src[i] > part->clock.src[i]) {
-            part->clock.src[i] = c->src[i];
-        }
-    }
+    bc_clock_merge(&part->clock, c);
     clock_update(part);
 }
 

@@ -16,9 +16,7 @@
  * (max_event_ms itself when no source is known or max_skew is 0); a source expected (the
  * partitions of the raw topic, from the topology) but not seen yet counts as furthest
  * behind, so the first sources to show up after a start do not decide the traces of the
- * others. Sources are hashed into
- * TS_SOURCES slots; two sharing a slot count as one (the faster hides the slower: the old,
- * single watermark's behaviour, never worse). The watermark is now_ms - allowed_lateness.
+ * others (common/bc_clock.h: the clock, its source slots). The watermark is now_ms - allowed_lateness.
  * A trace is due when
  *     watermark >= last_ms + decision_wait          (its latest span ended long enough ago)
  *  or now_ms >= root_end_ms + decision_wait         (its root span ended, and decision_wait
@@ -40,16 +38,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bc_clock.h"
 #include "policy.h"
 
 #define TS_RECORD_HEADER 24 /* offset, timestamp, length, flags */
-#define TS_SOURCES 16       /* source slots of a partition's event-time clock */
-
-/* A partition's event-time progress (see above): what the stage saves and restores. */
-struct ts_clock {
-    int64_t max;             /* newest event time of any record, -1 before any */
-    int64_t src[TS_SOURCES]; /* newest event time per source slot, -1: none seen */
-};
 
 struct ts_buffer;
 struct ts_part;
@@ -61,7 +53,7 @@ struct ts_trace {
     int64_t last_ms;      /* latest event time of its records */
     int64_t root_end_ms;  /* end of its root span, -1 before the root arrived */
     int64_t due_ms;       /* decided once the partition's max_event_ms reaches this */
-    struct ts_clock before; /* the partition's clock when the trace was created: event
+    struct bc_clock before; /* the partition's clock when the trace was created: event
                              * times of every record before first_offset */
     uint64_t seq;         /* creation order over the whole buffer (oldest first) */
     uint32_t records;     /* records buffered */
@@ -109,18 +101,16 @@ void ts_buffer_set_max_skew(struct ts_buffer *buf, int64_t max_skew_ms);
  * topology): until a partition has seen it, it holds now_ms at max_event_ms - max_skew, so
  * the first sources to show up do not decide the traces of the others. */
 void ts_buffer_expect_source(struct ts_buffer *buf, int slot);
-/* The source slot of a source id (e.g. topic and partition as bytes). */
-int ts_source_slot(const void *id, size_t len);
 
 /* Max event time seen on the partition (-1 before any), event time now (above), the clock. */
 int64_t ts_part_max_event(const struct ts_part *part);
 int64_t ts_part_now(const struct ts_part *part);
-const struct ts_clock *ts_part_clock(const struct ts_part *part);
+const struct bc_clock *ts_part_clock(const struct ts_part *part);
 /* Raises the clock with a record's event time from source slot (-1: none known). */
 void ts_part_observe(struct ts_part *part, int64_t event_ms);
 void ts_part_observe_source(struct ts_part *part, int64_t event_ms, int slot);
 /* Raises the clock to at least c, slot by slot (a restored clock). */
-void ts_part_restore(struct ts_part *part, const struct ts_clock *c);
+void ts_part_restore(struct ts_part *part, const struct bc_clock *c);
 /* Wall-clock ms of the last record (set by the stage), for the idle fallback. */
 int64_t ts_part_last_wall(const struct ts_part *part);
 void ts_part_set_last_wall(struct ts_part *part, int64_t wall_ms);

@@ -92,7 +92,7 @@ static const char meta_key[] = "meta";
 /* Per-partition state besides the buffer. */
 struct pstate {
     const char *topic;        /* borrowed from the runtime (bc_source) */
-    struct ts_clock meta_clock; /* the clock before H last written to the store */
+    struct bc_clock meta_clock; /* the clock before H last written to the store */
     int has_meta;
     int64_t handled_upto;     /* records below this offset that are not part of a trace
                                * (passed through, dead-lettered) were handled by a
@@ -240,7 +240,7 @@ static void pstate_free(struct sampler *s, int32_t partition)
 }
 
 /* The event-time clock of the records before the committed offset (see the header). */
-static const struct ts_clock *clock_before_hold(const struct ts_part *part)
+static const struct bc_clock *clock_before_hold(const struct ts_part *part)
 {
     const struct ts_trace *oldest = ts_part_oldest(part);
     return oldest != NULL ? &oldest->before : ts_part_clock(part);
@@ -248,7 +248,7 @@ static const struct ts_clock *clock_before_hold(const struct ts_part *part)
 
 /* The meta record: the clock before the hold (max, then the sources), handled_upto, then the
  * limiters' windows. */
-#define META_HEADER (16 + 8 * TS_SOURCES)
+#define META_HEADER (16 + 8 * BC_CLOCK_SOURCES)
 static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
                     struct ts_part *part, struct pstate *ps)
 {
@@ -257,10 +257,10 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
     if (len > sizeof(value)) {
         len = sizeof(value);
     }
-    const struct ts_clock *c = clock_before_hold(part);
+    const struct bc_clock *c = clock_before_hold(part);
     memcpy(value, &c->max, 8);
     memcpy(value + 8, &ps->handled_upto, 8);
-    memcpy(value + 16, c->src, 8 * TS_SOURCES);
+    memcpy(value + 16, c->src, 8 * BC_CLOCK_SOURCES);
     memcpy(value + META_HEADER, ps->buckets, len - META_HEADER);
     int64_t ts = bc_stream_time(ctx, partition);
     if (bc_store_put(s->decisions, partition, meta_key, 4, value, len, ts < 0 ? 0 : ts) != 0) {
@@ -403,14 +403,6 @@ static void attrs_of(struct sampler *s, enum pfield field, size_t *n)
     }
 }
 
-static int source_slot(const char *topic, size_t len, int32_t partition)
-{
-    char id[132];
-    memcpy(id, topic, len);
-    memcpy(id + len, &partition, 4);
-    return ts_source_slot(id, len + 4);
-}
-
 /* A source topic seen for the first time: every partition the topology gives it is an
  * expected source (buffer.h), seen or not. */
 static void expect_topic(struct sampler *s, const char *topic, size_t len)
@@ -428,7 +420,7 @@ static void expect_topic(struct sampler *s, const char *topic, size_t len)
     name[len] = '\0';
     const struct bc_topic *t = s->cfg != NULL ? bc_config_topic(s->cfg, name) : NULL;
     for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
-        ts_buffer_expect_source(s->buf, source_slot(name, len, p));
+        ts_buffer_expect_source(s->buf, bc_clock_slot(name, len, p));
     }
 }
 
@@ -489,7 +481,7 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         avro_value_get_int(&field, &src_part) == 0) {
         size_t n = src_len - 1 < 127 ? src_len - 1 : 127;
         expect_topic(s, src_topic, n);
-        v->source = source_slot(src_topic, n, src_part);
+        v->source = bc_clock_slot(src_topic, n, src_part);
     }
     if (v->kind != BC_EVENT_SPAN) {
         v->event_ms = start / 1000000;
@@ -678,7 +670,7 @@ static int update_hold(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
     }
     int64_t hold = ts_part_hold(part);
     if (!ps->has_meta ||
-        memcmp(&ps->meta_clock, clock_before_hold(part), sizeof(struct ts_clock)) != 0) {
+        memcmp(&ps->meta_clock, clock_before_hold(part), sizeof(struct bc_clock)) != 0) {
         int rc = meta_put(s, ctx, partition, part, ps);
         if (rc != BC_OK) {
             return rc;
@@ -861,10 +853,10 @@ static int sampler_assigned(struct bc_ctx *ctx, int32_t partition)
     size_t len;
     if (bc_store_get(s->decisions, partition, meta_key, 4, &value, &len, NULL) &&
         len >= META_HEADER) {
-        struct ts_clock c;
+        struct bc_clock c;
         memcpy(&c.max, value, 8);
         memcpy(&ps->handled_upto, (const uint8_t *)value + 8, 8);
-        memcpy(c.src, (const uint8_t *)value + 16, 8 * TS_SOURCES);
+        memcpy(c.src, (const uint8_t *)value + 16, 8 * BC_CLOCK_SOURCES);
         ts_part_restore(part, &c);
         ps->meta_clock = c;
         ps->has_meta = 1;
