@@ -2,10 +2,12 @@
 copy, side by side in one run, on breadcrumb-broker, with records from `breadcrumb gen`.
 
 Phases (README "Performance" says what each number means):
-  1. chain: gen -> tracking.raw; then for each worker in pipeline order, the baseline (the
-     runtime's pass-through stage tests/tools/stage_copy with the same transaction and client
-     settings, same input topic and partitions) and then the worker alone on the same input.
-     The worker's output is the next worker's input. Rates are input records/s between the
+  1. chain: gen -> tracking.raw; then for each worker in pipeline order, alternated runs of
+     the baseline (the runtime's pass-through stage tests/tools/stage_copy with the same
+     transaction and client settings, same input topic and partitions) and of the worker
+     alone on the same input (3 each in full and quick mode): medians and their spread. The
+     worker's first run writes the next worker's input; its other runs are isolated with the
+     runtime's --name-prefix. Rates are input records/s between the
      first processed record and the last committed one (start-up excluded), read from the
      process's own /metrics; CPU from /proc/PID/stat, peak RSS from VmHWM.
   2. pipeline: a fresh broker, gen -> tracking.raw, the six workers started together: raw
@@ -772,9 +774,11 @@ def phase_memory(work, sizes, dedup_keys, samples):
     result["tail_sampler"] = points
     del spans
 
-    # Deduplicator: distinct keys remembered, then a restart restores them.
+    # Deduplicator: distinct keys remembered, then a restart restores them. Fetch queue at
+    # 16 MiB as in earlier runs: RSS per key is meant to count the store, not prefetched input.
     topo = mem_topology(work, "deduplicator", {"max_bytes": "4GiB", "window": "20m"},
-                        ["benchmem.events"], ["benchmem.unique"], {})
+                        ["benchmem.events"], ["benchmem.unique"],
+                        {"queued.max.messages.kbytes": 16384})
     topics_create(topo, bootstrap)
     events = replicate_events(samples["events"], dedup_keys)
     log("memory: deduplicator remembering %d keys" % dedup_keys)
