@@ -376,6 +376,9 @@ def measure(proc, expected, timeout=900, settle=None):
         "records": int(n),
         "seconds": round(elapsed, 3),
         "records_per_s": round(max(n - p0, 1) / elapsed, 1),
+        # The share of the input processed after the first scrape saw processing start: a
+        # small input is mostly processed before it, and its rate means nothing.
+        "observed_fraction": round(max(n - p0, 0) / max(n, 1), 3),
         "cpu_s": round(cpu, 3),
         "cpu_s_per_million": round(cpu / max(n, 1) * 1e6, 2),
         "peak_rss_mib": round(hwm / 1048576, 1),
@@ -478,7 +481,8 @@ def phase_chain(work, size, rounds, only=None):
                         # per alternated pair (worker run i / copy run i)
                         "ratio_min": round(min(ratios), 3) if ratios else 0,
                         "ratio_max": round(max(ratios), 3) if ratios else 0,
-                        "baseline_runs": bases, "worker_runs": wks})
+                        "baseline_runs": bases, "worker_runs": wks,
+                        "too_small": any(x["observed_fraction"] < 0.5 for x in bases + wks)})
         log("chain: %s median %.0f rec/s, baseline median %.0f rec/s, ratio %.2f (%.2f-%.2f)" % (
             name, wk["records_per_s"], base["records_per_s"], ratio,
             results[-1]["ratio_min"], results[-1]["ratio_max"]))
@@ -921,6 +925,8 @@ def table(res):
         ratio = "%.2f" % w["ratio"]
         if runs > 1:
             ratio += " (%.2f-%.2f, %d runs)" % (w["ratio_min"], w["ratio_max"], runs)
+        if w.get("too_small"):
+            ratio += " (input too small to mean anything)"
         lines.append("| %s | %d | %s | %s | %s | %.1f (baseline %.1f) | %.0f (baseline %.0f) |"
                      % (w["worker"], w["input_records"], rate(n), rate(b), ratio,
                         n["cpu_s_per_million"], b["cpu_s_per_million"],
