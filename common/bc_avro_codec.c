@@ -581,6 +581,9 @@ static int dec_block(struct dec *d, const struct bc_avro_node *items, int64_t *c
     return 0;
 }
 
+/* Skips a value of node's type with the checks a decode makes, the same errors at the same
+ * paths: a decode that skips fields (a reader without them, bc_avro_decode_fields) rejects
+ * exactly the records a full decode rejects. */
 static int dec_skip(struct dec *d, const struct bc_avro_node *node)
 {
     int64_t l = 0;
@@ -592,12 +595,27 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
         if (dec_need(d, 1, "a boolean") != 0) {
             return -1;
         }
+        if (*d->p > 1) {
+            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "boolean byte 0x%02x", *d->p);
+        }
         d->p++;
         return 0;
-    case AVRO_INT32:
+    case AVRO_INT32: {
+        int32_t i = 0;
+        return dec_int(d, &i);
+    }
     case AVRO_INT64:
-    case AVRO_ENUM:
         return dec_long(d, &l);
+    case AVRO_ENUM: {
+        int32_t i = 0;
+        if (dec_int(d, &i) != 0) {
+            return -1;
+        }
+        if (i < 0 || (size_t)i >= node->n) {
+            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "enum index %d out of range", (int)i);
+        }
+        return 0;
+    }
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
     case AVRO_FIXED: {
@@ -613,6 +631,9 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
         if (dec_len(d, &len, node->name) != 0) {
             return -1;
         }
+        if (node->type == AVRO_STRING && !bc_avro_utf8_valid((const char *)d->p, len)) {
+            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "string is not valid UTF-8");
+        }
         d->p += len;
         return 0;
     case AVRO_ARRAY:
@@ -620,7 +641,7 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
         if (++d->depth > MAX_DEPTH) {
             return dec_fail(d, BC_AVRO_ERR_MALFORMED, "nested deeper than %d", MAX_DEPTH);
         }
-        for (;;) {
+        for (size_t index = 0;;) {
             int64_t count;
             if (dec_block(d, node->items, &count) != 0) {
                 return -1;
@@ -628,14 +649,18 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
             if (count == 0) {
                 break;
             }
-            for (int64_t i = 0; i < count; i++) {
+            for (int64_t i = 0; i < count; i++, index++) {
                 if (node->type == AVRO_MAP) {
                     if (dec_len(d, &len, "a map key") != 0) {
                         return -1;
                     }
+                    if (!bc_avro_utf8_valid((const char *)d->p, len)) {
+                        return dec_fail(d, BC_AVRO_ERR_MALFORMED, "map key is not valid UTF-8");
+                    }
                     d->p += len;
                 }
                 if (dec_skip(d, node->items) != 0) {
+                    path_prepend(&d->ep, "[%zu]", index);
                     return -1;
                 }
             }
@@ -648,6 +673,7 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
         }
         for (size_t i = 0; i < node->n; i++) {
             if (dec_skip(d, node->fields[i].type) != 0) {
+                path_prepend(&d->ep, ".%s", node->fields[i].name);
                 return -1;
             }
         }
@@ -658,8 +684,9 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
             return -1;
         }
         if (l < 0 || (uint64_t)l >= node->n) {
-            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "union branch %lld out of range",
-                            (long long)l);
+            /* the messages of a decoded value's checks (dec_res, dec_prim) */
+            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "union branch %lld out of range (%zu)",
+                            (long long)l, node->n);
         }
         return dec_skip(d, node->branches[l]);
     default:

@@ -17,7 +17,9 @@ cat >fakebin/normalizer <<'SH'
 # A stand-in worker: records its arguments, environment and pid, then idles until SIGTERM.
 inst=${6:-x}
 echo "$$ $* BROKERS=$BREADCRUMB_BROKERS" >>"$BC_WORK/started.$inst"
-trap 'echo "$$ stopped" >>"$BC_WORK/stopped"; exit 0' TERM
+# Once: the supervisor signals the process group and the process, and a loaded machine may
+# deliver the second SIGTERM while the first one's trap runs.
+trap 'trap "" TERM; echo "$$ stopped" >>"$BC_WORK/stopped"; exit 0' TERM
 while :; do sleep 0.1; done
 SH
 chmod +x fakebin/normalizer

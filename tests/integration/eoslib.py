@@ -177,9 +177,11 @@ class Reader:
     """An incremental read_committed reader of a whole topic (assigned, no group)."""
 
     def __init__(self, bootstrap, topic, partitions):
+        # fetch.wait.max.ms: a fetch at the end returns after 50 ms, not 500 (the position
+        # moves past a final commit marker only with the next fetch: drain() waited for it).
         self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-verify-" + topic,
                            "isolation.level": "read_committed", "enable.auto.commit": False,
-                           "enable.partition.eof": False})
+                           "enable.partition.eof": False, "fetch.wait.max.ms": 50})
         self.c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         self.records = []
 
@@ -229,4 +231,5 @@ def decode(schema_name, value):
 
 def wait_output(reader, count, timeout, what):
     """Reads until the reader holds at least count records."""
-    bclib.wait_for(lambda: reader.poll() >= count, timeout, what, interval=0)
+    # Short polls: a batch call blocks for its whole timeout unless 10,000 records come.
+    bclib.wait_for(lambda: reader.poll(0.05) >= count, timeout, what, interval=0)

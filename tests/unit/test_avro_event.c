@@ -199,10 +199,73 @@ static void test_avro_event_build_encode_read(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+/* A decode of some fields (bc_avro_decode_fields) rejects a record malformed in a field it
+ * skips with the same error as a whole decode (the tail-sampler and the lineage-builder
+ * dead-letter the same records either way). */
+static void test_avro_event_skipped_fields_checked(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load();
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    char errstr[512], full_err[512];
+    uint64_t fields = (1u << BC_EV_KIND) | (1u << BC_EV_TRACE_ID) | (1u << BC_EV_SOURCE) |
+                      (1u << BC_EV_ATTRIBUTES) | (1u << BC_EV_RESOURCE_ATTRIBUTES);
+    avro_value_t ev, out, pv, attrs;
+    assert_int_equal(bc_avro_value_new(te, &ev), 0);
+    assert_int_equal(bc_avro_value_new(te, &out), 0);
+    assert_int_equal(bc_avro_value_new(te, &pv), 0);
+    struct bc_avro_buf buf = {0};
+    build(&ev);
+    assert_int_equal(bc_avro_encode(te, &ev, &buf, errstr, sizeof(errstr)), 0);
+    for (int round = 0; round < 2; round++) { /* the second round reuses the value */
+        assert_int_equal(bc_avro_decode_fields(reg, te, buf.data, buf.len, &pv, fields, errstr,
+                                               sizeof(errstr)),
+                         0);
+    }
+    int kind = -1;
+    size_t n = 0;
+    assert_int_equal(bc_event_get_enum(&pv, BC_EV_KIND, &kind), 0);
+    assert_int_equal(kind, BC_EVENT_SPAN);
+    assert_string_equal(bc_event_get_string(&pv, BC_EV_TRACE_ID, NULL),
+                        "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_int_equal(bc_event_field(&pv, BC_EV_ATTRIBUTES, &attrs), 0);
+    assert_int_equal(avro_value_get_size(&attrs, &n), 0);
+    assert_int_equal(n, 8);
+    const char *id = bc_event_get_string(&pv, BC_EV_EVENT_ID, NULL); /* skipped: left reset */
+    assert_true(id == NULL || id[0] == '\0');
+
+    /* Malformed where the decode skips: the span's name (not UTF-8), then a span event's
+     * name (inside an array of records). Same error as a whole decode. */
+    static const char *const where[] = {"GET /cart", "exception"};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t *at = memmem(buf.data, buf.len, where[i], strlen(where[i]));
+        assert_non_null(at);
+        at[1] = 0xff;
+        assert_int_equal(bc_avro_decode(reg, te, buf.data, buf.len, &out, full_err,
+                                        sizeof(full_err)),
+                         BC_AVRO_ERR_MALFORMED);
+        assert_int_equal(bc_avro_decode_fields(reg, te, buf.data, buf.len, &pv, fields, errstr,
+                                               sizeof(errstr)),
+                         BC_AVRO_ERR_MALFORMED);
+        assert_string_equal(errstr, full_err);
+        at[1] = (uint8_t)where[i][1];
+    }
+    assert_int_equal(bc_avro_decode_fields(reg, te, buf.data, buf.len, &pv, fields, errstr,
+                                           sizeof(errstr)),
+                     0);
+
+    avro_value_decref(&ev);
+    avro_value_decref(&out);
+    avro_value_decref(&pv);
+    bc_avro_buf_free(&buf);
+    bc_avro_registry_destroy(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avro_event_build_encode_read),
+        cmocka_unit_test(test_avro_event_skipped_fields_checked),
     };
     return cmocka_run_group_tests_name("bc_event", tests, NULL, NULL);
 }

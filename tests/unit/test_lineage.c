@@ -194,6 +194,159 @@ static void test_lineage_trace_orphans(void **state)
     assert_string_equal(seen.span, "4444444444444444");
     assert_string_equal(seen.parent, "9999999999999999");
     assert_int_equal(lin_trace_first_ts(b, n), 1000);
+    /* Decided (kept for late spans): marked, and stays so when a span is added. */
+    assert_int_equal(lin_trace_decided_at(b, n), -1);
+    lin_trace_set_decided(b, n, 7000);
+    assert_int_equal(lin_trace_decided_at(b, n), 7000);
+    assert_true(lin_trace_has_span(b, n, "4444444444444444"));
+    assert_false(lin_trace_has_span(b, n, "9999999999999999"));
+    n = lin_trace_add(b, n, 500, "5555555555555555", "1111111111111111", a, sizeof(a));
+    assert_int_equal(lin_trace_decided_at(a, n), 7000);
+    assert_int_equal(lin_trace_spans(a, n), 5);
+}
+
+/* The orphan clock: a trace-topic partition whose records come from two sources (raw
+ * partitions), the normalizer having written source A's records minutes ahead of source B's
+ * (it read A's partition first). Every trace is root (A) -> child (B) -> grandchild (A);
+ * trace 7 lost its child, so its grandchild is the one true orphan. A tracker as the stage's
+ * (lineage_builder.c: span added, clock raised, due sweep decided, all per record) on a clock
+ * of the newest timestamp alone (max_skew 0, the former behaviour) decides the traces before
+ * B's children arrive: false orphans. Following the slowest source, exactly the truth, and
+ * the same whatever a restart in the middle (clock saved and read back). */
+#define CLK_TRACES 20
+#define CLK_T0 1795000000000LL
+#define CLK_WINDOW (5 * 60000LL)
+
+struct clk_rec {
+    int trace, span, parent, slot; /* span/parent: 0 root, 1 child, 2 grandchild; -1 none */
+    int64_t ts;
+};
+
+struct clk_tracker {
+    uint8_t sets[CLK_TRACES + 1][LIN_TRACE_HEADER + 4 * LIN_TRACE_ENTRY];
+    size_t len[CLK_TRACES + 1];
+    int decided[CLK_TRACES + 1];
+    int orphans, orphan_trace;
+};
+
+static void clk_hex(int trace, int span, char out[17])
+{
+    snprintf(out, 17, "%08x%08x", 0x51000000u + (unsigned)trace, 0xa0u + (unsigned)span);
+}
+
+static size_t clk_input(struct clk_rec *in)
+{
+    size_t n = 0;
+    /* Source A (slot 3): roots and grandchildren, one trace a minute, written first. */
+    for (int t = 0; t < CLK_TRACES; t++) {
+        int64_t at = CLK_T0 + t * 60000LL;
+        in[n++] = (struct clk_rec){t, 0, -1, 3, at};
+        in[n++] = (struct clk_rec){t, 2, 1, 3, at + 2000};
+    }
+    /* Source B (slot 9): the children, 1 s after their roots, written after all of A's. */
+    for (int t = 0; t < CLK_TRACES; t++) {
+        if (t != 7) {
+            in[n++] = (struct clk_rec){t, 1, 0, 9, CLK_T0 + t * 60000LL + 1000};
+        }
+    }
+    /* Both sources go on long after: everything above gets decided. */
+    in[n++] = (struct clk_rec){CLK_TRACES, 0, -1, 3, CLK_T0 + 60 * 60000LL};
+    in[n++] = (struct clk_rec){CLK_TRACES, 1, 0, 9, CLK_T0 + 60 * 60000LL + 1};
+    return n;
+}
+
+static void clk_count_orphan(void *opaque, const char *span, const char *parent)
+{
+    struct clk_tracker *tr = opaque;
+    (void)span;
+    (void)parent;
+    tr->orphans++;
+}
+
+static void clk_run(const struct clk_rec *in, size_t from, size_t to, struct lin_clock *clock,
+                    int64_t max_skew, struct clk_tracker *tr)
+{
+    for (size_t i = from; i < to; i++) {
+        const struct clk_rec *r = &in[i];
+        char span[17], parent[17];
+        clk_hex(r->trace, r->span, span);
+        if (r->parent >= 0) {
+            clk_hex(r->trace, r->parent, parent);
+        }
+        lin_clock_observe(clock, r->ts, r->slot);
+        uint8_t out[sizeof(tr->sets[0])];
+        size_t n = lin_trace_add(tr->len[r->trace] ? tr->sets[r->trace] : NULL,
+                                 tr->len[r->trace], r->ts, span, r->parent >= 0 ? parent : NULL,
+                                 out, sizeof(out));
+        if (n > 0) {
+            memcpy(tr->sets[r->trace], out, n);
+            tr->len[r->trace] = n;
+        }
+        int64_t cutoff = lin_clock_sweep_due(clock, CLK_WINDOW, max_skew);
+        for (int t = 0; cutoff >= 0 && t <= CLK_TRACES; t++) {
+            if (tr->len[t] > 0 && lin_trace_first_ts(tr->sets[t], tr->len[t]) <= cutoff) {
+                int before = tr->orphans;
+                lin_trace_orphans(tr->sets[t], tr->len[t], clk_count_orphan, tr);
+                if (tr->orphans > before) {
+                    tr->orphan_trace = t;
+                }
+                tr->len[t] = 0;
+                tr->decided[t]++;
+            }
+        }
+    }
+}
+
+static void test_lineage_orphan_clock(void **state)
+{
+    (void)state;
+    struct clk_rec in[3 * CLK_TRACES + 2];
+    size_t n = clk_input(in);
+    struct lin_clock clock;
+    struct clk_tracker *tr = calloc(1, sizeof(*tr));
+    assert_non_null(tr);
+
+    /* The newest timestamp alone: B's children come after their traces were decided. */
+    lin_clock_init(&clock);
+    clk_run(in, 0, n, &clock, 0, tr);
+    assert_true(tr->orphans > 1);
+
+    /* The slowest source, both expected: exactly trace 7's grandchild. */
+    int restarts[] = {0, 1, 17, 40, (int)n - 1};
+    for (size_t k = 0; k < sizeof(restarts) / sizeof(restarts[0]); k++) {
+        memset(tr, 0, sizeof(*tr));
+        lin_clock_init(&clock);
+        clock.expected = 1u << 3 | 1u << 9;
+        clk_run(in, 0, (size_t)restarts[k], &clock, 30 * 60000LL, tr);
+        uint8_t saved[LIN_CLOCK_BYTES];
+        lin_clock_encode(&clock, saved);
+        struct lin_clock again;
+        lin_clock_init(&again);
+        again.expected = clock.expected;
+        assert_int_equal(lin_clock_decode(&again, saved, sizeof(saved)), 0);
+        assert_int_equal(lin_clock_decode(&again, saved, sizeof(saved) - 1), -1);
+        clk_run(in, (size_t)restarts[k], n, &again, 30 * 60000LL, tr);
+        assert_int_equal(tr->orphans, 1);
+        assert_int_equal(tr->orphan_trace, 7);
+        for (int t = 0; t < CLK_TRACES; t++) {
+            assert_int_equal(tr->decided[t], 1);
+        }
+        assert_int_equal(tr->decided[CLK_TRACES], 0); /* the last is not due yet */
+    }
+
+    /* An expected source not seen yet holds the clock max_skew behind the newest. */
+    lin_clock_init(&clock);
+    clock.expected = 1u << 3 | 1u << 9;
+    lin_clock_observe(&clock, CLK_T0, 3);
+    lin_clock_observe(&clock, CLK_T0 + 120000, 3);
+    assert_int_equal(lin_clock_now(&clock, 60000), CLK_T0 + 60000);
+    lin_clock_observe(&clock, CLK_T0 + 100000, 9);
+    assert_int_equal(lin_clock_now(&clock, 60000), CLK_T0 + 100000);
+    assert_int_equal(lin_clock_now(&clock, 0), CLK_T0 + 120000);
+    /* Sweeps in whole steps of the cutoff, once each. */
+    assert_int_equal(lin_clock_sweep_due(&clock, 30500, 60000), CLK_T0 + 69000);
+    assert_int_equal(lin_clock_sweep_due(&clock, 30500, 60000), -1);
+    free(tr);
 }
 
 static const char *event_type(json_t *events, size_t i)
@@ -475,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_lineage_rec_equivalent),
         cmocka_unit_test(test_lineage_pos_strip),
         cmocka_unit_test(test_lineage_trace_orphans),
+        cmocka_unit_test(test_lineage_orphan_clock),
         cmocka_unit_test(test_lineage_openlineage_lifecycle),
         cmocka_unit_test(test_lineage_openlineage_inferred),
     };

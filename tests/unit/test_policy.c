@@ -174,6 +174,27 @@ static void test_status_code(void **state)
     ts_policies_destroy(p);
 }
 
+/* Attributes are read only by attribute predicates, wherever they sit: the sampler then
+ * decodes them (tail_sampler.c decode()). */
+static void test_read_attributes(void **state)
+{
+    (void)state;
+    struct ts_policies *p = must("policies:\n"
+                                 "  - {name: e, type: status_code, status_codes: [ERROR]}\n"
+                                 "  - {name: s, type: latency, threshold: 2s}\n"
+                                 "  - {name: b, type: probabilistic, percentage: 10}\n",
+                                 TS_FIRST_MATCH);
+    assert_int_equal(ts_policies_read_attributes(p), 0);
+    ts_policies_destroy(p);
+    p = must("policies:\n"
+             "  - {name: e, type: status_code, status_codes: [ERROR]}\n"
+             "  - {name: a, type: and, policies: [{name: x, type: numeric_attribute, key: n, "
+             "min: 1}, {name: y, type: always_sample}]}\n",
+             TS_FIRST_MATCH);
+    assert_int_equal(ts_policies_read_attributes(p), 1);
+    ts_policies_destroy(p);
+}
+
 static void test_latency(void **state)
 {
     (void)state;
@@ -581,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_compile_errors_have_positions),
         cmocka_unit_test(test_always_and_none),
         cmocka_unit_test(test_status_code),
+        cmocka_unit_test(test_read_attributes),
         cmocka_unit_test(test_latency),
         cmocka_unit_test(test_string_attribute),
         cmocka_unit_test(test_invert),

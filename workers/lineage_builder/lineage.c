@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 json_t *lin_record_new(const char *event_id)
 {
     return json_pack("{s:s, s:n, s:{s:s, s:i, s:I, s:i}, s:[]}", "event_id", event_id,
@@ -305,6 +307,35 @@ size_t lin_trace_add(const void *old, size_t old_len, int64_t ts, const char *sp
         memcpy(e + 16, parent_span_id, 16);
     }
     return len;
+}
+
+void lin_trace_set_decided(void *set, size_t len, int64_t cutoff)
+{
+    if (len < LIN_TRACE_HEADER) {
+        return;
+    }
+    uint8_t *p = set;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)((uint64_t)(-cutoff - 1) >> (8 * i));
+    }
+}
+
+int64_t lin_trace_decided_at(const void *set, size_t len)
+{
+    int64_t first = lin_trace_first_ts(set, len);
+    return len >= LIN_TRACE_HEADER && first < 0 ? -first - 1 : -1;
+}
+
+int lin_trace_has_span(const void *set, size_t len, const char *span_id)
+{
+    size_t n = lin_trace_spans(set, len);
+    const uint8_t *entries = (const uint8_t *)set + LIN_TRACE_HEADER;
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(entries + i * LIN_TRACE_ENTRY, span_id, 16) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 size_t lin_trace_orphans(const void *set, size_t len, lin_orphan_fn fn, void *opaque)
@@ -1062,5 +1093,109 @@ int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
             return -1;
         }
     }
+    return 0;
+}
+
+/* ---- the orphan clock ------------------------------------------------------------------- */
+
+void lin_clock_init(struct lin_clock *c)
+{
+    c->max = -1;
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        c->src[i] = -1;
+    }
+    c->swept = -1;
+    c->expected = 0;
+}
+
+int lin_clock_slot(const char *topic, int32_t partition)
+{
+    /* Consecutive partitions of a topic in distinct slots (up to LIN_SOURCES of them): a
+     * hash of topic and partition together put partitions 0 and 1 of tracking.raw in one
+     * slot, the faster hiding the slower. */
+    uint64_t h = XXH3_64bits(topic, strlen(topic));
+    return (int)((h % LIN_SOURCES + (uint64_t)(uint32_t)partition % LIN_SOURCES) % LIN_SOURCES);
+}
+
+int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot)
+{
+    int changed = 0;
+    if (ts > c->max) {
+        c->max = ts;
+        changed = 1;
+    }
+    if (slot >= 0 && slot < LIN_SOURCES && ts > c->src[slot]) {
+        c->src[slot] = ts;
+        changed = 1;
+    }
+    return changed;
+}
+
+int64_t lin_clock_now(const struct lin_clock *c, int64_t max_skew)
+{
+    if (c->max < 0 || max_skew <= 0) {
+        return c->max;
+    }
+    int64_t low = c->max;
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        if (c->src[i] >= 0 && c->src[i] < low) {
+            low = c->src[i];
+        } else if (c->src[i] < 0 && (c->expected & (1u << i))) {
+            low = -1; /* an expected source not seen yet: nothing is known of its time */
+        }
+    }
+    return low > c->max - max_skew ? low : c->max - max_skew;
+}
+
+int64_t lin_clock_sweep_due(struct lin_clock *c, int64_t window, int64_t max_skew)
+{
+    int64_t now = lin_clock_now(c, max_skew);
+    if (now < 0 || now - window < 0) {
+        return -1;
+    }
+    int64_t cutoff = (now - window) / LIN_SWEEP_STEP * LIN_SWEEP_STEP;
+    if (cutoff <= c->swept) {
+        return -1;
+    }
+    c->swept = cutoff;
+    return cutoff;
+}
+
+static void put_le64(uint8_t *out, int64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        out[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    }
+}
+
+static int64_t get_le64(const uint8_t *in)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v |= (uint64_t)in[i] << (8 * i);
+    }
+    return (int64_t)v;
+}
+
+void lin_clock_encode(const struct lin_clock *c, uint8_t out[LIN_CLOCK_BYTES])
+{
+    put_le64(out, c->max);
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        put_le64(out + 8 * (i + 1), c->src[i]);
+    }
+    put_le64(out + 8 * (LIN_SOURCES + 1), c->swept);
+}
+
+int lin_clock_decode(struct lin_clock *c, const void *data, size_t len)
+{
+    if (len != LIN_CLOCK_BYTES) {
+        return -1;
+    }
+    const uint8_t *in = data;
+    c->max = get_le64(in);
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        c->src[i] = get_le64(in + 8 * (i + 1));
+    }
+    c->swept = get_le64(in + 8 * (LIN_SOURCES + 1));
     return 0;
 }

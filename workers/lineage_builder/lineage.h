@@ -136,8 +136,18 @@ int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
 size_t lin_trace_add(const void *old, size_t old_len, int64_t ts, const char *span_id,
                      const char *parent_span_id, uint8_t *out, size_t cap);
 
-/* The first-seen timestamp of a stored set. */
+/* The first-seen timestamp of a stored set; negative once decided (lin_trace_set_decided:
+ * lin_trace_add keeps it so). */
 int64_t lin_trace_first_ts(const void *set, size_t len);
+
+/* Marks a stored set decided at cutoff (>= 0): its header becomes -cutoff - 1. */
+void lin_trace_set_decided(void *set, size_t len, int64_t cutoff);
+
+/* The cutoff a set was decided at, or -1 when it is not decided. */
+int64_t lin_trace_decided_at(const void *set, size_t len);
+
+/* 1 when span_id (16 hex) is in the set. */
+int lin_trace_has_span(const void *set, size_t len, const char *span_id);
 
 /* Calls fn(opaque, span_id, parent_span_id) (both NUL-terminated, borrowed) for each span
  * whose parent is not in the set. Returns the number of orphan spans. fn may be NULL. */
@@ -146,5 +156,49 @@ size_t lin_trace_orphans(const void *set, size_t len, lin_orphan_fn fn, void *op
 
 /* Spans in a stored set. */
 size_t lin_trace_spans(const void *set, size_t len);
+
+/* ---- the orphan clock ----------------------------------------------------------------- */
+
+/* The event time that decides a trace-topic partition's traces, from its records alone (so
+ * the same records in the same order give the same decisions, whenever the worker's tick
+ * runs). The partition's records come from several sources (the raw partitions the
+ * normalizer read, TrackingEvent.source), processed upstream at different speeds: a clock on
+ * the newest timestamp alone would decide the slow sources' traces before their spans
+ * arrive, and one record far in the future would decide everything. So, as the
+ * tail-sampler's (workers/tail_sampler/buffer.h):
+ *     now = max(min over sources of their newest timestamp, newest - max_skew)
+ * (the newest itself when max_skew is 0 or no source is known); a source expected (every
+ * partition of the raw topic) and not seen yet holds now at newest - max_skew. Sources are
+ * LIN_SOURCES slots (two sharing one count as one: only past LIN_SOURCES partitions of a
+ * topic, or with several source topics). Traces whose first span is
+ * at or before now - window are decided, in steps of LIN_SWEEP_STEP ms of that cutoff. */
+#define LIN_SOURCES 16
+#define LIN_SWEEP_STEP 1000
+struct lin_clock {
+    int64_t max;              /* newest timestamp, -1 before any */
+    int64_t src[LIN_SOURCES]; /* newest per source slot, -1: none seen */
+    int64_t swept;            /* cutoff of the last sweep, -1: none */
+    uint32_t expected;        /* source slots expected */
+};
+/* The stored form of a clock (store `traces`, key LIN_CLOCK_KEY, which is no trace_id). */
+#define LIN_CLOCK_KEY "#clock"
+#define LIN_CLOCK_BYTES (8 * (LIN_SOURCES + 2)) /* max, src, swept; not expected */
+
+void lin_clock_init(struct lin_clock *c);
+/* The slot of a source (topic and partition): partitions of one topic take consecutive
+ * slots, so up to LIN_SOURCES partitions of the raw topic never share one. */
+int lin_clock_slot(const char *topic, int32_t partition);
+/* Raises the clock with a record's timestamp from source slot (-1: none known). Returns 1
+ * when anything changed. */
+int lin_clock_observe(struct lin_clock *c, int64_t ts, int slot);
+/* now (see above); -1 while nothing is known. */
+int64_t lin_clock_now(const struct lin_clock *c, int64_t max_skew);
+/* The cutoff of a sweep due now (traces with first span <= it are decided), or -1 when none
+ * is due: the cutoff now - window, rounded down to LIN_SWEEP_STEP, passed the last sweep's.
+ * Records it as swept. */
+int64_t lin_clock_sweep_due(struct lin_clock *c, int64_t window, int64_t max_skew);
+void lin_clock_encode(const struct lin_clock *c, uint8_t out[LIN_CLOCK_BYTES]);
+/* Returns 0, or -1 when len is not LIN_CLOCK_BYTES (c unchanged). */
+int lin_clock_decode(struct lin_clock *c, const void *data, size_t len);
 
 #endif

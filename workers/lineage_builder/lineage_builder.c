@@ -23,10 +23,15 @@
  *
  * Traces: spans of `trace_topic` (default `<pipeline>.normalized`, keyed by trace_id: a
  * trace is on one partition) go to store `traces` (key trace_id, lineage.h's span set);
- * once a trace's first span is `orphan_window` older than the trace topic's event time on
- * that partition it is decided: each span whose parent is not in the set is an orphan
- * record on `orphans`. Only the instance reading the trace topic's partition sweeps it
- * (another may hold a restored copy through a topic with fewer partitions).
+ * once a trace's first span is `orphan_window` older than the partition's orphan clock
+ * (lineage.h: its records' timestamps, following the slowest source, kept in the same
+ * store) it is decided: each span whose parent is not in the set is an orphan record on
+ * `orphans`. Decisions are made while processing the trace-topic record that moves the
+ * clock, never in tick: the same records in the same order give the same orphans. A decided
+ * set is kept for `decided_ttl`, so that late spans and retries find their parents (a late
+ * span whose parent is not there is reported when it arrives). Only the instance reading
+ * the trace topic's partition decides (another may hold a restored copy through a topic
+ * with fewer partitions).
  *
  * OpenLineage (openlineage.h): run records of `<pipeline>.runs` and what each worker
  * instance wrote become run facts on `repartition` keyed "run:<worker>/<instance>"; the
@@ -37,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <avro.h>
 #include <jansson.h>
@@ -67,15 +73,21 @@ struct lb_state {
     struct ol_namespaces ns;
     json_t *ol_events;     /* scratch array */
     json_t *ol_sent;       /* run facts sent since the last revocation (a set) */
-    int64_t orphan_window_ms;
+    int64_t orphan_window_ms, max_source_skew_ms, decided_ttl_ms, idle_ms;
+    const struct bc_config *cfg;
+    char *source_topics[8]; /* new: source topics whose partitions are expected */
+    size_t n_source_topics;
+    uint32_t expected; /* source slots expected (lineage.h) */
     struct bc_store *lineage_store, *traces, *runs;
     int32_t *owned; /* partitions owned (distinct numbers) */
     size_t owned_count;
-    /* Per owned partition number: the trace topic's stream time there (-1 until one of its
-     * records arrives: with several instances, a partition number may be owned for other
-     * topics only, and its `traces` table is then another instance's) and of the last
-     * orphan sweep. */
-    int64_t *trace_time, *last_sweep;
+    /* Per owned partition number: the trace topic's orphan clock there (lineage.h), loaded
+     * from store `traces` when the first trace-topic record of the partition arrives (with
+     * several instances, a partition number may be owned for other topics only, and its
+     * `traces` table is then another instance's). */
+    struct lin_clock *clocks, *clocks_saved; /* saved: as last written to the store */
+    int *clock_loaded;
+    int64_t *last_wall; /* wall clock of the partition's last trace-topic record (idle) */
     uint8_t *set_buf;
     size_t set_cap;
     /* Merging (step 2): the fact and the record at hand, and the record's stored form. */
@@ -83,7 +95,7 @@ struct lb_state {
     uint8_t *store_buf, *fact_buf;
     size_t store_cap, fact_cap;
     /* Counters (logged at the end and every sweep that decided something). */
-    uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans;
+    uint64_t facts, merges, records, traces_complete, traces_orphaned, orphan_spans, late_orphans;
 };
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -163,6 +175,113 @@ static int emit_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct b
 
 /* ---- step 1: facts ---------------------------------------------------------------------- */
 
+/* ---- the orphan clock ---------------------------------------------------------------- */
+
+/* Wall clock (ms), for the idle fallback only (lb_tick). */
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The clock of an owned partition number, loaded from store `traces` at first use (NULL:
+ * the partition is not owned). */
+static struct lin_clock *trace_clock(struct lb_state *st, int32_t partition)
+{
+    for (size_t i = 0; i < st->owned_count; i++) {
+        if (st->owned[i] != partition) {
+            continue;
+        }
+        struct lin_clock *c = &st->clocks[i];
+        if (!st->clock_loaded[i]) {
+            const void *v;
+            size_t len;
+            lin_clock_init(c);
+            if (bc_store_get(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), &v,
+                             &len, NULL) &&
+                lin_clock_decode(c, v, len) != 0) {
+                bc_log(BC_LOG_WARN, "orphan clock unreadable: starts again", NULL);
+                lin_clock_init(c);
+            }
+            st->clock_loaded[i] = 1;
+            st->clocks_saved[i] = *c;
+        }
+        return c;
+    }
+    return NULL;
+}
+
+/* A source topic seen for the first time: every partition the topology gives it is an
+ * expected source of the clocks. */
+static void expect_source(struct lb_state *st, const char *topic)
+{
+    if (topic == NULL || st->cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < st->n_source_topics; i++) {
+        if (strcmp(st->source_topics[i], topic) == 0) {
+            return;
+        }
+    }
+    if (st->n_source_topics == sizeof(st->source_topics) / sizeof(st->source_topics[0])) {
+        return;
+    }
+    char *copy = strdup(topic);
+    if (copy == NULL) {
+        return; /* only a weaker clock */
+    }
+    st->source_topics[st->n_source_topics++] = copy;
+    const struct bc_topic *t = bc_config_topic(st->cfg, topic);
+    for (int32_t p = 0; t != NULL && p < t->partitions && p < 4096; p++) {
+        st->expected |= 1u << lin_clock_slot(topic, p);
+    }
+}
+
+static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                           int64_t cutoff, int64_t now, int idle);
+static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trace_id,
+                       const char *span, const char *parent, size_t spans, int64_t now);
+
+/* 1 when a and b differ in a second of any time, or in the last sweep. */
+static int clock_moved(const struct lin_clock *a, const struct lin_clock *b)
+{
+    if (a->swept != b->swept || a->max / 1000 != b->max / 1000) {
+        return 1;
+    }
+    for (int i = 0; i < LIN_SOURCES; i++) {
+        if (a->src[i] / 1000 != b->src[i] / 1000) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* After a trace-topic record of partition: decides the traces the clock says are due, and
+ * saves the clock when a sweep happened or any of its times moved to another second (a
+ * put per second of event time per source, not per record). */
+static int orphan_decide(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                         struct lin_clock *clock)
+{
+    size_t idx = (size_t)(clock - st->clocks);
+    int64_t now = lin_clock_now(clock, st->max_source_skew_ms);
+    int64_t cutoff = lin_clock_sweep_due(clock, st->orphan_window_ms, st->max_source_skew_ms);
+    int rc = BC_OK;
+    if (cutoff >= 0) {
+        rc = sweep_partition(ctx, st, partition, cutoff, now, 0);
+    }
+    if (rc == BC_OK && clock_moved(clock, &st->clocks_saved[idx])) {
+        uint8_t buf[LIN_CLOCK_BYTES];
+        lin_clock_encode(clock, buf);
+        if (bc_store_put(st->traces, partition, LIN_CLOCK_KEY, strlen(LIN_CLOCK_KEY), buf,
+                         sizeof(buf), clock->max) != 0) {
+            bc_log(BC_LOG_WARN, "trace store full: orphan clock not saved", NULL);
+        }
+        st->clocks_saved[idx] = *clock;
+    }
+    return rc;
+}
+
 /* A TrackingEvent (Avro) or a JSON sink record written by a chain worker. */
 static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
                         const char *worker, const char *config_hash)
@@ -219,10 +338,15 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
     /* The trace view: spans of the trace topic, whose records (of every kind) are its
      * event time. */
     int on_trace_topic = strcmp(bc_record_topic(rec), st->trace_topic) == 0;
-    for (size_t i = 0; on_trace_topic && i < st->owned_count; i++) {
-        if (st->owned[i] == bc_record_partition(rec) &&
-            bc_record_timestamp(rec) > st->trace_time[i]) {
-            st->trace_time[i] = bc_record_timestamp(rec);
+    struct lin_clock *clock = NULL;
+    if (on_trace_topic) {
+        clock = trace_clock(st, bc_record_partition(rec));
+        if (clock != NULL) {
+            st->last_wall[clock - st->clocks] = wall_ms();
+            expect_source(st, raw_topic);
+            clock->expected = st->expected;
+            lin_clock_observe(clock, bc_record_timestamp(rec),
+                              raw_topic != NULL ? lin_clock_slot(raw_topic, raw_partition) : -1);
         }
     }
     if (on_trace_topic && trace_id != NULL && value[0] == 0x00) {
@@ -251,6 +375,7 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                 st->set_cap = need * 2;
             }
             int64_t ts = bc_record_timestamp(rec);
+            int decided = old != NULL && lin_trace_decided_at(old, old_len) >= 0;
             size_t n = lin_trace_add(old, old_len, ts, span,
                                      parent != NULL && parent_len == 16 ? parent : NULL,
                                      st->set_buf, st->set_cap);
@@ -259,6 +384,20 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                 bc_log(BC_LOG_WARN, "trace store full: trace not followed", "trace_id",
                        trace_id, NULL);
             }
+            if (n > 0 && decided && parent != NULL && parent_len == 16) {
+                /* A span of a decided trace: an orphan now if its parent is not there. */
+                char par[17];
+                memcpy(par, parent, 16);
+                par[16] = '\0';
+                if (!lin_trace_has_span(st->set_buf, n, par)) {
+                    char sp[17];
+                    memcpy(sp, span, 16);
+                    sp[16] = '\0';
+                    rc = late_orphan(ctx, st, trace_id, sp, par, lin_trace_spans(st->set_buf, n),
+                                     clock != NULL ? lin_clock_now(clock, st->max_source_skew_ms)
+                                                   : bc_record_timestamp(rec));
+                }
+            }
         }
     }
     int erc = emit_hop_fact(ctx, st, rec, event_id, trace_id, raw_topic, raw_partition,
@@ -266,6 +405,10 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
                             bc_record_partition(rec), bc_record_offset(rec), NULL,
                             src[0] != '\0' ? pos_detail : NULL);
     json_decref(json);
+    if (erc == BC_OK && clock != NULL) {
+        /* Orphan decisions: here, in input order, never in tick (lineage.h's clock). */
+        erc = orphan_decide(ctx, st, bc_record_partition(rec), clock);
+    }
     return erc != BC_OK ? erc : rc;
 }
 
@@ -542,6 +685,7 @@ struct sweep {
     struct bc_ctx *ctx;
     struct lb_state *st;
     int64_t cutoff;
+    int idle;    /* every undecided trace, none of the decided ones */
     char **keys; /* new: trace_ids to decide */
     size_t count, cap;
 };
@@ -550,10 +694,15 @@ static int sweep_collect(void *opaque, const void *key, size_t key_len, const vo
                          size_t value_len, int64_t ts)
 {
     struct sweep *sw = opaque;
-    (void)value;
-    (void)value_len;
-    if (ts > sw->cutoff) {
+    (void)ts;
+    if (key_len == strlen(LIN_CLOCK_KEY) && memcmp(key, LIN_CLOCK_KEY, key_len) == 0) {
         return 0;
+    }
+    int64_t decided = lin_trace_decided_at(value, value_len);
+    if (sw->idle ? decided >= 0
+                 : decided >= 0 ? decided > sw->cutoff - sw->st->decided_ttl_ms
+                                : lin_trace_first_ts(value, value_len) > sw->cutoff) {
+        return 0; /* not due / kept for late spans */
     }
     if (sw->count == sw->cap) {
         size_t cap = sw->cap ? sw->cap * 2 : 64;
@@ -576,6 +725,8 @@ struct orphan_ctx {
     struct bc_ctx *ctx;
     const char *trace_id;
     size_t spans;
+    int64_t now; /* the clock's time of the decision: the orphan record's timestamp */
+    int idle;    /* decided on idle (wall clock): flagged idle_decided */
     int rc;
 };
 
@@ -585,30 +736,61 @@ static void on_orphan(void *opaque, const char *span_id, const char *parent_span
     char value[256];
     int n = snprintf(value, sizeof(value),
                      "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\","
-                     "\"spans\":%zu}",
-                     oc->trace_id, span_id, parent_span_id, oc->spans);
+                     "\"spans\":%zu%s}",
+                     oc->trace_id, span_id, parent_span_id, oc->spans,
+                     oc->idle ? ",\"flags\":[\"idle_decided\"]" : "");
     if (oc->rc == BC_OK) {
+        struct bc_emit_opts opts = {.timestamp = oc->now > 0 ? oc->now : 1};
         oc->rc = bc_emit(oc->ctx, NULL, "orphans", oc->trace_id, strlen(oc->trace_id), value,
-                         (size_t)n, NULL);
+                         (size_t)n, &opts);
     }
 }
 
-/* Decides every trace of partition whose first span is older than the window. */
-static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
-                           int64_t stream_time)
+/* A span of a decided trace whose parent is not in it. */
+static int late_orphan(struct bc_ctx *ctx, struct lb_state *st, const char *trace_id,
+                       const char *span, const char *parent, size_t spans, int64_t now)
 {
-    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = stream_time - st->orphan_window_ms};
+    struct orphan_ctx oc = {.ctx = ctx, .trace_id = trace_id, .spans = spans, .now = now,
+                            .rc = BC_OK};
+    if (st->has_orphans) {
+        on_orphan(&oc, span, parent);
+    }
+    st->orphan_spans++;
+    st->late_orphans++;
+    bc_metric_counter_add(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, 1);
+    return oc.rc;
+}
+
+/* Decides every trace of partition whose first span is at or before cutoff, in trace_id
+ * order (the store's iteration order is no input order). */
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t partition,
+                           int64_t cutoff, int64_t now, int idle)
+{
+    struct sweep sw = {.ctx = ctx, .st = st, .cutoff = cutoff, .idle = idle};
     int rc = BC_OK;
     if (bc_store_foreach(st->traces, partition, sweep_collect, &sw) != 0) {
         rc = BC_FATAL;
+    }
+    if (sw.count > 1) {
+        qsort(sw.keys, sw.count, sizeof(*sw.keys), cmp_key);
     }
     for (size_t i = 0; i < sw.count && rc == BC_OK; i++) {
         const void *set;
         size_t len;
         if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set, &len,
-                         NULL)) {
+                         NULL) &&
+            lin_trace_decided_at(set, len) >= 0) {
+            bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+        } else if (bc_store_get(st->traces, partition, sw.keys[i], strlen(sw.keys[i]), &set,
+                                &len, NULL)) {
             struct orphan_ctx oc = {.ctx = ctx, .trace_id = sw.keys[i],
-                                    .spans = lin_trace_spans(set, len), .rc = BC_OK};
+                                    .spans = lin_trace_spans(set, len), .now = now,
+                                    .idle = idle, .rc = BC_OK};
             size_t orphans = lin_trace_orphans(set, len, st->has_orphans ? on_orphan : NULL, &oc);
             rc = oc.rc;
             if (orphans > 0) {
@@ -620,7 +802,24 @@ static int sweep_partition(struct bc_ctx *ctx, struct lb_state *st, int32_t part
             }
             bc_metric_counter_add(ctx, "breadcrumb_lineage_traces_total",
                                   orphans > 0 ? "outcome=orphaned" : "outcome=complete", 1);
-            bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+            /* Kept decided for decided_ttl: its late spans and retries find their parents. */
+            if (st->decided_ttl_ms > 0 && len > st->set_cap) {
+                uint8_t *grown = realloc(st->set_buf, len * 2);
+                if (grown != NULL) {
+                    st->set_buf = grown;
+                    st->set_cap = len * 2;
+                }
+            }
+            if (st->decided_ttl_ms > 0 && len <= st->set_cap) {
+                memcpy(st->set_buf, set, len);
+                lin_trace_set_decided(st->set_buf, len, idle ? (now > 0 ? now : 0) : cutoff);
+                if (bc_store_put(st->traces, partition, sw.keys[i], strlen(sw.keys[i]),
+                                 st->set_buf, len, -1) != 0) {
+                    bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+                }
+            } else {
+                bc_store_delete(st->traces, partition, sw.keys[i], strlen(sw.keys[i]));
+            }
         }
     }
     for (size_t i = 0; i < sw.count; i++) {
@@ -760,23 +959,37 @@ static int lb_process(struct bc_ctx *ctx, const struct bc_record *rec)
     return chain_record(ctx, st, rec, worker, config_hash);
 }
 
+/* The idle fallback, the only wall-clock decisions: a trace-topic partition caught up with
+ * its input (bc_input_behind() not > 0) and without a trace-topic record for idle_timeout
+ * has every undecided trace decided, its orphans flagged idle_decided (`breadcrumb diff`
+ * reports them apart: not reproducible). Else the stream's last traces would wait for
+ * records that may never come. */
 static int lb_tick(struct bc_ctx *ctx, int64_t now_ms)
 {
     struct lb_state *st = bc_ctx_state(ctx);
-    (void)now_ms;
-    for (size_t i = 0; i < st->owned_count; i++) {
-        int64_t t = st->trace_time[i];
-        /* Sweep when the trace topic's event time moved by a second or more: decisions
-         * depend on its event time only, never on how often tick runs, on other topics or
-         * on how many instances share the work. */
-        if (t < 0 || t - st->last_sweep[i] < 1000) {
+    for (size_t i = 0; st->idle_ms > 0 && i < st->owned_count; i++) {
+        if (!st->clock_loaded[i] || st->last_wall[i] < 0) {
             continue;
         }
-        st->last_sweep[i] = t;
-        int rc = sweep_partition(ctx, st, st->owned[i], t);
+        if (bc_input_behind(ctx, st->owned[i]) > 0) {
+            st->last_wall[i] = now_ms; /* records on their way: not quiet */
+            continue;
+        }
+        if (now_ms - st->last_wall[i] < st->idle_ms) {
+            continue;
+        }
+        st->last_wall[i] = -1; /* once per quiet spell */
+        uint64_t before = st->traces_complete + st->traces_orphaned;
+        int rc = sweep_partition(ctx, st, st->owned[i], -1,
+                                 lin_clock_now(&st->clocks[i], st->max_source_skew_ms), 1);
         if (rc != BC_OK) {
             return rc;
         }
+        char part[16], traces[24];
+        snprintf(part, sizeof(part), "%" PRId32, st->owned[i]);
+        snprintf(traces, sizeof(traces), "%" PRIu64,
+                 st->traces_complete + st->traces_orphaned - before);
+        bc_log(BC_LOG_INFO, "traces decided on idle", "partition", part, "traces", traces, NULL);
     }
     return BC_OK;
 }
@@ -794,18 +1007,28 @@ static int lb_assigned(struct bc_ctx *ctx, int32_t partition)
         return BC_FATAL;
     }
     st->owned = owned;
-    int64_t *sweeps = realloc(st->last_sweep, (st->owned_count + 1) * sizeof(*sweeps));
-    if (sweeps == NULL) {
+    struct lin_clock *clocks = realloc(st->clocks, (st->owned_count + 1) * sizeof(*clocks));
+    if (clocks == NULL) {
         return BC_FATAL;
     }
-    st->last_sweep = sweeps;
-    st->last_sweep[st->owned_count] = -1;
-    int64_t *times = realloc(st->trace_time, (st->owned_count + 1) * sizeof(*times));
-    if (times == NULL) {
+    st->clocks = clocks;
+    clocks = realloc(st->clocks_saved, (st->owned_count + 1) * sizeof(*clocks));
+    if (clocks == NULL) {
         return BC_FATAL;
     }
-    st->trace_time = times;
-    st->trace_time[st->owned_count] = -1;
+    st->clocks_saved = clocks;
+    int *loaded = realloc(st->clock_loaded, (st->owned_count + 1) * sizeof(*loaded));
+    if (loaded == NULL) {
+        return BC_FATAL;
+    }
+    st->clock_loaded = loaded;
+    int64_t *walls = realloc(st->last_wall, (st->owned_count + 1) * sizeof(*walls));
+    if (walls == NULL) {
+        return BC_FATAL;
+    }
+    st->last_wall = walls;
+    st->last_wall[st->owned_count] = -1;
+    st->clock_loaded[st->owned_count] = 0; /* the store is restored: loaded at first use */
     owned[st->owned_count++] = partition;
     return BC_OK;
 }
@@ -817,8 +1040,10 @@ static int lb_revoked(struct bc_ctx *ctx, int32_t partition)
         if (st->owned[i] == partition) {
             st->owned_count--;
             st->owned[i] = st->owned[st->owned_count];
-            st->last_sweep[i] = st->last_sweep[st->owned_count];
-            st->trace_time[i] = st->trace_time[st->owned_count];
+            st->clocks[i] = st->clocks[st->owned_count];
+            st->clocks_saved[i] = st->clocks_saved[st->owned_count];
+            st->last_wall[i] = st->last_wall[st->owned_count];
+            st->clock_loaded[i] = st->clock_loaded[st->owned_count];
             break;
         }
     }
@@ -835,12 +1060,15 @@ static void lb_fini(struct bc_ctx *ctx)
     if (st == NULL) {
         return;
     }
-    char facts[24], records[24], orphaned[24];
+    char facts[24], records[24], orphaned[24], spans[24], late[24];
     snprintf(facts, sizeof(facts), "%" PRIu64, st->facts);
     snprintf(records, sizeof(records), "%" PRIu64, st->records);
     snprintf(orphaned, sizeof(orphaned), "%" PRIu64, st->traces_orphaned);
+    snprintf(spans, sizeof(spans), "%" PRIu64, st->orphan_spans);
+    snprintf(late, sizeof(late), "%" PRIu64, st->late_orphans);
     bc_log(BC_LOG_INFO, "lineage-builder stopped", "facts", facts, "records", records,
-           "traces_with_orphans", orphaned, NULL);
+           "traces_with_orphans", orphaned, "orphan_spans", spans, "late_orphan_spans", late,
+           NULL);
     if (st->values_ready) {
         avro_value_decref(&st->te_value);
         avro_value_decref(&st->fate_value);
@@ -858,8 +1086,13 @@ static void lb_fini(struct bc_ctx *ctx)
     json_decref(st->ol_events);
     json_decref(st->ol_sent);
     free(st->owned);
-    free(st->last_sweep);
-    free(st->trace_time);
+    free(st->clocks);
+    free(st->clocks_saved);
+    free(st->last_wall);
+    free(st->clock_loaded);
+    for (size_t i = 0; i < st->n_source_topics; i++) {
+        free(st->source_topics[i]);
+    }
     free(st->set_buf);
     lin_rec_free(&st->fact);
     lin_rec_free(&st->record);
@@ -933,6 +1166,10 @@ static int lb_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     st->orphan_window_ms = bc_values_int(opts, "orphan_window");
+    st->max_source_skew_ms = bc_values_int(opts, "max_source_skew");
+    st->decided_ttl_ms = bc_values_int(opts, "decided_ttl");
+    st->idle_ms = bc_values_int(opts, "idle_timeout");
+    st->cfg = cfg;
     /* Metrics at 0 from the first scrape (README "Metrics, health and logs"). */
     bc_metric_counter(ctx, "breadcrumb_lineage_orphan_spans_total", NULL, NULL);
     bc_metric_counter(ctx, "breadcrumb_lineage_traces_total", NULL, "outcome=complete");

@@ -14,6 +14,30 @@ static const struct bc_option options[] = {
      .max = 7 * BC_DAY_MS,
      .description = "a span whose parent has not appeared within this much event time is an "
                     "orphan"},
+    {.name = "max_source_skew",
+     .type = BC_OPT_DURATION,
+     .def = "15m",
+     .min = 0,
+     .max = BC_DAY_MS,
+     .description = "the event time deciding orphans follows the slowest source (raw "
+                    "partition) of a trace-topic partition's records, at most this far behind "
+                    "the newest; 0: the newest record's time"},
+    {.name = "decided_ttl",
+     .type = BC_OPT_DURATION,
+     .def = "15m",
+     .min = 0,
+     .max = 7 * BC_DAY_MS,
+     .description = "how much event time a decided trace's span ids are kept, so that its late "
+                    "spans and export retries find their parents (a late span whose parent is "
+                    "not there is reported then); 0: forgotten at once"},
+    {.name = "idle_timeout",
+     .type = BC_OPT_DURATION,
+     .def = "1m",
+     .min = 0,
+     .max = BC_DAY_MS,
+     .description = "a trace-topic partition caught up and without records for this long "
+                    "(wall clock) has its undecided traces decided, their orphans flagged "
+                    "idle_decided; 0: never"},
     {.name = "trace_topic",
      .type = BC_OPT_TOPIC,
      .description = "the input whose spans make the trace view (keyed by trace_id); unset: "

@@ -562,6 +562,16 @@ size_t ts_policies_buckets(const struct ts_policies *p)
     return p->n_buckets;
 }
 
+int ts_policies_read_attributes(const struct ts_policies *p)
+{
+    for (size_t i = 0; i < p->n_slots; i++) {
+        if (p->slots[i]->kind != K_STATUS) {
+            return 1; /* an attribute predicate (span_matches) */
+        }
+    }
+    return 0;
+}
+
 size_t ts_policies_count(const struct ts_policies *p)
 {
     return p->n_top;

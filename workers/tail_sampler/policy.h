@@ -116,6 +116,9 @@ size_t ts_policies_slots(const struct ts_policies *policies);
 size_t ts_policies_buckets(const struct ts_policies *policies);
 /* Top-level policy count and names (borrowed), for metrics. */
 size_t ts_policies_count(const struct ts_policies *policies);
+/* Whether a policy reads span attributes (else a span's attributes may go undecoded: every
+ * decision is the same without them). */
+int ts_policies_read_attributes(const struct ts_policies *policies);
 const char *ts_policies_name(const struct ts_policies *policies, size_t i);
 
 void ts_acc_init(const struct ts_policies *policies, struct ts_acc *acc);

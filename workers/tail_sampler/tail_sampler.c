@@ -108,8 +108,12 @@ struct sampler {
     const struct bc_avro_registry *reg; /* the runtime's, or owned_reg */
     struct bc_avro_registry *owned_reg;
     const struct bc_avro_schema *schema;
-    avro_value_t ev;
+    avro_value_t ev; /* a whole TrackingEvent, to re-encode kept spans */
     int has_ev;
+    uint64_t pmask; /* the TrackingEvent fields decode() reads (pindex), for bc_avro_decode_fields */
+    int read_attrs; /* a policy reads attributes: decode() reads them too */
+    avro_value_t pv;
+    int has_pv;
     struct bc_avro_buf out;
     struct ts_attr *attrs;
     size_t attrs_cap;
@@ -269,6 +273,67 @@ static int meta_put(struct sampler *s, struct bc_ctx *ctx, int32_t partition,
 
 /* ---- decoding -------------------------------------------------------------------------- */
 
+/* What decode() reads of a TrackingEvent: bc_avro_decode_fields skips the other fields
+ * (names, scopes, bodies, span events, links, the enricher's ownership fields) instead of
+ * building them, with the same checks: a record is dead-lettered exactly when a whole
+ * decode would fail. Kept spans are re-encoded from a whole decode (reencode()). */
+enum pfield {
+    P_EVENT_ID,
+    P_KIND,
+    P_TRACE_ID,
+    P_PARENT_SPAN_ID,
+    P_START_TIME_NS,
+    P_END_TIME_NS,
+    P_STATUS,
+    P_SOURCE,
+    P_ATTRIBUTES, /* these two last: left out when no policy reads attributes */
+    P_RESOURCE_ATTRIBUTES,
+    P_COUNT
+};
+static const int pindex[P_COUNT] = {
+    BC_EV_EVENT_ID,      BC_EV_KIND,   BC_EV_TRACE_ID, BC_EV_PARENT_SPAN_ID,
+    BC_EV_START_TIME_NS, BC_EV_END_TIME_NS, BC_EV_STATUS, BC_EV_SOURCE,
+    BC_EV_ATTRIBUTES,    BC_EV_RESOURCE_ATTRIBUTES};
+
+/* Field f of the decoded event; a nullable one's value when it is not null. */
+static int pfield_get(struct sampler *s, enum pfield f, avro_value_t *out)
+{
+    avro_value_t v;
+    if (avro_value_get_by_index(&s->pv, (size_t)pindex[f], &v, NULL) != 0) {
+        return -1;
+    }
+    if (avro_value_get_type(&v) != AVRO_UNION) {
+        *out = v;
+        return 0;
+    }
+    int d = -1;
+    if (avro_value_get_discriminant(&v, &d) != 0 || d != 1) {
+        return -1;
+    }
+    return avro_value_get_current_branch(&v, out) == 0 ? 0 : -1;
+}
+
+/* A string field (length without the NUL), or NULL when null. */
+static const char *pfield_string(struct sampler *s, enum pfield f, size_t *len)
+{
+    avro_value_t v;
+    const char *str = NULL;
+    size_t size = 0;
+    if (pfield_get(s, f, &v) != 0 || avro_value_get_string(&v, &str, &size) != 0 || size == 0) {
+        return NULL;
+    }
+    *len = size - 1;
+    return str;
+}
+
+static void pfield_long(struct sampler *s, enum pfield f, int64_t *out)
+{
+    avro_value_t v;
+    if (pfield_get(s, f, &v) == 0) {
+        avro_value_get_long(&v, out);
+    }
+}
+
 static void attr_push(struct sampler *s, size_t *n, avro_value_t *kv)
 {
     avro_value_t k, any, inner;
@@ -324,11 +389,11 @@ static void attr_push(struct sampler *s, size_t *n, avro_value_t *kv)
     }
 }
 
-static void attrs_of(struct sampler *s, enum bc_event_field field, size_t *n)
+static void attrs_of(struct sampler *s, enum pfield field, size_t *n)
 {
     avro_value_t arr, kv;
     size_t count = 0;
-    if (bc_event_field(&s->ev, field, &arr) != 0 || avro_value_get_size(&arr, &count) != 0) {
+    if (pfield_get(s, field, &arr) != 0 || avro_value_get_size(&arr, &count) != 0) {
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -378,7 +443,7 @@ struct view {
     struct ts_span span;
 };
 
-/* Decodes value into s->ev and fills v. Returns 0, or -1 with a DLQ reason in *reason. */
+/* Decodes value into s->pv and fills v. Returns 0, or -1 with a DLQ reason in *reason. */
 static int decode(struct sampler *s, const void *value, size_t len, struct view *v,
                   const char **reason, char *errstr, size_t errstr_size)
 {
@@ -387,18 +452,22 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         snprintf(errstr, errstr_size, "null or empty value");
         return -1;
     }
-    int rc = bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, errstr_size);
+    int rc = bc_avro_decode_fields(s->reg, s->schema, value, len, &s->pv, s->pmask, errstr,
+                                   errstr_size);
     if (rc != 0) {
         *reason = "invalid_avro";
         return -1;
     }
     memset(v, 0, sizeof(*v));
-    bc_event_get_enum(&s->ev, BC_EV_KIND, &v->kind);
+    avro_value_t kind;
+    if (pfield_get(s, P_KIND, &kind) == 0) {
+        avro_value_get_enum(&kind, &v->kind);
+    }
     int64_t start = 0, end = 0;
-    bc_event_get_long(&s->ev, BC_EV_START_TIME_NS, &start);
-    bc_event_get_long(&s->ev, BC_EV_END_TIME_NS, &end);
+    pfield_long(s, P_START_TIME_NS, &start);
+    pfield_long(s, P_END_TIME_NS, &end);
     size_t id_len = 0;
-    const char *trace = bc_event_get_string(&s->ev, BC_EV_TRACE_ID, &id_len);
+    const char *trace = pfield_string(s, P_TRACE_ID, &id_len);
     if (trace != NULL && id_len > 0) {
         if (ts_trace_id_parse(trace, id_len, v->id) != 0) {
             *reason = "invalid_id";
@@ -413,7 +482,7 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
     const char *src_topic = NULL;
     size_t src_len = 0;
     int32_t src_part = 0;
-    if (bc_event_field(&s->ev, BC_EV_SOURCE, &source) == 0 &&
+    if (pfield_get(s, P_SOURCE, &source) == 0 &&
         avro_value_get_by_index(&source, 0, &field, NULL) == 0 &&
         avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
         avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
@@ -433,14 +502,14 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
     }
     v->event_ms = end / 1000000;
     size_t parent_len = 0;
-    const char *parent = bc_event_get_string(&s->ev, BC_EV_PARENT_SPAN_ID, &parent_len);
+    const char *parent = pfield_string(s, P_PARENT_SPAN_ID, &parent_len);
     v->span.is_root = parent == NULL || parent_len == 0;
     if (v->span.is_root) {
         v->root_end_ms = v->event_ms;
     }
     avro_value_t status, code;
     int c = 0;
-    if (bc_event_field(&s->ev, BC_EV_STATUS, &status) == 0 &&
+    if (pfield_get(s, P_STATUS, &status) == 0 &&
         avro_value_get_by_index(&status, 0, &code, NULL) == 0) {
         avro_value_get_enum(&code, &c);
     }
@@ -449,8 +518,10 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
     v->span.end_ns = end;
     v->span.bytes = len;
     size_t n = 0;
-    attrs_of(s, BC_EV_ATTRIBUTES, &n);
-    attrs_of(s, BC_EV_RESOURCE_ATTRIBUTES, &n);
+    if (s->read_attrs) {
+        attrs_of(s, P_ATTRIBUTES, &n);
+        attrs_of(s, P_RESOURCE_ATTRIBUTES, &n);
+    }
     v->span.attrs = s->attrs;
     v->span.attr_count = n;
     return 0;
@@ -755,6 +826,15 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     s->has_ev = 1;
+    s->read_attrs = ts_policies_read_attributes(s->policies);
+    for (int f = 0; f < (s->read_attrs ? P_COUNT : P_ATTRIBUTES); f++) {
+        s->pmask |= (uint64_t)1 << pindex[f];
+    }
+    if (bc_avro_value_new(s->schema, &s->pv) != 0) {
+        bc_log(BC_LOG_ERROR, "out of memory", NULL);
+        return BC_FATAL;
+    }
+    s->has_pv = 1;
     /* Metrics registered at 0 from the first scrape (counted where traces are decided). */
     bc_metric_counter(ctx, "breadcrumb_sampler_decided_early_total", NULL, NULL);
     for (size_t i = 0; i < ts_policies_count(s->policies); i++) {
@@ -895,7 +975,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                                           1);
                 }
                 size_t id_len = 0;
-                const char *event_id = bc_event_get_string(&s->ev, BC_EV_EVENT_ID, &id_len);
+                const char *event_id = pfield_string(s, P_EVENT_ID, &id_len);
                 char eid[64];
                 snprintf(eid, sizeof(eid), "%s", event_id != NULL ? event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
@@ -991,6 +1071,9 @@ static void sampler_fini(struct bc_ctx *ctx)
     ts_policies_destroy(s->policies);
     if (s->has_ev) {
         avro_value_decref(&s->ev);
+    }
+    if (s->has_pv) {
+        avro_value_decref(&s->pv);
     }
     bc_avro_buf_free(&s->out);
     bc_avro_registry_destroy(s->owned_reg);
