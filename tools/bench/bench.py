@@ -2,10 +2,12 @@
 copy, side by side in one run, on breadcrumb-broker, with records from `breadcrumb gen`.
 
 Phases (README "Performance" says what each number means):
-  1. chain: gen -> tracking.raw; then for each worker in pipeline order, the baseline (the
-     runtime's pass-through stage tests/tools/stage_copy with the same transaction and client
-     settings, same input topic and partitions) and then the worker alone on the same input.
-     The worker's output is the next worker's input. Rates are input records/s between the
+  1. chain: gen -> tracking.raw; then for each worker in pipeline order, alternated runs of
+     the baseline (the runtime's pass-through stage tests/tools/stage_copy with the same
+     transaction and client settings, same input topic and partitions) and of the worker
+     alone on the same input (3 each in full and quick mode): medians and their spread. The
+     worker's first run writes the next worker's input; its other runs are isolated with the
+     runtime's --name-prefix. Rates are input records/s between the
      first processed record and the last committed one (start-up excluded), read from the
      process's own /metrics; CPU from /proc/PID/stat, peak RSS from VmHWM.
   2. pipeline: a fresh broker, gen -> tracking.raw, the six workers started together: raw
@@ -42,15 +44,15 @@ TEST_BIN = os.environ["BC_TEST_BIN"]
 SIZES = {
     # chain/pipeline: raw records from gen; latency: seconds of steady feed;
     # sampler: buffered spans measured at each count; dedup: remembered keys.
-    "full": {"chain": 20000, "pipeline": 20000, "latency_s": 30, "latency_records": 20000,
+    "full": {"chain": 100000, "chain_rounds": 3, "pipeline": 20000, "latency_s": 30, "latency_records": 20000,
              "sampler": [100000, 1000000], "dedup": 1000000,
              "broker_records": 1000000, "avro_iterations": 500000, "router_iterations": 1000000},
-    "quick": {"chain": 4000, "pipeline": 4000, "latency_s": 10, "latency_records": 4000,
+    "quick": {"chain": 6000, "chain_rounds": 3, "pipeline": 4000, "latency_s": 10, "latency_records": 4000,
               "sampler": [20000, 100000], "dedup": 100000,
               "broker_records": 200000, "avro_iterations": 50000, "router_iterations": 100000},
     # The integration test's end-to-end run (tests/integration/1700-bench-smoke.py): every
     # phase and every number of the JSON, sizes too small to mean anything.
-    "smoke": {"chain": 600, "pipeline": 600, "latency_s": 2, "latency_records": 600,
+    "smoke": {"chain": 600, "chain_rounds": 1, "pipeline": 600, "latency_s": 2, "latency_records": 600,
               "sampler": [3000], "dedup": 5000,
               "broker_records": 20000, "avro_iterations": 2000, "router_iterations": 2000},
 }
@@ -170,11 +172,16 @@ def _kill_all():
             p.proc.kill()
 
 
-def worker_proc(name, topology, bootstrap, work, instance="0"):
+def worker_proc(name, topology, bootstrap, work, instance="0", prefix=None):
+    """prefix: the runtime's --name-prefix (group, transactional.id, changelogs and every
+    output topic prefixed): a repeated measurement on the same input, isolated from the
+    first run, whose outputs feed the next worker."""
     exe = os.path.join(BIN, name)
-    p = Proc("%s-%s" % (name, instance),
-             [exe, "--config", topology, "--worker", name, "--instance", instance,
-              "--brokers", bootstrap], work)
+    cmd = [exe, "--config", topology, "--worker", name, "--instance", instance,
+           "--brokers", bootstrap]
+    if prefix:
+        cmd += ["--name-prefix", prefix]
+    p = Proc("%s%s-%s" % (prefix or "", name, instance), cmd, work)
     _procs.append(p)
     return p
 
@@ -369,6 +376,9 @@ def measure(proc, expected, timeout=900, settle=None):
         "records": int(n),
         "seconds": round(elapsed, 3),
         "records_per_s": round(max(n - p0, 1) / elapsed, 1),
+        # The share of the input processed after the first scrape saw processing start: a
+        # small input is mostly processed before it, and its rate means nothing.
+        "observed_fraction": round(max(n - p0, 0) / max(n, 1), 3),
         "cpu_s": round(cpu, 3),
         "cpu_s_per_million": round(cpu / max(n, 1) * 1e6, 2),
         "peak_rss_mib": round(hwm / 1048576, 1),
@@ -385,6 +395,28 @@ def lag_zero(m):
 
 
 # ---- phase 1: each worker against the baseline -------------------------------------------
+
+def median_run(runs):
+    """The run with the median records/s (of an odd number; the lower middle otherwise),
+    with the spread of the runs added."""
+    order = sorted(runs, key=lambda x: x["records_per_s"])
+    med = dict(order[(len(order) - 1) // 2])
+    med["records_per_s_min"] = order[0]["records_per_s"]
+    med["records_per_s_max"] = order[-1]["records_per_s"]
+    med["seconds_total"] = round(sum(x["seconds"] for x in runs), 3)
+    return med
+
+
+def prefixed_topology(doc, prefix, work):
+    """A topology declaring a copy of every topic under `prefix` (and its pipeline prefixed,
+    for the changelogs): `breadcrumb topics create` on it makes the topics a worker run with
+    --name-prefix writes."""
+    d = json.loads(json.dumps(doc))
+    d["pipeline"] = prefix + doc["pipeline"]
+    for t, spec in doc["topics"].items():
+        d["topics"][prefix + t] = spec
+    return write_topology(d, os.path.join(work, "chain-%stopics.yaml" % prefix))
+
 
 def phase_chain(work, size, rounds, only=None):
     """only: the workers to measure (None: all); the others still run, unmeasured against
@@ -411,36 +443,49 @@ def phase_chain(work, size, rounds, only=None):
                                                  if name == "lineage-builder" else 0),
                     settle=lag_zero if name == "tail-sampler" else None)
             continue
-        log("chain: %s on %s (%d records): baseline" % (name, ",".join(inputs)
-                                                         if len(inputs) < 3 else "its %d inputs" % len(inputs), n_in))
-        base = measure(copy_proc(name, inputs, "bench.copy", doc, bootstrap, work),
-                       lambda m: n_in)
-        log("chain: %s: worker" % name)
-        settle = None
-        if name == "tail-sampler":
-            settle = lag_zero  # idle decisions of the last traces, for the router's input
-        if name == "lineage-builder":
-            # It also reads back its own repartition topic.
-            def expected(m, n_in=n_in):
-                return n_in + metric(m, "breadcrumb_records_out_total",
-                                     topic="tracking.lineage.repartition")
-        else:
-            def expected(_m, n_in=n_in):
-                return n_in
-        wk = measure(worker_proc(name, topology, bootstrap, work), expected, settle=settle)
-        if rounds > 1:
-            # The baseline again after the worker, the better of the two counting: the
-            # machine's load drifts; bracketing the worker in time evens that out.
-            log("chain: %s: baseline again" % name)
-            again = measure(copy_proc(name + "-2", inputs, "bench.copy", doc, bootstrap, work),
-                            lambda m: n_in)
-            if again["records_per_s"] > base["records_per_s"]:
-                base = again
+        label = ",".join(inputs) if len(inputs) < 3 else "its %d inputs" % len(inputs)
+        settle = lag_zero if name == "tail-sampler" else None  # idle decisions of the last traces
+        bases, wks = [], []
+        for r in range(rounds):
+            # Alternated copy, worker, copy, worker...: the machine's load drifts; medians of
+            # runs spread over the same minutes even that out.
+            log("chain: %s on %s (%d records): baseline, run %d of %d" % (name, label, n_in, r + 1,
+                                                                          rounds))
+            bases.append(measure(copy_proc("%s-%d" % (name, r), inputs, "bench.copy", doc,
+                                           bootstrap, work), lambda m: n_in))
+            # The first run writes the real outputs (the next worker's input); the others
+            # run isolated under a name prefix, on the same input.
+            prefix = "r%d-" % r if r > 0 else ""
+            if prefix:
+                topics_create(prefixed_topology(doc, prefix, work), bootstrap)
+            log("chain: %s: worker, run %d of %d" % (name, r + 1, rounds))
+            if name == "lineage-builder":
+                # It also reads back its own repartition topic.
+                def expected(m, n_in=n_in, prefix=prefix):
+                    return n_in + metric(m, "breadcrumb_records_out_total",
+                                         topic=prefix + "tracking.lineage.repartition")
+            else:
+                def expected(_m, n_in=n_in):
+                    return n_in
+            wks.append(measure(worker_proc(name, topology, bootstrap, work, prefix=prefix),
+                               expected, settle=settle))
+            log("chain: %s run %d: %.0f rec/s, baseline %.0f rec/s" % (
+                name, r + 1, wks[-1]["records_per_s"], bases[-1]["records_per_s"]))
+        base, wk = median_run(bases), median_run(wks)
         ratio = wk["records_per_s"] / base["records_per_s"] if base["records_per_s"] else 0
+        ratios = [w["records_per_s"] / b["records_per_s"] for w, b in zip(wks, bases)
+                  if b["records_per_s"]]
         results.append({"worker": name, "input": inputs, "input_records": n_in,
-                        "baseline": base, "worker_numbers": wk, "ratio": round(ratio, 3)})
-        log("chain: %s %.0f rec/s, baseline %.0f rec/s, ratio %.2f" % (
-            name, wk["records_per_s"], base["records_per_s"], ratio))
+                        "runs": rounds, "baseline": base, "worker_numbers": wk,
+                        "ratio": round(ratio, 3),
+                        # per alternated pair (worker run i / copy run i)
+                        "ratio_min": round(min(ratios), 3) if ratios else 0,
+                        "ratio_max": round(max(ratios), 3) if ratios else 0,
+                        "baseline_runs": bases, "worker_runs": wks,
+                        "too_small": any(x["observed_fraction"] < 0.5 for x in bases + wks)})
+        log("chain: %s median %.0f rec/s, baseline median %.0f rec/s, ratio %.2f (%.2f-%.2f)" % (
+            name, wk["records_per_s"], base["records_per_s"], ratio,
+            results[-1]["ratio_min"], results[-1]["ratio_max"]))
     broker.kill()
     shutil.rmtree(broker.data_dir, ignore_errors=True)
     return {"raw_records": truth["counts"]["raw_records"], "workers": results}
@@ -733,9 +778,11 @@ def phase_memory(work, sizes, dedup_keys, samples):
     result["tail_sampler"] = points
     del spans
 
-    # Deduplicator: distinct keys remembered, then a restart restores them.
+    # Deduplicator: distinct keys remembered, then a restart restores them. Fetch queue at
+    # 16 MiB as in earlier runs: RSS per key is meant to count the store, not prefetched input.
     topo = mem_topology(work, "deduplicator", {"max_bytes": "4GiB", "window": "20m"},
-                        ["benchmem.events"], ["benchmem.unique"], {})
+                        ["benchmem.events"], ["benchmem.unique"],
+                        {"queued.max.messages.kbytes": 16384})
     topics_create(topo, bootstrap)
     events = replicate_events(samples["events"], dedup_keys)
     log("memory: deduplicator remembering %d keys" % dedup_keys)
@@ -868,10 +915,27 @@ def table(res):
     lines.append("|---|---:|---:|---:|---:|---:|---:|")
     for w in res["chain"]["workers"]:
         n, b = w["worker_numbers"], w["baseline"]
-        lines.append("| %s | %d | %.0f | %.0f | %.2f | %.1f (baseline %.1f) | %.0f (baseline %.0f) |"
-                     % (w["worker"], w["input_records"], n["records_per_s"], b["records_per_s"],
-                        w["ratio"], n["cpu_s_per_million"], b["cpu_s_per_million"],
+        runs = w.get("runs", 1)
+
+        def rate(x):
+            if runs < 2:
+                return "%.0f" % x["records_per_s"]
+            return "%.0f (%.0f-%.0f)" % (x["records_per_s"], x["records_per_s_min"],
+                                         x["records_per_s_max"])
+        ratio = "%.2f" % w["ratio"]
+        if runs > 1:
+            ratio += " (%.2f-%.2f, %d runs)" % (w["ratio_min"], w["ratio_max"], runs)
+        if w.get("too_small"):
+            ratio += " (input too small to mean anything)"
+        lines.append("| %s | %d | %s | %s | %s | %.1f (baseline %.1f) | %.0f (baseline %.0f) |"
+                     % (w["worker"], w["input_records"], rate(n), rate(b), ratio,
+                        n["cpu_s_per_million"], b["cpu_s_per_million"],
                         n["peak_rss_mib"], b["peak_rss_mib"]))
+    if any(w.get("runs", 1) > 1 for w in res["chain"]["workers"]):
+        lines.append("")
+        lines.append("records/s and ratio: median of the alternated runs (min-max of the runs; "
+                     "the ratio's range is over pairs run i / copy run i); CPU and RSS of the "
+                     "median runs.")
     return table_rest(res, lines)
 
 
@@ -964,7 +1028,7 @@ def main():
         samples = None
         if "chain" in phases:
             t = time.monotonic()
-            res["chain"] = phase_chain(args.work, size["chain"], 2 if mode == "full" else 1, only)
+            res["chain"] = phase_chain(args.work, size["chain"], size["chain_rounds"], only)
             res["chain"]["phase_seconds"] = round(time.monotonic() - t, 1)
         if "pipeline" in phases:
             t = time.monotonic()

@@ -5,7 +5,7 @@
 #   tools/bench/run.sh [--quick] [--out FILE] [--work DIR]
 #
 # Prints a table on stdout and writes build/bench/results.json (or --out). The binaries must
-# be built (`make bench` builds them first). QUICK=1 / --quick: small sizes, about 2 minutes.
+# be built (`make bench` builds them first). QUICK=1 / --quick: small sizes, about 2-3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export BC_ROOT=$PWD
