@@ -157,11 +157,15 @@ def produce(bootstrap, topic, records):
     bclib.check(left == 0 and not errors, "input produced (%d left, errors %s)" % (left, errors[:3]))
 
 
-def group_lag(bootstrap, group, topic, partitions):
-    """Committed-offset lag of group on topic (read_committed view), summed over partitions."""
+def group_lag(bootstrap, group, topic, partitions=None):
+    """Committed-offset lag of group on topic (read_committed view), summed over partitions
+    (None: all of the topic's). A breadcrumb worker that processed everything has lag 0: it
+    commits past the commit markers that end its input."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                   "isolation.level": "read_committed", "enable.auto.commit": False})
     try:
+        if partitions is None:
+            partitions = len(c.list_topics(topic, timeout=20).topics[topic].partitions)
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         committed = c.committed(tps, timeout=20)
         lag = 0
