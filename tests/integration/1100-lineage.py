@@ -18,7 +18,7 @@ import os
 import subprocess
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 import jsonschema
 
@@ -88,27 +88,7 @@ def lineage(bootstrap, *args, rc_ok=(0,)):
 
 
 def read_topic(bootstrap, topic, partitions):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader-" + topic,
-                  "isolation.level": "read_committed", "enable.partition.eof": True,
-                  "enable.auto.commit": False})
-    out = []
-    for part in range(partitions):
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
-        if hi <= lo:
-            continue
-        c.assign([TopicPartition(topic, part, lo)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            if m.error() is not None:
-                break
-            out.append((m.key(), m.value()))
-            if m.offset() + 1 >= hi:
-                break
-    c.close()
-    return out
+    return [(m.key(), m.value()) for m in eoslib.read_topic(bootstrap, topic, partitions)]
 
 
 

@@ -25,7 +25,7 @@ import subprocess
 import time
 import uuid
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 import jsonschema
 
@@ -121,35 +121,9 @@ class Raw:
         check(self.p.flush(20) == 0, "raw records not delivered")
 
 
-def read_all(bs, topic, partitions):
-    c = Consumer({"bootstrap.servers": bs, "group.id": "reader-" + topic,
-                  "isolation.level": "read_committed", "enable.auto.commit": False,
-                  "fetch.wait.max.ms": 10})  # at a partition's end, no 0.5 s fetch wait
-    out = []
-    for part in range(partitions):
-        lo, hi = c.get_watermark_offsets(TopicPartition(topic, part), timeout=10)
-        if hi <= lo:
-            continue
-        c.assign([TopicPartition(topic, part, lo)])
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            m = c.poll(0.2)
-            if m is None:
-                # The last offsets may be transaction markers: stop at the end.
-                if c.position([TopicPartition(topic, part)])[0].offset >= hi:
-                    break
-                continue
-            if m.error() is None:
-                out.append(m)
-            if m.offset() + 1 >= hi:
-                break
-    c.close()
-    return out
-
-
 def lineage_records(bs):
     recs = {}
-    for m in read_all(bs, "tracking.lineage", 4):
+    for m in eoslib.read_topic(bs, "tracking.lineage", 4):
         recs[m.key().decode()] = eoslib.decode("LineageRecord", m.value())
     return recs
 
@@ -250,7 +224,7 @@ def run(broker, raw, norm, builders):
     late = 0
 
     def late_on_normalized():
-        return [m.partition() for m in read_all(bs, "tracking.normalized", 4)
+        return [m.partition() for m in eoslib.read_topic(bs, "tracking.normalized", 4)
                 if m.timestamp()[1] >= LATE]
 
     def late_everywhere():
@@ -265,7 +239,7 @@ def run(broker, raw, norm, builders):
     check(late_everywhere(), "late events on every partition of tracking.normalized")
     recs = bclib.wait_for(paths(events + late), 50, "full paths of the late events too",
                           interval=0.5)
-    bclib.wait_for(lambda: len(read_all(bs, "tracking.orphans", 1)) >= 4, 45,
+    bclib.wait_for(lambda: len(eoslib.read_topic(bs, "tracking.orphans", 1)) >= 4, 45,
                    "4 orphan records", interval=0.5)
     # Every path back to the raw payload sent.
     for key, rec in recs.items():
@@ -279,7 +253,7 @@ def run(broker, raw, norm, builders):
     dups = [r for r in recs.values() if any(h["fate"] == "deduplicated" for h in r["hops"])]
     check(len(dups) == 1 and dups[0]["raw"]["offset"] == 1, "the duplicate: %s" % dups)
     # Orphans: the broken traces', once each (both builders restored partition 1).
-    orphans = [json.loads(m.value()) for m in read_all(bs, "tracking.orphans", 1)]
+    orphans = [json.loads(m.value()) for m in eoslib.read_topic(bs, "tracking.orphans", 1)]
     got = sorted((o["trace_id"], o["span_id"], o["parent_span_id"]) for o in orphans)
     want = sorted((t, "%016x" % (0xc0 + i), "%016x" % (0xd0 + i)) for i, t in enumerate(BROKEN))
     check(got == want, "orphans %s, want %s" % (got, want))
@@ -293,7 +267,7 @@ def check_openlineage(bs, norm, builders, dedup2):
 
     def by_run():
         runs = {}
-        for m in read_all(bs, "tracking.openlineage", 1):
+        for m in eoslib.read_topic(bs, "tracking.openlineage", 1):
             ev = json.loads(m.value())
             runs.setdefault(ev["run"]["runId"], []).append(ev)
         return runs

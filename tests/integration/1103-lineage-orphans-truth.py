@@ -16,8 +16,6 @@ import json
 import os
 import subprocess
 
-from confluent_kafka import Consumer, TopicPartition
-
 import bclib
 import eoslib
 from bclib import check
@@ -87,22 +85,7 @@ def caught_up(bootstrap, group, topics):
 
 
 def read_all(bootstrap, topic):
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "orphans-check",
-                  "enable.auto.commit": False, "isolation.level": "read_committed"})
-    try:
-        _lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
-        c.assign([TopicPartition(topic, 0, 0)])
-        out = []
-        def done():
-            m = c.poll(0.2)
-            if m is not None and m.error() is None:
-                out.append(m.value().decode())
-            return c.position([TopicPartition(topic, 0)])[0].offset >= hi
-        if hi > 0:
-            bclib.wait_for(done, 20, "%s read to offset %d" % (topic, hi), interval=0)
-        return out
-    finally:
-        c.close()
+    return [m.value().decode() for m in eoslib.read_topic(bootstrap, topic)]
 
 
 def test():

@@ -180,12 +180,16 @@ def group_lag(bootstrap, group, topic, partitions=None):
 class Reader:
     """An incremental read_committed reader of a whole topic (assigned, no group)."""
 
-    def __init__(self, bootstrap, topic, partitions):
+    def __init__(self, bootstrap, topic, partitions=None):
         # fetch.wait.max.ms: a fetch at the end returns after 50 ms, not 500 (the position
         # moves past a final commit marker only with the next fetch: drain() waited for it).
+        # auto.offset.reset: offset 0 below a compacted topic's start reads from its start.
         self.c = Consumer({"bootstrap.servers": bootstrap, "group.id": "eos-verify-" + topic,
                            "isolation.level": "read_committed", "enable.auto.commit": False,
-                           "enable.partition.eof": False, "fetch.wait.max.ms": 50})
+                           "enable.partition.eof": False, "fetch.wait.max.ms": 50,
+                           "auto.offset.reset": "earliest"})
+        if partitions is None:
+            partitions = len(self.c.list_topics(topic, timeout=20).topics[topic].partitions)
         self.c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
         self.records = []
 
@@ -213,6 +217,17 @@ class Reader:
 
     def close(self):
         self.c.close()
+
+
+def read_topic(bootstrap, topic, partitions=None, timeout=30):
+    """Every committed record of topic (all its partitions when partitions is None), read to
+    the end; the writers must be done."""
+    r = Reader(bootstrap, topic, partitions)
+    try:
+        r.drain(timeout)
+        return r.records
+    finally:
+        r.close()
 
 
 _readers = {}
