@@ -135,17 +135,22 @@ class Stage:
             return f.read()
 
 
-def produce(bootstrap, topic, records):
-    """Produces (key, value) byte pairs with an idempotent producer; fails on any error."""
-    p = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                  "linger.ms": 20, "partitioner": "murmur2_random"})
+def produce(bootstrap, topic, records, props=None, timeout=60):
+    """Produces (key, value) byte pairs with an idempotent producer (props: more client
+    settings); fails on any error. Returns the values' total bytes."""
+    conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
+            "partitioner": "murmur2_random"}
+    conf.update(props or {})
+    p = Producer(conf)
     errors = []
 
     def dr(err, _msg):
         if err is not None:
             errors.append(err)
 
+    total = 0
     for k, v in records:
+        total += len(v)
         while True:
             try:
                 p.produce(topic, key=k, value=v, on_delivery=dr)
@@ -153,8 +158,10 @@ def produce(bootstrap, topic, records):
             except BufferError:
                 p.poll(0.05)
         p.poll(0)
-    left = p.flush(60)
-    bclib.check(left == 0 and not errors, "input produced (%d left, errors %s)" % (left, errors[:3]))
+    left = p.flush(timeout)
+    bclib.check(left == 0 and not errors, "produced to %s (%d left, errors %s)"
+                % (topic, left, errors[:3]))
+    return total
 
 
 def group_lag(bootstrap, group, topic, partitions=None):

@@ -36,6 +36,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 import bclib
+import eoslib
 
 ROOT = os.environ["BC_ROOT"]
 BIN = os.environ["BC_BIN"]
@@ -252,31 +253,10 @@ def read_all(bootstrap, topic):
         c.close()
 
 
-def produce_all(bootstrap, topic, records, props=None):
-    """Produces (key, value) pairs with an idempotent producer; returns the value bytes."""
-    conf = {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
-            "partitioner": "murmur2_random", "queue.buffering.max.messages": 500000}
-    conf.update(props or {})
-    p = Producer(conf)
-    errors = []
-
-    def dr(err, _msg):
-        if err is not None:
-            errors.append(err)
-
-    total = 0
-    for k, v in records:
-        total += len(v)
-        while True:
-            try:
-                p.produce(topic, key=k, value=v, on_delivery=dr)
-                break
-            except BufferError:
-                p.poll(0.05)
-        p.poll(0)
-    left = p.flush(120)
-    bclib.check(left == 0 and not errors, "produced to %s (%d left, %s)" % (topic, left, errors[:3]))
-    return total
+def produce_all(bootstrap, topic, records):
+    """eoslib.produce with a deep client queue; returns the value bytes."""
+    return eoslib.produce(bootstrap, topic, records,
+                          props={"queue.buffering.max.messages": 500000}, timeout=120)
 
 
 def sim_start(hours_ago):
