@@ -19,6 +19,7 @@
 #include "bc_event.h"
 #include "bc_schemas.h"
 #include "tools/breadcrumb/cli.h"
+#include "tools/breadcrumb/topic_scan.h"
 
 static void usage(FILE *out)
 {
@@ -65,23 +66,11 @@ static int schemas_open(const struct opts *o, struct bc_avro_registry **reg,
 static rd_kafka_t *consumer_new(const struct opts *o)
 {
     char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", "breadcrumb-lineage", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        /* The end of a partition at once: by default a fetch there waits 500 ms. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    static const char *const quiet[] = {"log_level", "3", NULL};
+    rd_kafka_t *rk = bc_cli_consumer_new(o->brokers, "breadcrumb-lineage", quiet, errstr,
+                                         sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "breadcrumb lineage: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
     }
     return rk;
 }

@@ -41,6 +41,7 @@
 #include "bc_options.h"
 #include "tools/breadcrumb/cli.h"
 #include "tools/breadcrumb/run_common.h"
+#include "tools/breadcrumb/topic_scan.h"
 
 static void usage(FILE *out)
 {
@@ -533,17 +534,8 @@ int bc_cmd_replay(int argc, char **argv)
     }
     snprintf(prefix, sizeof(prefix), "audit.%s.", id);
     snprintf(group, sizeof(group), "%s%s.%s", prefix, cfg->pipeline, w->name);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
-                          sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0 ||
-        (rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
+    if ((rk = bc_cli_consumer_new(brokers, group, NULL, errstr, sizeof(errstr))) == NULL) {
         fprintf(stderr, "breadcrumb replay: %s\n", errstr);
-        rd_kafka_conf_destroy(conf);
         goto done;
     }
     const rd_kafka_metadata_t *md = NULL;

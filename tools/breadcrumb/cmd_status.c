@@ -26,6 +26,7 @@
 #include "bc_kafka_conf.h"
 #include "tools/breadcrumb/cli.h"
 #include "tools/breadcrumb/run_common.h"
+#include "tools/breadcrumb/topic_scan.h"
 
 static void usage(FILE *out)
 {
@@ -111,30 +112,6 @@ done:
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_queue_destroy(q);
     return out;
-}
-
-/* A consumer handle for group (never subscribes): committed offsets and read_committed
- * watermarks. NULL with errstr filled on failure. */
-static rd_kafka_t *group_handle(const char *brokers, const char *group, char *errstr,
-                                size_t errstr_size)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "client.id", "breadcrumb-status", errstr, errstr_size) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, errstr_size) != 0 ||
-        /* The end of a partition at once: by default a fetch there waits 500 ms. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, errstr_size) != 0) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
 }
 
 /* A partition whose committed offset is a little below its end may hold nothing but
@@ -414,7 +391,8 @@ int bc_cmd_status(int argc, char **argv)
         json_object_set_new(jg, "group", json_string(group));
         json_object_set_new(jg, "replicas", json_integer(w->replicas));
         json_array_append_new(groups, jg);
-        rd_kafka_t *rk = group_handle(brokers, group, errstr, sizeof(errstr));
+        static const char *const client_id[] = {"client.id", "breadcrumb-status", NULL};
+        rd_kafka_t *rk = bc_cli_consumer_new(brokers, group, client_id, errstr, sizeof(errstr));
         if (rk == NULL) {
             json_object_set_new(jg, "error", json_string(errstr));
             errors++;

@@ -1,29 +1,41 @@
-/* bc_topic_scan (topic_scan.h): one read of a whole topic, read_committed. */
+/* The CLI's consumers and bc_topic_scan (topic_scan.h): reads of whole topics,
+ * read_committed. */
 #include <stdio.h>
 
 #include "tools/breadcrumb/topic_scan.h"
+
+rd_kafka_t *bc_cli_consumer_new(const char *brokers, const char *group,
+                                const char *const *extra, char *errstr, size_t errstr_size)
+{
+    static const char *const common[] = {"enable.auto.commit", "false",
+                                         "isolation.level", "read_committed",
+                                         "enable.partition.eof", "true",
+                                         "fetch.wait.max.ms", "10",
+                                         NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int bad = rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, errstr_size) != 0 ||
+              rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != 0;
+    for (const char *const *kv = common; !bad && *kv != NULL; kv += 2) {
+        bad = rd_kafka_conf_set(conf, kv[0], kv[1], errstr, errstr_size) != 0;
+    }
+    for (const char *const *kv = extra; !bad && kv != NULL && *kv != NULL; kv += 2) {
+        bad = rd_kafka_conf_set(conf, kv[0], kv[1], errstr, errstr_size) != 0;
+    }
+    rd_kafka_t *rk = bad ? NULL : rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+    }
+    return rk;
+}
 
 int bc_topic_scan(const char *cmd, const char *brokers, const char *topic, int timeout_ms,
                   bc_scan_fn fn, void *opaque)
 {
     char errstr[512], group[64];
     snprintf(group, sizeof(group), "breadcrumb-%s", cmd);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)) != 0 ||
-        rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof(errstr)) != 0 ||
-        /* The end of a partition at once: by default a fetch there waits 500 ms. */
-        rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", errstr, sizeof(errstr)) != 0) {
-        fprintf(stderr, "breadcrumb %s: %s\n", cmd, errstr);
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    rd_kafka_t *rk = bc_cli_consumer_new(brokers, group, NULL, errstr, sizeof(errstr));
     if (rk == NULL) {
         fprintf(stderr, "breadcrumb %s: %s\n", cmd, errstr);
-        rd_kafka_conf_destroy(conf);
         return -1;
     }
     rd_kafka_poll_set_consumer(rk);

@@ -1,8 +1,15 @@
-/* Reading a whole topic once, for the CLI's inspection commands (diff, dlq). */
+/* Reading topics for the CLI's inspection commands (diff, dlq, lineage, replay, status). */
 #ifndef BC_TOPIC_SCAN_H
 #define BC_TOPIC_SCAN_H
 
 #include <librdkafka/rdkafka.h>
+
+/* A consumer for the CLI's reads (it never subscribes; offsets are never committed):
+ * group.id group, read_committed, partition-EOF events, and fetch.wait.max.ms 10 (the end of
+ * a partition at once: by default a fetch there waits 500 ms). extra: more settings as
+ * NULL-terminated name, value pairs, or NULL. NULL with errstr filled on failure. */
+rd_kafka_t *bc_cli_consumer_new(const char *brokers, const char *group,
+                                const char *const *extra, char *errstr, size_t errstr_size);
 
 /* Called per record; msg is borrowed. Returns 0 to go on, nonzero to stop the scan with an
  * error (the callback reports it). */
