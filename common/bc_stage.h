@@ -122,8 +122,9 @@ const struct bc_avro_registry *bc_ctx_registry(const struct bc_ctx *ctx);
  * (a repartition topic) recognizes its records by this name. */
 const char *bc_ctx_output_topic(const struct bc_ctx *ctx, const char *output);
 /* Declares, from init(), that the stage writes records of local schema `schema` (a record
- * name, e.g. "TrackingEvent") to topic (as the stage names it: bc_emit_topic targets, or an
- * output the runtime does not know the schema of, such as a repartition topic). With a
+ * name, e.g. "TrackingEvent") to topic: a bc_emit_topic target by the name the stage gives
+ * it, or an output the runtime does not know the schema of (a repartition topic) by
+ * bc_ctx_output_topic's name; a name that already carries --name-prefix is taken as is. With a
  * remote schema registry the runtime registers it at start, before any Kafka client, like
  * the outputs' schemas (an incompatible subject stops the worker there); otherwise a no-op. */
 void bc_ctx_expect_schema(struct bc_ctx *ctx, const char *topic, const char *schema);
