@@ -398,6 +398,20 @@ def prefixed_topology(doc, prefix, work):
     return write_topology(d, os.path.join(work, "chain-%stopics.yaml" % prefix))
 
 
+def records_expected(name, n_in, prefix=""):
+    """The input records a worker run has processed when done, from its metrics: n_in, and
+    for the lineage-builder also what it wrote to its own repartition topic (read back)."""
+    if name == "lineage-builder":
+        return lambda m: n_in + metric(m, "breadcrumb_records_out_total",
+                                       topic=prefix + "tracking.lineage.repartition")
+    return lambda _m: n_in
+
+
+def settle_of(name):
+    """The tail-sampler is done once its lag is 0 (idle decisions of the last traces)."""
+    return lag_zero if name == "tail-sampler" else None
+
+
 def phase_chain(work, size, rounds, only=None):
     """only: the workers to measure (None: all); the others still run, unmeasured against
     a baseline, to make the measured ones' input."""
@@ -417,14 +431,10 @@ def phase_chain(work, size, rounds, only=None):
         n_in = count_records(bootstrap, inputs)
         if only is not None and name not in only:
             log("chain: %s (%d records): run to make the next input, not measured" % (name, n_in))
-            measure(worker_proc(name, topology, bootstrap, work),
-                    lambda m, n_in=n_in: n_in + (metric(m, "breadcrumb_records_out_total",
-                                                        topic="tracking.lineage.repartition")
-                                                 if name == "lineage-builder" else 0),
-                    settle=lag_zero if name == "tail-sampler" else None)
+            measure(worker_proc(name, topology, bootstrap, work), records_expected(name, n_in),
+                    settle=settle_of(name))
             continue
         label = ",".join(inputs) if len(inputs) < 3 else "its %d inputs" % len(inputs)
-        settle = lag_zero if name == "tail-sampler" else None  # idle decisions of the last traces
         bases, wks = [], []
         for r in range(rounds):
             # Alternated copy, worker, copy, worker...: the machine's load drifts; medians of
@@ -439,16 +449,8 @@ def phase_chain(work, size, rounds, only=None):
             if prefix:
                 topics_create(prefixed_topology(doc, prefix, work), bootstrap)
             log("chain: %s: worker, run %d of %d" % (name, r + 1, rounds))
-            if name == "lineage-builder":
-                # It also reads back its own repartition topic.
-                def expected(m, n_in=n_in, prefix=prefix):
-                    return n_in + metric(m, "breadcrumb_records_out_total",
-                                         topic=prefix + "tracking.lineage.repartition")
-            else:
-                def expected(_m, n_in=n_in):
-                    return n_in
             wks.append(measure(worker_proc(name, topology, bootstrap, work, prefix=prefix),
-                               expected, settle=settle))
+                               records_expected(name, n_in, prefix), settle=settle_of(name)))
             log("chain: %s run %d: %.0f rec/s, baseline %.0f rec/s" % (
                 name, r + 1, wks[-1]["records_per_s"], bases[-1]["records_per_s"]))
         base, wk = median_run(bases), median_run(wks)
