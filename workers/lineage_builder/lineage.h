@@ -29,12 +29,13 @@
 #ifndef LINEAGE_H
 #define LINEAGE_H
 
-#include "bc_clock.h"
 #include <stddef.h>
 #include <stdint.h>
 
 #include <avro.h>
 #include <jansson.h>
+
+#include "bc_clock.h"
 
 /* A new empty record for event_id (no raw: partition -1). */
 json_t *lin_record_new(const char *event_id);
