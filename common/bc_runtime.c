@@ -3,13 +3,19 @@
  * store changelogs and restores, fates, dead letters and lineage headers. See bc_runtime.h
  * for the protocol and bc_stage.h for the stage contract.
  *
- * Single-threaded: stage callbacks, the rebalance callback (served from
- * rd_kafka_consumer_poll) and every transactional call run on the thread in
- * bc_runtime_run(). The hot path allocates nothing of its own per record (librdkafka
- * copies payloads and builds header lists).
+ * Stage callbacks, the rebalance callback (served from rd_kafka_consumer_poll) and every
+ * transactional call but one run on the thread in bc_runtime_run(). The exception is the
+ * commit overlap: a transaction's send_offsets_to_transaction and commit_transaction run on
+ * a commit thread while the loop goes on processing the next records; their writes wait in
+ * the runtime (struct pending) until that commit has ended and the next transaction has
+ * begun, so no write of the next transaction reaches the producer before the previous one
+ * is committed. Anything that must see the commit's outcome (the next commit, a
+ * revocation, a rewind, the end of the run) joins the thread first. The commit thread
+ * touches only the producer and its own struct commit_job.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -67,6 +73,30 @@ struct bc_record {
     int emitted; /* outputs derived so far, for the bc.src index */
 };
 
+/* A write made while the previous transaction commits: kept, copied, until the next
+ * transaction begins (struct bc_runtime's pending). Offsets into pending_bytes. */
+struct pending_write {
+    size_t topic, key, value;   /* offsets of the topic name (NUL-ended), key and value */
+    size_t key_len, value_len;
+    int has_key, has_value;     /* a NULL key or value (a tombstone) stays NULL */
+    int32_t partition;
+    int64_t timestamp;
+    rd_kafka_headers_t *hdrs;   /* owned until produced; NULL: none */
+};
+
+/* One commit on the commit thread: its inputs, made on the loop's thread, and its result,
+ * read there after pthread_join. */
+struct commit_job {
+    pthread_t thread;
+    int done;        /* set (atomically) by the commit thread as it ends */
+    rd_kafka_t *producer;
+    rd_kafka_topic_partition_list_t *offsets;
+    rd_kafka_consumer_group_metadata_t *cgmd; /* NULL: no offsets to send */
+    int rc;          /* 0 committed, 1 must abort, -1 fatal */
+    int64_t started_ms;
+    int records;     /* the transaction's processed records */
+};
+
 struct bc_runtime {
     const struct bc_stage *stage;
     struct bc_runtime_settings settings; /* copy; pointers borrowed */
@@ -104,7 +134,16 @@ struct bc_runtime {
     struct part *last_part; /* lookup cache */
 
     int txn_open;
+    int txn_begun;  /* begin_transaction was called for the open transaction (else its
+                     * writes wait in pending while the previous one commits) */
     int txn_failed; /* a write failed: the open transaction must abort */
+    int overlap;    /* commit on the commit thread while processing goes on */
+    int committing; /* the commit thread runs (commit) */
+    struct commit_job commit;
+    struct pending_write *pending;
+    size_t pending_count, pending_cap;
+    unsigned char *pending_bytes;
+    size_t pending_len, pending_bytes_cap;
     int64_t txn_started_ms;
     int txn_records;
     int need_rewind;     /* abort and rewind at the next loop turn */
@@ -127,6 +166,7 @@ struct bc_runtime {
 };
 
 static volatile sig_atomic_t signal_stop;
+static void pending_clear(struct bc_runtime *rt);
 
 static void bounds_resume(struct bc_runtime *rt);
 
@@ -171,6 +211,7 @@ static void usage(const struct bc_stage *stage, FILE *out)
             "          [--output NAME=TOPIC]... [--brokers HOST:PORT] [--dlq TOPIC]\n"
             "          [--fates TOPIC] [--commit-interval-ms N] [--max-batch N]\n"
             "          [--max-attempts N] [--tick-interval-ms N] [--profile test]\n"
+            "          [--commit-overlap on|off]\n"
             "          [--kafka KEY=VALUE]... [--config-hash HEX] [--schemas DIR]\n"
             "   or: %s --config TOPOLOGY.yaml --worker NAME --instance ID [--brokers HOST:PORT]\n"
             "\nAudit replays: [--name-prefix PREFIX] (before the pipeline, group, transactional\n"
@@ -388,6 +429,9 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
             rc = parse_int(v, &s->max_attempts);
         } else if (strcmp(arg, "--tick-interval-ms") == 0) {
             rc = parse_int(v, &s->tick_interval_ms);
+        } else if (strcmp(arg, "--commit-overlap") == 0) {
+            rc = strcmp(v, "on") == 0 ? 0 : strcmp(v, "off") == 0 ? 0 : -1;
+            s->no_commit_overlap = strcmp(v, "off") == 0;
         } else if (strcmp(arg, "--name-prefix") == 0) {
             s->name_prefix = v;
         } else if (strcmp(arg, "--stop-at") == 0) {
@@ -661,6 +705,7 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
     }
     rt->commit_interval_ms = s->commit_interval_ms > 0 ? s->commit_interval_ms : 100;
     rt->max_batch = s->max_batch > 0 ? s->max_batch : 1000;
+    rt->overlap = !s->no_commit_overlap;
     rt->max_attempts = s->max_attempts > 0 ? s->max_attempts : 3;
     rt->tick_interval_ms = s->tick_interval_ms > 0 ? s->tick_interval_ms : 100;
 
@@ -717,6 +762,18 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     if (rt->stage != NULL && rt->stage->fini != NULL) {
         rt->stage->fini(&rt->ctx);
     }
+    if (rt->committing && rt->commit.thread != 0) {
+        pthread_join(rt->commit.thread, NULL); /* bc_runtime_run ends every commit */
+    }
+    if (rt->commit.offsets != NULL) {
+        rd_kafka_topic_partition_list_destroy(rt->commit.offsets);
+    }
+    if (rt->commit.cgmd != NULL) {
+        rd_kafka_consumer_group_metadata_destroy(rt->commit.cgmd);
+    }
+    pending_clear(rt);
+    free(rt->pending);
+    free(rt->pending_bytes);
     bc_rt_metrics_destroy(rt->metrics);
     for (size_t i = 0; i < rt->warm_count; i++) {
         rd_kafka_topic_destroy(rt->warm[i]);
@@ -1065,14 +1122,13 @@ fail:
 
 /* ---- transactions --------------------------------------------------------------------- */
 
-/* Classifies a failed transactional call: 1 abortable, 0 retriable, -1 fatal (exit code
- * set). Consumes the error. */
-static int txn_error(struct bc_runtime *rt, rd_kafka_error_t *error, const char *what)
+/* Classifies a failed transactional call: 1 abortable, 0 retriable, -1 fatal. Consumes the
+ * error. Touches no runtime state (the commit thread calls it too). */
+static int txn_classify(rd_kafka_error_t *error, const char *what)
 {
     int rc;
     if (rd_kafka_error_is_fatal(error)) {
         rc = -1;
-        rt->exit_code = BC_EXIT_FENCED;
     } else if (rd_kafka_error_txn_requires_abort(error)) {
         rc = 1;
     } else if (rd_kafka_error_is_retriable(error)) {
@@ -1087,7 +1143,19 @@ static int txn_error(struct bc_runtime *rt, rd_kafka_error_t *error, const char 
     return rc;
 }
 
-/* Opens a transaction when none is open. Returns 0, or -1 (fatal, or must abort first). */
+/* txn_classify on the loop's thread: a fatal error sets the exit code. */
+static int txn_error(struct bc_runtime *rt, rd_kafka_error_t *error, const char *what)
+{
+    int rc = txn_classify(error, what);
+    if (rc < 0) {
+        rt->exit_code = BC_EXIT_FENCED;
+    }
+    return rc;
+}
+
+/* Opens a transaction when none is open. While the previous one commits, the new one is
+ * opened in the runtime only: its writes wait in pending until txn_begin_pending. Returns
+ * 0, or -1 (fatal, or must abort first). */
 static int txn_ensure(struct bc_runtime *rt)
 {
     if (rt->txn_open) {
@@ -1096,12 +1164,17 @@ static int txn_ensure(struct bc_runtime *rt)
     if (rt->exit_code != 0 || !rt->producer_ready) {
         return -1;
     }
-    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
-    if (error != NULL) {
-        if (txn_error(rt, error, "begin_transaction") >= 0) {
-            rt->need_rewind = 1;
+    if (rt->committing) {
+        rt->txn_begun = 0;
+    } else {
+        rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
+        if (error != NULL) {
+            if (txn_error(rt, error, "begin_transaction") >= 0) {
+                rt->need_rewind = 1;
+            }
+            return -1;
         }
-        return -1;
+        rt->txn_begun = 1;
     }
     rt->txn_open = 1;
     rt->txn_failed = 0;
@@ -1110,17 +1183,172 @@ static int txn_ensure(struct bc_runtime *rt)
     return 0;
 }
 
-/* Aborts the open transaction. Returns 0, or -1 when fatal. */
-static int txn_abort(struct bc_runtime *rt)
+/* ---- writes waiting for the previous commit ------------------------------------------- */
+
+static size_t pending_put(struct bc_runtime *rt, const void *data, size_t len)
 {
-    if (!rt->txn_open) {
+    if (rt->pending_len + len > rt->pending_bytes_cap) {
+        size_t cap = rt->pending_bytes_cap ? rt->pending_bytes_cap : 1 << 20;
+        while (cap < rt->pending_len + len) {
+            cap *= 2;
+        }
+        unsigned char *b = realloc(rt->pending_bytes, cap);
+        if (b == NULL) {
+            return SIZE_MAX;
+        }
+        rt->pending_bytes = b;
+        rt->pending_bytes_cap = cap;
+    }
+    size_t at = rt->pending_len;
+    if (len > 0) {
+        memcpy(rt->pending_bytes + at, data, len);
+    }
+    rt->pending_len += len;
+    return at;
+}
+
+/* Keeps one write of a transaction not begun yet; takes hdrs (NULL: none). Returns 0, or
+ * -1 out of memory (hdrs destroyed). */
+static int pending_add(struct bc_runtime *rt, const char *topic, int32_t partition,
+                       const void *key, size_t key_len, const void *value, size_t value_len,
+                       int64_t timestamp, rd_kafka_headers_t *hdrs)
+{
+    if (rt->pending_count == rt->pending_cap) {
+        size_t cap = rt->pending_cap ? rt->pending_cap * 2 : 1024;
+        struct pending_write *w = realloc(rt->pending, cap * sizeof(*w));
+        if (w == NULL) {
+            goto fail;
+        }
+        rt->pending = w;
+        rt->pending_cap = cap;
+    }
+    struct pending_write *w = &rt->pending[rt->pending_count];
+    w->topic = pending_put(rt, topic, strlen(topic) + 1);
+    w->key = pending_put(rt, key, key != NULL ? key_len : 0);
+    w->value = pending_put(rt, value, value != NULL ? value_len : 0);
+    if (w->topic == SIZE_MAX || w->key == SIZE_MAX || w->value == SIZE_MAX) {
+        goto fail;
+    }
+    w->has_key = key != NULL;
+    w->key_len = key != NULL ? key_len : 0;
+    w->has_value = value != NULL;
+    w->value_len = value != NULL ? value_len : 0;
+    w->partition = partition;
+    w->timestamp = timestamp;
+    w->hdrs = hdrs;
+    rt->pending_count++;
+    return 0;
+fail:
+    if (hdrs != NULL) {
+        rd_kafka_headers_destroy(hdrs);
+    }
+    return -1;
+}
+
+static void pending_clear(struct bc_runtime *rt)
+{
+    for (size_t i = 0; i < rt->pending_count; i++) {
+        if (rt->pending[i].hdrs != NULL) {
+            rd_kafka_headers_destroy(rt->pending[i].hdrs);
+        }
+    }
+    rt->pending_count = 0;
+    rt->pending_len = 0;
+}
+
+/* One producev with the runtime's flags, waiting while librdkafka's queue is full. Takes
+ * hdrs on success only. */
+static rd_kafka_resp_err_t producer_write(struct bc_runtime *rt, const char *topic,
+                                          int32_t partition, const void *key, size_t key_len,
+                                          const void *value, size_t value_len,
+                                          int64_t timestamp, rd_kafka_headers_t *hdrs)
+{
+    for (;;) {
+        rd_kafka_resp_err_t err =
+            hdrs != NULL
+                ? rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_PARTITION(partition),
+                                    RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                                    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+                                    RD_KAFKA_V_HEADERS(hdrs),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
+                : rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_PARTITION(partition),
+                                    RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE((void *)value, value_len),
+                                    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            return err;
+        }
+        rd_kafka_poll(rt->producer, 10);
+    }
+}
+
+/* A write of the open transaction: to the producer, or kept while the transaction waits for
+ * the previous commit. Takes hdrs. Returns 0, or -1 (logged; the transaction must abort). */
+static int txn_write(struct bc_runtime *rt, const char *topic, int32_t partition,
+                     const void *key, size_t key_len, const void *value, size_t value_len,
+                     int64_t timestamp, rd_kafka_headers_t *hdrs)
+{
+    if (!rt->txn_begun) {
+        if (pending_add(rt, topic, partition, key, key_len, value, value_len, timestamp,
+                        hdrs) == 0) {
+            return 0;
+        }
+        bc_log(BC_LOG_WARN, "write failed", "topic", topic, "error", "out of memory", NULL);
+        rt->txn_failed = 1;
+        return -1;
+    }
+    rd_kafka_resp_err_t err =
+        producer_write(rt, topic, partition, key, key_len, value, value_len, timestamp, hdrs);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (hdrs != NULL) {
+            rd_kafka_headers_destroy(hdrs); /* not consumed on failure */
+        }
+        bc_log(BC_LOG_WARN, "produce failed", "topic", topic, "error", rd_kafka_err2name(err),
+               NULL);
+        rt->txn_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Begins the open transaction whose writes waited for the previous commit, and hands them
+ * to the producer in order. Returns 0, or -1 (need_rewind set unless fatal). */
+static int txn_begin_pending(struct bc_runtime *rt)
+{
+    if (!rt->txn_open || rt->txn_begun) {
         return 0;
     }
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
+    if (error != NULL) {
+        if (txn_error(rt, error, "begin_transaction") >= 0) {
+            rt->need_rewind = 1;
+        }
+        return -1;
+    }
+    rt->txn_begun = 1;
+    for (size_t i = 0; i < rt->pending_count && !rt->txn_failed; i++) {
+        struct pending_write *w = &rt->pending[i];
+        rd_kafka_headers_t *hdrs = w->hdrs;
+        w->hdrs = NULL;
+        txn_write(rt, (const char *)rt->pending_bytes + w->topic, w->partition,
+                  w->has_key ? rt->pending_bytes + w->key : NULL, w->key_len,
+                  w->has_value ? rt->pending_bytes + w->value : NULL, w->value_len,
+                  w->timestamp, hdrs);
+    }
+    pending_clear(rt);
+    return 0;
+}
+
+/* Aborts the producer's transaction. Returns 0, or -1 when fatal. */
+static int producer_abort(struct bc_runtime *rt)
+{
     for (int tries = 0; tries < 10; tries++) {
         rd_kafka_error_t *error = rd_kafka_abort_transaction(rt->producer, TXN_TIMEOUT_MS);
         if (error == NULL) {
-            rt->txn_open = 0;
-            rt->txn_failed = 0;
             rt->stats.aborts++;
             return 0;
         }
@@ -1130,6 +1358,22 @@ static int txn_abort(struct bc_runtime *rt)
     }
     rt->exit_code = BC_EXIT_FENCED;
     return -1;
+}
+
+/* Aborts the open transaction (one not begun yet only drops its waiting writes). Returns
+ * 0, or -1 when fatal. */
+static int txn_abort(struct bc_runtime *rt)
+{
+    pending_clear(rt);
+    if (!rt->txn_open) {
+        return 0;
+    }
+    if (rt->txn_begun && producer_abort(rt) != 0) {
+        return -1;
+    }
+    rt->txn_open = 0;
+    rt->txn_failed = 0;
+    return 0;
 }
 
 /* Whether every record polled from p since its (re)start was processed and the stage holds
@@ -1200,31 +1444,19 @@ static void stores_expire(struct bc_runtime *rt)
     }
 }
 
-/* Commits the open transaction with the input offsets. Returns 0 when committed (or none
- * open), 1 when it had to be aborted (caller rewinds), -1 when fatal. */
-static int txn_commit(struct bc_runtime *rt)
+/* The commit itself: the offsets into the transaction, then commit_transaction. Runs on
+ * the commit thread (or inline); touches only the job and the producer. */
+static void commit_run(struct commit_job *job)
 {
-    if (!rt->txn_open) {
-        return 0;
-    }
-    if (rt->txn_failed) {
-        return txn_abort(rt) == 0 ? 1 : -1;
-    }
-    stores_expire(rt);
-    int64_t commit_started = now_ms();
-    rd_kafka_topic_partition_list_t *offsets =
-        rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
-    part_offset_list(rt, offsets);
     int rc = 0;
-    if (offsets->cnt > 0) {
-        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+    if (job->cgmd != NULL) {
         for (int tries = 0;; tries++) {
-            rd_kafka_error_t *error =
-                rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, TXN_TIMEOUT_MS);
+            rd_kafka_error_t *error = rd_kafka_send_offsets_to_transaction(
+                job->producer, job->offsets, job->cgmd, TXN_TIMEOUT_MS);
             if (error == NULL) {
                 break;
             }
-            rc = txn_error(rt, error, "send_offsets_to_transaction");
+            rc = txn_classify(error, "send_offsets_to_transaction");
             if (rc == 0 && tries + 1 >= TXN_RETRIES) {
                 rc = 1; /* still retriable after so long: abort, rewind and start over */
             }
@@ -1232,36 +1464,135 @@ static int txn_commit(struct bc_runtime *rt)
                 break;
             }
         }
-        rd_kafka_consumer_group_metadata_destroy(cgmd);
     }
     /* A retriable commit failure (e.g. a timeout) leaves the outcome open: only calling
      * commit_transaction again settles it (librdkafka's contract), so no bound here. */
     while (rc == 0) {
-        rd_kafka_error_t *error = rd_kafka_commit_transaction(rt->producer, TXN_TIMEOUT_MS);
+        rd_kafka_error_t *error = rd_kafka_commit_transaction(job->producer, TXN_TIMEOUT_MS);
         if (error == NULL) {
             break;
         }
-        rc = txn_error(rt, error, "commit_transaction");
+        rc = txn_classify(error, "commit_transaction");
     }
+    job->rc = rc;
+    __atomic_store_n(&job->done, 1, __ATOMIC_RELEASE);
+}
+
+static void *commit_thread_main(void *arg)
+{
+    commit_run(arg);
+    return NULL;
+}
+
+/* Ends the running commit (joins the commit thread) and applies its outcome: committed
+ * offsets and counters, or the abort (the transaction opened meanwhile, not begun, is
+ * dropped with it). Returns 0 committed (or none running), 1 aborted (the caller rewinds),
+ * -1 fatal. */
+static int txn_commit_finish(struct bc_runtime *rt)
+{
+    if (!rt->committing) {
+        return 0;
+    }
+    struct commit_job *job = &rt->commit;
+    if (job->thread != 0) {
+        pthread_join(job->thread, NULL);
+        job->thread = 0;
+    }
+    rt->committing = 0;
+    int rc = job->rc;
     if (rc == 0) {
-        rt->txn_open = 0;
         rt->stats.commits++;
-        bc_rt_metrics_committed(rt->metrics, (double)(now_ms() - commit_started) / 1000.0);
-        rt->stats.committed += (uint64_t)rt->txn_records;
-        for (int i = 0; i < offsets->cnt; i++) {
+        bc_rt_metrics_committed(rt->metrics, (double)(now_ms() - job->started_ms) / 1000.0);
+        rt->stats.committed += (uint64_t)job->records;
+        for (int i = 0; i < job->offsets->cnt; i++) {
             for (size_t j = 0; j < rt->part_count; j++) {
                 struct part *p = &rt->parts[j];
-                if (p->partition == offsets->elems[i].partition &&
-                    strcmp(p->topic, offsets->elems[i].topic) == 0) {
-                    p->committed = offsets->elems[i].offset;
+                if (p->partition == job->offsets->elems[i].partition &&
+                    strcmp(p->topic, job->offsets->elems[i].topic) == 0) {
+                    p->committed = job->offsets->elems[i].offset;
                 }
             }
         }
-    } else if (rc > 0) {
-        rc = txn_abort(rt) == 0 ? 1 : -1;
+    } else {
+        /* The failed transaction is the producer's current one: abort it, and drop the
+         * one opened meanwhile (its records are processed again after the rewind). */
+        rt->stats.waiting_dropped += rt->pending_count;
+        pending_clear(rt);
+        rt->txn_open = 0;
+        rt->txn_failed = 0;
+        if (rc < 0) {
+            rt->exit_code = BC_EXIT_FENCED;
+        } else {
+            rc = producer_abort(rt) == 0 ? 1 : -1;
+        }
     }
-    rd_kafka_topic_partition_list_destroy(offsets);
+    rd_kafka_topic_partition_list_destroy(job->offsets);
+    job->offsets = NULL;
+    if (job->cgmd != NULL) {
+        rd_kafka_consumer_group_metadata_destroy(job->cgmd);
+        job->cgmd = NULL;
+    }
     return rc;
+}
+
+/* Starts committing the open, begun transaction with the input offsets: on the commit
+ * thread when `overlap` (the loop goes on; txn_commit_finish ends it), else inline and
+ * finished. Returns 0 (started or committed), 1 when it had to be aborted (caller rewinds),
+ * -1 when fatal. */
+static int txn_commit_start(struct bc_runtime *rt, int overlap)
+{
+    if (rt->txn_failed) {
+        return txn_abort(rt) == 0 ? 1 : -1;
+    }
+    stores_expire(rt);
+    if (rt->txn_failed) {
+        return txn_abort(rt) == 0 ? 1 : -1;
+    }
+    struct commit_job *job = &rt->commit;
+    job->started_ms = now_ms();
+    job->records = rt->txn_records;
+    job->producer = rt->producer;
+    job->offsets = rd_kafka_topic_partition_list_new((int)rt->part_count + 1);
+    part_offset_list(rt, job->offsets);
+    job->cgmd = job->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(rt->consumer) : NULL;
+    job->rc = 0;
+    job->done = 0;
+    job->thread = 0;
+    rt->txn_open = 0;
+    rt->txn_begun = 0;
+    rt->committing = 1;
+    if (overlap && pthread_create(&job->thread, NULL, commit_thread_main, job) == 0) {
+        return 0;
+    }
+    job->thread = 0;
+    commit_run(job);
+    return txn_commit_finish(rt);
+}
+
+/* Settles the running commit, if any, and begins the transaction opened meanwhile with its
+ * waiting writes. Returns 0, 1 (aborted: caller rewinds), or -1 (fatal). */
+static int txn_settle(struct bc_runtime *rt)
+{
+    int rc = txn_commit_finish(rt);
+    if (rc != 0) {
+        return rc;
+    }
+    if (txn_begin_pending(rt) != 0) {
+        return rt->exit_code != 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Commits the open transaction and waits for it (after the one still committing, if any).
+ * Returns 0 when committed (or none open), 1 when it had to be aborted (caller rewinds),
+ * -1 when fatal. */
+static int txn_commit(struct bc_runtime *rt)
+{
+    int rc = txn_settle(rt);
+    if (rc != 0 || !rt->txn_open) {
+        return rc;
+    }
+    return txn_commit_start(rt, 0);
 }
 
 /* Between transactions: when the consumer's position of a caught-up partition moved past its
@@ -1270,6 +1601,9 @@ static int txn_commit(struct bc_runtime *rt)
  * at 0. Returns txn_commit's result, or 0 when there is nothing to commit. */
 static int commit_skipped(struct bc_runtime *rt)
 {
+    if (rt->committing) {
+        return 0; /* the committed offsets are not known yet */
+    }
     parts_position(rt);
     int due = 0;
     for (size_t i = 0; i < rt->part_count && !due; i++) {
@@ -1294,25 +1628,8 @@ static int store_log(void *opaque, const struct bc_store *store, int32_t partiti
     if (txn_ensure(rt) != 0) {
         return -1;
     }
-    rd_kafka_resp_err_t err;
-    for (;;) {
-        err = rd_kafka_producev(
-            rt->producer, RD_KAFKA_V_TOPIC(bc_store_changelog(store)),
-            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, key_len),
-            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            break;
-        }
-        rd_kafka_poll(rt->producer, 10);
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        bc_log(BC_LOG_WARN, "changelog write failed", "topic", bc_store_changelog(store),
-               "error", rd_kafka_err2name(err), NULL);
-        rt->txn_failed = 1;
-        return -1;
-    }
-    return 0;
+    return txn_write(rt, bc_store_changelog(store), partition, key, key_len, value, value_len,
+                     ts, NULL);
 }
 
 /* Rebuilds the store's table for one partition from its changelog partition, reading
@@ -1488,7 +1805,9 @@ static int state_restore(struct bc_runtime *rt)
 static int rewind_all(struct bc_runtime *rt)
 {
     rt->need_rewind = 0;
-    if (txn_abort(rt) != 0) {
+    /* The commit still running ends first: when it succeeds, the rewind goes back to the
+     * offsets it committed. */
+    if (txn_commit_finish(rt) < 0 || txn_abort(rt) != 0) {
         return -1;
     }
     rt->stats.rewinds++;
@@ -1538,6 +1857,9 @@ static int rewind_all(struct bc_runtime *rt)
 static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *partitions)
 {
     rt->stats.rebalances++;
+    if (txn_commit_finish(rt) > 0) {
+        bc_log(BC_LOG_WARN, "commit before assignment aborted", NULL);
+    }
     /* Stable committed offsets (read_committed asks with RequireStable: waits for pending
      * transactional commits), so the changelog restored below matches them. */
     rd_kafka_resp_err_t err = rd_kafka_committed(rt->consumer, partitions, TXN_TIMEOUT_MS);
@@ -1585,6 +1907,9 @@ static void on_assign(struct bc_runtime *rt, rd_kafka_topic_partition_list_t *pa
 
 static void on_revoke(struct bc_runtime *rt, int lost)
 {
+    if (txn_commit_finish(rt) > 0) {
+        bc_log(BC_LOG_WARN, "commit before revocation aborted", NULL);
+    }
     if (rt->txn_open) {
         if (lost) {
             bc_log(BC_LOG_WARN, "assignment lost: aborting", "worker", rt->worker_id, NULL);
@@ -1665,7 +1990,7 @@ static void bounds_resume(struct bc_runtime *rt)
  * transaction marker that no record follows). */
 static int bounds_reached(struct bc_runtime *rt)
 {
-    if (rt->bound_count == 0 || rt->txn_open || rt->part_count == 0) {
+    if (rt->bound_count == 0 || rt->txn_open || rt->committing || rt->part_count == 0) {
         return 0;
     }
     rd_kafka_topic_partition_list_t *pos =
@@ -1742,6 +2067,7 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
             p->poison_attempts = 0;
         }
         rt->stats.processed++;
+        rt->stats.overlapped += (uint64_t)rt->committing;
         rt->txn_records++;
         return 0;
     }
@@ -1860,7 +2186,7 @@ static void producer_warm(struct bc_runtime *rt)
  * topology declares <pipeline>.runs. Best effort: a failure is logged. */
 static void run_record(struct bc_runtime *rt, const char *state, const char *error)
 {
-    if (rt->runs_topic[0] == '\0' || !rt->producer_ready || rt->txn_open ||
+    if (rt->runs_topic[0] == '\0' || !rt->producer_ready || rt->txn_open || rt->committing ||
         rt->exit_code == BC_EXIT_FENCED) {
         return;
     }
@@ -2040,10 +2366,22 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
                 rt->exit_code = BC_EXIT_STAGE;
             }
         }
+        if (rt->committing && !rt->need_rewind &&
+            __atomic_load_n(&rt->commit.done, __ATOMIC_ACQUIRE)) {
+            /* The previous commit ended: begin the next transaction now, so that its
+             * waiting writes go out while the loop goes on. */
+            if (txn_settle(rt) > 0) {
+                rt->need_rewind = 1;
+            }
+        }
         if (rt->txn_open && !rt->need_rewind && rt->exit_code == 0 &&
             (rt->txn_records >= rt->max_batch ||
              now - rt->txn_started_ms >= rt->commit_interval_ms)) {
-            if (txn_commit(rt) > 0) {
+            int rc = txn_settle(rt);
+            if (rc == 0 && rt->txn_open) {
+                rc = txn_commit_start(rt, rt->overlap);
+            }
+            if (rc > 0) {
                 rt->need_rewind = 1;
             }
         }
@@ -2057,6 +2395,9 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
     }
 
 done:
+    if (txn_commit_finish(rt) > 0) {
+        rt->need_rewind = 1; /* the transaction opened meanwhile was dropped with it */
+    }
     if (rt->exit_code == BC_EXIT_FENCED) {
         rt->txn_open = 0; /* a fenced producer can neither commit nor abort */
     }
@@ -2304,25 +2645,7 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
     for (size_t i = 0; i < extra_count; i++) {
         rd_kafka_header_add(hdrs, extra[i].name, -1, extra[i].value, (ssize_t)extra[i].len);
     }
-    rd_kafka_resp_err_t err;
-    for (;;) {
-        err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_KEY(key, key_len),
-                                RD_KAFKA_V_VALUE((void *)value, value_len),
-                                RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
-                                RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-            break;
-        }
-        rd_kafka_poll(rt->producer, 10);
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_headers_destroy(hdrs); /* not consumed on failure */
-        bc_log(BC_LOG_WARN, "produce failed", "topic", topic, "error", rd_kafka_err2name(err),
-               NULL);
-        rt->txn_failed = 1;
+    if (txn_write(rt, topic, partition, key, key_len, value, value_len, timestamp, hdrs) != 0) {
         return BC_RETRY;
     }
     return BC_OK;

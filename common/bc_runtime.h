@@ -45,6 +45,8 @@ struct bc_runtime_settings {
     int max_attempts;             /* 0: 3 deliveries before a record goes to the DLQ */
     int tick_interval_ms;         /* 0: 100 */
     int test_profile;             /* short session/transaction timeouts (KAFKA.md) */
+    int no_commit_overlap;        /* --commit-overlap off: process nothing while a
+                                   * transaction commits (the default overlaps them) */
     const char *const *kafka;     /* "key=value" librdkafka properties for every client */
     size_t kafka_count;
     const struct bc_values *options;  /* the worker's options; NULL: the type's defaults */
@@ -102,6 +104,8 @@ struct bc_runtime_stats {
     uint64_t rewinds;       /* abort-and-rewind cycles */
     uint64_t rebalances;    /* assignments received */
     uint64_t restored;      /* changelog records applied during restores */
+    uint64_t overlapped;    /* records processed while the previous transaction committed */
+    uint64_t waiting_dropped; /* their writes dropped because that commit failed */
     int assigned_partitions;
 };
 

@@ -29,7 +29,7 @@ extern const struct bc_worker_type bc_deduplicator_type;
 
 /* Kafka API keys (librdkafka keeps its RD_KAFKAP_* names private). */
 enum { API_PRODUCE = 0, API_INIT_PRODUCER_ID = 22, API_ADD_PARTITIONS_TO_TXN = 24,
-       API_END_TXN = 26 };
+       API_ADD_OFFSETS_TO_TXN = 25, API_END_TXN = 26 };
 
 #define PARTITIONS 2
 #define RECORDS 200
@@ -353,6 +353,37 @@ static void test_runtime_abortable_add_partitions_error_rewinds(void **state)
 {
     run_abortable(*state, "t4.", API_ADD_PARTITIONS_TO_TXN,
                   RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+/* Commit overlap: the next records are processed while a transaction commits, their
+ * writes waiting in the runtime. When that commit fails, they are dropped with it, never
+ * produced, and processed again after the rewind. */
+static void test_runtime_failed_overlapped_commit_drops_waiting_writes(void **state)
+{
+    struct fixture *fx = *state;
+    topics_create(fx, "t16.");
+    produce_input(fx, "t16.in", NULL);
+    seen_reset();
+    /* The first AddOffsetsToTxn answers after 500 ms with an abortable error: records go
+     * on being processed meanwhile. */
+    rd_kafka_mock_broker_push_request_error_rtts(fx->mock, 1, API_ADD_OFFSETS_TO_TXN, 1,
+                                                 RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED,
+                                                 500);
+    struct bc_runtime *rt = runtime_new(fx, &copy_stage, "t16.", 3);
+    assert_int_equal(run_until(rt, RECORDS), BC_EXIT_OK);
+    struct bc_runtime_stats st;
+    bc_runtime_stats(rt, &st);
+    bc_runtime_destroy(rt);
+    assert_int_equal(st.aborts, 1);
+    assert_int_equal(st.rewinds, 1);
+    assert_true(st.waiting_dropped > 0);
+    assert_true(st.overlapped >= st.waiting_dropped);
+    assert_int_equal(st.committed, RECORDS);
+    assert_true(seen.went_back[0] || seen.went_back[1]);
+    /* Produced: the aborted transaction's records (the mock shows aborted records), then
+     * each record once; never the dropped waiting writes. */
+    int produced = consume_all(fx, "t16.out", NULL);
+    assert_int_equal((uint64_t)produced + st.waiting_dropped, st.processed);
 }
 
 static void test_runtime_fenced_on_end_txn_exits(void **state)
@@ -943,6 +974,7 @@ int main(void)
         cmocka_unit_test(test_runtime_lineage_headers_and_fates),
         cmocka_unit_test(test_runtime_abortable_produce_error_rewinds),
         cmocka_unit_test(test_runtime_abortable_add_partitions_error_rewinds),
+        cmocka_unit_test(test_runtime_failed_overlapped_commit_drops_waiting_writes),
         cmocka_unit_test(test_runtime_poison_record_reaches_dlq),
         cmocka_unit_test(test_runtime_store_changelog_and_restore),
         cmocka_unit_test(test_runtime_avro_fates_and_dead_letters),
