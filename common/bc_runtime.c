@@ -1435,11 +1435,18 @@ static void part_offset_list(struct bc_runtime *rt, rd_kafka_topic_partition_lis
     }
 }
 
-static void stores_expire(struct bc_runtime *rt)
+/* Before a commit: expires old entries, then writes what changed in the stores during the
+ * transaction to their changelogs (write-back). */
+static void stores_flush(struct bc_runtime *rt)
 {
     for (size_t i = 0; i < rt->part_count; i++) {
         for (size_t s = 0; s < rt->store_count; s++) {
             bc_store_expire(rt->stores[s], rt->parts[i].partition, rt->parts[i].stream_time);
+        }
+    }
+    for (size_t s = 0; s < rt->store_count; s++) {
+        if (bc_store_flush(rt->stores[s]) != 0) {
+            rt->txn_failed = 1;
         }
     }
 }
@@ -1544,7 +1551,7 @@ static int txn_commit_start(struct bc_runtime *rt, int overlap)
     if (rt->txn_failed) {
         return txn_abort(rt) == 0 ? 1 : -1;
     }
-    stores_expire(rt);
+    stores_flush(rt);
     if (rt->txn_failed) {
         return txn_abort(rt) == 0 ? 1 : -1;
     }
@@ -1630,6 +1637,16 @@ static int store_log(void *opaque, const struct bc_store *store, int32_t partiti
     }
     return txn_write(rt, bc_store_changelog(store), partition, key, key_len, value, value_len,
                      ts, NULL);
+}
+
+/* A store changed (write-back): its changelog records are written when the transaction
+ * commits, so one must be open. */
+static void store_dirty(void *opaque)
+{
+    struct bc_runtime *rt = opaque;
+    if (!rt->restoring) {
+        txn_ensure(rt);
+    }
 }
 
 /* Rebuilds the store's table for one partition from its changelog partition, reading
@@ -3054,6 +3071,8 @@ struct bc_store *bc_store_open(struct bc_ctx *ctx, const char *name,
         bc_log(BC_LOG_ERROR, "cannot open store", "store", name, "error", errstr, NULL);
         return NULL;
     }
+    /* Changelog records are written at commit, one per key changed in the transaction. */
+    bc_store_set_write_back(store, store_dirty);
     rt->stores[rt->store_count++] = store;
     return store;
 }

@@ -1,7 +1,7 @@
 /*
  * State stores: per-partition chained hash tables (XXH3 hashes) with a min-heap on entry
  * timestamps per partition, for stream-time expiry and oldest-first eviction. See
- * bc_store.h for accounting and the full policy.
+ * bc_store.h for accounting, the full policy and write-back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,8 @@ struct entry {
     uint64_t hash;
     int64_t ts;
     size_t heap_index; /* position in the partition's heap; invariant: heap[i]->heap_index == i */
+    size_t dirty_index; /* position in the store's dirty list; NO_DIRTY: not changed since the
+                         * last bc_store_flush (write-back only) */
     size_t key_len, value_len;
     unsigned char data[]; /* key bytes, then value bytes */
 };
@@ -28,6 +30,19 @@ struct table {
     size_t heap_cap;
 };
 
+#define NO_DIRTY SIZE_MAX
+
+/* Write-back: an entry changed since the last flush, or a key removed since then. */
+struct dirty {
+    int32_t partition;
+    struct entry *e;
+};
+struct tomb {
+    int32_t partition;
+    int64_t ts;
+    size_t key, key_len; /* key bytes at tomb_keys + key */
+};
+
 struct bc_store {
     char *name;
     char *changelog;
@@ -37,7 +52,80 @@ struct bc_store {
     struct table *tables; /* indexed by partition, table_count long */
     size_t table_count;
     struct bc_store_stats stats;
+    /* Write-back (bc_store_set_write_back): changes wait here until bc_store_flush. */
+    void (*dirty_fn)(void *opaque);
+    struct dirty *dirty;
+    size_t dirty_count, dirty_cap;
+    struct tomb *tombs;
+    size_t tomb_count, tomb_cap;
+    unsigned char *tomb_keys;
+    size_t tomb_keys_len, tomb_keys_cap;
+    int oom; /* a change could not be kept for the flush: it fails */
 };
+
+/* ---- write-back ---------------------------------------------------------------------- */
+
+static void dirty_unlink(struct bc_store *store, struct entry *e)
+{
+    if (e->dirty_index == NO_DIRTY) {
+        return;
+    }
+    size_t i = e->dirty_index;
+    store->dirty[i] = store->dirty[--store->dirty_count];
+    store->dirty[i].e->dirty_index = i;
+    e->dirty_index = NO_DIRTY;
+}
+
+static void dirty_mark(struct bc_store *store, int32_t partition, struct entry *e)
+{
+    if (e->dirty_index != NO_DIRTY) {
+        return;
+    }
+    if (store->dirty_count == store->dirty_cap) {
+        size_t cap = store->dirty_cap ? store->dirty_cap * 2 : 256;
+        struct dirty *d = realloc(store->dirty, cap * sizeof(*d));
+        if (d == NULL) {
+            store->oom = 1;
+            return;
+        }
+        store->dirty = d;
+        store->dirty_cap = cap;
+    }
+    e->dirty_index = store->dirty_count;
+    store->dirty[store->dirty_count++] = (struct dirty){.partition = partition, .e = e};
+}
+
+static void tomb_add(struct bc_store *store, int32_t partition, const void *key,
+                     size_t key_len, int64_t ts)
+{
+    if (store->tomb_count == store->tomb_cap) {
+        size_t cap = store->tomb_cap ? store->tomb_cap * 2 : 64;
+        struct tomb *t = realloc(store->tombs, cap * sizeof(*t));
+        if (t == NULL) {
+            store->oom = 1;
+            return;
+        }
+        store->tombs = t;
+        store->tomb_cap = cap;
+    }
+    if (store->tomb_keys_len + key_len > store->tomb_keys_cap) {
+        size_t cap = store->tomb_keys_cap ? store->tomb_keys_cap : 4096;
+        while (cap < store->tomb_keys_len + key_len) {
+            cap *= 2;
+        }
+        unsigned char *k = realloc(store->tomb_keys, cap);
+        if (k == NULL) {
+            store->oom = 1;
+            return;
+        }
+        store->tomb_keys = k;
+        store->tomb_keys_cap = cap;
+    }
+    memcpy(store->tomb_keys + store->tomb_keys_len, key, key_len);
+    store->tombs[store->tomb_count++] = (struct tomb){
+        .partition = partition, .ts = ts, .key = store->tomb_keys_len, .key_len = key_len};
+    store->tomb_keys_len += key_len;
+}
 
 static size_t entry_cost(size_t key_len, size_t value_len)
 {
@@ -171,19 +259,46 @@ static void table_remove(struct bc_store *store, struct table *t, struct entry *
 {
     struct entry *e = *link;
     *link = e->next;
+    dirty_unlink(store, e);
     heap_remove(t, e->heap_index);
     store->stats.entries--;
     store->stats.bytes -= entry_cost(e->key_len, e->value_len);
     free(e);
 }
 
+/* Logs a change now, or with write-back a removal (value NULL) for the next flush; a
+ * value is kept as its entry's dirty mark by the caller (log_put). */
 static int log_change(struct bc_store *store, int32_t partition, const void *key,
                       size_t key_len, const void *value, size_t value_len, int64_t ts)
 {
     if (store->log == NULL) {
         return 0;
     }
+    if (store->dirty_fn != NULL && value == NULL) {
+        tomb_add(store, partition, key, key_len, ts);
+        store->dirty_fn(store->log_opaque);
+        return 0;
+    }
     return store->log(store->log_opaque, store, partition, key, key_len, value, value_len, ts);
+}
+
+/* Logs the value just put (or marks its entry dirty with write-back). */
+static void log_put(struct bc_store *store, int32_t partition, const void *key,
+                    size_t key_len, const void *value, size_t value_len, int64_t ts)
+{
+    if (store->log == NULL) {
+        return;
+    }
+    if (store->dirty_fn == NULL) {
+        store->log(store->log_opaque, store, partition, key, key_len, value, value_len, ts);
+        return;
+    }
+    struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    if (link != NULL) {
+        dirty_mark(store, partition, *link);
+    }
+    store->dirty_fn(store->log_opaque);
 }
 
 /* Inserts or replaces without logging or bounds; returns 0 or -1 (OOM). */
@@ -201,6 +316,7 @@ static int table_set(struct bc_store *store, int32_t partition, const void *key,
     }
     e->hash = hash;
     e->ts = ts;
+    e->dirty_index = NO_DIRTY;
     e->key_len = key_len;
     e->value_len = value_len;
     memcpy(e->data, key, key_len);
@@ -213,6 +329,10 @@ static int table_set(struct bc_store *store, int32_t partition, const void *key,
         struct entry *old = *link;
         e->next = old->next;
         e->heap_index = old->heap_index;
+        e->dirty_index = old->dirty_index;
+        if (e->dirty_index != NO_DIRTY) {
+            store->dirty[e->dirty_index].e = e;
+        }
         *link = e;
         t->heap[e->heap_index] = e;
         store->stats.bytes += entry_cost(key_len, value_len);
@@ -312,6 +432,7 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
     }
     for (size_t i = 0; i < t->count; i++) {
         struct entry *e = t->heap[i];
+        dirty_unlink(store, e);
         store->stats.entries--;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
         free(e);
@@ -319,6 +440,17 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
     free(t->buckets);
     free(t->heap);
     memset(t, 0, sizeof(*t));
+    size_t kept = 0;
+    for (size_t i = 0; i < store->tomb_count; i++) {
+        if (store->tombs[i].partition != partition) {
+            store->tombs[kept++] = store->tombs[i];
+        }
+    }
+    store->tomb_count = kept;
+    if (kept == 0) {
+        store->tomb_keys_len = 0;
+        store->oom = 0;
+    }
 }
 
 void bc_store_destroy(struct bc_store *store)
@@ -330,9 +462,42 @@ void bc_store_destroy(struct bc_store *store)
         bc_store_drop_partition(store, (int32_t)i);
     }
     free(store->tables);
+    free(store->dirty);
+    free(store->tombs);
+    free(store->tomb_keys);
     free(store->name);
     free(store->changelog);
     free(store);
+}
+
+void bc_store_set_write_back(struct bc_store *store, void (*dirty_fn)(void *opaque))
+{
+    store->dirty_fn = dirty_fn;
+}
+
+int bc_store_flush(struct bc_store *store)
+{
+    int rc = store->oom ? -1 : 0;
+    for (size_t i = 0; i < store->tomb_count; i++) {
+        const struct tomb *t = &store->tombs[i];
+        if (store->log(store->log_opaque, store, t->partition, store->tomb_keys + t->key,
+                       t->key_len, NULL, 0, t->ts) != 0) {
+            rc = -1;
+        }
+    }
+    for (size_t i = 0; i < store->dirty_count; i++) {
+        struct entry *e = store->dirty[i].e;
+        e->dirty_index = NO_DIRTY;
+        if (store->log(store->log_opaque, store, store->dirty[i].partition, e->data,
+                       e->key_len, e->data + e->key_len, e->value_len, e->ts) != 0) {
+            rc = -1;
+        }
+    }
+    store->tomb_count = 0;
+    store->tomb_keys_len = 0;
+    store->dirty_count = 0;
+    store->oom = 0;
+    return rc;
 }
 
 const char *bc_store_name(const struct bc_store *store)
@@ -403,7 +568,7 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
         return -1;
     }
     store->stats.puts++;
-    log_change(store, partition, key, key_len, value, value_len, ts);
+    log_put(store, partition, key, key_len, value, value_len, ts);
     return 0;
 }
 

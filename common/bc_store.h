@@ -37,6 +37,19 @@ struct bc_store *bc_store_new(const char *name, const char *changelog,
                               const struct bc_store_opts *opts, bc_store_log_fn log,
                               void *log_opaque, char *errstr, size_t errstr_size);
 
+/* Write-back (Kafka Streams' caching): from now on changes are not logged as they happen.
+ * A put marks its entry changed and a removal (delete, eviction, expiry) keeps a tombstone;
+ * dirty_fn(log_opaque) is called on every change (the runtime opens a transaction there),
+ * and bc_store_flush logs the tombstones, then each changed entry once with its current
+ * value and timestamp. A key put many times between two flushes costs one changelog
+ * record; the table restored from the changelog is the same. */
+void bc_store_set_write_back(struct bc_store *store, void (*dirty_fn)(void *opaque));
+
+/* Logs what changed since the last flush (write-back) and forgets it. Returns 0, or -1
+ * when a write failed or a change could not be kept (out of memory): the transaction must
+ * abort. */
+int bc_store_flush(struct bc_store *store);
+
 /* Frees the store and all entries. NULL is a no-op. */
 void bc_store_destroy(struct bc_store *store);
 

@@ -478,7 +478,11 @@ static void test_runtime_store_changelog_and_restore(void **state)
     bc_runtime_destroy(rt);
     assert_int_equal(seen.restored_keys, 0);
     changelog_wrong_partition = 0;
-    assert_int_equal(consume_all(fx, "t8.p.w.counts.changelog", check_changelog), RECORDS);
+    /* Write-back: one changelog record per key changed in a transaction (10 keys), not one
+     * per update. */
+    int logged = consume_all(fx, "t8.p.w.counts.changelog", check_changelog);
+    assert_true(logged >= 10);
+    assert_true(logged < RECORDS);
     assert_int_equal(changelog_wrong_partition, 0);
 
     /* A new instance restores the counts from the changelog before processing. The mock
@@ -492,7 +496,7 @@ static void test_runtime_store_changelog_and_restore(void **state)
     bc_runtime_destroy(rt);
     assert_int_equal(seen.restored_keys, 10);
     assert_int_equal(seen.restored_total, RECORDS);
-    assert_int_equal(st.restored, RECORDS);
+    assert_int_equal(st.restored, (uint64_t)logged);
 }
 
 static int64_t window_seen;

@@ -234,6 +234,159 @@ static void test_store_foreach_stops_early(void **state)
     bc_store_destroy(store);
 }
 
+/* ---- write-back ------------------------------------------------------------------------ */
+
+/* A changelog applied as it comes to a mirror store (what a restore would rebuild). */
+struct mirror {
+    struct bc_store *m;
+    int logged, tombstones, dirty_calls;
+    char last_value[64];
+    int64_t last_ts;
+};
+
+static int mirror_log(void *opaque, const struct bc_store *store, int32_t partition,
+                      const void *key, size_t key_len, const void *value, size_t value_len,
+                      int64_t ts)
+{
+    (void)store;
+    struct mirror *mi = opaque;
+    mi->logged++;
+    mi->tombstones += value == NULL;
+    snprintf(mi->last_value, sizeof(mi->last_value), "%.*s", (int)value_len,
+             value != NULL ? (const char *)value : "");
+    mi->last_ts = ts;
+    assert_int_equal(bc_store_restore_record(mi->m, partition, key, key_len, value, value_len, ts),
+                     0);
+    return 0;
+}
+
+static void mirror_dirty(void *opaque)
+{
+    ((struct mirror *)opaque)->dirty_calls++;
+}
+
+static struct bc_store *wb_new(struct mirror *mi, size_t max_bytes, int64_t ttl_ms)
+{
+    char errstr[256];
+    memset(mi, 0, sizeof(*mi));
+    struct bc_store_opts opts = {.max_bytes = max_bytes, .ttl_ms = ttl_ms};
+    mi->m = bc_store_new("mirror", "", NULL, NULL, NULL, errstr, sizeof(errstr));
+    struct bc_store *store =
+        bc_store_new("wb", "p.w.wb.changelog", &opts, mirror_log, mi, errstr, sizeof(errstr));
+    assert_non_null(mi->m);
+    assert_non_null(store);
+    bc_store_set_write_back(store, mirror_dirty);
+    return store;
+}
+
+struct same {
+    const struct bc_store *other;
+    int32_t partition;
+    size_t n;
+};
+
+static int same_visit(void *opaque, const void *key, size_t key_len, const void *value,
+                      size_t value_len, int64_t ts)
+{
+    struct same *sm = opaque;
+    const void *v;
+    size_t v_len;
+    int64_t v_ts;
+    assert_int_equal(bc_store_get(sm->other, sm->partition, key, key_len, &v, &v_len, &v_ts), 1);
+    assert_int_equal(v_len, value_len);
+    assert_memory_equal(v, value, value_len);
+    assert_int_equal(v_ts, ts);
+    sm->n++;
+    return 0;
+}
+
+/* Every entry of a is in b with the same value and timestamp, and both hold as many. */
+static void assert_same(const struct bc_store *a, const struct bc_store *b, int32_t partitions)
+{
+    struct bc_store_stats sa, sb;
+    bc_store_stats(a, &sa);
+    bc_store_stats(b, &sb);
+    assert_int_equal(sa.entries, sb.entries);
+    for (int32_t p = 0; p < partitions; p++) {
+        struct same sm = {.other = b, .partition = p};
+        assert_int_equal(bc_store_foreach(a, p, same_visit, &sm), 0);
+    }
+}
+
+static void test_store_write_back_one_record_per_key(void **state)
+{
+    (void)state;
+    struct mirror mi;
+    struct bc_store *store = wb_new(&mi, 1 << 20, 0);
+    put_str(store, 0, "a", "1", 10, 0);
+    put_str(store, 0, "a", "2", 11, 0);
+    put_str(store, 0, "a", "3", 12, 0);
+    assert_int_equal(mi.logged, 0);
+    assert_int_equal(mi.dirty_calls, 3);
+    assert_int_equal(bc_store_flush(store), 0);
+    assert_int_equal(mi.logged, 1);
+    assert_string_equal(mi.last_value, "3");
+    assert_int_equal(mi.last_ts, 12);
+    assert_int_equal(bc_store_flush(store), 0); /* nothing changed since */
+    assert_int_equal(mi.logged, 1);
+
+    /* Put then delete: a tombstone only. Delete then put: tombstone, then the value. */
+    put_str(store, 0, "b", "x", 13, 0);
+    assert_int_equal(bc_store_delete(store, 0, "b", 1), 1);
+    assert_int_equal(bc_store_delete(store, 0, "a", 1), 1);
+    put_str(store, 0, "a", "4", 14, 0);
+    assert_int_equal(bc_store_flush(store), 0);
+    assert_int_equal(mi.logged, 1 + 3);
+    assert_int_equal(mi.tombstones, 2);
+    assert_string_equal(mi.last_value, "4");
+    assert_same(store, mi.m, 1);
+    assert_same(mi.m, store, 1);
+    bc_store_destroy(store);
+    bc_store_destroy(mi.m);
+}
+
+static void test_store_write_back_restores_the_same_table(void **state)
+{
+    (void)state;
+    struct mirror mi;
+    /* Small enough that puts evict; with a ttl for expiry. */
+    struct bc_store *store = wb_new(&mi, 40 * (BC_STORE_ENTRY_OVERHEAD + 8), 1000);
+    char key[16], value[16];
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 60; i++) {
+            int k = (i * 7 + round * 13) % 50;
+            snprintf(key, sizeof(key), "k%d", k);
+            snprintf(value, sizeof(value), "v%d.%d", round, i);
+            put_str(store, k % 2, key, value, round * 100 + i, 0);
+            if (i % 9 == 0) {
+                snprintf(key, sizeof(key), "k%d", (k + 3) % 50);
+                bc_store_delete(store, (k + 3) % 2, key, strlen(key));
+            }
+        }
+        bc_store_expire(store, 0, round * 100 + 1050);
+        assert_int_equal(bc_store_flush(store), 0);
+        assert_same(store, mi.m, 2);
+        assert_same(mi.m, store, 2);
+    }
+    struct bc_store_stats st;
+    bc_store_stats(store, &st);
+    assert_true(st.evicted > 0);
+    assert_true(st.expired > 0);
+    /* Keys changed several times between two flushes were logged once. */
+    assert_true((uint64_t)mi.logged < st.puts + st.deletes + st.evicted + st.expired);
+
+    /* A dropped partition's changes are forgotten, the other's flushed. */
+    put_str(store, 0, "x", "0", 900, 0);
+    put_str(store, 1, "y", "1", 900, 0);
+    bc_store_drop_partition(store, 1);
+    int before = mi.logged;
+    assert_int_equal(bc_store_flush(store), 0);
+    assert_int_equal(mi.logged, before + 1);
+    assert_string_equal(mi.last_value, "0");
+    bc_store_destroy(store);
+    bc_store_destroy(mi.m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_store_expiry_follows_stream_time),
         cmocka_unit_test(test_store_restore_and_drop),
         cmocka_unit_test(test_store_foreach_stops_early),
+        cmocka_unit_test(test_store_write_back_one_record_per_key),
+        cmocka_unit_test(test_store_write_back_restores_the_same_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
