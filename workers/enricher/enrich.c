@@ -64,7 +64,17 @@ static int render(struct enr_core *core, int type, avro_value_t *inner, const ch
     case BC_ANY_LONG: {
         int64_t v;
         avro_value_get_long(inner, &v);
-        text_set(&core->text, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%" PRId64, v));
+        /* "%" PRId64 without snprintf: one per numeric attribute of every record */
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        char *p = tmp + sizeof(tmp);
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (v < 0) {
+            *--p = '-';
+        }
+        text_set(&core->text, p, (size_t)(tmp + sizeof(tmp) - p));
         break;
     }
     case BC_ANY_DOUBLE: {
