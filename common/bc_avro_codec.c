@@ -242,10 +242,42 @@ int bc_avro_buf_put_long(struct bc_avro_buf *buf, int64_t v)
     return 0;
 }
 
+/* Whether len bytes at s are all ASCII: whole 8-byte words, the tail as one more word that
+ * overlaps the last one (or two 4-byte words for short strings), no byte-by-byte loop. */
+static int all_ascii(const uint8_t *s, size_t len)
+{
+    const uint64_t high = 0x8080808080808080ULL;
+    if (len >= 8) {
+        uint64_t w;
+        for (size_t i = 0; i + 8 <= len; i += 8) {
+            memcpy(&w, s + i, 8);
+            if (w & high) {
+                return 0;
+            }
+        }
+        memcpy(&w, s + len - 8, 8);
+        return !(w & high);
+    }
+    if (len >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + len - 4, 4);
+        return !((a | b) & 0x80808080U);
+    }
+    uint8_t acc = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc |= s[i];
+    }
+    return !(acc & 0x80);
+}
+
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF. */
 int bc_avro_utf8_valid(const char *str, size_t len)
 {
     const uint8_t *s = (const uint8_t *)str, *end = s + len;
+    if (all_ascii(s, len)) { /* most strings */
+        return 1;
+    }
     while (s < end) {
         /* ASCII runs 8 bytes at a time: most strings are ASCII. */
         while ((size_t)(end - s) >= 8) {
