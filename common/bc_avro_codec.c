@@ -427,15 +427,45 @@ static int enc_fail(struct enc *e, const char *fmt, ...)
     return -1;
 }
 
+/* bc_avro_buf_put and bc_avro_buf_put_long with the room check inline: called for every
+ * value written. */
+static inline int buf_put(struct bc_avro_buf *buf, const void *data, size_t len)
+{
+    if (buf->cap - buf->len < len && bc_avro_buf_reserve(buf, len) != 0) {
+        return -1;
+    }
+    if (len > 0) {
+        memcpy(buf->data + buf->len, data, len);
+        buf->len += len;
+    }
+    return 0;
+}
+
+static inline int buf_put_long(struct bc_avro_buf *buf, int64_t v)
+{
+    if (buf->cap - buf->len < 10 && bc_avro_buf_reserve(buf, 10) != 0) {
+        return -1;
+    }
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint8_t *p = buf->data + buf->len;
+    while (z >= 0x80) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (uint8_t)z;
+    buf->len = (size_t)(p - buf->data);
+    return 0;
+}
+
 #define ENC_PUT(e, data, len)                                                                      \
     do {                                                                                           \
-        if (bc_avro_buf_put((e)->buf, (data), (len)) != 0) {                                       \
+        if (buf_put((e)->buf, (data), (len)) != 0) {                                               \
             return enc_fail((e), "out of memory");                                                 \
         }                                                                                          \
     } while (0)
 #define ENC_LONG(e, v)                                                                             \
     do {                                                                                           \
-        if (bc_avro_buf_put_long((e)->buf, (v)) != 0) {                                            \
+        if (buf_put_long((e)->buf, (v)) != 0) {                                                    \
             return enc_fail((e), "out of memory");                                                 \
         }                                                                                          \
     } while (0)
@@ -685,6 +715,11 @@ static int dec_fail(struct dec *d, int status, const char *fmt, ...)
 
 static int dec_long(struct dec *d, int64_t *out)
 {
+    if (d->p < d->end && *d->p < 0x80) { /* one byte: most lengths, indexes and counts */
+        uint8_t b = *d->p++;
+        *out = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
+        return 0;
+    }
     uint64_t z = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (d->p == d->end) {
