@@ -1,11 +1,15 @@
 /*
- * event_bench SCHEMAS_DIR EVENTS.dump [--enrich TOPOLOGY] [PASSES]: the per-record cost of a
+ * event_bench SCHEMAS_DIR EVENTS.dump [--enrich TOPOLOGY | --json FLAGS] [PASSES]: the
+ * per-record cost of a
  * stage's core on real TrackingEvents: decodes every event of a normalize_file --dump file
  * (its "E" lines) into one reused value and encodes it again, PASSES times (1), as the
  * deduplicator, enricher and router do per record. Plain, it checks that each re-encoding is
  * byte-identical to its input; with --enrich, the events go through the enricher's core
  * (enr_enrich with the topology's catalog and PII rules; no deploys, no cardinality limits)
- * before encoding, and the output's XXH64 is printed to compare two builds. For instruction
+ * before encoding, and the output's XXH64 is printed to compare two builds; with --json, each
+ * decoded event is written as JSON text (bc_avro_to_json_text with FLAGS, as the router does
+ * for a JSON sink), checked identical to json_dumps(bc_avro_to_json(...), JSON_COMPACT)
+ * (FLAGS negative: -FLAGS through jansson instead, for comparison). For instruction
  * counts (valgrind --tool=callgrind, perf stat -e instructions) before and after a change;
  * prints a MEASURED line.
  */
@@ -94,9 +98,13 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *topology = NULL;
-    int argi = 3;
+    int argi = 3, json_flags = 0, json = 0;
     if (argc > 4 && strcmp(argv[3], "--enrich") == 0) {
         topology = argv[4];
+        argi = 5;
+    } else if (argc > 4 && strcmp(argv[3], "--json") == 0) {
+        json_flags = atoi(argv[4]);
+        json = 1;
         argi = 5;
     }
     int passes = argc > argi ? atoi(argv[argi]) : 1;
@@ -152,6 +160,40 @@ int main(int argc, char **argv)
     long bad = 0;
     for (int p = 0; p < passes; p++) {
         for (long i = 0; i < n; i++) {
+            if (json) {
+                if (bc_avro_decode(reg, te, events[i].data, events[i].len, &value, errstr,
+                                   sizeof(errstr)) != 0) {
+                    fprintf(stderr, "event %ld: %s\n", i, errstr);
+                    return 1;
+                }
+                if (json_flags < 0) { /* jansson only */
+                    json_t *j = bc_avro_to_json(te, &value, -json_flags);
+                    char *text = json_dumps(j, JSON_COMPACT);
+                    XXH64_update(hash, text, strlen(text));
+                    free(text);
+                    json_decref(j);
+                    continue;
+                }
+                if (bc_avro_to_json_text(te, &value, json_flags, &buf) != 0) {
+                    fprintf(stderr, "event %ld: no JSON\n", i);
+                    return 1;
+                }
+                XXH64_update(hash, buf.data, buf.len);
+                if (p == 0) {
+                    json_t *j = bc_avro_to_json(te, &value, json_flags);
+                    char *text = json_dumps(j, JSON_COMPACT);
+                    if (text == NULL || strlen(text) != buf.len ||
+                        memcmp(text, buf.data, buf.len) != 0 || buf.data[buf.len] != '\0') {
+                        if (bad++ == 0) {
+                            fprintf(stderr, "event %ld differs:\n%s\n%s\n", i, text,
+                                    (char *)buf.data);
+                        }
+                    }
+                    free(text);
+                    json_decref(j);
+                }
+                continue;
+            }
             if (bc_avro_decode(reg, te, events[i].data, events[i].len, &value, errstr,
                                sizeof(errstr)) != 0 ||
                 (topology != NULL &&
