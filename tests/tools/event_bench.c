@@ -1,5 +1,6 @@
 /*
- * event_bench SCHEMAS_DIR EVENTS.dump [--enrich TOPOLOGY | --json FLAGS] [PASSES]: the
+ * event_bench SCHEMAS_DIR EVENTS.dump [--enrich TOPOLOGY | --json FLAGS | --fields MASK]
+ * [PASSES]: the
  * per-record cost of a
  * stage's core on real TrackingEvents: decodes every event of a normalize_file --dump file
  * (its "E" lines) into one reused value and encodes it again, PASSES times (1), as the
@@ -9,7 +10,9 @@
  * before encoding, and the output's XXH64 is printed to compare two builds; with --json, each
  * decoded event is written as JSON text (bc_avro_to_json_text with FLAGS, as the router does
  * for a JSON sink), checked identical to json_dumps(bc_avro_to_json(...), JSON_COMPACT)
- * (FLAGS negative: -FLAGS through jansson instead, for comparison). For instruction
+ * (FLAGS negative: -FLAGS through jansson instead, for comparison); with --fields, events
+ * are only decoded, with bc_avro_decode_fields(MASK) (0: bc_avro_decode), as the
+ * deduplicator decodes what its key reads. For instruction
  * counts (valgrind --tool=callgrind, perf stat -e instructions) before and after a change;
  * prints a MEASURED line.
  */
@@ -98,9 +101,14 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *topology = NULL;
-    int argi = 3, json_flags = 0, json = 0;
+    int argi = 3, json_flags = 0, json = 0, decode_only = 0;
+    uint64_t fields = 0;
     if (argc > 4 && strcmp(argv[3], "--enrich") == 0) {
         topology = argv[4];
+        argi = 5;
+    } else if (argc > 4 && strcmp(argv[3], "--fields") == 0) {
+        fields = strtoull(argv[4], NULL, 0);
+        decode_only = 1;
         argi = 5;
     } else if (argc > 4 && strcmp(argv[3], "--json") == 0) {
         json_flags = atoi(argv[4]);
@@ -160,6 +168,14 @@ int main(int argc, char **argv)
     long bad = 0;
     for (int p = 0; p < passes; p++) {
         for (long i = 0; i < n; i++) {
+            if (decode_only) {
+                if (bc_avro_decode_fields(reg, te, events[i].data, events[i].len, &value, fields,
+                                          errstr, sizeof(errstr)) != 0) {
+                    fprintf(stderr, "event %ld: %s\n", i, errstr);
+                    return 1;
+                }
+                continue;
+            }
             if (json) {
                 if (bc_avro_decode(reg, te, events[i].data, events[i].len, &value, errstr,
                                    sizeof(errstr)) != 0) {
