@@ -447,9 +447,12 @@ int pii_find(const struct pii_rule *rule, const char *s, size_t len, size_t from
     };
     int found = 0;
     size_t best_a = 0, best_b = 0;
-    for (size_t k = 0; k < sizeof(finders) / sizeof(finders[0]); k++) {
+    /* the rule's detectors only: bit k of detect is finders[k] */
+    for (unsigned bits = rule->detect & ((1u << sizeof(finders) / sizeof(finders[0])) - 1);
+         bits != 0; bits &= bits - 1) {
+        int k = __builtin_ctz(bits);
         size_t a, b;
-        if ((rule->detect & finders[k].bit) && finders[k].fn(s, len, from, &a, &b) &&
+        if (finders[k].fn(s, len, from, &a, &b) &&
             (!found || a < best_a || (a == best_a && b > best_b))) {
             found = 1;
             best_a = a;
