@@ -203,6 +203,13 @@ enum bc_avro_json_flags {
  * floats and doubles reals (NaN and infinities: null), unions the branch value (or tagged). */
 json_t *bc_avro_to_json(const struct bc_avro_schema *schema, avro_value_t *value, int flags);
 
+/* The text json_dumps(bc_avro_to_json(schema, value, flags), JSON_COMPACT) returns, byte for
+ * byte, written into out (replacing its contents; NUL-terminated, the NUL not counted in
+ * out->len) without building the JSON tree: for a sink that writes JSON per record. Returns
+ * 0, or -1 (out->len 0) where bc_avro_to_json returns NULL or json_dumps fails. */
+int bc_avro_to_json_text(const struct bc_avro_schema *schema, avro_value_t *value, int flags,
+                         struct bc_avro_buf *out);
+
 /* Fills *value (of schema's type, reset first) from JSON in the form bc_avro_to_json writes:
  * a union takes a tagged object {"<branch type or name>": v} or else the first branch the
  * bare value fits; a missing record field takes its default. Returns 0 or -1 with the path

@@ -517,3 +517,404 @@ json_t *bc_avro_to_json(const struct bc_avro_schema *schema, avro_value_t *value
 {
     return v2j(schema->compiled.root, value, flags, 0);
 }
+
+/* ---------------------------------------------------------------------------------------
+ * Values to JSON text, without the jansson tree: the bytes json_dumps(v2j(...), JSON_COMPACT)
+ * gives (jansson 2.14's dump: members in insertion order, a replaced member keeping its first
+ * position, strings escaped only for '"', '\\' and control characters, \u00XX in upper
+ * case). Reals are formatted by jansson itself, so that they match whatever its version
+ * prints. */
+
+static inline int text_put(struct bc_avro_buf *out, const char *s, size_t n)
+{
+    if (out->cap - out->len < n && bc_avro_buf_reserve(out, n) != 0) {
+        return -1;
+    }
+    if (n > 0) {
+        memcpy(out->data + out->len, s, n);
+        out->len += n;
+    }
+    return 0;
+}
+
+/* The index of the first byte of s that JSON escapes ('"', '\\', below 0x20), or len: whole
+ * 8-byte words at a time (a word with none is skipped at once). */
+static size_t first_escape(const char *s, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w, q, b;
+        memcpy(&w, s + i, 8);
+        q = w ^ (ones * '"');
+        b = w ^ (ones * '\\');
+        if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) {
+            break; /* one of these 8 bytes (the loop below finds it) */
+        }
+    }
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c < 0x20) {
+            return i;
+        }
+    }
+    return len;
+}
+
+static int text_string(struct bc_avro_buf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!bc_avro_utf8_valid(s, len) || bc_avro_buf_reserve(out, len + 2) != 0) {
+        return -1; /* json_stringn refuses what is not UTF-8 */
+    }
+    out->data[out->len++] = '"';
+    size_t run = 0;
+    for (size_t i = first_escape(s, len); i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c != '"' && c != '\\' && c >= 0x20) {
+            continue;
+        }
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+            break;
+        }
+        if (text_put(out, s + run, i - run) != 0 || text_put(out, esc, n) != 0) {
+            return -1;
+        }
+        run = i + 1;
+    }
+    return text_put(out, s + run, len - run) != 0 || text_put(out, "\"", 1) != 0 ? -1 : 0;
+}
+
+static int text_integer(struct bc_avro_buf *out, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *--p = '-';
+    }
+    return text_put(out, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+static int text_real(struct bc_avro_buf *out, double d)
+{
+    if (!isfinite(d)) {
+        return text_put(out, "null", 4);
+    }
+    char tmp[128];
+    json_t *r = json_real(d);
+    size_t n = r != NULL ? json_dumpb(r, tmp, sizeof(tmp), JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    json_decref(r);
+    return n == 0 || n > sizeof(tmp) ? -1 : text_put(out, tmp, n);
+}
+
+static int v2t(const struct bc_avro_node *node, avro_value_t *v, int flags, int depth,
+               struct bc_avro_buf *out);
+
+/* A pair of an array of KeyValue, for finding repeated keys. */
+struct kv_ref {
+    const char *key;
+    size_t len;
+    size_t index;
+    size_t first; /* index of the first pair with this key */
+    size_t last;  /* index of the last pair with this key */
+};
+
+static int kv_ref_cmp(const void *a, const void *b)
+{
+    const struct kv_ref *x = a, *y = b;
+    if (x->len != y->len) {
+        return x->len < y->len ? -1 : 1;
+    }
+    int c = memcmp(x->key, y->key, x->len);
+    if (c != 0) {
+        return c;
+    }
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* An array of KeyValue as one object, as key_values_to_object builds it: a repeated key keeps
+ * the position of its first pair and the value of its last; every value must convert. */
+static int key_values_to_text(const struct bc_avro_node *kv, avro_value_t *v, int flags,
+                              int depth, struct bc_avro_buf *out)
+{
+    size_t n = 0;
+    avro_value_get_size(v, &n);
+    struct kv_ref small[32], *refs = n <= 32 ? small : malloc(n * sizeof(*refs));
+    struct kv_ref *sorted = NULL;
+    int rc = -1;
+    if (refs == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t item, key;
+        size_t size = 0;
+        if (avro_value_get_by_index(v, i, &item, NULL) != 0 ||
+            avro_value_get_by_index(&item, 0, &key, NULL) != 0 ||
+            avro_value_get_string(&key, &refs[i].key, &size) != 0 || size == 0) {
+            goto done;
+        }
+        refs[i] = (struct kv_ref){refs[i].key, size - 1, i, i, i};
+    }
+    if (n > 1) { /* group equal keys (sorted copy), note each pair's first and last */
+        struct kv_ref small_sorted[32];
+        sorted = n <= 32 ? small_sorted : malloc(n * sizeof(*sorted));
+        if (sorted == NULL) {
+            goto done;
+        }
+        memcpy(sorted, refs, n * sizeof(*sorted));
+        qsort(sorted, n, sizeof(*sorted), kv_ref_cmp);
+        for (size_t g = 0; g < n;) {
+            size_t e = g + 1;
+            while (e < n && sorted[e].len == sorted[g].len &&
+                   memcmp(sorted[e].key, sorted[g].key, sorted[g].len) == 0) {
+                e++;
+            }
+            for (size_t k = g; k < e; k++) {
+                refs[sorted[k].index].first = sorted[g].index;
+                refs[sorted[k].index].last = sorted[e - 1].index;
+            }
+            g = e;
+        }
+        if (sorted == small_sorted) {
+            sorted = NULL;
+        }
+    }
+    if (text_put(out, "{", 1) != 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        avro_value_t item, value;
+        if (avro_value_get_by_index(v, i, &item, NULL) != 0 ||
+            avro_value_get_by_index(&item, 1, &value, NULL) != 0) {
+            goto done;
+        }
+        if (refs[i].first != i || refs[i].last != i) {
+            /* a repeated key: this value must convert, but only the last one is written */
+            size_t at = out->len;
+            if (v2t(kv->fields[1].type, &value, flags, depth + 1, out) != 0) {
+                goto done;
+            }
+            out->len = at;
+            if (refs[i].first != i) {
+                continue;
+            }
+            if (avro_value_get_by_index(v, refs[i].last, &item, NULL) != 0 ||
+                avro_value_get_by_index(&item, 1, &value, NULL) != 0) {
+                goto done;
+            }
+        }
+        if ((i > 0 && text_put(out, ",", 1) != 0) ||
+            text_string(out, refs[i].key, refs[i].len) != 0 || text_put(out, ":", 1) != 0 ||
+            v2t(kv->fields[1].type, &value, flags, depth + 1, out) != 0) {
+            goto done;
+        }
+    }
+    rc = text_put(out, "}", 1);
+done:
+    if (refs != small) {
+        free(refs);
+    }
+    free(sorted);
+    return rc;
+}
+
+static int v2t(const struct bc_avro_node *node, avro_value_t *v, int flags, int depth,
+               struct bc_avro_buf *out)
+{
+    if (depth > MAX_DEPTH || avro_value_get_type(v) != node->type) {
+        return -1;
+    }
+    if (flags & BC_AVRO_JSON_OTLP) {
+        if (node->type == AVRO_ARRAY && is_key_value(node->items)) {
+            return key_values_to_text(node->items, v, flags, depth, out);
+        }
+        if (is_wrapper(node, "AnyValue", "value") || is_wrapper(node, "ArrayValue", "values") ||
+            is_wrapper(node, "KeyValueList", "values")) {
+            avro_value_t inner;
+            if (avro_value_get_by_index(v, 0, &inner, NULL) != 0) {
+                return -1;
+            }
+            return v2t(node->fields[0].type, &inner, flags & ~BC_AVRO_JSON_TAGGED_UNIONS,
+                       depth + 1, out);
+        }
+    }
+    switch (node->type) {
+    case AVRO_NULL:
+        return text_put(out, "null", 4);
+    case AVRO_BOOLEAN: {
+        int b = 0;
+        avro_value_get_boolean(v, &b);
+        return b ? text_put(out, "true", 4) : text_put(out, "false", 5);
+    }
+    case AVRO_INT32: {
+        int32_t i = 0;
+        avro_value_get_int(v, &i);
+        return text_integer(out, i);
+    }
+    case AVRO_INT64: {
+        int64_t l = 0;
+        avro_value_get_long(v, &l);
+        return text_integer(out, l);
+    }
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE: {
+        double d;
+        if (node->type == AVRO_FLOAT) {
+            float f = 0;
+            avro_value_get_float(v, &f);
+            d = f;
+        } else {
+            avro_value_get_double(v, &d);
+        }
+        return text_real(out, d);
+    }
+    case AVRO_STRING: {
+        const char *s = NULL;
+        size_t size = 0;
+        if (avro_value_get_string(v, &s, &size) != 0 || s == NULL || size == 0) {
+            return -1;
+        }
+        return text_string(out, s, size - 1);
+    }
+    case AVRO_BYTES:
+    case AVRO_FIXED: {
+        const void *b = NULL;
+        size_t size = 0;
+        if (node->type == AVRO_BYTES) {
+            avro_value_get_bytes(v, &b, &size);
+        } else {
+            avro_value_get_fixed(v, &b, &size);
+        }
+        /* code points 0-255, as bytes_to_json */
+        char small[512];
+        char *s = size * 2 <= sizeof(small) ? small : malloc(size * 2 + 1);
+        if (s == NULL) {
+            return -1;
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < size; i++) {
+            uint8_t c = ((const uint8_t *)b)[i];
+            if (c < 0x80) {
+                s[n++] = (char)c;
+            } else {
+                s[n++] = (char)(0xc0 | (c >> 6));
+                s[n++] = (char)(0x80 | (c & 0x3f));
+            }
+        }
+        int rc = text_string(out, s, n);
+        if (s != small) {
+            free(s);
+        }
+        return rc;
+    }
+    case AVRO_ENUM: {
+        int i = -1;
+        avro_value_get_enum(v, &i);
+        if (i < 0 || (size_t)i >= node->n) {
+            return -1;
+        }
+        return text_string(out, node->symbols[i], strlen(node->symbols[i]));
+    }
+    case AVRO_ARRAY:
+    case AVRO_MAP: {
+        size_t n = 0;
+        avro_value_get_size(v, &n);
+        if (text_put(out, node->type == AVRO_ARRAY ? "[" : "{", 1) != 0) {
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            avro_value_t child;
+            const char *key = NULL;
+            if (avro_value_get_by_index(v, i, &child, &key) != 0 ||
+                (i > 0 && text_put(out, ",", 1) != 0) ||
+                (node->type == AVRO_MAP &&
+                 (key == NULL || text_string(out, key, strlen(key)) != 0 ||
+                  text_put(out, ":", 1) != 0)) ||
+                v2t(node->items, &child, flags, depth + 1, out) != 0) {
+                return -1;
+            }
+        }
+        return text_put(out, node->type == AVRO_ARRAY ? "]" : "}", 1);
+    }
+    case AVRO_RECORD: {
+        if (text_put(out, "{", 1) != 0) {
+            return -1;
+        }
+        for (size_t i = 0; i < node->n; i++) {
+            avro_value_t child;
+            if (avro_value_get_by_index(v, i, &child, NULL) != 0 ||
+                (i > 0 && text_put(out, ",", 1) != 0) ||
+                text_string(out, node->fields[i].name, strlen(node->fields[i].name)) != 0 ||
+                text_put(out, ":", 1) != 0 ||
+                v2t(node->fields[i].type, &child, flags, depth + 1, out) != 0) {
+                return -1;
+            }
+        }
+        return text_put(out, "}", 1);
+    }
+    case AVRO_UNION: {
+        int d = -1;
+        avro_value_t branch;
+        avro_value_get_discriminant(v, &d);
+        if (d < 0 || (size_t)d >= node->n || avro_value_get_current_branch(v, &branch) != 0) {
+            return -1;
+        }
+        const struct bc_avro_node *b = node->branches[d];
+        if (!(flags & BC_AVRO_JSON_TAGGED_UNIONS) || b->type == AVRO_NULL) {
+            return v2t(b, &branch, flags, depth + 1, out);
+        }
+        const char *tag = branch_tag(b);
+        if (text_put(out, "{", 1) != 0 || text_string(out, tag, strlen(tag)) != 0 ||
+            text_put(out, ":", 1) != 0 || v2t(b, &branch, flags, depth + 1, out) != 0) {
+            return -1;
+        }
+        return text_put(out, "}", 1);
+    }
+    default:
+        return -1;
+    }
+}
+
+int bc_avro_to_json_text(const struct bc_avro_schema *schema, avro_value_t *value, int flags,
+                         struct bc_avro_buf *out)
+{
+    out->len = 0;
+    /* json_dumps writes only an object or an array at the top */
+    if (v2t(schema->compiled.root, value, flags, 0, out) != 0 || out->len == 0 ||
+        (out->data[0] != '{' && out->data[0] != '[') || bc_avro_buf_put(out, "", 1) != 0) {
+        out->len = 0;
+        return -1;
+    }
+    out->len--; /* the NUL is not counted */
+    return 0;
+}

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bc_avro.h"
+#include "bc_avro_internal.h" /* bc_avro_utf8_valid */
 
 static char dirbuf[4096];
 
@@ -856,10 +857,56 @@ static void test_avro_registry_check(void **state)
     bc_avro_registry_destroy(NULL);
 }
 
+/* bc_avro_utf8_valid reads whole words (the tail as an overlapping one): every sequence is
+ * judged alike at every offset of strings of 0 to 40 bytes, ASCII around it. */
+static void test_avro_utf8_at_every_offset(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *seq;
+        size_t len;
+        int valid;
+    } seqs[] = {
+        {"\xc3\xa9", 2, 1},             /* e acute */
+        {"\xe2\x82\xac", 3, 1},         /* euro sign */
+        {"\xf0\x9f\x98\x80", 4, 1},     /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 1},     /* U+10FFFF */
+        {"\xff", 1, 0},                 /* never in UTF-8 */
+        {"\x80", 1, 0},                 /* continuation without a lead */
+        {"\xc0\xaf", 2, 0},             /* overlong '/' */
+        {"\xe0\x80\xaf", 3, 0},         /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 3, 0},         /* surrogate U+D800 */
+        {"\xed\xbf\xbf", 3, 0},         /* surrogate U+DFFF */
+        {"\xf4\x90\x80\x80", 4, 0},     /* above U+10FFFF */
+        {"\xe2\x82", 2, 0},             /* truncated when last */
+    };
+    char buf[64];
+    for (size_t k = 0; k < sizeof(seqs) / sizeof(seqs[0]); k++) {
+        for (size_t n = seqs[k].len; n <= 40; n++) {
+            for (size_t at = 0; at + seqs[k].len <= n; at++) {
+                memset(buf, 'a', n);
+                memcpy(buf + at, seqs[k].seq, seqs[k].len);
+                int want = seqs[k].valid;
+                if (k == sizeof(seqs) / sizeof(seqs[0]) - 1 && at + seqs[k].len < n) {
+                    want = 0; /* a truncated lead followed by ASCII is invalid too */
+                }
+                if (bc_avro_utf8_valid(buf, n) != want) {
+                    fail_msg("sequence %zu at %zu of %zu bytes: expected %d", k, at, n, want);
+                }
+            }
+        }
+    }
+    for (size_t n = 0; n <= 40; n++) {
+        memset(buf, 0x7f, n);
+        assert_int_equal(bc_avro_utf8_valid(buf, n), 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avro_every_type_round_trip),
+        cmocka_unit_test(test_avro_utf8_at_every_offset),
         cmocka_unit_test(test_avro_tracking_event_round_trip),
         cmocka_unit_test(test_avro_v1_read_as_v2_gets_defaults),
         cmocka_unit_test(test_avro_wire_format_errors),

@@ -261,11 +261,83 @@ static void test_avro_event_skipped_fields_checked(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+/* bc_avro_to_json_text writes what json_dumps(bc_avro_to_json(...), JSON_COMPACT) writes,
+ * byte for byte, with every flag: repeated keys (first position, last value), escapes (quotes,
+ * backslashes, control characters, NUL), non-ASCII, bytes >= 0x80, reals (NaN as null,
+ * integral, tiny, huge), extreme longs, empty arrays; and fails where it returns NULL. */
+static void test_avro_event_json_text_as_jansson(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load();
+    const struct bc_avro_schema *te = bc_avro_registry_lookup(reg, "TrackingEvent");
+    avro_value_t ev, attrs, any, values;
+    assert_int_equal(bc_avro_value_new(te, &ev), 0);
+    build(&ev);
+    assert_int_equal(bc_event_field(&ev, BC_EV_ATTRIBUTES, &attrs), 0);
+#define KV(k, v) {k, v, sizeof(v) - 1}
+    static const struct {
+        const char *key, *value;
+        size_t len;
+    } strings[] = {
+        KV("s", "replaced"), /* "s" again: keeps its first position, takes this value */
+        KV("q", "say \"hi\" \\ back/slash"),
+        KV("ctl", "a\x01\x1f\b\f\n\r\t\x7f z"),
+        KV("nul", "x\0y"),
+        KV("utf8", "caf\xc3\xa9 \xf0\x9f\x98\x80 \xe2\x80\xa8"),
+        KV("", "empty key"),
+        KV("long", "0123456789abcdef0123456789abcdef\"0123456789"),
+        KV("q", "last q"),
+    };
+#undef KV
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        assert_int_equal(bc_event_kv_append(&attrs, strings[i].key, strlen(strings[i].key), &any),
+                         0);
+        assert_int_equal(bc_any_set_string(&any, strings[i].value, strings[i].len), 0);
+    }
+    static const double reals[] = {0.1, 100, 1e300, -1.5e-7, 0.0 / 0.0, 1.0 / 0.0, -0.0};
+    for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+        assert_int_equal(bc_event_kv_append(&attrs, "r", 1, &any), 0);
+        assert_int_equal(bc_any_set_double(&any, reals[i]), 0);
+        char key[8];
+        int n = snprintf(key, sizeof(key), "r%zu", i);
+        assert_int_equal(bc_event_kv_append(&attrs, key, (size_t)n, &any), 0);
+        assert_int_equal(bc_any_set_double(&any, reals[i]), 0);
+    }
+    assert_int_equal(bc_event_kv_append(&attrs, "min", 3, &any), 0);
+    assert_int_equal(bc_any_set_long(&any, INT64_MIN), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "max", 3, &any), 0);
+    assert_int_equal(bc_any_set_long(&any, INT64_MAX), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "hi-bytes", 8, &any), 0);
+    assert_int_equal(bc_any_set_bytes(&any, "\x00\x22\x5c\x80\xff", 5), 0);
+    assert_int_equal(bc_event_kv_append(&attrs, "none", 4, &any), 0);
+    assert_int_equal(bc_any_set_array(&any, &values), 0);
+    struct bc_avro_buf buf = {0};
+    for (int flags = 0; flags < 4; flags++) {
+        json_t *j = bc_avro_to_json(te, &ev, flags);
+        char *want = json_dumps(j, JSON_COMPACT);
+        assert_non_null(want);
+        assert_int_equal(bc_avro_to_json_text(te, &ev, flags, &buf), 0);
+        assert_int_equal(buf.len, strlen(want));
+        assert_string_equal((const char *)buf.data, want);
+        free(want);
+        json_decref(j);
+    }
+    /* an unset required string: no JSON either way */
+    assert_int_equal(bc_event_clear(&ev), 0);
+    assert_null(bc_avro_to_json(te, &ev, BC_AVRO_JSON_OTLP));
+    assert_int_equal(bc_avro_to_json_text(te, &ev, BC_AVRO_JSON_OTLP, &buf), -1);
+    assert_int_equal(buf.len, 0);
+    bc_avro_buf_free(&buf);
+    avro_value_decref(&ev);
+    bc_avro_registry_destroy(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_avro_event_build_encode_read),
         cmocka_unit_test(test_avro_event_skipped_fields_checked),
+        cmocka_unit_test(test_avro_event_json_text_as_jansson),
     };
     return cmocka_run_group_tests_name("bc_event", tests, NULL, NULL);
 }

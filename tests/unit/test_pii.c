@@ -164,6 +164,40 @@ static void test_pii_detect_regex(void **state)
     pii_rules_destroy(r);
 }
 
+/* The detectors' pre-filters (too few digits, dots, colons; no '@', no 'e' or 'b') never
+ * hide a match: values right at each threshold, matches after the first one, and literal
+ * keys (compared, not fnmatch'ed) next to globs. */
+static void test_pii_prefilter_thresholds(void **state)
+{
+    (void)state;
+    struct pii_rules *r = rules_ok("pii: [{name: c, detect: card, action: mask}]\n");
+    expect_find(r, "card 4222222222222", "4222222222222"); /* 13 digits, Luhn-valid */
+    expect_find(r, "card 422222222222", NULL);             /* 12 */
+    pii_rules_destroy(r);
+    r = rules_ok("pii: [{name: ip, detect: ip, action: mask}]\n");
+    expect_find(r, "from 10.0.0.1", "10.0.0.1");
+    expect_find(r, "from 10.0.0", NULL);
+    expect_find(r, "fe80::1", "fe80::1");
+    expect_find(r, "a:b", NULL);
+    pii_rules_destroy(r);
+    r = rules_ok("pii: [{name: e, detect: [email, bearer], action: drop}]\n");
+    expect_find(r, "a@b.co", "a@b.co");
+    expect_find(r, "x@", NULL);
+    expect_find(r, "bEaReR abc", "abc");
+    expect_find(r, "eyJa.b.c", "eyJa.b.c");
+    pii_rules_destroy(r);
+    r = rules_ok("pii: [{name: ips, detect: ip, in: all, action: mask, keep_last: 0}]\n");
+    assert_string_equal(apply(r, PII_IN_BODY, NULL, "1.2.3.4 then 5.6.7.8 then :: then fe80::2"),
+                        "******* then ******* then :: then *******");
+    pii_rules_destroy(r);
+    r = rules_ok("pii: [{name: u, keys: [user.id, 'acct.*'], action: drop}]\n");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "user.id", "v"), "<dropped>");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "user.idx", "v"), "v");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "user_id", "v"), "v");
+    assert_string_equal(apply(r, PII_IN_ATTRIBUTES, "acct.no", "v"), "<dropped>");
+    pii_rules_destroy(r);
+}
+
 static void test_pii_action_drop(void **state)
 {
     (void)state;
@@ -435,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_pii_detect_ip),
         cmocka_unit_test(test_pii_detect_bearer),
         cmocka_unit_test(test_pii_detect_regex),
+        cmocka_unit_test(test_pii_prefilter_thresholds),
         cmocka_unit_test(test_pii_action_drop),
         cmocka_unit_test(test_pii_action_mask),
         cmocka_unit_test(test_pii_action_tokenize_stable),

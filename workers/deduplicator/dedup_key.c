@@ -137,6 +137,18 @@ int dedup_key_partition_aligned(const struct dedup_key *key)
     return key->aligned;
 }
 
+uint64_t dedup_key_fields(const struct dedup_key *key)
+{
+    uint64_t mask = 0;
+    for (size_t i = 0; i < key->n; i++) {
+        const struct field *f = &key->fields[i];
+        mask |= (uint64_t)1 << (f->kind == FIELD_TOP         ? (int)f->top
+                                : f->kind == FIELD_ATTRIBUTE ? BC_EV_ATTRIBUTES
+                                                             : BC_EV_RESOURCE_ATTRIBUTES);
+    }
+    return mask;
+}
+
 /* Feeds one value: tag, 8-byte length, bytes. */
 static void feed(XXH3_state_t *xxh, char tag, const void *data, size_t len)
 {

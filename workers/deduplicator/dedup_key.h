@@ -45,6 +45,10 @@ int dedup_key_paths_aligned(const char *const *paths, size_t n);
 int dedup_key_digest(const struct dedup_key *key, avro_value_t *ev,
                      uint8_t out[DEDUP_DIGEST_SIZE]);
 
+/* The TrackingEvent fields dedup_key_digest reads, as a bc_avro_decode_fields mask (bit
+ * BC_EV_<field>; attribute keys read the whole attributes or resource attributes field). */
+uint64_t dedup_key_fields(const struct dedup_key *key);
+
 /* Lowercase hex of a digest into out (2 * DEDUP_DIGEST_SIZE + 1 bytes). */
 void dedup_digest_hex(const uint8_t digest[DEDUP_DIGEST_SIZE], char *out);
 /* Parses 32 hex digits back. Returns 0 or -1. */

@@ -48,8 +48,9 @@ struct dedup_state {
     struct dedup_key *key;
     const struct bc_avro_registry *registry; /* borrowed from the runtime */
     const struct bc_avro_schema *te;         /* TrackingEvent, latest version */
-    avro_value_t event;
+    avro_value_t event; /* the fields of `fields` only, except while pass_missing re-encodes */
     int event_ready;
+    uint64_t fields; /* what process_input reads: the key's fields, event_id and service */
     struct bc_avro_buf buf;
     struct dedup_window window;
     int missing_dlq;
@@ -172,6 +173,8 @@ static int dedup_init(struct bc_ctx *ctx)
         bc_log(BC_LOG_ERROR, "bad option", "error", errstr, NULL);
         return BC_FATAL;
     }
+    st->fields =
+        dedup_key_fields(st->key) | (uint64_t)1 << BC_EV_EVENT_ID | (uint64_t)1 << BC_EV_SERVICE;
     st->registry = bc_ctx_registry(ctx);
     st->te = st->registry != NULL ? bc_avro_registry_lookup(st->registry, "TrackingEvent") : NULL;
     if (st->te == NULL) {
@@ -263,7 +266,11 @@ static int pass_missing(struct bc_ctx *ctx, struct dedup_state *st, const struct
         return bc_dead_letter(ctx, rec, "missing_field", "no value for the deduplication key");
     }
     char errstr[256];
-    if (bc_event_add_flag(&st->event, "dedup_key_missing") != 0 ||
+    size_t len;
+    const void *value = bc_record_value(rec, &len);
+    /* decode() read a few fields; the flagged copy needs them all (the same checks passed) */
+    if (bc_avro_decode(st->registry, st->te, value, len, &st->event, errstr, sizeof(errstr)) != 0 ||
+        bc_event_add_flag(&st->event, "dedup_key_missing") != 0 ||
         bc_avro_encode(st->te, &st->event, &st->buf, errstr, sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "re-encoding a record without key failed", "error", errstr, NULL);
         return BC_FATAL;
@@ -306,7 +313,8 @@ static int decode(struct dedup_state *st, struct bc_ctx *ctx, const struct bc_re
     size_t len;
     const void *value = bc_record_value(rec, &len);
     if (value == NULL ||
-        bc_avro_decode(st->registry, st->te, value, len, &st->event, errstr, sizeof(errstr)) != 0) {
+        bc_avro_decode_fields(st->registry, st->te, value, len, &st->event, st->fields, errstr,
+                              sizeof(errstr)) != 0) {
         bc_dead_letter(ctx, rec, "wrong_type",
                        value == NULL ? "null value, expected a TrackingEvent" : errstr);
         return -1;

@@ -64,7 +64,17 @@ static int render(struct enr_core *core, int type, avro_value_t *inner, const ch
     case BC_ANY_LONG: {
         int64_t v;
         avro_value_get_long(inner, &v);
-        text_set(&core->text, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%" PRId64, v));
+        /* "%" PRId64 without snprintf: one per numeric attribute of every record */
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        char *p = tmp + sizeof(tmp);
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u != 0);
+        if (v < 0) {
+            *--p = '-';
+        }
+        text_set(&core->text, p, (size_t)(tmp + sizeof(tmp) - p));
         break;
     }
     case BC_ANY_DOUBLE: {
@@ -232,12 +242,18 @@ static int add_labels(avro_value_t *ev, const struct enr_service *svc)
         return -1;
     }
     for (size_t i = 0; i < svc->n_labels; i++) {
+        /* "catalog.<name>" without snprintf: per label of every record */
         char key[256];
-        int n = snprintf(key, sizeof(key), "catalog.%s", svc->label_names[i]);
-        if (n < 0 || (size_t)n >= sizeof(key) || bc_event_kv_find(&res, key, &any) == 0) {
+        size_t name_len = strlen(svc->label_names[i]), n = 8 + name_len;
+        if (n >= sizeof(key)) {
             continue;
         }
-        if (bc_event_kv_append(&res, key, (size_t)n, &any) != 0 ||
+        memcpy(key, "catalog.", 8);
+        memcpy(key + 8, svc->label_names[i], name_len + 1);
+        if (bc_event_kv_find(&res, key, &any) == 0) {
+            continue;
+        }
+        if (bc_event_kv_append(&res, key, n, &any) != 0 ||
             bc_any_set_string(&any, svc->label_values[i], strlen(svc->label_values[i])) != 0) {
             return -1;
         }

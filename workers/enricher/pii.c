@@ -129,9 +129,12 @@ static int is_domain_char(int c)
 static int find_email(const char *s, size_t len, size_t from, size_t *start, size_t *end)
 {
     for (size_t at = from + 1; at + 1 < len; at++) {
-        if (s[at] != '@') {
-            continue;
+        /* the next '@' (memchr: most values have none) */
+        const char *p = memchr(s + at, '@', len - 1 - at);
+        if (p == NULL) {
+            return 0;
         }
+        at = (size_t)(p - s);
         size_t a = at;
         while (a > from && is_local_char((unsigned char)s[a - 1])) {
             a--;
@@ -183,8 +186,38 @@ static int find_email(const char *s, size_t len, size_t from, size_t *start, siz
 /* Card numbers: 13-19 digits in groups separated by single spaces or dashes, Luhn-valid,
  * with no letter or digit right before or after. Within a longer run of groups ("order 12
  * 4111 1111 1111 1111"), any consecutive groups may form the number. */
+/* Whether s[from, len) holds at least n characters c with lo <= c <= hi: a cheap test that a
+ * detector cannot match (fewer than 13 digits: no card). */
+static int has_at_least(const char *s, size_t len, size_t from, char lo, char hi, size_t n)
+{
+    size_t seen = 0;
+    for (size_t i = from; i < len; i++) {
+        seen += (unsigned char)(s[i] - lo) <= (unsigned char)(hi - lo);
+        if (seen >= n) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Whether s[from, len) holds at least n bytes c (memchr: fast when it holds none). */
+static int has_chars(const char *s, size_t len, size_t from, char c, int n)
+{
+    const char *p = s + from, *e = s + len;
+    for (int k = 0; k < n; k++) {
+        if (p >= e || (p = memchr(p, c, (size_t)(e - p))) == NULL) {
+            return 0;
+        }
+        p++;
+    }
+    return 1;
+}
+
 static int find_card(const char *s, size_t len, size_t from, size_t *start, size_t *end)
 {
+    if (!has_at_least(s, len, from, '0', '9', 13)) { /* a card has 13 digits or more */
+        return 0;
+    }
     size_t i = from;
     while (i < len) {
         if (!isdigit((unsigned char)s[i]) ||
@@ -241,6 +274,9 @@ static int find_card(const char *s, size_t len, size_t from, size_t *start, size
 
 static int find_ipv4(const char *s, size_t len, size_t from, size_t *start, size_t *end)
 {
+    if (!has_chars(s, len, from, '.', 3)) { /* a dotted quad has three dots */
+        return 0;
+    }
     for (size_t i = from; i < len; i++) {
         if (!isdigit((unsigned char)s[i]) ||
             (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.'))) {
@@ -288,6 +324,9 @@ static int is_v6_char(int c)
 
 static int find_ipv6(const char *s, size_t len, size_t from, size_t *start, size_t *end)
 {
+    if (!has_chars(s, len, from, ':', 2)) { /* an address has two colons or more */
+        return 0;
+    }
     size_t i = from;
     while (i < len) {
         if (!is_v6_char((unsigned char)s[i])) {
@@ -363,13 +402,15 @@ static size_t jwt_at(const char *s, size_t len, size_t i)
 static int find_bearer(const char *s, size_t len, size_t from, size_t *start, size_t *end)
 {
     for (size_t i = from; i < len; i++) {
-        size_t e = jwt_at(s, len, i);
+        /* Only an 'e' can start a JWT ("eyJ") and only a 'b' or 'B' "Bearer". */
+        size_t e = s[i] == 'e' ? jwt_at(s, len, i) : 0;
         if (e > 0) {
             *start = i;
             *end = e;
             return 1;
         }
-        if (i + 7 <= len && strncasecmp(s + i, "bearer", 6) == 0 && s[i + 6] == ' ' &&
+        if ((s[i] | 0x20) == 'b' && i + 7 <= len && strncasecmp(s + i, "bearer", 6) == 0 &&
+            s[i + 6] == ' ' &&
             (i == 0 || !isalnum((unsigned char)s[i - 1]))) {
             size_t j = i + 6;
             while (j < len && s[j] == ' ') {
@@ -406,9 +447,12 @@ int pii_find(const struct pii_rule *rule, const char *s, size_t len, size_t from
     };
     int found = 0;
     size_t best_a = 0, best_b = 0;
-    for (size_t k = 0; k < sizeof(finders) / sizeof(finders[0]); k++) {
+    /* the rule's detectors only: bit k of detect is finders[k] */
+    for (unsigned bits = rule->detect & ((1u << sizeof(finders) / sizeof(finders[0])) - 1);
+         bits != 0; bits &= bits - 1) {
+        int k = __builtin_ctz(bits);
         size_t a, b;
-        if ((rule->detect & finders[k].bit) && finders[k].fn(s, len, from, &a, &b) &&
+        if (finders[k].fn(s, len, from, &a, &b) &&
             (!found || a < best_a || (a == best_a && b > best_b))) {
             found = 1;
             best_a = a;
@@ -445,14 +489,26 @@ int pii_find(const struct pii_rule *rule, const char *s, size_t len, size_t from
 
 /* ---- rules ---------------------------------------------------------------------------- */
 
-static int key_matches(const struct pii_rule *r, const char *key)
+/* Whether a fnmatch pattern has special characters; one without matches only itself. */
+static int is_glob(const char *pattern)
 {
-    for (size_t i = 0; i < r->n_keys; i++) {
-        if (strcmp(r->keys[i], key) == 0 || fnmatch(r->keys[i], key, 0) == 0) {
+    return strpbrk(pattern, "*?[\\") != NULL;
+}
+
+/* Whether s matches one of n patterns (exact, or fnmatch where glob[i]). */
+static int any_matches(char *const *patterns, const unsigned char *glob, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(patterns[i], s) == 0 || (glob[i] && fnmatch(patterns[i], s, 0) == 0)) {
             return 1;
         }
     }
     return 0;
+}
+
+static int key_matches(const struct pii_rule *r, const char *key)
+{
+    return any_matches(r->keys, r->keys_glob, r->n_keys, key);
 }
 
 static int allowed(struct pii_rules *rules, const struct pii_rule *r, const char *s, size_t len)
@@ -461,13 +517,7 @@ static int allowed(struct pii_rules *rules, const struct pii_rule *r, const char
         return 0;
     }
     buf_set(&rules->scratch_text, s, len);
-    for (size_t i = 0; i < r->n_allow; i++) {
-        if (strcmp(r->allow[i], rules->scratch_text.data) == 0 ||
-            fnmatch(r->allow[i], rules->scratch_text.data, 0) == 0) {
-            return 1;
-        }
-    }
-    return 0;
+    return any_matches(r->allow, r->allow_glob, r->n_allow, rules->scratch_text.data);
 }
 
 static void redact_append(struct pii_rules *rules, struct pii_rule *r, struct pii_buf *out,
@@ -584,6 +634,16 @@ rule_error(struct rule_err *e, const struct bc_node *at, const char *fmt, ...)
     return -1;
 }
 
+/* Per pattern, whether it is a glob (is_glob): a new array of n flags (at least 1 byte). */
+static unsigned char *glob_flags(char *const *patterns, size_t n)
+{
+    unsigned char *glob = calloc(n ? n : 1, 1);
+    for (size_t i = 0; glob != NULL && i < n; i++) {
+        glob[i] = (unsigned char)is_glob(patterns[i]);
+    }
+    return glob;
+}
+
 /* A scalar or a list of scalars into a new string array. */
 static int string_list(const struct bc_node *node, char ***out, size_t *n)
 {
@@ -682,6 +742,9 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, struct r
     if (string_list(bc_node_get(node, "keys"), &r->keys, &r->n_keys) != 0) {
         return rule_error(e, bc_node_get(node, "keys"), "keys must be a name or a list of names");
     }
+    if ((r->keys_glob = glob_flags(r->keys, r->n_keys)) == NULL) {
+        return rule_error(e, node, "out of memory");
+    }
     const struct bc_node *detect = bc_node_get(node, "detect");
     char **names;
     size_t n_names;
@@ -729,6 +792,9 @@ static int compile_rule(struct pii_rule *r, const struct bc_node *node, struct r
         return rule_error(e, bc_node_get(node, "allow"),
                           "allow must be a value or a list of values");
     }
+    if ((r->allow_glob = glob_flags(r->allow, r->n_allow)) == NULL) {
+        return rule_error(e, node, "out of memory");
+    }
     r->keep_last = PII_DEFAULT_KEEP_LAST;
     const struct bc_node *keep = bc_node_get(node, "keep_last");
     if (keep != NULL) {
@@ -774,10 +840,12 @@ static void rule_free(struct pii_rule *r)
         free(r->keys[k]);
     }
     free(r->keys);
+    free(r->keys_glob);
     for (size_t k = 0; k < r->n_allow; k++) {
         free(r->allow[k]);
     }
     free(r->allow);
+    free(r->allow_glob);
     if (r->has_regex) {
         regfree(&r->re);
     }

@@ -59,11 +59,14 @@ struct pii_rule {
     unsigned scopes;        /* enum pii_scope bits, never 0 */
     char **keys;            /* new; exact names or fnmatch globs; n_keys may be 0 */
     size_t n_keys;
+    unsigned char *keys_glob; /* new; n_keys flags: keys[i] has fnmatch specials (else only
+                                 strcmp can match it) */
     unsigned detect; /* enum pii_detector bits */
     int has_regex;   /* 1: re is compiled (regfree it) */
     regex_t re;      /* `pattern:` */
     char **allow;    /* new; fnmatch globs of matched text the rule leaves alone */
     size_t n_allow;
+    unsigned char *allow_glob; /* new; n_allow flags, as keys_glob */
     int keep_last; /* mask: characters kept at the end */
     uint64_t hits; /* redactions done by this rule (values or matches) */
 };

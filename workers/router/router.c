@@ -35,7 +35,8 @@ struct router_state {
     avro_value_t event;   /* the decoded input, reused */
     avro_value_t scratch; /* projections, reused */
     int values;           /* event and scratch exist */
-    struct bc_avro_buf buf;
+    struct bc_avro_buf buf;  /* an Avro copy, reused */
+    struct bc_avro_buf json; /* a JSON copy (NUL-terminated), reused */
     uint64_t dropped, unrouted, undecodable;
     struct bc_metric **rule_routes;   /* per rule (new): routed or dropped by it */
     struct bc_metric **target_copies; /* per target (new): copies written */
@@ -177,18 +178,19 @@ static int router_init(struct bc_ctx *ctx)
     return BC_OK;
 }
 
-/* Encodes one copy in the target's format into st->buf, or into *json (new, free()d by the
- * caller). Returns 0, or -1 with errstr. */
+/* Encodes one copy in the target's format into *out (st->buf or st->json: reused). JSON is
+ * written as text straight from the value (the bytes json_dumps of bc_avro_to_json gives),
+ * without a JSON tree per copy. Returns 0, or -1 with errstr. */
 static int encode(struct router_state *st, const struct router_target *target,
-                  avro_value_t *value, char **json, char *errstr, size_t errstr_size)
+                  avro_value_t *value, struct bc_avro_buf **out, char *errstr,
+                  size_t errstr_size)
 {
     if (target->format == ROUTER_FORMAT_AVRO) {
+        *out = &st->buf;
         return bc_avro_encode(st->te, value, &st->buf, errstr, errstr_size) == 0 ? 0 : -1;
     }
-    json_t *j = bc_avro_to_json(st->te, value, BC_AVRO_JSON_OTLP);
-    *json = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (*json == NULL) {
+    *out = &st->json;
+    if (bc_avro_to_json_text(st->te, value, BC_AVRO_JSON_OTLP, &st->json) != 0) {
         snprintf(errstr, errstr_size, "cannot convert the event to JSON");
         return -1;
     }
@@ -237,9 +239,8 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
         }
         struct router_target *target = router_table_target(st->table, d->copies[i].target);
         avro_value_t *value = router_rule_project(rule, &st->event, &st->scratch);
-        char *json = NULL;
-        if (value == NULL ||
-            encode(st, target, value, &json, errstr, sizeof(errstr)) != 0) {
+        struct bc_avro_buf *out = NULL;
+        if (value == NULL || encode(st, target, value, &out, errstr, sizeof(errstr)) != 0) {
             bc_log(BC_LOG_ERROR, "cannot encode a routed copy", "topic", target->topic,
                    "error", value == NULL ? "projection failed" : errstr, NULL);
             return BC_FATAL;
@@ -247,10 +248,8 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
         char key[512];
         int key_len = router_rule_key(rule, &st->event, key, sizeof(key));
         int rc = bc_emit_topic(ctx, rec, target->topic, key_len >= 0 ? key : in_key,
-                               key_len >= 0 ? (size_t)key_len : in_key_len,
-                               json != NULL ? (const void *)json : st->buf.data,
-                               json != NULL ? strlen(json) : st->buf.len, NULL);
-        free(json);
+                               key_len >= 0 ? (size_t)key_len : in_key_len, out->data, out->len,
+                               NULL);
         if (rc != BC_OK) {
             return rc;
         }
@@ -297,6 +296,7 @@ static void router_fini(struct bc_ctx *ctx)
         avro_value_decref(&st->scratch);
     }
     bc_avro_buf_free(&st->buf);
+    bc_avro_buf_free(&st->json);
     router_decision_destroy(st->decision);
     router_table_destroy(st->table);
     free(st->rule_routes);
