@@ -3130,9 +3130,10 @@ static int token_ends_at(const char *data, size_t len, size_t from, size_t to)
     return p == (const unsigned char *)data + to;
 }
 
-/* json-c's parse of the first len bytes of data, as a whole input: a top-level number is
- * only complete at the end of the input. Returns the tree, or NULL with *err (continue: the
- * input ended too soon) and *at, the byte offset where the parse stopped. */
+/* json-c's parse of the first len bytes of data, as a whole input: a top-level number (or
+ * null) is only complete at the end of the input. Returns the tree with *err success (NULL
+ * for the document null), or NULL with the error (continue: the input ended too soon) and
+ * *at, the byte offset where the parse stopped. */
 static jv *tokenize(struct json_tokener *tok, const char *data, size_t len,
                     enum json_tokener_error *err, size_t *at)
 {
@@ -3142,15 +3143,27 @@ static jv *tokenize(struct json_tokener *tok, const char *data, size_t len,
     *at = json_tokener_get_parse_end(tok);
     if (root == NULL && *err == json_tokener_continue) {
         root = json_tokener_parse_ex(tok, "", 1); /* the end of the input */
-    }
-    if (root != NULL) {
-        *err = json_tokener_success;
+        if (root != NULL || json_tokener_get_error(tok) == json_tokener_success) {
+            *err = json_tokener_success; /* a tree, or the document null */
+        }
     }
     return root;
 }
 
-/* Parses the record into *root (free with json_object_put), or emits its dead letter
- * (not_utf8, invalid_json) and returns -1 (-1 with n->internal when out of memory). Accepts
+/* Whether the first len bytes of data are the JSON document null (json-c's tree for it is
+ * NULL, as after a failed allocation). */
+static int is_null_document(const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) {
+        i++;
+    }
+    return len - i >= 4 && memcmp(data + i, "null", 4) == 0;
+}
+
+/* Parses the record into *root (free with json_object_put; NULL for the document null), or
+ * emits its dead letter (not_utf8, invalid_json) and returns -1 (-1 with n->internal when
+ * out of memory). Accepts
  * and rejects what jansson (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY) did, with the same
  * reasons; messages give the line and column. */
 static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
@@ -3163,37 +3176,44 @@ static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
     size_t upto = lx.fault != LEX_OK ? lx.at : len, at;
     enum json_tokener_error err;
     jv *j = tokenize(n->tok, data, upto, &err, &at);
-    if (j == NULL && err != json_tokener_continue && lx.fault == LEX_UTF8 &&
+    int parsed = err == json_tokener_success; /* a tree, or the document null (NULL) */
+    if (parsed && j == NULL && !is_null_document(data, upto)) {
+        snprintf(n->errstr, n->errstr_size, "out of memory parsing JSON"); /* json-c's */
+        n->internal = 1;
+        return -1;
+    }
+    if (!parsed && err != json_tokener_continue && lx.fault == LEX_UTF8 &&
         token_ends_at(data, len, at, lx.at)) {
         err = json_tokener_continue; /* jansson read the whole token, and that byte */
     }
-    if (j == NULL && err != json_tokener_continue) {
+    if (!parsed && err != json_tokener_continue) {
         line_column(data, at, &line, &column);
-        return whole(n, NORM_INVALID_JSON, "%s at line %d, column %d",
-                     err == json_tokener_error_depth ? "nested too deep"
-                                                     : json_tokener_error_desc(err),
-                     line, column),
-               -1;
+        whole(n, NORM_INVALID_JSON, "%s at line %d, column %d",
+              err == json_tokener_error_depth ? "nested too deep" : json_tokener_error_desc(err),
+              line, column);
+        return -1;
     }
-    if (j == NULL && lx.fault == LEX_OK) {
+    if (!parsed && lx.fault == LEX_OK) {
         line_column(data, len, &line, &column);
-        return whole(n, NORM_INVALID_JSON, "premature end of input at line %d, column %d", line,
-                     column),
-               -1;
+        whole(n, NORM_INVALID_JSON, "premature end of input at line %d, column %d", line, column);
+        return -1;
+    }
+    if (lx.fault == LEX_UTF8) {
+        json_object_put(j);
+        whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %zu", lx.at);
+        return -1;
     }
     if (lx.fault != LEX_OK) {
         json_object_put(j);
-        if (lx.fault == LEX_UTF8) {
-            return whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %zu", lx.at), -1;
-        }
         line_column(data, lx.at, &line, &column);
-        return whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", lex_fault_names[lx.fault],
-                     line, column),
-               -1;
+        whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", lex_fault_names[lx.fault], line,
+              column);
+        return -1;
     }
     if (jv_members_total(j) != lx.members) {
         json_object_put(j);
-        return whole(n, NORM_INVALID_JSON, "duplicate object key"), -1;
+        whole(n, NORM_INVALID_JSON, "duplicate object key");
+        return -1;
     }
     *root = j;
     return 0;
