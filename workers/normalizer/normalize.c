@@ -3,23 +3,25 @@
  * events, ids, timestamps, clock skew, limits and event ids. Pure: the outcome depends on the
  * record's bytes, its Kafka timestamp and position, and the options, nothing else.
  *
- * Parsing is two passes over the jansson tree of an OTLP payload: the first checks the
+ * Parsing is two passes over the json-c tree of an OTLP payload: the first checks the
  * envelope (arrays, resources, scopes) so that a bad envelope is one dead letter and never a
  * partial output; the second fills the reused TrackingEvent value once per item and hands it
  * to the callback.
  */
 #include "normalize.h"
-#include "json_arena.h"
+#include "norm_avro.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <xxhash.h>
 
@@ -71,6 +73,107 @@ static const char *const severity_names[] = {
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* ---- the parse tree (json-c) ---------------------------------------------------------- */
+
+/* A node of json-c's tree. JSON null is NULL, as is an absent member (jv_has() tells them
+ * apart). Never call json-c's json_object_get() (a reference count) or
+ * json_object_iter_next(): jansson, linked into the same programs, exports both names too,
+ * and the Makefile links jansson first. */
+typedef struct json_object jv;
+
+static inline int jv_is_object(const jv *j)
+{
+    return json_object_get_type(j) == json_type_object;
+}
+static inline int jv_is_array(const jv *j)
+{
+    return json_object_get_type(j) == json_type_array;
+}
+static inline int jv_is_string(const jv *j)
+{
+    return json_object_get_type(j) == json_type_string;
+}
+static inline int jv_is_integer(const jv *j)
+{
+    return json_object_get_type(j) == json_type_int;
+}
+static inline int jv_is_real(const jv *j)
+{
+    return json_object_get_type(j) == json_type_double;
+}
+static inline int jv_is_number(const jv *j)
+{
+    return jv_is_integer(j) || jv_is_real(j);
+}
+static inline int jv_is_boolean(const jv *j)
+{
+    return json_object_get_type(j) == json_type_boolean;
+}
+static inline int jv_is_true(const jv *j)
+{
+    return jv_is_boolean(j) && json_object_get_boolean(j);
+}
+static inline int jv_is_null(const jv *j)
+{
+    return j == NULL;
+}
+/* A string's bytes (NUL-terminated; no NUL inside: the record check rejects \u0000). */
+static inline const char *jv_string(const jv *j)
+{
+    return json_object_get_string((jv *)j);
+}
+static inline size_t jv_strlen(const jv *j)
+{
+    return (size_t)json_object_get_string_len(j);
+}
+/* An integer (int64: the record check rejects integers beyond it). */
+static inline int64_t jv_int(const jv *j)
+{
+    return json_object_get_int64(j);
+}
+static inline double jv_real(const jv *j)
+{
+    return json_object_get_double(j);
+}
+static inline double jv_number(const jv *j)
+{
+    return json_object_get_double(j);
+}
+static inline size_t jv_array_size(const jv *j)
+{
+    return jv_is_array(j) ? json_object_array_length(j) : 0;
+}
+static inline jv *jv_array_get(const jv *j, size_t i)
+{
+    return json_object_array_get_idx(j, i);
+}
+/* The member named key of an object (NULL: absent, JSON null, or j not an object). */
+static inline jv *jv_member(const jv *j, const char *key)
+{
+    jv *v = NULL;
+    json_object_object_get_ex(j, key, &v);
+    return v;
+}
+/* Whether an object has a member named key (JSON null included). */
+static inline int jv_has(const jv *j, const char *key)
+{
+    return json_object_object_get_ex(j, key, NULL);
+}
+/* The members of an object in payload order (NULL for anything else): for (e = ...; e !=
+ * NULL; e = lh_entry_next(e)) with jv_key(e) and jv_value(e). */
+static inline struct lh_entry *jv_members(const jv *j)
+{
+    return jv_is_object(j) ? lh_table_head(json_object_get_object(j)) : NULL;
+}
+static inline const char *jv_key(const struct lh_entry *e)
+{
+    return (const char *)lh_entry_k(e);
+}
+static inline jv *jv_value(const struct lh_entry *e)
+{
+    return (jv *)lh_entry_v(e);
+}
+
 /* The ["null", T] fields of TrackingEvent that fill_common() makes null for every item. They
  * are made null lazily (nulls_apply(), before the event is read): an item that sets one
  * (trace_id, span_id, ...) then keeps its branch, instead of avro-c destroying the value and
@@ -116,7 +219,8 @@ struct norm {
     size_t scratch_cap;
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
-    struct canon *canon; /* content_id_stream()'s writer and hash state */
+    struct canon *canon;      /* content_id_stream()'s writer and hash state */
+    struct json_tokener *tok; /* json-c's, reused for every record */
 
     /* Bit i: nullable_fields[i] (field index null_index[i]) is to be made null. */
     unsigned null_pending;
@@ -260,23 +364,22 @@ static int internal(struct norm *n, const char *what)
         }                                                                                          \
     } while (0)
 
-static const char *json_type_name(const json_t *j)
+static const char *json_type_name(const jv *j)
 {
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
+    switch (json_object_get_type(j)) {
+    case json_type_object:
         return "an object";
-    case JSON_ARRAY:
+    case json_type_array:
         return "an array";
-    case JSON_STRING:
+    case json_type_string:
         return "a string";
-    case JSON_INTEGER:
+    case json_type_int:
         return "an integer";
-    case JSON_REAL:
+    case json_type_double:
         return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case json_type_boolean:
         return "a boolean";
-    case JSON_NULL:
+    case json_type_null:
         return "null";
     }
     return "?";
@@ -284,16 +387,16 @@ static const char *json_type_name(const json_t *j)
 
 /* A member by its lowerCamelCase (OTLP/JSON) or snake_case (proto) name; JSON null reads
  * as absent (protojson's "default value"). Borrowed. */
-static json_t *get2(const json_t *obj, const char *camel, const char *snake)
+static jv *get2(const jv *obj, const char *camel, const char *snake)
 {
-    json_t *j = json_object_get(obj, camel);
-    if (j == NULL && snake != NULL) {
-        j = json_object_get(obj, snake);
+    jv *j = NULL;
+    if (!json_object_object_get_ex(obj, camel, &j) && snake != NULL) {
+        j = jv_member(obj, snake); /* only when camel is absent: a null camel hides it */
     }
-    return j != NULL && json_is_null(j) ? NULL : j;
+    return j;
 }
 
-static json_t *get(const json_t *obj, const char *name)
+static jv *get(const jv *obj, const char *name)
 {
     return get2(obj, name, NULL);
 }
@@ -527,17 +630,17 @@ enum { ID_OTLP = 0, ID_HEX_ONLY = 2, ID_ZERO_INVALID = 1 };
  * of the bytes. Returns 1 and the lowercase hex in hex (2 * nbytes + 1), 0 when absent (""
  * or missing), -1 on error (wrong_type, invalid_id; all-zero ids are invalid with
  * ID_ZERO_INVALID, else absent). */
-static int parse_id(struct norm *n, const json_t *j, const char *field, size_t nbytes, int mode,
+static int parse_id(struct norm *n, const jv *j, const char *field, size_t nbytes, int mode,
                     char *hex)
 {
     if (j == NULL) {
         return 0;
     }
-    if (!json_is_string(j)) {
+    if (!jv_is_string(j)) {
         return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
     }
-    const char *s = json_string_value(j);
-    size_t len = json_string_length(j);
+    const char *s = jv_string(j);
+    size_t len = jv_strlen(j);
     if (len == 0) {
         return 0;
     }
@@ -607,26 +710,26 @@ static int digits_to_int64(const char *s, size_t len, int64_t *out)
 
 /* A uint64 of nanoseconds since the epoch: a decimal string (OTLP/JSON) or an integer
  * (protojson variants). Returns 1 (value in *ns; 0 allowed), 0 absent, -1 error. */
-static int parse_time(struct norm *n, const json_t *j, const char *field, int64_t *ns)
+static int parse_time(struct norm *n, const jv *j, const char *field, int64_t *ns)
 {
     if (j == NULL) {
         return 0;
     }
-    if (json_is_string(j)) {
-        if (digits_to_int64(json_string_value(j), json_string_length(j), ns) != 0) {
+    if (jv_is_string(j)) {
+        if (digits_to_int64(jv_string(j), jv_strlen(j), ns) != 0) {
             return fail(n, field, NORM_INVALID_TIMESTAMP,
                         "expected unsigned decimal nanoseconds that fit in 63 bits");
         }
         return 1;
     }
-    if (json_is_integer(j)) {
-        if (json_integer_value(j) < 0) {
+    if (jv_is_integer(j)) {
+        if (jv_int(j) < 0) {
             return fail(n, field, NORM_INVALID_TIMESTAMP, "negative nanoseconds");
         }
-        *ns = (int64_t)json_integer_value(j);
+        *ns = (int64_t)jv_int(j);
         return 1;
     }
-    if (json_is_real(j)) {
+    if (jv_is_real(j)) {
         return fail(n, field, NORM_INVALID_TIMESTAMP, "expected integer nanoseconds, got a real");
     }
     return fail(n, field, NORM_WRONG_TYPE,
@@ -636,15 +739,15 @@ static int parse_time(struct norm *n, const json_t *j, const char *field, int64_
 }
 
 /* An int64: a decimal string with optional '-' or an integer. Returns 0 or -1 (wrong_type). */
-static int parse_int64(struct norm *n, const json_t *j, const char *field, int64_t *out)
+static int parse_int64(struct norm *n, const jv *j, const char *field, int64_t *out)
 {
-    if (json_is_integer(j)) {
-        *out = (int64_t)json_integer_value(j);
+    if (jv_is_integer(j)) {
+        *out = (int64_t)jv_int(j);
         return 0;
     }
-    if (json_is_string(j)) {
-        const char *s = json_string_value(j);
-        size_t len = json_string_length(j);
+    if (jv_is_string(j)) {
+        const char *s = jv_string(j);
+        size_t len = jv_strlen(j);
         int neg = len > 0 && s[0] == '-';
         int64_t v = 0;
         if (len == 20 && neg && strcmp(s, "-9223372036854775808") == 0) {
@@ -662,15 +765,15 @@ static int parse_int64(struct norm *n, const json_t *j, const char *field, int64
 }
 
 /* An enum as its number or its full protobuf name. Absent reads as 0. Returns 0 or -1. */
-static int parse_enum(struct norm *n, const json_t *j, const char *field, const char *const *names,
+static int parse_enum(struct norm *n, const jv *j, const char *field, const char *const *names,
                       int count, int *out)
 {
     *out = 0;
     if (j == NULL) {
         return 0;
     }
-    if (json_is_integer(j)) {
-        json_int_t v = json_integer_value(j);
+    if (jv_is_integer(j)) {
+        int64_t v = jv_int(j);
         if (v < 0 || v >= count) {
             return fail(n, field, NORM_INVALID_ENUM, "%lld is not a valid value (0..%d)",
                         (long long)v, count - 1);
@@ -678,9 +781,9 @@ static int parse_enum(struct norm *n, const json_t *j, const char *field, const 
         *out = (int)v;
         return 0;
     }
-    if (json_is_string(j)) {
+    if (jv_is_string(j)) {
         for (int i = 0; i < count; i++) {
-            if (strcmp(json_string_value(j), names[i]) == 0) {
+            if (strcmp(jv_string(j), names[i]) == 0) {
                 *out = i;
                 return 0;
             }
@@ -692,16 +795,16 @@ static int parse_enum(struct norm *n, const json_t *j, const char *field, const 
 }
 
 /* An optional string member; returns 1 (s set, borrowed), 0 absent, -1 wrong_type. */
-static int parse_opt_string(struct norm *n, const json_t *j, const char *field, const char **s)
+static int parse_opt_string(struct norm *n, const jv *j, const char *field, const char **s)
 {
     *s = NULL;
     if (j == NULL) {
         return 0;
     }
-    if (!json_is_string(j)) {
+    if (!jv_is_string(j)) {
         return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
     }
-    *s = json_string_value(j);
+    *s = jv_string(j);
     return 1;
 }
 
@@ -795,11 +898,11 @@ static int parse_rfc3339(const char *s, int64_t *ns)
 
 /* ---- AnyValue -------------------------------------------------------------------------- */
 
-static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec);
+static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec);
 
 /* Fills an AnyValue record from an OTLP/JSON AnyValue object ({"stringValue": ...}, ...).
  * j NULL or {} is the empty value (null). */
-static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue)
+static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
 {
     static const struct {
         const char *camel, *snake;
@@ -814,25 +917,26 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
     if (av_field(n, anyvalue, "value", &u) != 0) {
         return -1;
     }
-    if (j != NULL && !json_is_object(j)) {
+    if (j != NULL && !jv_is_object(j)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected an AnyValue object, got %s",
                     json_type_name(j));
     }
-    const json_t *v = NULL;
+    const jv *v = NULL;
     const char *name = NULL;
     int branch = AV_NULL, found = 0;
     /* get2() of each kind, from one pass over the members (usually one) instead of up to 14
      * hash lookups: the camelCase member when present, else the snake_case one, JSON null
      * as absent. */
     enum { KINDS = sizeof(kinds) / sizeof(kinds[0]) };
-    const json_t *camel[KINDS] = {0}, *snake[KINDS] = {0};
-    const char *key;
-    json_t *member;
-    json_object_foreach((json_t *)j, key, member)
-    {
+    const jv *camel[KINDS] = {0}, *snake[KINDS] = {0};
+    int has_camel[KINDS] = {0}; /* a camelCase member that is JSON null hides the other */
+    for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
+        const char *key = jv_key(e);
+        jv *member = jv_value(e);
         for (size_t i = 0; i < KINDS; i++) {
             if (strcmp(key, kinds[i].camel) == 0) {
                 camel[i] = member;
+                has_camel[i] = 1;
                 break;
             }
             if (strcmp(key, kinds[i].snake) == 0) {
@@ -842,8 +946,8 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         }
     }
     for (size_t i = 0; j != NULL && i < KINDS; i++) {
-        const json_t *x = camel[i] != NULL ? camel[i] : snake[i];
-        if (x != NULL && !json_is_null(x)) {
+        const jv *x = has_camel[i] ? camel[i] : snake[i];
+        if (x != NULL && !jv_is_null(x)) {
             found++;
             v = x;
             name = kinds[i].camel;
@@ -859,17 +963,17 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         AV(n, avro_value_set_null(&b), "null");
         return 0;
     case AV_STRING: {
-        if (!json_is_string(v)) {
+        if (!jv_is_string(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(v));
         }
-        const char *s = json_string_value(v);
-        return av_string(n, &b, s, keep_utf8(n, s, json_string_length(v)));
+        const char *s = jv_string(v);
+        return av_string(n, &b, s, keep_utf8(n, s, jv_strlen(v)));
     }
     case AV_BOOL:
-        if (!json_is_boolean(v)) {
+        if (!jv_is_boolean(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected a boolean, got %s", json_type_name(v));
         }
-        AV(n, avro_value_set_boolean(&b, json_is_true(v)), "boolean");
+        AV(n, avro_value_set_boolean(&b, jv_is_true(v)), "boolean");
         return 0;
     case AV_LONG: {
         int64_t l = 0;
@@ -881,13 +985,13 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
     }
     case AV_DOUBLE: {
         double d;
-        if (json_is_number(v)) {
-            d = json_number_value(v);
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "NaN") == 0) {
+        if (jv_is_number(v)) {
+            d = jv_number(v);
+        } else if (jv_is_string(v) && strcmp(jv_string(v), "NaN") == 0) {
             d = __builtin_nan("");
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "Infinity") == 0) {
+        } else if (jv_is_string(v) && strcmp(jv_string(v), "Infinity") == 0) {
             d = __builtin_inf();
-        } else if (json_is_string(v) && strcmp(json_string_value(v), "-Infinity") == 0) {
+        } else if (jv_is_string(v) && strcmp(jv_string(v), "-Infinity") == 0) {
             d = -__builtin_inf();
         } else {
             return fail(n, name, NORM_WRONG_TYPE, "expected a number, got %s", json_type_name(v));
@@ -896,17 +1000,17 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         return 0;
     }
     case AV_BYTES: {
-        if (!json_is_string(v)) {
+        if (!jv_is_string(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected base64 bytes, got %s",
                         json_type_name(v));
         }
-        size_t len = json_string_length(v);
+        size_t len = jv_strlen(v);
         size_t cap = len / 4 * 3 + 3;
         uint8_t *raw = malloc(cap);
         if (raw == NULL) {
             return internal(n, "out of memory");
         }
-        long got = base64_decode(json_string_value(v), len, raw, cap);
+        long got = base64_decode(jv_string(v), len, raw, cap);
         if (got < 0) {
             free(raw);
             return fail(n, name, NORM_WRONG_TYPE, "not base64");
@@ -923,10 +1027,10 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
     }
     case AV_ARRAY:
     case AV_KVLIST: {
-        if (!json_is_object(v)) {
+        if (!jv_is_object(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(v));
         }
-        const json_t *values = get(v, "values");
+        const jv *values = get(v, "values");
         avro_value_t arr;
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
@@ -934,7 +1038,7 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
         if (values == NULL) {
             return 0;
         }
-        if (!json_is_array(values)) {
+        if (!jv_is_array(values)) {
             return fail(n, name, NORM_WRONG_TYPE, "values: expected an array, got %s",
                         json_type_name(values));
         }
@@ -942,12 +1046,16 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
             return fail(n, name, NORM_WRONG_TYPE, "arrays and kvlists nested deeper than %d",
                         MAX_ANY_DEPTH);
         }
-        for (size_t i = 0; i < json_array_size(values); i++) {
+        for (size_t i = 0; i < jv_array_size(values); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
             size_t saved = path_add(n, ".", name, ".values", i);
-            int rc = branch == AV_ARRAY ? otlp_anyvalue(n, json_array_get(values, i), &item)
-                                        : otlp_keyvalue(n, json_array_get(values, i), &item);
+            const jv *elem = jv_array_get(values, i);
+            if (elem == NULL && branch == AV_ARRAY) { /* JSON null, not the empty value */
+                return fail(n, NULL, NORM_WRONG_TYPE, "expected an AnyValue object, got null");
+            }
+            int rc =
+                branch == AV_ARRAY ? otlp_anyvalue(n, elem, &item) : otlp_keyvalue(n, elem, &item);
             if (rc != 0) {
                 return -1;
             }
@@ -961,22 +1069,22 @@ static int otlp_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
 }
 
 /* Fills a KeyValue record from {"key": "...", "value": AnyValue}. */
-static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec)
+static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
 {
-    if (!json_is_object(kv)) {
+    if (!jv_is_object(kv)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a key-value object, got %s",
-                    kv != NULL ? json_type_name(kv) : "nothing");
+                    json_type_name(kv));
     }
-    const json_t *key = get(kv, "key");
+    const jv *key = get(kv, "key");
     if (key == NULL) {
         return fail(n, "key", NORM_MISSING_FIELD, "required");
     }
-    if (!json_is_string(key)) {
+    if (!jv_is_string(key)) {
         return fail(n, "key", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(key));
     }
     avro_value_t k, v;
     if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
-        av_string(n, &k, json_string_value(key), json_string_length(key)) != 0) {
+        av_string(n, &k, jv_string(key), jv_strlen(key)) != 0) {
         return -1;
     }
     size_t saved = path_add(n, ".value", NULL, NULL, NO_INDEX);
@@ -989,16 +1097,15 @@ static int otlp_keyvalue(struct norm *n, const json_t *kv, avro_value_t *rec)
 
 /* Fills an array of KeyValue from an OTLP attribute list (NULL: empty). Keeps the first
  * max_attributes (the rest flagged as dropped). */
-static int otlp_attributes(struct norm *n, const json_t *attrs, const char *field,
-                           avro_value_t *arr)
+static int otlp_attributes(struct norm *n, const jv *attrs, const char *field, avro_value_t *arr)
 {
     if (attrs == NULL) {
         return 0;
     }
-    if (!json_is_array(attrs)) {
+    if (!jv_is_array(attrs)) {
         return fail(n, field, NORM_WRONG_TYPE, "expected an array, got %s", json_type_name(attrs));
     }
-    for (size_t i = 0; i < json_array_size(attrs); i++) {
+    for (size_t i = 0; i < jv_array_size(attrs); i++) {
         if (i >= n->opts->max_attributes) {
             n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
             break;
@@ -1006,7 +1113,7 @@ static int otlp_attributes(struct norm *n, const json_t *attrs, const char *fiel
         avro_value_t item;
         AV(n, avro_value_append(arr, &item, NULL), "append");
         size_t saved = path_add(n, n->path_len > 0 ? "." : "", field, NULL, i);
-        if (otlp_keyvalue(n, json_array_get(attrs, i), &item) != 0) {
+        if (otlp_keyvalue(n, jv_array_get(attrs, i), &item) != 0) {
             return -1;
         }
         path_pop(n, saved);
@@ -1015,12 +1122,12 @@ static int otlp_attributes(struct norm *n, const json_t *attrs, const char *fiel
 }
 
 /* The AnyValue of attribute key in an OTLP attribute list, or NULL. Borrowed. */
-static const json_t *otlp_attr_find(const json_t *attrs, const char *key)
+static const jv *otlp_attr_find(const jv *attrs, const char *key)
 {
-    for (size_t i = 0; json_is_array(attrs) && i < json_array_size(attrs); i++) {
-        const json_t *kv = json_array_get(attrs, i);
-        const json_t *k = json_is_object(kv) ? json_object_get(kv, "key") : NULL;
-        if (json_is_string(k) && strcmp(json_string_value(k), key) == 0) {
+    for (size_t i = 0; jv_is_array(attrs) && i < jv_array_size(attrs); i++) {
+        const jv *kv = jv_array_get(attrs, i);
+        const jv *k = jv_is_object(kv) ? jv_member(kv, "key") : NULL;
+        if (jv_is_string(k) && strcmp(jv_string(k), key) == 0) {
             return get(kv, "value");
         }
     }
@@ -1028,34 +1135,34 @@ static const json_t *otlp_attr_find(const json_t *attrs, const char *key)
 }
 
 /* The text of a string or int AnyValue (OTLP form), or NULL. Borrowed or in buf. */
-static const char *otlp_value_text(const json_t *av, char *buf, size_t size)
+static const char *otlp_value_text(const jv *av, char *buf, size_t size)
 {
-    if (!json_is_object(av)) {
+    if (!jv_is_object(av)) {
         return NULL;
     }
-    const json_t *s = get2(av, "stringValue", "string_value");
-    if (json_is_string(s)) {
-        return json_string_length(s) > 0 ? json_string_value(s) : NULL;
+    const jv *s = get2(av, "stringValue", "string_value");
+    if (jv_is_string(s)) {
+        return jv_strlen(s) > 0 ? jv_string(s) : NULL;
     }
-    const json_t *i = get2(av, "intValue", "int_value");
-    if (json_is_string(i)) {
-        return json_string_length(i) > 0 ? json_string_value(i) : NULL;
+    const jv *i = get2(av, "intValue", "int_value");
+    if (jv_is_string(i)) {
+        return jv_strlen(i) > 0 ? jv_string(i) : NULL;
     }
-    if (json_is_integer(i)) {
-        snprintf(buf, size, "%lld", (long long)json_integer_value(i));
+    if (jv_is_integer(i)) {
+        snprintf(buf, size, "%lld", (long long)jv_int(i));
         return buf;
     }
     return NULL;
 }
 
 /* The text of a plain JSON string or integer, or NULL. */
-static const char *json_value_text(const json_t *j, char *buf, size_t size)
+static const char *json_value_text(const jv *j, char *buf, size_t size)
 {
-    if (json_is_string(j)) {
-        return json_string_length(j) > 0 ? json_string_value(j) : NULL;
+    if (jv_is_string(j)) {
+        return jv_strlen(j) > 0 ? jv_string(j) : NULL;
     }
-    if (json_is_integer(j)) {
-        snprintf(buf, size, "%lld", (long long)json_integer_value(j));
+    if (jv_is_integer(j)) {
+        snprintf(buf, size, "%lld", (long long)jv_int(j));
         return buf;
     }
     return NULL;
@@ -1063,9 +1170,9 @@ static const char *json_value_text(const json_t *j, char *buf, size_t size)
 
 /* ---- plain JSON values (flat events) as AnyValue ----------------------------------------- */
 
-static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue);
+static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue);
 
-static int json_keyvalue(struct norm *n, const char *key, const json_t *j, avro_value_t *rec)
+static int json_keyvalue(struct norm *n, const char *key, const jv *j, avro_value_t *rec)
 {
     avro_value_t k, v;
     if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
@@ -1075,36 +1182,35 @@ static int json_keyvalue(struct norm *n, const char *key, const json_t *j, avro_
     return json_anyvalue(n, j, &v);
 }
 
-static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue)
+static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
 {
     avro_value_t u, b, arr;
     if (av_field(n, anyvalue, "value", &u) != 0) {
         return -1;
     }
-    switch (json_typeof(j)) {
-    case JSON_NULL:
+    switch (json_object_get_type(j)) {
+    case json_type_null:
         AV(n, avro_value_set_branch(&u, AV_NULL, &b), "branch");
         AV(n, avro_value_set_null(&b), "null");
         return 0;
-    case JSON_STRING: {
+    case json_type_string: {
         AV(n, avro_value_set_branch(&u, AV_STRING, &b), "branch");
-        const char *s = json_string_value(j);
-        return av_string(n, &b, s, keep_utf8(n, s, json_string_length(j)));
+        const char *s = jv_string(j);
+        return av_string(n, &b, s, keep_utf8(n, s, jv_strlen(j)));
     }
-    case JSON_TRUE:
-    case JSON_FALSE:
+    case json_type_boolean:
         AV(n, avro_value_set_branch(&u, AV_BOOL, &b), "branch");
-        AV(n, avro_value_set_boolean(&b, json_is_true(j)), "boolean");
+        AV(n, avro_value_set_boolean(&b, jv_is_true(j)), "boolean");
         return 0;
-    case JSON_INTEGER:
+    case json_type_int:
         AV(n, avro_value_set_branch(&u, AV_LONG, &b), "branch");
-        AV(n, avro_value_set_long(&b, (int64_t)json_integer_value(j)), "long");
+        AV(n, avro_value_set_long(&b, (int64_t)jv_int(j)), "long");
         return 0;
-    case JSON_REAL:
+    case json_type_double:
         AV(n, avro_value_set_branch(&u, AV_DOUBLE, &b), "branch");
-        AV(n, avro_value_set_double(&b, json_real_value(j)), "double");
+        AV(n, avro_value_set_double(&b, jv_real(j)), "double");
         return 0;
-    case JSON_ARRAY:
+    case json_type_array:
         AV(n, avro_value_set_branch(&u, AV_ARRAY, &b), "branch");
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
@@ -1113,16 +1219,16 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
             return fail(n, "attributes", NORM_WRONG_TYPE,
                         "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
-        for (size_t i = 0; i < json_array_size(j); i++) {
+        for (size_t i = 0; i < jv_array_size(j); i++) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
-            if (json_anyvalue(n, json_array_get(j, i), &item) != 0) {
+            if (json_anyvalue(n, jv_array_get(j, i), &item) != 0) {
                 return -1;
             }
         }
         n->depth--;
         return 0;
-    case JSON_OBJECT: {
+    case json_type_object: {
         AV(n, avro_value_set_branch(&u, AV_KVLIST, &b), "branch");
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
@@ -1131,13 +1237,10 @@ static int json_anyvalue(struct norm *n, const json_t *j, avro_value_t *anyvalue
             return fail(n, "attributes", NORM_WRONG_TYPE,
                         "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
-        const char *key;
-        json_t *v;
-        json_object_foreach((json_t *)j, key, v)
-        {
+        for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
-            if (json_keyvalue(n, key, v, &item) != 0) {
+            if (json_keyvalue(n, jv_key(e), jv_value(e), &item) != 0) {
                 return -1;
             }
         }
@@ -1202,21 +1305,21 @@ static int fill_common(struct norm *n, int kind, int32_t index)
 /* The first member of attrs (OTLP KeyValues) named names[i], for every i < count at once
  * (out[i]: its value as get() reads it, or NULL): otlp_attr_find() of each name in one pass
  * over the list. count <= CORR_MAX. */
-static void otlp_attr_find_many(const json_t *attrs, const char *const *names, size_t count,
-                                const json_t **out)
+static void otlp_attr_find_many(const jv *attrs, const char *const *names, size_t count,
+                                const jv **out)
 {
     int seen[CORR_MAX] = {0};
     size_t left = count;
     for (size_t i = 0; i < count; i++) {
         out[i] = NULL;
     }
-    for (size_t i = 0; left > 0 && json_is_array(attrs) && i < json_array_size(attrs); i++) {
-        const json_t *kv = json_array_get(attrs, i);
-        const json_t *k = json_is_object(kv) ? json_object_get(kv, "key") : NULL;
-        if (!json_is_string(k)) {
+    for (size_t i = 0; left > 0 && jv_is_array(attrs) && i < jv_array_size(attrs); i++) {
+        const jv *kv = jv_array_get(attrs, i);
+        const jv *k = jv_is_object(kv) ? jv_member(kv, "key") : NULL;
+        if (!jv_is_string(k)) {
             continue;
         }
-        const char *key = json_string_value(k);
+        const char *key = jv_string(k);
         for (size_t j = 0; j < count; j++) {
             if (!seen[j] && strcmp(key, names[j]) == 0) {
                 seen[j] = 1;
@@ -1231,8 +1334,8 @@ static void otlp_attr_find_many(const json_t *attrs, const char *const *names, s
  * attributes, then the resource's (OTLP form); NULL when none. The resource's texts are
  * looked up once per resource (n->corr_*: reset for every record, whose tree may reuse the
  * addresses of the last one). */
-static const char *otlp_correlation(struct norm *n, const json_t *attrs,
-                                    const json_t *resource_attrs, char *buf, size_t size)
+static const char *otlp_correlation(struct norm *n, const jv *attrs, const jv *resource_attrs,
+                                    char *buf, size_t size)
 {
     size_t count = n->opts->correlation_count;
     if (count > CORR_MAX) { /* more names than the one-pass lookup takes: one at a time */
@@ -1249,7 +1352,7 @@ static const char *otlp_correlation(struct norm *n, const json_t *attrs,
         return NULL;
     }
     if (!n->corr_valid || n->corr_resource != resource_attrs) {
-        const json_t *found[CORR_MAX];
+        const jv *found[CORR_MAX];
         otlp_attr_find_many(resource_attrs, n->opts->correlation_attributes, count, found);
         for (size_t i = 0; i < count; i++) {
             n->corr_text[i] = otlp_value_text(found[i], n->corr_buf[i], sizeof(n->corr_buf[i]));
@@ -1257,7 +1360,7 @@ static const char *otlp_correlation(struct norm *n, const json_t *attrs,
         n->corr_resource = resource_attrs;
         n->corr_valid = 1;
     }
-    const json_t *found[CORR_MAX];
+    const jv *found[CORR_MAX];
     otlp_attr_find_many(attrs, n->opts->correlation_attributes, count, found);
     for (size_t i = 0; i < count; i++) {
         const char *s = otlp_value_text(found[i], buf, size);
@@ -1327,15 +1430,45 @@ static int make_event_id(struct norm *n, int kind, const void *material, size_t 
 #define CANON_MAX_DEPTH 200 /* bc_avro_to_json's */
 
 struct canon {
-    XXH3_state_t *state;
+    XXH3_state_t *state; /* the bytes are hashed; NULL: they are collected in text */
+    char *text;          /* malloc'ed, NUL-terminated; NULL before any byte */
+    size_t text_len, text_cap;
+    int oom; /* text could not grow */
     size_t len;
     char buf[4096];
 };
 
+static void canon_sink(struct canon *c, const void *data, size_t len)
+{
+    if (c->state != NULL) {
+        XXH3_128bits_update(c->state, data, len);
+        return;
+    }
+    if (c->oom) {
+        return;
+    }
+    if (c->text_cap - c->text_len < len + 1) {
+        size_t cap = c->text_cap > 0 ? c->text_cap : 256;
+        while (cap - c->text_len < len + 1) {
+            cap *= 2;
+        }
+        char *grown = realloc(c->text, cap);
+        if (grown == NULL) {
+            c->oom = 1;
+            return;
+        }
+        c->text = grown;
+        c->text_cap = cap;
+    }
+    memcpy(c->text + c->text_len, data, len);
+    c->text_len += len;
+    c->text[c->text_len] = '\0';
+}
+
 static void canon_flush(struct canon *c)
 {
     if (c->len > 0) {
-        XXH3_128bits_update(c->state, c->buf, c->len);
+        canon_sink(c, c->buf, c->len);
         c->len = 0;
     }
 }
@@ -1345,7 +1478,7 @@ static void canon_put(struct canon *c, const void *data, size_t len)
     if (len > sizeof(c->buf) - c->len) {
         canon_flush(c);
         if (len >= sizeof(c->buf)) {
-            XXH3_128bits_update(c->state, data, len);
+            canon_sink(c, data, len);
             return;
         }
     }
@@ -1512,6 +1645,96 @@ static int canon_key_cmp(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     int r = memcmp(a, b, la < lb ? la : lb);
     return r != 0 ? r : (la > lb) - (la < lb);
+}
+
+/* A parsed JSON value as jansson's json_dumps(JSON_COMPACT | JSON_ENCODE_ANY, plus
+ * JSON_SORT_KEYS when sort) wrote it, before json-c: an item dead letter's raw bytes and a
+ * flat event's id from a structured value stay what they were. */
+static int canon_json(struct canon *c, const jv *j, int sort)
+{
+    switch (json_object_get_type(j)) {
+    case json_type_null:
+        CANON_LIT(c, "null");
+        return 0;
+    case json_type_boolean:
+        if (json_object_get_boolean(j)) {
+            CANON_LIT(c, "true");
+        } else {
+            CANON_LIT(c, "false");
+        }
+        return 0;
+    case json_type_int: {
+        char text[24];
+        int w = snprintf(text, sizeof(text), "%lld", (long long)jv_int(j));
+        canon_put(c, text, (size_t)w);
+        return 0;
+    }
+    case json_type_double:
+        return canon_real(c, jv_real(j));
+    case json_type_string:
+        return canon_string(c, jv_string(j), jv_strlen(j));
+    case json_type_array:
+        CANON_LIT(c, "[");
+        for (size_t i = 0; i < jv_array_size(j); i++) {
+            if (i > 0) {
+                CANON_LIT(c, ",");
+            }
+            if (canon_json(c, jv_array_get(j, i), sort) != 0) {
+                return -1;
+            }
+        }
+        CANON_LIT(c, "]");
+        return 0;
+    case json_type_object: {
+        size_t count = (size_t)json_object_object_length(j), at = 0;
+        const struct lh_entry **members = malloc((count > 0 ? count : 1) * sizeof(*members));
+        if (members == NULL) {
+            return -1;
+        }
+        for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
+            size_t k = at++;
+            while (sort && k > 0 && canon_key_cmp(jv_key(members[k - 1]), jv_key(e)) > 0) {
+                members[k] = members[k - 1];
+                k--;
+            }
+            members[k] = e;
+        }
+        int rc = 0;
+        CANON_LIT(c, "{");
+        for (size_t i = 0; i < at && rc == 0; i++) {
+            if (i > 0) {
+                CANON_LIT(c, ",");
+            }
+            const char *key = jv_key(members[i]);
+            rc = canon_string(c, key, strlen(key));
+            CANON_LIT(c, ":");
+            rc = rc != 0 ? rc : canon_json(c, jv_value(members[i]), sort);
+        }
+        CANON_LIT(c, "}");
+        free(members);
+        return rc;
+    }
+    }
+    return -1;
+}
+
+/* canon_json() as new text (free it), or NULL. */
+static char *json_text(const jv *j, int sort)
+{
+    struct canon *c = malloc(sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    memset(c, 0, offsetof(struct canon, buf));
+    int rc = canon_json(c, j, sort);
+    canon_flush(c);
+    char *text = c->text;
+    if (rc != 0 || c->oom || text == NULL) {
+        free(text);
+        text = NULL;
+    }
+    free(c);
+    return text;
 }
 
 static int canon_value(struct canon *c, avro_value_t *v, int depth)
@@ -1711,22 +1934,15 @@ static int content_id_stream(struct norm *n, int kind, const char *const *fields
  * dumped to text (the definition; content_id_stream() writes the same bytes faster). */
 static int content_id_tree(struct norm *n, int kind, const char *const *fields, char *hex)
 {
-    json_t *all = bc_avro_to_json(n->event_schema, &n->event, 0);
-    if (all == NULL) {
+    int bad = 0;
+    char *text = norm_avro_content_text(n->event_schema, &n->event, fields, &bad);
+    if (bad) {
         snprintf(n->errstr, n->errstr_size,
                  "canonical content: the value does not fit "
                  "TrackingEvent");
         n->internal = 1;
         return -1;
     }
-    json_t *pick = json_object();
-    for (size_t i = 0; fields[i] != NULL; i++) {
-        json_t *v = json_object_get(all, fields[i]);
-        json_object_set(pick, fields[i], v != NULL ? v : json_null());
-    }
-    char *text = json_dumps(pick, JSON_SORT_KEYS | JSON_COMPACT);
-    json_decref(pick);
-    json_decref(all);
     if (text == NULL) {
         return internal(n, "out of memory");
     }
@@ -1858,8 +2074,9 @@ static int emit_event(struct norm *n, int32_t index, const char *event_id, const
     return 0;
 }
 
-/* Hands the current error to the callback as a dead letter. */
-static void emit_dead(struct norm *n, int32_t index, const json_t *item)
+/* Hands the current error to the callback as a dead letter (of the item at index >= 0, item
+ * NULL when it is JSON null; or of the whole record, index -1). */
+static void emit_dead(struct norm *n, int32_t index, const jv *item)
 {
     n->stats.dead_letters[n->reason]++;
     struct norm_outcome out = {
@@ -1867,6 +2084,7 @@ static void emit_dead(struct norm *n, int32_t index, const json_t *item)
         .reason = n->reason,
         .message = n->message,
         .item = item,
+        .null_item = index >= 0 && item == NULL,
     };
     int rc = n->fn(n->opaque, &out);
     if (rc != 0) {
@@ -1883,14 +2101,14 @@ struct otlp_signal {
     const char *resources, *resources_snake;
     const char *scopes, *scopes_snake;
     const char *items, *items_snake;
-    int (*item)(struct norm *n, const struct otlp_ctx *c, const json_t *item, int32_t index);
+    int (*item)(struct norm *n, const struct otlp_ctx *c, const jv *item, int32_t index);
 };
 
 /* One resource (or scope) level of an OTLP payload, as its items see it. */
 struct otlp_ctx {
-    const json_t *resource_attrs;  /* may be NULL */
+    const jv *resource_attrs;      /* may be NULL */
     const char *service;           /* borrowed; NULL: missing */
-    const json_t *scope;           /* may be NULL */
+    const jv *scope;               /* may be NULL */
     const struct otlp_signal *sig; /* for paths in messages */
     size_t r, s;                   /* resource and scope indexes */
 };
@@ -1981,25 +2199,25 @@ static int otlp_service(struct norm *n, const struct otlp_ctx *c)
 }
 
 /* A span's events: [{timeUnixNano, name, attributes}] -> span_events. */
-static int otlp_span_events(struct norm *n, const json_t *events)
+static int otlp_span_events(struct norm *n, const jv *events)
 {
     avro_value_t arr, ev, v;
     if (events == NULL) {
         return 0;
     }
-    if (!json_is_array(events)) {
+    if (!jv_is_array(events)) {
         return fail(n, "events", NORM_WRONG_TYPE, "expected an array, got %s",
                     json_type_name(events));
     }
     if (av_field(n, &n->event, "span_events", &arr) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < json_array_size(events); i++) {
-        const json_t *j = json_array_get(events, i);
+    for (size_t i = 0; i < jv_array_size(events); i++) {
+        const jv *j = jv_array_get(events, i);
         size_t saved = path_add(n, ".events", NULL, NULL, i);
         int64_t ns = 0;
         const char *name = NULL;
-        if (!json_is_object(j)) {
+        if (!jv_is_object(j)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
         }
         if (parse_time(n, get2(j, "timeUnixNano", "time_unix_nano"), "timeUnixNano", &ns) < 0 ||
@@ -2022,24 +2240,24 @@ static int otlp_span_events(struct norm *n, const json_t *events)
 }
 
 /* A span's links: [{traceId, spanId, attributes}] -> links (ids as lowercase hex). */
-static int otlp_links(struct norm *n, const json_t *links)
+static int otlp_links(struct norm *n, const jv *links)
 {
     avro_value_t arr, link, v;
     char trace_id[33], span_id[17];
     if (links == NULL) {
         return 0;
     }
-    if (!json_is_array(links)) {
+    if (!jv_is_array(links)) {
         return fail(n, "links", NORM_WRONG_TYPE, "expected an array, got %s",
                     json_type_name(links));
     }
     if (av_field(n, &n->event, "links", &arr) != 0) {
         return -1;
     }
-    for (size_t i = 0; i < json_array_size(links); i++) {
-        const json_t *j = json_array_get(links, i);
+    for (size_t i = 0; i < jv_array_size(links); i++) {
+        const jv *j = jv_array_get(links, i);
         size_t saved = path_add(n, ".links", NULL, NULL, i);
-        if (!json_is_object(j)) {
+        if (!jv_is_object(j)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(j));
         }
         int rc =
@@ -2063,11 +2281,11 @@ static int otlp_links(struct norm *n, const json_t *links)
     return 0;
 }
 
-static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *span, int32_t index)
+static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, int32_t index)
 {
     avro_value_t *e = &n->event, v;
     char trace_id[33], span_id[17], parent[17], buf[32];
-    if (!json_is_object(span)) {
+    if (!jv_is_object(span)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a span object, got %s",
                     json_type_name(span));
     }
@@ -2090,16 +2308,15 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
         set_opt_str(n, e, "parent_span_id", rc > 0 ? parent : NULL) != 0) {
         return -1;
     }
-    const json_t *name = get(span, "name");
+    const jv *name = get(span, "name");
     if (name == NULL) {
         return fail(n, "name", NORM_MISSING_FIELD, "required");
     }
-    if (!json_is_string(name)) {
+    if (!jv_is_string(name)) {
         return fail(n, "name", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(name));
     }
     if (av_field(n, e, "name", &v) != 0 ||
-        av_string(n, &v, json_string_value(name),
-                  keep_utf8(n, json_string_value(name), json_string_length(name))) != 0) {
+        av_string(n, &v, jv_string(name), keep_utf8(n, jv_string(name), jv_strlen(name))) != 0) {
         return -1;
     }
     int kind, code;
@@ -2126,9 +2343,9 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
     if (rc == 0 || end == 0) {
         return fail(n, "endTimeUnixNano", NORM_MISSING_FIELD, "required");
     }
-    const json_t *status = get(span, "status");
+    const jv *status = get(span, "status");
     if (status != NULL) {
-        if (!json_is_object(status)) {
+        if (!jv_is_object(status)) {
             return fail(n, "status", NORM_WRONG_TYPE, "expected an object, got %s",
                         json_type_name(status));
         }
@@ -2146,7 +2363,7 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
         }
         path_pop(n, saved);
     }
-    const json_t *attrs = get(span, "attributes");
+    const jv *attrs = get(span, "attributes");
     if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
         otlp_span_events(n, get(span, "events")) != 0 || otlp_links(n, get(span, "links")) != 0 ||
         otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
@@ -2168,11 +2385,11 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const json_t *spa
     return emit_event(n, index, event_id, trace_id);
 }
 
-static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log, int32_t index)
+static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int32_t index)
 {
     avro_value_t *e = &n->event, v;
     char trace_id[33], span_id[17], buf[32];
-    if (!json_is_object(log)) {
+    if (!jv_is_object(log)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a log record object, got %s",
                     json_type_name(log));
     }
@@ -2224,7 +2441,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
     if (severity_text != NULL && set_opt_str(n, e, "severity_text", severity_text) != 0) {
         return -1;
     }
-    const json_t *attrs = get(log, "attributes");
+    const jv *attrs = get(log, "attributes");
     if (event_name == NULL) {
         event_name = otlp_value_text(otlp_attr_find(attrs, "event.name"), buf, sizeof(buf));
     }
@@ -2235,7 +2452,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const json_t *log,
         av_string(n, &v, event_name, keep_utf8(n, event_name, strlen(event_name))) != 0) {
         return -1;
     }
-    const json_t *body = get(log, "body");
+    const jv *body = get(log, "body");
     if (body != NULL) {
         size_t saved = path_add(n, ".body", NULL, NULL, NO_INDEX);
         if (set_some(n, e, "body", &v) != 0 || otlp_anyvalue(n, body, &v) != 0) {
@@ -2270,25 +2487,25 @@ static const struct otlp_signal signal_logs = {
 };
 
 /* Resolves one resource element's context (service, attributes); checks its shape. */
-static int otlp_resource_ctx(struct norm *n, const json_t *res, const struct otlp_signal *sig,
-                             size_t r, struct otlp_ctx *c)
+static int otlp_resource_ctx(struct norm *n, const jv *res, const struct otlp_signal *sig, size_t r,
+                             struct otlp_ctx *c)
 {
     memset(c, 0, sizeof(*c));
     c->sig = sig;
     c->r = r;
-    const json_t *resource = get(res, "resource");
+    const jv *resource = get(res, "resource");
     if (resource == NULL) {
         return 0;
     }
-    if (!json_is_object(resource)) {
+    if (!jv_is_object(resource)) {
         return fail(n, "resource", NORM_WRONG_TYPE, "expected an object, got %s",
                     json_type_name(resource));
     }
     c->resource_attrs = get(resource, "attributes");
-    const json_t *sv = otlp_attr_find(c->resource_attrs, "service.name");
-    const json_t *s = json_is_object(sv) ? get2(sv, "stringValue", "string_value") : NULL;
-    if (json_is_string(s) && json_string_length(s) > 0) {
-        c->service = json_string_value(s);
+    const jv *sv = otlp_attr_find(c->resource_attrs, "service.name");
+    const jv *s = jv_is_object(sv) ? get2(sv, "stringValue", "string_value") : NULL;
+    if (jv_is_string(s) && jv_strlen(s) > 0) {
+        c->service = jv_string(s);
     }
     return 0;
 }
@@ -2296,48 +2513,48 @@ static int otlp_resource_ctx(struct norm *n, const json_t *res, const struct otl
 /* Pass 1 (check == 1): the envelope's shape, resources and scopes; counts items in *count.
  * Pass 2 (check == 0): every item, each an outcome. An envelope error (pass 1) returns -1
  * with the reason set. */
-static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signal *sig, int check,
+static int otlp_walk(struct norm *n, const jv *root, const struct otlp_signal *sig, int check,
                      int32_t *index)
 {
-    const json_t *resources = get2(root, sig->resources, sig->resources_snake);
+    const jv *resources = get2(root, sig->resources, sig->resources_snake);
     if (resources == NULL) {
         return 0;
     }
-    if (!json_is_array(resources)) {
+    if (!jv_is_array(resources)) {
         return fail(n, sig->resources, NORM_WRONG_TYPE, "expected an array, got %s",
                     json_type_name(resources));
     }
-    for (size_t r = 0; r < json_array_size(resources) && n->stop == 0; r++) {
-        const json_t *res = json_array_get(resources, r);
+    for (size_t r = 0; r < jv_array_size(resources) && n->stop == 0; r++) {
+        const jv *res = jv_array_get(resources, r);
         size_t saved_r = path_add(n, sig->resources, NULL, NULL, r);
         struct otlp_ctx c;
-        if (!json_is_object(res)) {
+        if (!jv_is_object(res)) {
             return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
                         json_type_name(res));
         }
         if (otlp_resource_ctx(n, res, sig, r, &c) != 0) {
             return -1;
         }
-        const json_t *scopes = get2(res, sig->scopes, sig->scopes_snake);
-        if (scopes != NULL && !json_is_array(scopes)) {
+        const jv *scopes = get2(res, sig->scopes, sig->scopes_snake);
+        if (scopes != NULL && !jv_is_array(scopes)) {
             return fail(n, sig->scopes, NORM_WRONG_TYPE, "expected an array, got %s",
                         json_type_name(scopes));
         }
-        for (size_t s = 0; s < json_array_size(scopes) && n->stop == 0; s++) {
-            const json_t *sc = json_array_get(scopes, s);
+        for (size_t s = 0; s < jv_array_size(scopes) && n->stop == 0; s++) {
+            const jv *sc = jv_array_get(scopes, s);
             size_t saved_s = path_add(n, ".", sig->scopes, NULL, s);
-            if (!json_is_object(sc)) {
+            if (!jv_is_object(sc)) {
                 return fail(n, NULL, NORM_WRONG_TYPE, "expected an object, got %s",
                             json_type_name(sc));
             }
             c.scope = get(sc, "scope");
             c.s = s;
-            if (c.scope != NULL && !json_is_object(c.scope)) {
+            if (c.scope != NULL && !jv_is_object(c.scope)) {
                 return fail(n, "scope", NORM_WRONG_TYPE, "expected an object, got %s",
                             json_type_name(c.scope));
             }
-            const json_t *items = get2(sc, sig->items, sig->items_snake);
-            if (items != NULL && !json_is_array(items)) {
+            const jv *items = get2(sc, sig->items, sig->items_snake);
+            if (items != NULL && !jv_is_array(items)) {
                 return fail(n, sig->items, NORM_WRONG_TYPE, "expected an array, got %s",
                             json_type_name(items));
             }
@@ -2346,16 +2563,16 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
                 if (fill_common(n, KIND_SPAN, 0) != 0 || otlp_resource_and_scope(n, &c) != 0) {
                     return -1;
                 }
-                *index += (int32_t)json_array_size(items);
+                *index += (int32_t)jv_array_size(items);
                 path_pop(n, saved_s);
                 continue;
             }
-            for (size_t i = 0; i < json_array_size(items) && n->stop == 0; i++) {
+            for (size_t i = 0; i < jv_array_size(items) && n->stop == 0; i++) {
                 size_t saved_i = path_add(n, ".", sig->items, NULL, i);
                 n->flags = 0;
                 int32_t at = (*index)++;
                 n->stats.items++;
-                const json_t *item = json_array_get(items, i);
+                const jv *item = jv_array_get(items, i);
                 if (sig->item(n, &c, item, at) != 0) {
                     if (n->internal) {
                         return -1;
@@ -2374,41 +2591,41 @@ static int otlp_walk(struct norm *n, const json_t *root, const struct otlp_signa
 /* ---- flat events -------------------------------------------------------------------------- */
 
 /* The value at a dotted path of a JSON object, or NULL. */
-static const json_t *json_path(const json_t *root, const char *path)
+static const jv *json_path(const jv *root, const char *path)
 {
     char part[128];
-    const json_t *j = root;
+    const jv *j = root;
     while (j != NULL && *path != '\0') {
         const char *dot = strchr(path, '.');
         size_t len = dot != NULL ? (size_t)(dot - path) : strlen(path);
-        if (len >= sizeof(part) || !json_is_object(j)) {
+        if (len >= sizeof(part) || !jv_is_object(j)) {
             return NULL;
         }
         memcpy(part, path, len);
         part[len] = '\0';
-        j = json_object_get(j, part);
+        j = jv_member(j, part);
         path = dot != NULL ? dot + 1 : path + len;
     }
     return j;
 }
 
-static int required_string(struct norm *n, const json_t *root, const char *field, const char **s)
+static int required_string(struct norm *n, const jv *root, const char *field, const char **s)
 {
-    const json_t *j = get(root, field);
+    const jv *j = get(root, field);
     if (j == NULL) {
         return fail(n, field, NORM_MISSING_FIELD, "required");
     }
-    if (!json_is_string(j)) {
+    if (!jv_is_string(j)) {
         return fail(n, field, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(j));
     }
-    if (json_string_length(j) == 0) {
+    if (jv_strlen(j) == 0) {
         return fail(n, field, NORM_MISSING_FIELD, "must not be empty");
     }
-    *s = json_string_value(j);
+    *s = jv_string(j);
     return 0;
 }
 
-static int flat_event(struct norm *n, const json_t *root)
+static int flat_event(struct norm *n, const jv *root)
 {
     avro_value_t *e = &n->event, v;
     const char *name, *service, *correlation = NULL;
@@ -2417,14 +2634,14 @@ static int flat_event(struct norm *n, const json_t *root)
         required_string(n, root, "service", &service) != 0) {
         return -1;
     }
-    const json_t *time = get(root, "time");
+    const jv *time = get(root, "time");
     int64_t ns = 0;
     if (time == NULL) {
         return fail(n, "time", NORM_MISSING_FIELD, "required");
     }
-    if (json_is_string(time)) {
-        const char *s = json_string_value(time);
-        if (digits_to_int64(s, json_string_length(time), &ns) != 0 && parse_rfc3339(s, &ns) != 0) {
+    if (jv_is_string(time)) {
+        const char *s = jv_string(time);
+        if (digits_to_int64(s, jv_strlen(time), &ns) != 0 && parse_rfc3339(s, &ns) != 0) {
             return fail(n, "time", NORM_INVALID_TIMESTAMP,
                         "expected RFC 3339 (1970..2262) or decimal nanoseconds");
         }
@@ -2440,8 +2657,8 @@ static int flat_event(struct norm *n, const json_t *root)
         parse_opt_string(n, get(root, "correlation_id"), "correlation_id", &correlation) < 0) {
         return -1;
     }
-    const json_t *attrs = get(root, "attributes");
-    if (attrs != NULL && !json_is_object(attrs)) {
+    const jv *attrs = get(root, "attributes");
+    if (attrs != NULL && !jv_is_object(attrs)) {
         return fail(n, "attributes", NORM_WRONG_TYPE, "expected an object, got %s",
                     json_type_name(attrs));
     }
@@ -2455,24 +2672,21 @@ static int flat_event(struct norm *n, const json_t *root)
         av_field(n, e, "attributes", &v) != 0) {
         return -1;
     }
-    const char *key;
-    json_t *val;
     size_t count = 0;
-    json_object_foreach((json_t *)attrs, key, val)
-    {
+    for (const struct lh_entry *e = jv_members(attrs); e != NULL; e = lh_entry_next(e)) {
         if (count++ >= n->opts->max_attributes) {
             n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
             break;
         }
         avro_value_t item;
         AV(n, avro_value_append(&v, &item, NULL), "append");
-        if (json_keyvalue(n, key, val, &item) != 0) {
+        if (json_keyvalue(n, jv_key(e), jv_value(e), &item) != 0) {
             return -1;
         }
     }
     for (size_t i = 0; correlation == NULL && i < n->opts->correlation_count; i++) {
-        correlation = json_value_text(json_object_get(attrs, n->opts->correlation_attributes[i]),
-                                      buf, sizeof(buf));
+        correlation =
+            json_value_text(jv_member(attrs, n->opts->correlation_attributes[i]), buf, sizeof(buf));
     }
     if (correlation != NULL && correlation[0] == '\0') {
         correlation = NULL;
@@ -2484,10 +2698,10 @@ static int flat_event(struct norm *n, const json_t *root)
     const char *id = NULL;
     char *dumped = NULL;
     if (n->opts->event_id_field != NULL && n->opts->event_id_field[0] != '\0') {
-        const json_t *idv = json_path(root, n->opts->event_id_field);
+        const jv *idv = json_path(root, n->opts->event_id_field);
         id = json_value_text(idv, idbuf, sizeof(idbuf));
-        if (id == NULL && idv != NULL && !json_is_null(idv) && !json_is_string(idv)) {
-            id = dumped = json_dumps(idv, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+        if (id == NULL && idv != NULL && !jv_is_null(idv) && !jv_is_string(idv)) {
+            id = dumped = json_text(idv, 1);
         }
     }
     int rc = id != NULL ? make_event_id(n, KIND_EVENT, id, strlen(id), event_id)
@@ -2503,27 +2717,324 @@ static int flat_event(struct norm *n, const json_t *root)
 
 /* ---- the record --------------------------------------------------------------------------- */
 
-static const char *json_error_name(enum json_error_code code)
+/* Nesting json-c parses, at most: jansson's 2048 arrays and objects (json-c counts the
+ * levels of the values inside them). */
+#define JSON_MAX_DEPTH 2049
+
+/* What jansson rejected and json-c lets through, found by lex_check() (json-c checks the
+ * grammar and the escapes' syntax). */
+enum lex_fault {
+    LEX_OK,
+    LEX_UTF8,      /* not UTF-8: json-c's own check lets overlong forms, surrogates and
+                    * code points above U+10FFFF through */
+    LEX_CONTROL,   /* a control character: json-c keeps raw ones in strings */
+    LEX_NUL,       /* \u0000: json-c keeps it in values and cuts keys there */
+    LEX_SURROGATE, /* an unpaired surrogate escape: json-c makes it U+FFFD */
+    LEX_ESCAPE,    /* \u without 4 hex digits (json-c rejects it too; found here so that it
+                    * comes before a later fault as in jansson) */
+    LEX_NUMBER,    /* 01, -01, 1., -.5, 1.e5: json-c reads them */
+    LEX_RANGE,     /* an integer beyond int64 (json-c: uint64) or a real beyond double */
+    LEX_TOKEN,     /* NaN, Infinity (json-c reads them, strict or not), a single quote (json-c
+                    * reads 'key' in strict mode) */
+};
+
+static const char *const lex_fault_names[] = {
+    "",
+    "invalid UTF-8",
+    "control character",
+    "NUL character (\\u0000)",
+    "unpaired UTF-16 surrogate escape",
+    "invalid \\u escape",
+    "invalid number",
+    "number out of range",
+    "invalid token",
+};
+
+struct lex {
+    enum lex_fault fault;
+    size_t at;      /* byte offset of the fault */
+    size_t members; /* ':' outside strings: every object member parsed, duplicates too */
+};
+
+static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
-    switch (code) {
-    case json_error_premature_end_of_input:
-        return "premature end of input";
-    case json_error_end_of_input_expected:
-        return "end of input expected";
-    case json_error_invalid_syntax:
-        return "invalid syntax";
-    case json_error_null_character:
-        return "NUL character";
-    case json_error_null_byte_in_key:
-        return "NUL byte in a key";
-    case json_error_duplicate_key:
-        return "duplicate key";
-    case json_error_numeric_overflow:
-        return "number out of range";
-    case json_error_stack_overflow:
-        return "nested too deep";
+    unsigned v = 0;
+    if (end - p < 4) {
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0) {
+            return -1;
+        }
+        v = v << 4 | (unsigned)h;
+    }
+    *out = v;
+    return 0;
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Checks a number token at *pp (a '-' or a digit) the way jansson did, and moves past it
+ * (or, for LEX_NUMBER, to the byte that does not fit). */
+static enum lex_fault lex_number(const unsigned char **pp, const unsigned char *end)
+{
+    const unsigned char *start = *pp, *p = start;
+    int real = 0;
+    p += *p == '-';
+    const unsigned char *digits = p;
+    if (p < end && *p == '0') {
+        p++;
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && is_digit(*p)) {
+            p++;
+        }
+    } else {
+        *pp = p; /* where it went wrong: jansson read that byte */
+        return LEX_NUMBER;
+    }
+    size_t int_digits = (size_t)(p - digits);
+    if (p < end && *p == '.') {
+        real = 1;
+        if (++p == end || !is_digit(*p)) {
+            *pp = p; /* where it went wrong: jansson read that byte */
+            return LEX_NUMBER;
+        }
+        while (p < end && is_digit(*p)) {
+            p++;
+        }
+    }
+    int exponent = p < end && (*p == 'e' || *p == 'E');
+    if (exponent) {
+        real = 1;
+        p++;
+        p += p < end && (*p == '+' || *p == '-');
+        if (p == end || !is_digit(*p)) {
+            *pp = p; /* where it went wrong: jansson read that byte */
+            return LEX_NUMBER;
+        }
+        while (p < end && is_digit(*p)) {
+            p++;
+        }
+    }
+    if (p < end &&
+        (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-')) {
+        *pp = p; /* where it went wrong: jansson read that byte */
+        return LEX_NUMBER;
+    }
+    *pp = p;
+    if (!real) {
+        static const char max[] = "9223372036854775807", min[] = "9223372036854775808";
+        return int_digits > 19 ||
+                       (int_digits == 19 && memcmp(digits, *start == '-' ? min : max, 19) > 0)
+                   ? LEX_RANGE
+                   : LEX_OK;
+    }
+    if (exponent || (size_t)(p - start) > 300) { /* might not fit a double */
+        char *copy = strndup((const char *)start, (size_t)(p - start));
+        if (copy == NULL) {
+            return LEX_OK; /* unchecked; json-c runs out of memory next */
+        }
+        int inf = isinf(strtod(copy, NULL));
+        free(copy);
+        return inf ? LEX_RANGE : LEX_OK;
+    }
+    return LEX_OK;
+}
+
+/* Whether the byte at p starts a sequence that is not UTF-8. */
+static int not_utf8_at(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= 0x80 && canon_utf8_len(p, (size_t)(end - p)) == 0;
+}
+
+/* A string from the byte after its opening quote to the byte after its closing one (or the
+ * end). Returns that, or NULL with the fault and where. As jansson, which checked a whole
+ * string before it decoded its escapes: a control character or a byte that is not UTF-8
+ * comes before a bad \u escape earlier in the same string. */
+static const unsigned char *lex_string(const unsigned char *p, const unsigned char *end,
+                                       enum lex_fault *fault, const unsigned char **at)
+{
+    enum lex_fault escape = LEX_OK;
+    const unsigned char *escape_at = NULL;
+    while (p < end) {
+        /* To the next quote, backslash, control or non-ASCII byte, 8 bytes at a time: the
+         * lowest flagged byte of each test is exact (borrows only run upwards). */
+        while (end - p >= 8) {
+            uint64_t w, q, b, hit;
+            const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+            memcpy(&w, p, 8);
+            q = w ^ (ones * '"');
+            b = w ^ (ones * '\\');
+            hit = (w | ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+            if (hit != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                p += __builtin_ctzll(hit) >> 3; /* the first byte is the lowest */
+#endif
+                break;
+            }
+            p += 8;
+        }
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+            p++; /* the last few bytes, or one the word test flagged past its first hit */
+        }
+        if (p == end) {
+            break;
+        }
+        unsigned char ch = *p;
+        if (ch == '"') {
+            p++;
+            break;
+        }
+        if (ch < 0x20 || ch >= 0x80) {
+            size_t k = ch < 0x20 ? 0 : canon_utf8_len(p, (size_t)(end - p));
+            if (k == 0) {
+                *fault = ch < 0x20 ? LEX_CONTROL : LEX_UTF8;
+                *at = p;
+                return NULL;
+            }
+            p += k;
+            continue;
+        }
+        if (ch != '\\') {
+            p++;
+            continue;
+        }
+        unsigned u, lo;
+        enum lex_fault f = LEX_OK;
+        if (end - p < 2 || p[1] != 'u') {
+            p += end - p < 2 || p[1] >= 0x80 ? 1 : 2; /* json-c checks the escape */
+            continue;
+        }
+        if (hex4(p + 2, end, &u) != 0) { /* jansson stopped at the first byte not hex */
+            const unsigned char *q = p + 2;
+            while (q < end && q < p + 6 && hexval(*q) >= 0) {
+                q++;
+            }
+            *fault = not_utf8_at(q, end) ? LEX_UTF8 : LEX_ESCAPE;
+            *at = *fault == LEX_UTF8 ? q : p;
+            return NULL;
+        }
+        if (u == 0) {
+            f = LEX_NUL;
+        } else if (u >= 0xdc00 && u <= 0xdfff) {
+            f = LEX_SURROGATE;
+        } else if (u >= 0xd800 && u <= 0xdbff) {
+            if (end - p >= 12 && p[6] == '\\' && p[7] == 'u' && hex4(p + 8, end, &lo) == 0 &&
+                lo >= 0xdc00 && lo <= 0xdfff) {
+                p += 6; /* the pair */
+            } else {
+                f = LEX_SURROGATE;
+            }
+        }
+        if (f != LEX_OK && escape == LEX_OK) {
+            escape = f;
+            escape_at = p;
+        }
+        p += 6;
+    }
+    if (escape != LEX_OK) {
+        *fault = escape;
+        *at = escape_at;
+        return NULL;
+    }
+    return p;
+}
+
+/* One pass over the record for what jansson rejected and json-c does not (enum
+ * lex_fault), and the count of object members (the duplicate key check). It follows
+ * strings, escapes and number tokens only, not the grammar: json-c parses. */
+static void lex_check(const char *data, size_t len, struct lex *lx)
+{
+    const unsigned char *s = (const unsigned char *)data, *p = s, *end = s + len;
+    size_t members = 0;
+    enum lex_fault fault = LEX_OK;
+    while (p < end && fault == LEX_OK) {
+        const unsigned char *at = p;
+        unsigned char ch = *p;
+        if (ch == '"') {
+            p = lex_string(p + 1, end, &fault, &at);
+        } else if (ch == ':') {
+            members++;
+            p++;
+        } else if (ch == ',' || ch == '{' || ch == '}' || ch == '[' || ch == ']' || ch == ' ') {
+            p++;
+        } else if (ch == '-' || is_digit(ch)) {
+            fault = lex_number(&p, end);
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+            /* true, false, null (json-c checks them); nothing else is JSON */
+            if (ch != 't' && ch != 'f' && ch != 'n') {
+                fault = LEX_TOKEN;
+            }
+            while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+                p++;
+            }
+        } else if (ch >= 0x80) {
+            size_t k = canon_utf8_len(p, (size_t)(end - p));
+            fault = k == 0 ? LEX_UTF8 : LEX_OK; /* else json-c rejects the character */
+            p += k;
+        } else if (ch == '\'') {
+            fault = LEX_TOKEN;
+        } else if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') {
+            fault = LEX_CONTROL;
+        } else {
+            p++;
+        }
+        if ((fault == LEX_NUMBER || fault == LEX_RANGE || fault == LEX_TOKEN) && ch != '\'' &&
+            not_utf8_at(p, end)) {
+            /* jansson read the byte after a bad word or number (p: where the scan
+             * stopped) before it judged the token */
+            fault = LEX_UTF8;
+            at = p;
+        }
+        if (fault != LEX_OK) {
+            lx->at = (size_t)(at - s);
+        }
+    }
+    lx->fault = fault;
+    lx->members = members;
+}
+
+/* Members of every object in a parsed tree (json-c merged duplicate keys). */
+static size_t jv_members_total(const jv *j)
+{
+    size_t total = 0;
+    switch (json_object_get_type(j)) {
+    case json_type_array: {
+        const struct array_list *a = json_object_get_array(j);
+        for (size_t i = 0; i < a->length; i++) {
+            total += jv_members_total(a->array[i]);
+        }
+        return total;
+    }
+    case json_type_object: {
+        struct lh_table *t = json_object_get_object(j);
+        total = (size_t)lh_table_length(t);
+        for (const struct lh_entry *e = lh_table_head(t); e != NULL; e = lh_entry_next(e)) {
+            total += jv_members_total(jv_value(e));
+        }
+        return total;
+    }
     default:
-        return "invalid JSON";
+        return 0;
+    }
+}
+
+/* Line and column (1-based, in characters) of byte at of data. */
+static void line_column(const char *data, size_t at, int *line, int *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < at; i++) {
+        if (data[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else if (((unsigned char)data[i] & 0xc0) != 0x80) {
+            (*column)++;
+        }
     }
 }
 
@@ -2540,22 +3051,22 @@ static int whole(struct norm *n, enum norm_reason reason, const char *fmt, ...)
     return 0;
 }
 
-static int process_json(struct norm *n, const json_t *root)
+static int process_json(struct norm *n, const jv *root)
 {
     int is_otlp = 0;
-    if (json_is_object(root)) {
+    if (jv_is_object(root)) {
         is_otlp = get2(root, "resourceSpans", "resource_spans") != NULL ||
                   get2(root, "resourceLogs", "resource_logs") != NULL;
     }
     enum norm_format format = n->opts->format;
-    if (!json_is_object(root)) {
+    if (!jv_is_object(root)) {
         return whole(n, NORM_UNKNOWN_FORMAT, "expected a JSON object, got %s",
                      json_type_name(root));
     }
     if (format == NORM_FORMAT_AUTO) {
         if (is_otlp) {
             format = NORM_FORMAT_OTLP;
-        } else if (json_object_get(root, "event") != NULL) {
+        } else if (jv_has(root, "event")) {
             format = NORM_FORMAT_EVENT;
         } else {
             return whole(n, NORM_UNKNOWN_FORMAT,
@@ -2597,6 +3108,117 @@ static int process_json(struct norm *n, const json_t *root)
     return 0;
 }
 
+/* Whether the word or number at byte from of data ends right before byte to: jansson read
+ * a token to its end and the byte after it before it judged the token (json-c stops at its
+ * first byte), so a byte there that is not UTF-8 came first. */
+static int token_ends_at(const char *data, size_t len, size_t from, size_t to)
+{
+    const unsigned char *p = (const unsigned char *)data + from,
+                        *end = (const unsigned char *)data + len;
+    if (from >= to || (from > 0 && data[from - 1] == '\\')) {
+        return 0;
+    }
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+        while (p < end && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+            p++;
+        }
+    } else if (*p == '-' || is_digit(*p)) {
+        (void)lex_number(&p, end);
+    } else {
+        return 0;
+    }
+    return p == (const unsigned char *)data + to;
+}
+
+/* json-c's parse of the first len bytes of data, as a whole input: a top-level number (or
+ * null) is only complete at the end of the input. Returns the tree with *err success (NULL
+ * for the document null), or NULL with the error (continue: the input ended too soon) and
+ * *at, the byte offset where the parse stopped. */
+static jv *tokenize(struct json_tokener *tok, const char *data, size_t len,
+                    enum json_tokener_error *err, size_t *at)
+{
+    json_tokener_reset(tok);
+    jv *root = json_tokener_parse_ex(tok, data, (int)len);
+    *err = json_tokener_get_error(tok);
+    *at = json_tokener_get_parse_end(tok);
+    if (root == NULL && *err == json_tokener_continue) {
+        root = json_tokener_parse_ex(tok, "", 1); /* the end of the input */
+        if (root != NULL || json_tokener_get_error(tok) == json_tokener_success) {
+            *err = json_tokener_success; /* a tree, or the document null */
+        }
+    }
+    return root;
+}
+
+/* Whether the first len bytes of data are the JSON document null (json-c's tree for it is
+ * NULL, as after a failed allocation). */
+static int is_null_document(const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) {
+        i++;
+    }
+    return len - i >= 4 && memcmp(data + i, "null", 4) == 0;
+}
+
+/* Parses the record into *root (free with json_object_put; NULL for the document null), or
+ * emits its dead letter (not_utf8, invalid_json) and returns -1 (-1 with n->internal when
+ * out of memory). Accepts
+ * and rejects what jansson (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY) did, with the same
+ * reasons; messages give the line and column. */
+static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
+{
+    struct lex lx = {0};
+    int line, column;
+    lex_check(data, len, &lx);
+    /* A fault counts when the parse does not fail before it (as jansson read the record in
+     * one pass): json-c parses up to the fault. */
+    size_t upto = lx.fault != LEX_OK ? lx.at : len, at;
+    enum json_tokener_error err;
+    jv *j = tokenize(n->tok, data, upto, &err, &at);
+    int parsed = err == json_tokener_success; /* a tree, or the document null (NULL) */
+    if (parsed && j == NULL && !is_null_document(data, upto)) {
+        snprintf(n->errstr, n->errstr_size, "out of memory parsing JSON"); /* json-c's */
+        n->internal = 1;
+        return -1;
+    }
+    if (!parsed && err != json_tokener_continue && lx.fault == LEX_UTF8 &&
+        token_ends_at(data, len, at, lx.at)) {
+        err = json_tokener_continue; /* jansson read the whole token, and that byte */
+    }
+    if (!parsed && err != json_tokener_continue) {
+        line_column(data, at, &line, &column);
+        whole(n, NORM_INVALID_JSON, "%s at line %d, column %d",
+              err == json_tokener_error_depth ? "nested too deep" : json_tokener_error_desc(err),
+              line, column);
+        return -1;
+    }
+    if (!parsed && lx.fault == LEX_OK) {
+        line_column(data, len, &line, &column);
+        whole(n, NORM_INVALID_JSON, "premature end of input at line %d, column %d", line, column);
+        return -1;
+    }
+    if (lx.fault == LEX_UTF8) {
+        json_object_put(j);
+        whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %zu", lx.at);
+        return -1;
+    }
+    if (lx.fault != LEX_OK) {
+        json_object_put(j);
+        line_column(data, lx.at, &line, &column);
+        whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", lex_fault_names[lx.fault], line,
+              column);
+        return -1;
+    }
+    if (jv_members_total(j) != lx.members) {
+        json_object_put(j);
+        whole(n, NORM_INVALID_JSON, "duplicate object key");
+        return -1;
+    }
+    *root = j;
+    return 0;
+}
+
 int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn, void *opaque,
                  char *errstr, size_t errstr_size)
 {
@@ -2630,30 +3252,16 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
               n->opts->max_payload_bytes);
         return n->stop;
     }
-    json_error_t jerr;
-    /* The tree lives in json_arena's region (reused by the next record): no malloc or free
-     * per node, and no json_decref walk when the whole tree fits there. */
-    json_arena_begin();
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    int in_region = json_arena_end();
-    if (root == NULL) {
-        enum json_error_code code = json_error_code(&jerr);
-        if (code == json_error_out_of_memory) {
-            snprintf(errstr, errstr_size, "out of memory parsing JSON");
-            return -1;
-        }
-        if (code == json_error_invalid_utf8) {
-            whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %d", jerr.position);
-        } else {
-            whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", json_error_name(code),
-                  jerr.line, jerr.column);
-        }
+    if (len > INT_MAX) { /* json-c's limit; far above any sane max_payload_bytes */
+        whole(n, NORM_OVERSIZED, "%zu bytes, more than json-c parses", len);
         return n->stop;
     }
-    int rc = process_json(n, root);
-    if (!in_region) {
-        json_decref(root);
+    jv *root = NULL;
+    if (parse_record(n, data, len, &root) != 0) {
+        return n->internal ? -1 : n->stop;
     }
+    int rc = process_json(n, root);
+    json_object_put(root);
     if (rc != 0 || n->internal) {
         return -1;
     }
@@ -2671,16 +3279,23 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         return NULL;
     }
     n->opts = opts;
-    (void)json_arena_install(); /* without it, jansson keeps malloc: slower, same output */
-    n->event_schema = bc_avro_registry_lookup(reg, "TrackingEvent");
-    n->dl_schema = bc_avro_registry_lookup(reg, "DeadLetter");
+    n->event_schema = norm_avro_lookup(reg, "TrackingEvent");
+    n->dl_schema = norm_avro_lookup(reg, "DeadLetter");
     if (n->event_schema == NULL || n->dl_schema == NULL) {
         snprintf(errstr, errstr_size, "the schema registry lacks TrackingEvent or DeadLetter");
         free(n);
         return NULL;
     }
-    if (bc_avro_value_new(n->event_schema, &n->event) != 0) {
+    n->tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+    if (n->tok == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        free(n);
+        return NULL;
+    }
+    json_tokener_set_flags(n->tok, JSON_TOKENER_STRICT);
+    if (norm_avro_value_new(n->event_schema, &n->event) != 0) {
         snprintf(errstr, errstr_size, "cannot create a TrackingEvent value: %s", avro_strerror());
+        json_tokener_free(n->tok);
         free(n);
         return NULL;
     }
@@ -2690,6 +3305,7 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
     if (ra < 0 || sc < 0) {
         snprintf(errstr, errstr_size, "TrackingEvent lacks resource_attributes or scope");
         avro_value_decref(&n->event);
+        json_tokener_free(n->tok);
         free(n);
         return NULL;
     }
@@ -2700,16 +3316,18 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         if (index < 0) {
             snprintf(errstr, errstr_size, "TrackingEvent lacks %s", nullable_fields[i]);
             avro_value_decref(&n->event);
+            json_tokener_free(n->tok);
             free(n);
             return NULL;
         }
         n->null_index[i] = (size_t)index;
     }
-    n->canon = malloc(sizeof(*n->canon));
+    n->canon = calloc(1, sizeof(*n->canon));
     if (n->canon == NULL || (n->canon->state = XXH3_createState()) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         free(n->canon);
         avro_value_decref(&n->event);
+        json_tokener_free(n->tok);
         free(n);
         return NULL;
     }
@@ -2722,6 +3340,7 @@ void norm_destroy(struct norm *n)
         return;
     }
     avro_value_decref(&n->event);
+    json_tokener_free(n->tok);
     free(n->scratch);
     free(n->material);
     if (n->canon != NULL) {
@@ -2750,10 +3369,10 @@ const struct norm_stats *norm_stats(const struct norm *n)
  * so that many bad items of one big record do not each copy the whole record. */
 static int set_raw(avro_value_t *v, const struct norm_input *in, const struct norm_outcome *o)
 {
-    if (o->item == NULL) {
+    if (o->item == NULL && !o->null_item) {
         return avro_value_set_bytes(v, (void *)(in->data != NULL ? in->data : ""), in->len);
     }
-    char *text = json_dumps(o->item, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_text(o->item, 0); /* "null" for a JSON null item */
     if (text == NULL) {
         return -1;
     }

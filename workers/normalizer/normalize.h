@@ -27,7 +27,11 @@
 
 #include <avro.h>
 
-#include "bc_avro.h"
+/* Not bc_avro.h: it brings jansson, whose names clash with json-c's (normalize.c parses with
+ * json-c). */
+struct bc_avro_registry;
+struct bc_avro_schema;
+struct json_object; /* json-c's parse tree node */
 
 /* Dead-letter reason codes (SHARED-CONTRACTS.md), in this fixed order. */
 enum norm_reason {
@@ -123,7 +127,10 @@ struct norm_outcome {
     /* ... or a dead letter (event == NULL). */
     enum norm_reason reason;
     const char *message; /* "path: what is wrong"; never payload data */
-    const json_t *item;  /* the bad span or log record (index >= 0), else NULL */
+    /* The bad span or log record (index >= 0), from json-c's parse tree, else NULL; also
+     * NULL when the item is JSON null, and then null_item is 1. */
+    const struct json_object *item;
+    int null_item;
 };
 
 /* Returns 0 to go on, nonzero to stop (norm_process returns that value). */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bc_avro.h"
 #include "bc_config.h"
 #include "bc_log.h"
 #include "bc_stage.h"
