@@ -351,7 +351,7 @@ static void test_store_write_back_restores_the_same_table(void **state)
     struct mirror mi;
     /* Small enough that puts evict; with a ttl for expiry. */
     struct bc_store *store = wb_new(&mi, 40 * (BC_STORE_ENTRY_OVERHEAD + 8), 1000);
-    char key[16], value[16];
+    char key[32], value[32];
     for (int round = 0; round < 5; round++) {
         for (int i = 0; i < 60; i++) {
             int k = (i * 7 + round * 13) % 50;
