@@ -1068,6 +1068,23 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
     return 0;
 }
 
+/* The "key" and "value" members of a KeyValue object (each NULL when absent or JSON null,
+ * as get() reads them), from one pass over its members (usually just these two) instead of
+ * two hash lookups. kv must be an object. */
+static void kv_parts(const jv *kv, const jv **key, const jv **value)
+{
+    *key = NULL;
+    *value = NULL;
+    for (const struct lh_entry *e = jv_members(kv); e != NULL; e = lh_entry_next(e)) {
+        const char *name = jv_key(e);
+        if (name[0] == 'k' && strcmp(name, "key") == 0) {
+            *key = jv_value(e);
+        } else if (name[0] == 'v' && strcmp(name, "value") == 0) {
+            *value = jv_value(e);
+        }
+    }
+}
+
 /* Fills a KeyValue record from {"key": "...", "value": AnyValue}. */
 static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
 {
@@ -1075,7 +1092,8 @@ static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a key-value object, got %s",
                     json_type_name(kv));
     }
-    const jv *key = get(kv, "key");
+    const jv *key, *value;
+    kv_parts(kv, &key, &value);
     if (key == NULL) {
         return fail(n, "key", NORM_MISSING_FIELD, "required");
     }
@@ -1088,7 +1106,7 @@ static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
         return -1;
     }
     size_t saved = path_add(n, ".value", NULL, NULL, NO_INDEX);
-    if (otlp_anyvalue(n, get(kv, "value"), &v) != 0) {
+    if (otlp_anyvalue(n, value, &v) != 0) {
         return -1;
     }
     path_pop(n, saved);
@@ -1126,9 +1144,12 @@ static const jv *otlp_attr_find(const jv *attrs, const char *key)
 {
     for (size_t i = 0; jv_is_array(attrs) && i < jv_array_size(attrs); i++) {
         const jv *kv = jv_array_get(attrs, i);
-        const jv *k = jv_is_object(kv) ? jv_member(kv, "key") : NULL;
+        const jv *k = NULL, *v = NULL;
+        if (jv_is_object(kv)) {
+            kv_parts(kv, &k, &v);
+        }
         if (jv_is_string(k) && strcmp(jv_string(k), key) == 0) {
-            return get(kv, "value");
+            return v;
         }
     }
     return NULL;
@@ -1315,7 +1336,10 @@ static void otlp_attr_find_many(const jv *attrs, const char *const *names, size_
     }
     for (size_t i = 0; left > 0 && jv_is_array(attrs) && i < jv_array_size(attrs); i++) {
         const jv *kv = jv_array_get(attrs, i);
-        const jv *k = jv_is_object(kv) ? jv_member(kv, "key") : NULL;
+        const jv *k = NULL, *v = NULL;
+        if (jv_is_object(kv)) {
+            kv_parts(kv, &k, &v);
+        }
         if (!jv_is_string(k)) {
             continue;
         }
@@ -1323,7 +1347,7 @@ static void otlp_attr_find_many(const jv *attrs, const char *const *names, size_
         for (size_t j = 0; j < count; j++) {
             if (!seen[j] && strcmp(key, names[j]) == 0) {
                 seen[j] = 1;
-                out[j] = get(kv, "value");
+                out[j] = v;
                 left--;
             }
         }
