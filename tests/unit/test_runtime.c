@@ -380,10 +380,12 @@ static void test_runtime_failed_overlapped_commit_drops_waiting_writes(void **st
     assert_true(st.overlapped >= st.waiting_dropped);
     assert_int_equal(st.committed, RECORDS);
     assert_true(seen.went_back[0] || seen.went_back[1]);
-    /* Produced: the aborted transaction's records (the mock shows aborted records), then
-     * each record once; never the dropped waiting writes. */
+    /* Produced: what of the aborted transaction had been sent (the mock shows aborted
+     * records; librdkafka purges the unsent ones on abort), then each record once; never the
+     * dropped waiting writes, which would make the sum exceed the records processed. */
     int produced = consume_all(fx, "t16.out", NULL);
-    assert_int_equal((uint64_t)produced + st.waiting_dropped, st.processed);
+    assert_true((uint64_t)produced + st.waiting_dropped <= st.processed);
+    assert_true(produced >= RECORDS);
 }
 
 static void test_runtime_fenced_on_end_txn_exits(void **state)
