@@ -129,6 +129,8 @@ class Proc:
     def start(self):
         env = dict(os.environ, BREADCRUMB_METRICS_PORT=str(self.port))
         env.setdefault("BREADCRUMB_PII_KEY", "bench-only-hmac-key-0123456789abcdef")
+        # The log is appended to across phases: this run's lines start here.
+        self.log_start = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log_f = open(self.log_path, "a")
         self.proc = subprocess.Popen(self.cmd, stdout=log_f, stderr=log_f, env=env)
         log_f.close()
@@ -699,10 +701,12 @@ def mem_topology(work, worker, options, inputs, outputs, client):
 
 
 def stats_line(proc, spans, timeout=30):
-    """The tail-sampler's latest stats log line with at least `spans` spans, as a dict."""
+    """The process's latest tail-sampler stats log line with at least `spans` spans, as a
+    dict."""
     def find():
-        with open(proc.log_path, errors="replace") as f:
-            lines = [ln for ln in f if "tail-sampler st" in ln]
+        with open(proc.log_path, "rb") as f:
+            f.seek(proc.log_start)  # this process's lines only, not an earlier phase's
+            lines = [ln.decode(errors="replace") for ln in f if b"tail-sampler st" in ln]
         for ln in reversed(lines):
             kv = dict(re.findall(r'(\w+)=(\d+)', ln))
             if int(kv.get("spans", 0)) >= spans:
