@@ -70,6 +70,7 @@
 #include "bc_stage.h"
 
 #include "buffer.h"
+#include "patch.h"
 #include "policy.h"
 
 extern const struct bc_worker_type bc_tail_sampler_type;
@@ -115,6 +116,7 @@ struct sampler {
     avro_value_t pv;
     int has_pv;
     struct bc_avro_buf out;
+    struct ts_patcher *patcher; /* kept spans without a decode (patch.h), or NULL */
     struct ts_attr *attrs;
     size_t attrs_cap;
     int64_t idle_ms;
@@ -522,10 +524,23 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 /* ---- emitting ------------------------------------------------------------------------- */
 
 /* Re-encodes a span with its decision: the sampling field when sampled, the flags
- * idle_decided / decided_early when the decision was one of those. Into s->out. */
+ * idle_decided / decided_early when the decision was one of those. Into s->out: spliced into
+ * the bytes when they are in the encoder's form (patch.h), else decoded and encoded. */
 static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
                     int sampled)
 {
+    const char *flags[2];
+    size_t n_flags = 0;
+    if (d->flags & DECISION_IDLE) {
+        flags[n_flags++] = "idle_decided";
+    }
+    if (d->flags & DECISION_EARLY) {
+        flags[n_flags++] = "decided_early";
+    }
+    if (ts_patch(s->patcher, value, len, d->policy, d->probability, sampled, flags, n_flags,
+                 &s->out) == 0) {
+        return BC_OK;
+    }
     char errstr[256] = "";
     if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) != 0 ||
         (sampled && bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0) ||
@@ -818,6 +833,7 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     s->has_ev = 1;
+    s->patcher = ts_patcher_new(s->schema); /* NULL: every kept span is re-encoded */
     s->read_attrs = ts_policies_read_attributes(s->policies);
     for (int f = 0; f < (s->read_attrs ? P_COUNT : P_ATTRIBUTES); f++) {
         s->pmask |= (uint64_t)1 << pindex[f];
@@ -1068,6 +1084,7 @@ static void sampler_fini(struct bc_ctx *ctx)
         avro_value_decref(&s->pv);
     }
     bc_avro_buf_free(&s->out);
+    ts_patcher_free(s->patcher);
     bc_avro_registry_destroy(s->owned_reg);
     free(s->attrs);
     free(s);
