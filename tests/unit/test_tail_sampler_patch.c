@@ -1,11 +1,13 @@
-/* The tail-sampler's splice of the sampling fields (workers/tail_sampler/patch.h): the same
- * bytes as a decode, set and encode, and a decline for records not in the encoder's form. */
+/* The tail-sampler's splice of the sampling fields and its intake walk
+ * (workers/tail_sampler/patch.h): the same bytes as a decode, set and encode, the same fields
+ * as a decode, and a decline for records not in the encoder's form or not valid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,11 +159,43 @@ static void test_patch_declines_other_encodings(void **state)
     ts_patcher_free(pt);
 }
 
+/* The intake's walk accepts what the decoder accepts and reads the same fields. */
+static void test_scan_reads_fields_and_declines_bad_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct ts_patcher *pt = ts_patcher_new(fx->schema);
+    assert_non_null(pt);
+    struct bc_avro_buf in = {0};
+    const uint8_t *at[BC_EV_SOURCE + 1];
+    for (int i = 0; i < 20; i++) {
+        event(fx, i, &in);
+        assert_int_equal(ts_scan(pt, in.data, in.len, at, BC_EV_SOURCE + 1), 0);
+        const uint8_t *p = at[BC_EV_START_TIME_NS];
+        assert_true(ts_read_long(&p) == 1795000000000000000LL + i);
+        p = at[BC_EV_END_TIME_NS];
+        assert_true(ts_read_long(&p) == (int64_t)i * -977);
+        p = at[BC_EV_KIND];
+        assert_int_equal(ts_read_long(&p), BC_EVENT_SPAN);
+    }
+    /* "checkout" with a byte that is not UTF-8: the decoder refuses it, so does the walk. */
+    event(fx, 0, &in);
+    uint8_t *c = memmem(in.data, in.len, "checkout", 8);
+    assert_non_null(c);
+    c[3] = 0xff;
+    char err[256];
+    assert_int_not_equal(
+        bc_avro_decode(fx->reg, fx->schema, in.data, in.len, &fx->ev, err, sizeof(err)), 0);
+    assert_int_equal(ts_scan(pt, in.data, in.len, at, BC_EV_SOURCE + 1), -1);
+    bc_avro_buf_free(&in);
+    ts_patcher_free(pt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_patch_writes_what_the_round_trip_writes),
         cmocka_unit_test(test_patch_declines_other_encodings),
+        cmocka_unit_test(test_scan_reads_fields_and_declines_bad_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bc_avro_internal.h" /* bc_avro_utf8_valid: accept exactly the decoder's strings */
 #include "bc_event.h"
 
 #define MAX_DEPTH 64
@@ -22,7 +23,8 @@ struct ts_patcher {
     struct shape **all; /* every shape, for freeing */
     avro_schema_t *of;  /* of[i]: the avro-c schema of all[i] (recursive types) */
     size_t n, cap;
-    int bad; /* a shape not handled (maps), or OOM */
+    int bad;    /* a shape not handled (maps), or OOM */
+    int fields; /* the fields the stage reads have the shapes ts_scan's callers expect */
 };
 
 static avro_schema_t deref(avro_schema_t s)
@@ -128,6 +130,31 @@ static int sampling_shape(const struct ts_patcher *p)
            r->kids[0]->type == AVRO_STRING && r->kids[1]->type == AVRO_DOUBLE;
 }
 
+static int is(const struct shape *sh, avro_type_t type)
+{
+    return sh != NULL && sh->type == type;
+}
+
+/* ["null", string] */
+static int opt_string(const struct shape *sh)
+{
+    return is(sh, AVRO_UNION) && sh->n == 2 && is(sh->kids[0], AVRO_NULL) &&
+           is(sh->kids[1], AVRO_STRING);
+}
+
+static int fields_shape(const struct ts_patcher *p)
+{
+    struct shape *const *f = p->root->kids;
+    size_t n = p->root->n;
+    return n > BC_EV_SOURCE && n > BC_EV_STATUS && is(f[BC_EV_EVENT_ID], AVRO_STRING) &&
+           is(f[BC_EV_KIND], AVRO_ENUM) && opt_string(f[BC_EV_TRACE_ID]) &&
+           opt_string(f[BC_EV_PARENT_SPAN_ID]) && is(f[BC_EV_START_TIME_NS], AVRO_INT64) &&
+           is(f[BC_EV_END_TIME_NS], AVRO_INT64) && is(f[BC_EV_STATUS], AVRO_RECORD) &&
+           f[BC_EV_STATUS]->n >= 1 && is(f[BC_EV_STATUS]->kids[0], AVRO_ENUM) &&
+           is(f[BC_EV_SOURCE], AVRO_RECORD) && f[BC_EV_SOURCE]->n >= 2 &&
+           is(f[BC_EV_SOURCE]->kids[0], AVRO_STRING) && is(f[BC_EV_SOURCE]->kids[1], AVRO_INT32);
+}
+
 struct ts_patcher *ts_patcher_new(const struct bc_avro_schema *schema)
 {
     struct ts_patcher *p = calloc(1, sizeof(*p));
@@ -143,6 +170,7 @@ struct ts_patcher *ts_patcher_new(const struct bc_avro_schema *schema)
         ts_patcher_free(p);
         return NULL;
     }
+    p->fields = fields_shape(p);
     return p;
 }
 
@@ -165,7 +193,7 @@ static const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *o
 }
 
 static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8_t *end,
-                           int depth)
+                           int depth, int check)
 {
     int64_t l = 0;
     if (depth > MAX_DEPTH) {
@@ -177,6 +205,8 @@ static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8
     case AVRO_BOOLEAN:
         return p < end && *p <= 1 ? p + 1 : NULL;
     case AVRO_INT32:
+        p = scan_long(p, end, &l);
+        return p != NULL && l >= INT32_MIN && l <= INT32_MAX ? p : NULL;
     case AVRO_INT64:
         return scan_long(p, end, &l);
     case AVRO_ENUM:
@@ -191,7 +221,13 @@ static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8
     case AVRO_STRING:
     case AVRO_BYTES:
         p = scan_long(p, end, &l);
-        return p != NULL && l >= 0 && (uint64_t)l <= (uint64_t)(end - p) ? p + l : NULL;
+        if (p == NULL || l < 0 || (uint64_t)l > (uint64_t)(end - p)) {
+            return NULL;
+        }
+        if (check && sh->type == AVRO_STRING && !bc_avro_utf8_valid((const char *)p, (size_t)l)) {
+            return NULL;
+        }
+        return p + l;
     case AVRO_ARRAY:
         p = scan_long(p, end, &l);
         if (p == NULL || l < 0) {
@@ -201,18 +237,18 @@ static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8
             return p;
         }
         for (int64_t i = 0; i < l && p != NULL; i++) {
-            p = scan(sh->kids[0], p, end, depth + 1);
+            p = scan(sh->kids[0], p, end, depth + 1, check);
         }
         /* One block, then the end: several blocks are re-encoded as one. */
         return p != NULL && p < end && *p == 0 ? p + 1 : NULL;
     case AVRO_RECORD:
         for (size_t i = 0; i < sh->n && p != NULL; i++) {
-            p = scan(sh->kids[i], p, end, depth + 1);
+            p = scan(sh->kids[i], p, end, depth + 1, check);
         }
         return p;
     case AVRO_UNION:
         p = scan_long(p, end, &l);
-        return p != NULL && l >= 0 && (uint64_t)l < sh->n ? scan(sh->kids[l], p, end, depth + 1)
+        return p != NULL && l >= 0 && (uint64_t)l < sh->n ? scan(sh->kids[l], p, end, depth + 1, check)
                                                            : NULL;
     default:
         return NULL;
@@ -266,7 +302,7 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
     int64_t n_had = 0;
     for (size_t i = 0; i < p->root->n && q != NULL; i++) {
         const uint8_t *at = q;
-        q = scan(p->root->kids[i], q, end, 1);
+        q = scan(p->root->kids[i], q, end, 1, 0);
         if (q == NULL) {
             break;
         }
@@ -337,4 +373,40 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
     w = put_bytes(w, samp_end, (size_t)(end - samp_end));
     out->len = (size_t)(w - out->data);
     return 0;
+}
+
+int ts_scan(const struct ts_patcher *p, const void *value, size_t len, const uint8_t **at,
+            size_t n)
+{
+    const uint8_t *data = value;
+    if (p == NULL || !p->fields || len < BC_AVRO_HEADER_SIZE || data[0] != 0 ||
+        n > p->root->n) {
+        return -1;
+    }
+    uint32_t id = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 | (uint32_t)data[3] << 8 |
+                  data[4];
+    if ((int32_t)id != p->id) {
+        return -1;
+    }
+    const uint8_t *q = data + BC_AVRO_HEADER_SIZE, *end = data + len;
+    for (size_t i = 0; i < p->root->n && q != NULL; i++) {
+        if (i < n) {
+            at[i] = q;
+        }
+        q = scan(p->root->kids[i], q, end, 1, 1);
+    }
+    return q == end ? 0 : -1;
+}
+
+int64_t ts_read_long(const uint8_t **p)
+{
+    uint64_t z = 0;
+    int shift = 0;
+    const uint8_t *q = *p;
+    for (; *q & 0x80; q++, shift += 7) {
+        z |= (uint64_t)(*q & 0x7f) << shift;
+    }
+    z |= (uint64_t)*q++ << shift;
+    *p = q;
+    return (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
 }

@@ -14,6 +14,7 @@
 #define TS_PATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bc_avro.h"
 
@@ -32,5 +33,15 @@ void ts_patcher_free(struct ts_patcher *p);
 int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *policy,
              double probability, int set_sampling, const char *const *flags, size_t n_flags,
              struct bc_avro_buf *out);
+
+/* The intake's walk: when value is written with the schema's id in the encoder's form and
+ * every check of the decoder passes (a stricter walk: whatever it accepts, bc_avro_decode
+ * accepts), sets at[i] to where top-level field i starts, for i < n, and returns 0. Else -1
+ * (the caller decodes). Only for a schema whose event_id, kind, trace_id, parent_span_id,
+ * start_time_ns, end_time_ns, status and source have TrackingEvent v1's types. */
+int ts_scan(const struct ts_patcher *p, const void *value, size_t len, const uint8_t **at,
+            size_t n);
+/* Reads a varint of a record ts_scan accepted, advancing *p. */
+int64_t ts_read_long(const uint8_t **p);
 
 #endif
