@@ -70,6 +70,7 @@
 #include "bc_stage.h"
 
 #include "buffer.h"
+#include "patch.h"
 #include "policy.h"
 
 extern const struct bc_worker_type bc_tail_sampler_type;
@@ -115,6 +116,7 @@ struct sampler {
     avro_value_t pv;
     int has_pv;
     struct bc_avro_buf out;
+    struct ts_patcher *patcher; /* kept spans without a decode (patch.h), or NULL */
     struct ts_attr *attrs;
     size_t attrs_cap;
     int64_t idle_ms;
@@ -432,8 +434,85 @@ struct view {
     int64_t event_ms;
     int64_t root_end_ms; /* -1: not a root span */
     int source;          /* source slot (TrackingEvent.source topic and partition), -1: none */
+    const char *event_id; /* not NUL-terminated; NULL when not read */
+    size_t event_id_len;
     struct ts_span span;
 };
+
+/* A ["null", string] field of a record ts_scan accepted: the string, or NULL when null. */
+static const char *read_opt_string(const uint8_t *p, size_t *len)
+{
+    if (ts_read_long(&p) != 1) {
+        return NULL;
+    }
+    *len = (size_t)ts_read_long(&p);
+    return (const char *)p;
+}
+
+/* decode() without building a value: for a record in the encoder's form, read from the bytes
+ * (patch.h: ts_scan accepts only records the decode accepts). Returns 0, or -1 when the
+ * record must take the generic decode (its form, or an invalid trace_id: the decode says
+ * why). */
+static int decode_fast(struct sampler *s, const void *value, size_t len, struct view *v)
+{
+    const uint8_t *at[BC_EV_SOURCE + 1];
+    if (s->read_attrs || ts_scan(s->patcher, value, len, at, BC_EV_SOURCE + 1) != 0) {
+        return -1;
+    }
+    memset(v, 0, sizeof(*v));
+    const uint8_t *p = at[BC_EV_EVENT_ID];
+    v->event_id_len = (size_t)ts_read_long(&p);
+    v->event_id = (const char *)p;
+    p = at[BC_EV_KIND];
+    v->kind = (int)ts_read_long(&p);
+    p = at[BC_EV_START_TIME_NS];
+    int64_t start = ts_read_long(&p);
+    p = at[BC_EV_END_TIME_NS];
+    int64_t end = ts_read_long(&p);
+    size_t id_len = 0;
+    const char *trace = read_opt_string(at[BC_EV_TRACE_ID], &id_len);
+    if (trace != NULL && id_len > 0) {
+        if (ts_trace_id_parse(trace, id_len, v->id) != 0) {
+            return -1;
+        }
+        v->has_trace = 1;
+    }
+    v->root_end_ms = -1;
+    p = at[BC_EV_SOURCE];
+    size_t src_len = (size_t)ts_read_long(&p);
+    const char *src_topic = (const char *)p;
+    p += src_len;
+    int32_t src_part = (int32_t)ts_read_long(&p);
+    if (src_len > 0) {
+        size_t n = src_len < 127 ? src_len : 127;
+        expect_topic(s, src_topic, n);
+        v->source = bc_clock_slot(src_topic, n, src_part);
+    } else {
+        v->source = -1;
+    }
+    if (v->kind != BC_EVENT_SPAN) {
+        v->event_ms = start / 1000000;
+        return 0;
+    }
+    if (!v->has_trace) {
+        return -1; /* dead-lettered: the decode says why */
+    }
+    v->event_ms = end / 1000000;
+    size_t parent_len = 0;
+    const char *parent = read_opt_string(at[BC_EV_PARENT_SPAN_ID], &parent_len);
+    v->span.is_root = parent == NULL || parent_len == 0;
+    if (v->span.is_root) {
+        v->root_end_ms = v->event_ms;
+    }
+    p = at[BC_EV_STATUS];
+    v->span.status = (int)ts_read_long(&p);
+    v->span.start_ns = start;
+    v->span.end_ns = end;
+    v->span.bytes = len;
+    v->span.attrs = s->attrs;
+    v->span.attr_count = 0;
+    return 0;
+}
 
 /* Decodes value into s->pv and fills v. Returns 0, or -1 with a DLQ reason in *reason. */
 static int decode(struct sampler *s, const void *value, size_t len, struct view *v,
@@ -443,6 +522,9 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         *reason = "empty";
         snprintf(errstr, errstr_size, "null or empty value");
         return -1;
+    }
+    if (decode_fast(s, value, len, v) == 0) {
+        return 0;
     }
     int rc = bc_avro_decode_fields(s->reg, s->schema, value, len, &s->pv, s->pmask, errstr,
                                    errstr_size);
@@ -468,6 +550,7 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         }
         v->has_trace = 1;
     }
+    v->event_id = pfield_string(s, P_EVENT_ID, &v->event_id_len);
     v->root_end_ms = -1;
     v->source = -1;
     avro_value_t source, field;
@@ -522,10 +605,23 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 /* ---- emitting ------------------------------------------------------------------------- */
 
 /* Re-encodes a span with its decision: the sampling field when sampled, the flags
- * idle_decided / decided_early when the decision was one of those. Into s->out. */
+ * idle_decided / decided_early when the decision was one of those. Into s->out: spliced into
+ * the bytes when they are in the encoder's form (patch.h), else decoded and encoded. */
 static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
                     int sampled)
 {
+    const char *flags[2];
+    size_t n_flags = 0;
+    if (d->flags & DECISION_IDLE) {
+        flags[n_flags++] = "idle_decided";
+    }
+    if (d->flags & DECISION_EARLY) {
+        flags[n_flags++] = "decided_early";
+    }
+    if (ts_patch(s->patcher, value, len, d->policy, d->probability, sampled, flags, n_flags,
+                 &s->out) == 0) {
+        return BC_OK;
+    }
     char errstr[256] = "";
     if (bc_avro_decode(s->reg, s->schema, value, len, &s->ev, errstr, sizeof(errstr)) != 0 ||
         (sampled && bc_event_set_sampling(&s->ev, d->policy, d->probability) != 0) ||
@@ -818,6 +914,7 @@ static int sampler_init(struct bc_ctx *ctx)
         return BC_FATAL;
     }
     s->has_ev = 1;
+    s->patcher = ts_patcher_new(s->schema); /* NULL: every kept span is re-encoded */
     s->read_attrs = ts_policies_read_attributes(s->policies);
     for (int f = 0; f < (s->read_attrs ? P_COUNT : P_ATTRIBUTES); f++) {
         s->pmask |= (uint64_t)1 << pindex[f];
@@ -966,10 +1063,9 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                                                                        : "decision=event_time",
                                           1);
                 }
-                size_t id_len = 0;
-                const char *event_id = pfield_string(s, P_EVENT_ID, &id_len);
                 char eid[64];
-                snprintf(eid, sizeof(eid), "%s", event_id != NULL ? event_id : "");
+                snprintf(eid, sizeof(eid), "%.*s", v.event_id != NULL ? (int)v.event_id_len : 0,
+                         v.event_id != NULL ? v.event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
                            is_span ? TS_REC_SPAN : 0, value, len, &d, eid[0] ? eid : NULL);
                 d.emitted_upto = offset;
@@ -1068,6 +1164,7 @@ static void sampler_fini(struct bc_ctx *ctx)
         avro_value_decref(&s->pv);
     }
     bc_avro_buf_free(&s->out);
+    ts_patcher_free(s->patcher);
     bc_avro_registry_destroy(s->owned_reg);
     free(s->attrs);
     free(s);
