@@ -226,21 +226,6 @@ int bc_avro_buf_put(struct bc_avro_buf *buf, const void *data, size_t len)
     return 0;
 }
 
-int bc_avro_buf_put_long(struct bc_avro_buf *buf, int64_t v)
-{
-    if (bc_avro_buf_reserve(buf, 10) != 0) {
-        return -1;
-    }
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    uint8_t *p = buf->data + buf->len;
-    while (z >= 0x80) {
-        *p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *p++ = (uint8_t)z;
-    buf->len = (size_t)(p - buf->data);
-    return 0;
-}
 
 /* Whether len bytes at s are all ASCII: whole 8-byte words, the tail as one more word that
  * overlaps the last one (or two 4-byte words for short strings), no byte-by-byte loop. */
@@ -455,6 +440,11 @@ static inline int buf_put_long(struct bc_avro_buf *buf, int64_t v)
     *p++ = (uint8_t)z;
     buf->len = (size_t)(p - buf->data);
     return 0;
+}
+
+int bc_avro_buf_put_long(struct bc_avro_buf *buf, int64_t v)
+{
+    return buf_put_long(buf, v);
 }
 
 #define ENC_PUT(e, data, len)                                                                      \

@@ -1153,6 +1153,21 @@ static int txn_error(struct bc_runtime *rt, rd_kafka_error_t *error, const char 
     return rc;
 }
 
+/* begin_transaction for the open transaction. Returns 0, or -1 (need_rewind set unless
+ * fatal). */
+static int txn_begin(struct bc_runtime *rt)
+{
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
+    if (error != NULL) {
+        if (txn_error(rt, error, "begin_transaction") >= 0) {
+            rt->need_rewind = 1;
+        }
+        return -1;
+    }
+    rt->txn_begun = 1;
+    return 0;
+}
+
 /* Opens a transaction when none is open. While the previous one commits, the new one is
  * opened in the runtime only: its writes wait in pending until txn_begin_pending. Returns
  * 0, or -1 (fatal, or must abort first). */
@@ -1164,17 +1179,9 @@ static int txn_ensure(struct bc_runtime *rt)
     if (rt->exit_code != 0 || !rt->producer_ready) {
         return -1;
     }
-    if (rt->committing) {
-        rt->txn_begun = 0;
-    } else {
-        rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
-        if (error != NULL) {
-            if (txn_error(rt, error, "begin_transaction") >= 0) {
-                rt->need_rewind = 1;
-            }
-            return -1;
-        }
-        rt->txn_begun = 1;
+    rt->txn_begun = 0;
+    if (!rt->committing && txn_begin(rt) != 0) {
+        return -1;
     }
     rt->txn_open = 1;
     rt->txn_failed = 0;
@@ -1322,14 +1329,9 @@ static int txn_begin_pending(struct bc_runtime *rt)
     if (!rt->txn_open || rt->txn_begun) {
         return 0;
     }
-    rd_kafka_error_t *error = rd_kafka_begin_transaction(rt->producer);
-    if (error != NULL) {
-        if (txn_error(rt, error, "begin_transaction") >= 0) {
-            rt->need_rewind = 1;
-        }
+    if (txn_begin(rt) != 0) {
         return -1;
     }
-    rt->txn_begun = 1;
     for (size_t i = 0; i < rt->pending_count && !rt->txn_failed; i++) {
         struct pending_write *w = &rt->pending[i];
         rd_kafka_headers_t *hdrs = w->hdrs;
