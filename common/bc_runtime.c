@@ -430,8 +430,8 @@ int bc_runtime_settings_parse(struct bc_runtime_settings *s, const struct bc_sta
         } else if (strcmp(arg, "--tick-interval-ms") == 0) {
             rc = parse_int(v, &s->tick_interval_ms);
         } else if (strcmp(arg, "--commit-overlap") == 0) {
-            rc = strcmp(v, "on") == 0 ? 0 : strcmp(v, "off") == 0 ? 0 : -1;
             s->no_commit_overlap = strcmp(v, "off") == 0;
+            rc = s->no_commit_overlap || strcmp(v, "on") == 0 ? 0 : -1;
         } else if (strcmp(arg, "--name-prefix") == 0) {
             s->name_prefix = v;
         } else if (strcmp(arg, "--stop-at") == 0) {
@@ -1271,21 +1271,12 @@ static rd_kafka_resp_err_t producer_write(struct bc_runtime *rt, const char *top
                                           int64_t timestamp, rd_kafka_headers_t *hdrs)
 {
     for (;;) {
-        rd_kafka_resp_err_t err =
-            hdrs != NULL
-                ? rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_PARTITION(partition),
-                                    RD_KAFKA_V_KEY(key, key_len),
-                                    RD_KAFKA_V_VALUE((void *)value, value_len),
-                                    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
-                                    RD_KAFKA_V_HEADERS(hdrs),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)
-                : rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic),
-                                    RD_KAFKA_V_PARTITION(partition),
-                                    RD_KAFKA_V_KEY(key, key_len),
-                                    RD_KAFKA_V_VALUE((void *)value, value_len),
-                                    RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        /* NULL headers: none (librdkafka's default). */
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0), RD_KAFKA_V_HEADERS(hdrs),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             return err;
         }
