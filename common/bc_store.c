@@ -282,37 +282,33 @@ static int log_change(struct bc_store *store, int32_t partition, const void *key
     return store->log(store->log_opaque, store, partition, key, key_len, value, value_len, ts);
 }
 
-/* Logs the value just put (or marks its entry dirty with write-back). */
-static void log_put(struct bc_store *store, int32_t partition, const void *key,
-                    size_t key_len, const void *value, size_t value_len, int64_t ts)
+/* Logs the entry just put (or marks it dirty with write-back). */
+static void log_put(struct bc_store *store, int32_t partition, struct entry *e)
 {
     if (store->log == NULL) {
         return;
     }
     if (store->dirty_fn == NULL) {
-        store->log(store->log_opaque, store, partition, key, key_len, value, value_len, ts);
+        store->log(store->log_opaque, store, partition, e->data, e->key_len,
+                   e->data + e->key_len, e->value_len, e->ts);
         return;
     }
-    struct table *t = table_get(store, partition);
-    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
-    if (link != NULL) {
-        dirty_mark(store, partition, *link);
-    }
+    dirty_mark(store, partition, e);
     store->dirty_fn(store->log_opaque);
 }
 
-/* Inserts or replaces without logging or bounds; returns 0 or -1 (OOM). */
-static int table_set(struct bc_store *store, int32_t partition, const void *key,
-                     size_t key_len, const void *value, size_t value_len, int64_t ts)
+/* Inserts or replaces without logging or bounds; returns the entry, or NULL (OOM). */
+static struct entry *table_set(struct bc_store *store, int32_t partition, const void *key,
+                               size_t key_len, const void *value, size_t value_len, int64_t ts)
 {
     struct table *t = table_ensure(store, partition);
     if (t == NULL) {
-        return -1;
+        return NULL;
     }
     uint64_t hash = XXH3_64bits(key, key_len);
     struct entry *e = malloc(sizeof(*e) + key_len + value_len);
     if (e == NULL) {
-        return -1;
+        return NULL;
     }
     e->hash = hash;
     e->ts = ts;
@@ -340,18 +336,18 @@ static int table_set(struct bc_store *store, int32_t partition, const void *key,
         free(old);
         heap_down(t, e->heap_index);
         heap_up(t, e->heap_index);
-        return 0;
+        return e;
     }
     if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
         free(e);
-        return -1;
+        return NULL;
     }
     if (t->count + 1 > t->heap_cap) {
         size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
         struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
         if (heap == NULL) {
             free(e);
-            return -1;
+            return NULL;
         }
         t->heap = heap;
         t->heap_cap = cap;
@@ -364,7 +360,7 @@ static int table_set(struct bc_store *store, int32_t partition, const void *key,
     heap_up(t, e->heap_index);
     store->stats.entries++;
     store->stats.bytes += entry_cost(key_len, value_len);
-    return 0;
+    return e;
 }
 
 /* Evicts the oldest entry over all partitions; returns 0, or -1 when the store is empty. */
@@ -563,12 +559,13 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
             break;
         }
     }
-    if (table_set(store, partition, key, key_len, value, value_len, ts) != 0) {
+    struct entry *e = table_set(store, partition, key, key_len, value, value_len, ts);
+    if (e == NULL) {
         store->stats.rejected++;
         return -1;
     }
     store->stats.puts++;
-    log_put(store, partition, key, key_len, value, value_len, ts);
+    log_put(store, partition, e);
     return 0;
 }
 
@@ -620,7 +617,7 @@ int bc_store_restore_record(struct bc_store *store, int32_t partition, const voi
         }
         return 0;
     }
-    if (table_set(store, partition, key, key_len, value, value_len, ts) != 0) {
+    if (table_set(store, partition, key, key_len, value, value_len, ts) == NULL) {
         return -1;
     }
     store->stats.restored++;
