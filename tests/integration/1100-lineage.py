@@ -114,13 +114,7 @@ def test():
     try:
         run(broker, recs)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bclib.stop_all(procs)
     broker.stop()
 
 

@@ -129,13 +129,7 @@ def test():
                 return f.read().count("traces decided on idle") >= 2
         bclib.wait_for(idle_decisions, 30, "idle decisions on both partitions", interval=0.3)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bclib.stop_all(procs)
     a, b = read_all(bs, "a.orphans"), read_all(bs, "b.orphans")
     got = sorted((o["trace_id"], o["span_id"], o["parent_span_id"]) for o in map(json.loads, a))
     check(got == want, "orphans of the builder running with the normalizer (%d) != the "

@@ -123,6 +123,18 @@ class Broker:
         self.kill()
 
 
+def stop_all(procs, timeout=30):
+    """SIGTERM to every process, then waits for each; one still running after `timeout`
+    seconds is killed."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def run_tool(name, *args, timeout=120, check_rc=True):
     """Runs a test helper program from BC_TEST_BIN; returns its stdout (text)."""
     cmd = [os.path.join(BC_TEST_BIN, name)] + [str(a) for a in args]
