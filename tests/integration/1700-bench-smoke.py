@@ -57,6 +57,11 @@ def run():
     bclib.check(sorted(pipe["cpu_s"]) == sorted(WORKERS), "pipeline CPU per worker")
     lat = pipe["latency"]
     bclib.check(lat["sink_records"] > 0, "sink records in the latency feed")
+    # config/topology.yaml: decision_wait 20s + allowed_lateness 30s
+    bclib.check(lat["decision_window_event_s"] == 50, "decision window %s" % lat)
+    bclib.check(number(lat["event_time_speed"], "speed") > 0 and
+                number(lat["decision_window_wall_s"], "window") > 0 and
+                number(lat["cooldown_s"], "cooldown") >= 0, "latency feed numbers %s" % lat)
     bclib.check(number(lat["p50_ms"], "p50") <= number(lat["p99_ms"], "p99")
                 <= number(lat["max_ms"], "max"), "p50 <= p99 <= max")
 

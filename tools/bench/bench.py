@@ -261,6 +261,13 @@ def produce_all(bootstrap, topic, records):
                           props={"queue.buffering.max.messages": 500000}, timeout=120)
 
 
+def duration_s(text):
+    """Seconds of a topology duration ("500ms", "20s", "10m", "1h")."""
+    m = re.fullmatch(r"(\d+)(ms|s|m|h)", str(text).strip())
+    bclib.check(m is not None, "not a duration: %r" % text)
+    return int(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
 def sim_start(hours_ago):
     """A simulated start `hours_ago` before now: records must be younger than the topics'
     retention (7 days for tracking.raw) or the broker deletes them while they are read."""
@@ -507,6 +514,7 @@ class SinkLatency(threading.Thread):
         md = self.c.list_topics(timeout=20)
         self.c.assign([TopicPartition(t, p, -1) for t in topics for p in md.topics[t].partitions])
         self.since_ms = since_ms
+        self.until_ms = None  # records stamped at or after it: the cool-down, not measured
         self.latencies = []
         self.last_ms = 0
         self.stop_flag = False
@@ -518,7 +526,8 @@ class SinkLatency(threading.Thread):
                     continue
                 now = time.time() * 1000
                 _typ, ts = m.timestamp()
-                if ts >= self.since_ms:
+                until = self.until_ms
+                if ts >= self.since_ms and (until is None or ts < until):
                     self.latencies.append(now - ts)
                     self.last_ms = now
         self.c.close()
@@ -574,14 +583,25 @@ def phase_pipeline(work, size, latency_s, latency_records):
     keep = read_samples(bootstrap)
 
     # Latency: a steady feed with wall-clock timestamps, at about half the measured rate.
+    # The tail-sampler decides a trace once event time passes its last span by decision_wait
+    # + allowed_lateness; the generator's event time runs `speed` times faster than this feed's
+    # wall clock. Records fed during the first latency_s are measured; the feed then goes on
+    # (cool-down) until event time has passed their window, so they are decided as in a
+    # steady stream, not by the idle clock of a stream that stopped (which advances event
+    # time at wall-clock speed: up to the whole window, ~50 s, for the last traces).
+    opts = doc["workers"]["tail-sampler"]["options"]
+    window_s = (duration_s(opts["decision_wait"]) + duration_s(opts.get("allowed_lateness", "0s")))
     feed_dir = os.path.join(work, "feed")
     shutil.rmtree(feed_dir, ignore_errors=True)
     p = subprocess.run([os.path.join(BIN, "breadcrumb"), "gen", "--out-dir", feed_dir,
-                        "--records", str(latency_records), "--seed", "7", "--quiet",
+                        "--records", str(3 * latency_records), "--seed", "7", "--quiet",
                         # after the throughput part's simulated time (hours, not minutes)
                         "--start", sim_start(1)],
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
     bclib.check(p.returncode == 0, "breadcrumb gen --out-dir: %s" % p.stderr[-1000:])
+    with open(os.path.join(feed_dir, "truth.json")) as f:
+        feed_truth = json.load(f)
+    sim_s = feed_truth["counts"]["traces"] * feed_truth["options"]["trace_interval_ms"] / 1000.0
     deploys = []
     with open(os.path.join(feed_dir, "tracking.deploys.jsonl")) as f:
         for line in f:
@@ -594,7 +614,10 @@ def phase_pipeline(work, size, latency_s, latency_records):
             r = json.loads(line)
             v = r["value"].encode() if "value" in r else __import__("base64").b64decode(r["value_b64"])
             raw.append((r["key"].encode() if r.get("key") else None, v))
-    rate = max(50.0, min(n_raw / elapsed * 0.5, len(raw) / latency_s))
+    rate = max(50.0, min(n_raw / elapsed * 0.5, latency_records / latency_s))
+    speed = rate / (len(raw) / sim_s)          # event seconds per wall second
+    window_wall_s = window_s / speed
+    cooldown_s = 1.5 * window_wall_s + 3
     since_ms = int(time.time() * 1000)
     sinks = [t for t in doc["topics"] if t.startswith("sink.")]
     reader = SinkLatency(bootstrap, sinks, since_ms)
@@ -603,8 +626,14 @@ def phase_pipeline(work, size, latency_s, latency_records):
                      "linger.ms": 5, "message.max.bytes": 4194304})
     t0 = time.monotonic()
     fed = 0
+    until_ms = None
     for i, (k, v) in enumerate(raw):
-        if time.monotonic() - t0 > latency_s:
+        el = time.monotonic() - t0
+        if el > latency_s and until_ms is None:
+            until_ms = int(time.time() * 1000)  # records stamped from here on are not measured
+            reader.until_ms = until_ms
+            fed_s = el
+        if el > latency_s + cooldown_s:
             break
         wait = t0 + i / rate - time.monotonic()
         if wait > 0:
@@ -617,11 +646,19 @@ def phase_pipeline(work, size, latency_s, latency_records):
             except BufferError:
                 prod.poll(0.01)
         prod.poll(0)
-        fed += 1
+        if until_ms is None:
+            fed += 1
+    cooled_s = time.monotonic() - t0 - latency_s
+    if until_ms is None:  # out of records before the window ended (a slow machine's rate floor)
+        fed_s = time.monotonic() - t0
+        until_ms = reader.until_ms = int(time.time() * 1000)
+        cooled_s = 0.0
+    if cooled_s < window_wall_s:
+        log("pipeline: latency feed ran out of records %.1f s into its %.1f s cool-down: the "
+            "last measured traces were decided by the idle clock" % (cooled_s, cooldown_s))
     prod.flush(60)
     del prod  # no reconnect attempts once the broker is gone
-    feed_s = time.monotonic() - t0
-    # Drained: no new sink record for 4 s (the tail-sampler's last traces wait 2 s idle).
+    # Drained: no new measured sink record for 4 s after the feed.
     quiet_ms = 3000 if latency_s < 5 else 4000
     bclib.wait_for(lambda: reader.latencies and time.time() * 1000 - reader.last_ms > quiet_ms,
                    300, "the sinks to drain", interval=0.2)
@@ -629,14 +666,20 @@ def phase_pipeline(work, size, latency_s, latency_records):
     reader.join(10)
     lat = reader.latencies
     result["latency"] = {
-        "feed_records": fed, "feed_records_per_s": round(fed / feed_s, 1),
+        "feed_records": fed, "feed_records_per_s": round(fed / fed_s, 1),
+        "cooldown_s": round(max(cooled_s, 0.0), 1),
+        "event_time_speed": round(speed, 2),
+        "decision_window_event_s": window_s,
+        "decision_window_wall_s": round(window_wall_s, 2),
         "sink_records": len(lat),
         "p50_ms": round(pctl(lat, 0.50), 1) if lat else None,
         "p99_ms": round(pctl(lat, 0.99), 1) if lat else None,
         "max_ms": round(max(lat), 1) if lat else None,
     }
-    log("pipeline: latency raw -> sink p50 %s ms, p99 %s ms over %d sink records" % (
-        result["latency"]["p50_ms"], result["latency"]["p99_ms"], len(lat)))
+    log("pipeline: latency raw -> sink p50 %s ms, p99 %s ms over %d sink records (decision "
+        "window %.0f s of event time = %.1f s of this feed)" % (
+            result["latency"]["p50_ms"], result["latency"]["p99_ms"], len(lat), window_s,
+            window_wall_s))
     for p in procs.values():
         p.stop()
     broker.kill()
@@ -941,10 +984,12 @@ def table_pipeline(res, lines):
     lines.append("")
     lines.append("Pipeline (six workers, one instance each): %d raw records, %d spans in %.1f s: "
                  "**%.0f raw spans/s** (%.0f raw records/s). Raw -> sink latency at %.0f "
-                 "records/s fed: p50 %s ms, p99 %s ms (%d sink records)."
+                 "records/s fed: p50 %s ms, p99 %s ms (%d sink records; the tail-sampler's "
+                 "decision window, %.0f s of event time, is %.1f s of this feed's wall clock)."
                  % (p["raw_records"], p["raw_spans"], p["seconds"], p["raw_spans_per_s"],
                     p["raw_records_per_s"], lat["feed_records_per_s"], lat["p50_ms"],
-                    lat["p99_ms"], lat["sink_records"]))
+                    lat["p99_ms"], lat["sink_records"], lat["decision_window_event_s"],
+                    lat["decision_window_wall_s"]))
 
 
 def table_memory(res, lines):
