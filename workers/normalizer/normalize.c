@@ -2800,8 +2800,10 @@ static int flat_event(struct norm *n, const jv *root)
  * arrays and objects). */
 #define JSON_MAX_DEPTH 2049
 
-/* What jansson rejected and json-c let through, found by lex_check() (the parser checks the
- * grammar and the escapes' syntax). */
+/* What jansson rejected and json-c, the parser before yajl, let through (the notes below
+ * are json-c's; yajl, which is told not to check UTF-8, reads these the same or rejects
+ * them later in the record), found by lex_check() (the parser checks the grammar and the
+ * escapes' syntax). */
 enum lex_fault {
     LEX_OK,
     LEX_UTF8,      /* not UTF-8: json-c's own check lets overlong forms, surrogates and
@@ -3025,9 +3027,9 @@ static const unsigned char *lex_string(const unsigned char *p, const unsigned ch
     return p;
 }
 
-/* One pass over the record for what jansson rejected and json-c does not (enum
- * lex_fault), and the count of object members (the duplicate key check). It follows
- * strings, escapes and number tokens only, not the grammar: json-c parses. */
+/* One pass over the record for what jansson rejected and the parser does not (enum
+ * lex_fault), and where the last string, number or word before the fault starts. It follows
+ * strings, escapes and number tokens only, not the grammar: yajl parses. */
 static void lex_check(const char *data, size_t len, struct lex *lx)
 {
     const unsigned char *s = (const unsigned char *)data, *p = s, *end = s + len;
