@@ -3205,6 +3205,8 @@ struct jb {
     int part;        /* 0: in yajl_parse(), 1: in yajl_complete_parse() */
     int root_done;   /* the document's value was read... */
     size_t root_end; /* ... and ended before this byte (SIZE_MAX: at the end) */
+    int track;       /* set value_end (a second parse, for a message) */
+    size_t value_end; /* the byte after the last value read */
     size_t *order; /* jb_has_dup()'s scratch */
     size_t order_cap;
 };
@@ -3212,6 +3214,9 @@ struct jb {
 /* A value read: the document's, or the next of the innermost open container. */
 static int jb_value(struct jb *b, const jv *v)
 {
+    if (b->track) {
+        b->value_end = yajl_get_bytes_consumed(b->h);
+    }
     if (b->depth == 0) {
         b->root = *v;
         b->root_done = 1;
@@ -3602,7 +3607,10 @@ static const char *parse_error_desc(const char *text, const char *data, size_t a
     }
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
         if (strstr(text, map[i].yajl) != NULL) {
-            return map[i].desc;
+            /* right after a number's last digit: json-c read it as part of the number */
+            return i >= 1 && i <= 2 && at > 0 && at <= len && is_digit((unsigned char)data[at - 1])
+                       ? "number expected"
+                       : map[i].desc;
         }
     }
     size_t word = at;
@@ -3706,10 +3714,46 @@ static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
     } else if (!b->part) { /* yajl rejected a token, or where one stands */
         failed = 1;
         at = yajl_get_bytes_consumed(b->h);
-        if (grammar_error(text)) {
+        if (text != NULL && strstr(text, "inside map, I expect") != NULL) {
+            /* yajl moved back from the token's end by its length (inside a string: not
+             * the quotes): the token after the value, from a second parse */
+            char *again;
+            b->track = 1;
+            b->value_end = 0;
+            (void)jb_parse(b, data, upto, NULL, &again);
+            b->track = 0;
+            if (b->oom) {
+                goto oom;
+            }
+            at = b->value_end;
+            while (at < upto && (data[at] == ' ' || data[at] == '\t' || data[at] == '\n' ||
+                                 data[at] == '\r')) {
+                at++;
+            }
+        } else if (grammar_error(text)) {
             at = token_start(data, at); /* yajl read the whole token */
-        } else if (text != NULL && strstr(text, "invalid char") != NULL && at > 0) {
-            at--; /* yajl read that byte */
+        } else if (text != NULL && b->root_done == 0) {
+            /* a bad token: json-c judged its first byte by the grammar first */
+            size_t start;
+            if (strstr(text, "invalid char") != NULL && at > 0) {
+                at--; /* yajl read that byte */
+            }
+            for (start = at; start > 0 && strstr(text, "invalid string in json text") != NULL &&
+                             data[start - 1] >= 'a' && data[start - 1] <= 'z';
+                 start--) {
+                /* true, false or null cut (at the byte that differs): from its start */
+            }
+            char *probe_text;
+            yajl_status probe = jb_parse(b, data, start, " 0", &probe_text);
+            if (b->oom) {
+                goto oom;
+            }
+            if (probe == yajl_status_client_canceled || grammar_error(probe_text)) {
+                text = probe_text;
+                at = start;
+            } else {
+                b->deep = 0;
+            }
         }
     } else if (!parsed && lx.tok_end == upto) {
         /* The input ends in a string, number or word (cut by a fault, or the last token):
