@@ -3102,29 +3102,36 @@ struct arena {
     char *p, *end;
 };
 
-static void *arena_alloc(struct arena *a, size_t size)
+/* arena_alloc()'s way on when the current chunk is full: the next chunk, or a new one. */
+static void *arena_grow(struct arena *a, size_t size)
+{
+    struct arena_chunk *c = a->cur != NULL ? a->cur->next : a->first;
+    if (c == NULL || c->size < size) { /* a new chunk, after the current one */
+        size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+        struct arena_chunk *fresh = malloc(sizeof(*fresh) + want);
+        if (fresh == NULL) {
+            return NULL;
+        }
+        fresh->size = want;
+        fresh->next = c;
+        if (a->cur != NULL) {
+            a->cur->next = fresh;
+        } else {
+            a->first = fresh;
+        }
+        c = fresh;
+    }
+    a->cur = c;
+    a->p = (char *)c->data + size;
+    a->end = (char *)c->data + c->size;
+    return c->data;
+}
+
+static inline void *arena_alloc(struct arena *a, size_t size)
 {
     size = (size + 15) & ~(size_t)15;
-    if (a->cur == NULL || (size_t)(a->end - a->p) < size) {
-        struct arena_chunk *c = a->cur != NULL ? a->cur->next : a->first;
-        if (c == NULL || c->size < size) { /* a new chunk, after the current one */
-            size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
-            struct arena_chunk *fresh = malloc(sizeof(*fresh) + want);
-            if (fresh == NULL) {
-                return NULL;
-            }
-            fresh->size = want;
-            fresh->next = c;
-            if (a->cur != NULL) {
-                a->cur->next = fresh;
-            } else {
-                a->first = fresh;
-            }
-            c = fresh;
-        }
-        a->cur = c;
-        a->p = (char *)c->data;
-        a->end = a->p + c->size;
+    if ((size_t)(a->end - a->p) < size) {
+        return arena_grow(a, size);
     }
     void *p = a->p;
     a->p += size;
