@@ -16,7 +16,7 @@
 # Every Debian package the project builds, runs or tests with (the Dockerfile in compose/
 # installs the runtime subset of this list).
 DEB_PACKAGES := build-essential pkg-config ca-certificates \
-	librdkafka-dev libavro-dev libjansson-dev libjson-c-dev libyaml-dev libcmocka-dev \
+	librdkafka-dev libavro-dev libjansson-dev libyajl-dev libyaml-dev libcmocka-dev \
 	libmicrohttpd-dev libxxhash-dev libssl-dev libcurl4-openssl-dev libisal-dev \
 	zlib1g-dev liblz4-dev libzstd-dev libsnappy-dev \
 	kcat jq python3 python3-confluent-kafka python3-avro python3-jsonschema prometheus \
@@ -27,7 +27,7 @@ DEP_FILES := /usr/include/librdkafka/rdkafka.h /usr/include/avro.h /usr/include/
 	/usr/include/yaml.h /usr/include/cmocka.h /usr/include/microhttpd.h /usr/include/xxhash.h \
 	/usr/include/openssl/hmac.h /usr/include/x86_64-linux-gnu/curl/curl.h \
 	/usr/include/isa-l/crc.h /usr/include/zlib.h /usr/include/lz4.h /usr/include/zstd.h \
-	/usr/include/snappy-c.h /usr/include/json-c/json.h /usr/bin/jq
+	/usr/include/snappy-c.h /usr/include/yajl/yajl_parse.h /usr/bin/jq
 TEST_DEP_FILES := /usr/bin/kcat /usr/lib/python3/dist-packages/confluent_kafka \
 	/usr/lib/python3/dist-packages/avro /usr/lib/python3/dist-packages/jsonschema \
 	tests/node/node_modules/kafkajs/package.json /usr/bin/prometheus \
@@ -49,10 +49,8 @@ BIN := bin
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -MMD -MP $(MODE_CFLAGS) \
 	-Icommon -I. $(EXTRA_CFLAGS)
 LDFLAGS := $(MODE_LDFLAGS) $(EXTRA_LDFLAGS)
-# json-c (the normalizer's parser) after jansson: both export json_object_get and
-# json_object_iter_next, and a name the program uses binds to the first library that has it.
 LDLIBS := -lrdkafka -lavro -ljansson -lyaml -lmicrohttpd -lcurl -lssl -lcrypto -lxxhash \
-	-lisal -lz -llz4 -lzstd -lsnappy -ljson-c -lpthread -lm
+	-lisal -lz -llz4 -lzstd -lsnappy -lyajl -lpthread -lm
 
 # bin/ is shared by both modes: remember which one linked it, and relink on a switch.
 MODE_STAMP := build/mode-$(MODE)

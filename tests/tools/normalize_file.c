@@ -3,7 +3,7 @@
  * prints what came out as one JSON object, for integration tests that compare it with the
  * generator's ground truth.
  *
- *   normalize_file [--option NAME=VALUE]... [--dump OUT] RECORDS.jsonl
+ *   normalize_file [--option NAME=VALUE]... [--dump OUT [--messages]] RECORDS.jsonl
  *
  * RECORDS.jsonl is `breadcrumb gen --out-dir`'s format: one record per line,
  * {"key": string|null, "value": string | "value_b64": base64, "timestamp_ms": n}; a record's
@@ -29,6 +29,7 @@ struct state {
     struct norm *norm;
     struct bc_avro_buf buf;
     FILE *dump;
+    int messages; /* --messages */
     int64_t offset;
     int outcomes; /* of the current record */
     long events, dead, item_dead, bad_keys;
@@ -59,8 +60,9 @@ static int on_outcome(void *opaque, const struct norm_outcome *o)
         st->by_reason[o->reason]++;
         st->item_dead += o->index >= 0;
         if (st->dump != NULL) {
-            fprintf(st->dump, "%lld %d D %s\n", (long long)st->offset, (int)o->index,
-                    norm_reason_name(o->reason));
+            fprintf(st->dump, "%lld %d D %s%s%s\n", (long long)st->offset, (int)o->index,
+                    norm_reason_name(o->reason), st->messages ? " " : "",
+                    st->messages ? o->message : "");
         }
         return 0;
     }
@@ -100,6 +102,7 @@ static int on_outcome(void *opaque, const struct norm_outcome *o)
 int main(int argc, char **argv)
 {
     const char *path = NULL, *dump = NULL;
+    int messages = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--option") == 0 && i + 1 < argc && option_count < 64) {
             char *eq = strchr(argv[++i], '=');
@@ -112,12 +115,14 @@ int main(int argc, char **argv)
             option_values[option_count++][1] = eq + 1;
         } else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
             dump = argv[++i];
+        } else if (strcmp(argv[i], "--messages") == 0) {
+            messages = 1;
         } else {
             path = argv[i];
         }
     }
     if (path == NULL) {
-        fprintf(stderr, "usage: normalize_file [--option NAME=VALUE]... [--dump OUT] FILE\n");
+        fprintf(stderr, "usage: normalize_file [--option NAME=VALUE]... [--dump OUT [--messages]] FILE\n");
         return 2;
     }
     char errstr[512] = "";
@@ -135,6 +140,7 @@ int main(int argc, char **argv)
         return 2;
     }
     struct state st = {0};
+    st.messages = messages;
     st.norm = norm_new(reg, &opts, errstr, sizeof(errstr));
     if (st.norm == NULL) {
         fprintf(stderr, "normalize_file: %s\n", errstr);

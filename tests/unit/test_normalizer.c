@@ -1593,6 +1593,105 @@ static void test_json_values_and_messages(void **state)
     assert_string_equal(run->v[0].message, "duplicate object key");
 }
 
+/* What the parse tree (yajl's events into the record's arena) could get wrong: escapes and
+ * surrogate pairs decoded, in keys too; integers exact at int64's ends, -0 an integer, reals
+ * apart; empty containers; a duplicate key however spelled, in a large object too; what
+ * follows the document; a token that cannot stand where the input ends or a fault cuts it. */
+static void test_parse_tree_edges(void **state)
+{
+    (void)state;
+    struct run *run = process(EVENT_ATTR(
+        "{\"e\\u0073c\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20ac\\ud83d\\ude00\\uDBFF\\uDFFF\","
+        "\"\\ud83d\\ude00\":[],\"o\":{},\"z\":-0,\"zr\":-0.0,\"big\":9223372036854775807,"
+        "\"small\":-9223372036854775808,\"e1\":1E2,\"e2\":5e-1,\"t\":true,\"f\":false,"
+        "\"n\":null}"));
+    assert_true(run->v[0].is_event);
+    assert_string_equal(
+        jdump(run->v[0].json, "attributes.0.value.value.values"),
+        "[{\"key\":\"esc\",\"value\":{\"value\":\"\\\"\\\\/\\b\\f\\n\\r\\t\xc3\xa9\xe2\x82\xac"
+        "\xf0\x9f\x98\x80\xf4\x8f\xbf\xbf\"}},"
+        "{\"key\":\"\xf0\x9f\x98\x80\",\"value\":{\"value\":{\"values\":[]}}},"
+        "{\"key\":\"o\",\"value\":{\"value\":{\"values\":[]}}},"
+        "{\"key\":\"z\",\"value\":{\"value\":0}},"
+        "{\"key\":\"zr\",\"value\":{\"value\":-0.0}},"
+        "{\"key\":\"big\",\"value\":{\"value\":9223372036854775807}},"
+        "{\"key\":\"small\",\"value\":{\"value\":-9223372036854775808}},"
+        "{\"key\":\"e1\",\"value\":{\"value\":100.0}},"
+        "{\"key\":\"e2\",\"value\":{\"value\":0.5}},"
+        "{\"key\":\"t\",\"value\":{\"value\":true}},"
+        "{\"key\":\"f\",\"value\":{\"value\":false}},"
+        "{\"key\":\"n\",\"value\":{\"value\":null}}]");
+    static const struct {
+        const char *payload;
+        enum norm_reason reason;
+        const char *message;
+    } cases[] = {
+        {"{\"event\":\"a\",\"\\u0065vent\":\"b\"}", NORM_INVALID_JSON, "duplicate object key"},
+        {EVENT_ATTR("{\"a\":{\"b\":1,\"b\":2}}"), NORM_INVALID_JSON, "duplicate object key"},
+        {"{\"e\\u0000\":1}", NORM_INVALID_JSON, "NUL character (\\u0000) at line 1, column 4"},
+        {EVENT_ATTR("1e400"), NORM_INVALID_JSON, "number out of range at line 1, column 55"},
+        {EVENT_ATTR("-1e400"), NORM_INVALID_JSON, "number out of range at line 1, column 55"},
+        {EVENT_ATTR("9223372036854775808"), NORM_INVALID_JSON,
+         "number out of range at line 1, column 55"},
+        {EVENT_ATTR("-9223372036854775809"), NORM_INVALID_JSON,
+         "number out of range at line 1, column 55"},
+        {EVENT_ATTR("\"\\ud83d\""), NORM_INVALID_JSON,
+         "unpaired UTF-16 surrogate escape at line 1, column 56"},
+        {"[]", NORM_UNKNOWN_FORMAT, "expected a JSON object, got an array"},
+        {"\"s\"", NORM_UNKNOWN_FORMAT, "expected a JSON object, got a string"},
+        {" 12 ", NORM_UNKNOWN_FORMAT, "expected a JSON object, got an integer"},
+        {"-0.5", NORM_UNKNOWN_FORMAT, "expected a JSON object, got a real number"},
+        {"null", NORM_UNKNOWN_FORMAT, "expected a JSON object, got null"},
+        {"{}", NORM_UNKNOWN_FORMAT,
+         "neither OTLP/JSON (resourceSpans, resourceLogs) nor a flat event (event)"},
+        {"{\"event\":\"e\"} \"", NORM_INVALID_JSON, "unexpected character at line 1, column 15"},
+        {"{\"event\":\"e\"}{}", NORM_INVALID_JSON, "unexpected character at line 1, column 14"},
+        {"{\"event\":\"e\"} 12", NORM_INVALID_JSON, "unexpected character at line 1, column 15"},
+        {"{\"event\":\"e\"}x", NORM_INVALID_JSON, "invalid token at line 1, column 14"},
+        {"{\"event\" \"e", NORM_INVALID_JSON,
+         "object property name separator ':' expected at line 1, column 10"},
+        {"{\"event\":\"e", NORM_INVALID_JSON, "premature end of input at line 1, column 12"},
+        {"[1 2", NORM_INVALID_JSON, "array value separator ',' expected at line 1, column 4"},
+        {"[1,tr", NORM_INVALID_JSON, "premature end of input at line 1, column 6"},
+        {"[1,trx]", NORM_INVALID_JSON, "boolean expected at line 1, column 6"},
+        /* a fault cuts a token: the grammar first, or the token read whole and the byte */
+        {"{\"event\" \"e\x80\"}", NORM_INVALID_JSON,
+         "object property name separator ':' expected at line 1, column 10"},
+        {"{\"event\":\"e\x80\"}", NORM_NOT_UTF8, "invalid UTF-8 at byte 11"},
+        {"[1 2\x80]", NORM_NOT_UTF8, "invalid UTF-8 at byte 4"},
+        {"[1 \"a\x80]", NORM_INVALID_JSON,
+         "array value separator ',' expected at line 1, column 4"},
+        {"{\"event\":\"e\"}\x80", NORM_NOT_UTF8, "invalid UTF-8 at byte 13"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        run = process(cases[i].payload);
+        if (run->n != 1 || run->v[0].is_event || run->v[0].reason != cases[i].reason ||
+            strcmp(run->v[0].message, cases[i].message) != 0) {
+            fail_msg("case %zu: %zu outcomes, reason %s, message '%s'", i, run->n,
+                     run->n > 0 && !run->v[0].is_event
+                         ? norm_reason_name(run->v[0].reason)
+                         : "-",
+                     run->n > 0 && !run->v[0].is_event ? run->v[0].message : "-");
+        }
+    }
+    /* A large object (more keys than are compared pairwise) with one key twice. */
+    char big[2048];
+    size_t len = (size_t)snprintf(big, sizeof(big), "%s", "{\"event\":\"e\",\"time\":1,"
+                                                          "\"service\":\"s\",\"attributes\":{");
+    for (int i = 0; i < 40; i++) {
+        len += (size_t)snprintf(big + len, sizeof(big) - len, "\"k%d\":%d,", i, i);
+    }
+    snprintf(big + len, sizeof(big) - len, "\"k39\":0}}");
+    run = process(big);
+    assert_int_equal(run->v[0].reason, NORM_INVALID_JSON);
+    assert_string_equal(run->v[0].message, "duplicate object key");
+    big[len - 1] = '}';
+    big[len] = '}';
+    big[len + 1] = '\0';
+    run = process(big);
+    assert_true(run->v[0].is_event);
+}
+
 /* ---- pinned output -------------------------------------------------------------------- */
 
 /* Event ids and encoded bytes (XXH3-64 of the Confluent-framed TrackingEvent) of
@@ -1743,6 +1842,7 @@ int main(void)
         T(test_byte_identical_output),
         T(test_hostile_inputs),
         T(test_deep_nesting),
+        T(test_parse_tree_edges),
         T(test_canonical_content_pinned),
         T(test_reason_names),
         T(test_options_from_text),

@@ -1,7 +1,7 @@
 /*
  * norm_avro: what normalize.c needs of bc_avro.h, behind names that do not bring jansson
- * (bc_avro.h includes jansson.h, whose names clash with json-c's, which normalize.c parses
- * with): the registry's schemas, a new value, and the canonical content text of an event.
+ * (from when normalize.c parsed with json-c, whose names clash with jansson's): the
+ * registry's schemas, a new value, and the canonical content text of an event.
  */
 #ifndef NORM_AVRO_H
 #define NORM_AVRO_H

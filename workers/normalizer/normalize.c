@@ -3,7 +3,7 @@
  * events, ids, timestamps, clock skew, limits and event ids. Pure: the outcome depends on the
  * record's bytes, its Kafka timestamp and position, and the options, nothing else.
  *
- * Parsing is two passes over the json-c tree of an OTLP payload: the first checks the
+ * Parsing is two passes over the parse tree of an OTLP payload: the first checks the
  * envelope (arrays, resources, scopes) so that a bad envelope is one dead letter and never a
  * partial output; the second fills the reused TrackingEvent value once per item and hands it
  * to the callback.
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+#include <yajl/yajl_parse.h>
 #include <openssl/evp.h>
 #include <xxhash.h>
 
@@ -73,33 +73,59 @@ static const char *const severity_names[] = {
 };
 #define COUNT_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-/* ---- the parse tree (json-c) ---------------------------------------------------------- */
+/* ---- the parse tree ------------------------------------------------------------------------ */
 
-/* A node of json-c's tree. JSON null is NULL, as is an absent member (jv_has() tells them
- * apart). Never call json-c's json_object_get() (a reference count) or
- * json_object_iter_next(): jansson, linked into the same programs, exports both names too,
- * and the Makefile links jansson first. */
-typedef struct json_object jv;
+/* A record's JSON as a compact tree in the record's arena (struct arena), built from yajl's
+ * events by the jb_* callbacks below and dropped whole (the arena reset) after the record.
+ * The walker reads it only through the jv_* accessors. JSON null reads as NULL, as does an
+ * absent member (jv_has() tells them apart). */
+enum jv_type { JV_NULL, JV_BOOLEAN, JV_INTEGER, JV_REAL, JV_STRING, JV_ARRAY, JV_OBJECT };
 
+struct jv_member;
+
+typedef struct jv {
+    unsigned char type; /* enum jv_type */
+    unsigned char truth;
+    uint32_t len; /* bytes of a string (without its NUL), elements or members */
+    union {
+        int64_t i;
+        double d;
+        const char *s;         /* NUL-terminated (no NUL inside: the record check rejects
+                                * \u0000) */
+        struct jv_member *m;   /* elements (key NULL) or members in payload order; members
+                                * end with a sentinel whose key is NULL */
+    } u;
+} jv;
+
+struct jv_member {
+    const char *key; /* NUL-terminated */
+    size_t klen;
+    jv value;
+};
+
+static inline enum jv_type jv_type(const jv *j)
+{
+    return j == NULL ? JV_NULL : (enum jv_type)j->type;
+}
 static inline int jv_is_object(const jv *j)
 {
-    return json_object_get_type(j) == json_type_object;
+    return jv_type(j) == JV_OBJECT;
 }
 static inline int jv_is_array(const jv *j)
 {
-    return json_object_get_type(j) == json_type_array;
+    return jv_type(j) == JV_ARRAY;
 }
 static inline int jv_is_string(const jv *j)
 {
-    return json_object_get_type(j) == json_type_string;
+    return jv_type(j) == JV_STRING;
 }
 static inline int jv_is_integer(const jv *j)
 {
-    return json_object_get_type(j) == json_type_int;
+    return jv_type(j) == JV_INTEGER;
 }
 static inline int jv_is_real(const jv *j)
 {
-    return json_object_get_type(j) == json_type_double;
+    return jv_type(j) == JV_REAL;
 }
 static inline int jv_is_number(const jv *j)
 {
@@ -107,71 +133,98 @@ static inline int jv_is_number(const jv *j)
 }
 static inline int jv_is_boolean(const jv *j)
 {
-    return json_object_get_type(j) == json_type_boolean;
+    return jv_type(j) == JV_BOOLEAN;
 }
 static inline int jv_is_true(const jv *j)
 {
-    return jv_is_boolean(j) && json_object_get_boolean(j);
+    return jv_is_boolean(j) && j->truth;
 }
 static inline int jv_is_null(const jv *j)
 {
     return j == NULL;
 }
-/* A string's bytes (NUL-terminated; no NUL inside: the record check rejects \u0000). */
+/* A string's bytes (NUL-terminated). */
 static inline const char *jv_string(const jv *j)
 {
-    return json_object_get_string((jv *)j);
+    return jv_is_string(j) ? j->u.s : NULL;
 }
 static inline size_t jv_strlen(const jv *j)
 {
-    return (size_t)json_object_get_string_len(j);
+    return jv_is_string(j) ? j->len : 0;
 }
 /* An integer (int64: the record check rejects integers beyond it). */
 static inline int64_t jv_int(const jv *j)
 {
-    return json_object_get_int64(j);
+    return jv_is_integer(j) ? j->u.i : 0;
 }
 static inline double jv_real(const jv *j)
 {
-    return json_object_get_double(j);
+    return jv_is_real(j) ? j->u.d : 0.0;
 }
 static inline double jv_number(const jv *j)
 {
-    return json_object_get_double(j);
+    return jv_is_real(j) ? j->u.d : (double)jv_int(j);
 }
 static inline size_t jv_array_size(const jv *j)
 {
-    return jv_is_array(j) ? json_object_array_length(j) : 0;
+    return jv_is_array(j) ? j->len : 0;
+}
+/* A node as the accessors hand it out: JSON null as NULL. */
+static inline jv *jv_out(const jv *j)
+{
+    return j->type == JV_NULL ? NULL : (jv *)j;
 }
 static inline jv *jv_array_get(const jv *j, size_t i)
 {
-    return json_object_array_get_idx(j, i);
+    return jv_is_array(j) && i < j->len ? jv_out(&j->u.m[i].value) : NULL;
+}
+/* The node of the member named key of an object, JSON null included (NULL: absent, or j
+ * not an object). Objects are small: a scan. */
+static const jv *jv_find(const jv *j, const char *key)
+{
+    if (!jv_is_object(j)) {
+        return NULL;
+    }
+    size_t klen = strlen(key);
+    for (const struct jv_member *m = j->u.m; m->key != NULL; m++) {
+        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
+            return &m->value;
+        }
+    }
+    return NULL;
 }
 /* The member named key of an object (NULL: absent, JSON null, or j not an object). */
 static inline jv *jv_member(const jv *j, const char *key)
 {
-    jv *v = NULL;
-    json_object_object_get_ex(j, key, &v);
-    return v;
+    const jv *v = jv_find(j, key);
+    return v != NULL ? jv_out(v) : NULL;
 }
 /* Whether an object has a member named key (JSON null included). */
 static inline int jv_has(const jv *j, const char *key)
 {
-    return json_object_object_get_ex(j, key, NULL);
+    return jv_find(j, key) != NULL;
 }
-/* The members of an object in payload order (NULL for anything else): for (e = ...; e !=
- * NULL; e = lh_entry_next(e)) with jv_key(e) and jv_value(e). */
-static inline struct lh_entry *jv_members(const jv *j)
+/* The members of an object in payload order (NULL for anything else, or none): for (e =
+ * ...; e != NULL; e = jv_next(e)) with jv_key(e) and jv_value(e). */
+static inline const struct jv_member *jv_members(const jv *j)
 {
-    return jv_is_object(j) ? lh_table_head(json_object_get_object(j)) : NULL;
+    return jv_is_object(j) && j->len > 0 ? j->u.m : NULL;
 }
-static inline const char *jv_key(const struct lh_entry *e)
+static inline const struct jv_member *jv_next(const struct jv_member *e)
 {
-    return (const char *)lh_entry_k(e);
+    return e[1].key != NULL ? e + 1 : NULL;
 }
-static inline jv *jv_value(const struct lh_entry *e)
+static inline size_t jv_object_size(const jv *j)
 {
-    return (jv *)lh_entry_v(e);
+    return jv_is_object(j) ? j->len : 0;
+}
+static inline const char *jv_key(const struct jv_member *e)
+{
+    return e->key;
+}
+static inline jv *jv_value(const struct jv_member *e)
+{
+    return jv_out(&e->value);
 }
 
 /* The ["null", T] fields of TrackingEvent that fill_common() makes null for every item. They
@@ -190,6 +243,7 @@ static const char *const nullable_fields[] = {
 _Static_assert(NULLABLE_COUNT < 32, "a bit of null_pending each");
 
 struct canon;
+struct jb;
 
 struct norm {
     const struct norm_options *opts;           /* borrowed */
@@ -220,7 +274,7 @@ struct norm {
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
     struct canon *canon;      /* content_id_stream()'s writer and hash state */
-    struct json_tokener *tok; /* json-c's, reused for every record */
+    struct jb *jb;            /* the parse tree's builder and arena, reused for every record */
 
     /* Bit i: nullable_fields[i] (field index null_index[i]) is to be made null. */
     unsigned null_pending;
@@ -366,20 +420,20 @@ static int internal(struct norm *n, const char *what)
 
 static const char *json_type_name(const jv *j)
 {
-    switch (json_object_get_type(j)) {
-    case json_type_object:
+    switch (jv_type(j)) {
+    case JV_OBJECT:
         return "an object";
-    case json_type_array:
+    case JV_ARRAY:
         return "an array";
-    case json_type_string:
+    case JV_STRING:
         return "a string";
-    case json_type_int:
+    case JV_INTEGER:
         return "an integer";
-    case json_type_double:
+    case JV_REAL:
         return "a real number";
-    case json_type_boolean:
+    case JV_BOOLEAN:
         return "a boolean";
-    case json_type_null:
+    case JV_NULL:
         return "null";
     }
     return "?";
@@ -389,11 +443,11 @@ static const char *json_type_name(const jv *j)
  * as absent (protojson's "default value"). Borrowed. */
 static jv *get2(const jv *obj, const char *camel, const char *snake)
 {
-    jv *j = NULL;
-    if (!json_object_object_get_ex(obj, camel, &j) && snake != NULL) {
-        j = jv_member(obj, snake); /* only when camel is absent: a null camel hides it */
+    const jv *j = jv_find(obj, camel);
+    if (j == NULL && snake != NULL) {
+        j = jv_find(obj, snake); /* only when camel is absent: a null camel hides it */
     }
-    return j;
+    return j != NULL ? jv_out(j) : NULL;
 }
 
 static jv *get(const jv *obj, const char *name)
@@ -930,7 +984,7 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
     enum { KINDS = sizeof(kinds) / sizeof(kinds[0]) };
     const jv *camel[KINDS] = {0}, *snake[KINDS] = {0};
     int has_camel[KINDS] = {0}; /* a camelCase member that is JSON null hides the other */
-    for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
+    for (const struct jv_member *e = jv_members(j); e != NULL; e = jv_next(e)) {
         const char *key = jv_key(e);
         jv *member = jv_value(e);
         for (size_t i = 0; i < KINDS; i++) {
@@ -1075,7 +1129,7 @@ static void kv_parts(const jv *kv, const jv **key, const jv **value)
 {
     *key = NULL;
     *value = NULL;
-    for (const struct lh_entry *e = jv_members(kv); e != NULL; e = lh_entry_next(e)) {
+    for (const struct jv_member *e = jv_members(kv); e != NULL; e = jv_next(e)) {
         const char *name = jv_key(e);
         if (name[0] == 'k' && strcmp(name, "key") == 0) {
             *key = jv_value(e);
@@ -1209,29 +1263,29 @@ static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
     if (av_field(n, anyvalue, "value", &u) != 0) {
         return -1;
     }
-    switch (json_object_get_type(j)) {
-    case json_type_null:
+    switch (jv_type(j)) {
+    case JV_NULL:
         AV(n, avro_value_set_branch(&u, AV_NULL, &b), "branch");
         AV(n, avro_value_set_null(&b), "null");
         return 0;
-    case json_type_string: {
+    case JV_STRING: {
         AV(n, avro_value_set_branch(&u, AV_STRING, &b), "branch");
         const char *s = jv_string(j);
         return av_string(n, &b, s, keep_utf8(n, s, jv_strlen(j)));
     }
-    case json_type_boolean:
+    case JV_BOOLEAN:
         AV(n, avro_value_set_branch(&u, AV_BOOL, &b), "branch");
         AV(n, avro_value_set_boolean(&b, jv_is_true(j)), "boolean");
         return 0;
-    case json_type_int:
+    case JV_INTEGER:
         AV(n, avro_value_set_branch(&u, AV_LONG, &b), "branch");
         AV(n, avro_value_set_long(&b, (int64_t)jv_int(j)), "long");
         return 0;
-    case json_type_double:
+    case JV_REAL:
         AV(n, avro_value_set_branch(&u, AV_DOUBLE, &b), "branch");
         AV(n, avro_value_set_double(&b, jv_real(j)), "double");
         return 0;
-    case json_type_array:
+    case JV_ARRAY:
         AV(n, avro_value_set_branch(&u, AV_ARRAY, &b), "branch");
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
@@ -1249,7 +1303,7 @@ static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
         }
         n->depth--;
         return 0;
-    case json_type_object: {
+    case JV_OBJECT: {
         AV(n, avro_value_set_branch(&u, AV_KVLIST, &b), "branch");
         if (av_field(n, &b, "values", &arr) != 0) {
             return -1;
@@ -1258,7 +1312,7 @@ static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
             return fail(n, "attributes", NORM_WRONG_TYPE,
                         "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
-        for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
+        for (const struct jv_member *e = jv_members(j); e != NULL; e = jv_next(e)) {
             avro_value_t item;
             AV(n, avro_value_append(&arr, &item, NULL), "append");
             if (json_keyvalue(n, jv_key(e), jv_value(e), &item) != 0) {
@@ -1676,28 +1730,28 @@ static int canon_key_cmp(const char *a, const char *b)
  * flat event's id from a structured value stay what they were. */
 static int canon_json(struct canon *c, const jv *j, int sort)
 {
-    switch (json_object_get_type(j)) {
-    case json_type_null:
+    switch (jv_type(j)) {
+    case JV_NULL:
         CANON_LIT(c, "null");
         return 0;
-    case json_type_boolean:
-        if (json_object_get_boolean(j)) {
+    case JV_BOOLEAN:
+        if (jv_is_true(j)) {
             CANON_LIT(c, "true");
         } else {
             CANON_LIT(c, "false");
         }
         return 0;
-    case json_type_int: {
+    case JV_INTEGER: {
         char text[24];
         int w = snprintf(text, sizeof(text), "%lld", (long long)jv_int(j));
         canon_put(c, text, (size_t)w);
         return 0;
     }
-    case json_type_double:
+    case JV_REAL:
         return canon_real(c, jv_real(j));
-    case json_type_string:
+    case JV_STRING:
         return canon_string(c, jv_string(j), jv_strlen(j));
-    case json_type_array:
+    case JV_ARRAY:
         CANON_LIT(c, "[");
         for (size_t i = 0; i < jv_array_size(j); i++) {
             if (i > 0) {
@@ -1709,13 +1763,13 @@ static int canon_json(struct canon *c, const jv *j, int sort)
         }
         CANON_LIT(c, "]");
         return 0;
-    case json_type_object: {
-        size_t count = (size_t)json_object_object_length(j), at = 0;
-        const struct lh_entry **members = malloc((count > 0 ? count : 1) * sizeof(*members));
+    case JV_OBJECT: {
+        size_t count = jv_object_size(j), at = 0;
+        const struct jv_member **members = malloc((count > 0 ? count : 1) * sizeof(*members));
         if (members == NULL) {
             return -1;
         }
-        for (const struct lh_entry *e = jv_members(j); e != NULL; e = lh_entry_next(e)) {
+        for (const struct jv_member *e = jv_members(j); e != NULL; e = jv_next(e)) {
             size_t k = at++;
             while (sort && k > 0 && canon_key_cmp(jv_key(members[k - 1]), jv_key(e)) > 0) {
                 members[k] = members[k - 1];
@@ -2697,7 +2751,7 @@ static int flat_event(struct norm *n, const jv *root)
         return -1;
     }
     size_t count = 0;
-    for (const struct lh_entry *e = jv_members(attrs); e != NULL; e = lh_entry_next(e)) {
+    for (const struct jv_member *e = jv_members(attrs); e != NULL; e = jv_next(e)) {
         if (count++ >= n->opts->max_attributes) {
             n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
             break;
@@ -2741,12 +2795,15 @@ static int flat_event(struct norm *n, const jv *root)
 
 /* ---- the record --------------------------------------------------------------------------- */
 
-/* Nesting json-c parses, at most: jansson's 2048 arrays and objects (json-c counts the
- * levels of the values inside them). */
+/* Nesting parsed, at most: a value (an array or object or any other) is "nested too deep"
+ * inside more than JSON_MAX_DEPTH - 1 arrays and objects, as json-c had it (jansson: 2048
+ * arrays and objects). */
 #define JSON_MAX_DEPTH 2049
 
-/* What jansson rejected and json-c lets through, found by lex_check() (json-c checks the
- * grammar and the escapes' syntax). */
+/* What jansson rejected and json-c, the parser before yajl, let through (the notes below
+ * are json-c's; yajl, which is told not to check UTF-8, reads these the same or rejects
+ * them later in the record), found by lex_check() (the parser checks the grammar and the
+ * escapes' syntax). */
 enum lex_fault {
     LEX_OK,
     LEX_UTF8,      /* not UTF-8: json-c's own check lets overlong forms, surrogates and
@@ -2776,8 +2833,10 @@ static const char *const lex_fault_names[] = {
 
 struct lex {
     enum lex_fault fault;
-    size_t at;      /* byte offset of the fault */
-    size_t members; /* ':' outside strings: every object member parsed, duplicates too */
+    size_t at; /* byte offset of the fault */
+    /* The last string, number or word that starts before the fault (or the end): its first
+     * byte and the byte after it or where the fault cuts it (SIZE_MAX: none). */
+    size_t tok, tok_end;
 };
 
 static int hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
@@ -2968,27 +3027,28 @@ static const unsigned char *lex_string(const unsigned char *p, const unsigned ch
     return p;
 }
 
-/* One pass over the record for what jansson rejected and json-c does not (enum
- * lex_fault), and the count of object members (the duplicate key check). It follows
- * strings, escapes and number tokens only, not the grammar: json-c parses. */
+/* One pass over the record for what jansson rejected and the parser does not (enum
+ * lex_fault), and where the last string, number or word before the fault starts. It follows
+ * strings, escapes and number tokens only, not the grammar: yajl parses. */
 static void lex_check(const char *data, size_t len, struct lex *lx)
 {
     const unsigned char *s = (const unsigned char *)data, *p = s, *end = s + len;
-    size_t members = 0;
+    const unsigned char *tok = NULL, *tok_end = NULL;
     enum lex_fault fault = LEX_OK;
     while (p < end && fault == LEX_OK) {
-        const unsigned char *at = p;
+        const unsigned char *at = p, *start = NULL;
         unsigned char ch = *p;
         if (ch == '"') {
+            start = p;
             p = lex_string(p + 1, end, &fault, &at);
-        } else if (ch == ':') {
-            members++;
-            p++;
-        } else if (ch == ',' || ch == '{' || ch == '}' || ch == '[' || ch == ']' || ch == ' ') {
+        } else if (ch == ',' || ch == ':' || ch == '{' || ch == '}' || ch == '[' || ch == ']' ||
+                   ch == ' ') {
             p++;
         } else if (ch == '-' || is_digit(ch)) {
+            start = p;
             fault = lex_number(&p, end);
         } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')) {
+            start = p;
             /* true, false, null (json-c checks them); nothing else is JSON */
             if (ch != 't' && ch != 'f' && ch != 'n') {
                 fault = LEX_TOKEN;
@@ -3014,36 +3074,380 @@ static void lex_check(const char *data, size_t len, struct lex *lx)
             fault = LEX_UTF8;
             at = p;
         }
+        if (start != NULL && (fault == LEX_OK || at > start)) {
+            tok = start;
+            tok_end = fault == LEX_OK ? p : at;
+        }
         if (fault != LEX_OK) {
             lx->at = (size_t)(at - s);
         }
     }
     lx->fault = fault;
-    lx->members = members;
+    lx->tok = tok != NULL ? (size_t)(tok - s) : SIZE_MAX;
+    lx->tok_end = tok != NULL ? (size_t)(tok_end - s) : SIZE_MAX;
 }
 
-/* Members of every object in a parsed tree (json-c merged duplicate keys). */
-static size_t jv_members_total(const jv *j)
+/* The record's arena: the parse tree and yajl's own allocations of one record, reset (not
+ * freed) after it. Chunks stay for the next record. */
+#define ARENA_CHUNK (64 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size;
+    max_align_t data[];
+};
+
+struct arena {
+    struct arena_chunk *first, *cur;
+    char *p, *end;
+};
+
+/* arena_alloc()'s way on when the current chunk is full: the next chunk, or a new one. */
+static void *arena_grow(struct arena *a, size_t size)
 {
-    size_t total = 0;
-    switch (json_object_get_type(j)) {
-    case json_type_array: {
-        const struct array_list *a = json_object_get_array(j);
-        for (size_t i = 0; i < a->length; i++) {
-            total += jv_members_total(a->array[i]);
+    struct arena_chunk *c = a->cur != NULL ? a->cur->next : a->first;
+    if (c == NULL || c->size < size) { /* a new chunk, after the current one */
+        size_t want = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+        struct arena_chunk *fresh = malloc(sizeof(*fresh) + want);
+        if (fresh == NULL) {
+            return NULL;
         }
-        return total;
-    }
-    case json_type_object: {
-        struct lh_table *t = json_object_get_object(j);
-        total = (size_t)lh_table_length(t);
-        for (const struct lh_entry *e = lh_table_head(t); e != NULL; e = lh_entry_next(e)) {
-            total += jv_members_total(jv_value(e));
+        fresh->size = want;
+        fresh->next = c;
+        if (a->cur != NULL) {
+            a->cur->next = fresh;
+        } else {
+            a->first = fresh;
         }
-        return total;
+        c = fresh;
     }
-    default:
+    a->cur = c;
+    a->p = (char *)c->data + size;
+    a->end = (char *)c->data + c->size;
+    return c->data;
+}
+
+static inline void *arena_alloc(struct arena *a, size_t size)
+{
+    size = (size + 15) & ~(size_t)15;
+    if ((size_t)(a->end - a->p) < size) {
+        return arena_grow(a, size);
+    }
+    void *p = a->p;
+    a->p += size;
+    return p;
+}
+
+static void arena_reset(struct arena *a)
+{
+    a->cur = a->first;
+    a->p = a->first != NULL ? (char *)a->first->data : NULL;
+    a->end = a->first != NULL ? a->p + a->first->size : NULL;
+}
+
+static void arena_free(struct arena *a)
+{
+    for (struct arena_chunk *c = a->first, *next; c != NULL; c = next) {
+        next = c->next;
+        free(c);
+    }
+    memset(a, 0, sizeof(*a));
+}
+
+/* yajl's allocations (its handle, lexer, state stack and buffers), in the arena: each block
+ * after a 16-byte header with its size, for realloc; free is a no-op. */
+static void *yajl_arena_malloc(void *ctx, size_t size)
+{
+    size_t *h = arena_alloc(ctx, size + 16);
+    if (h == NULL) {
+        return NULL;
+    }
+    h[0] = size;
+    return (char *)h + 16;
+}
+
+static void *yajl_arena_realloc(void *ctx, void *ptr, size_t size)
+{
+    if (ptr == NULL) {
+        return yajl_arena_malloc(ctx, size);
+    }
+    size_t old = *(size_t *)((char *)ptr - 16);
+    if (size <= old) {
+        return ptr;
+    }
+    void *fresh = yajl_arena_malloc(ctx, size);
+    if (fresh != NULL) {
+        memcpy(fresh, ptr, old);
+    }
+    return fresh;
+}
+
+static void yajl_arena_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    (void)ptr;
+}
+
+/* Building the tree from yajl's events: the values of the open arrays and objects wait on
+ * a stack (with their keys) and move to the arena, contiguous, when their container ends. */
+struct jb_frame {
+    size_t base; /* the container's first value on the stack */
+    const char *key;
+    size_t klen; /* the container's own key (NULL in an array or at the top) */
+};
+
+struct jb {
+    struct arena arena;
+    struct jv_member *stack;
+    size_t top, cap;
+    struct jb_frame frames[JSON_MAX_DEPTH];
+    size_t depth; /* open arrays and objects */
+    const char *key;
+    size_t klen;
+    jv root;
+    int dup;  /* an object had a duplicate key */
+    int deep; /* a value nested deeper than JSON_MAX_DEPTH */
+    int oom;
+    yajl_handle h;   /* of the parse under way (in the arena) */
+    int part;        /* 0: in yajl_parse(), 1: in yajl_complete_parse() */
+    int root_done;   /* the document's value was read... */
+    size_t root_end; /* ... and ended before this byte (SIZE_MAX: at the end) */
+    int track;       /* set value_end (a second parse, for a message) */
+    size_t value_end; /* the byte after the last value read */
+    size_t *order; /* jb_has_dup()'s scratch */
+    size_t order_cap;
+};
+
+/* A value read: the document's, or the next of the innermost open container. */
+static int jb_value(struct jb *b, const jv *v)
+{
+    if (b->track) {
+        b->value_end = yajl_get_bytes_consumed(b->h);
+    }
+    if (b->depth == 0) {
+        b->root = *v;
+        b->root_done = 1;
+        b->root_end = b->part ? SIZE_MAX : yajl_get_bytes_consumed(b->h);
+        return 1;
+    }
+    if (b->top == b->cap) {
+        size_t cap = b->cap > 0 ? 2 * b->cap : 256;
+        struct jv_member *s = realloc(b->stack, cap * sizeof(*s));
+        if (s == NULL) {
+            b->oom = 1;
+            return 0;
+        }
+        b->stack = s;
+        b->cap = cap;
+    }
+    struct jv_member *m = &b->stack[b->top++];
+    m->key = b->key;
+    m->klen = b->klen;
+    m->value = *v;
+    b->key = NULL;
+    b->klen = 0;
+    return 1;
+}
+
+/* Whether a value read now would be nested too deep (then the parse stops). */
+static int jb_too_deep(struct jb *b)
+{
+    if (b->depth >= JSON_MAX_DEPTH) {
+        b->deep = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static char *jb_text(struct jb *b, const unsigned char *s, size_t len)
+{
+    char *t = arena_alloc(&b->arena, len + 1);
+    if (t == NULL) {
+        b->oom = 1;
+        return NULL;
+    }
+    memcpy(t, s, len);
+    t[len] = '\0';
+    return t;
+}
+
+static int jb_null(void *ctx)
+{
+    struct jb *b = ctx;
+    jv v = {.type = JV_NULL};
+    return !jb_too_deep(b) && jb_value(b, &v);
+}
+
+static int jb_boolean(void *ctx, int truth)
+{
+    struct jb *b = ctx;
+    jv v = {.type = JV_BOOLEAN, .truth = truth != 0};
+    return !jb_too_deep(b) && jb_value(b, &v);
+}
+
+/* A number token (valid JSON: yajl checked it, lex_check() its range): an integer unless it
+ * has a fraction or an exponent, as json-c and jansson read it. */
+static int jb_number(void *ctx, const char *s, size_t len)
+{
+    struct jb *b = ctx;
+    if (jb_too_deep(b)) {
         return 0;
+    }
+    jv v = {.type = JV_INTEGER};
+    size_t i = 0;
+    int neg = len > 0 && s[0] == '-';
+    uint64_t u = 0;
+    for (i = (size_t)neg; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        u = u * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (i == len) {
+        v.u.i = !neg ? (int64_t)u : u == 0 ? 0 : -(int64_t)(u - 1) - 1;
+    } else {
+        char small[64];
+        char *text = len < sizeof(small) ? small : arena_alloc(&b->arena, len + 1);
+        if (text == NULL) {
+            b->oom = 1;
+            return 0;
+        }
+        memcpy(text, s, len);
+        text[len] = '\0';
+        v.type = JV_REAL;
+        v.u.d = strtod(text, NULL);
+    }
+    return jb_value(b, &v);
+}
+
+static int jb_string(void *ctx, const unsigned char *s, size_t len)
+{
+    struct jb *b = ctx;
+    if (jb_too_deep(b)) {
+        return 0;
+    }
+    jv v = {.type = JV_STRING, .len = (uint32_t)len};
+    if ((v.u.s = jb_text(b, s, len)) == NULL) {
+        return 0;
+    }
+    return jb_value(b, &v);
+}
+
+static int jb_key(void *ctx, const unsigned char *s, size_t len)
+{
+    struct jb *b = ctx;
+    b->klen = len;
+    return (b->key = jb_text(b, s, len)) != NULL;
+}
+
+static int jb_open(void *ctx)
+{
+    struct jb *b = ctx;
+    if (jb_too_deep(b)) {
+        return 0;
+    }
+    b->frames[b->depth++] = (struct jb_frame){.base = b->top, .key = b->key, .klen = b->klen};
+    b->key = NULL;
+    b->klen = 0;
+    return 1;
+}
+
+static int jb_key_cmp(const void *x, const void *y, void *ctx)
+{
+    const struct jv_member *m = ctx, *a = &m[*(const size_t *)x], *b = &m[*(const size_t *)y];
+    if (a->klen != b->klen) {
+        return a->klen < b->klen ? -1 : 1;
+    }
+    return memcmp(a->key, b->key, a->klen);
+}
+
+/* Whether two of an object's count members have the same key: pairs for a small object,
+ * neighbours in key order for a large one. */
+static int jb_has_dup(struct jb *b, const struct jv_member *m, size_t count)
+{
+    if (count <= 24) {
+        for (size_t i = 1; i < count; i++) {
+            for (size_t k = 0; k < i; k++) {
+                if (m[i].klen == m[k].klen && memcmp(m[i].key, m[k].key, m[i].klen) == 0) {
+                    return 1;
+                }
+            }
+        }
+        return 0;
+    }
+    if (count > b->order_cap) {
+        size_t *o = realloc(b->order, count * sizeof(*o));
+        if (o == NULL) {
+            b->oom = 1;
+            return 0;
+        }
+        b->order = o;
+        b->order_cap = count;
+    }
+    for (size_t i = 0; i < count; i++) {
+        b->order[i] = i;
+    }
+    qsort_r(b->order, count, sizeof(*b->order), jb_key_cmp, (void *)m);
+    for (size_t i = 1; i < count; i++) {
+        if (jb_key_cmp(&b->order[i - 1], &b->order[i], (void *)m) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The end of the innermost array or object: its values move to the arena. */
+static int jb_close(struct jb *b, int object)
+{
+    const struct jb_frame *f = &b->frames[--b->depth];
+    size_t count = b->top - f->base;
+    jv v = {.type = object ? JV_OBJECT : JV_ARRAY, .len = (uint32_t)count};
+    if (count > 0 || object) {
+        v.u.m = arena_alloc(&b->arena, (count + object) * sizeof(struct jv_member));
+        if (v.u.m == NULL) {
+            b->oom = 1;
+            return 0;
+        }
+        memcpy(v.u.m, b->stack + f->base, count * sizeof(struct jv_member));
+        if (object) {
+            v.u.m[count].key = NULL; /* the sentinel */
+            if (!b->dup && count > 1 && jb_has_dup(b, v.u.m, count)) {
+                b->dup = 1; /* reported after the parse: a later fault comes first */
+            }
+        }
+    }
+    b->top = f->base;
+    b->key = f->key;
+    b->klen = f->klen;
+    return !b->oom && jb_value(b, &v);
+}
+
+static int jb_end_map(void *ctx)
+{
+    return jb_close(ctx, 1);
+}
+
+static int jb_end_array(void *ctx)
+{
+    return jb_close(ctx, 0);
+}
+
+static const yajl_callbacks jb_callbacks = {
+    .yajl_null = jb_null,
+    .yajl_boolean = jb_boolean,
+    .yajl_number = jb_number,
+    .yajl_string = jb_string,
+    .yajl_start_map = jb_open,
+    .yajl_map_key = jb_key,
+    .yajl_end_map = jb_end_map,
+    .yajl_start_array = jb_open,
+    .yajl_end_array = jb_end_array,
+};
+
+static void jb_free(struct jb *b)
+{
+    if (b != NULL) {
+        arena_free(&b->arena);
+        free(b->stack);
+        free(b->order);
+        free(b);
     }
 }
 
@@ -3154,66 +3558,255 @@ static int token_ends_at(const char *data, size_t len, size_t from, size_t to)
     return p == (const unsigned char *)data + to;
 }
 
-/* json-c's parse of the first len bytes of data, as a whole input: a top-level number (or
- * null) is only complete at the end of the input. Returns the tree with *err success (NULL
- * for the document null), or NULL with the error (continue: the input ended too soon) and
- * *at, the byte offset where the parse stopped. */
-static jv *tokenize(struct json_tokener *tok, const char *data, size_t len,
-                    enum json_tokener_error *err, size_t *at)
+/* The first byte of the token that ends right before byte end of data (yajl reports where a
+ * token it rejected ends; json-c, whose positions the messages keep, where it starts). */
+static size_t token_start(const char *data, size_t end)
 {
-    json_tokener_reset(tok);
-    jv *root = json_tokener_parse_ex(tok, data, (int)len);
-    *err = json_tokener_get_error(tok);
-    *at = json_tokener_get_parse_end(tok);
-    if (root == NULL && *err == json_tokener_continue) {
-        root = json_tokener_parse_ex(tok, "", 1); /* the end of the input */
-        if (root != NULL || json_tokener_get_error(tok) == json_tokener_success) {
-            *err = json_tokener_success; /* a tree, or the document null */
+    if (end == 0) {
+        return 0;
+    }
+    size_t i = end - 1;
+    unsigned char c = (unsigned char)data[i];
+    if (c == '"') { /* back to the opening quote: one not escaped by an odd backslash run */
+        while (i > 0) {
+            i--;
+            if (data[i] == '"') {
+                size_t k = i;
+                while (k > 0 && data[k - 1] == '\\') {
+                    k--;
+                }
+                if ((i - k) % 2 == 0) {
+                    return i;
+                }
+            }
+        }
+        return 0;
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' ||
+        c == '+' || c == '-') {
+        while (i > 0) {
+            c = (unsigned char)data[i - 1];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '.' ||
+                  c == '+' || c == '-')) {
+                break;
+            }
+            i--;
         }
     }
-    return root;
+    return i;
 }
 
-/* Whether the first len bytes of data are the JSON document null (json-c's tree for it is
- * NULL, as after a failed allocation). */
-static int is_null_document(const char *data, size_t len)
+/* json-c's description of the error yajl reported in text, at byte at (as the messages
+ * had it). */
+static const char *parse_error_desc(const char *text, const char *data, size_t at, size_t len)
 {
-    size_t i = 0;
-    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r')) {
-        i++;
+    static const struct {
+        const char *yajl, *desc;
+    } map[] = {
+        {"separated by a colon", "object property name separator ':' expected"},
+        {"inside map, I expect", "object value separator ',' expected"},
+        {"after array element", "array value separator ',' expected"},
+        {"occurs before a character", "invalid string sequence"},
+    };
+    if (strstr(text, "invalid object key") != NULL) {
+        return at < len && data[at] == '}' ? "unexpected character"
+                                           : "quoted object property name expected";
     }
-    return len - i >= 4 && memcmp(data + i, "null", 4) == 0;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strstr(text, map[i].yajl) != NULL) {
+            /* right after a number's last digit: json-c read it as part of the number */
+            return i >= 1 && i <= 2 && at > 0 && at <= len && is_digit((unsigned char)data[at - 1])
+                       ? "number expected"
+                       : map[i].desc;
+        }
+    }
+    size_t word = at;
+    if (strstr(text, "invalid string in json text") != NULL) { /* true, false, null cut */
+        while (word > 0 && data[word - 1] >= 'a' && data[word - 1] <= 'z') {
+            word--;
+        }
+    }
+    if (word < len && (data[word] == 't' || data[word] == 'f')) {
+        return "boolean expected";
+    }
+    if (word < len && data[word] == 'n') {
+        return "null expected";
+    }
+    return "unexpected character";
 }
 
-/* Parses the record into *root (free with json_object_put; NULL for the document null), or
- * emits its dead letter (not_utf8, invalid_json) and returns -1 (-1 with n->internal when
- * out of memory). Accepts
- * and rejects what jansson (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY) did, with the same
- * reasons; messages give the line and column. */
+/* A parse of data[0..len) and then of more (NULL: none) as one whole input into the tree;
+ * returns yajl's status, with its error text in *text (arena) on an error. */
+static yajl_status jb_parse(struct jb *b, const char *data, size_t len, const char *more,
+                            char **text)
+{
+    static const yajl_alloc_funcs funcs = {yajl_arena_malloc, yajl_arena_realloc,
+                                           yajl_arena_free, NULL};
+    yajl_alloc_funcs af = funcs;
+    af.ctx = &b->arena;
+    b->top = b->depth = 0;
+    b->key = NULL;
+    b->klen = 0;
+    b->dup = b->deep = b->oom = b->root_done = b->part = 0;
+    *text = NULL;
+    b->h = yajl_alloc(&jb_callbacks, &af, b);
+    if (b->h == NULL) {
+        b->oom = 1;
+        return yajl_status_client_canceled;
+    }
+    yajl_config(b->h, yajl_dont_validate_strings, 1); /* lex_check() did */
+    yajl_status st = yajl_parse(b->h, (const unsigned char *)data, len);
+    if (st == yajl_status_ok && more != NULL) {
+        st = yajl_parse(b->h, (const unsigned char *)more, strlen(more));
+    }
+    if (st == yajl_status_ok) {
+        b->part = 1;
+        st = yajl_complete_parse(b->h);
+    }
+    if (st == yajl_status_error) {
+        *text = (char *)yajl_get_error(b->h, 0, NULL, 0);
+    }
+    return st;
+}
+
+/* Whether yajl's error text is one of the grammar (not the input ending too soon, nor a bad
+ * token). */
+static int grammar_error(const char *text)
+{
+    return text != NULL && strncmp(text, "parse error", 11) == 0 &&
+           strstr(text, "premature EOF") == NULL;
+}
+
+/* Parses the record into *root (valid until the arena's reset; NULL for the document null),
+ * or emits its dead letter (not_utf8, invalid_json) and returns -1 (-1 with n->internal
+ * when out of memory). Accepts and rejects what jansson (JSON_REJECT_DUPLICATES |
+ * JSON_DECODE_ANY) did, with the same reasons; messages give the line and column (json-c's
+ * words for grammar errors). */
 static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
 {
     struct lex lx = {0};
+    struct jb *b = n->jb;
     int line, column;
+    arena_reset(&b->arena);
     lex_check(data, len, &lx);
     /* A fault counts when the parse does not fail before it (as jansson read the record in
-     * one pass): json-c parses up to the fault. */
-    size_t upto = lx.fault != LEX_OK ? lx.at : len, at;
-    enum json_tokener_error err;
-    jv *j = tokenize(n->tok, data, upto, &err, &at);
-    int parsed = err == json_tokener_success; /* a tree, or the document null (NULL) */
-    if (parsed && j == NULL && !is_null_document(data, upto)) {
-        snprintf(n->errstr, n->errstr_size, "out of memory parsing JSON"); /* json-c's */
-        n->internal = 1;
-        return -1;
+     * one pass): yajl parses up to the fault, as one whole input. */
+    size_t upto = lx.fault != LEX_OK ? lx.at : len, at = upto;
+    char *text;
+    yajl_status st = jb_parse(b, data, upto, NULL, &text);
+    /* failed: an error before the end of the input (else a whole document, or the input
+     * ended too soon, a fault's place included) */
+    int parsed = st == yajl_status_ok, failed = 0;
+    const char *desc = NULL;
+    if (b->oom) {
+        goto oom;
     }
-    if (!parsed && err != json_tokener_continue && lx.fault == LEX_UTF8 &&
-        token_ends_at(data, len, at, lx.at)) {
-        err = json_tokener_continue; /* jansson read the whole token, and that byte */
+    if (b->root_done) {
+        /* the document ended: anything but whitespace after it is an error at its first
+         * byte (yajl judged a token after it only once the token ended) */
+        size_t end = b->root_end < upto ? b->root_end : upto;
+        while (end < upto &&
+               (data[end] == ' ' || data[end] == '\t' || data[end] == '\n' || data[end] == '\r')) {
+            end++;
+        }
+        if (end < upto || (!parsed && !b->part)) {
+            failed = 1;
+            parsed = 0;
+            at = end;
+            desc = "unexpected character";
+        }
+    } else if (st == yajl_status_client_canceled) { /* nested too deep */
+        failed = 1;
+        at = token_start(data, b->part ? upto : yajl_get_bytes_consumed(b->h));
+    } else if (!b->part) { /* yajl rejected a token, or where one stands */
+        failed = 1;
+        at = yajl_get_bytes_consumed(b->h);
+        if (text != NULL && strstr(text, "inside map, I expect") != NULL) {
+            /* yajl moved back from the token's end by its length (inside a string: not
+             * the quotes): the token after the value, from a second parse */
+            char *again;
+            b->track = 1;
+            b->value_end = 0;
+            (void)jb_parse(b, data, upto, NULL, &again);
+            b->track = 0;
+            if (b->oom) {
+                goto oom;
+            }
+            at = b->value_end;
+            while (at < upto && (data[at] == ' ' || data[at] == '\t' || data[at] == '\n' ||
+                                 data[at] == '\r')) {
+                at++;
+            }
+        } else if (grammar_error(text)) {
+            at = token_start(data, at); /* yajl read the whole token */
+        } else if (text != NULL && b->root_done == 0) {
+            /* a bad token: json-c judged its first byte by the grammar first */
+            size_t start;
+            if (strstr(text, "invalid char") != NULL && at > 0) {
+                at--; /* yajl read that byte */
+            }
+            for (start = at; start > 0 && strstr(text, "invalid string in json text") != NULL &&
+                             data[start - 1] >= 'a' && data[start - 1] <= 'z';
+                 start--) {
+                /* true, false or null cut (at the byte that differs): from its start */
+            }
+            char *probe_text;
+            yajl_status probe = jb_parse(b, data, start, " 0", &probe_text);
+            if (b->oom) {
+                goto oom;
+            }
+            if (probe == yajl_status_client_canceled || grammar_error(probe_text)) {
+                text = probe_text;
+                at = start;
+            } else {
+                b->deep = 0;
+            }
+        }
+    } else if (!parsed && lx.tok_end == upto) {
+        /* The input ends in a string, number or word (cut by a fault, or the last token):
+         * whether one may stand there at all, from its first byte. */
+        static const char *const dummies[] = {"\"\"", "0", "true", "false", "null"};
+        const char *dummy = NULL;
+        switch (data[lx.tok]) {
+        case '"':
+            dummy = dummies[0];
+            break;
+        case 't':
+            dummy = dummies[2];
+            break;
+        case 'f':
+            dummy = dummies[3];
+            break;
+        case 'n':
+            dummy = dummies[4];
+            break;
+        default:
+            dummy = data[lx.tok] == '-' || is_digit((unsigned char)data[lx.tok]) ? dummies[1]
+                                                                                : NULL;
+        }
+        char *probe_text = text;
+        yajl_status probe = dummy != NULL ? jb_parse(b, data, lx.tok, dummy, &probe_text) : st;
+        if (b->oom) {
+            goto oom;
+        }
+        if (probe == yajl_status_client_canceled || grammar_error(probe_text)) {
+            failed = 1;
+            at = lx.tok;
+            text = probe_text;
+        }
+    } else if (!parsed && grammar_error(text)) { /* the last token, read at the end */
+        failed = 1;
+        at = token_start(data, upto);
     }
-    if (!parsed && err != json_tokener_continue) {
+    if (failed && lx.fault == LEX_UTF8 && token_ends_at(data, len, at, lx.at)) {
+        failed = 0; /* jansson read the whole token, and that byte */
+    }
+    if (failed) {
         line_column(data, at, &line, &column);
         whole(n, NORM_INVALID_JSON, "%s at line %d, column %d",
-              err == json_tokener_error_depth ? "nested too deep" : json_tokener_error_desc(err),
+              desc != NULL ? desc
+              : b->deep    ? "nested too deep"
+                           : parse_error_desc(text != NULL ? text : "", data, at, upto),
               line, column);
         return -1;
     }
@@ -3223,24 +3816,25 @@ static int parse_record(struct norm *n, const char *data, size_t len, jv **root)
         return -1;
     }
     if (lx.fault == LEX_UTF8) {
-        json_object_put(j);
         whole(n, NORM_NOT_UTF8, "invalid UTF-8 at byte %zu", lx.at);
         return -1;
     }
     if (lx.fault != LEX_OK) {
-        json_object_put(j);
         line_column(data, lx.at, &line, &column);
         whole(n, NORM_INVALID_JSON, "%s at line %d, column %d", lex_fault_names[lx.fault], line,
               column);
         return -1;
     }
-    if (jv_members_total(j) != lx.members) {
-        json_object_put(j);
+    if (b->dup) {
         whole(n, NORM_INVALID_JSON, "duplicate object key");
         return -1;
     }
-    *root = j;
+    *root = b->root.type == JV_NULL ? NULL : &b->root;
     return 0;
+oom:
+    snprintf(n->errstr, n->errstr_size, "out of memory parsing JSON");
+    n->internal = 1;
+    return -1;
 }
 
 int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn, void *opaque,
@@ -3276,8 +3870,8 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
               n->opts->max_payload_bytes);
         return n->stop;
     }
-    if (len > INT_MAX) { /* json-c's limit; far above any sane max_payload_bytes */
-        whole(n, NORM_OVERSIZED, "%zu bytes, more than json-c parses", len);
+    if (len > INT_MAX) { /* the tree's limit; far above any sane max_payload_bytes */
+        whole(n, NORM_OVERSIZED, "%zu bytes, more than the parser reads", len);
         return n->stop;
     }
     jv *root = NULL;
@@ -3285,7 +3879,7 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
         return n->internal ? -1 : n->stop;
     }
     int rc = process_json(n, root);
-    json_object_put(root);
+    arena_reset(&n->jb->arena); /* the tree */
     if (rc != 0 || n->internal) {
         return -1;
     }
@@ -3310,16 +3904,15 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         free(n);
         return NULL;
     }
-    n->tok = json_tokener_new_ex(JSON_MAX_DEPTH);
-    if (n->tok == NULL) {
+    n->jb = calloc(1, sizeof(*n->jb));
+    if (n->jb == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         free(n);
         return NULL;
     }
-    json_tokener_set_flags(n->tok, JSON_TOKENER_STRICT);
     if (norm_avro_value_new(n->event_schema, &n->event) != 0) {
         snprintf(errstr, errstr_size, "cannot create a TrackingEvent value: %s", avro_strerror());
-        json_tokener_free(n->tok);
+        jb_free(n->jb);
         free(n);
         return NULL;
     }
@@ -3329,7 +3922,7 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
     if (ra < 0 || sc < 0) {
         snprintf(errstr, errstr_size, "TrackingEvent lacks resource_attributes or scope");
         avro_value_decref(&n->event);
-        json_tokener_free(n->tok);
+        jb_free(n->jb);
         free(n);
         return NULL;
     }
@@ -3340,7 +3933,7 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         if (index < 0) {
             snprintf(errstr, errstr_size, "TrackingEvent lacks %s", nullable_fields[i]);
             avro_value_decref(&n->event);
-            json_tokener_free(n->tok);
+            jb_free(n->jb);
             free(n);
             return NULL;
         }
@@ -3351,7 +3944,7 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         snprintf(errstr, errstr_size, "out of memory");
         free(n->canon);
         avro_value_decref(&n->event);
-        json_tokener_free(n->tok);
+        jb_free(n->jb);
         free(n);
         return NULL;
     }
@@ -3364,7 +3957,7 @@ void norm_destroy(struct norm *n)
         return;
     }
     avro_value_decref(&n->event);
-    json_tokener_free(n->tok);
+    jb_free(n->jb);
     free(n->scratch);
     free(n->material);
     if (n->canon != NULL) {

@@ -27,11 +27,9 @@
 
 #include <avro.h>
 
-/* Not bc_avro.h: it brings jansson, whose names clash with json-c's (normalize.c parses with
- * json-c). */
 struct bc_avro_registry;
 struct bc_avro_schema;
-struct json_object; /* json-c's parse tree node */
+struct jv; /* a node of the record's parse tree (normalize.c) */
 
 /* Dead-letter reason codes (SHARED-CONTRACTS.md), in this fixed order. */
 enum norm_reason {
@@ -127,9 +125,10 @@ struct norm_outcome {
     /* ... or a dead letter (event == NULL). */
     enum norm_reason reason;
     const char *message; /* "path: what is wrong"; never payload data */
-    /* The bad span or log record (index >= 0), from json-c's parse tree, else NULL; also
-     * NULL when the item is JSON null, and then null_item is 1. */
-    const struct json_object *item;
+    /* The bad span or log record (index >= 0), from the record's parse tree (valid during
+     * the callback), else NULL; also NULL when the item is JSON null, and then null_item
+     * is 1. */
+    const struct jv *item;
     int null_item;
 };
 
