@@ -710,7 +710,7 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
                          .probability = td.probability,
                          .emitted_upto = -1};
     snprintf(d.policy, sizeof(d.policy), "%s", td.policy);
-    uint32_t cursor = 0;
+    const struct ts_node *cursor = NULL;
     struct ts_rec r;
     int64_t ts = 0;
     while (ts_trace_next(t, &cursor, &r)) {
