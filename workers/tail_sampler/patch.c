@@ -175,7 +175,7 @@ struct ts_patcher *ts_patcher_new(const struct bc_avro_schema *schema)
 }
 
 /* A varint in its shortest form (what the encoder writes), or NULL. */
-static const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *out)
+static const uint8_t *scan_long_slow(const uint8_t *p, const uint8_t *end, int64_t *out)
 {
     uint64_t z = 0;
     for (int shift = 0; shift < 70 && p < end; shift += 7) {
@@ -190,6 +190,17 @@ static const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *o
         }
     }
     return NULL;
+}
+
+/* scan_long_slow with the one-byte case (lengths, indexes, small numbers: most varints)
+ * inline. */
+static inline const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *out)
+{
+    if (p < end && *p < 0x80) {
+        *out = (int64_t)(*p >> 1) ^ -(int64_t)(*p & 1);
+        return p + 1;
+    }
+    return scan_long_slow(p, end, out);
 }
 
 static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8_t *end,
