@@ -78,6 +78,9 @@ struct ts_rec {
     size_t len;
 };
 #define TS_REC_SPAN 0x1 /* a span (else a log or event following its trace) */
+/* Bits 8..31 of a record's flags are the stage's own, returned as given (tail_sampler.c:
+ * where the record's flags field starts, for ts_patch_from). */
+#define TS_REC_USER_SHIFT 8
 
 /* A new buffer; policies borrowed (outlive the buffer). Returns NULL on OOM. */
 struct ts_buffer *ts_buffer_new(const struct ts_policies *policies, int64_t decision_wait_ms,

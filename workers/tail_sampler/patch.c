@@ -299,6 +299,14 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
              double probability, int set_sampling, const char *const *flags, size_t n_flags,
              struct bc_avro_buf *out)
 {
+    return ts_patch_from(p, value, len, 0, policy, probability, set_sampling, flags, n_flags,
+                         out);
+}
+
+int ts_patch_from(struct ts_patcher *p, const void *value, size_t len, size_t from,
+                  const char *policy, double probability, int set_sampling,
+                  const char *const *flags, size_t n_flags, struct bc_avro_buf *out)
+{
     const uint8_t *data = value;
     if (p == NULL || len < BC_AVRO_HEADER_SIZE || data[0] != 0) {
         return -1;
@@ -311,7 +319,14 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
     const uint8_t *q = data + BC_AVRO_HEADER_SIZE, *end = data + len;
     const uint8_t *flags_at = NULL, *flags_end = NULL, *samp_at = NULL, *samp_end = NULL;
     int64_t n_had = 0;
-    for (size_t i = 0; i < p->root->n && q != NULL; i++) {
+    size_t first = 0;
+    if (from >= BC_AVRO_HEADER_SIZE && from < len && p->fields) {
+        /* ts_scan accepted the record: every field is in the encoder's form and the last
+         * ends at end, so the walk starts at flags and stops after sampling. */
+        q = data + from;
+        first = BC_EV_FLAGS;
+    }
+    for (size_t i = first; i < p->root->n && q != NULL; i++) {
         const uint8_t *at = q;
         q = scan(p->root->kids[i], q, end, 1, 0);
         if (q == NULL) {
@@ -324,6 +339,10 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
         } else if (i == BC_EV_SAMPLING) {
             samp_at = at;
             samp_end = q;
+            if (first != 0) {
+                q = end;
+                break;
+            }
         }
     }
     if (q != end || flags_at == NULL || samp_at == NULL || flags_at > samp_at) {

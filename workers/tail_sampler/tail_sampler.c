@@ -436,6 +436,7 @@ struct view {
     int source;          /* source slot (TrackingEvent.source topic and partition), -1: none */
     const char *event_id; /* not NUL-terminated; NULL when not read */
     size_t event_id_len;
+    size_t flags_at; /* where the flags field starts (ts_scan), 0: not known */
     struct ts_span span;
 };
 
@@ -455,11 +456,12 @@ static const char *read_opt_string(const uint8_t *p, size_t *len)
  * why). */
 static int decode_fast(struct sampler *s, const void *value, size_t len, struct view *v)
 {
-    const uint8_t *at[BC_EV_SOURCE + 1];
-    if (s->read_attrs || ts_scan(s->patcher, value, len, at, BC_EV_SOURCE + 1) != 0) {
+    const uint8_t *at[BC_EV_FLAGS + 1];
+    if (s->read_attrs || ts_scan(s->patcher, value, len, at, BC_EV_FLAGS + 1) != 0) {
         return -1;
     }
     memset(v, 0, sizeof(*v));
+    v->flags_at = (size_t)(at[BC_EV_FLAGS] - (const uint8_t *)value);
     const uint8_t *p = at[BC_EV_EVENT_ID];
     v->event_id_len = (size_t)ts_read_long(&p);
     v->event_id = (const char *)p;
@@ -607,8 +609,8 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 /* Re-encodes a span with its decision: the sampling field when sampled, the flags
  * idle_decided / decided_early when the decision was one of those. Into s->out: spliced into
  * the bytes when they are in the encoder's form (patch.h), else decoded and encoded. */
-static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
-                    int sampled)
+static int reencode(struct sampler *s, const void *value, size_t len, size_t flags_at,
+                    const struct decision *d, int sampled)
 {
     const char *flags[2];
     size_t n_flags = 0;
@@ -618,8 +620,8 @@ static int reencode(struct sampler *s, const void *value, size_t len, const stru
     if (d->flags & DECISION_EARLY) {
         flags[n_flags++] = "decided_early";
     }
-    if (ts_patch(s->patcher, value, len, d->policy, d->probability, sampled, flags, n_flags,
-                 &s->out) == 0) {
+    if (ts_patch_from(s->patcher, value, len, flags_at, d->policy, d->probability, sampled,
+                      flags, n_flags, &s->out) == 0) {
         return BC_OK;
     }
     char errstr[256] = "";
@@ -652,7 +654,8 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if ((rflags & TS_REC_SPAN) || marked) {
-            if (reencode(s, value, len, d, (rflags & TS_REC_SPAN) != 0) != BC_OK) {
+            if (reencode(s, value, len, rflags >> TS_REC_USER_SHIFT, d,
+                         (rflags & TS_REC_SPAN) != 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -681,7 +684,7 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if (marked) {
-            if (reencode(s, value, len, d, 0) != BC_OK) {
+            if (reencode(s, value, len, rflags >> TS_REC_USER_SHIFT, d, 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -1011,6 +1014,11 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     }
     int rc = BC_OK;
     int is_span = v.kind == BC_EVENT_SPAN;
+    /* Where the flags field starts travels with the record when it fits the flags' 24 bits. */
+    uint32_t rflags = (is_span ? TS_REC_SPAN : 0) |
+                      (v.flags_at < (1u << (32 - TS_REC_USER_SHIFT))
+                           ? (uint32_t)v.flags_at << TS_REC_USER_SHIFT
+                           : 0);
     if (is_span) {
         s->count.spans++;
     }
@@ -1035,7 +1043,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
             decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
             if (rc == BC_OK && !decided) {
                 if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
-                                  is_span ? TS_REC_SPAN : 0, value, len,
+                                  rflags, value, len,
                                   is_span ? &v.span : NULL, v.event_ms, v.root_end_ms) == NULL) {
                     bc_log(BC_LOG_ERROR, "out of memory buffering a span", NULL);
                     return BC_FATAL;
@@ -1067,7 +1075,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 snprintf(eid, sizeof(eid), "%.*s", v.event_id != NULL ? (int)v.event_id_len : 0,
                          v.event_id != NULL ? v.event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
-                           is_span ? TS_REC_SPAN : 0, value, len, &d, eid[0] ? eid : NULL);
+                           rflags, value, len, &d, eid[0] ? eid : NULL);
                 d.emitted_upto = offset;
                 if (rc == BC_OK) {
                     int64_t ts = bc_record_timestamp(rec);
