@@ -420,6 +420,16 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
                                const void *value, size_t len, const struct ts_span *span,
                                int64_t event_ms, int64_t root_end_ms)
 {
+    return ts_buffer_append(buf, part, ts_part_find(part, id), id, offset, timestamp_ms, flags,
+                            value, len, span, event_ms, root_end_ms);
+}
+
+struct ts_trace *ts_buffer_append(struct ts_buffer *buf, struct ts_part *part,
+                                  struct ts_trace *t, const uint8_t id[16], int64_t offset,
+                                  int64_t timestamp_ms, uint32_t flags, const void *value,
+                                  size_t len, const struct ts_span *span, int64_t event_ms,
+                                  int64_t root_end_ms)
+{
     size_t need = record_size(len);
     struct ts_node *node = malloc(TS_RECORD_HEADER + len);
     if (node == NULL) {
@@ -433,7 +443,6 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
     if (len > 0) {
         memcpy(node + 1, value, len);
     }
-    struct ts_trace *t = ts_part_find(part, id);
     size_t added = need;
     if (t == NULL) {
         if (part->heap_n == part->heap_cap) {

@@ -147,6 +147,13 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
                                int64_t offset, int64_t timestamp_ms, uint32_t flags,
                                const void *value, size_t len, const struct ts_span *span,
                                int64_t event_ms, int64_t root_end_ms);
+/* ts_buffer_add with the trace already looked up: trace is ts_part_find(part, id) (NULL:
+ * none), unchanged since. */
+struct ts_trace *ts_buffer_append(struct ts_buffer *buf, struct ts_part *part,
+                                  struct ts_trace *trace, const uint8_t id[16], int64_t offset,
+                                  int64_t timestamp_ms, uint32_t flags, const void *value,
+                                  size_t len, const struct ts_span *span, int64_t event_ms,
+                                  int64_t root_end_ms);
 /* Iterates a trace's records in arrival order: *cursor starts at NULL. Returns 1 and fills
  * rec, or 0 at the end. */
 int ts_trace_next(const struct ts_trace *trace, const struct ts_node **cursor,

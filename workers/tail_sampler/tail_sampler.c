@@ -131,6 +131,7 @@ struct sampler {
     struct pstate **ps;
     size_t n_ps;
     size_t peak_bytes;
+    size_t peak_published; /* peak_bytes as the gauge last showed it (set each tick) */
     int64_t last_report;
     struct {
         uint64_t spans, kept_traces, dropped_traces, kept_spans, dropped_spans, early, idle,
@@ -1038,20 +1039,22 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         int decided = decision_get(s, ctx, partition, v.id, &d);
         if (!decided) {
             struct ts_trace *t = ts_part_find(part, v.id);
+            uint64_t early = s->count.early;
             rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
-            /* Making room may have decided this very trace early. */
-            decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
+            /* Making room may have decided this very trace early (and freed t). */
+            if (rc == BC_OK && s->count.early != early) {
+                decided = decision_get(s, ctx, partition, v.id, &d);
+                t = ts_part_find(part, v.id);
+            }
             if (rc == BC_OK && !decided) {
-                if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
-                                  rflags, value, len,
-                                  is_span ? &v.span : NULL, v.event_ms, v.root_end_ms) == NULL) {
+                if (ts_buffer_append(s->buf, part, t, v.id, offset, bc_record_timestamp(rec),
+                                     rflags, value, len, is_span ? &v.span : NULL, v.event_ms,
+                                     v.root_end_ms) == NULL) {
                     bc_log(BC_LOG_ERROR, "out of memory buffering a span", NULL);
                     return BC_FATAL;
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
-                    s->peak_bytes = ts_buffer_bytes(s->buf);
-                    bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
-                                        (double)s->peak_bytes);
+                    s->peak_bytes = ts_buffer_bytes(s->buf); /* the gauge: sampler_tick */
                 }
             }
         }
@@ -1133,6 +1136,12 @@ static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
 static int sampler_tick(struct bc_ctx *ctx, int64_t now_ms)
 {
     struct sampler *s = bc_ctx_state(ctx);
+    if (s->peak_bytes != s->peak_published) {
+        /* Every 100 ms (the tick), not on each record that raises the peak. */
+        s->peak_published = s->peak_bytes;
+        bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                            (double)s->peak_bytes);
+    }
     for (size_t i = 0; i < s->n_ps; i++) {
         struct ts_part *part = ts_buffer_part(s->buf, (int32_t)i, 0);
         if (part == NULL || ts_part_traces(part) == 0) {
