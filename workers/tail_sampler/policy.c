@@ -795,9 +795,9 @@ int ts_trace_id_parse(const char *hex, size_t len, uint8_t out[16])
     }
     int bad = 0;
     for (size_t i = 0; i < 16; i++) {
-        int hi = hex_value[(uint8_t)hex[2 * i]], lo = hex_value[(uint8_t)hex[2 * i + 1]];
+        unsigned hi = hex_value[(uint8_t)hex[2 * i]], lo = hex_value[(uint8_t)hex[2 * i + 1]];
         bad |= hi == 0 || lo == 0;
-        out[i] = (uint8_t)((hi - 1) << 4 | (lo - 1));
+        out[i] = (uint8_t)((hi - 1u) << 4 | (lo - 1u)); /* garbage when bad: not used */
     }
     return bad ? -1 : 0;
 }
