@@ -2845,7 +2845,7 @@ static uint8_t *fate_put_str(uint8_t *p, const char *s, size_t len)
     return p + len;
 }
 
-/* Whether s (may be NULL) is ASCII, adding its length to *lens. */
+/* Whether s (may be NULL) is ASCII; its length in *len, and room for it added to *total. */
 static int fate_ascii(const char *s, size_t *len, size_t *total)
 {
     *len = 0;
