@@ -120,6 +120,8 @@ struct bc_runtime {
     const struct bc_avro_schema *fate_schema; /* borrowed from registry; NULL: JSON fates */
     const struct bc_avro_schema *dlq_schema;  /* borrowed; NULL: raw dead letters */
     avro_value_t fate_value, dlq_value;       /* reused per record when the schema is set */
+    int fate_direct; /* fate_encode: 0 not checked yet, 1 fate_schema is Fate v1 (bytes
+                      * written directly), -1 another Fate (the generic encoder) */
     struct bc_avro_buf avro_buf;
 
     rd_kafka_t *consumer;
@@ -2807,10 +2809,137 @@ static int avro_set_position(avro_value_t *pos, const struct bc_source *src)
     return 0;
 }
 
+/* Fate v1 in Parsing Canonical Form: when the registry's Fate is this, fate_encode writes
+ * its bytes directly (the field order and types are fixed by it). */
+static const char fate_v1_canonical[] =
+    "{\"name\":\"io.breadcrumb.Fate\",\"type\":\"record\",\"fields\":["
+    "{\"name\":\"event_id\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"source\",\"type\":{\"name\":\"io.breadcrumb.SourcePosition\",\"type\":"
+    "\"record\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},{\"name\":"
+    "\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"},"
+    "{\"name\":\"index\",\"type\":\"int\"}]}},"
+    "{\"name\":\"worker\",\"type\":\"string\"},"
+    "{\"name\":\"fate\",\"type\":{\"name\":\"io.breadcrumb.FateKind\",\"type\":\"enum\","
+    "\"symbols\":[\"deduplicated\",\"sampled_out\",\"dropped\",\"dead_lettered\",\"routed\"]}},"
+    "{\"name\":\"reason\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"policy\",\"type\":[\"null\",\"string\"]},"
+    "{\"name\":\"related\",\"type\":[\"null\",{\"name\":\"io.breadcrumb.RecordPosition\","
+    "\"type\":\"record\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},"
+    "{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"}]}]}]}";
+
+static uint8_t *fate_put_long(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (z >= 0x80) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (uint8_t)z;
+    return p;
+}
+
+static uint8_t *fate_put_str(uint8_t *p, const char *s, size_t len)
+{
+    p = fate_put_long(p, (int64_t)len);
+    memcpy(p, s, len);
+    return p + len;
+}
+
+/* Whether s (may be NULL) is ASCII; its length in *len, and room for it added to *total. */
+static int fate_ascii(const char *s, size_t *len, size_t *total)
+{
+    *len = 0;
+    if (s == NULL) {
+        return 1;
+    }
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        if ((unsigned char)s[n] >= 0x80) {
+            return 0;
+        }
+    }
+    *len = n;
+    *total += n + 10;
+    return 1;
+}
+
+/* Fate v1's bytes written directly into rt->avro_buf: the same bytes as the generic
+ * encoder's, without building a value field by field (looked up by name). Returns 0, or 1
+ * when a string is not ASCII (the generic encoder checks it is UTF-8), or -1 on OOM. */
+static int fate_encode_v1(struct bc_runtime *rt, const struct bc_source *src,
+                          const struct bc_fate *fate)
+{
+    size_t n_event, n_topic, n_worker, n_reason, n_policy, n_rtopic = 0;
+    size_t need = BC_AVRO_HEADER_SIZE + 12 * 10;
+    if (!fate_ascii(fate->event_id, &n_event, &need) || !fate_ascii(src->topic, &n_topic, &need) ||
+        !fate_ascii(rt->worker_id, &n_worker, &need) ||
+        !fate_ascii(fate->reason, &n_reason, &need) ||
+        !fate_ascii(fate->policy, &n_policy, &need) ||
+        (fate->related != NULL && !fate_ascii(fate->related->topic, &n_rtopic, &need))) {
+        return 1;
+    }
+    struct bc_avro_buf *b = &rt->avro_buf;
+    if (b->cap < need) {
+        uint8_t *grown = realloc(b->data, need);
+        if (grown == NULL) {
+            return -1;
+        }
+        b->data = grown;
+        b->cap = need;
+    }
+    uint8_t *p = b->data;
+    uint32_t id = (uint32_t)bc_avro_schema_id(rt->fate_schema);
+    *p++ = 0;
+    *p++ = (uint8_t)(id >> 24);
+    *p++ = (uint8_t)(id >> 16);
+    *p++ = (uint8_t)(id >> 8);
+    *p++ = (uint8_t)id;
+    p = fate_put_long(p, fate->event_id != NULL);
+    if (fate->event_id != NULL) {
+        p = fate_put_str(p, fate->event_id, n_event);
+    }
+    p = fate_put_str(p, src->topic, n_topic);
+    p = fate_put_long(p, src->partition);
+    p = fate_put_long(p, src->offset);
+    p = fate_put_long(p, 0); /* index */
+    p = fate_put_str(p, rt->worker_id, n_worker);
+    p = fate_put_long(p, (int64_t)fate->kind);
+    p = fate_put_long(p, fate->reason != NULL);
+    if (fate->reason != NULL) {
+        p = fate_put_str(p, fate->reason, n_reason);
+    }
+    p = fate_put_long(p, fate->policy != NULL);
+    if (fate->policy != NULL) {
+        p = fate_put_str(p, fate->policy, n_policy);
+    }
+    p = fate_put_long(p, fate->related != NULL);
+    if (fate->related != NULL) {
+        p = fate_put_str(p, fate->related->topic, n_rtopic);
+        p = fate_put_long(p, fate->related->partition);
+        p = fate_put_long(p, fate->related->offset);
+    }
+    b->len = (size_t)(p - b->data);
+    return 0;
+}
+
 /* Encodes the Fate into rt->avro_buf. Returns 0 or -1 (logged). */
 static int fate_encode(struct bc_runtime *rt, const struct bc_source *src,
                        const struct bc_fate *fate)
 {
+    if (rt->fate_direct == 0) {
+        const char *canonical = bc_avro_schema_canonical(rt->fate_schema);
+        rt->fate_direct = canonical != NULL && strcmp(canonical, fate_v1_canonical) == 0 ? 1 : -1;
+    }
+    if (rt->fate_direct > 0 && src->topic != NULL &&
+        (fate->related == NULL || fate->related->topic != NULL)) {
+        int direct = fate_encode_v1(rt, src, fate);
+        if (direct <= 0) {
+            if (direct < 0) {
+                bc_log(BC_LOG_ERROR, "cannot encode Fate", "error", "out of memory", NULL);
+            }
+            return direct;
+        }
+    }
     avro_value_t *v = &rt->fate_value, f, branch;
     char errstr[256];
     avro_value_reset(v);
@@ -2885,6 +3014,43 @@ static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec
     return rc;
 }
 
+/* n in decimal at p; returns the end. */
+static char *fate_put_dec(char *p, int64_t n)
+{
+    char digits[24];
+    size_t k = 0;
+    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+    do {
+        digits[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (n < 0) {
+        *p++ = '-';
+    }
+    while (k > 0) {
+        *p++ = digits[--k];
+    }
+    return p;
+}
+
+/* The Fate's key "<topic>:<partition>:<offset>" (what snprintf writes, without its cost per
+ * Fate). Returns its length. */
+static int fate_key(char *key, size_t cap, const struct bc_source *src)
+{
+    size_t n = strlen(src->topic);
+    if (n > cap - 48) {
+        n = cap - 48; /* topic names are at most 249 characters */
+    }
+    memcpy(key, src->topic, n);
+    char *p = key + n;
+    *p++ = ':';
+    p = fate_put_dec(p, src->partition);
+    *p++ = ':';
+    p = fate_put_dec(p, src->offset);
+    *p = '\0';
+    return (int)(p - key);
+}
+
 /* bc_drop_fate with the Fate's timestamp given (ms; 0: the record's, or none). */
 static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
                         const struct bc_source *fate_source, int64_t ts,
@@ -2911,8 +3077,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
     char policy_code[64];
     reason_code(policy_code, sizeof(policy_code), fate->policy);
     char key[320];
-    int key_len = snprintf(key, sizeof(key), "%s:%" PRId32 ":%" PRId64, src.topic,
-                           src.partition, src.offset);
+    int key_len = fate_key(key, sizeof(key), &src);
     const void *value;
     size_t value_len;
     char json[768];

@@ -594,6 +594,24 @@ static void test_trace_id_parse(void **state)
     assert_int_equal(id[15], 0x89);
     assert_int_equal(ts_trace_id_parse("0123456789abcdef0123456789abcdeg", 32, id), -1);
     assert_int_equal(ts_trace_id_parse("0123", 4, id), -1);
+    /* Every byte value in every position: only hex digits parse, to their value. */
+    char hex[33] = "00000000000000000000000000000000";
+    for (int pos = 0; pos < 32; pos++) {
+        for (int c = 0; c < 256; c++) {
+            hex[pos] = (char)c;
+            int v = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            assert_int_equal(ts_trace_id_parse(hex, 32, id), v < 0 ? -1 : 0);
+            if (v >= 0) {
+                for (int i = 0; i < 16; i++) {
+                    assert_int_equal(id[i], i == pos / 2 ? (pos % 2 ? v : v << 4) : 0);
+                }
+            }
+        }
+        hex[pos] = '0';
+    }
 }
 
 int main(void)

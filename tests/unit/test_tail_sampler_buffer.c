@@ -166,7 +166,7 @@ static void test_records_round_trip_and_accumulator(void **state)
     assert_int_equal(t->acc.spans, 100);
     assert_int_equal(t->acc.match[0], 1); /* the error span */
     assert_int_equal(t->acc.bytes, 700);
-    uint32_t cursor = 0;
+    const struct ts_node *cursor = NULL;
     struct ts_rec rec;
     for (int i = 0; i < 100; i++) {
         assert_int_equal(ts_trace_next(t, &cursor, &rec), 1);
@@ -183,6 +183,93 @@ static void test_records_round_trip_and_accumulator(void **state)
     assert_int_equal(rec.flags, 0);
     assert_memory_equal(rec.value, log, 3);
     assert_int_equal(ts_trace_next(t, &cursor, &rec), 0);
+    ts_buffer_destroy(buf);
+    ts_policies_destroy(p);
+}
+
+/* Records of interleaved traces, of every size from empty to 100 KB, come back whole and in
+ * arrival order per trace, also after other traces were removed between the adds; each
+ * record counts its allocation (header and value, malloc's chunk). */
+static void test_interleaved_records_of_any_size(void **state)
+{
+    (void)state;
+    struct ts_policies *p = policies();
+    struct ts_buffer *buf = ts_buffer_new(p, 1000, 0);
+    struct ts_part *part = ts_buffer_part(buf, 0, 1);
+    enum { TRACES = 40, ADDS = 400 };
+    static uint8_t value[100000];
+    for (size_t i = 0; i < sizeof(value); i++) {
+        value[i] = (uint8_t)(i * 7 + i / 251);
+    }
+    size_t lens[ADDS];
+    int owner[ADDS];
+    uint64_t rnd = 99;
+    for (int a = 0; a < ADDS; a++) {
+        rnd = rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+        int n = (int)((rnd >> 33) % TRACES);
+        size_t len = a % 50 == 0 ? sizeof(value) : a % 13 == 0 ? 0 : (size_t)((rnd >> 20) % 3000);
+        lens[a] = len;
+        owner[a] = n;
+        uint8_t id[16];
+        id_of(id, n);
+        struct ts_trace *t = ts_part_find(part, id);
+        size_t before = ts_buffer_bytes(buf);
+        size_t cost = ts_buffer_add_cost(buf, part, t, len);
+        assert_true(cost >= (t == NULL ? 0 : TS_RECORD_HEADER + len));
+        assert_non_null(ts_buffer_add(buf, part, id, a, a, (uint32_t)a & TS_REC_SPAN,
+                                      value + a % 7, len < sizeof(value) - 7 ? len : len - 7,
+                                      NULL, a, -1));
+        if (len >= sizeof(value) - 7) {
+            lens[a] = len - 7;
+        }
+        assert_int_equal(ts_buffer_bytes(buf) - before, cost);
+        if (a % 97 == 96) { /* remove an even trace, not the oldest */
+            uint8_t gone[16];
+            id_of(gone, (a / 97) * 2);
+            struct ts_trace *g = ts_part_find(part, gone);
+            if (g != NULL) {
+                ts_buffer_remove(buf, part, g);
+                for (int b = 0; b <= a; b++) {
+                    if (owner[b] == (a / 97) * 2) {
+                        owner[b] = -1;
+                    }
+                }
+            }
+        }
+    }
+    size_t records = 0;
+    for (int n = 0; n < TRACES; n++) {
+        uint8_t id[16];
+        id_of(id, n);
+        struct ts_trace *t = ts_part_find(part, id);
+        const struct ts_node *cursor = NULL;
+        struct ts_rec rec;
+        for (int a = 0; a < ADDS; a++) {
+            if (owner[a] != n) {
+                continue;
+            }
+            assert_non_null(t);
+            assert_int_equal(ts_trace_next(t, &cursor, &rec), 1);
+            assert_int_equal(rec.offset, a);
+            assert_int_equal(rec.timestamp_ms, a);
+            assert_int_equal(rec.flags, (uint32_t)a & TS_REC_SPAN);
+            assert_int_equal(rec.len, lens[a]);
+            if (lens[a] > 0) {
+                assert_memory_equal(rec.value, value + a % 7, lens[a]);
+            }
+            records++;
+        }
+        if (t != NULL) {
+            assert_int_equal(ts_trace_next(t, &cursor, &rec), 0);
+            assert_int_equal(ts_trace_next(t, &cursor, &rec), 0);
+        }
+    }
+    assert_int_equal(ts_buffer_records(buf), records);
+    while (ts_part_oldest(part) != NULL) {
+        ts_buffer_remove(buf, part, ts_part_oldest(part));
+    }
+    assert_int_equal(ts_buffer_records(buf), 0);
+    assert_int_equal(ts_buffer_bytes(buf), (64 + 64) * sizeof(void *)); /* table and heap */
     ts_buffer_destroy(buf);
     ts_policies_destroy(p);
 }
@@ -368,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_sources_and_max_skew),
         cmocka_unit_test(test_decision_order_hold_and_oldest),
         cmocka_unit_test(test_records_round_trip_and_accumulator),
+        cmocka_unit_test(test_interleaved_records_of_any_size),
         cmocka_unit_test(test_byte_accounting_is_exact),
         cmocka_unit_test(test_overhead_per_span),
     };

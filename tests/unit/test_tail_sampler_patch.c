@@ -115,6 +115,15 @@ static void test_patch_writes_what_the_round_trip_writes(void **state)
             assert_int_equal(ts_patch(pt, in.data, in.len, "errors", p, sampled, f, n, &got), 0);
             assert_int_equal(got.len, want.len);
             assert_memory_equal(got.data, want.data, want.len);
+            /* The same from where ts_scan found the flags field. */
+            const uint8_t *at[BC_EV_FLAGS + 1];
+            assert_int_equal(ts_scan(pt, in.data, in.len, at, BC_EV_FLAGS + 1), 0);
+            got.len = 0;
+            assert_int_equal(ts_patch_from(pt, in.data, in.len, (size_t)(at[BC_EV_FLAGS] - in.data),
+                                           "errors", p, sampled, f, n, &got),
+                             0);
+            assert_int_equal(got.len, want.len);
+            assert_memory_equal(got.data, want.data, want.len);
         }
     }
     bc_avro_buf_free(&in);

@@ -7,6 +7,16 @@
 
 #include <xxhash.h>
 
+/* One buffered record (buffer.h), its value following. */
+struct ts_node {
+    struct ts_node *next;
+    int64_t offset;
+    int64_t timestamp_ms;
+    uint32_t len;
+    uint32_t flags;
+};
+_Static_assert(sizeof(struct ts_node) == TS_RECORD_HEADER, "TS_RECORD_HEADER is the node");
+
 struct ts_part {
     int32_t id;
     struct bc_clock clock;
@@ -52,6 +62,14 @@ struct ts_buffer *ts_buffer_new(const struct ts_policies *policies, int64_t deci
     return buf;
 }
 
+static void nodes_free(struct ts_trace *t)
+{
+    for (struct ts_node *n = t->first, *next; n != NULL; n = next) {
+        next = n->next;
+        free(n);
+    }
+}
+
 static void part_free(struct ts_buffer *buf, struct ts_part *part)
 {
     if (part == NULL) {
@@ -59,7 +77,7 @@ static void part_free(struct ts_buffer *buf, struct ts_part *part)
     }
     for (struct ts_trace *t = part->head, *next; t != NULL; t = next) {
         next = t->next;
-        free(t->arena);
+        nodes_free(t);
         free(t);
     }
     buf->traces -= part->count;
@@ -311,15 +329,12 @@ static void heap_fix(struct ts_part *part, size_t i)
 
 /* ---- adding and removing ---------------------------------------------------------------- */
 
+/* Bytes a record of len bytes takes: its malloc chunk (header and value plus glibc's 8-byte
+ * size field, rounded up to 16, at least 32). */
 static size_t record_size(size_t len)
 {
-    return TS_RECORD_HEADER + align8(len);
-}
-
-static size_t grown_cap(size_t cap, size_t need)
-{
-    size_t next = cap + cap / 4;
-    return align8(next > need ? next : need);
+    size_t n = (TS_RECORD_HEADER + len + 8 + 15) & ~(size_t)15;
+    return n < 32 ? 32 : n;
 }
 
 static size_t table_cost(const struct ts_part *part)
@@ -347,12 +362,9 @@ size_t ts_buffer_add_cost(const struct ts_buffer *buf, const struct ts_part *par
 {
     size_t need = record_size(len);
     if (trace == NULL) {
-        return buf->trace_size + grown_cap(0, need) + table_cost(part) + heap_cost(part);
+        return buf->trace_size + need + table_cost(part) + heap_cost(part);
     }
-    if (trace->arena_len + need <= trace->arena_cap) {
-        return 0;
-    }
-    return grown_cap(trace->arena_cap, trace->arena_len + need) - trace->arena_cap;
+    return need;
 }
 
 static int table_insert(struct ts_buffer *buf, struct ts_part *part, struct ts_trace *t)
@@ -408,14 +420,36 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
                                const void *value, size_t len, const struct ts_span *span,
                                int64_t event_ms, int64_t root_end_ms)
 {
+    return ts_buffer_append(buf, part, ts_part_find(part, id), id, offset, timestamp_ms, flags,
+                            value, len, span, event_ms, root_end_ms);
+}
+
+struct ts_trace *ts_buffer_append(struct ts_buffer *buf, struct ts_part *part,
+                                  struct ts_trace *t, const uint8_t id[16], int64_t offset,
+                                  int64_t timestamp_ms, uint32_t flags, const void *value,
+                                  size_t len, const struct ts_span *span, int64_t event_ms,
+                                  int64_t root_end_ms)
+{
     size_t need = record_size(len);
-    struct ts_trace *t = ts_part_find(part, id);
-    size_t added = 0;
+    struct ts_node *node = malloc(TS_RECORD_HEADER + len);
+    if (node == NULL) {
+        return NULL;
+    }
+    node->next = NULL;
+    node->offset = offset;
+    node->timestamp_ms = timestamp_ms;
+    node->len = (uint32_t)len;
+    node->flags = flags;
+    if (len > 0) {
+        memcpy(node + 1, value, len);
+    }
+    size_t added = need;
     if (t == NULL) {
         if (part->heap_n == part->heap_cap) {
             size_t cap = part->heap_cap == 0 ? 16 : part->heap_cap * 2;
             struct ts_trace **heap = realloc(part->heap, cap * sizeof(*heap));
             if (heap == NULL) {
+                free(node);
                 return NULL;
             }
             part->bytes += (cap - part->heap_cap) * sizeof(*heap);
@@ -425,13 +459,12 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
         }
         t = calloc(1, buf->trace_size);
         if (t == NULL) {
+            free(node);
             return NULL;
         }
-        t->arena_cap = (uint32_t)grown_cap(0, need);
-        t->arena = malloc(t->arena_cap);
         memcpy(t->id, id, 16);
-        if (t->arena == NULL || table_insert(buf, part, t) != 0) {
-            free(t->arena);
+        if (table_insert(buf, part, t) != 0) {
+            free(node);
             free(t);
             return NULL;
         }
@@ -450,30 +483,15 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
         part->tail = t;
         part->count++;
         buf->traces++;
-        added = buf->trace_size + t->arena_cap;
+        added += buf->trace_size;
         t->due_ms = due_of(buf, t);
         heap_set(part, part->heap_n++, t);
         heap_fix(part, t->heap_idx);
-    } else if (t->arena_len + need > t->arena_cap) {
-        size_t cap = grown_cap(t->arena_cap, t->arena_len + need);
-        uint8_t *arena = realloc(t->arena, cap);
-        if (arena == NULL) {
-            return NULL;
-        }
-        added = cap - t->arena_cap;
-        t->arena = arena;
-        t->arena_cap = (uint32_t)cap;
+        t->first = node;
+    } else {
+        t->last->next = node;
     }
-    uint8_t *p = t->arena + t->arena_len;
-    uint32_t len32 = (uint32_t)len;
-    memcpy(p, &offset, 8);
-    memcpy(p + 8, &timestamp_ms, 8);
-    memcpy(p + 16, &len32, 4);
-    memcpy(p + 20, &flags, 4);
-    if (len > 0) {
-        memcpy(p + TS_RECORD_HEADER, value, len);
-    }
-    t->arena_len += (uint32_t)need;
+    t->last = node;
     t->records++;
     part->records++;
     buf->records++;
@@ -496,20 +514,19 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
     return t;
 }
 
-int ts_trace_next(const struct ts_trace *trace, uint32_t *cursor, struct ts_rec *rec)
+int ts_trace_next(const struct ts_trace *trace, const struct ts_node **cursor,
+                  struct ts_rec *rec)
 {
-    if (*cursor >= trace->arena_len) {
+    const struct ts_node *n = *cursor == NULL ? trace->first : (*cursor)->next;
+    if (n == NULL) {
         return 0;
     }
-    const uint8_t *p = trace->arena + *cursor;
-    uint32_t len32;
-    memcpy(&rec->offset, p, 8);
-    memcpy(&rec->timestamp_ms, p + 8, 8);
-    memcpy(&len32, p + 16, 4);
-    memcpy(&rec->flags, p + 20, 4);
-    rec->len = len32;
-    rec->value = p + TS_RECORD_HEADER;
-    *cursor += (uint32_t)record_size(len32);
+    rec->offset = n->offset;
+    rec->timestamp_ms = n->timestamp_ms;
+    rec->flags = n->flags;
+    rec->len = n->len;
+    rec->value = n + 1;
+    *cursor = n;
     return 1;
 }
 
@@ -532,13 +549,17 @@ void ts_buffer_remove(struct ts_buffer *buf, struct ts_part *part, struct ts_tra
     } else {
         part->tail = t->prev;
     }
-    size_t freed = buf->trace_size + t->arena_cap;
+    size_t freed = buf->trace_size;
+    for (struct ts_node *n = t->first, *next; n != NULL; n = next) {
+        next = n->next;
+        freed += record_size(n->len);
+        free(n);
+    }
     part->bytes -= freed;
     buf->bytes -= freed;
     part->records -= t->records;
     buf->records -= t->records;
     part->count--;
     buf->traces--;
-    free(t->arena);
     free(t);
 }

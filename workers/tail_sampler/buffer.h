@@ -1,6 +1,6 @@
 /*
  * The tail-sampler's trace buffer: undecided traces per partition, their records as encoded
- * bytes in one compact arena per trace, the event-time watermark and decision timing. Pure
+ * bytes in a list per trace, the event-time watermark and decision timing. Pure
  * code (no Kafka, no Avro), unit-tested in tests/unit/test_tail_sampler_buffer.c.
  *
  * Decision timing (event time, so a replay of the topic decides the same way). Per
@@ -27,10 +27,14 @@
  * full buffer (ts_part_oldest()) are the stage's.
  *
  * Memory. Every byte the buffer allocates is counted in ts_buffer_bytes(): the trace
- * structs (with their policy accumulators), the arenas at their capacity, the hash tables
- * and heaps at their capacity. ts_buffer_add_cost() says beforehand what an add would
- * allocate, so the stage can make room first and the count never exceeds its bound.
- * A record in an arena takes TS_RECORD_HEADER bytes plus its value, rounded up to 8.
+ * structs (with their policy accumulators), the records, the hash tables and heaps at their
+ * capacity. ts_buffer_add_cost() says beforehand what an add would allocate, so the stage
+ * can make room first and the count never exceeds its bound.
+ * Each record is one allocation, TS_RECORD_HEADER bytes (the link to the trace's next
+ * record, offset, timestamp, length, flags) then its value, linked in arrival order from
+ * its trace: adding a record never moves the ones before it (a growing array per trace
+ * copied itself on every few records), and no slack is held. It is counted as the chunk
+ * glibc's malloc takes for it: header and value plus 8, rounded up to 16 (at least 32).
  */
 #ifndef TS_BUFFER_H
 #define TS_BUFFER_H
@@ -41,10 +45,11 @@
 #include "bc_clock.h"
 #include "policy.h"
 
-#define TS_RECORD_HEADER 24 /* offset, timestamp, length, flags */
+#define TS_RECORD_HEADER 32 /* next record, offset, timestamp, length, flags */
 
 struct ts_buffer;
 struct ts_part;
+struct ts_node;
 
 /* One undecided trace. Fields are read-only for the stage. */
 struct ts_trace {
@@ -60,8 +65,7 @@ struct ts_trace {
     uint32_t heap_idx;
     struct ts_trace *prev, *next; /* partition FIFO, by first_offset */
     struct ts_trace *chain;       /* hash chain */
-    uint8_t *arena;
-    uint32_t arena_len, arena_cap;
+    struct ts_node *first, *last; /* its records in arrival order */
     struct ts_acc acc; /* must stay last: its match bytes follow */
 };
 
@@ -70,10 +74,13 @@ struct ts_rec {
     int64_t offset;
     int64_t timestamp_ms; /* the Kafka timestamp of the input record */
     uint32_t flags;       /* TS_REC_* */
-    const void *value;    /* borrowed from the arena */
+    const void *value;    /* borrowed from the buffer */
     size_t len;
 };
 #define TS_REC_SPAN 0x1 /* a span (else a log or event following its trace) */
+/* Bits 8..31 of a record's flags are the stage's own, returned as given (tail_sampler.c:
+ * where the record's flags field starts, for ts_patch_from). */
+#define TS_REC_USER_SHIFT 8
 
 /* A new buffer; policies borrowed (outlive the buffer). Returns NULL on OOM. */
 struct ts_buffer *ts_buffer_new(const struct ts_policies *policies, int64_t decision_wait_ms,
@@ -140,9 +147,17 @@ struct ts_trace *ts_buffer_add(struct ts_buffer *buf, struct ts_part *part, cons
                                int64_t offset, int64_t timestamp_ms, uint32_t flags,
                                const void *value, size_t len, const struct ts_span *span,
                                int64_t event_ms, int64_t root_end_ms);
-/* Iterates a trace's records in arrival order: *cursor starts at 0. Returns 1 and fills rec,
- * or 0 at the end. */
-int ts_trace_next(const struct ts_trace *trace, uint32_t *cursor, struct ts_rec *rec);
+/* ts_buffer_add with the trace already looked up: trace is ts_part_find(part, id) (NULL:
+ * none), unchanged since. */
+struct ts_trace *ts_buffer_append(struct ts_buffer *buf, struct ts_part *part,
+                                  struct ts_trace *trace, const uint8_t id[16], int64_t offset,
+                                  int64_t timestamp_ms, uint32_t flags, const void *value,
+                                  size_t len, const struct ts_span *span, int64_t event_ms,
+                                  int64_t root_end_ms);
+/* Iterates a trace's records in arrival order: *cursor starts at NULL. Returns 1 and fills
+ * rec, or 0 at the end. */
+int ts_trace_next(const struct ts_trace *trace, const struct ts_node **cursor,
+                  struct ts_rec *rec);
 /* Removes and frees a trace (after its decision). */
 void ts_buffer_remove(struct ts_buffer *buf, struct ts_part *part, struct ts_trace *trace);
 

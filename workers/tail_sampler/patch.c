@@ -175,7 +175,7 @@ struct ts_patcher *ts_patcher_new(const struct bc_avro_schema *schema)
 }
 
 /* A varint in its shortest form (what the encoder writes), or NULL. */
-static const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *out)
+static const uint8_t *scan_long_slow(const uint8_t *p, const uint8_t *end, int64_t *out)
 {
     uint64_t z = 0;
     for (int shift = 0; shift < 70 && p < end; shift += 7) {
@@ -190,6 +190,17 @@ static const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *o
         }
     }
     return NULL;
+}
+
+/* scan_long_slow with the one-byte case (lengths, indexes, small numbers: most varints)
+ * inline. */
+static inline const uint8_t *scan_long(const uint8_t *p, const uint8_t *end, int64_t *out)
+{
+    if (p < end && *p < 0x80) {
+        *out = (int64_t)(*p >> 1) ^ -(int64_t)(*p & 1);
+        return p + 1;
+    }
+    return scan_long_slow(p, end, out);
 }
 
 static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8_t *end,
@@ -288,6 +299,14 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
              double probability, int set_sampling, const char *const *flags, size_t n_flags,
              struct bc_avro_buf *out)
 {
+    return ts_patch_from(p, value, len, 0, policy, probability, set_sampling, flags, n_flags,
+                         out);
+}
+
+int ts_patch_from(struct ts_patcher *p, const void *value, size_t len, size_t from,
+                  const char *policy, double probability, int set_sampling,
+                  const char *const *flags, size_t n_flags, struct bc_avro_buf *out)
+{
     const uint8_t *data = value;
     if (p == NULL || len < BC_AVRO_HEADER_SIZE || data[0] != 0) {
         return -1;
@@ -300,7 +319,14 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
     const uint8_t *q = data + BC_AVRO_HEADER_SIZE, *end = data + len;
     const uint8_t *flags_at = NULL, *flags_end = NULL, *samp_at = NULL, *samp_end = NULL;
     int64_t n_had = 0;
-    for (size_t i = 0; i < p->root->n && q != NULL; i++) {
+    size_t first = 0;
+    if (from >= BC_AVRO_HEADER_SIZE && from < len && p->fields) {
+        /* ts_scan accepted the record: every field is in the encoder's form and the last
+         * ends at end, so the walk starts at flags and stops after sampling. */
+        q = data + from;
+        first = BC_EV_FLAGS;
+    }
+    for (size_t i = first; i < p->root->n && q != NULL; i++) {
         const uint8_t *at = q;
         q = scan(p->root->kids[i], q, end, 1, 0);
         if (q == NULL) {
@@ -313,6 +339,10 @@ int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *po
         } else if (i == BC_EV_SAMPLING) {
             samp_at = at;
             samp_end = q;
+            if (first != 0) {
+                q = end;
+                break;
+            }
         }
     }
     if (q != end || flags_at == NULL || samp_at == NULL || flags_at > samp_at) {

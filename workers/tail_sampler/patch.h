@@ -33,6 +33,12 @@ void ts_patcher_free(struct ts_patcher *p);
 int ts_patch(struct ts_patcher *p, const void *value, size_t len, const char *policy,
              double probability, int set_sampling, const char *const *flags, size_t n_flags,
              struct bc_avro_buf *out);
+/* ts_patch of a record ts_scan accepted, given where its flags field starts (at[BC_EV_FLAGS]
+ * - value): the same bytes out, without walking the fields before and after flags and
+ * sampling again. flags_at 0: not known (ts_patch). */
+int ts_patch_from(struct ts_patcher *p, const void *value, size_t len, size_t flags_at,
+                  const char *policy, double probability, int set_sampling,
+                  const char *const *flags, size_t n_flags, struct bc_avro_buf *out);
 
 /* The intake's walk: when value is written with the schema's id in the encoder's form and
  * every check of the decoder passes (a stricter walk: whatever it accepts, bc_avro_decode

@@ -781,25 +781,23 @@ void ts_decide(const struct ts_policies *p, const struct ts_acc *acc, const uint
     }
 }
 
+/* Hex digit values plus 1; 0 for any other byte. */
+static const uint8_t hex_value[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,  ['6'] = 7,
+    ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+    ['F'] = 16};
+
 int ts_trace_id_parse(const char *hex, size_t len, uint8_t out[16])
 {
     if (len != 32) {
         return -1;
     }
+    int bad = 0;
     for (size_t i = 0; i < 16; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = hex[2 * i + (size_t)k];
-            int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                             : -1;
-            if (d < 0) {
-                return -1;
-            }
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
+        unsigned hi = hex_value[(uint8_t)hex[2 * i]], lo = hex_value[(uint8_t)hex[2 * i + 1]];
+        bad |= hi == 0 || lo == 0;
+        out[i] = (uint8_t)((hi - 1u) << 4 | (lo - 1u)); /* garbage when bad: not used */
     }
-    return 0;
+    return bad ? -1 : 0;
 }

@@ -131,6 +131,7 @@ struct sampler {
     struct pstate **ps;
     size_t n_ps;
     size_t peak_bytes;
+    size_t peak_published; /* peak_bytes as the gauge last showed it (set each tick) */
     int64_t last_report;
     struct {
         uint64_t spans, kept_traces, dropped_traces, kept_spans, dropped_spans, early, idle,
@@ -436,6 +437,7 @@ struct view {
     int source;          /* source slot (TrackingEvent.source topic and partition), -1: none */
     const char *event_id; /* not NUL-terminated; NULL when not read */
     size_t event_id_len;
+    size_t flags_at; /* where the flags field starts (ts_scan), 0: not known */
     struct ts_span span;
 };
 
@@ -455,11 +457,12 @@ static const char *read_opt_string(const uint8_t *p, size_t *len)
  * why). */
 static int decode_fast(struct sampler *s, const void *value, size_t len, struct view *v)
 {
-    const uint8_t *at[BC_EV_SOURCE + 1];
-    if (s->read_attrs || ts_scan(s->patcher, value, len, at, BC_EV_SOURCE + 1) != 0) {
+    const uint8_t *at[BC_EV_FLAGS + 1];
+    if (s->read_attrs || ts_scan(s->patcher, value, len, at, BC_EV_FLAGS + 1) != 0) {
         return -1;
     }
     memset(v, 0, sizeof(*v));
+    v->flags_at = (size_t)(at[BC_EV_FLAGS] - (const uint8_t *)value);
     const uint8_t *p = at[BC_EV_EVENT_ID];
     v->event_id_len = (size_t)ts_read_long(&p);
     v->event_id = (const char *)p;
@@ -607,8 +610,8 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
 /* Re-encodes a span with its decision: the sampling field when sampled, the flags
  * idle_decided / decided_early when the decision was one of those. Into s->out: spliced into
  * the bytes when they are in the encoder's form (patch.h), else decoded and encoded. */
-static int reencode(struct sampler *s, const void *value, size_t len, const struct decision *d,
-                    int sampled)
+static int reencode(struct sampler *s, const void *value, size_t len, size_t flags_at,
+                    const struct decision *d, int sampled)
 {
     const char *flags[2];
     size_t n_flags = 0;
@@ -618,8 +621,8 @@ static int reencode(struct sampler *s, const void *value, size_t len, const stru
     if (d->flags & DECISION_EARLY) {
         flags[n_flags++] = "decided_early";
     }
-    if (ts_patch(s->patcher, value, len, d->policy, d->probability, sampled, flags, n_flags,
-                 &s->out) == 0) {
+    if (ts_patch_from(s->patcher, value, len, flags_at, d->policy, d->probability, sampled,
+                      flags, n_flags, &s->out) == 0) {
         return BC_OK;
     }
     char errstr[256] = "";
@@ -652,7 +655,8 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if ((rflags & TS_REC_SPAN) || marked) {
-            if (reencode(s, value, len, d, (rflags & TS_REC_SPAN) != 0) != BC_OK) {
+            if (reencode(s, value, len, rflags >> TS_REC_USER_SHIFT, d,
+                         (rflags & TS_REC_SPAN) != 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -681,7 +685,7 @@ static int apply(struct sampler *s, struct bc_ctx *ctx, const struct bc_record *
         const void *out = value;
         size_t out_len = len;
         if (marked) {
-            if (reencode(s, value, len, d, 0) != BC_OK) {
+            if (reencode(s, value, len, rflags >> TS_REC_USER_SHIFT, d, 0) != BC_OK) {
                 return BC_FATAL;
             }
             out = s->out.data;
@@ -710,7 +714,7 @@ static int decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *part,
                          .probability = td.probability,
                          .emitted_upto = -1};
     snprintf(d.policy, sizeof(d.policy), "%s", td.policy);
-    uint32_t cursor = 0;
+    const struct ts_node *cursor = NULL;
     struct ts_rec r;
     int64_t ts = 0;
     while (ts_trace_next(t, &cursor, &r)) {
@@ -1011,6 +1015,11 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
     }
     int rc = BC_OK;
     int is_span = v.kind == BC_EVENT_SPAN;
+    /* Where the flags field starts travels with the record when it fits the flags' 24 bits. */
+    uint32_t rflags = (is_span ? TS_REC_SPAN : 0) |
+                      (v.flags_at < (1u << (32 - TS_REC_USER_SHIFT))
+                           ? (uint32_t)v.flags_at << TS_REC_USER_SHIFT
+                           : 0);
     if (is_span) {
         s->count.spans++;
     }
@@ -1030,20 +1039,22 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
         int decided = decision_get(s, ctx, partition, v.id, &d);
         if (!decided) {
             struct ts_trace *t = ts_part_find(part, v.id);
+            uint64_t early = s->count.early;
             rc = make_room(s, ctx, ts_buffer_add_cost(s->buf, part, t, len));
-            /* Making room may have decided this very trace early. */
-            decided = rc == BC_OK && decision_get(s, ctx, partition, v.id, &d);
+            /* Making room may have decided this very trace early (and freed t). */
+            if (rc == BC_OK && s->count.early != early) {
+                decided = decision_get(s, ctx, partition, v.id, &d);
+                t = ts_part_find(part, v.id);
+            }
             if (rc == BC_OK && !decided) {
-                if (ts_buffer_add(s->buf, part, v.id, offset, bc_record_timestamp(rec),
-                                  is_span ? TS_REC_SPAN : 0, value, len,
-                                  is_span ? &v.span : NULL, v.event_ms, v.root_end_ms) == NULL) {
+                if (ts_buffer_append(s->buf, part, t, v.id, offset, bc_record_timestamp(rec),
+                                     rflags, value, len, is_span ? &v.span : NULL, v.event_ms,
+                                     v.root_end_ms) == NULL) {
                     bc_log(BC_LOG_ERROR, "out of memory buffering a span", NULL);
                     return BC_FATAL;
                 }
                 if (ts_buffer_bytes(s->buf) > s->peak_bytes) {
-                    s->peak_bytes = ts_buffer_bytes(s->buf);
-                    bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
-                                        (double)s->peak_bytes);
+                    s->peak_bytes = ts_buffer_bytes(s->buf); /* the gauge: sampler_tick */
                 }
             }
         }
@@ -1067,7 +1078,7 @@ static int sampler_process(struct bc_ctx *ctx, const struct bc_record *rec)
                 snprintf(eid, sizeof(eid), "%.*s", v.event_id != NULL ? (int)v.event_id_len : 0,
                          v.event_id != NULL ? v.event_id : "");
                 rc = apply(s, ctx, rec, &src, bc_record_timestamp(rec), v.id,
-                           is_span ? TS_REC_SPAN : 0, value, len, &d, eid[0] ? eid : NULL);
+                           rflags, value, len, &d, eid[0] ? eid : NULL);
                 d.emitted_upto = offset;
                 if (rc == BC_OK) {
                     int64_t ts = bc_record_timestamp(rec);
@@ -1125,6 +1136,12 @@ static int idle_decide(struct sampler *s, struct bc_ctx *ctx, struct ts_part *pa
 static int sampler_tick(struct bc_ctx *ctx, int64_t now_ms)
 {
     struct sampler *s = bc_ctx_state(ctx);
+    if (s->peak_bytes != s->peak_published) {
+        /* Every 100 ms (the tick), not on each record that raises the peak. */
+        s->peak_published = s->peak_bytes;
+        bc_metric_gauge_set(ctx, "breadcrumb_sampler_buffered_bytes_peak", NULL,
+                            (double)s->peak_bytes);
+    }
     for (size_t i = 0; i < s->n_ps; i++) {
         struct ts_part *part = ts_buffer_part(s->buf, (int32_t)i, 0);
         if (part == NULL || ts_part_traces(part) == 0) {
