@@ -217,6 +217,10 @@ int bc_avro_to_json_text(const struct bc_avro_schema *schema, avro_value_t *valu
 int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_value_t *value,
                       char *errstr, size_t errstr_size);
 
+/* 1 when s[0..len) is well-formed UTF-8 as the decoder accepts Avro strings (no overlong
+ * forms, no surrogates, nothing above U+10FFFF), else 0. */
+int bc_avro_utf8_valid(const char *s, size_t len);
+
 /* ---------------------------------------------------------------------------------------
  * Compatibility */
 

@@ -134,7 +134,6 @@ void bc_avro_plan_free(struct bc_avro_plan *plan);
 int bc_avro_buf_reserve(struct bc_avro_buf *buf, size_t more);
 int bc_avro_buf_put(struct bc_avro_buf *buf, const void *data, size_t len);
 int bc_avro_buf_put_long(struct bc_avro_buf *buf, int64_t v);
-int bc_avro_utf8_valid(const char *s, size_t len);
 
 /* Decodes body bytes with a plan into value (reset first). */
 int bc_avro_decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,

@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "bc_avro.h"
-#include "bc_avro_internal.h" /* bc_avro_utf8_valid */
 
 static char dirbuf[4096];
 

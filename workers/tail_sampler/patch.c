@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bc_avro_internal.h" /* bc_avro_utf8_valid: accept exactly the decoder's strings */
+#include "bc_avro.h" /* bc_avro_utf8_valid: accept exactly the decoder's strings */
 #include "bc_event.h"
 
 #define MAX_DEPTH 64
