@@ -1336,8 +1336,11 @@ int bc_avro_decode_canonical(const struct bc_avro_registry *reg,
     int forms = 0; /* in the encoder's forms */
     rc = decode_body(writer, reader, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
                      len - BC_AVRO_HEADER_SIZE, value, 0, &forms, errstr, errstr_size);
-    /* read as written: nothing resolved, and the header names the reader */
-    *canonical = rc == 0 && forms && (reader == NULL || reader == writer);
+    /* read as written (nothing resolved), under the id the encoder writes for it */
+    const uint8_t *p = data;
+    int32_t id =
+        (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4]);
+    *canonical = rc == 0 && forms && (reader == NULL || reader == writer) && id == writer->id;
     return rc;
 }
 
