@@ -177,6 +177,17 @@ int bc_avro_decode_fields(const struct bc_avro_registry *reg, const struct bc_av
                           const void *data, size_t len, avro_value_t *value, uint64_t fields,
                           char *errstr, size_t errstr_size);
 
+/* bc_avro_decode that also tells, in *canonical (1 or 0), whether data is exactly what
+ * bc_avro_encode gives for the decoded value with reader's schema (header included): read
+ * as written (the record's schema is reader, or reader is NULL) and in the encoder's forms
+ * (shortest numbers, arrays and maps in one block without a size, map keys distinct and
+ * without a NUL, no NaN). Then data can be written on as the encoded value, byte for byte,
+ * without encoding it. *canonical is 0 on any error. */
+int bc_avro_decode_canonical(const struct bc_avro_registry *reg,
+                             const struct bc_avro_schema *reader, const void *data, size_t len,
+                             avro_value_t *value, int *canonical, char *errstr,
+                             size_t errstr_size);
+
 /* Decodes a headerless Avro body written with writer's schema as reader's type (NULL: as
  * writer). The two must be versions of one subject (or the same schema). */
 int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,

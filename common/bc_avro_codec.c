@@ -681,6 +681,7 @@ struct dec {
     char *scratch; /* NUL-terminated copies of long strings */
     size_t scratch_cap;
     uint64_t fields; /* nonzero: the top-level reader fields to decode (bc_avro_decode_fields) */
+    int noncanon;    /* seen a form the encoder does not write (bc_avro_decode_canonical) */
 };
 
 /* Whether the top-level record's reader field index is skipped (bc_avro_decode_fields). */
@@ -721,6 +722,9 @@ static int dec_long(struct dec *d, int64_t *out)
         }
         z |= (uint64_t)(b & 0x7f) << shift;
         if ((b & 0x80) == 0) {
+            if (b == 0) { /* longer than the encoder's form, which ends on a nonzero byte */
+                d->noncanon = 1;
+            }
             *out = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
             return 0;
         }
@@ -781,6 +785,7 @@ static int dec_block(struct dec *d, const struct bc_avro_node *items, int64_t *c
             return dec_fail(d, BC_AVRO_ERR_MALFORMED, "invalid block count");
         }
         *count = -*count;
+        d->noncanon = 1; /* the encoder writes no block sizes */
         if (dec_long(d, &size) != 0) {
             return -1;
         }
@@ -996,6 +1001,9 @@ static int dec_prim(struct dec *d, const struct bc_avro_res *res, avro_value_t *
         float f;
         memcpy(&f, &bits, 4);
         d->p += 4;
+        if (f != f) { /* a NaN: its bits are not promised to survive */
+            d->noncanon = 1;
+        }
         rc = r == AVRO_FLOAT ? avro_value_set_float(out, f) : avro_value_set_double(out, f);
         break;
     }
@@ -1007,6 +1015,9 @@ static int dec_prim(struct dec *d, const struct bc_avro_res *res, avro_value_t *
         double v;
         memcpy(&v, &bits, 8);
         d->p += 8;
+        if (v != v) {
+            d->noncanon = 1;
+        }
         rc = avro_value_set_double(out, v);
         break;
     }
@@ -1131,6 +1142,9 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
             if (count == 0) {
                 break;
             }
+            if (index > 0) { /* the encoder writes one block */
+                d->noncanon = 1;
+            }
             for (int64_t i = 0; i < count; i++, index++) {
                 avro_value_t child;
                 int rc;
@@ -1151,6 +1165,9 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
                     }
                     memcpy(key, d->p, len);
                     key[len] = '\0';
+                    if (memchr(key, '\0', len) != NULL) { /* the key is cut there */
+                        d->noncanon = 1;
+                    }
                     d->p += len;
                     rc = avro_value_add(out, key, &child, NULL, NULL);
                 }
@@ -1162,6 +1179,12 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
                     path_prepend(&d->ep, "[%zu]", index);
                     return -1;
                 }
+            }
+        }
+        if (res->op == BC_RES_MAP) {
+            size_t n = 0;
+            if (avro_value_get_size(out, &n) != 0 || n != index) { /* a key repeated */
+                d->noncanon = 1;
             }
         }
         d->depth--;
@@ -1192,7 +1215,8 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
 }
 
 static int decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,
-                       avro_value_t *value, uint64_t fields, char *errstr, size_t errstr_size)
+                       avro_value_t *value, uint64_t fields, int *canonical, char *errstr,
+                       size_t errstr_size)
 {
     struct dec d = {.p = data, .end = (const uint8_t *)data + len, .fields = fields};
     avro_value_reset(value);
@@ -1202,6 +1226,9 @@ static int decode_plan(const struct bc_avro_plan *plan, const void *data, size_t
         rc = -1;
     }
     free(d.scratch);
+    if (canonical != NULL) {
+        *canonical = rc == 0 && !d.noncanon;
+    }
     if (rc != 0) {
         err_format(&d.ep, errstr, errstr_size);
         return d.status;
@@ -1212,7 +1239,7 @@ static int decode_plan(const struct bc_avro_plan *plan, const void *data, size_t
 int bc_avro_decode_plan(const struct bc_avro_plan *plan, const void *data, size_t len,
                         avro_value_t *value, char *errstr, size_t errstr_size)
 {
-    return decode_plan(plan, data, len, value, 0, errstr, errstr_size);
+    return decode_plan(plan, data, len, value, 0, NULL, errstr, errstr_size);
 }
 
 static const struct bc_avro_plan *find_plan(const struct bc_avro_schema *writer,
@@ -1228,7 +1255,7 @@ static const struct bc_avro_plan *find_plan(const struct bc_avro_schema *writer,
 
 static int decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,
                        const void *data, size_t len, avro_value_t *value, uint64_t fields,
-                       char *errstr, size_t errstr_size)
+                       int *canonical, char *errstr, size_t errstr_size)
 {
     if (reader == NULL) {
         reader = writer;
@@ -1245,14 +1272,14 @@ static int decode_body(const struct bc_avro_schema *writer, const struct bc_avro
                  reader->version);
         return BC_AVRO_ERR_ARG;
     }
-    return decode_plan(plan, data, len, value, fields, errstr, errstr_size);
+    return decode_plan(plan, data, len, value, fields, canonical, errstr, errstr_size);
 }
 
 int bc_avro_decode_body(const struct bc_avro_schema *writer, const struct bc_avro_schema *reader,
                         const void *data, size_t len, avro_value_t *value, char *errstr,
                         size_t errstr_size)
 {
-    return decode_body(writer, reader, data, len, value, 0, errstr, errstr_size);
+    return decode_body(writer, reader, data, len, value, 0, NULL, errstr, errstr_size);
 }
 
 int bc_avro_peek(const struct bc_avro_registry *reg, const void *data, size_t len,
@@ -1292,7 +1319,29 @@ int bc_avro_decode_fields(const struct bc_avro_registry *reg, const struct bc_av
         return rc;
     }
     return decode_body(writer, reader, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
-                       len - BC_AVRO_HEADER_SIZE, value, fields, errstr, errstr_size);
+                       len - BC_AVRO_HEADER_SIZE, value, fields, NULL, errstr, errstr_size);
+}
+
+int bc_avro_decode_canonical(const struct bc_avro_registry *reg,
+                             const struct bc_avro_schema *reader, const void *data, size_t len,
+                             avro_value_t *value, int *canonical, char *errstr,
+                             size_t errstr_size)
+{
+    const struct bc_avro_schema *writer;
+    *canonical = 0;
+    int rc = bc_avro_peek(reg, data, len, &writer, errstr, errstr_size);
+    if (rc != 0) {
+        return rc;
+    }
+    int forms = 0; /* in the encoder's forms */
+    rc = decode_body(writer, reader, (const uint8_t *)data + BC_AVRO_HEADER_SIZE,
+                     len - BC_AVRO_HEADER_SIZE, value, 0, &forms, errstr, errstr_size);
+    /* read as written (nothing resolved), under the id the encoder writes for it */
+    const uint8_t *p = data;
+    int32_t id =
+        (int32_t)(((uint32_t)p[1] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 8) | p[4]);
+    *canonical = rc == 0 && forms && (reader == NULL || reader == writer) && id == writer->id;
+    return rc;
 }
 
 int bc_avro_decode(const struct bc_avro_registry *reg, const struct bc_avro_schema *reader,

@@ -2625,6 +2625,54 @@ static int emit_window(const struct bc_runtime *rt, const struct bc_source *src)
     return 1;
 }
 
+/* Writes the decimal digits of v at out (no NUL); returns their count. */
+static size_t put_dec(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u > 0);
+    size_t len = 0;
+    if (v < 0) {
+        out[len++] = '-';
+    }
+    while (n > 0) {
+        out[len++] = tmp[--n];
+    }
+    return len;
+}
+
+/* The bc.src header value "topic:partition:offset[:index]" (index when > 0) into buf, as
+ * snprintf would write it, without snprintf: formatted per record written. Returns its
+ * length (cut at cap - 1 like snprintf's output, never past buf). */
+static int src_format(char *buf, size_t cap, const struct bc_source *src, int src_index)
+{
+    size_t tlen = strlen(src->topic);
+    if (tlen + 3 * 21 + 1 > cap) { /* a topic name near the limit: the general way */
+        int n = src_index > 0
+                    ? snprintf(buf, cap, "%s:%" PRId32 ":%" PRId64 ":%d", src->topic,
+                               src->partition, src->offset, src_index)
+                    : snprintf(buf, cap, "%s:%" PRId32 ":%" PRId64, src->topic, src->partition,
+                               src->offset);
+        return n < 0 ? 0 : (size_t)n < cap ? n : (int)cap - 1;
+    }
+    size_t n = tlen;
+    memcpy(buf, src->topic, tlen);
+    buf[n++] = ':';
+    n += put_dec(buf + n, src->partition);
+    buf[n++] = ':';
+    n += put_dec(buf + n, src->offset);
+    if (src_index > 0) {
+        buf[n++] = ':';
+        n += put_dec(buf + n, src_index);
+    }
+    buf[n] = '\0';
+    return (int)n;
+}
+
 /* Produces one record with the lineage headers plus `extra` (NULL-name ended is not
  * required: extra_count entries). Returns BC_OK, or BC_RETRY when the write failed. */
 static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
@@ -2644,14 +2692,7 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
     rd_kafka_header_add(hdrs, "bc.config_hash", -1, rt->config_hash, -1);
     if (src != NULL && src->topic != NULL) {
         char buf[320];
-        int n;
-        if (src_index > 0) {
-            n = snprintf(buf, sizeof(buf), "%s:%" PRId32 ":%" PRId64 ":%d", src->topic,
-                         src->partition, src->offset, src_index);
-        } else {
-            n = snprintf(buf, sizeof(buf), "%s:%" PRId32 ":%" PRId64, src->topic,
-                         src->partition, src->offset);
-        }
+        int n = src_format(buf, sizeof(buf), src, src_index);
         rd_kafka_header_add(hdrs, "bc.src", -1, buf, n);
     }
     for (size_t i = 0; i < extra_count; i++) {

@@ -169,6 +169,102 @@ static void test_avro_every_type_round_trip(void **state)
     bc_avro_registry_destroy(reg);
 }
 
+/* Decodes data (as v, reader r) with bc_avro_decode_canonical and re-encodes it: returns
+ * the canonical flag, asserting that a canonical record encodes back to exactly data. */
+static int canonical_of(const struct bc_avro_registry *reg, const struct bc_avro_schema *r,
+                        const uint8_t *data, size_t len)
+{
+    char errstr[512] = "";
+    avro_value_t v;
+    struct bc_avro_buf again = {0};
+    int canonical = -1;
+    assert_int_equal(bc_avro_value_new(r, &v), 0);
+    int rc = bc_avro_decode_canonical(reg, r, data, len, &v, &canonical, errstr, sizeof(errstr));
+    if (rc != 0) {
+        fprintf(stderr, "decode: %s\n", errstr);
+    }
+    assert_int_equal(rc, 0);
+    encode_ok(r, &v, &again);
+    if (canonical) {
+        assert_int_equal(again.len, len);
+        assert_memory_equal(again.data, data, len);
+    }
+    avro_value_decref(&v);
+    bc_avro_buf_free(&again);
+    return canonical;
+}
+
+/* Replaces the only occurrence of `from` in buf (a copy of src) by `to`. */
+static size_t splice(uint8_t *out, const uint8_t *src, size_t len, const char *from,
+                     size_t from_len, const char *to, size_t to_len)
+{
+    const uint8_t *at = memmem(src, len, from, from_len);
+    assert_non_null(at);
+    assert_null(memmem(at + 1, len - (size_t)(at + 1 - src), from, from_len));
+    size_t head = (size_t)(at - src);
+    memcpy(out, src, head);
+    memcpy(out + head, to, to_len);
+    memcpy(out + head + to_len, at + from_len, len - head - from_len);
+    return len - from_len + to_len;
+}
+
+/* bc_avro_decode_canonical: what the encoder wrote is canonical (and re-encodes to the same
+ * bytes); every other form of the same values is not: longer numbers, blocks, block sizes,
+ * repeated map keys, a NUL in a map key, a NaN, a record read as another version. */
+static void test_avro_decode_canonical(void **state)
+{
+    (void)state;
+    struct bc_avro_registry *reg = load("schemas/test/evolution");
+    const struct bc_avro_schema *v1 = bc_avro_registry_lookup_version(reg, "Widget", 1);
+    const struct bc_avro_schema *v2 = bc_avro_registry_lookup(reg, "Widget");
+    avro_value_t in;
+    value_from(v1, WIDGET_V1, &in);
+    struct bc_avro_buf buf = {0};
+    encode_ok(v1, &in, &buf);
+    assert_int_equal(canonical_of(reg, v1, buf.data, buf.len), 1);
+
+    uint8_t m[1200];
+    size_t n;
+    assert_true(buf.len + 16 < sizeof(m));
+    /* id "w-1": length 3 (zigzag 6) in two bytes */
+    n = splice(m, buf.data, buf.len, "\x06w-1", 4, "\x86\x00w-1", 5);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    /* tags ["x", "y"]: two blocks of one; one block of -2 with its size */
+    n = splice(m, buf.data, buf.len, "\x04\x02x\x02y\x00", 6, "\x02\x02x\x02\x02y\x00", 7);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    n = splice(m, buf.data, buf.len, "\x04\x02x\x02y\x00", 6, "\x03\x08\x02x\x02y\x00", 7);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    /* labels {"a": 1, "b": -2}: "a" twice; "b\0" as a key */
+    n = splice(m, buf.data, buf.len, "\x02\x61\x02\x02\x62\x03", 6, "\x02\x61\x02\x02\x61\x03",
+               6);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    n = splice(m, buf.data, buf.len, "\x02\x61\x02\x02\x62\x03", 6,
+               "\x02\x61\x02\x04\x62\x00\x03", 7);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    /* score -2.25 (a double), ratio 1.5 (a float) as NaNs */
+    n = splice(m, buf.data, buf.len, "\x00\x00\x00\x00\x00\x00\x02\xc0", 8,
+               "\x00\x00\x00\x00\x00\x00\xf8\x7f", 8);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    n = splice(m, buf.data, buf.len, "\x00\x00\xc0\x3f", 4, "\x00\x00\xc0\x7f", 4);
+    assert_int_equal(canonical_of(reg, v1, m, n), 0);
+    /* the unchanged record read as v2: resolved, not canonical */
+    assert_int_equal(canonical_of(reg, v2, buf.data, buf.len), 0);
+
+    /* errors: 0 */
+    char errstr[512] = "";
+    int canonical = -1;
+    avro_value_t v;
+    assert_int_equal(bc_avro_value_new(v1, &v), 0);
+    assert_int_not_equal(bc_avro_decode_canonical(reg, v1, buf.data, buf.len - 1, &v, &canonical,
+                                                  errstr, sizeof(errstr)),
+                         0);
+    assert_int_equal(canonical, 0);
+    avro_value_decref(&v);
+    avro_value_decref(&in);
+    bc_avro_buf_free(&buf);
+    bc_avro_registry_destroy(reg);
+}
+
 static void test_avro_tracking_event_round_trip(void **state)
 {
     (void)state;
@@ -188,6 +284,7 @@ static void test_avro_tracking_event_round_trip(void **state)
     value_from(te, TRACKING_EVENT, &in);
     struct bc_avro_buf buf = {0};
     encode_ok(te, &in, &buf);
+    assert_int_equal(canonical_of(reg, te, buf.data, buf.len), 1);
 
     char ref[4096];
     avro_writer_t writer = avro_writer_memory(ref, sizeof(ref));
@@ -907,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_avro_every_type_round_trip),
         cmocka_unit_test(test_avro_utf8_at_every_offset),
         cmocka_unit_test(test_avro_tracking_event_round_trip),
+        cmocka_unit_test(test_avro_decode_canonical),
         cmocka_unit_test(test_avro_v1_read_as_v2_gets_defaults),
         cmocka_unit_test(test_avro_wire_format_errors),
         cmocka_unit_test(test_avro_garbage_never_crashes),

@@ -495,11 +495,12 @@ static json_t *random_fact(uint64_t *seed)
 {
     static const char *topics[] = {"tracking.normalized", "tracking.unique", "sink.traces",
                                    "tracking.fates"};
-    static const char *fates[] = {NULL, NULL, "deduplicated", "dropped", "routed"};
+    static const char *fates[] = {NULL,      NULL,          "deduplicated", "dropped",
+                                  "routed", "sampled_out", "dead_lettered"};
     static const char *workers[] = {"tracking.normalizer", "tracking.deduplicator"};
     const char *topic = topics[RND(4)];
     int partition = RND(2), offset = RND(4);
-    const char *fate = fates[RND(5)];
+    const char *fate = fates[RND(7)];
     char detail[128];
     const char *d = detail;
     switch (RND(6)) {
@@ -559,7 +560,7 @@ static void test_lineage_rec_equivalent(void **state)
     assert_non_null(schema);
     avro_value_t v;
     assert_int_equal(bc_avro_value_new(schema, &v), 0);
-    struct bc_avro_buf want = {0}, got = {0};
+    struct bc_avro_buf want = {0}, got = {0}, bin = {0};
     struct lin_rec rec = {0}, fact = {0}, back = {0};
     uint8_t *stored = NULL;
     size_t stored_cap = 0, stored_len;
@@ -592,6 +593,11 @@ static void test_lineage_rec_equivalent(void **state)
         assert_int_equal(bc_avro_encode(schema, &v, &got, errstr, sizeof(errstr)), 0);
         assert_int_equal(got.len, want.len);
         assert_memory_equal(got.data, want.data, want.len);
+        /* Written straight from the record: the same bytes. */
+        assert_int_equal(
+            lin_rec_to_avro_bin(&rec, bc_avro_schema_id(schema), &bin, errstr, sizeof(errstr)), 0);
+        assert_int_equal(bin.len, want.len);
+        assert_memory_equal(bin.data, want.data, want.len);
         /* The JSON form earlier versions stored reads as the same record. */
         char *text = json_dumps(json, JSON_COMPACT);
         assert_int_equal(lin_rec_decode(&back, text, strlen(text)), 0);
@@ -601,6 +607,28 @@ static void test_lineage_rec_equivalent(void **state)
         free(text);
         json_decref(json);
     }
+    /* lin_rec_to_avro_bin refuses what bc_avro_encode refuses: a fate that is no FateKind, a
+     * string that is not UTF-8; nothing partial is left in the buffer. */
+    assert_true(rec.n_hops > 0);
+    const char *fate = rec.hops[0].fate, *worker = rec.hops[0].worker;
+    rec.hops[0].fate = "evaporated";
+    assert_int_equal(
+        lin_rec_to_avro_bin(&rec, bc_avro_schema_id(schema), &bin, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "hops[0].fate: not a FateKind: evaporated");
+    assert_int_equal(bin.len, 0);
+    rec.hops[0].fate = fate;
+    rec.hops[0].worker = "bad\xff";
+    assert_int_equal(
+        lin_rec_to_avro_bin(&rec, bc_avro_schema_id(schema), &bin, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "hops[0].worker: string is not valid UTF-8");
+    assert_int_equal(bin.len, 0);
+    rec.hops[0].worker = worker;
+    const char *eid = rec.event_id;
+    rec.event_id = "\xc0\x80";
+    assert_int_equal(
+        lin_rec_to_avro_bin(&rec, bc_avro_schema_id(schema), &bin, errstr, sizeof(errstr)), -1);
+    assert_string_equal(errstr, "event_id: string is not valid UTF-8");
+    rec.event_id = eid;
     /* Malformed stored values are refused, never read past. */
     assert_int_equal(lin_rec_encode(&rec, &stored, &stored_cap, &stored_len), 0);
     for (size_t cut = 0; cut < stored_len; cut++) {
@@ -616,6 +644,7 @@ static void test_lineage_rec_equivalent(void **state)
     avro_value_decref(&v);
     bc_avro_buf_free(&want);
     bc_avro_buf_free(&got);
+    bc_avro_buf_free(&bin);
     bc_avro_registry_destroy(reg);
 }
 

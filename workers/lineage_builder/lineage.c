@@ -8,6 +8,8 @@
 
 #include <xxhash.h>
 
+#include "bc_avro_internal.h" /* bc_avro_utf8_valid */
+
 json_t *lin_record_new(const char *event_id)
 {
     return json_pack("{s:s, s:n, s:{s:s, s:i, s:I, s:i}, s:[]}", "event_id", event_id,
@@ -1094,6 +1096,97 @@ int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
         }
     }
     return 0;
+}
+
+/* FateKind's symbols in schema order (LineageRecord.v1.avsc): their index is the Avro enum
+ * value. */
+static const char *const FATE_KINDS[] = {"deduplicated", "sampled_out", "dropped",
+                                         "dead_lettered", "routed"};
+
+static int bin_str(struct bc_avro_buf *buf, const char *s)
+{
+    size_t len = strlen(s);
+    if (!bc_avro_utf8_valid(s, len)) {
+        return 1;
+    }
+    return bc_avro_buf_put_long(buf, (int64_t)len) != 0 || bc_avro_buf_put(buf, s, len) != 0
+               ? -1
+               : 0;
+}
+
+/* A ["null", "string"] value: branch 0, or branch 1 and the string. */
+static int bin_opt_str(struct bc_avro_buf *buf, const char *s)
+{
+    if (s == NULL) {
+        return bc_avro_buf_put_long(buf, 0) != 0 ? -1 : 0;
+    }
+    return bc_avro_buf_put_long(buf, 1) != 0 ? -1 : bin_str(buf, s);
+}
+
+int lin_rec_to_avro_bin(const struct lin_rec *r, int32_t schema_id, struct bc_avro_buf *buf,
+                        char *errstr, size_t errstr_size)
+{
+    const uint8_t header[BC_AVRO_HEADER_SIZE] = {0, (uint8_t)((uint32_t)schema_id >> 24),
+                                                 (uint8_t)((uint32_t)schema_id >> 16),
+                                                 (uint8_t)((uint32_t)schema_id >> 8),
+                                                 (uint8_t)schema_id};
+    const char *what = "out of memory";
+    int rc = 0; /* 1: not UTF-8 (what names the field) */
+    buf->len = 0;
+    if (bc_avro_buf_put(buf, header, sizeof(header)) != 0 ||
+        (what = "event_id", rc = bin_str(buf, r->event_id)) != 0 ||
+        (what = "trace_id", rc = bin_opt_str(buf, r->trace_id)) != 0 ||
+        (what = "raw.topic", rc = bin_str(buf, r->raw_topic)) != 0 ||
+        (what = "out of memory", rc = bc_avro_buf_put_long(buf, r->raw_partition)) != 0 ||
+        bc_avro_buf_put_long(buf, r->raw_offset) != 0 ||
+        bc_avro_buf_put_long(buf, r->raw_index) != 0 ||
+        (r->n_hops > 0 && bc_avro_buf_put_long(buf, (int64_t)r->n_hops) != 0)) {
+        goto fail;
+    }
+    for (size_t i = 0; i < r->n_hops; i++) {
+        const struct lin_hop *h = &r->hops[i];
+        int symbol = -1;
+        for (size_t k = 0; h->fate != NULL && k < sizeof(FATE_KINDS) / sizeof(FATE_KINDS[0]);
+             k++) {
+            if (strcmp(h->fate, FATE_KINDS[k]) == 0) {
+                symbol = (int)k;
+                break;
+            }
+        }
+        if (h->fate != NULL && symbol < 0) {
+            snprintf(errstr, errstr_size, "hops[%zu].fate: not a FateKind: %s", i, h->fate);
+            buf->len = 0;
+            return -1;
+        }
+        if ((what = "worker", rc = bin_str(buf, h->worker)) != 0 ||
+            (what = "config_hash", rc = bin_str(buf, h->config_hash)) != 0 ||
+            (what = "topic", rc = bin_str(buf, h->topic)) != 0 ||
+            (what = "out of memory", rc = bc_avro_buf_put_long(buf, h->partition)) != 0 ||
+            bc_avro_buf_put_long(buf, h->offset) != 0 ||
+            bc_avro_buf_put_long(buf, symbol < 0 ? 0 : 1) != 0 ||
+            (symbol >= 0 && bc_avro_buf_put_long(buf, symbol) != 0) ||
+            (what = "detail", rc = bin_opt_str(buf, h->detail)) != 0) {
+            if (rc == 1) {
+                snprintf(errstr, errstr_size, "hops[%zu].%s: string is not valid UTF-8", i, what);
+                buf->len = 0;
+                return -1;
+            }
+            goto fail;
+        }
+    }
+    if (bc_avro_buf_put_long(buf, 0) == 0) {
+        return 0;
+    }
+    what = "out of memory";
+    rc = -1;
+fail:
+    if (rc == 1) {
+        snprintf(errstr, errstr_size, "%s: string is not valid UTF-8", what);
+    } else {
+        snprintf(errstr, errstr_size, "out of memory");
+    }
+    buf->len = 0;
+    return -1;
 }
 
 /* ---- the orphan clock ------------------------------------------------------------------- */

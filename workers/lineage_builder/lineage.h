@@ -35,6 +35,7 @@
 #include <avro.h>
 #include <jansson.h>
 
+#include "bc_avro.h"
 #include "bc_clock.h"
 
 /* A new empty record for event_id (no raw: partition -1). */
@@ -122,6 +123,13 @@ int lin_fact_encode(const char *event_id, const char *trace_id, const char *raw_
  * Returns 0, or -1 with the reason in errstr (a fate that is not a FateKind symbol). */
 int lin_rec_to_avro(const struct lin_rec *r, avro_value_t *value, char *errstr,
                     size_t errstr_size);
+
+/* The bytes bc_avro_encode gives for lin_rec_to_avro's value, written straight from r (no
+ * generic value): the wire format with schema_id (LineageRecord's id) into buf (replacing
+ * its contents). Returns 0, or -1 with the reason in errstr and buf->len 0 (a fate that is
+ * not a FateKind symbol, a string that is not UTF-8, out of memory). */
+int lin_rec_to_avro_bin(const struct lin_rec *r, int32_t schema_id, struct bc_avro_buf *buf,
+                        char *errstr, size_t errstr_size);
 
 /* ---- traces --------------------------------------------------------------------------- */
 

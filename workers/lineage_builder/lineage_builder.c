@@ -672,8 +672,8 @@ static int merge_hop_fact(struct bc_ctx *ctx, struct lb_state *st, const struct 
                      bc_record_timestamp(rec)) != 0) {
         return bc_dead_letter(ctx, rec, "store_full", "lineage store refused the record");
     }
-    if (lin_rec_to_avro(&st->record, &st->lineage_value, errstr, sizeof(errstr)) != 0 ||
-        bc_avro_encode(st->lineage, &st->lineage_value, &st->buf, errstr, sizeof(errstr)) != 0) {
+    if (lin_rec_to_avro_bin(&st->record, bc_avro_schema_id(st->lineage), &st->buf, errstr,
+                            sizeof(errstr)) != 0) {
         bc_log(BC_LOG_ERROR, "cannot encode LineageRecord", "error", errstr, NULL);
         return BC_FATAL;
     }

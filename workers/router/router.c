@@ -178,22 +178,34 @@ static int router_init(struct bc_ctx *ctx)
     return BC_OK;
 }
 
-/* Encodes one copy in the target's format into *out (st->buf or st->json: reused). JSON is
- * written as text straight from the value (the bytes json_dumps of bc_avro_to_json gives),
- * without a JSON tree per copy. Returns 0, or -1 with errstr. */
+/* Encodes one copy in the target's format into *out, *out_len (st->buf or st->json: reused).
+ * JSON is written as text straight from the value (the bytes json_dumps of bc_avro_to_json
+ * gives), without a JSON tree per copy. An Avro copy of the whole event (no projection) of
+ * an input the encoder would write byte for byte (`canonical`: bc_avro_decode_canonical) is
+ * the input's bytes `data`, not encoded again. Returns 0, or -1 with errstr. */
 static int encode(struct router_state *st, const struct router_target *target,
-                  avro_value_t *value, struct bc_avro_buf **out, char *errstr,
-                  size_t errstr_size)
+                  avro_value_t *value, const void *data, size_t len, int canonical,
+                  const void **out, size_t *out_len, char *errstr, size_t errstr_size)
 {
     if (target->format == ROUTER_FORMAT_AVRO) {
-        *out = &st->buf;
-        return bc_avro_encode(st->te, value, &st->buf, errstr, errstr_size) == 0 ? 0 : -1;
+        if (canonical && value == &st->event) {
+            *out = data;
+            *out_len = len;
+            return 0;
+        }
+        if (bc_avro_encode(st->te, value, &st->buf, errstr, errstr_size) != 0) {
+            return -1;
+        }
+        *out = st->buf.data;
+        *out_len = st->buf.len;
+        return 0;
     }
-    *out = &st->json;
     if (bc_avro_to_json_text(st->te, value, BC_AVRO_JSON_OTLP, &st->json) != 0) {
         snprintf(errstr, errstr_size, "cannot convert the event to JSON");
         return -1;
     }
+    *out = st->json.data;
+    *out_len = st->json.len;
     return 0;
 }
 
@@ -204,8 +216,9 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
     size_t len, in_key_len;
     const void *data = bc_record_value(rec, &len);
     const void *in_key = bc_record_key(rec, &in_key_len);
-    if (data == NULL ||
-        bc_avro_decode(st->reg, st->te, data, len, &st->event, errstr, sizeof(errstr)) != 0) {
+    int canonical = 0;
+    if (data == NULL || bc_avro_decode_canonical(st->reg, st->te, data, len, &st->event,
+                                                 &canonical, errstr, sizeof(errstr)) != 0) {
         st->undecodable++;
         bc_metric_add(st->undecodable_m, 1);
         return bc_dead_letter(ctx, rec, "undecodable",
@@ -239,8 +252,10 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
         }
         struct router_target *target = router_table_target(st->table, d->copies[i].target);
         avro_value_t *value = router_rule_project(rule, &st->event, &st->scratch);
-        struct bc_avro_buf *out = NULL;
-        if (value == NULL || encode(st, target, value, &out, errstr, sizeof(errstr)) != 0) {
+        const void *out = NULL;
+        size_t out_len = 0;
+        if (value == NULL || encode(st, target, value, data, len, canonical, &out, &out_len,
+                                    errstr, sizeof(errstr)) != 0) {
             bc_log(BC_LOG_ERROR, "cannot encode a routed copy", "topic", target->topic,
                    "error", value == NULL ? "projection failed" : errstr, NULL);
             return BC_FATAL;
@@ -248,8 +263,7 @@ static int router_process(struct bc_ctx *ctx, const struct bc_record *rec)
         char key[512];
         int key_len = router_rule_key(rule, &st->event, key, sizeof(key));
         int rc = bc_emit_topic(ctx, rec, target->topic, key_len >= 0 ? key : in_key,
-                               key_len >= 0 ? (size_t)key_len : in_key_len, out->data, out->len,
-                               NULL);
+                               key_len >= 0 ? (size_t)key_len : in_key_len, out, out_len, NULL);
         if (rc != BC_OK) {
             return rc;
         }
