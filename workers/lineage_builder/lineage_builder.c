@@ -1203,7 +1203,8 @@ static int lb_init(struct bc_ctx *ctx)
             }
         }
     }
-    st->lineage_store = bc_store_open(ctx, "lineage", NULL);
+    struct bc_store_opts lineage_opts = {.max_bytes = (size_t)bc_values_int(opts, "max_bytes")};
+    st->lineage_store = bc_store_open(ctx, "lineage", &lineage_opts);
     struct bc_store_opts trace_opts = {.ttl_ms = 0, .full_policy = BC_STORE_REJECT};
     st->traces = bc_store_open(ctx, "traces", &trace_opts);
     st->runs = bc_store_open(ctx, "runs", &trace_opts);

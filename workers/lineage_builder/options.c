@@ -38,6 +38,14 @@ static const struct bc_option options[] = {
      .description = "a trace-topic partition caught up and without records for this long "
                     "(wall clock) has its undecided traces decided, their orphans flagged "
                     "idle_decided; 0: never"},
+    {.name = "max_bytes",
+     .type = BC_OPT_SIZE,
+     .def = "64MiB",
+     .min = BC_MIB,
+     .max = 16 * BC_GIB,
+     .description = "memory bound of the lineage store per instance (about 500 B per event): "
+                    "when full the records of the oldest events are evicted (counted), and a "
+                    "later fact of an evicted event starts a new, partial record"},
     {.name = "trace_topic",
      .type = BC_OPT_TOPIC,
      .description = "the input whose spans make the trace view (keyed by trace_id); unset: "
