@@ -228,6 +228,18 @@ int bc_avro_to_json_text(const struct bc_avro_schema *schema, avro_value_t *valu
 int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_value_t *value,
                       char *errstr, size_t errstr_size);
 
+/* Writes v as an Avro long (zigzag varint, 1 to 10 bytes) at p; returns the end. */
+static inline uint8_t *bc_avro_write_long(uint8_t *p, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    while (z >= 0x80) {
+        *p++ = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    *p++ = (uint8_t)z;
+    return p;
+}
+
 /* 1 when s[0..len) is well-formed UTF-8 as the decoder accepts Avro strings (no overlong
  * forms, no surrogates, nothing above U+10FFFF), else 0. */
 int bc_avro_utf8_valid(const char *s, size_t len);

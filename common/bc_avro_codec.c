@@ -431,14 +431,7 @@ static inline int buf_put_long(struct bc_avro_buf *buf, int64_t v)
     if (buf->cap - buf->len < 10 && bc_avro_buf_reserve(buf, 10) != 0) {
         return -1;
     }
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    uint8_t *p = buf->data + buf->len;
-    while (z >= 0x80) {
-        *p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *p++ = (uint8_t)z;
-    buf->len = (size_t)(p - buf->data);
+    buf->len = (size_t)(bc_avro_write_long(buf->data + buf->len, v) - buf->data);
     return 0;
 }
 

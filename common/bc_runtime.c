@@ -2645,9 +2645,9 @@ static size_t put_dec(char *out, int64_t v)
     return len;
 }
 
-/* The bc.src header value "topic:partition:offset[:index]" (index when > 0) into buf, as
- * snprintf would write it, without snprintf: formatted per record written. Returns its
- * length (cut at cap - 1 like snprintf's output, never past buf). */
+/* The bc.src header value "topic:partition:offset[:index]" (index when > 0; with index 0 also a
+ * Fate's key) into buf, as snprintf would write it, without snprintf: formatted per record
+ * written. Returns its length (cut at cap - 1 like snprintf's output, never past buf). */
 static int src_format(char *buf, size_t cap, const struct bc_source *src, int src_index)
 {
     size_t tlen = strlen(src->topic);
@@ -2868,20 +2868,9 @@ static const char fate_v1_canonical[] =
     "\"type\":\"record\",\"fields\":[{\"name\":\"topic\",\"type\":\"string\"},"
     "{\"name\":\"partition\",\"type\":\"int\"},{\"name\":\"offset\",\"type\":\"long\"}]}]}]}";
 
-static uint8_t *fate_put_long(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    while (z >= 0x80) {
-        *p++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *p++ = (uint8_t)z;
-    return p;
-}
-
 static uint8_t *fate_put_str(uint8_t *p, const char *s, size_t len)
 {
-    p = fate_put_long(p, (int64_t)len);
+    p = bc_avro_write_long(p, (int64_t)len);
     memcpy(p, s, len);
     return p + len;
 }
@@ -2935,29 +2924,29 @@ static int fate_encode_v1(struct bc_runtime *rt, const struct bc_source *src,
     *p++ = (uint8_t)(id >> 16);
     *p++ = (uint8_t)(id >> 8);
     *p++ = (uint8_t)id;
-    p = fate_put_long(p, fate->event_id != NULL);
+    p = bc_avro_write_long(p, fate->event_id != NULL);
     if (fate->event_id != NULL) {
         p = fate_put_str(p, fate->event_id, n_event);
     }
     p = fate_put_str(p, src->topic, n_topic);
-    p = fate_put_long(p, src->partition);
-    p = fate_put_long(p, src->offset);
-    p = fate_put_long(p, 0); /* index */
+    p = bc_avro_write_long(p, src->partition);
+    p = bc_avro_write_long(p, src->offset);
+    p = bc_avro_write_long(p, 0); /* index */
     p = fate_put_str(p, rt->worker_id, n_worker);
-    p = fate_put_long(p, (int64_t)fate->kind);
-    p = fate_put_long(p, fate->reason != NULL);
+    p = bc_avro_write_long(p, (int64_t)fate->kind);
+    p = bc_avro_write_long(p, fate->reason != NULL);
     if (fate->reason != NULL) {
         p = fate_put_str(p, fate->reason, n_reason);
     }
-    p = fate_put_long(p, fate->policy != NULL);
+    p = bc_avro_write_long(p, fate->policy != NULL);
     if (fate->policy != NULL) {
         p = fate_put_str(p, fate->policy, n_policy);
     }
-    p = fate_put_long(p, fate->related != NULL);
+    p = bc_avro_write_long(p, fate->related != NULL);
     if (fate->related != NULL) {
         p = fate_put_str(p, fate->related->topic, n_rtopic);
-        p = fate_put_long(p, fate->related->partition);
-        p = fate_put_long(p, fate->related->offset);
+        p = bc_avro_write_long(p, fate->related->partition);
+        p = bc_avro_write_long(p, fate->related->offset);
     }
     b->len = (size_t)(p - b->data);
     return 0;
@@ -3055,43 +3044,6 @@ static int dead_letter_encode(struct bc_runtime *rt, const struct bc_record *rec
     return rc;
 }
 
-/* n in decimal at p; returns the end. */
-static char *fate_put_dec(char *p, int64_t n)
-{
-    char digits[24];
-    size_t k = 0;
-    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
-    do {
-        digits[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (n < 0) {
-        *p++ = '-';
-    }
-    while (k > 0) {
-        *p++ = digits[--k];
-    }
-    return p;
-}
-
-/* The Fate's key "<topic>:<partition>:<offset>" (what snprintf writes, without its cost per
- * Fate). Returns its length. */
-static int fate_key(char *key, size_t cap, const struct bc_source *src)
-{
-    size_t n = strlen(src->topic);
-    if (n > cap - 48) {
-        n = cap - 48; /* topic names are at most 249 characters */
-    }
-    memcpy(key, src->topic, n);
-    char *p = key + n;
-    *p++ = ':';
-    p = fate_put_dec(p, src->partition);
-    *p++ = ':';
-    p = fate_put_dec(p, src->offset);
-    *p = '\0';
-    return (int)(p - key);
-}
-
 /* bc_drop_fate with the Fate's timestamp given (ms; 0: the record's, or none). */
 static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
                         const struct bc_source *fate_source, int64_t ts,
@@ -3118,7 +3070,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
     char policy_code[64];
     reason_code(policy_code, sizeof(policy_code), fate->policy);
     char key[320];
-    int key_len = fate_key(key, sizeof(key), &src);
+    int key_len = src_format(key, sizeof(key), &src, 0); /* <topic>:<partition>:<offset> */
     const void *value;
     size_t value_len;
     char json[768];

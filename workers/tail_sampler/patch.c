@@ -266,17 +266,6 @@ static const uint8_t *scan(const struct shape *sh, const uint8_t *p, const uint8
     }
 }
 
-static uint8_t *put_long(uint8_t *q, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    while (z >= 0x80) {
-        *q++ = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    *q++ = (uint8_t)z;
-    return q;
-}
-
 static uint8_t *put_bytes(uint8_t *q, const void *data, size_t len)
 {
     memcpy(q, data, len);
@@ -378,11 +367,11 @@ int ts_patch_from(struct ts_patcher *p, const void *value, size_t len, size_t fr
             items = scan_long(flags_at, flags_end, &skip);
             items_end = flags_end - 1; /* before the final 0 */
         }
-        w = put_long(w, n_had + (int64_t)n_flags);
+        w = bc_avro_write_long(w, n_had + (int64_t)n_flags);
         w = put_bytes(w, items, (size_t)(items_end - items));
         for (size_t i = 0; i < n_flags; i++) {
             size_t n = strlen(flags[i]);
-            w = put_long(w, (int64_t)n);
+            w = bc_avro_write_long(w, (int64_t)n);
             w = put_bytes(w, flags[i], n);
         }
         *w++ = 0;
@@ -391,8 +380,8 @@ int ts_patch_from(struct ts_patcher *p, const void *value, size_t len, size_t fr
     if (set_sampling) {
         uint64_t bits;
         memcpy(&bits, &probability, 8);
-        w = put_long(w, 1);
-        w = put_long(w, (int64_t)policy_len);
+        w = bc_avro_write_long(w, 1);
+        w = bc_avro_write_long(w, (int64_t)policy_len);
         w = put_bytes(w, policy, policy_len);
         for (int i = 0; i < 8; i++) {
             *w++ = (uint8_t)(bits >> (8 * i));
