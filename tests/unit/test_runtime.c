@@ -728,12 +728,12 @@ static void test_runtime_settings_from_topology(void **state)
     assert_true(unique);
     assert_true(dlq);
     assert_int_equal(strlen(s.config_hash), 16);
-    assert_int_equal(bc_values_int(s.options, "window"), 20 * 60 * 1000);
+    assert_int_equal(bc_values_int(s.options, "window"), 30 * 60 * 1000);
     window_seen = 0;
     stage.init = typed_init;
     struct bc_runtime *rt = bc_runtime_new(&stage, &s, errstr, sizeof(errstr));
     assert_non_null(rt);
-    assert_int_equal(window_seen, 20 * 60 * 1000);
+    assert_int_equal(window_seen, 30 * 60 * 1000);
     assert_non_null(bc_ctx_registry(bc_runtime_ctx(rt))); /* the topology's schemas.dir */
     bc_runtime_destroy(rt);
     bc_runtime_settings_free(&s);
