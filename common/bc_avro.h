@@ -228,6 +228,18 @@ int bc_avro_to_json_text(const struct bc_avro_schema *schema, avro_value_t *valu
 int bc_avro_from_json(const struct bc_avro_schema *schema, json_t *json, avro_value_t *value,
                       char *errstr, size_t errstr_size);
 
+/* Writes the 5-byte header (magic 0, schema id big-endian) at p; returns the end. */
+static inline uint8_t *bc_avro_write_header(uint8_t *p, int32_t schema_id)
+{
+    uint32_t id = (uint32_t)schema_id;
+    p[0] = 0;
+    p[1] = (uint8_t)(id >> 24);
+    p[2] = (uint8_t)(id >> 16);
+    p[3] = (uint8_t)(id >> 8);
+    p[4] = (uint8_t)id;
+    return p + BC_AVRO_HEADER_SIZE;
+}
+
 /* Writes v as an Avro long (zigzag varint, 1 to 10 bytes) at p; returns the end. */
 static inline uint8_t *bc_avro_write_long(uint8_t *p, int64_t v)
 {

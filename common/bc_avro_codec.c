@@ -648,9 +648,8 @@ int bc_avro_encode(const struct bc_avro_schema *schema, avro_value_t *value,
                    struct bc_avro_buf *buf, char *errstr, size_t errstr_size)
 {
     buf->len = 0;
-    uint8_t header[BC_AVRO_HEADER_SIZE] = {0, (uint8_t)((uint32_t)schema->id >> 24),
-                                           (uint8_t)(schema->id >> 16), (uint8_t)(schema->id >> 8),
-                                           (uint8_t)schema->id};
+    uint8_t header[BC_AVRO_HEADER_SIZE];
+    bc_avro_write_header(header, schema->id);
     if (bc_avro_buf_put(buf, header, sizeof(header)) != 0) {
         snprintf(errstr, errstr_size, "out of memory");
         return BC_AVRO_ERR_VALUE;

@@ -2917,13 +2917,7 @@ static int fate_encode_v1(struct bc_runtime *rt, const struct bc_source *src,
         b->data = grown;
         b->cap = need;
     }
-    uint8_t *p = b->data;
-    uint32_t id = (uint32_t)bc_avro_schema_id(rt->fate_schema);
-    *p++ = 0;
-    *p++ = (uint8_t)(id >> 24);
-    *p++ = (uint8_t)(id >> 16);
-    *p++ = (uint8_t)(id >> 8);
-    *p++ = (uint8_t)id;
+    uint8_t *p = bc_avro_write_header(b->data, bc_avro_schema_id(rt->fate_schema));
     p = bc_avro_write_long(p, fate->event_id != NULL);
     if (fate->event_id != NULL) {
         p = fate_put_str(p, fate->event_id, n_event);

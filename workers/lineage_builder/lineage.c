@@ -8,7 +8,7 @@
 
 #include <xxhash.h>
 
-#include "bc_avro_internal.h" /* bc_avro_utf8_valid */
+#include "bc_avro_internal.h" /* bc_avro_buf_put, bc_avro_buf_put_long */
 
 json_t *lin_record_new(const char *event_id)
 {
@@ -1126,10 +1126,8 @@ static int bin_opt_str(struct bc_avro_buf *buf, const char *s)
 int lin_rec_to_avro_bin(const struct lin_rec *r, int32_t schema_id, struct bc_avro_buf *buf,
                         char *errstr, size_t errstr_size)
 {
-    const uint8_t header[BC_AVRO_HEADER_SIZE] = {0, (uint8_t)((uint32_t)schema_id >> 24),
-                                                 (uint8_t)((uint32_t)schema_id >> 16),
-                                                 (uint8_t)((uint32_t)schema_id >> 8),
-                                                 (uint8_t)schema_id};
+    uint8_t header[BC_AVRO_HEADER_SIZE];
+    bc_avro_write_header(header, schema_id);
     const char *what = "out of memory";
     int rc = 0; /* 1: not UTF-8 (what names the field) */
     buf->len = 0;
