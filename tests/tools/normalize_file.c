@@ -27,7 +27,6 @@
 
 struct state {
     struct norm *norm;
-    struct bc_avro_buf buf;
     FILE *dump;
     int messages; /* --messages */
     int64_t offset;
@@ -67,32 +66,21 @@ static int on_outcome(void *opaque, const struct norm_outcome *o)
         return 0;
     }
     st->events++;
-    avro_value_t kind, trace, branch;
-    int k = 0, disc = 0;
-    const char *trace_id = NULL;
-    size_t size;
-    avro_value_get_by_name(o->event, "kind", &kind, NULL);
-    avro_value_get_enum(&kind, &k);
-    avro_value_get_by_name(o->event, "trace_id", &trace, NULL);
-    avro_value_get_discriminant(&trace, &disc);
-    if (disc == 1) {
-        avro_value_get_current_branch(&trace, &branch);
-        avro_value_get_string(&branch, &trace_id, &size);
+    /* kind and trace_id from the bytes: header, event_id (32 hex chars), kind, trace_id. */
+    const uint8_t *p = o->event;
+    int k = p[5 + 1 + 32] >> 1;
+    char trace_id[33] = "";
+    if (p[5 + 1 + 32 + 1] == 2) { /* the string branch, then its length (32: one byte) */
+        memcpy(trace_id, p + 5 + 1 + 32 + 1 + 1 + 1, 32);
     }
-    if (strcmp(o->key, trace_id != NULL && k != 2 ? trace_id : o->event_id) != 0) {
+    if (strcmp(o->key, trace_id[0] != '\0' && k != 2 ? trace_id : o->event_id) != 0) {
         st->bad_keys++;
     }
     json_array_append_new(st->ids[k], json_string(o->event_id));
-    char errstr[256];
-    if (bc_avro_encode(norm_schema_event(st->norm), o->event, &st->buf, errstr, sizeof(errstr)) !=
-        0) {
-        fprintf(stderr, "normalize_file: encode: %s\n", errstr);
-        exit(1);
-    }
     if (st->dump != NULL) {
         fprintf(st->dump, "%lld %d E %s ", (long long)st->offset, (int)o->index, o->key);
-        for (size_t i = 0; i < st->buf.len; i++) {
-            fprintf(st->dump, "%02x", st->buf.data[i]);
+        for (size_t i = 0; i < o->event_len; i++) {
+            fprintf(st->dump, "%02x", ((const uint8_t *)o->event)[i]);
         }
         fputc('\n', st->dump);
     }
@@ -228,7 +216,6 @@ int main(int argc, char **argv)
     }
     norm_destroy(st.norm);
     norm_options_free(&opts);
-    bc_avro_buf_free(&st.buf);
     bc_avro_registry_destroy(reg);
     return 0;
 }

@@ -5,11 +5,11 @@
  *
  * Parsing is two passes over the parse tree of an OTLP payload: the first checks the
  * envelope (arrays, resources, scopes) so that a bad envelope is one dead letter and never a
- * partial output; the second fills the reused TrackingEvent value once per item and hands it
- * to the callback.
+ * partial output; the second writes each item's TrackingEvent as Avro bytes, field by field
+ * (struct wbuf, enum ef), and hands them to the callback.
  */
 #include "normalize.h"
-#include "norm_avro.h"
+#include "bc_avro.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -227,20 +227,69 @@ static inline jv *jv_value(const struct jv_member *e)
     return jv_out(&e->value);
 }
 
-/* The ["null", T] fields of TrackingEvent that fill_common() makes null for every item. They
- * are made null lazily (nulls_apply(), before the event is read): an item that sets one
- * (trace_id, span_id, ...) then keeps its branch, instead of avro-c destroying the value and
- * creating it again twice per item. */
-static const char *const nullable_fields[] = {
-    "parent_span_id", "correlation_id",  "observed_time_ns",
-    "span_kind",      "severity_number", "severity_text",
-    "body",           "owner",           "team",
-    "tier",           "cost_center",     "on_call",
-    "deploy",         "sampling",        "trace_id",
-    "span_id",
+/* TrackingEvent's fields in schema order (norm_new checks the names against the schema). An
+ * item writes each field's Avro encoding into its buffer as it is parsed, in whatever order
+ * the checks come; emit_event() then lays the fields out in schema order. A field not
+ * written takes its zero encoding: null, 0, "", the first enum symbol, an empty array (one
+ * 0x00 byte each; status two). */
+enum ef {
+    EF_EVENT_ID,
+    EF_KIND,
+    EF_TRACE_ID,
+    EF_SPAN_ID,
+    EF_PARENT_SPAN_ID,
+    EF_CORRELATION_ID,
+    EF_NAME,
+    EF_SERVICE,
+    EF_START_TIME_NS,
+    EF_END_TIME_NS,
+    EF_OBSERVED_TIME_NS,
+    EF_SPAN_KIND,
+    EF_STATUS,
+    EF_SEVERITY_NUMBER,
+    EF_SEVERITY_TEXT,
+    EF_ATTRIBUTES,
+    EF_RESOURCE_ATTRIBUTES,
+    EF_SCOPE,
+    EF_BODY,
+    EF_SOURCE,
+    EF_FLAGS,
+    EF_OWNER,
+    EF_TEAM,
+    EF_TIER,
+    EF_COST_CENTER,
+    EF_ON_CALL,
+    EF_DEPLOY,
+    EF_SAMPLING,
+    EF_SPAN_EVENTS,
+    EF_LINKS,
+    EF_COUNT
 };
-#define NULLABLE_COUNT COUNT_OF(nullable_fields)
-_Static_assert(NULLABLE_COUNT < 32, "a bit of null_pending each");
+
+static const char *const ef_names[EF_COUNT] = {
+    "event_id",      "kind",          "trace_id",         "span_id",
+    "parent_span_id", "correlation_id", "name",           "service",
+    "start_time_ns", "end_time_ns",   "observed_time_ns", "span_kind",
+    "status",        "severity_number", "severity_text",  "attributes",
+    "resource_attributes", "scope",   "body",             "source",
+    "flags",         "owner",         "team",             "tier",
+    "cost_center",   "on_call",       "deploy",           "sampling",
+    "span_events",   "links",
+};
+
+/* A growing byte buffer; oom set once it could not grow (the item is then an internal
+ * error). */
+struct wbuf {
+    uint8_t *data;
+    size_t len, cap;
+    int oom;
+};
+
+/* Where a field's bytes are: in the item's buffer, or (resource_attributes and scope) in
+ * the resource's; len 0: not written. */
+struct eslot {
+    uint32_t off, len;
+};
 
 struct canon;
 struct jb;
@@ -249,7 +298,21 @@ struct norm {
     const struct norm_options *opts;           /* borrowed */
     const struct bc_avro_schema *event_schema; /* borrowed from the registry */
     const struct bc_avro_schema *dl_schema;
-    avro_value_t event; /* reused for every item; reset and fully set per item */
+    /* The item's TrackingEvent as Avro bytes, field by field (struct eslot: the two
+     * resource fields in rs, the others in item), and the whole event once emitted (out). */
+    struct wbuf item, rs, out;
+    struct eslot slot[EF_COUNT];
+    /* span_events: where each event's time_ns is in item, to shift them (apply_skew). */
+    struct {
+        size_t off;
+        int64_t ns;
+    } *ev_time;
+    size_t ev_count, ev_cap;
+    uint8_t *raw; /* a decoded base64 value */
+    size_t raw_cap;
+    avro_value_t event; /* content_id_tree()'s reading of the event */
+    avro_schema_t ef_schema[EF_COUNT]; /* each field's schema */
+    int content_sorted[2][EF_COUNT + 1]; /* CONTENT_LOG, CONTENT_EVENT; -1 ends each */
     struct norm_stats stats;
 
     /* The record being processed. */
@@ -269,16 +332,10 @@ struct norm {
     size_t path_len;
     int depth; /* of arrays and kvlists in the AnyValue being parsed */
 
-    char *scratch; /* a NUL-terminated copy of a truncated string */
-    size_t scratch_cap;
     char *material; /* bytes hashed into an event_id */
     size_t material_cap;
     struct canon *canon;      /* content_id_stream()'s writer and hash state */
     struct jb *jb;            /* the parse tree's builder and arena, reused for every record */
-
-    /* Bit i: nullable_fields[i] (field index null_index[i]) is to be made null. */
-    unsigned null_pending;
-    size_t null_index[NULLABLE_COUNT];
 
     /* otlp_correlation()'s texts of the correlation attributes of one resource's attribute
      * list (corr_resource), valid within one record. */
@@ -295,16 +352,6 @@ struct norm {
     const void *rs_sig; /* the otlp_signal, and the resource and scope indexes */
     size_t rs_r, rs_s;
     unsigned rs_flags; /* the flags the conversion set, given again to every item */
-    size_t idx_resource_attributes, idx_scope;
-
-    /* av_field's memo: (record schema, field name) -> field index, so that the ~30 field
-     * lookups of every item skip avro-c's by-name hash table. Direct-mapped on the name's
-     * address (field names are string literals); a hit is confirmed by comparing names. */
-    struct {
-        avro_schema_t schema;
-        const char *name;
-        size_t index;
-    } field_memo[FIELD_MEMO_SIZE];
 };
 
 const char *norm_reason_name(enum norm_reason reason)
@@ -455,150 +502,146 @@ static jv *get(const jv *obj, const char *name)
     return get2(obj, name, NULL);
 }
 
-/* ---- Avro helpers -------------------------------------------------------------------- */
+/* ---- the event as Avro bytes -------------------------------------------------------------- */
 
-static int av_field(struct norm *n, avro_value_t *rec, const char *name, avro_value_t *out)
+/* Room for more bytes at data + len, or NULL (oom). */
+static uint8_t *wb_room(struct wbuf *b, size_t more)
 {
-    avro_schema_t schema = avro_value_get_schema(rec);
-    uintptr_t h = (uintptr_t)name ^ ((uintptr_t)schema >> 4);
-    size_t slot = (size_t)(h ^ (h >> 9)) & (FIELD_MEMO_SIZE - 1);
-    if (n->field_memo[slot].schema != schema || n->field_memo[slot].name == NULL ||
-        (n->field_memo[slot].name != name && strcmp(n->field_memo[slot].name, name) != 0)) {
-        int index = avro_schema_record_field_get_index(schema, name);
-        if (index < 0) {
-            avro_set_error("no field %s", name);
-            return internal(n, name);
+    if (b->cap - b->len < more) {
+        size_t cap = b->cap > 0 ? b->cap : 1024;
+        while (cap - b->len < more) {
+            cap *= 2;
         }
-        n->field_memo[slot].schema = schema;
-        n->field_memo[slot].name = name;
-        n->field_memo[slot].index = (size_t)index;
-    }
-    AV(n, avro_value_get_by_index(rec, n->field_memo[slot].index, out, NULL), name);
-    return 0;
-}
-
-/* Sets a string from len bytes of s (valid UTF-8, no NUL inside). */
-static int av_string(struct norm *n, avro_value_t *v, const char *s, size_t len)
-{
-    if (s[len] != '\0') {
-        if (n->scratch_cap < len + 1) {
-            char *grown = realloc(n->scratch, len + 1);
-            if (grown == NULL) {
-                return internal(n, "out of memory");
-            }
-            n->scratch = grown;
-            n->scratch_cap = len + 1;
+        uint8_t *grown = realloc(b->data, cap);
+        if (grown == NULL) {
+            b->oom = 1;
+            return NULL;
         }
-        memcpy(n->scratch, s, len);
-        n->scratch[len] = '\0';
-        s = n->scratch;
+        b->data = grown;
+        b->cap = cap;
     }
-    AV(n, avro_value_set_string_len(v, s, len + 1), "set string");
-    return 0;
+    return b->data + b->len;
 }
 
-static int set_str(struct norm *n, avro_value_t *rec, const char *field, const char *s)
+static void wb_put(struct wbuf *b, const void *data, size_t len)
 {
-    avro_value_t v;
-    if (av_field(n, rec, field, &v) != 0) {
-        return -1;
+    uint8_t *p = wb_room(b, len);
+    if (p != NULL && len > 0) {
+        memcpy(p, data, len);
+        b->len += len;
     }
-    return av_string(n, &v, s, strlen(s));
 }
 
-static int set_long(struct norm *n, avro_value_t *rec, const char *field, int64_t l)
+/* An Avro long, int, enum symbol, union branch or block count. */
+static void wb_long(struct wbuf *b, int64_t v)
 {
-    avro_value_t v;
-    if (av_field(n, rec, field, &v) != 0) {
-        return -1;
+    uint8_t *p = wb_room(b, 10);
+    if (p != NULL) {
+        b->len = (size_t)(bc_avro_write_long(p, v) - b->data);
     }
-    AV(n, avro_value_set_long(&v, l), field);
-    return 0;
 }
 
-static int set_enum(struct norm *n, avro_value_t *rec, const char *field, int symbol)
+/* An Avro string or bytes: the length, then the bytes. */
+static void wb_bytes(struct wbuf *b, const void *data, size_t len)
 {
-    avro_value_t v;
-    if (av_field(n, rec, field, &v) != 0) {
-        return -1;
-    }
-    AV(n, avro_value_set_enum(&v, symbol), field);
-    return 0;
-}
-
-/* The bit of a field of nullable_fields (0 for any other field or record). */
-static unsigned null_bit(const struct norm *n, const avro_value_t *rec, const char *field)
-{
-    if (rec != &n->event) {
-        return 0;
-    }
-    for (int i = 0; i < NULLABLE_COUNT; i++) {
-        if (nullable_fields[i] == field || strcmp(nullable_fields[i], field) == 0) {
-            return 1u << i;
+    uint8_t *p = wb_room(b, 10 + len);
+    if (p != NULL) {
+        p = bc_avro_write_long(p, (int64_t)len);
+        if (len > 0) {
+            memcpy(p, data, len);
         }
+        b->len = (size_t)(p - b->data) + len;
     }
+}
+
+static void wb_str(struct wbuf *b, const char *s)
+{
+    wb_bytes(b, s, strlen(s));
+}
+
+/* An Avro double: 8 bytes, little-endian. */
+static void wb_double(struct wbuf *b, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++) {
+        le[i] = (uint8_t)(u >> (8 * i));
+    }
+    wb_put(b, le, sizeof(le));
+}
+
+/* The start of an array of count items (one block; the items follow, then wb_array_end). */
+static void wb_array(struct wbuf *b, size_t count)
+{
+    if (count > 0) {
+        wb_long(b, (int64_t)count);
+    }
+}
+
+static void wb_array_end(struct wbuf *b)
+{
+    wb_long(b, 0);
+}
+
+/* The item's buffer and the field about to be written there (field_end() records it). */
+static struct wbuf *field_begin(struct norm *n, size_t *at)
+{
+    *at = n->item.len;
+    return &n->item;
+}
+
+static int field_end(struct norm *n, enum ef field, size_t at)
+{
+    if (n->item.oom) {
+        return internal(n, "out of memory");
+    }
+    n->slot[field].off = (uint32_t)at;
+    n->slot[field].len = (uint32_t)(n->item.len - at);
     return 0;
 }
 
-/* Makes the pending nullable fields null. */
-static int nulls_apply(struct norm *n)
+static int set_str_len(struct norm *n, enum ef field, const char *s, size_t len)
 {
-    for (int i = 0; n->null_pending != 0 && i < NULLABLE_COUNT; i++) {
-        if (n->null_pending & (1u << i)) {
-            avro_value_t u, b;
-            int d = -1;
-            AV(n, avro_value_get_by_index(&n->event, n->null_index[i], &u, NULL), "field");
-            AV(n, avro_value_get_discriminant(&u, &d), nullable_fields[i]);
-            if (d != 0) {
-                AV(n, avro_value_set_branch(&u, 0, &b), nullable_fields[i]);
-                AV(n, avro_value_set_null(&b), nullable_fields[i]);
-            }
-            n->null_pending &= ~(1u << i);
-        }
-    }
-    return 0;
+    size_t at;
+    wb_bytes(field_begin(n, &at), s, len);
+    return field_end(n, field, at);
 }
 
-/* Sets a ["null", T] field to null (one of nullable_fields of the event: later). */
-static int set_null(struct norm *n, avro_value_t *rec, const char *field)
+static int set_long(struct norm *n, enum ef field, int64_t l)
 {
-    unsigned bit = null_bit(n, rec, field);
-    if (bit != 0) {
-        n->null_pending |= bit;
-        return 0;
-    }
-    avro_value_t u, b;
-    if (av_field(n, rec, field, &u) != 0) {
-        return -1;
-    }
-    AV(n, avro_value_set_branch(&u, 0, &b), field);
-    AV(n, avro_value_set_null(&b), field);
-    return 0;
+    size_t at;
+    wb_long(field_begin(n, &at), l);
+    return field_end(n, field, at);
 }
 
-/* Selects the non-null branch of a ["null", T] field into *out. */
-static int set_some(struct norm *n, avro_value_t *rec, const char *field, avro_value_t *out)
+/* A ["null", long/int/enum] field's non-null branch. */
+static int set_opt_long(struct norm *n, enum ef field, int64_t l)
 {
-    n->null_pending &= ~null_bit(n, rec, field);
-    avro_value_t u;
-    if (av_field(n, rec, field, &u) != 0) {
-        return -1;
-    }
-    AV(n, avro_value_set_branch(&u, 1, out), field);
-    return 0;
+    size_t at;
+    struct wbuf *b = field_begin(n, &at);
+    wb_long(b, 1);
+    wb_long(b, l);
+    return field_end(n, field, at);
 }
 
 /* A ["null", "string"] field: s NULL is null. */
-static int set_opt_str(struct norm *n, avro_value_t *rec, const char *field, const char *s)
+static int set_opt_str_len(struct norm *n, enum ef field, const char *s, size_t len)
 {
     if (s == NULL) {
-        return set_null(n, rec, field);
+        n->slot[field].len = 0;
+        return 0;
     }
-    avro_value_t b;
-    if (set_some(n, rec, field, &b) != 0) {
-        return -1;
-    }
-    return av_string(n, &b, s, strlen(s));
+    size_t at;
+    struct wbuf *b = field_begin(n, &at);
+    wb_long(b, 1);
+    wb_bytes(b, s, len);
+    return field_end(n, field, at);
+}
+
+static int set_opt_str(struct norm *n, enum ef field, const char *s)
+{
+    return set_opt_str_len(n, field, s, s != NULL ? strlen(s) : 0);
 }
 
 /* The length to keep of a len-byte UTF-8 string: at most the limit, on a character
@@ -952,11 +995,11 @@ static int parse_rfc3339(const char *s, int64_t *ns)
 
 /* ---- AnyValue -------------------------------------------------------------------------- */
 
-static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec);
+static int otlp_keyvalue(struct norm *n, const jv *kv, struct wbuf *b);
 
-/* Fills an AnyValue record from an OTLP/JSON AnyValue object ({"stringValue": ...}, ...).
+/* Writes an AnyValue record from an OTLP/JSON AnyValue object ({"stringValue": ...}, ...).
  * j NULL or {} is the empty value (null). */
-static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
+static int otlp_anyvalue(struct norm *n, const jv *j, struct wbuf *b)
 {
     static const struct {
         const char *camel, *snake;
@@ -967,10 +1010,6 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
         {"bytesValue", "bytes_value", AV_BYTES},    {"arrayValue", "array_value", AV_ARRAY},
         {"kvlistValue", "kvlist_value", AV_KVLIST},
     };
-    avro_value_t u, b;
-    if (av_field(n, anyvalue, "value", &u) != 0) {
-        return -1;
-    }
     if (j != NULL && !jv_is_object(j)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected an AnyValue object, got %s",
                     json_type_name(j));
@@ -1011,30 +1050,33 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
     if (found > 1) {
         return fail(n, NULL, NORM_WRONG_TYPE, "an AnyValue holds more than one value");
     }
-    AV(n, avro_value_set_branch(&u, branch, &b), "AnyValue branch");
     switch (branch) {
     case AV_NULL:
-        AV(n, avro_value_set_null(&b), "null");
+        wb_long(b, AV_NULL);
         return 0;
     case AV_STRING: {
         if (!jv_is_string(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(v));
         }
         const char *s = jv_string(v);
-        return av_string(n, &b, s, keep_utf8(n, s, jv_strlen(v)));
+        wb_long(b, AV_STRING);
+        wb_bytes(b, s, keep_utf8(n, s, jv_strlen(v)));
+        return 0;
     }
     case AV_BOOL:
         if (!jv_is_boolean(v)) {
             return fail(n, name, NORM_WRONG_TYPE, "expected a boolean, got %s", json_type_name(v));
         }
-        AV(n, avro_value_set_boolean(&b, jv_is_true(v)), "boolean");
+        wb_long(b, AV_BOOL);
+        wb_put(b, jv_is_true(v) ? "\1" : "\0", 1);
         return 0;
     case AV_LONG: {
         int64_t l = 0;
         if (parse_int64(n, v, name, &l) != 0) {
             return -1;
         }
-        AV(n, avro_value_set_long(&b, l), "long");
+        wb_long(b, AV_LONG);
+        wb_long(b, l);
         return 0;
     }
     case AV_DOUBLE: {
@@ -1050,7 +1092,8 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
         } else {
             return fail(n, name, NORM_WRONG_TYPE, "expected a number, got %s", json_type_name(v));
         }
-        AV(n, avro_value_set_double(&b, d), "double");
+        wb_long(b, AV_DOUBLE);
+        wb_double(b, d);
         return 0;
     }
     case AV_BYTES: {
@@ -1060,13 +1103,16 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
         }
         size_t len = jv_strlen(v);
         size_t cap = len / 4 * 3 + 3;
-        uint8_t *raw = malloc(cap);
-        if (raw == NULL) {
-            return internal(n, "out of memory");
+        if (n->raw_cap < cap) {
+            uint8_t *grown = realloc(n->raw, cap);
+            if (grown == NULL) {
+                return internal(n, "out of memory");
+            }
+            n->raw = grown;
+            n->raw_cap = cap;
         }
-        long got = base64_decode(jv_string(v), len, raw, cap);
+        long got = base64_decode(jv_string(v), len, n->raw, cap);
         if (got < 0) {
-            free(raw);
             return fail(n, name, NORM_WRONG_TYPE, "not base64");
         }
         size_t keep = (size_t)got;
@@ -1074,9 +1120,8 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
             keep = n->opts->max_attribute_value_length;
             n->flags |= NORM_FLAG_TRUNCATED;
         }
-        int rc = avro_value_set_bytes(&b, raw, keep);
-        free(raw);
-        AV(n, rc, "bytes");
+        wb_long(b, AV_BYTES);
+        wb_bytes(b, n->raw, keep);
         return 0;
     }
     case AV_ARRAY:
@@ -1085,11 +1130,9 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
             return fail(n, name, NORM_WRONG_TYPE, "expected an object, got %s", json_type_name(v));
         }
         const jv *values = get(v, "values");
-        avro_value_t arr;
-        if (av_field(n, &b, "values", &arr) != 0) {
-            return -1;
-        }
+        wb_long(b, branch);
         if (values == NULL) {
+            wb_array_end(b);
             return 0;
         }
         if (!jv_is_array(values)) {
@@ -1100,21 +1143,20 @@ static int otlp_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
             return fail(n, name, NORM_WRONG_TYPE, "arrays and kvlists nested deeper than %d",
                         MAX_ANY_DEPTH);
         }
+        wb_array(b, jv_array_size(values));
         for (size_t i = 0; i < jv_array_size(values); i++) {
-            avro_value_t item;
-            AV(n, avro_value_append(&arr, &item, NULL), "append");
             size_t saved = path_add(n, ".", name, ".values", i);
             const jv *elem = jv_array_get(values, i);
             if (elem == NULL && branch == AV_ARRAY) { /* JSON null, not the empty value */
                 return fail(n, NULL, NORM_WRONG_TYPE, "expected an AnyValue object, got null");
             }
-            int rc =
-                branch == AV_ARRAY ? otlp_anyvalue(n, elem, &item) : otlp_keyvalue(n, elem, &item);
+            int rc = branch == AV_ARRAY ? otlp_anyvalue(n, elem, b) : otlp_keyvalue(n, elem, b);
             if (rc != 0) {
                 return -1;
             }
             path_pop(n, saved);
         }
+        wb_array_end(b);
         n->depth--;
         return 0;
     }
@@ -1139,8 +1181,8 @@ static void kv_parts(const jv *kv, const jv **key, const jv **value)
     }
 }
 
-/* Fills a KeyValue record from {"key": "...", "value": AnyValue}. */
-static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
+/* Writes a KeyValue record from {"key": "...", "value": AnyValue}. */
+static int otlp_keyvalue(struct norm *n, const jv *kv, struct wbuf *b)
 {
     if (!jv_is_object(kv)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a key-value object, got %s",
@@ -1154,43 +1196,51 @@ static int otlp_keyvalue(struct norm *n, const jv *kv, avro_value_t *rec)
     if (!jv_is_string(key)) {
         return fail(n, "key", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(key));
     }
-    avro_value_t k, v;
-    if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
-        av_string(n, &k, jv_string(key), jv_strlen(key)) != 0) {
-        return -1;
-    }
+    wb_bytes(b, jv_string(key), jv_strlen(key));
     size_t saved = path_add(n, ".value", NULL, NULL, NO_INDEX);
-    if (otlp_anyvalue(n, value, &v) != 0) {
+    if (otlp_anyvalue(n, value, b) != 0) {
         return -1;
     }
     path_pop(n, saved);
     return 0;
 }
 
-/* Fills an array of KeyValue from an OTLP attribute list (NULL: empty). Keeps the first
+/* Writes an array of KeyValue from an OTLP attribute list (NULL: empty). Keeps the first
  * max_attributes (the rest flagged as dropped). */
-static int otlp_attributes(struct norm *n, const jv *attrs, const char *field, avro_value_t *arr)
+static int otlp_attributes(struct norm *n, const jv *attrs, const char *field, struct wbuf *b)
 {
     if (attrs == NULL) {
+        wb_array_end(b);
         return 0;
     }
     if (!jv_is_array(attrs)) {
         return fail(n, field, NORM_WRONG_TYPE, "expected an array, got %s", json_type_name(attrs));
     }
-    for (size_t i = 0; i < jv_array_size(attrs); i++) {
-        if (i >= n->opts->max_attributes) {
-            n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
-            break;
-        }
-        avro_value_t item;
-        AV(n, avro_value_append(arr, &item, NULL), "append");
+    size_t count = jv_array_size(attrs);
+    if (count > n->opts->max_attributes) {
+        count = n->opts->max_attributes;
+        n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
+    }
+    wb_array(b, count);
+    for (size_t i = 0; i < count; i++) {
         size_t saved = path_add(n, n->path_len > 0 ? "." : "", field, NULL, i);
-        if (otlp_keyvalue(n, jv_array_get(attrs, i), &item) != 0) {
+        if (otlp_keyvalue(n, jv_array_get(attrs, i), b) != 0) {
             return -1;
         }
         path_pop(n, saved);
     }
+    wb_array_end(b);
     return 0;
+}
+
+/* The item's attributes from its OTLP attribute list. */
+static int set_attributes(struct norm *n, const jv *attrs)
+{
+    size_t at;
+    if (otlp_attributes(n, attrs, "attributes", field_begin(n, &at)) != 0) {
+        return -1;
+    }
+    return field_end(n, EF_ATTRIBUTES, at);
 }
 
 /* The AnyValue of attribute key in an OTLP attribute list, or NULL. Borrowed. */
@@ -1245,80 +1295,66 @@ static const char *json_value_text(const jv *j, char *buf, size_t size)
 
 /* ---- plain JSON values (flat events) as AnyValue ----------------------------------------- */
 
-static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue);
+static int json_anyvalue(struct norm *n, const jv *j, struct wbuf *b);
 
-static int json_keyvalue(struct norm *n, const char *key, const jv *j, avro_value_t *rec)
+static int json_keyvalue(struct norm *n, const char *key, const jv *j, struct wbuf *b)
 {
-    avro_value_t k, v;
-    if (av_field(n, rec, "key", &k) != 0 || av_field(n, rec, "value", &v) != 0 ||
-        av_string(n, &k, key, strlen(key)) != 0) {
-        return -1;
-    }
-    return json_anyvalue(n, j, &v);
+    wb_str(b, key);
+    return json_anyvalue(n, j, b);
 }
 
-static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
+static int json_anyvalue(struct norm *n, const jv *j, struct wbuf *b)
 {
-    avro_value_t u, b, arr;
-    if (av_field(n, anyvalue, "value", &u) != 0) {
-        return -1;
-    }
     switch (jv_type(j)) {
     case JV_NULL:
-        AV(n, avro_value_set_branch(&u, AV_NULL, &b), "branch");
-        AV(n, avro_value_set_null(&b), "null");
+        wb_long(b, AV_NULL);
         return 0;
     case JV_STRING: {
-        AV(n, avro_value_set_branch(&u, AV_STRING, &b), "branch");
         const char *s = jv_string(j);
-        return av_string(n, &b, s, keep_utf8(n, s, jv_strlen(j)));
+        wb_long(b, AV_STRING);
+        wb_bytes(b, s, keep_utf8(n, s, jv_strlen(j)));
+        return 0;
     }
     case JV_BOOLEAN:
-        AV(n, avro_value_set_branch(&u, AV_BOOL, &b), "branch");
-        AV(n, avro_value_set_boolean(&b, jv_is_true(j)), "boolean");
+        wb_long(b, AV_BOOL);
+        wb_put(b, jv_is_true(j) ? "\1" : "\0", 1);
         return 0;
     case JV_INTEGER:
-        AV(n, avro_value_set_branch(&u, AV_LONG, &b), "branch");
-        AV(n, avro_value_set_long(&b, (int64_t)jv_int(j)), "long");
+        wb_long(b, AV_LONG);
+        wb_long(b, (int64_t)jv_int(j));
         return 0;
     case JV_REAL:
-        AV(n, avro_value_set_branch(&u, AV_DOUBLE, &b), "branch");
-        AV(n, avro_value_set_double(&b, jv_real(j)), "double");
+        wb_long(b, AV_DOUBLE);
+        wb_double(b, jv_real(j));
         return 0;
     case JV_ARRAY:
-        AV(n, avro_value_set_branch(&u, AV_ARRAY, &b), "branch");
-        if (av_field(n, &b, "values", &arr) != 0) {
-            return -1;
-        }
+        wb_long(b, AV_ARRAY);
         if (++n->depth > MAX_ANY_DEPTH) {
             return fail(n, "attributes", NORM_WRONG_TYPE,
                         "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
+        wb_array(b, jv_array_size(j));
         for (size_t i = 0; i < jv_array_size(j); i++) {
-            avro_value_t item;
-            AV(n, avro_value_append(&arr, &item, NULL), "append");
-            if (json_anyvalue(n, jv_array_get(j, i), &item) != 0) {
+            if (json_anyvalue(n, jv_array_get(j, i), b) != 0) {
                 return -1;
             }
         }
+        wb_array_end(b);
         n->depth--;
         return 0;
     case JV_OBJECT: {
-        AV(n, avro_value_set_branch(&u, AV_KVLIST, &b), "branch");
-        if (av_field(n, &b, "values", &arr) != 0) {
-            return -1;
-        }
+        wb_long(b, AV_KVLIST);
         if (++n->depth > MAX_ANY_DEPTH) {
             return fail(n, "attributes", NORM_WRONG_TYPE,
                         "arrays and objects nested deeper than %d", MAX_ANY_DEPTH);
         }
+        wb_array(b, jv_object_size(j));
         for (const struct jv_member *e = jv_members(j); e != NULL; e = jv_next(e)) {
-            avro_value_t item;
-            AV(n, avro_value_append(&arr, &item, NULL), "append");
-            if (json_keyvalue(n, jv_key(e), jv_value(e), &item) != 0) {
+            if (json_keyvalue(n, jv_key(e), jv_value(e), b) != 0) {
                 return -1;
             }
         }
+        wb_array_end(b);
         n->depth--;
         return 0;
     }
@@ -1332,49 +1368,27 @@ static int json_anyvalue(struct norm *n, const jv *j, avro_value_t *anyvalue)
  * unless set later, and the rest the caller overrides. */
 static int fill_common(struct norm *n, int kind, int32_t index)
 {
-    avro_value_t *e = &n->event;
     n->depth = 0;
-    if (n->rs_valid) {
-        /* Every field but resource_attributes and scope (kept for the next item). */
-        size_t count = 0;
-        AV(n, avro_value_get_size(e, &count), "fields");
-        for (size_t i = 0; i < count; i++) {
-            avro_value_t f;
-            if (i != n->idx_resource_attributes && i != n->idx_scope) {
-                AV(n, avro_value_get_by_index(e, i, &f, NULL), "field");
-                AV(n, avro_value_reset(&f), "reset");
-            }
-        }
-    } else {
-        AV(n, avro_value_reset(e), "reset");
-        if (set_null(n, e, "scope") != 0) {
-            return -1;
-        }
+    n->item.len = 0;
+    n->ev_count = 0;
+    struct eslot ra = n->slot[EF_RESOURCE_ATTRIBUTES], scope = n->slot[EF_SCOPE];
+    memset(n->slot, 0, sizeof(n->slot));
+    if (n->rs_valid) { /* kept for the items of the same resource and scope */
+        n->slot[EF_RESOURCE_ATTRIBUTES] = ra;
+        n->slot[EF_SCOPE] = scope;
     }
-    if (set_enum(n, e, "kind", kind) != 0 || set_str(n, e, "event_id", "") != 0) {
+    size_t at;
+    struct wbuf *b = field_begin(n, &at);
+    wb_long(b, kind);
+    if (field_end(n, EF_KIND, at) != 0) {
         return -1;
     }
-    n->null_pending = (1u << NULLABLE_COUNT) - 1; /* all of nullable_fields */
-    avro_value_t status;
-    if (av_field(n, e, "status", &status) != 0 || set_enum(n, &status, "code", 0) != 0 ||
-        set_str(n, &status, "message", "") != 0) {
-        return -1;
-    }
-    avro_value_t src;
-    if (av_field(n, e, "source", &src) != 0 ||
-        set_str(n, &src, "topic", n->in->topic != NULL ? n->in->topic : "") != 0) {
-        return -1;
-    }
-    avro_value_t v;
-    if (av_field(n, &src, "partition", &v) != 0) {
-        return -1;
-    }
-    AV(n, avro_value_set_int(&v, n->in->partition), "partition");
-    if (set_long(n, &src, "offset", n->in->offset) != 0 || av_field(n, &src, "index", &v) != 0) {
-        return -1;
-    }
-    AV(n, avro_value_set_int(&v, index), "index");
-    return 0;
+    b = field_begin(n, &at);
+    wb_str(b, n->in->topic != NULL ? n->in->topic : "");
+    wb_long(b, n->in->partition);
+    wb_long(b, n->in->offset);
+    wb_long(b, index);
+    return field_end(n, EF_SOURCE, at);
 }
 
 /* The first member of attrs (OTLP KeyValues) named names[i], for every i < count at once
@@ -1454,14 +1468,7 @@ static const char *otlp_correlation(struct norm *n, const jv *attrs, const jv *r
 
 static int set_correlation(struct norm *n, const char *s)
 {
-    if (s == NULL) {
-        return set_null(n, &n->event, "correlation_id");
-    }
-    avro_value_t b;
-    if (set_some(n, &n->event, "correlation_id", &b) != 0) {
-        return -1;
-    }
-    return av_string(n, &b, s, keep_utf8(n, s, strlen(s)));
+    return set_opt_str_len(n, EF_CORRELATION_ID, s, s != NULL ? keep_utf8(n, s, strlen(s)) : 0);
 }
 
 /* event_id = hex(XXH3_128("<kind>\0" + material)), canonical big-endian bytes. */
@@ -1815,130 +1822,155 @@ static char *json_text(const jv *j, int sort)
     return text;
 }
 
-static int canon_value(struct canon *c, avro_value_t *v, int depth)
+/* The bytes of a written field (slot), or NULL when it was not written. */
+static const uint8_t *field_bytes(const struct norm *n, int field, size_t *len)
 {
+    const struct wbuf *b =
+        field == EF_RESOURCE_ATTRIBUTES || field == EF_SCOPE ? &n->rs : &n->item;
+    *len = n->slot[field].len;
+    return *len > 0 ? b->data + n->slot[field].off : NULL;
+}
+
+/* The zero encoding of a field not written. */
+static const uint8_t *field_default(int field, size_t *len)
+{
+    *len = field == EF_STATUS ? 2 : 1;
+    return (const uint8_t *)"\0\0";
+}
+
+/* Reads an Avro long from [*p, end); -1 when it runs past end or is longer than 10 bytes. */
+static int bin_long(const uint8_t **p, const uint8_t *end, int64_t *out)
+{
+    uint64_t u = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (*p >= end) {
+            return -1;
+        }
+        uint8_t byte = *(*p)++;
+        u |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *out = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Writes the JSON form (bc_avro_to_json, unions bare) of the Avro bytes of one value of
+ * schema s at *p, moving *p past them. -1 gives up: the caller takes the tree path. */
+static int canon_bin(struct canon *c, avro_schema_t s, const uint8_t **p, const uint8_t *end,
+                     int depth)
+{
+    int64_t l = 0;
     if (depth > CANON_MAX_DEPTH) {
         return -1;
     }
-    switch (avro_value_get_type(v)) {
+    if (is_avro_link(s)) {
+        s = avro_schema_link_target(s);
+    }
+    switch (avro_typeof(s)) {
     case AVRO_NULL:
         CANON_LIT(c, "null");
         return 0;
-    case AVRO_BOOLEAN: {
-        int b = 0;
-        avro_value_get_boolean(v, &b);
-        if (b) {
+    case AVRO_BOOLEAN:
+        if (*p >= end) {
+            return -1;
+        }
+        if (*(*p)++) {
             CANON_LIT(c, "true");
         } else {
             CANON_LIT(c, "false");
         }
         return 0;
-    }
     case AVRO_INT32:
     case AVRO_INT64: {
-        int64_t l = 0;
-        if (avro_value_get_type(v) == AVRO_INT32) {
-            int32_t i = 0;
-            avro_value_get_int(v, &i);
-            l = i;
-        } else {
-            avro_value_get_long(v, &l);
+        if (bin_long(p, end, &l) != 0) {
+            return -1;
         }
         char text[24];
         int w = snprintf(text, sizeof(text), "%lld", (long long)l);
         canon_put(c, text, (size_t)w);
         return 0;
     }
-    case AVRO_FLOAT:
     case AVRO_DOUBLE: {
-        double d = 0;
-        if (avro_value_get_type(v) == AVRO_FLOAT) {
-            float f = 0;
-            avro_value_get_float(v, &f);
-            d = f;
-        } else {
-            avro_value_get_double(v, &d);
-        }
-        return canon_real(c, d);
-    }
-    case AVRO_STRING: {
-        const char *s = NULL;
-        size_t size = 0;
-        if (avro_value_get_string(v, &s, &size) != 0 || s == NULL || size == 0) {
+        if (end - *p < 8) {
             return -1;
         }
-        return canon_string(c, s, size - 1);
-    }
-    case AVRO_BYTES:
-    case AVRO_FIXED: {
-        const void *b = NULL;
-        size_t size = 0;
-        if (avro_value_get_type(v) == AVRO_BYTES) {
-            avro_value_get_bytes(v, &b, &size);
-        } else {
-            avro_value_get_fixed(v, &b, &size);
+        uint64_t u = 0;
+        for (int i = 7; i >= 0; i--) {
+            u = u << 8 | (*p)[i];
         }
-        canon_bytes(c, b, size);
-        return 0;
+        *p += 8;
+        double d;
+        memcpy(&d, &u, sizeof(d));
+        return canon_real(c, d);
+    }
+    case AVRO_STRING:
+    case AVRO_BYTES: {
+        if (bin_long(p, end, &l) != 0 || l < 0 || l > end - *p) {
+            return -1;
+        }
+        const uint8_t *data = *p;
+        *p += l;
+        if (avro_typeof(s) == AVRO_BYTES) {
+            canon_bytes(c, data, (size_t)l);
+            return 0;
+        }
+        return canon_string(c, (const char *)data, (size_t)l);
     }
     case AVRO_ENUM: {
-        int i = -1;
-        avro_value_get_enum(v, &i);
-        const char *symbol = i >= 0 ? avro_schema_enum_get(avro_value_get_schema(v), i) : NULL;
+        if (bin_long(p, end, &l) != 0 || l < 0 || l > INT_MAX) {
+            return -1;
+        }
+        const char *symbol = avro_schema_enum_get(s, (int)l);
         return symbol != NULL ? canon_string(c, symbol, strlen(symbol)) : -1;
     }
     case AVRO_ARRAY: {
-        size_t count = 0;
-        avro_value_get_size(v, &count);
+        avro_schema_t items = avro_schema_array_items(s);
+        int first = 1;
         CANON_LIT(c, "[");
-        for (size_t i = 0; i < count; i++) {
-            avro_value_t child;
-            if (avro_value_get_by_index(v, i, &child, NULL) != 0) {
+        for (;;) {
+            if (bin_long(p, end, &l) != 0) {
                 return -1;
             }
-            if (i > 0) {
-                CANON_LIT(c, ",");
+            if (l == 0) {
+                break;
             }
-            if (canon_value(c, &child, depth + 1) != 0) {
+            if (l < 0) { /* a block with its byte size: never written here */
                 return -1;
+            }
+            for (int64_t i = 0; i < l; i++) {
+                if (!first) {
+                    CANON_LIT(c, ",");
+                }
+                first = 0;
+                if (canon_bin(c, items, p, end, depth + 1) != 0) {
+                    return -1;
+                }
             }
         }
         CANON_LIT(c, "]");
         return 0;
     }
     case AVRO_RECORD: {
-        avro_schema_t schema = avro_value_get_schema(v);
-        size_t count = avro_schema_record_size(schema);
-        size_t order[16];
-        const char *names[16];
-        if (count > 16) {
-            return -1;
-        }
-        for (size_t i = 0; i < count; i++) { /* insertion sort by name */
-            const char *name = avro_schema_record_field_name(schema, (int)i);
-            size_t at = i;
-            while (at > 0 && canon_key_cmp(names[at - 1], name) > 0) {
-                names[at] = names[at - 1];
-                order[at] = order[at - 1];
-                at--;
-            }
-            names[at] = name;
-            order[at] = i;
-        }
+        /* Fields are read in schema order, so they must be sorted by name already (all of
+         * TrackingEvent's content fields' records are: key < value, values, value). */
+        size_t count = avro_schema_record_size(s);
         CANON_LIT(c, "{");
         for (size_t i = 0; i < count; i++) {
-            avro_value_t child;
-            if (avro_value_get_by_index(v, order[i], &child, NULL) != 0) {
-                return -1;
-            }
+            const char *name = avro_schema_record_field_name(s, (int)i);
             if (i > 0) {
+                if (canon_key_cmp(avro_schema_record_field_name(s, (int)i - 1), name) > 0) {
+                    return -1;
+                }
                 CANON_LIT(c, ",");
             }
-            if (canon_string(c, names[i], strlen(names[i])) != 0) {
+            if (canon_string(c, name, strlen(name)) != 0) {
                 return -1;
             }
             CANON_LIT(c, ":");
-            if (canon_value(c, &child, depth + 1) != 0) {
+            if (canon_bin(c, avro_schema_record_field_get_by_index(s, (int)i), p, end,
+                          depth + 1) != 0) {
                 return -1;
             }
         }
@@ -1946,51 +1978,43 @@ static int canon_value(struct canon *c, avro_value_t *v, int depth)
         return 0;
     }
     case AVRO_UNION: {
-        avro_value_t branch;
-        if (avro_value_get_current_branch(v, &branch) != 0) {
+        if (bin_long(p, end, &l) != 0 || l < 0 || (size_t)l >= avro_schema_union_size(s)) {
             return -1;
         }
-        return canon_value(c, &branch, depth + 1);
+        return canon_bin(c, avro_schema_union_branch(s, (int)l), p, end, depth + 1);
     }
-    default: /* a map: not in TrackingEvent; the tree path handles it */
+    default: /* float, fixed, map: not in TrackingEvent's content fields */
         return -1;
     }
 }
 
 /* The event_id of the current event from its canonical content, hashed as written; -1 when
- * the writer gave up (nothing is reported: the caller takes the tree path). */
-static int content_id_stream(struct norm *n, int kind, const char *const *fields, char *hex)
+ * the writer gave up (nothing is reported: the caller takes the tree path). fields are
+ * sorted by name (norm_new). */
+static int content_id_stream(struct norm *n, int kind, const int *fields, char *hex)
 {
-    const char *sorted[16];
-    size_t count = 0;
-    for (; fields[count] != NULL; count++) {
-        if (count == 16) {
-            return -1;
-        }
-        size_t at = count;
-        while (at > 0 && canon_key_cmp(sorted[at - 1], fields[count]) > 0) {
-            sorted[at] = sorted[at - 1];
-            at--;
-        }
-        sorted[at] = fields[count];
-    }
     struct canon *c = n->canon;
     const char *k = kind_material[kind];
     XXH3_128bits_reset(c->state);
     c->len = 0;
     canon_put(c, k, strlen(k) + 1);
     CANON_LIT(c, "{");
-    for (size_t i = 0; i < count; i++) {
-        avro_value_t v;
+    for (size_t i = 0; fields[i] >= 0; i++) {
+        int f = fields[i];
+        size_t len;
+        const uint8_t *p = field_bytes(n, f, &len);
+        if (p == NULL) {
+            p = field_default(f, &len);
+        }
         if (i > 0) {
             CANON_LIT(c, ",");
         }
-        if (canon_string(c, sorted[i], strlen(sorted[i])) != 0 ||
-            av_field(n, &n->event, sorted[i], &v) != 0) {
+        if (canon_string(c, ef_names[f], strlen(ef_names[f])) != 0) {
             return -1;
         }
         CANON_LIT(c, ":");
-        if (canon_value(c, &v, 1) != 0) {
+        const uint8_t *end = p + len;
+        if (canon_bin(c, n->ef_schema[f], &p, end, 1) != 0 || p != end) {
             return -1;
         }
     }
@@ -2007,13 +2031,90 @@ static int content_id_stream(struct norm *n, int kind, const char *const *fields
     return 0;
 }
 
+/* Lays the event out in n->out in schema order: the Avro header (with_header), the fields
+ * written, the zero encoding of the others, the event_id and the flags given. */
+static int event_bytes(struct norm *n, const char *event_id, unsigned flags, int with_header)
+{
+    struct wbuf *o = &n->out;
+    o->len = 0;
+    if (with_header) {
+        uint8_t *p = wb_room(o, 5);
+        if (p != NULL) {
+            o->len = (size_t)(bc_avro_write_header(p, bc_avro_schema_id(n->event_schema)) - o->data);
+        }
+    }
+    for (int f = 0; f < EF_COUNT; f++) {
+        if (f == EF_EVENT_ID) {
+            wb_str(o, event_id);
+            continue;
+        }
+        if (f == EF_FLAGS) {
+            wb_array(o, (size_t)__builtin_popcount(flags));
+            for (size_t i = 0; i < NORM_FLAG_COUNT; i++) {
+                if (flags & (1u << i)) {
+                    wb_str(o, flag_names[i]);
+                }
+            }
+            wb_array_end(o);
+            continue;
+        }
+        size_t len;
+        const uint8_t *p = field_bytes(n, f, &len);
+        if (p == NULL) {
+            p = field_default(f, &len);
+        }
+        wb_put(o, p, len);
+    }
+    return o->oom ? internal(n, "out of memory") : 0;
+}
+
+/* The canonical content of an event: the named fields (NULL-terminated) of its JSON form
+ * (bc_avro_to_json, unions bare) in one object, as json_dumps(JSON_SORT_KEYS |
+ * JSON_COMPACT) writes it. Returns new text (free it), or NULL with *bad set to 1 when the
+ * value does not fit the schema, 0 when out of memory. */
+static char *content_text(const struct bc_avro_schema *schema, avro_value_t *event,
+                          const char *const *fields, int *bad)
+{
+    *bad = 0;
+    json_t *all = bc_avro_to_json(schema, event, 0);
+    if (all == NULL) {
+        *bad = 1;
+        return NULL;
+    }
+    json_t *pick = json_object();
+    for (size_t i = 0; pick != NULL && fields[i] != NULL; i++) {
+        json_t *v = json_object_get(all, fields[i]);
+        json_object_set(pick, fields[i], v != NULL ? v : json_null());
+    }
+    char *text = pick != NULL ? json_dumps(pick, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+    json_decref(pick);
+    json_decref(all);
+    return text;
+}
+
 /* The canonical content of the current event: the named fields of its JSON form
  * (bc_avro_to_json, unions bare) in one compact object with sorted keys, as a JSON tree
  * dumped to text (the definition; content_id_stream() writes the same bytes faster). */
-static int content_id_tree(struct norm *n, int kind, const char *const *fields, char *hex)
+static int content_id_tree(struct norm *n, int kind, const int *fields, char *hex)
 {
+    const char *names[EF_COUNT + 1];
+    size_t count = 0;
+    for (; fields[count] >= 0; count++) {
+        names[count] = ef_names[fields[count]];
+    }
+    names[count] = NULL;
+    char errstr[256];
+    if (event_bytes(n, "", 0, 0) != 0) {
+        return -1;
+    }
+    if (bc_avro_decode_body(n->event_schema, n->event_schema, n->out.data, n->out.len, &n->event,
+                            errstr, sizeof(errstr)) != 0) {
+        snprintf(n->errstr, n->errstr_size, "canonical content: %s", errstr);
+        n->internal = 1;
+        return -1;
+    }
     int bad = 0;
-    char *text = norm_avro_content_text(n->event_schema, &n->event, fields, &bad);
+    char *text = content_text(n->event_schema, &n->event, names, &bad);
     if (bad) {
         snprintf(n->errstr, n->errstr_size,
                  "canonical content: the value does not fit "
@@ -2031,11 +2132,8 @@ static int content_id_tree(struct norm *n, int kind, const char *const *fields, 
 
 /* The event_id of the current event from its canonical content. Before clock skew
  * correction, so the content does not depend on the Kafka timestamp. */
-static int content_id(struct norm *n, int kind, const char *const *fields, char *hex)
+static int content_id(struct norm *n, int kind, const int *fields, char *hex)
 {
-    if (nulls_apply(n) != 0) {
-        return -1;
-    }
     if (content_id_stream(n, kind, fields, hex) == 0) {
         return 0;
     }
@@ -2045,42 +2143,51 @@ static int content_id(struct norm *n, int kind, const char *const *fields, char 
     return content_id_tree(n, kind, fields, hex);
 }
 
-static const char *const log_content_fields[] = {
-    "start_time_ns",
-    "trace_id",
-    "span_id",
-    "severity_number",
-    "severity_text",
-    "body",
-    "attributes",
-    "resource_attributes",
-    NULL,
+/* The fields of the canonical content of a log without log.record.uid and of a flat event
+ * without an id; norm_new sorts them by name (content_sorted). */
+static const int log_content_fields[] = {
+    EF_START_TIME_NS, EF_TRACE_ID,   EF_SPAN_ID,    EF_SEVERITY_NUMBER,    EF_SEVERITY_TEXT,
+    EF_BODY,          EF_ATTRIBUTES, EF_RESOURCE_ATTRIBUTES, -1,
 };
-static const char *const event_content_fields[] = {
-    "name", "service", "start_time_ns", "trace_id", "span_id", "correlation_id", "attributes", NULL,
+static const int event_content_fields[] = {
+    EF_NAME, EF_SERVICE, EF_START_TIME_NS, EF_TRACE_ID, EF_SPAN_ID, EF_CORRELATION_ID,
+    EF_ATTRIBUTES, -1,
 };
+#define CONTENT_LOG 0
+#define CONTENT_EVENT 1
 
-/* Moves the times of the span events (a span's only) back by shift, with the span. */
+/* Moves the times of the span events (a span's only) back by shift, with the span: the
+ * span_events field written again with the new times. */
 static int shift_span_events(struct norm *n, int64_t shift)
 {
-    avro_value_t events, ev, t;
-    size_t count = 0;
-    if (av_field(n, &n->event, "span_events", &events) != 0) {
-        return -1;
+    struct eslot old = n->slot[EF_SPAN_EVENTS];
+    if (old.len == 0 || n->ev_count == 0) {
+        return 0;
     }
-    AV(n, avro_value_get_size(&events, &count), "span_events");
-    for (size_t i = 0; i < count; i++) {
-        int64_t ns = 0;
-        AV(n, avro_value_get_by_index(&events, i, &ev, NULL), "span_events");
-        if (av_field(n, &ev, "time_ns", &t) != 0) {
-            return -1;
+    size_t at;
+    struct wbuf *b = field_begin(n, &at);
+    size_t from = old.off;
+    for (size_t i = 0; i < n->ev_count; i++) {
+        int64_t ns = n->ev_time[i].ns;
+        uint8_t scratch[10];
+        size_t was = (size_t)(bc_avro_write_long(scratch, ns) - scratch);
+        uint8_t *room = wb_room(b, n->ev_time[i].off - from); /* may move b->data */
+        if (room == NULL) {
+            return internal(n, "out of memory");
         }
-        AV(n, avro_value_get_long(&t, &ns), "time_ns");
-        if (ns > 0) {
-            AV(n, avro_value_set_long(&t, ns - shift), "time_ns");
-        }
+        memcpy(room, b->data + from, n->ev_time[i].off - from);
+        b->len += n->ev_time[i].off - from;
+        wb_long(b, ns > 0 ? ns - shift : ns);
+        from = n->ev_time[i].off + was;
     }
-    return 0;
+    size_t rest = old.off + old.len - from;
+    uint8_t *room = wb_room(b, rest);
+    if (room == NULL) {
+        return internal(n, "out of memory");
+    }
+    memcpy(room, b->data + from, rest);
+    b->len += rest;
+    return field_end(n, EF_SPAN_EVENTS, at);
 }
 
 /* Checks start/end against the record timestamp; flags and (when configured) shifts both
@@ -2108,39 +2215,28 @@ static int apply_skew(struct norm *n, int64_t start, int64_t end)
             }
         }
     }
-    if (set_long(n, &n->event, "start_time_ns", start) != 0 ||
-        set_long(n, &n->event, "end_time_ns", end) != 0) {
+    if (set_long(n, EF_START_TIME_NS, start) != 0 || set_long(n, EF_END_TIME_NS, end) != 0) {
         return -1;
     }
     return 0;
 }
 
-/* Writes the flags array, sets event_id, counts, and hands the event to the callback. */
+/* Lays out the event with its event_id and flags, counts, and hands it to the callback. */
 static int emit_event(struct norm *n, int32_t index, const char *event_id, const char *key)
 {
-    avro_value_t flags, item;
-    if (nulls_apply(n) != 0) {
-        return -1;
-    }
-    if (av_field(n, &n->event, "flags", &flags) != 0) {
-        return -1;
-    }
     for (size_t i = 0; i < NORM_FLAG_COUNT; i++) {
         if (n->flags & (1u << i)) {
-            AV(n, avro_value_append(&flags, &item, NULL), "append");
-            if (av_string(n, &item, flag_names[i], strlen(flag_names[i])) != 0) {
-                return -1;
-            }
             n->stats.flagged[i]++;
         }
     }
-    if (set_str(n, &n->event, "event_id", event_id) != 0) {
+    if (event_bytes(n, event_id, n->flags, 1) != 0) {
         return -1;
     }
     n->stats.events++;
     struct norm_outcome out = {
         .index = index,
-        .event = &n->event,
+        .event = n->out.data,
+        .event_len = n->out.len,
         .key = key,
         .event_id = event_id,
         .flags = n->flags,
@@ -2203,15 +2299,10 @@ static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
     }
     /* Converted again: fill_common() must reset the two fields from now on until it is
      * done (an item failing half-way leaves them half set). */
-    if (n->rs_valid) {
-        n->rs_valid = 0;
-        avro_value_t f;
-        AV(n, avro_value_get_by_index(&n->event, n->idx_resource_attributes, &f, NULL), "field");
-        AV(n, avro_value_reset(&f), "reset");
-        if (set_null(n, &n->event, "scope") != 0) {
-            return -1;
-        }
-    }
+    n->rs_valid = 0;
+    n->rs.len = 0;
+    n->slot[EF_RESOURCE_ATTRIBUTES].len = 0;
+    n->slot[EF_SCOPE].len = 0;
     unsigned item_flags = n->flags;
     n->flags = 0;
     int rc = resource_and_scope(n, c);
@@ -2229,16 +2320,20 @@ static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 /* otlp_resource_and_scope's conversion. */
 static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 {
-    avro_value_t arr, scope;
     char item_path[PATH_SIZE];
     size_t item_len = n->path_len;
     memcpy(item_path, n->path, item_len + 1);
     path_pop(n, 0);
     path_push(n, "%s[%zu].resource", c->sig->resources, c->r);
-    if (av_field(n, &n->event, "resource_attributes", &arr) != 0 ||
-        otlp_attributes(n, c->resource_attrs, "attributes", &arr) != 0) {
+    struct wbuf *b = &n->rs;
+    size_t at = b->len;
+    if (otlp_attributes(n, c->resource_attrs, "attributes", b) != 0) {
         return -1;
     }
+    if (b->oom) {
+        return internal(n, "out of memory");
+    }
+    n->slot[EF_RESOURCE_ATTRIBUTES] = (struct eslot){(uint32_t)at, (uint32_t)(b->len - at)};
     if (c->scope == NULL) {
         goto done;
     }
@@ -2249,13 +2344,17 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
         parse_opt_string(n, get(c->scope, "version"), "version", &version) < 0) {
         return -1;
     }
-    if (set_some(n, &n->event, "scope", &scope) != 0 ||
-        set_str(n, &scope, "name", name != NULL ? name : "") != 0 ||
-        set_str(n, &scope, "version", version != NULL ? version : "") != 0 ||
-        av_field(n, &scope, "attributes", &arr) != 0 ||
-        otlp_attributes(n, get(c->scope, "attributes"), "attributes", &arr) != 0) {
+    at = b->len;
+    wb_long(b, 1);
+    wb_str(b, name != NULL ? name : "");
+    wb_str(b, version != NULL ? version : "");
+    if (otlp_attributes(n, get(c->scope, "attributes"), "attributes", b) != 0) {
         return -1;
     }
+    if (b->oom) {
+        return internal(n, "out of memory");
+    }
+    n->slot[EF_SCOPE] = (struct eslot){(uint32_t)at, (uint32_t)(b->len - at)};
 done:
     memcpy(n->path, item_path, item_len + 1);
     n->path_len = item_len;
@@ -2269,17 +2368,12 @@ static int otlp_service(struct norm *n, const struct otlp_ctx *c)
         service = "unknown_service";
         n->flags |= NORM_FLAG_MISSING_SERVICE;
     }
-    avro_value_t v;
-    if (av_field(n, &n->event, "service", &v) != 0) {
-        return -1;
-    }
-    return av_string(n, &v, service, keep_utf8(n, service, strlen(service)));
+    return set_str_len(n, EF_SERVICE, service, keep_utf8(n, service, strlen(service)));
 }
 
 /* A span's events: [{timeUnixNano, name, attributes}] -> span_events. */
 static int otlp_span_events(struct norm *n, const jv *events)
 {
-    avro_value_t arr, ev, v;
     if (events == NULL) {
         return 0;
     }
@@ -2287,10 +2381,18 @@ static int otlp_span_events(struct norm *n, const jv *events)
         return fail(n, "events", NORM_WRONG_TYPE, "expected an array, got %s",
                     json_type_name(events));
     }
-    if (av_field(n, &n->event, "span_events", &arr) != 0) {
-        return -1;
+    size_t count = jv_array_size(events), at;
+    if (n->ev_cap < count) {
+        void *grown = realloc(n->ev_time, count * sizeof(*n->ev_time));
+        if (grown == NULL) {
+            return internal(n, "out of memory");
+        }
+        n->ev_time = grown;
+        n->ev_cap = count;
     }
-    for (size_t i = 0; i < jv_array_size(events); i++) {
+    struct wbuf *b = field_begin(n, &at);
+    wb_array(b, count);
+    for (size_t i = 0; i < count; i++) {
         const jv *j = jv_array_get(events, i);
         size_t saved = path_add(n, ".events", NULL, NULL, i);
         int64_t ns = 0;
@@ -2305,22 +2407,23 @@ static int otlp_span_events(struct norm *n, const jv *events)
         if (name == NULL) {
             name = "";
         }
-        AV(n, avro_value_append(&arr, &ev, NULL), "append");
-        if (set_long(n, &ev, "time_ns", ns) != 0 || av_field(n, &ev, "name", &v) != 0 ||
-            av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
-            av_field(n, &ev, "attributes", &v) != 0 ||
-            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+        n->ev_time[i].off = b->len;
+        n->ev_time[i].ns = ns;
+        wb_long(b, ns);
+        wb_bytes(b, name, keep_utf8(n, name, strlen(name)));
+        if (otlp_attributes(n, get(j, "attributes"), "attributes", b) != 0) {
             return -1;
         }
         path_pop(n, saved);
     }
-    return 0;
+    wb_array_end(b);
+    n->ev_count = count;
+    return field_end(n, EF_SPAN_EVENTS, at);
 }
 
 /* A span's links: [{traceId, spanId, attributes}] -> links (ids as lowercase hex). */
 static int otlp_links(struct norm *n, const jv *links)
 {
-    avro_value_t arr, link, v;
     char trace_id[33], span_id[17];
     if (links == NULL) {
         return 0;
@@ -2329,10 +2432,10 @@ static int otlp_links(struct norm *n, const jv *links)
         return fail(n, "links", NORM_WRONG_TYPE, "expected an array, got %s",
                     json_type_name(links));
     }
-    if (av_field(n, &n->event, "links", &arr) != 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < jv_array_size(links); i++) {
+    size_t count = jv_array_size(links), at;
+    struct wbuf *b = field_begin(n, &at);
+    wb_array(b, count);
+    for (size_t i = 0; i < count; i++) {
         const jv *j = jv_array_get(links, i);
         size_t saved = path_add(n, ".links", NULL, NULL, i);
         if (!jv_is_object(j)) {
@@ -2347,21 +2450,19 @@ static int otlp_links(struct norm *n, const jv *links)
         if (rc <= 0) {
             return rc < 0 ? -1 : fail(n, "spanId", NORM_MISSING_FIELD, "required");
         }
-        AV(n, avro_value_append(&arr, &link, NULL), "append");
-        if (set_str(n, &link, "trace_id", trace_id) != 0 ||
-            set_str(n, &link, "span_id", span_id) != 0 ||
-            av_field(n, &link, "attributes", &v) != 0 ||
-            otlp_attributes(n, get(j, "attributes"), "attributes", &v) != 0) {
+        wb_bytes(b, trace_id, 32);
+        wb_bytes(b, span_id, 16);
+        if (otlp_attributes(n, get(j, "attributes"), "attributes", b) != 0) {
             return -1;
         }
         path_pop(n, saved);
     }
-    return 0;
+    wb_array_end(b);
+    return field_end(n, EF_LINKS, at);
 }
 
 static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, int32_t index)
 {
-    avro_value_t *e = &n->event, v;
     char trace_id[33], span_id[17], parent[17], buf[32];
     if (!jv_is_object(span)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a span object, got %s",
@@ -2381,9 +2482,9 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, i
     }
     rc = parse_id(n, get2(span, "parentSpanId", "parent_span_id"), "parentSpanId", 8, ID_OTLP,
                   parent);
-    if (rc < 0 || set_opt_str(n, e, "trace_id", trace_id) != 0 ||
-        set_opt_str(n, e, "span_id", span_id) != 0 ||
-        set_opt_str(n, e, "parent_span_id", rc > 0 ? parent : NULL) != 0) {
+    if (rc < 0 || set_opt_str(n, EF_TRACE_ID, trace_id) != 0 ||
+        set_opt_str(n, EF_SPAN_ID, span_id) != 0 ||
+        set_opt_str(n, EF_PARENT_SPAN_ID, rc > 0 ? parent : NULL) != 0) {
         return -1;
     }
     const jv *name = get(span, "name");
@@ -2393,17 +2494,16 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, i
     if (!jv_is_string(name)) {
         return fail(n, "name", NORM_WRONG_TYPE, "expected a string, got %s", json_type_name(name));
     }
-    if (av_field(n, e, "name", &v) != 0 ||
-        av_string(n, &v, jv_string(name), keep_utf8(n, jv_string(name), jv_strlen(name))) != 0) {
+    if (set_str_len(n, EF_NAME, jv_string(name),
+                    keep_utf8(n, jv_string(name), jv_strlen(name))) != 0) {
         return -1;
     }
     int kind, code;
     if (parse_enum(n, get(span, "kind"), "kind", span_kind_names, COUNT_OF(span_kind_names),
                    &kind) != 0 ||
-        set_some(n, e, "span_kind", &v) != 0) {
+        set_opt_long(n, EF_SPAN_KIND, kind) != 0) {
         return -1;
     }
-    AV(n, avro_value_set_enum(&v, kind), "span_kind");
     int64_t start = 0, end = 0;
     rc = parse_time(n, get2(span, "startTimeUnixNano", "start_time_unix_nano"), "startTimeUnixNano",
                     &start);
@@ -2429,21 +2529,24 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, i
         }
         const char *message = NULL;
         size_t saved = path_add(n, ".status", NULL, NULL, NO_INDEX);
-        avro_value_t st;
         if (parse_enum(n, get(status, "code"), "code", status_code_names,
                        COUNT_OF(status_code_names), &code) != 0 ||
-            parse_opt_string(n, get(status, "message"), "message", &message) < 0 ||
-            av_field(n, e, "status", &st) != 0 || set_enum(n, &st, "code", code) != 0 ||
-            av_field(n, &st, "message", &v) != 0 ||
-            (message != NULL &&
-             av_string(n, &v, message, keep_utf8(n, message, strlen(message))) != 0)) {
+            parse_opt_string(n, get(status, "message"), "message", &message) < 0) {
+            return -1;
+        }
+        size_t at;
+        struct wbuf *b = field_begin(n, &at);
+        wb_long(b, code);
+        wb_bytes(b, message != NULL ? message : "",
+                 message != NULL ? keep_utf8(n, message, strlen(message)) : 0);
+        if (field_end(n, EF_STATUS, at) != 0) {
             return -1;
         }
         path_pop(n, saved);
     }
     const jv *attrs = get(span, "attributes");
-    if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
-        otlp_span_events(n, get(span, "events")) != 0 || otlp_links(n, get(span, "links")) != 0 ||
+    if (set_attributes(n, attrs) != 0 || otlp_span_events(n, get(span, "events")) != 0 ||
+        otlp_links(n, get(span, "links")) != 0 ||
         otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
         set_correlation(n, otlp_correlation(n, attrs, c->resource_attrs, buf, sizeof(buf))) != 0) {
         return -1;
@@ -2465,7 +2568,6 @@ static int otlp_span(struct norm *n, const struct otlp_ctx *c, const jv *span, i
 
 static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int32_t index)
 {
-    avro_value_t *e = &n->event, v;
     char trace_id[33], span_id[17], buf[32];
     if (!jv_is_object(log)) {
         return fail(n, NULL, NORM_WRONG_TYPE, "expected a log record object, got %s",
@@ -2478,8 +2580,8 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int
     int has_span = has_trace < 0
                        ? -1
                        : parse_id(n, get2(log, "spanId", "span_id"), "spanId", 8, ID_OTLP, span_id);
-    if (has_span < 0 || set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
-        set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0) {
+    if (has_span < 0 || set_opt_str(n, EF_TRACE_ID, has_trace > 0 ? trace_id : NULL) != 0 ||
+        set_opt_str(n, EF_SPAN_ID, has_span > 0 ? span_id : NULL) != 0) {
         return -1;
     }
     int64_t time = 0, observed = 0;
@@ -2491,14 +2593,11 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int
     if (time == 0 && observed == 0) {
         return fail(n, "timeUnixNano", NORM_MISSING_FIELD, "required (or observedTimeUnixNano)");
     }
-    if (observed > 0) {
-        if (set_some(n, e, "observed_time_ns", &v) != 0) {
-            return -1;
-        }
-        AV(n, avro_value_set_long(&v, observed), "observed_time_ns");
+    if (observed > 0 && set_opt_long(n, EF_OBSERVED_TIME_NS, observed) != 0) {
+        return -1;
     }
     int64_t start = time > 0 ? time : observed;
-    if (set_long(n, e, "start_time_ns", start) != 0 || set_long(n, e, "end_time_ns", start) != 0) {
+    if (set_long(n, EF_START_TIME_NS, start) != 0 || set_long(n, EF_END_TIME_NS, start) != 0) {
         return -1;
     }
     int severity;
@@ -2510,13 +2609,10 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int
         parse_opt_string(n, get2(log, "eventName", "event_name"), "eventName", &event_name) < 0) {
         return -1;
     }
-    if (severity > 0) {
-        if (set_some(n, e, "severity_number", &v) != 0) {
-            return -1;
-        }
-        AV(n, avro_value_set_int(&v, severity), "severity_number");
+    if (severity > 0 && set_opt_long(n, EF_SEVERITY_NUMBER, severity) != 0) {
+        return -1;
     }
-    if (severity_text != NULL && set_opt_str(n, e, "severity_text", severity_text) != 0) {
+    if (severity_text != NULL && set_opt_str(n, EF_SEVERITY_TEXT, severity_text) != 0) {
         return -1;
     }
     const jv *attrs = get(log, "attributes");
@@ -2526,20 +2622,20 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int
     if (event_name == NULL) {
         event_name = "";
     }
-    if (av_field(n, e, "name", &v) != 0 ||
-        av_string(n, &v, event_name, keep_utf8(n, event_name, strlen(event_name))) != 0) {
+    if (set_str_len(n, EF_NAME, event_name, keep_utf8(n, event_name, strlen(event_name))) != 0) {
         return -1;
     }
     const jv *body = get(log, "body");
     if (body != NULL) {
-        size_t saved = path_add(n, ".body", NULL, NULL, NO_INDEX);
-        if (set_some(n, e, "body", &v) != 0 || otlp_anyvalue(n, body, &v) != 0) {
+        size_t saved = path_add(n, ".body", NULL, NULL, NO_INDEX), at;
+        struct wbuf *b = field_begin(n, &at);
+        wb_long(b, 1);
+        if (otlp_anyvalue(n, body, b) != 0 || field_end(n, EF_BODY, at) != 0) {
             return -1;
         }
         path_pop(n, saved);
     }
-    if (av_field(n, e, "attributes", &v) != 0 || otlp_attributes(n, attrs, "attributes", &v) != 0 ||
-        otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
+    if (set_attributes(n, attrs) != 0 || otlp_service(n, c) != 0 || otlp_resource_and_scope(n, c) != 0 ||
         set_correlation(n, otlp_correlation(n, attrs, c->resource_attrs, buf, sizeof(buf))) != 0) {
         return -1;
     }
@@ -2547,7 +2643,7 @@ static int otlp_log(struct norm *n, const struct otlp_ctx *c, const jv *log, int
     const char *uid =
         otlp_value_text(otlp_attr_find(attrs, "log.record.uid"), uidbuf, sizeof(uidbuf));
     if (uid != NULL ? make_event_id(n, KIND_LOG, uid, strlen(uid), event_id)
-                    : content_id(n, KIND_LOG, log_content_fields, event_id)) {
+                    : content_id(n, KIND_LOG, n->content_sorted[CONTENT_LOG], event_id)) {
         return -1;
     }
     if (apply_skew(n, start, start) != 0) {
@@ -2705,7 +2801,6 @@ static int required_string(struct norm *n, const jv *root, const char *field, co
 
 static int flat_event(struct norm *n, const jv *root)
 {
-    avro_value_t *e = &n->event, v;
     const char *name, *service, *correlation = NULL;
     char trace_id[33], span_id[17], buf[32];
     if (fill_common(n, KIND_EVENT, 0) != 0 || required_string(n, root, "event", &name) != 0 ||
@@ -2740,27 +2835,30 @@ static int flat_event(struct norm *n, const jv *root)
         return fail(n, "attributes", NORM_WRONG_TYPE, "expected an object, got %s",
                     json_type_name(attrs));
     }
-    if (set_opt_str(n, e, "trace_id", has_trace > 0 ? trace_id : NULL) != 0 ||
-        set_opt_str(n, e, "span_id", has_span > 0 ? span_id : NULL) != 0 ||
-        av_field(n, e, "name", &v) != 0 ||
-        av_string(n, &v, name, keep_utf8(n, name, strlen(name))) != 0 ||
-        av_field(n, e, "service", &v) != 0 ||
-        av_string(n, &v, service, keep_utf8(n, service, strlen(service))) != 0 ||
-        set_long(n, e, "start_time_ns", ns) != 0 || set_long(n, e, "end_time_ns", ns) != 0 ||
-        av_field(n, e, "attributes", &v) != 0) {
+    if (set_opt_str(n, EF_TRACE_ID, has_trace > 0 ? trace_id : NULL) != 0 ||
+        set_opt_str(n, EF_SPAN_ID, has_span > 0 ? span_id : NULL) != 0 ||
+        set_str_len(n, EF_NAME, name, keep_utf8(n, name, strlen(name))) != 0 ||
+        set_str_len(n, EF_SERVICE, service, keep_utf8(n, service, strlen(service))) != 0 ||
+        set_long(n, EF_START_TIME_NS, ns) != 0 || set_long(n, EF_END_TIME_NS, ns) != 0) {
         return -1;
     }
-    size_t count = 0;
-    for (const struct jv_member *e = jv_members(attrs); e != NULL; e = jv_next(e)) {
-        if (count++ >= n->opts->max_attributes) {
-            n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
-            break;
-        }
-        avro_value_t item;
-        AV(n, avro_value_append(&v, &item, NULL), "append");
-        if (json_keyvalue(n, jv_key(e), jv_value(e), &item) != 0) {
+    size_t count = jv_object_size(attrs), at;
+    if (count > n->opts->max_attributes) {
+        count = n->opts->max_attributes;
+        n->flags |= NORM_FLAG_ATTRIBUTES_DROPPED;
+    }
+    struct wbuf *b = field_begin(n, &at);
+    wb_array(b, count);
+    size_t i = 0;
+    for (const struct jv_member *e = jv_members(attrs); e != NULL && i < count; e = jv_next(e)) {
+        i++;
+        if (json_keyvalue(n, jv_key(e), jv_value(e), b) != 0) {
             return -1;
         }
+    }
+    wb_array_end(b);
+    if (field_end(n, EF_ATTRIBUTES, at) != 0) {
+        return -1;
     }
     for (size_t i = 0; correlation == NULL && i < n->opts->correlation_count; i++) {
         correlation =
@@ -2783,7 +2881,7 @@ static int flat_event(struct norm *n, const jv *root)
         }
     }
     int rc = id != NULL ? make_event_id(n, KIND_EVENT, id, strlen(id), event_id)
-                        : content_id(n, KIND_EVENT, event_content_fields, event_id);
+                        : content_id(n, KIND_EVENT, n->content_sorted[CONTENT_EVENT], event_id);
     free(dumped);
     if (rc != 0 || apply_skew(n, ns, ns) != 0) {
         return -1;
@@ -3897,8 +3995,8 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         return NULL;
     }
     n->opts = opts;
-    n->event_schema = norm_avro_lookup(reg, "TrackingEvent");
-    n->dl_schema = norm_avro_lookup(reg, "DeadLetter");
+    n->event_schema = bc_avro_registry_lookup(reg, "TrackingEvent");
+    n->dl_schema = bc_avro_registry_lookup(reg, "DeadLetter");
     if (n->event_schema == NULL || n->dl_schema == NULL) {
         snprintf(errstr, errstr_size, "the schema registry lacks TrackingEvent or DeadLetter");
         free(n);
@@ -3910,34 +4008,47 @@ struct norm *norm_new(const struct bc_avro_registry *reg, const struct norm_opti
         free(n);
         return NULL;
     }
-    if (norm_avro_value_new(n->event_schema, &n->event) != 0) {
+    if (bc_avro_value_new(n->event_schema, &n->event) != 0) {
         snprintf(errstr, errstr_size, "cannot create a TrackingEvent value: %s", avro_strerror());
         jb_free(n->jb);
         free(n);
         return NULL;
     }
     avro_schema_t es = avro_value_get_schema(&n->event);
-    int ra = avro_schema_record_field_get_index(es, "resource_attributes");
-    int sc = avro_schema_record_field_get_index(es, "scope");
-    if (ra < 0 || sc < 0) {
-        snprintf(errstr, errstr_size, "TrackingEvent lacks resource_attributes or scope");
+    if (avro_schema_record_size(es) != EF_COUNT) {
+        snprintf(errstr, errstr_size, "TrackingEvent has %zu fields, the normalizer writes %d",
+                 avro_schema_record_size(es), (int)EF_COUNT);
         avro_value_decref(&n->event);
         jb_free(n->jb);
         free(n);
         return NULL;
     }
-    n->idx_resource_attributes = (size_t)ra;
-    n->idx_scope = (size_t)sc;
-    for (int i = 0; i < NULLABLE_COUNT; i++) {
-        int index = avro_schema_record_field_get_index(es, nullable_fields[i]);
-        if (index < 0) {
-            snprintf(errstr, errstr_size, "TrackingEvent lacks %s", nullable_fields[i]);
+    for (int i = 0; i < EF_COUNT; i++) {
+        const char *name = avro_schema_record_field_name(es, i);
+        if (name == NULL || strcmp(name, ef_names[i]) != 0) {
+            snprintf(errstr, errstr_size, "TrackingEvent field %d is %s, the normalizer writes %s",
+                     i, name != NULL ? name : "(none)", ef_names[i]);
             avro_value_decref(&n->event);
             jb_free(n->jb);
             free(n);
             return NULL;
         }
-        n->null_index[i] = (size_t)index;
+        n->ef_schema[i] = avro_schema_record_field_get_by_index(es, i);
+    }
+    const int *content[] = {log_content_fields, event_content_fields};
+    for (int k = 0; k < 2; k++) { /* sorted by name, as the canonical content has them */
+        size_t count = 0;
+        for (; content[k][count] >= 0; count++) {
+            size_t at = count;
+            while (at > 0 &&
+                   canon_key_cmp(ef_names[n->content_sorted[k][at - 1]],
+                                 ef_names[content[k][count]]) > 0) {
+                n->content_sorted[k][at] = n->content_sorted[k][at - 1];
+                at--;
+            }
+            n->content_sorted[k][at] = content[k][count];
+        }
+        n->content_sorted[k][count] = -1;
     }
     n->canon = calloc(1, sizeof(*n->canon));
     if (n->canon == NULL || (n->canon->state = XXH3_createState()) == NULL) {
@@ -3958,7 +4069,11 @@ void norm_destroy(struct norm *n)
     }
     avro_value_decref(&n->event);
     jb_free(n->jb);
-    free(n->scratch);
+    free(n->item.data);
+    free(n->rs.data);
+    free(n->out.data);
+    free(n->ev_time);
+    free(n->raw);
     free(n->material);
     if (n->canon != NULL) {
         XXH3_freeState(n->canon->state);

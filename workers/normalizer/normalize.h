@@ -118,7 +118,8 @@ struct norm_outcome {
     int32_t index; /* the item's position in the record (0-based, payload order); -1: the
                     * whole record */
     /* A TrackingEvent (event != NULL) ... */
-    avro_value_t *event;  /* the filled value; encode it with norm_schema_event() */
+    const void *event;    /* its Avro bytes, header included (norm_schema_event()'s id) */
+    size_t event_len;
     const char *key;      /* 32 lowercase hex chars: a span's or log's trace_id, else event_id */
     const char *event_id; /* 32 lowercase hex chars */
     unsigned flags;       /* enum norm_flag bits */

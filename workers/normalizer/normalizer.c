@@ -148,17 +148,8 @@ static int on_outcome(void *opaque, const struct norm_outcome *o)
         }
         return settle(nz, item_dead_letter(nz, o));
     }
-    char errstr[256] = "";
-    if (bc_avro_encode(norm_schema_event(nz->norm), o->event, &nz->buf, errstr, sizeof(errstr)) !=
-        0) {
-        /* A value the core built that does not fit the schema: a bug, never the input's
-         * fault. Retried, then dead-lettered by the runtime (max_attempts). */
-        bc_log(BC_LOG_ERROR, "cannot encode a TrackingEvent", "event_id", o->event_id, "error",
-               errstr, NULL);
-        return settle(nz, BC_RETRY);
-    }
-    return settle(nz, bc_emit(nz->ctx, nz->rec, "normalized", o->key, strlen(o->key), nz->buf.data,
-                              nz->buf.len, NULL));
+    return settle(nz, bc_emit(nz->ctx, nz->rec, "normalized", o->key, strlen(o->key), o->event,
+                              o->event_len, NULL));
 }
 
 static int nz_process(struct bc_ctx *ctx, const struct bc_record *rec)
