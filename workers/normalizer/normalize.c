@@ -30,6 +30,7 @@
  * (record, record, array) and bc_avro encodes at most 200, TrackingEvent's own included. */
 #define MAX_ANY_DEPTH 32
 #define PATH_SIZE 192
+#define PATH_STEPS 64 /* steps of a path kept: more are cut from its text anyway */
 #define FIELD_MEMO_SIZE 256 /* a power of two */
 #define CORR_MAX 16         /* correlation attributes looked up in one pass, at most */
 
@@ -291,6 +292,12 @@ struct eslot {
     uint32_t off, len;
 };
 
+/* A step of a JSON path: a, b and c (each may be NULL) and "[index]" unless NO_INDEX. */
+struct path_step {
+    const char *a, *b, *c;
+    size_t index;
+};
+
 struct canon;
 struct jb;
 
@@ -328,8 +335,9 @@ struct norm {
     unsigned flags;
     enum norm_reason reason;
     char message[MESSAGE_SIZE];
-    char path[PATH_SIZE]; /* JSON path of the current node, for messages */
-    size_t path_len;
+    struct path_step step[PATH_STEPS]; /* the JSON path of the current node (path_add) */
+    size_t steps;
+    char path[PATH_SIZE]; /* its text, for a message (path_text) */
     int depth; /* of arrays and kvlists in the AnyValue being parsed */
 
     char *material; /* bytes hashed into an event_id */
@@ -376,57 +384,55 @@ void norm_options_default(struct norm_options *opts)
 
 /* ---- errors and paths --------------------------------------------------------------- */
 
-static size_t path_push(struct norm *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(struct norm *n, const char *fmt, ...)
-{
-    size_t saved = n->path_len;
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(n->path + saved, sizeof(n->path) - saved, fmt, ap);
-    va_end(ap);
-    if (w > 0) {
-        n->path_len = saved + (size_t)w < sizeof(n->path) ? saved + (size_t)w : sizeof(n->path) - 1;
-    }
-    return saved;
-}
-
 #define NO_INDEX ((size_t)-1)
 
-/* path_push(n, "%s%s%s[%zu]", a, b, c, index) without printf (it runs for every attribute
- * and value): appends the strings that are not NULL, then "[index]" unless index is
- * NO_INDEX, truncating like vsnprintf. Returns the length before, for path_pop(). */
+/* Appends a path step: the strings that are not NULL, then "[index]" unless index is
+ * NO_INDEX. Only recorded (it runs for every attribute and value): path_text() writes the
+ * path out when a message needs it. Returns the depth before, for path_pop(). */
 static size_t path_add(struct norm *n, const char *a, const char *b, const char *c, size_t index)
 {
-    size_t saved = n->path_len, len = saved;
-    const size_t max = sizeof(n->path) - 1;
-    const char *parts[3] = {a, b, c};
-    for (int i = 0; i < 3; i++) {
-        for (const char *p = parts[i]; p != NULL && *p != '\0' && len < max; p++) {
-            n->path[len++] = *p;
-        }
+    size_t saved = n->steps;
+    if (saved < PATH_STEPS) { /* each step is 3 bytes or more: later ones are cut anyway */
+        n->step[saved] = (struct path_step){a, b, c, index};
     }
-    if (index != NO_INDEX) {
-        char digits[24];
-        size_t d = sizeof(digits);
-        digits[--d] = ']';
-        do {
-            digits[--d] = (char)('0' + index % 10);
-            index /= 10;
-        } while (index > 0);
-        digits[--d] = '[';
-        for (; d < sizeof(digits) && len < max; d++) {
-            n->path[len++] = digits[d];
-        }
-    }
-    n->path[len] = '\0';
-    n->path_len = len;
+    n->steps = saved + 1;
     return saved;
 }
 
 static void path_pop(struct norm *n, size_t saved)
 {
-    n->path_len = saved;
-    n->path[saved] = '\0';
+    n->steps = saved;
+}
+
+/* The path's text in n->path (at most PATH_SIZE - 1 bytes, cut there); its length. */
+static size_t path_text(struct norm *n)
+{
+    size_t len = 0;
+    const size_t max = sizeof(n->path) - 1;
+    for (size_t s = 0; s < n->steps && s < PATH_STEPS && len < max; s++) {
+        const struct path_step *st = &n->step[s];
+        const char *parts[3] = {st->a, st->b, st->c};
+        for (int i = 0; i < 3; i++) {
+            for (const char *p = parts[i]; p != NULL && *p != '\0' && len < max; p++) {
+                n->path[len++] = *p;
+            }
+        }
+        if (st->index != NO_INDEX) {
+            char digits[24];
+            size_t d = sizeof(digits), index = st->index;
+            digits[--d] = ']';
+            do {
+                digits[--d] = (char)('0' + index % 10);
+                index /= 10;
+            } while (index > 0);
+            digits[--d] = '[';
+            for (; d < sizeof(digits) && len < max; d++) {
+                n->path[len++] = digits[d];
+            }
+        }
+    }
+    n->path[len] = '\0';
+    return len;
 }
 
 /* Records an input error at the current path (plus field, may be NULL); returns -1. */
@@ -435,9 +441,10 @@ static int fail(struct norm *n, const char *field, enum norm_reason reason, cons
 static int fail(struct norm *n, const char *field, enum norm_reason reason, const char *fmt, ...)
 {
     n->reason = reason;
+    size_t path_len = path_text(n);
     int w = snprintf(n->message, sizeof(n->message), "%s%s%s%s", n->path,
-                     field != NULL && n->path_len > 0 ? "." : "", field != NULL ? field : "",
-                     n->path_len > 0 || field != NULL ? ": " : "");
+                     field != NULL && path_len > 0 ? "." : "", field != NULL ? field : "",
+                     path_len > 0 || field != NULL ? ": " : "");
     if (w < 0 || (size_t)w >= sizeof(n->message)) {
         w = 0;
     }
@@ -1223,7 +1230,7 @@ static int otlp_attributes(struct norm *n, const jv *attrs, const char *field, s
     }
     wb_array(b, count);
     for (size_t i = 0; i < count; i++) {
-        size_t saved = path_add(n, n->path_len > 0 ? "." : "", field, NULL, i);
+        size_t saved = path_add(n, n->steps > 0 ? "." : "", field, NULL, i);
         if (otlp_keyvalue(n, jv_array_get(attrs, i), b) != 0) {
             return -1;
         }
@@ -2320,11 +2327,12 @@ static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 /* otlp_resource_and_scope's conversion. */
 static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
 {
-    char item_path[PATH_SIZE];
-    size_t item_len = n->path_len;
-    memcpy(item_path, n->path, item_len + 1);
+    struct path_step item_path[PATH_STEPS];
+    size_t item_steps = n->steps;
+    memcpy(item_path, n->step, sizeof(item_path));
     path_pop(n, 0);
-    path_push(n, "%s[%zu].resource", c->sig->resources, c->r);
+    path_add(n, c->sig->resources, NULL, NULL, c->r);
+    path_add(n, ".resource", NULL, NULL, NO_INDEX);
     struct wbuf *b = &n->rs;
     size_t at = b->len;
     if (otlp_attributes(n, c->resource_attrs, "attributes", b) != 0) {
@@ -2338,7 +2346,9 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
         goto done;
     }
     path_pop(n, 0);
-    path_push(n, "%s[%zu].%s[%zu].scope", c->sig->resources, c->r, c->sig->scopes, c->s);
+    path_add(n, c->sig->resources, NULL, NULL, c->r);
+    path_add(n, ".", c->sig->scopes, NULL, c->s);
+    path_add(n, ".scope", NULL, NULL, NO_INDEX);
     const char *name = NULL, *version = NULL;
     if (parse_opt_string(n, get(c->scope, "name"), "name", &name) < 0 ||
         parse_opt_string(n, get(c->scope, "version"), "version", &version) < 0) {
@@ -2356,8 +2366,8 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
     }
     n->slot[EF_SCOPE] = (struct eslot){(uint32_t)at, (uint32_t)(b->len - at)};
 done:
-    memcpy(n->path, item_path, item_len + 1);
-    n->path_len = item_len;
+    memcpy(n->step, item_path, sizeof(item_path));
+    n->steps = item_steps;
     return 0;
 }
 
@@ -3945,8 +3955,7 @@ int norm_process(struct norm *n, const struct norm_input *in, norm_outcome_fn fn
     n->internal = 0;
     n->errstr = errstr;
     n->errstr_size = errstr_size;
-    n->path_len = 0;
-    n->path[0] = '\0';
+    n->steps = 0;
     n->flags = 0;
     n->stats.records++;
     n->rs_valid = 0;
