@@ -2730,11 +2730,14 @@ static int src_format(char *buf, size_t cap, const struct bc_source *src, int sr
 }
 
 /* Produces one record with the lineage headers plus `extra` (NULL-name ended is not
- * required: extra_count entries). Returns BC_OK, or BC_RETRY when the write failed. */
+ * required: extra_count entries). src_text: src_format's text for src and src_index when the
+ * caller has it already (a Fate's key), else NULL. Returns BC_OK, or BC_RETRY when the write
+ * failed. */
 static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
                    const void *key, size_t key_len, const void *value, size_t value_len,
                    int64_t timestamp, const struct bc_source *src, int src_index,
-                   const struct bc_header *extra, size_t extra_count)
+                   const char *src_text, int src_text_len, const struct bc_header *extra,
+                   size_t extra_count)
 {
     if (src != NULL && src->topic != NULL && !emit_window(rt, src)) {
         return BC_OK; /* warm-up or cool-down of an audit replay: state only */
@@ -2750,8 +2753,11 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
                         (ssize_t)rt->config_hash_len);
     if (src != NULL && src->topic != NULL) {
         char buf[320];
-        int n = src_format(buf, sizeof(buf), src, src_index);
-        rd_kafka_header_add(hdrs, "bc.src", 6, buf, n);
+        if (src_text == NULL) {
+            src_text_len = src_format(buf, sizeof(buf), src, src_index);
+            src_text = buf;
+        }
+        rd_kafka_header_add(hdrs, "bc.src", 6, src_text, src_text_len);
     }
     for (size_t i = 0; i < extra_count; i++) {
         rd_kafka_header_add(hdrs, extra[i].name, -1, extra[i].value, (ssize_t)extra[i].len);
@@ -2801,6 +2807,7 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
         partition = opts->partition;
     }
     int rc = produce(rt, topic, partition, key, key_len, value, value_len, ts, srcp, index,
+                     NULL, 0,
                      opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
     if (rc == BC_OK) {
         rt->stats.emitted++;
@@ -3149,7 +3156,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
         value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
     }
     int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
-                     value_len, ts, &src, 0, NULL, 0);
+                     value_len, ts, &src, 0, key, key_len, NULL, 0); /* bc.src is the key */
     if (rc == BC_OK) {
         rt->stats.fates++;
         bc_rt_metrics_emitted(rt->metrics, rt->fates_topic, -1); /* per-output count */
@@ -3219,7 +3226,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     bc_log(BC_LOG_WARN, "dead letter", "topic", src.topic, "offset", offset, "reason", code,
            NULL);
     int rc = produce(rt, rt->dlq_topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
-                     bc_record_timestamp(rec), &src, 0, extra, 3);
+                     bc_record_timestamp(rec), &src, 0, NULL, 0, extra, 3);
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
         bc_rt_metrics_dead_letter(rt->metrics, code);
