@@ -160,6 +160,9 @@ struct bc_runtime {
     size_t pending_len, pending_bytes_cap;
     int64_t txn_started_ms;
     int txn_records;
+    int in_stage;     /* inside the stage's process or tick (emit_wall below is valid) */
+    int64_t emit_wall; /* wall clock of the first write in that call, 0 before it: the
+                        * output latency of every write the call makes */
     int need_rewind;     /* abort and rewind at the next loop turn */
     int restoring;
     int producer_ready;
@@ -2120,7 +2123,10 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
         rt->exit_code = BC_EXIT_ERROR;
         return -1;
     } else {
+        rt->in_stage = 1;
         rc = rt->stage->process(&rt->ctx, &rec);
+        rt->in_stage = 0;
+        rt->emit_wall = 0;
     }
     if (rt->txn_failed && rc != BC_FATAL) {
         /* A write failed (the transaction's fault, not the record's): abort and rewind
@@ -2425,7 +2431,10 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
             !rt->need_rewind) {
             next_tick = now + rt->tick_interval_ms;
+            rt->in_stage = 1;
             int rc = rt->stage->tick(&rt->ctx, wall_ms());
+            rt->in_stage = 0;
+            rt->emit_wall = 0;
             if (rc == BC_RETRY) {
                 rt->need_rewind = 1;
             } else if (rc == BC_FATAL) {
@@ -2811,7 +2820,12 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
                      opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
     if (rc == BC_OK) {
         rt->stats.emitted++;
-        bc_rt_metrics_emitted(rt->metrics, topic, ts > 0 ? (double)(wall_ms() - ts) / 1000.0 : -1);
+        int64_t now = 0;
+        if (ts > 0) { /* one clock reading per process or tick call, not per write */
+            now = !rt->in_stage ? wall_ms() : rt->emit_wall != 0 ? rt->emit_wall
+                                                                  : (rt->emit_wall = wall_ms());
+        }
+        bc_rt_metrics_emitted(rt->metrics, topic, ts > 0 ? (double)(now - ts) / 1000.0 : -1);
     }
     return rc;
 }
