@@ -61,6 +61,15 @@ struct output {
     char *topic; /* new */
 };
 
+/* A producer topic handle kept for the runtime's life: a write names its topic by handle,
+ * not by name (librdkafka's producev then looks the name up under its client lock). */
+struct topic_handle {
+    const char *name; /* the handle's own name (rd_kafka_topic_name) */
+    rd_kafka_topic_t *rkt;
+};
+
+#define TOPIC_HANDLES 64 /* writes to further topics (bc_emit_topic) go by name */
+
 struct bc_ctx {
     struct bc_runtime *rt;
     void *state; /* owned by the stage */
@@ -105,6 +114,7 @@ struct bc_runtime {
     char worker_id[256];   /* <pipeline>.<worker>, the bc.worker header */
     char txn_id[384];
     char config_hash[17];
+    size_t worker_id_len, instance_len, config_hash_len; /* header values, measured once */
     char dlq_topic[256];
     char fates_topic[256];
     int commit_interval_ms, max_batch, max_attempts, tick_interval_ms;
@@ -129,6 +139,8 @@ struct bc_runtime {
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
     rd_kafka_topic_t **warm; /* producer topic handles made at start (producer_warm) */
     size_t warm_count;
+    struct topic_handle *handles; /* producer topic handles by name (producer_topic) */
+    size_t handle_count;
     struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
 
     struct part *parts; /* assigned partitions, part_count long */
@@ -148,6 +160,9 @@ struct bc_runtime {
     size_t pending_len, pending_bytes_cap;
     int64_t txn_started_ms;
     int txn_records;
+    int in_stage;     /* inside the stage's process or tick (emit_wall below is valid) */
+    int64_t emit_wall; /* wall clock of the first write in that call, 0 before it: the
+                        * output latency of every write the call makes */
     int need_rewind;     /* abort and rewind at the next loop turn */
     int restoring;
     int producer_ready;
@@ -743,6 +758,9 @@ struct bc_runtime *bc_runtime_new(const struct bc_stage *stage,
         goto fail_no_fini;
     }
     compute_config_hash(rt);
+    rt->worker_id_len = strlen(rt->worker_id);
+    rt->instance_len = rt->settings.instance != NULL ? strlen(rt->settings.instance) : 0;
+    rt->config_hash_len = strlen(rt->config_hash);
     rt->metrics = bc_rt_metrics_new(&rt->settings); /* before init: stages add counters */
     if (stage->init != NULL && stage->init(&rt->ctx) != BC_OK) {
         errf(errstr, errstr_size, "stage %s: init failed", stage->name);
@@ -781,6 +799,10 @@ void bc_runtime_destroy(struct bc_runtime *rt)
         rd_kafka_topic_destroy(rt->warm[i]);
     }
     free(rt->warm);
+    for (size_t i = 0; i < rt->handle_count; i++) {
+        rd_kafka_topic_destroy(rt->handles[i].rkt);
+    }
+    free(rt->handles);
     if (rt->consumer != NULL) {
         rd_kafka_destroy(rt->consumer);
     }
@@ -1265,6 +1287,33 @@ static void pending_clear(struct bc_runtime *rt)
     rt->pending_len = 0;
 }
 
+/* The producer's handle for topic, made at its first write and kept; NULL when there is
+ * none (no room left, or librdkafka refuses the name: the write then goes by name and
+ * fails the same way). */
+static rd_kafka_topic_t *producer_topic(struct bc_runtime *rt, const char *topic)
+{
+    for (size_t i = 0; i < rt->handle_count; i++) {
+        if (strcmp(rt->handles[i].name, topic) == 0) {
+            return rt->handles[i].rkt;
+        }
+    }
+    if (rt->handle_count == TOPIC_HANDLES) {
+        return NULL;
+    }
+    if (rt->handles == NULL &&
+        (rt->handles = calloc(TOPIC_HANDLES, sizeof(*rt->handles))) == NULL) {
+        return NULL;
+    }
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, topic, NULL);
+    if (rkt == NULL) {
+        return NULL;
+    }
+    rt->handles[rt->handle_count].name = rd_kafka_topic_name(rkt);
+    rt->handles[rt->handle_count].rkt = rkt;
+    rt->handle_count++;
+    return rkt;
+}
+
 /* One producev with the runtime's flags, waiting while librdkafka's queue is full. Takes
  * hdrs on success only. */
 static rd_kafka_resp_err_t producer_write(struct bc_runtime *rt, const char *topic,
@@ -1272,13 +1321,23 @@ static rd_kafka_resp_err_t producer_write(struct bc_runtime *rt, const char *top
                                           const void *value, size_t value_len,
                                           int64_t timestamp, rd_kafka_headers_t *hdrs)
 {
+    rd_kafka_topic_t *rkt = producer_topic(rt, topic);
     for (;;) {
         /* NULL headers: none (librdkafka's default). */
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0), RD_KAFKA_V_HEADERS(hdrs),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t err =
+            rkt != NULL
+                ? rd_kafka_producev(
+                      rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                      RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                      RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+                      RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_END)
+                : rd_kafka_producev(
+                      rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                      RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+                      RD_KAFKA_V_TIMESTAMP(timestamp > 0 ? timestamp : 0),
+                      RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             return err;
         }
@@ -2064,7 +2123,10 @@ static int process_message(struct bc_runtime *rt, const rd_kafka_message_t *msg)
         rt->exit_code = BC_EXIT_ERROR;
         return -1;
     } else {
+        rt->in_stage = 1;
         rc = rt->stage->process(&rt->ctx, &rec);
+        rt->in_stage = 0;
+        rt->emit_wall = 0;
     }
     if (rt->txn_failed && rc != BC_FATAL) {
         /* A write failed (the transaction's fault, not the record's): abort and rewind
@@ -2369,7 +2431,10 @@ int bc_runtime_run(struct bc_runtime *rt, const struct bc_runtime_hooks *hooks)
         if (rt->stage->tick != NULL && now >= next_tick && rt->exit_code == 0 &&
             !rt->need_rewind) {
             next_tick = now + rt->tick_interval_ms;
+            rt->in_stage = 1;
             int rc = rt->stage->tick(&rt->ctx, wall_ms());
+            rt->in_stage = 0;
+            rt->emit_wall = 0;
             if (rc == BC_RETRY) {
                 rt->need_rewind = 1;
             } else if (rc == BC_FATAL) {
@@ -2674,11 +2739,14 @@ static int src_format(char *buf, size_t cap, const struct bc_source *src, int sr
 }
 
 /* Produces one record with the lineage headers plus `extra` (NULL-name ended is not
- * required: extra_count entries). Returns BC_OK, or BC_RETRY when the write failed. */
+ * required: extra_count entries). src_text: src_format's text for src and src_index when the
+ * caller has it already (a Fate's key), else NULL. Returns BC_OK, or BC_RETRY when the write
+ * failed. */
 static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
                    const void *key, size_t key_len, const void *value, size_t value_len,
                    int64_t timestamp, const struct bc_source *src, int src_index,
-                   const struct bc_header *extra, size_t extra_count)
+                   const char *src_text, int src_text_len, const struct bc_header *extra,
+                   size_t extra_count)
 {
     if (src != NULL && src->topic != NULL && !emit_window(rt, src)) {
         return BC_OK; /* warm-up or cool-down of an audit replay: state only */
@@ -2687,13 +2755,18 @@ static int produce(struct bc_runtime *rt, const char *topic, int32_t partition,
         return BC_RETRY;
     }
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4 + extra_count);
-    rd_kafka_header_add(hdrs, "bc.worker", -1, rt->worker_id, -1);
-    rd_kafka_header_add(hdrs, "bc.instance", -1, rt->settings.instance, -1);
-    rd_kafka_header_add(hdrs, "bc.config_hash", -1, rt->config_hash, -1);
+    rd_kafka_header_add(hdrs, "bc.worker", 9, rt->worker_id, (ssize_t)rt->worker_id_len);
+    rd_kafka_header_add(hdrs, "bc.instance", 11, rt->settings.instance,
+                        (ssize_t)rt->instance_len);
+    rd_kafka_header_add(hdrs, "bc.config_hash", 14, rt->config_hash,
+                        (ssize_t)rt->config_hash_len);
     if (src != NULL && src->topic != NULL) {
         char buf[320];
-        int n = src_format(buf, sizeof(buf), src, src_index);
-        rd_kafka_header_add(hdrs, "bc.src", -1, buf, n);
+        if (src_text == NULL) {
+            src_text_len = src_format(buf, sizeof(buf), src, src_index);
+            src_text = buf;
+        }
+        rd_kafka_header_add(hdrs, "bc.src", 6, src_text, src_text_len);
     }
     for (size_t i = 0; i < extra_count; i++) {
         rd_kafka_header_add(hdrs, extra[i].name, -1, extra[i].value, (ssize_t)extra[i].len);
@@ -2743,10 +2816,16 @@ static int emit_to(struct bc_runtime *rt, const struct bc_record *rec, const cha
         partition = opts->partition;
     }
     int rc = produce(rt, topic, partition, key, key_len, value, value_len, ts, srcp, index,
+                     NULL, 0,
                      opts != NULL ? opts->headers : NULL, opts != NULL ? opts->header_count : 0);
     if (rc == BC_OK) {
         rt->stats.emitted++;
-        bc_rt_metrics_emitted(rt->metrics, topic, ts > 0 ? (double)(wall_ms() - ts) / 1000.0 : -1);
+        int64_t now = 0;
+        if (ts > 0) { /* one clock reading per process or tick call, not per write */
+            now = !rt->in_stage ? wall_ms() : rt->emit_wall != 0 ? rt->emit_wall
+                                                                  : (rt->emit_wall = wall_ms());
+        }
+        bc_rt_metrics_emitted(rt->metrics, topic, ts > 0 ? (double)(now - ts) / 1000.0 : -1);
     }
     return rc;
 }
@@ -3091,7 +3170,7 @@ static int drop_fate_at(struct bc_ctx *ctx, const struct bc_record *rec,
         value_len = (size_t)n < sizeof(json) ? (size_t)n : sizeof(json) - 1;
     }
     int rc = produce(rt, rt->fates_topic, RD_KAFKA_PARTITION_UA, key, (size_t)key_len, value,
-                     value_len, ts, &src, 0, NULL, 0);
+                     value_len, ts, &src, 0, key, key_len, NULL, 0); /* bc.src is the key */
     if (rc == BC_OK) {
         rt->stats.fates++;
         bc_rt_metrics_emitted(rt->metrics, rt->fates_topic, -1); /* per-output count */
@@ -3161,7 +3240,7 @@ int bc_dead_letter(struct bc_ctx *ctx, const struct bc_record *rec, const char *
     bc_log(BC_LOG_WARN, "dead letter", "topic", src.topic, "offset", offset, "reason", code,
            NULL);
     int rc = produce(rt, rt->dlq_topic, RD_KAFKA_PARTITION_UA, key, key_len, value, value_len,
-                     bc_record_timestamp(rec), &src, 0, extra, 3);
+                     bc_record_timestamp(rec), &src, 0, NULL, 0, extra, 3);
     if (rc == BC_OK) {
         rt->stats.dead_letters++;
         bc_rt_metrics_dead_letter(rt->metrics, code);
