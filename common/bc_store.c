@@ -2,6 +2,12 @@
  * State stores: per-partition chained hash tables (XXH3 hashes) with a min-heap on entry
  * timestamps per partition, for stream-time expiry and oldest-first eviction. See
  * bc_store.h for accounting, the full policy and write-back.
+ *
+ * An entry is one allocation with room for its key and value; a put that replaces a value
+ * rewrites it in place when it fits (an entry grown by a replacement gets a quarter more
+ * room), so a key updated many times (a lineage record gaining hops, a trace's span set)
+ * costs no malloc per update. The room is not accounted: the bound counts key and value
+ * bytes plus BC_STORE_ENTRY_OVERHEAD, whatever the allocation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,18 +21,26 @@ struct entry {
     struct entry *next; /* bucket chain */
     uint64_t hash;
     int64_t ts;
-    size_t heap_index; /* position in the partition's heap; invariant: heap[i]->heap_index == i */
+    size_t heap_index; /* position in the partition's heap; invariant: heap[i].e->heap_index == i */
     size_t dirty_index; /* position in the store's dirty list; NO_DIRTY: not changed since the
                          * last bc_store_flush (write-back only) */
     size_t key_len, value_len;
+    size_t room;          /* bytes data[] can hold (>= key_len + value_len) */
     unsigned char data[]; /* key bytes, then value bytes */
+};
+
+/* A heap slot: the entry's timestamp kept next to its pointer, so that sifting compares
+ * without reading the entries. */
+struct slot {
+    int64_t ts;
+    struct entry *e;
 };
 
 struct table {
     struct entry **buckets; /* NULL until the first put; bucket_count is a power of two */
     size_t bucket_count;
     size_t count;
-    struct entry **heap; /* min-heap on ts, count entries */
+    struct slot *heap; /* min-heap on ts, count entries */
     size_t heap_cap;
 };
 
@@ -160,42 +174,56 @@ static struct table *table_ensure(struct bc_store *store, int32_t partition)
 
 /* ---- heap ---------------------------------------------------------------------------- */
 
-static void heap_swap(struct table *t, size_t a, size_t b)
-{
-    struct entry *e = t->heap[a];
-    t->heap[a] = t->heap[b];
-    t->heap[b] = e;
-    t->heap[a]->heap_index = a;
-    t->heap[b]->heap_index = b;
-}
-
+/* The sifts move the slots on the path and write the sifted one once at its place: the
+ * same arrangement as swapping step by step (so the same eviction order and foreach
+ * order), fewer writes. */
 static void heap_up(struct table *t, size_t i)
 {
+    struct slot s = t->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (t->heap[parent]->ts <= t->heap[i]->ts) {
+        if (t->heap[parent].ts <= s.ts) {
             break;
         }
-        heap_swap(t, i, parent);
+        t->heap[i] = t->heap[parent];
+        t->heap[i].e->heap_index = i;
         i = parent;
     }
+    t->heap[i] = s;
+    s.e->heap_index = i;
 }
 
 static void heap_down(struct table *t, size_t i)
 {
+    struct slot s = t->heap[i];
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < t->count && t->heap[l]->ts < t->heap[m]->ts) {
+        int64_t m_ts = s.ts;
+        if (l < t->count && t->heap[l].ts < m_ts) {
             m = l;
+            m_ts = t->heap[l].ts;
         }
-        if (r < t->count && t->heap[r]->ts < t->heap[m]->ts) {
+        if (r < t->count && t->heap[r].ts < m_ts) {
             m = r;
         }
         if (m == i) {
-            return;
+            break;
         }
-        heap_swap(t, i, m);
+        t->heap[i] = t->heap[m];
+        t->heap[i].e->heap_index = i;
         i = m;
+    }
+    t->heap[i] = s;
+    s.e->heap_index = i;
+}
+
+/* Moves slot i (whose ts changed, or which was just filled) to its place. */
+static void heap_fix(struct table *t, size_t i)
+{
+    struct entry *e = t->heap[i].e;
+    heap_down(t, i);
+    if (e->heap_index == i) { /* not moved down: maybe up */
+        heap_up(t, i);
     }
 }
 
@@ -204,12 +232,12 @@ static void heap_remove(struct table *t, size_t i)
 {
     size_t last = t->count - 1;
     if (i != last) {
-        heap_swap(t, i, last);
+        t->heap[i] = t->heap[last];
+        t->heap[i].e->heap_index = i;
     }
     t->count--;
     if (i < t->count) {
-        heap_down(t, i);
-        heap_up(t, i);
+        heap_fix(t, i);
     }
 }
 
@@ -252,6 +280,16 @@ static struct entry **table_find(const struct table *t, uint64_t hash, const voi
         }
     }
     return NULL;
+}
+
+/* The link that points at e (e is in t). */
+static struct entry **table_link(const struct table *t, const struct entry *e)
+{
+    struct entry **link = &t->buckets[e->hash & (t->bucket_count - 1)];
+    while (*link != e) {
+        link = &(*link)->next;
+    }
+    return link;
 }
 
 /* Unlinks and frees the entry at *link; accounts the bytes. */
@@ -297,16 +335,63 @@ static void log_put(struct bc_store *store, int32_t partition, struct entry *e)
     store->dirty_fn(store->log_opaque);
 }
 
-/* Inserts or replaces without logging or bounds; returns the entry, or NULL (OOM). */
-static struct entry *table_set(struct bc_store *store, int32_t partition, const void *key,
-                               size_t key_len, const void *value, size_t value_len, int64_t ts)
+/* Inserts or replaces without logging or bounds; link is table_find's answer for the key
+ * (hash) in the partition's table, NULL when it is not there. Returns the entry, or NULL
+ * (OOM: nothing changed). */
+static struct entry *table_set(struct bc_store *store, int32_t partition, uint64_t hash,
+                               struct entry **link, const void *key, size_t key_len,
+                               const void *value, size_t value_len, int64_t ts)
 {
     struct table *t = table_ensure(store, partition);
     if (t == NULL) {
         return NULL;
     }
-    uint64_t hash = XXH3_64bits(key, key_len);
-    struct entry *e = malloc(sizeof(*e) + key_len + value_len);
+    size_t need = key_len + value_len;
+    if (link != NULL) {
+        /* Replace: the same chain position, heap slot and dirty mark, then reorder the heap.
+         * value may point into the entry (a put of what get returned). */
+        struct entry *e = *link;
+        store->stats.bytes -= entry_cost(e->key_len, e->value_len);
+        if (need > e->room) {
+            size_t room = need + need / 4;
+            struct entry *grown = malloc(sizeof(*grown) + room);
+            if (grown == NULL) {
+                store->stats.bytes += entry_cost(e->key_len, e->value_len);
+                return NULL;
+            }
+            *grown = *e;
+            grown->room = room;
+            memcpy(grown->data, e->data, key_len);
+            memcpy(grown->data + key_len, value, value_len);
+            if (grown->dirty_index != NO_DIRTY) {
+                store->dirty[grown->dirty_index].e = grown;
+            }
+            *link = grown;
+            free(e);
+            e = grown;
+        } else if (value_len > 0) {
+            memmove(e->data + key_len, value, value_len);
+        }
+        e->value_len = value_len;
+        e->ts = ts;
+        t->heap[e->heap_index] = (struct slot){.ts = ts, .e = e};
+        store->stats.bytes += entry_cost(key_len, value_len);
+        heap_fix(t, e->heap_index);
+        return e;
+    }
+    if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
+        return NULL;
+    }
+    if (t->count + 1 > t->heap_cap) {
+        size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
+        struct slot *heap = realloc(t->heap, cap * sizeof(*heap));
+        if (heap == NULL) {
+            return NULL;
+        }
+        t->heap = heap;
+        t->heap_cap = cap;
+    }
+    struct entry *e = malloc(sizeof(*e) + need);
     if (e == NULL) {
         return NULL;
     }
@@ -315,48 +400,16 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, const 
     e->dirty_index = NO_DIRTY;
     e->key_len = key_len;
     e->value_len = value_len;
+    e->room = need;
     memcpy(e->data, key, key_len);
     if (value_len > 0) {
         memcpy(e->data + key_len, value, value_len);
-    }
-    struct entry **link = table_find(t, hash, key, key_len);
-    if (link != NULL) {
-        /* Replace in place: same chain position and heap slot, then reorder the heap. */
-        struct entry *old = *link;
-        e->next = old->next;
-        e->heap_index = old->heap_index;
-        e->dirty_index = old->dirty_index;
-        if (e->dirty_index != NO_DIRTY) {
-            store->dirty[e->dirty_index].e = e;
-        }
-        *link = e;
-        t->heap[e->heap_index] = e;
-        store->stats.bytes += entry_cost(key_len, value_len);
-        store->stats.bytes -= entry_cost(old->key_len, old->value_len);
-        free(old);
-        heap_down(t, e->heap_index);
-        heap_up(t, e->heap_index);
-        return e;
-    }
-    if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
-        free(e);
-        return NULL;
-    }
-    if (t->count + 1 > t->heap_cap) {
-        size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
-        struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
-        if (heap == NULL) {
-            free(e);
-            return NULL;
-        }
-        t->heap = heap;
-        t->heap_cap = cap;
     }
     size_t b = hash & (t->bucket_count - 1);
     e->next = t->buckets[b];
     t->buckets[b] = e;
     e->heap_index = t->count;
-    t->heap[t->count++] = e;
+    t->heap[t->count++] = (struct slot){.ts = ts, .e = e};
     heap_up(t, e->heap_index);
     store->stats.entries++;
     store->stats.bytes += entry_cost(key_len, value_len);
@@ -370,7 +423,7 @@ static int evict_oldest(struct bc_store *store)
     int32_t partition = -1;
     for (size_t i = 0; i < store->table_count; i++) {
         struct table *t = &store->tables[i];
-        if (t->count > 0 && (oldest == NULL || t->heap[0]->ts < oldest->heap[0]->ts)) {
+        if (t->count > 0 && (oldest == NULL || t->heap[0].ts < oldest->heap[0].ts)) {
             oldest = t;
             partition = (int32_t)i;
         }
@@ -378,9 +431,9 @@ static int evict_oldest(struct bc_store *store)
     if (oldest == NULL) {
         return -1;
     }
-    struct entry *e = oldest->heap[0];
+    struct entry *e = oldest->heap[0].e;
     log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
-    table_remove(store, oldest, table_find(oldest, e->hash, e->data, e->key_len));
+    table_remove(store, oldest, table_link(oldest, e));
     store->stats.evicted++;
     return 0;
 }
@@ -427,7 +480,7 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
         return;
     }
     for (size_t i = 0; i < t->count; i++) {
-        struct entry *e = t->heap[i];
+        struct entry *e = t->heap[i].e;
         dirty_unlink(store, e);
         store->stats.entries--;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
@@ -537,8 +590,9 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
     }
     /* What the put adds, net of the entry it replaces. */
     size_t old_cost = 0;
+    uint64_t hash = XXH3_64bits(key, key_len);
     struct table *t = table_get(store, partition);
-    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    struct entry **link = table_find(t, hash, key, key_len);
     if (link != NULL) {
         old_cost = entry_cost((*link)->key_len, (*link)->value_len);
     }
@@ -559,7 +613,9 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
             break;
         }
     }
-    struct entry *e = table_set(store, partition, key, key_len, value, value_len, ts);
+    /* link is still right: nothing was removed while it was set (an eviction only happens
+     * with link NULL, and may unlink the entry a NULL-found key would follow). */
+    struct entry *e = table_set(store, partition, hash, link, key, key_len, value, value_len, ts);
     if (e == NULL) {
         store->stats.rejected++;
         return -1;
@@ -592,7 +648,7 @@ int bc_store_foreach(const struct bc_store *store, int32_t partition, bc_store_v
         return 0;
     }
     for (size_t i = 0; i < t->count; i++) {
-        const struct entry *e = t->heap[i];
+        const struct entry *e = t->heap[i].e;
         int rc = fn(opaque, e->data, e->key_len, e->data + e->key_len, e->value_len, e->ts);
         if (rc != 0) {
             return rc;
@@ -609,15 +665,16 @@ void bc_store_stats(const struct bc_store *store, struct bc_store_stats *stats)
 int bc_store_restore_record(struct bc_store *store, int32_t partition, const void *key,
                             size_t key_len, const void *value, size_t value_len, int64_t ts)
 {
+    uint64_t hash = XXH3_64bits(key, key_len);
+    struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, hash, key, key_len);
     if (value == NULL) {
-        struct table *t = table_get(store, partition);
-        struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
         if (link != NULL) {
             table_remove(store, t, link);
         }
         return 0;
     }
-    if (table_set(store, partition, key, key_len, value, value_len, ts) == NULL) {
+    if (table_set(store, partition, hash, link, key, key_len, value, value_len, ts) == NULL) {
         return -1;
     }
     store->stats.restored++;
@@ -632,10 +689,10 @@ size_t bc_store_expire(struct bc_store *store, int32_t partition, int64_t stream
     }
     size_t expired = 0;
     int64_t horizon = stream_time - store->opts.ttl_ms;
-    while (t->count > 0 && t->heap[0]->ts < horizon) {
-        struct entry *e = t->heap[0];
+    while (t->count > 0 && t->heap[0].ts < horizon) {
+        struct entry *e = t->heap[0].e;
         log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
-        table_remove(store, t, table_find(t, e->hash, e->data, e->key_len));
+        table_remove(store, t, table_link(t, e));
         expired++;
     }
     store->stats.expired += expired;
@@ -650,8 +707,8 @@ int64_t bc_store_max_ts(const struct bc_store *store, int32_t partition)
         return max;
     }
     for (size_t i = 0; i < t->count; i++) {
-        if (t->heap[i]->ts > max) {
-            max = t->heap[i]->ts;
+        if (t->heap[i].ts > max) {
+            max = t->heap[i].ts;
         }
     }
     return max;
