@@ -3,11 +3,14 @@
  * timestamps per partition, for stream-time expiry and oldest-first eviction. See
  * bc_store.h for accounting, the full policy and write-back.
  *
- * An entry is one allocation with room for its key and value; a put that replaces a value
- * rewrites it in place when it fits (an entry grown by a replacement gets a quarter more
- * room), so a key updated many times (a lineage record gaining hops, a trace's span set)
- * costs no malloc per update. The room is not accounted: the bound counts key and value
- * bytes plus BC_STORE_ENTRY_OVERHEAD, whatever the allocation.
+ * An entry is one allocation with room for its key and value, rounded up to a size class
+ * (quarter steps between powers of two); a put that replaces a value rewrites it in place
+ * when it fits, so a key updated many times (a lineage record gaining hops, a trace's span
+ * set) rarely allocates. Removed entries wait in per-class free lists (up to
+ * FREE_MAX_BYTES over all classes) for the next entry of their class: a full store that
+ * evicts one entry per put does not go through malloc for each. The room is not
+ * accounted: the bound counts key and value bytes plus BC_STORE_ENTRY_OVERHEAD, whatever
+ * the allocation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +49,14 @@ struct table {
 
 #define NO_DIRTY SIZE_MAX
 
+/* Size classes of an entry's room: steps of 16 bytes up to 64 (a deduplicator entry's 28
+ * bytes take 32, what malloc's granularity gave them anyway), then four per power of two
+ * (80, 96, 112, 128, 160, ...) up to 64 KiB; larger entries are allocated exactly and
+ * never kept when freed. */
+#define ROOM_SMALL 64
+#define ROOM_CLASSES (4 + 10 * 4)
+#define FREE_MAX_BYTES ((size_t)1 << 20)
+
 /* Write-back: an entry changed since the last flush, or a key removed since then. */
 struct dirty {
     int32_t partition;
@@ -75,7 +86,61 @@ struct bc_store {
     unsigned char *tomb_keys;
     size_t tomb_keys_len, tomb_keys_cap;
     int oom; /* a change could not be kept for the flush: it fails */
+    struct entry *free_list[ROOM_CLASSES]; /* removed entries by room class, via next */
+    size_t free_bytes;
 };
+
+/* The class of an entry that needs need bytes of room, and that class's room; -1 with room
+ * = need when the entry is too large for the classes. */
+static int room_class(size_t need, size_t *room)
+{
+    if (need <= ROOM_SMALL) {
+        *room = need <= 16 ? 16 : (need + 15) / 16 * 16;
+        return (int)(*room / 16) - 1;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(need - 1)); /* 2^k < need <= 2^(k+1) */
+    size_t step = (size_t)1 << (k - 2);
+    size_t steps = (need + step - 1) / step; /* 5..8 */
+    int c = 4 + (k - 6) * 4 + (int)(steps - 5);
+    if (c >= ROOM_CLASSES) {
+        *room = need;
+        return -1;
+    }
+    *room = steps * step;
+    return c;
+}
+
+/* An entry with room for need bytes: from the free list of its class, else malloc. */
+static struct entry *entry_alloc(struct bc_store *store, size_t need)
+{
+    size_t room;
+    int c = room_class(need, &room);
+    struct entry *e;
+    if (c >= 0 && store->free_list[c] != NULL) {
+        e = store->free_list[c];
+        store->free_list[c] = e->next;
+        store->free_bytes -= room;
+        return e;
+    }
+    e = malloc(sizeof(*e) + room);
+    if (e != NULL) {
+        e->room = room;
+    }
+    return e;
+}
+
+static void entry_free(struct bc_store *store, struct entry *e)
+{
+    size_t room;
+    int c = room_class(e->room, &room);
+    if (c < 0 || room != e->room || store->free_bytes + room > FREE_MAX_BYTES) {
+        free(e);
+        return;
+    }
+    e->next = store->free_list[c];
+    store->free_list[c] = e;
+    store->free_bytes += room;
+}
 
 /* ---- write-back ---------------------------------------------------------------------- */
 
@@ -301,7 +366,7 @@ static void table_remove(struct bc_store *store, struct table *t, struct entry *
     heap_remove(t, e->heap_index);
     store->stats.entries--;
     store->stats.bytes -= entry_cost(e->key_len, e->value_len);
-    free(e);
+    entry_free(store, e);
 }
 
 /* Logs a change now, or with write-back a removal (value NULL) for the next flush; a
@@ -353,12 +418,12 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
         struct entry *e = *link;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
         if (need > e->room) {
-            size_t room = need + need / 4;
-            struct entry *grown = malloc(sizeof(*grown) + room);
+            struct entry *grown = entry_alloc(store, need);
             if (grown == NULL) {
                 store->stats.bytes += entry_cost(e->key_len, e->value_len);
                 return NULL;
             }
+            size_t room = grown->room;
             *grown = *e;
             grown->room = room;
             memcpy(grown->data, e->data, key_len);
@@ -367,7 +432,7 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
                 store->dirty[grown->dirty_index].e = grown;
             }
             *link = grown;
-            free(e);
+            entry_free(store, e);
             e = grown;
         } else if (value_len > 0) {
             memmove(e->data + key_len, value, value_len);
@@ -391,7 +456,7 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
         t->heap = heap;
         t->heap_cap = cap;
     }
-    struct entry *e = malloc(sizeof(*e) + need);
+    struct entry *e = entry_alloc(store, need);
     if (e == NULL) {
         return NULL;
     }
@@ -400,7 +465,6 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
     e->dirty_index = NO_DIRTY;
     e->key_len = key_len;
     e->value_len = value_len;
-    e->room = need;
     memcpy(e->data, key, key_len);
     if (value_len > 0) {
         memcpy(e->data + key_len, value, value_len);
@@ -484,7 +548,7 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
         dirty_unlink(store, e);
         store->stats.entries--;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
-        free(e);
+        entry_free(store, e);
     }
     free(t->buckets);
     free(t->heap);
@@ -509,6 +573,13 @@ void bc_store_destroy(struct bc_store *store)
     }
     for (size_t i = 0; i < store->table_count; i++) {
         bc_store_drop_partition(store, (int32_t)i);
+    }
+    for (int c = 0; c < ROOM_CLASSES; c++) {
+        while (store->free_list[c] != NULL) {
+            struct entry *e = store->free_list[c];
+            store->free_list[c] = e->next;
+            free(e);
+        }
     }
     free(store->tables);
     free(store->dirty);
