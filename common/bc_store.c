@@ -4,13 +4,14 @@
  * bc_store.h for accounting, the full policy and write-back.
  *
  * An entry is one allocation with room for its key and value, rounded up to a size class
- * (quarter steps between powers of two); a put that replaces a value rewrites it in place
- * when it fits, so a key updated many times (a lineage record gaining hops, a trace's span
- * set) rarely allocates. Removed entries wait in per-class free lists (up to
- * FREE_MAX_BYTES over all classes) for the next entry of their class: a full store that
- * evicts one entry per put does not go through malloc for each. The room is not
- * accounted: the bound counts key and value bytes plus BC_STORE_ENTRY_OVERHEAD, whatever
- * the allocation.
+ * (16-byte steps up to 64, then quarter steps between powers of two); a put that replaces
+ * a value rewrites it in place when it fits, so a key updated many times (a lineage record
+ * gaining hops, a trace's span set) rarely allocates. Removed entries wait in per-class
+ * free lists (up to FREE_MAX_BYTES over all classes) for the next entry of their class: a
+ * full store that evicts one entry per put does not go through malloc for each. An entry's
+ * room is not stored: it is the class room of its key and value (a replacement of another
+ * class moves to an entry of that class). The room is not accounted: the bound counts key
+ * and value bytes plus BC_STORE_ENTRY_OVERHEAD, whatever the allocation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,26 +25,18 @@ struct entry {
     struct entry *next; /* bucket chain */
     uint64_t hash;
     int64_t ts;
-    size_t heap_index; /* position in the partition's heap; invariant: heap[i].e->heap_index == i */
+    size_t heap_index; /* position in the partition's heap; invariant: heap[i]->heap_index == i */
     size_t dirty_index; /* position in the store's dirty list; NO_DIRTY: not changed since the
                          * last bc_store_flush (write-back only) */
     size_t key_len, value_len;
-    size_t room;          /* bytes data[] can hold (>= key_len + value_len) */
-    unsigned char data[]; /* key bytes, then value bytes */
-};
-
-/* A heap slot: the entry's timestamp kept next to its pointer, so that sifting compares
- * without reading the entries. */
-struct slot {
-    int64_t ts;
-    struct entry *e;
+    unsigned char data[]; /* key bytes, then value bytes; room_class(key_len + value_len) */
 };
 
 struct table {
     struct entry **buckets; /* NULL until the first put; bucket_count is a power of two */
     size_t bucket_count;
     size_t count;
-    struct slot *heap; /* min-heap on ts, count entries */
+    struct entry **heap; /* min-heap on ts, count entries */
     size_t heap_cap;
 };
 
@@ -115,25 +108,21 @@ static struct entry *entry_alloc(struct bc_store *store, size_t need)
 {
     size_t room;
     int c = room_class(need, &room);
-    struct entry *e;
     if (c >= 0 && store->free_list[c] != NULL) {
-        e = store->free_list[c];
+        struct entry *e = store->free_list[c];
         store->free_list[c] = e->next;
         store->free_bytes -= room;
         return e;
     }
-    e = malloc(sizeof(*e) + room);
-    if (e != NULL) {
-        e->room = room;
-    }
-    return e;
+    return malloc(sizeof(struct entry) + room);
 }
 
+/* Keeps e for the next entry of its class, or frees it. */
 static void entry_free(struct bc_store *store, struct entry *e)
 {
     size_t room;
-    int c = room_class(e->room, &room);
-    if (c < 0 || room != e->room || store->free_bytes + room > FREE_MAX_BYTES) {
+    int c = room_class(e->key_len + e->value_len, &room);
+    if (c < 0 || store->free_bytes + room > FREE_MAX_BYTES) {
         free(e);
         return;
     }
@@ -239,53 +228,53 @@ static struct table *table_ensure(struct bc_store *store, int32_t partition)
 
 /* ---- heap ---------------------------------------------------------------------------- */
 
-/* The sifts move the slots on the path and write the sifted one once at its place: the
+/* The sifts move the entries on the path and write the sifted one once at its place: the
  * same arrangement as swapping step by step (so the same eviction order and foreach
  * order), fewer writes. */
 static void heap_up(struct table *t, size_t i)
 {
-    struct slot s = t->heap[i];
+    struct entry *e = t->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (t->heap[parent].ts <= s.ts) {
+        if (t->heap[parent]->ts <= e->ts) {
             break;
         }
         t->heap[i] = t->heap[parent];
-        t->heap[i].e->heap_index = i;
+        t->heap[i]->heap_index = i;
         i = parent;
     }
-    t->heap[i] = s;
-    s.e->heap_index = i;
+    t->heap[i] = e;
+    e->heap_index = i;
 }
 
 static void heap_down(struct table *t, size_t i)
 {
-    struct slot s = t->heap[i];
+    struct entry *e = t->heap[i];
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        int64_t m_ts = s.ts;
-        if (l < t->count && t->heap[l].ts < m_ts) {
+        int64_t m_ts = e->ts;
+        if (l < t->count && t->heap[l]->ts < m_ts) {
             m = l;
-            m_ts = t->heap[l].ts;
+            m_ts = t->heap[l]->ts;
         }
-        if (r < t->count && t->heap[r].ts < m_ts) {
+        if (r < t->count && t->heap[r]->ts < m_ts) {
             m = r;
         }
         if (m == i) {
             break;
         }
         t->heap[i] = t->heap[m];
-        t->heap[i].e->heap_index = i;
+        t->heap[i]->heap_index = i;
         i = m;
     }
-    t->heap[i] = s;
-    s.e->heap_index = i;
+    t->heap[i] = e;
+    e->heap_index = i;
 }
 
 /* Moves slot i (whose ts changed, or which was just filled) to its place. */
 static void heap_fix(struct table *t, size_t i)
 {
-    struct entry *e = t->heap[i].e;
+    struct entry *e = t->heap[i];
     heap_down(t, i);
     if (e->heap_index == i) { /* not moved down: maybe up */
         heap_up(t, i);
@@ -298,7 +287,7 @@ static void heap_remove(struct table *t, size_t i)
     size_t last = t->count - 1;
     if (i != last) {
         t->heap[i] = t->heap[last];
-        t->heap[i].e->heap_index = i;
+        t->heap[i]->heap_index = i;
     }
     t->count--;
     if (i < t->count) {
@@ -417,21 +406,23 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
          * value may point into the entry (a put of what get returned). */
         struct entry *e = *link;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
-        if (need > e->room) {
+        size_t old_room, room;
+        room_class(e->key_len + e->value_len, &old_room);
+        room_class(need, &room);
+        if (room != old_room) {
             struct entry *grown = entry_alloc(store, need);
             if (grown == NULL) {
                 store->stats.bytes += entry_cost(e->key_len, e->value_len);
                 return NULL;
             }
-            size_t room = grown->room;
             *grown = *e;
-            grown->room = room;
             memcpy(grown->data, e->data, key_len);
             memcpy(grown->data + key_len, value, value_len);
             if (grown->dirty_index != NO_DIRTY) {
                 store->dirty[grown->dirty_index].e = grown;
             }
             *link = grown;
+            t->heap[grown->heap_index] = grown;
             entry_free(store, e);
             e = grown;
         } else if (value_len > 0) {
@@ -439,7 +430,6 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
         }
         e->value_len = value_len;
         e->ts = ts;
-        t->heap[e->heap_index] = (struct slot){.ts = ts, .e = e};
         store->stats.bytes += entry_cost(key_len, value_len);
         heap_fix(t, e->heap_index);
         return e;
@@ -449,7 +439,7 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
     }
     if (t->count + 1 > t->heap_cap) {
         size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
-        struct slot *heap = realloc(t->heap, cap * sizeof(*heap));
+        struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
         if (heap == NULL) {
             return NULL;
         }
@@ -473,7 +463,7 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
     e->next = t->buckets[b];
     t->buckets[b] = e;
     e->heap_index = t->count;
-    t->heap[t->count++] = (struct slot){.ts = ts, .e = e};
+    t->heap[t->count++] = e;
     heap_up(t, e->heap_index);
     store->stats.entries++;
     store->stats.bytes += entry_cost(key_len, value_len);
@@ -487,7 +477,7 @@ static int evict_oldest(struct bc_store *store)
     int32_t partition = -1;
     for (size_t i = 0; i < store->table_count; i++) {
         struct table *t = &store->tables[i];
-        if (t->count > 0 && (oldest == NULL || t->heap[0].ts < oldest->heap[0].ts)) {
+        if (t->count > 0 && (oldest == NULL || t->heap[0]->ts < oldest->heap[0]->ts)) {
             oldest = t;
             partition = (int32_t)i;
         }
@@ -495,7 +485,7 @@ static int evict_oldest(struct bc_store *store)
     if (oldest == NULL) {
         return -1;
     }
-    struct entry *e = oldest->heap[0].e;
+    struct entry *e = oldest->heap[0];
     log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
     table_remove(store, oldest, table_link(oldest, e));
     store->stats.evicted++;
@@ -544,7 +534,7 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
         return;
     }
     for (size_t i = 0; i < t->count; i++) {
-        struct entry *e = t->heap[i].e;
+        struct entry *e = t->heap[i];
         dirty_unlink(store, e);
         store->stats.entries--;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
@@ -719,7 +709,7 @@ int bc_store_foreach(const struct bc_store *store, int32_t partition, bc_store_v
         return 0;
     }
     for (size_t i = 0; i < t->count; i++) {
-        const struct entry *e = t->heap[i].e;
+        const struct entry *e = t->heap[i];
         int rc = fn(opaque, e->data, e->key_len, e->data + e->key_len, e->value_len, e->ts);
         if (rc != 0) {
             return rc;
@@ -760,8 +750,8 @@ size_t bc_store_expire(struct bc_store *store, int32_t partition, int64_t stream
     }
     size_t expired = 0;
     int64_t horizon = stream_time - store->opts.ttl_ms;
-    while (t->count > 0 && t->heap[0].ts < horizon) {
-        struct entry *e = t->heap[0].e;
+    while (t->count > 0 && t->heap[0]->ts < horizon) {
+        struct entry *e = t->heap[0];
         log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
         table_remove(store, t, table_link(t, e));
         expired++;
@@ -778,8 +768,8 @@ int64_t bc_store_max_ts(const struct bc_store *store, int32_t partition)
         return max;
     }
     for (size_t i = 0; i < t->count; i++) {
-        if (t->heap[i].ts > max) {
-            max = t->heap[i].ts;
+        if (t->heap[i]->ts > max) {
+            max = t->heap[i]->ts;
         }
     }
     return max;
