@@ -410,21 +410,21 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, uint64
         room_class(e->key_len + e->value_len, &old_room);
         room_class(need, &room);
         if (room != old_room) {
-            struct entry *grown = entry_alloc(store, need);
-            if (grown == NULL) {
+            struct entry *moved = entry_alloc(store, need);
+            if (moved == NULL) {
                 store->stats.bytes += entry_cost(e->key_len, e->value_len);
                 return NULL;
             }
-            *grown = *e;
-            memcpy(grown->data, e->data, key_len);
-            memcpy(grown->data + key_len, value, value_len);
-            if (grown->dirty_index != NO_DIRTY) {
-                store->dirty[grown->dirty_index].e = grown;
+            *moved = *e;
+            memcpy(moved->data, e->data, key_len);
+            memcpy(moved->data + key_len, value, value_len);
+            if (moved->dirty_index != NO_DIRTY) {
+                store->dirty[moved->dirty_index].e = moved;
             }
-            *link = grown;
-            t->heap[grown->heap_index] = grown;
+            *link = moved;
+            t->heap[moved->heap_index] = moved;
             entry_free(store, e);
-            e = grown;
+            e = moved;
         } else if (value_len > 0) {
             memmove(e->data + key_len, value, value_len);
         }
