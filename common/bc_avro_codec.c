@@ -696,13 +696,20 @@ static int dec_fail(struct dec *d, int status, const char *fmt, ...)
     return -1;
 }
 
-static int dec_long(struct dec *d, int64_t *out)
+static int dec_long_slow(struct dec *d, int64_t *out);
+
+static inline int dec_long(struct dec *d, int64_t *out)
 {
     if (d->p < d->end && *d->p < 0x80) { /* one byte: most lengths, indexes and counts */
         uint8_t b = *d->p++;
         *out = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
         return 0;
     }
+    return dec_long_slow(d, out);
+}
+
+static int dec_long_slow(struct dec *d, int64_t *out)
+{
     uint64_t z = 0;
     for (int shift = 0; shift < 70; shift += 7) {
         if (d->p == d->end) {
@@ -747,8 +754,20 @@ static int dec_need(struct dec *d, size_t n, const char *what)
     return 0;
 }
 
+static int dec_len_slow(struct dec *d, size_t *len, const char *what);
+
 /* Reads a string or bytes length and checks it against the bytes left. */
-static int dec_len(struct dec *d, size_t *len, const char *what)
+static inline int dec_len(struct dec *d, size_t *len, const char *what)
+{
+    if (d->p < d->end && *d->p < 0x80 && !(*d->p & 1) &&
+        (size_t)(*d->p >> 1) < (size_t)(d->end - d->p)) {
+        *len = *d->p++ >> 1; /* one byte, not negative, fits */
+        return 0;
+    }
+    return dec_len_slow(d, len, what);
+}
+
+static int dec_len_slow(struct dec *d, size_t *len, const char *what)
 {
     int64_t l = 0;
     if (dec_long(d, &l) != 0) {
@@ -797,10 +816,28 @@ static int dec_block(struct dec *d, const struct bc_avro_node *items, int64_t *c
 /* Skips a value of node's type with the checks a decode makes, the same errors at the same
  * paths: a decode that skips fields (a reader without them, bc_avro_decode_fields) rejects
  * exactly the records a full decode rejects. */
+static int dec_skip(struct dec *d, const struct bc_avro_node *node);
+
+/* Skips a string (checked UTF-8) or bytes value. */
+static inline int dec_skip_bytes(struct dec *d, const struct bc_avro_node *node)
+{
+    size_t len = 0;
+    if (dec_len(d, &len, node->name) != 0) {
+        return -1;
+    }
+    if (node->type == AVRO_STRING && !all_ascii(d->p, len) &&
+        !bc_avro_utf8_valid((const char *)d->p, len)) {
+        return dec_fail(d, BC_AVRO_ERR_MALFORMED, "string is not valid UTF-8");
+    }
+    d->p += len;
+    return 0;
+}
+
 static int dec_skip(struct dec *d, const struct bc_avro_node *node)
 {
     int64_t l = 0;
-    size_t len;
+    size_t len = 0;
+again:
     switch (node->type) {
     case AVRO_NULL:
         return 0;
@@ -841,14 +878,7 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
     }
     case AVRO_STRING:
     case AVRO_BYTES:
-        if (dec_len(d, &len, node->name) != 0) {
-            return -1;
-        }
-        if (node->type == AVRO_STRING && !bc_avro_utf8_valid((const char *)d->p, len)) {
-            return dec_fail(d, BC_AVRO_ERR_MALFORMED, "string is not valid UTF-8");
-        }
-        d->p += len;
-        return 0;
+        return dec_skip_bytes(d, node);
     case AVRO_ARRAY:
     case AVRO_MAP:
         if (++d->depth > MAX_DEPTH) {
@@ -885,7 +915,9 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
             return dec_fail(d, BC_AVRO_ERR_MALFORMED, "nested deeper than %d", MAX_DEPTH);
         }
         for (size_t i = 0; i < node->n; i++) {
-            if (dec_skip(d, node->fields[i].type) != 0) {
+            const struct bc_avro_node *f = node->fields[i].type;
+            int rc = f->type == AVRO_STRING ? dec_skip_bytes(d, f) : dec_skip(d, f);
+            if (rc != 0) {
                 path_prepend(&d->ep, ".%s", node->fields[i].name);
                 return -1;
             }
@@ -901,7 +933,8 @@ static int dec_skip(struct dec *d, const struct bc_avro_node *node)
             return dec_fail(d, BC_AVRO_ERR_MALFORMED, "union branch %lld out of range (%zu)",
                             (long long)l, node->n);
         }
-        return dec_skip(d, node->branches[l]);
+        node = node->branches[l]; /* the branch's value, as if skipped on its own */
+        goto again;
     default:
         return dec_fail(d, BC_AVRO_ERR_MALFORMED, "unsupported type");
     }
@@ -1015,7 +1048,7 @@ static int dec_prim(struct dec *d, const struct bc_avro_res *res, avro_value_t *
     }
     case AVRO_STRING:
     case AVRO_BYTES: {
-        size_t len;
+        size_t len = 0;
         if (dec_len(d, &len, res->writer->name) != 0) {
             return -1;
         }
@@ -1143,7 +1176,7 @@ static int dec_res(struct dec *d, const struct bc_avro_res *res, avro_value_t *o
                 if (res->op == BC_RES_ARRAY) {
                     rc = avro_value_append(out, &child, NULL);
                 } else {
-                    size_t len;
+                    size_t len = 0;
                     char small[SHORT_STRING];
                     if (dec_len(d, &len, "a map key") != 0) {
                         return -1;

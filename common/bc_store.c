@@ -2,6 +2,16 @@
  * State stores: per-partition chained hash tables (XXH3 hashes) with a min-heap on entry
  * timestamps per partition, for stream-time expiry and oldest-first eviction. See
  * bc_store.h for accounting, the full policy and write-back.
+ *
+ * An entry is one allocation with room for its key and value, rounded up to a size class
+ * (16-byte steps up to 64, then quarter steps between powers of two); a put that replaces
+ * a value rewrites it in place when it fits, so a key updated many times (a lineage record
+ * gaining hops, a trace's span set) rarely allocates. Removed entries wait in per-class
+ * free lists (up to FREE_MAX_BYTES over all classes) for the next entry of their class: a
+ * full store that evicts one entry per put does not go through malloc for each. An entry's
+ * room is not stored: it is the class room of its key and value (a replacement of another
+ * class moves to an entry of that class). The room is not accounted: the bound counts key
+ * and value bytes plus BC_STORE_ENTRY_OVERHEAD, whatever the allocation.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +29,7 @@ struct entry {
     size_t dirty_index; /* position in the store's dirty list; NO_DIRTY: not changed since the
                          * last bc_store_flush (write-back only) */
     size_t key_len, value_len;
-    unsigned char data[]; /* key bytes, then value bytes */
+    unsigned char data[]; /* key bytes, then value bytes; room_class(key_len + value_len) */
 };
 
 struct table {
@@ -31,6 +41,14 @@ struct table {
 };
 
 #define NO_DIRTY SIZE_MAX
+
+/* Size classes of an entry's room: steps of 16 bytes up to 64 (a deduplicator entry's 28
+ * bytes take 32, what malloc's granularity gave them anyway), then four per power of two
+ * (80, 96, 112, 128, 160, ...) up to 64 KiB; larger entries are allocated exactly and
+ * never kept when freed. */
+#define ROOM_SMALL 64
+#define ROOM_CLASSES (4 + 10 * 4)
+#define FREE_MAX_BYTES ((size_t)1 << 20)
 
 /* Write-back: an entry changed since the last flush, or a key removed since then. */
 struct dirty {
@@ -61,7 +79,57 @@ struct bc_store {
     unsigned char *tomb_keys;
     size_t tomb_keys_len, tomb_keys_cap;
     int oom; /* a change could not be kept for the flush: it fails */
+    struct entry *free_list[ROOM_CLASSES]; /* removed entries by room class, via next */
+    size_t free_bytes;
 };
+
+/* The class of an entry that needs need bytes of room, and that class's room; -1 with room
+ * = need when the entry is too large for the classes. */
+static int room_class(size_t need, size_t *room)
+{
+    if (need <= ROOM_SMALL) {
+        *room = need <= 16 ? 16 : (need + 15) / 16 * 16;
+        return (int)(*room / 16) - 1;
+    }
+    int k = 63 - __builtin_clzll((unsigned long long)(need - 1)); /* 2^k < need <= 2^(k+1) */
+    size_t step = (size_t)1 << (k - 2);
+    size_t steps = (need + step - 1) / step; /* 5..8 */
+    int c = 4 + (k - 6) * 4 + (int)(steps - 5);
+    if (c >= ROOM_CLASSES) {
+        *room = need;
+        return -1;
+    }
+    *room = steps * step;
+    return c;
+}
+
+/* An entry with room for need bytes: from the free list of its class, else malloc. */
+static struct entry *entry_alloc(struct bc_store *store, size_t need)
+{
+    size_t room;
+    int c = room_class(need, &room);
+    if (c >= 0 && store->free_list[c] != NULL) {
+        struct entry *e = store->free_list[c];
+        store->free_list[c] = e->next;
+        store->free_bytes -= room;
+        return e;
+    }
+    return malloc(sizeof(struct entry) + room);
+}
+
+/* Keeps e for the next entry of its class, or frees it. */
+static void entry_free(struct bc_store *store, struct entry *e)
+{
+    size_t room;
+    int c = room_class(e->key_len + e->value_len, &room);
+    if (c < 0 || store->free_bytes + room > FREE_MAX_BYTES) {
+        free(e);
+        return;
+    }
+    e->next = store->free_list[c];
+    store->free_list[c] = e;
+    store->free_bytes += room;
+}
 
 /* ---- write-back ---------------------------------------------------------------------- */
 
@@ -160,42 +228,56 @@ static struct table *table_ensure(struct bc_store *store, int32_t partition)
 
 /* ---- heap ---------------------------------------------------------------------------- */
 
-static void heap_swap(struct table *t, size_t a, size_t b)
-{
-    struct entry *e = t->heap[a];
-    t->heap[a] = t->heap[b];
-    t->heap[b] = e;
-    t->heap[a]->heap_index = a;
-    t->heap[b]->heap_index = b;
-}
-
+/* The sifts move the entries on the path and write the sifted one once at its place: the
+ * same arrangement as swapping step by step (so the same eviction order and foreach
+ * order), fewer writes. */
 static void heap_up(struct table *t, size_t i)
 {
+    struct entry *e = t->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (t->heap[parent]->ts <= t->heap[i]->ts) {
+        if (t->heap[parent]->ts <= e->ts) {
             break;
         }
-        heap_swap(t, i, parent);
+        t->heap[i] = t->heap[parent];
+        t->heap[i]->heap_index = i;
         i = parent;
     }
+    t->heap[i] = e;
+    e->heap_index = i;
 }
 
 static void heap_down(struct table *t, size_t i)
 {
+    struct entry *e = t->heap[i];
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < t->count && t->heap[l]->ts < t->heap[m]->ts) {
+        int64_t m_ts = e->ts;
+        if (l < t->count && t->heap[l]->ts < m_ts) {
             m = l;
+            m_ts = t->heap[l]->ts;
         }
-        if (r < t->count && t->heap[r]->ts < t->heap[m]->ts) {
+        if (r < t->count && t->heap[r]->ts < m_ts) {
             m = r;
         }
         if (m == i) {
-            return;
+            break;
         }
-        heap_swap(t, i, m);
+        t->heap[i] = t->heap[m];
+        t->heap[i]->heap_index = i;
         i = m;
+    }
+    t->heap[i] = e;
+    e->heap_index = i;
+}
+
+/* Moves slot i (whose ts changed, or which was just filled) to its place. */
+static void heap_fix(struct table *t, size_t i)
+{
+    struct entry *e = t->heap[i];
+    heap_down(t, i);
+    if (e->heap_index == i) { /* not moved down: maybe up */
+        heap_up(t, i);
     }
 }
 
@@ -204,12 +286,12 @@ static void heap_remove(struct table *t, size_t i)
 {
     size_t last = t->count - 1;
     if (i != last) {
-        heap_swap(t, i, last);
+        t->heap[i] = t->heap[last];
+        t->heap[i]->heap_index = i;
     }
     t->count--;
     if (i < t->count) {
-        heap_down(t, i);
-        heap_up(t, i);
+        heap_fix(t, i);
     }
 }
 
@@ -254,6 +336,16 @@ static struct entry **table_find(const struct table *t, uint64_t hash, const voi
     return NULL;
 }
 
+/* The link that points at e (e is in t). */
+static struct entry **table_link(const struct table *t, const struct entry *e)
+{
+    struct entry **link = &t->buckets[e->hash & (t->bucket_count - 1)];
+    while (*link != e) {
+        link = &(*link)->next;
+    }
+    return link;
+}
+
 /* Unlinks and frees the entry at *link; accounts the bytes. */
 static void table_remove(struct bc_store *store, struct table *t, struct entry **link)
 {
@@ -263,7 +355,7 @@ static void table_remove(struct bc_store *store, struct table *t, struct entry *
     heap_remove(t, e->heap_index);
     store->stats.entries--;
     store->stats.bytes -= entry_cost(e->key_len, e->value_len);
-    free(e);
+    entry_free(store, e);
 }
 
 /* Logs a change now, or with write-back a removal (value NULL) for the next flush; a
@@ -297,16 +389,64 @@ static void log_put(struct bc_store *store, int32_t partition, struct entry *e)
     store->dirty_fn(store->log_opaque);
 }
 
-/* Inserts or replaces without logging or bounds; returns the entry, or NULL (OOM). */
-static struct entry *table_set(struct bc_store *store, int32_t partition, const void *key,
-                               size_t key_len, const void *value, size_t value_len, int64_t ts)
+/* Inserts or replaces without logging or bounds; link is table_find's answer for the key
+ * (hash) in the partition's table, NULL when it is not there. Returns the entry, or NULL
+ * (OOM: nothing changed). */
+static struct entry *table_set(struct bc_store *store, int32_t partition, uint64_t hash,
+                               struct entry **link, const void *key, size_t key_len,
+                               const void *value, size_t value_len, int64_t ts)
 {
     struct table *t = table_ensure(store, partition);
     if (t == NULL) {
         return NULL;
     }
-    uint64_t hash = XXH3_64bits(key, key_len);
-    struct entry *e = malloc(sizeof(*e) + key_len + value_len);
+    size_t need = key_len + value_len;
+    if (link != NULL) {
+        /* Replace: the same chain position, heap slot and dirty mark, then reorder the heap.
+         * value may point into the entry (a put of what get returned). */
+        struct entry *e = *link;
+        store->stats.bytes -= entry_cost(e->key_len, e->value_len);
+        size_t old_room, room;
+        room_class(e->key_len + e->value_len, &old_room);
+        room_class(need, &room);
+        if (room != old_room) {
+            struct entry *moved = entry_alloc(store, need);
+            if (moved == NULL) {
+                store->stats.bytes += entry_cost(e->key_len, e->value_len);
+                return NULL;
+            }
+            *moved = *e;
+            memcpy(moved->data, e->data, key_len);
+            memcpy(moved->data + key_len, value, value_len);
+            if (moved->dirty_index != NO_DIRTY) {
+                store->dirty[moved->dirty_index].e = moved;
+            }
+            *link = moved;
+            t->heap[moved->heap_index] = moved;
+            entry_free(store, e);
+            e = moved;
+        } else if (value_len > 0) {
+            memmove(e->data + key_len, value, value_len);
+        }
+        e->value_len = value_len;
+        e->ts = ts;
+        store->stats.bytes += entry_cost(key_len, value_len);
+        heap_fix(t, e->heap_index);
+        return e;
+    }
+    if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
+        return NULL;
+    }
+    if (t->count + 1 > t->heap_cap) {
+        size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
+        struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
+        if (heap == NULL) {
+            return NULL;
+        }
+        t->heap = heap;
+        t->heap_cap = cap;
+    }
+    struct entry *e = entry_alloc(store, need);
     if (e == NULL) {
         return NULL;
     }
@@ -318,39 +458,6 @@ static struct entry *table_set(struct bc_store *store, int32_t partition, const 
     memcpy(e->data, key, key_len);
     if (value_len > 0) {
         memcpy(e->data + key_len, value, value_len);
-    }
-    struct entry **link = table_find(t, hash, key, key_len);
-    if (link != NULL) {
-        /* Replace in place: same chain position and heap slot, then reorder the heap. */
-        struct entry *old = *link;
-        e->next = old->next;
-        e->heap_index = old->heap_index;
-        e->dirty_index = old->dirty_index;
-        if (e->dirty_index != NO_DIRTY) {
-            store->dirty[e->dirty_index].e = e;
-        }
-        *link = e;
-        t->heap[e->heap_index] = e;
-        store->stats.bytes += entry_cost(key_len, value_len);
-        store->stats.bytes -= entry_cost(old->key_len, old->value_len);
-        free(old);
-        heap_down(t, e->heap_index);
-        heap_up(t, e->heap_index);
-        return e;
-    }
-    if (t->count + 1 > t->bucket_count && table_grow(t) != 0) {
-        free(e);
-        return NULL;
-    }
-    if (t->count + 1 > t->heap_cap) {
-        size_t cap = t->heap_cap ? t->heap_cap * 2 : 64;
-        struct entry **heap = realloc(t->heap, cap * sizeof(*heap));
-        if (heap == NULL) {
-            free(e);
-            return NULL;
-        }
-        t->heap = heap;
-        t->heap_cap = cap;
     }
     size_t b = hash & (t->bucket_count - 1);
     e->next = t->buckets[b];
@@ -380,7 +487,7 @@ static int evict_oldest(struct bc_store *store)
     }
     struct entry *e = oldest->heap[0];
     log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
-    table_remove(store, oldest, table_find(oldest, e->hash, e->data, e->key_len));
+    table_remove(store, oldest, table_link(oldest, e));
     store->stats.evicted++;
     return 0;
 }
@@ -431,7 +538,7 @@ void bc_store_drop_partition(struct bc_store *store, int32_t partition)
         dirty_unlink(store, e);
         store->stats.entries--;
         store->stats.bytes -= entry_cost(e->key_len, e->value_len);
-        free(e);
+        entry_free(store, e);
     }
     free(t->buckets);
     free(t->heap);
@@ -456,6 +563,13 @@ void bc_store_destroy(struct bc_store *store)
     }
     for (size_t i = 0; i < store->table_count; i++) {
         bc_store_drop_partition(store, (int32_t)i);
+    }
+    for (int c = 0; c < ROOM_CLASSES; c++) {
+        while (store->free_list[c] != NULL) {
+            struct entry *e = store->free_list[c];
+            store->free_list[c] = e->next;
+            free(e);
+        }
     }
     free(store->tables);
     free(store->dirty);
@@ -537,8 +651,9 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
     }
     /* What the put adds, net of the entry it replaces. */
     size_t old_cost = 0;
+    uint64_t hash = XXH3_64bits(key, key_len);
     struct table *t = table_get(store, partition);
-    struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
+    struct entry **link = table_find(t, hash, key, key_len);
     if (link != NULL) {
         old_cost = entry_cost((*link)->key_len, (*link)->value_len);
     }
@@ -559,7 +674,9 @@ int bc_store_put(struct bc_store *store, int32_t partition, const void *key, siz
             break;
         }
     }
-    struct entry *e = table_set(store, partition, key, key_len, value, value_len, ts);
+    /* link is still right: nothing was removed while it was set (an eviction only happens
+     * with link NULL, and may unlink the entry a NULL-found key would follow). */
+    struct entry *e = table_set(store, partition, hash, link, key, key_len, value, value_len, ts);
     if (e == NULL) {
         store->stats.rejected++;
         return -1;
@@ -609,15 +726,16 @@ void bc_store_stats(const struct bc_store *store, struct bc_store_stats *stats)
 int bc_store_restore_record(struct bc_store *store, int32_t partition, const void *key,
                             size_t key_len, const void *value, size_t value_len, int64_t ts)
 {
+    uint64_t hash = XXH3_64bits(key, key_len);
+    struct table *t = table_get(store, partition);
+    struct entry **link = table_find(t, hash, key, key_len);
     if (value == NULL) {
-        struct table *t = table_get(store, partition);
-        struct entry **link = table_find(t, XXH3_64bits(key, key_len), key, key_len);
         if (link != NULL) {
             table_remove(store, t, link);
         }
         return 0;
     }
-    if (table_set(store, partition, key, key_len, value, value_len, ts) == NULL) {
+    if (table_set(store, partition, hash, link, key, key_len, value, value_len, ts) == NULL) {
         return -1;
     }
     store->stats.restored++;
@@ -635,7 +753,7 @@ size_t bc_store_expire(struct bc_store *store, int32_t partition, int64_t stream
     while (t->count > 0 && t->heap[0]->ts < horizon) {
         struct entry *e = t->heap[0];
         log_change(store, partition, e->data, e->key_len, NULL, 0, e->ts);
-        table_remove(store, t, table_find(t, e->hash, e->data, e->key_len));
+        table_remove(store, t, table_link(t, e));
         expired++;
     }
     store->stats.expired += expired;

@@ -116,6 +116,59 @@ static void test_store_many_keys_grow(void **state)
     bc_store_destroy(store);
 }
 
+/* Values replaced in place, grown across size classes, shrunk, put back from what get
+ * returned, and entries reused after removal: the contents and accounting stay exact. */
+static void test_store_replace_grow_and_reuse(void **state)
+{
+    (void)state;
+    struct bc_store *store = store_new(NULL, 0, 0, BC_STORE_EVICT_OLDEST);
+    char value[3000];
+    for (size_t i = 0; i < sizeof(value); i++) {
+        value[i] = (char)('a' + i % 26);
+    }
+    const void *got;
+    size_t len;
+    for (size_t n = 0; n <= sizeof(value); n += 37) {
+        assert_int_equal(bc_store_put(store, 0, "k", 1, value + n % 7, n, (int64_t)n), 0);
+        assert_int_equal(bc_store_get(store, 0, "k", 1, &got, &len, NULL), 1);
+        assert_int_equal(len, n);
+        assert_memory_equal(got, value + n % 7, n);
+        /* A put of the value the store holds. */
+        assert_int_equal(bc_store_put(store, 0, "k", 1, got, len, (int64_t)n), 0);
+        assert_int_equal(bc_store_get(store, 0, "k", 1, &got, &len, NULL), 1);
+        assert_int_equal(len, n);
+        assert_memory_equal(got, value + n % 7, n);
+    }
+    assert_int_equal(bc_store_put(store, 0, "k", 1, "s", 1, 1), 0);
+    assert_int_equal(bc_store_get(store, 0, "k", 1, &got, &len, NULL), 1);
+    assert_int_equal(len, 1);
+    struct bc_store_stats stats;
+    bc_store_stats(store, &stats);
+    assert_int_equal(stats.bytes, 1 + 1 + BC_STORE_ENTRY_OVERHEAD);
+    /* Removed entries come back for new keys. */
+    char key[16];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 200; i++) {
+            int n = snprintf(key, sizeof(key), "r%d", i);
+            assert_int_equal(bc_store_put(store, 1, key, (size_t)n, value, (size_t)(i * 13 % 900),
+                                          i),
+                             0);
+        }
+        for (int i = 0; i < 200; i++) {
+            int n = snprintf(key, sizeof(key), "r%d", i);
+            assert_int_equal(bc_store_get(store, 1, key, (size_t)n, &got, &len, NULL), 1);
+            assert_int_equal(len, (size_t)(i * 13 % 900));
+            assert_memory_equal(got, value, len);
+            if (round < 2) {
+                assert_int_equal(bc_store_delete(store, 1, key, (size_t)n), 1);
+            }
+        }
+    }
+    bc_store_stats(store, &stats);
+    assert_int_equal(stats.entries, 201);
+    bc_store_destroy(store);
+}
+
 /* Room for exactly three 2-byte-key, 2-byte-value entries. */
 #define ENTRY (2 + 2 + BC_STORE_ENTRY_OVERHEAD)
 
@@ -392,6 +445,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_put_get_delete),
         cmocka_unit_test(test_store_many_keys_grow),
+        cmocka_unit_test(test_store_replace_grow_and_reuse),
         cmocka_unit_test(test_store_full_evicts_oldest_by_ts),
         cmocka_unit_test(test_store_full_reject),
         cmocka_unit_test(test_store_expiry_follows_stream_time),

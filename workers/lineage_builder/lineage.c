@@ -388,8 +388,8 @@ static void chunks_rewind(struct lin_rec *r)
     }
 }
 
-/* A copy of s (len bytes, NUL added) owned by r, or NULL. */
-static const char *rec_strn(struct lin_rec *r, const char *s, size_t len)
+/* Room for len bytes and a NUL owned by r, or NULL. */
+static char *rec_room(struct lin_rec *r, size_t len)
 {
     struct lin_chunk *c = r->chunks;
     while (c != NULL && c->cap - c->used < len + 1) {
@@ -407,9 +407,18 @@ static const char *rec_strn(struct lin_rec *r, const char *s, size_t len)
         r->chunks = c;
     }
     char *out = c->data + c->used;
-    memcpy(out, s, len);
-    out[len] = '\0';
     c->used += len + 1;
+    return out;
+}
+
+/* A copy of s (len bytes, NUL added) owned by r, or NULL. */
+static const char *rec_strn(struct lin_rec *r, const char *s, size_t len)
+{
+    char *out = rec_room(r, len);
+    if (out != NULL) {
+        memcpy(out, s, len);
+        out[len] = '\0';
+    }
     return out;
 }
 
@@ -969,15 +978,14 @@ static const char *r_str(struct rbuf *rd, struct lin_rec *r)
     if (rd->failed || n == LIN_NULL_STR) {
         return NULL;
     }
-    if ((size_t)(rd->end - rd->p) < n || memchr(rd->p, '\0', n) != NULL) {
+    char *s = (size_t)(rd->end - rd->p) < n ? NULL : rec_room(r, n);
+    /* copied up to a NUL, which a stored string has not */
+    if (s == NULL || memccpy(s, rd->p, '\0', n) != NULL) {
         rd->failed = 1;
         return NULL;
     }
-    const char *s = rec_strn(r, (const char *)rd->p, n);
+    s[n] = '\0';
     rd->p += n;
-    if (s == NULL) {
-        rd->failed = 1;
-    }
     return s;
 }
 

@@ -333,7 +333,8 @@ static int chain_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc
         return BC_OK; /* not an event of the chain: nothing to say about it */
     }
     header_str(rec, "bc.src", src, sizeof(src));
-    snprintf(pos_detail, sizeof(pos_detail), "from %s", src);
+    memcpy(pos_detail, "from ", 5); /* src is shorter than pos_detail - 5 */
+    memcpy(pos_detail + 5, src, strlen(src) + 1);
     int rc = BC_OK;
     /* The trace view: spans of the trace topic, whose records (of every kind) are its
      * event time. */
@@ -447,6 +448,81 @@ static const char *event_id_of(struct lb_state *st, const void *value, size_t le
     return bc_event_get_string(&st->te_value, BC_EV_EVENT_ID, &id_len);
 }
 
+/* What a hop fact takes from a Fate. Strings borrowed (from the decoded value or JSON);
+ * NULL when absent. */
+struct fate_view {
+    const char *event_id, *kind, *reason, *policy;
+    int has_related;
+    const char *related_topic;
+    int64_t related_partition, related_offset;
+};
+
+/* A ["null", X] union field of rec: 1 with *branch set when not null, 0 when null or
+ * missing. */
+static int avro_opt(avro_value_t *rec, const char *field, avro_value_t *branch)
+{
+    avro_value_t f;
+    int d;
+    return avro_value_get_by_name(rec, field, &f, NULL) == 0 &&
+           avro_value_get_discriminant(&f, &d) == 0 && d != 0 &&
+           avro_value_get_current_branch(&f, branch) == 0;
+}
+
+static const char *avro_opt_str(avro_value_t *rec, const char *field)
+{
+    avro_value_t b;
+    const char *s;
+    size_t len;
+    return avro_opt(rec, field, &b) && avro_value_get_string(&b, &s, &len) == 0 ? s : NULL;
+}
+
+/* The fields of a decoded Fate: what bc_avro_to_json's object would give (an enum as its
+ * symbol, null as absent). */
+static void fate_from_avro(avro_value_t *fate, struct fate_view *v)
+{
+    avro_value_t f, related;
+    int kind;
+    memset(v, 0, sizeof(*v));
+    v->event_id = avro_opt_str(fate, "event_id");
+    if (avro_value_get_by_name(fate, "fate", &f, NULL) == 0 &&
+        avro_value_get_enum(&f, &kind) == 0) {
+        v->kind = avro_schema_enum_get(avro_value_get_schema(&f), kind);
+    }
+    v->reason = avro_opt_str(fate, "reason");
+    v->policy = avro_opt_str(fate, "policy");
+    if (avro_opt(fate, "related", &related)) {
+        int32_t partition = 0;
+        int64_t offset = 0;
+        v->has_related = 1;
+        avro_str(&related, "topic", &v->related_topic);
+        if (avro_value_get_by_name(&related, "partition", &f, NULL) == 0) {
+            avro_value_get_int(&f, &partition);
+        }
+        if (avro_value_get_by_name(&related, "offset", &f, NULL) == 0) {
+            avro_value_get_long(&f, &offset);
+        }
+        v->related_partition = partition;
+        v->related_offset = offset;
+    }
+}
+
+/* The same from a Fate as JSON. */
+static void fate_from_json(const json_t *fate, struct fate_view *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->event_id = json_string_value(json_object_get(fate, "event_id"));
+    v->kind = json_string_value(json_object_get(fate, "fate"));
+    v->reason = json_string_value(json_object_get(fate, "reason"));
+    v->policy = json_string_value(json_object_get(fate, "policy"));
+    json_t *related = json_object_get(fate, "related");
+    if (json_is_object(related)) {
+        v->has_related = 1;
+        v->related_topic = json_string_value(json_object_get(related, "topic"));
+        v->related_partition = json_integer_value(json_object_get(related, "partition"));
+        v->related_offset = json_integer_value(json_object_get(related, "offset"));
+    }
+}
+
 /* A Fate: the worker consumed its source without emitting. */
 static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_record *rec,
                        const char *worker, const char *config_hash)
@@ -457,6 +533,7 @@ static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_
     int32_t partition;
     int64_t offset;
     json_t *fate = NULL;
+    struct fate_view v;
     if (value == NULL || value_len == 0) {
         return BC_OK;
     }
@@ -465,35 +542,29 @@ static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_
                            sizeof(errstr)) != 0) {
             return bc_dead_letter(ctx, rec, "undecodable", errstr);
         }
-        fate = bc_avro_to_json(st->fate, &st->fate_value, 0);
+        fate_from_avro(&st->fate_value, &v);
     } else {
         fate = json_loadb((const char *)value, value_len, 0, NULL);
-    }
-    if (!json_is_object(fate)) {
-        json_decref(fate);
-        return bc_dead_letter(ctx, rec, "undecodable", "not a Fate");
+        if (!json_is_object(fate)) {
+            json_decref(fate);
+            return bc_dead_letter(ctx, rec, "undecodable", "not a Fate");
+        }
+        fate_from_json(fate, &v);
     }
     header_str(rec, "bc.src", src, sizeof(src));
     if (parse_pos(src, topic, sizeof(topic), &partition, &offset) != 0) {
         json_decref(fate);
         return bc_dead_letter(ctx, rec, "missing_field", "Fate without bc.src");
     }
-    const char *kind = json_string_value(json_object_get(fate, "fate"));
-    const char *reason = json_string_value(json_object_get(fate, "reason"));
-    const char *policy = json_string_value(json_object_get(fate, "policy"));
-    json_t *related = json_object_get(fate, "related");
-    int n = snprintf(detail, sizeof(detail), "%s", reason != NULL ? reason : kind);
-    if (policy != NULL && n < (int)sizeof(detail)) {
-        n += snprintf(detail + n, sizeof(detail) - (size_t)n, " (%s)", policy);
+    int n = snprintf(detail, sizeof(detail), "%s", v.reason != NULL ? v.reason : v.kind);
+    if (v.policy != NULL && n < (int)sizeof(detail)) {
+        n += snprintf(detail + n, sizeof(detail) - (size_t)n, " (%s)", v.policy);
     }
-    if (json_is_object(related) && n < (int)sizeof(detail)) {
-        snprintf(detail + n, sizeof(detail) - (size_t)n,
-                 ", first seen at %s:%" JSON_INTEGER_FORMAT ":%" JSON_INTEGER_FORMAT,
-                 json_string_value(json_object_get(related, "topic")),
-                 json_integer_value(json_object_get(related, "partition")),
-                 json_integer_value(json_object_get(related, "offset")));
+    if (v.has_related && n < (int)sizeof(detail)) {
+        snprintf(detail + n, sizeof(detail) - (size_t)n, ", first seen at %s:%" PRId64 ":%" PRId64,
+                 v.related_topic, v.related_partition, v.related_offset);
     }
-    const char *event_id = json_string_value(json_object_get(fate, "event_id"));
+    const char *event_id = v.event_id;
     char key[320];
     if (event_id != NULL && event_id[0] != '\0') {
         snprintf(key, sizeof(key), "%s", event_id);
@@ -503,7 +574,7 @@ static int fate_record(struct bc_ctx *ctx, struct lb_state *st, const struct bc_
     int positional = event_id == NULL || event_id[0] == '\0';
     int rc = emit_hop_fact(ctx, st, rec, key, NULL, positional ? topic : NULL, partition, offset,
                            0, worker, config_hash, topic, partition, offset,
-                           kind != NULL ? kind : "dropped", detail);
+                           v.kind != NULL ? v.kind : "dropped", detail);
     json_decref(fate);
     return rc;
 }
@@ -894,8 +965,19 @@ static int openlineage_observe(struct bc_ctx *ctx, struct lb_state *st,
         input[colon - src] = '\0';
     }
     const char *output = bc_record_topic(rec);
-    snprintf(seen, sizeof(seen), "%s|%s|%s|%s|%s", worker, instance, config_hash, input,
-             output);
+    /* worker|instance|config_hash|input|output: each part is bounded (a topic name by
+     * Kafka's 249 bytes), the whole fits seen. */
+    const char *parts[] = {worker, instance, config_hash, input, output};
+    size_t n = 0;
+    for (size_t i = 0; i < 5; i++) {
+        size_t len = strnlen(parts[i], sizeof(seen) - 1 - n);
+        memcpy(seen + n, parts[i], len);
+        n += len;
+        if (i < 4 && n < sizeof(seen) - 1) {
+            seen[n++] = '|';
+        }
+    }
+    seen[n] = '\0';
     if (json_object_get(st->ol_sent, seen) != NULL) {
         return BC_OK;
     }
