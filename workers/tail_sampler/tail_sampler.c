@@ -451,6 +451,42 @@ static const char *read_opt_string(const uint8_t *p, size_t *len)
     return (const char *)p;
 }
 
+/* What both readings end with, from the fields each read its own way: the source slot
+ * (src_topic NULL or empty: none; the topic cut at 127 bytes), the event time by kind, and a
+ * span's root end, status, times and size. Returns 0, or 1 for a span without a trace_id
+ * (the caller says what then). */
+static int view_fill(struct sampler *s, struct view *v, int64_t start, int64_t end,
+                     const char *src_topic, size_t src_len, int32_t src_part, const char *parent,
+                     size_t parent_len, int status, size_t len)
+{
+    v->root_end_ms = -1;
+    v->source = -1;
+    if (src_topic != NULL && src_len > 0) {
+        size_t n = src_len < 127 ? src_len : 127;
+        expect_topic(s, src_topic, n);
+        v->source = bc_clock_slot(src_topic, n, src_part);
+    }
+    if (v->kind != BC_EVENT_SPAN) {
+        v->event_ms = start / 1000000;
+        return 0;
+    }
+    if (!v->has_trace) {
+        return 1;
+    }
+    v->event_ms = end / 1000000;
+    v->span.is_root = parent == NULL || parent_len == 0;
+    if (v->span.is_root) {
+        v->root_end_ms = v->event_ms;
+    }
+    v->span.status = status;
+    v->span.start_ns = start;
+    v->span.end_ns = end;
+    v->span.bytes = len;
+    v->span.attrs = s->attrs;
+    v->span.attr_count = 0;
+    return 0;
+}
+
 /* decode() without building a value: for a record in the encoder's form, read from the bytes
  * (patch.h: ts_scan accepts only records the decode accepts). Returns 0, or -1 when the
  * record must take the generic decode (its form, or an invalid trace_id: the decode says
@@ -480,41 +516,20 @@ static int decode_fast(struct sampler *s, const void *value, size_t len, struct 
         }
         v->has_trace = 1;
     }
-    v->root_end_ms = -1;
     p = at[BC_EV_SOURCE];
     size_t src_len = (size_t)ts_read_long(&p);
     const char *src_topic = (const char *)p;
     p += src_len;
     int32_t src_part = (int32_t)ts_read_long(&p);
-    if (src_len > 0) {
-        size_t n = src_len < 127 ? src_len : 127;
-        expect_topic(s, src_topic, n);
-        v->source = bc_clock_slot(src_topic, n, src_part);
-    } else {
-        v->source = -1;
-    }
-    if (v->kind != BC_EVENT_SPAN) {
-        v->event_ms = start / 1000000;
-        return 0;
-    }
-    if (!v->has_trace) {
-        return -1; /* dead-lettered: the decode says why */
-    }
-    v->event_ms = end / 1000000;
     size_t parent_len = 0;
     const char *parent = read_opt_string(at[BC_EV_PARENT_SPAN_ID], &parent_len);
-    v->span.is_root = parent == NULL || parent_len == 0;
-    if (v->span.is_root) {
-        v->root_end_ms = v->event_ms;
-    }
     p = at[BC_EV_STATUS];
-    v->span.status = (int)ts_read_long(&p);
-    v->span.start_ns = start;
-    v->span.end_ns = end;
-    v->span.bytes = len;
-    v->span.attrs = s->attrs;
-    v->span.attr_count = 0;
-    return 0;
+    int status = (int)ts_read_long(&p);
+    /* A span without a trace_id is dead-lettered: the decode says why. */
+    return view_fill(s, v, start, end, src_topic, src_len, src_part, parent, parent_len, status,
+                     len) == 0
+               ? 0
+               : -1;
 }
 
 /* Decodes value into s->pv and fills v. Returns 0, or -1 with a DLQ reason in *reason. */
@@ -554,47 +569,34 @@ static int decode(struct sampler *s, const void *value, size_t len, struct view 
         v->has_trace = 1;
     }
     v->event_id = pfield_string(s, P_EVENT_ID, &v->event_id_len);
-    v->root_end_ms = -1;
-    v->source = -1;
-    avro_value_t source, field;
+    avro_value_t source, field, status, code;
     const char *src_topic = NULL;
-    size_t src_len = 0;
+    size_t src_len = 0; /* avro-c's length counts the NUL */
     int32_t src_part = 0;
-    if (pfield_get(s, P_SOURCE, &source) == 0 &&
-        avro_value_get_by_index(&source, 0, &field, NULL) == 0 &&
-        avro_value_get_string(&field, &src_topic, &src_len) == 0 && src_len > 1 &&
-        avro_value_get_by_index(&source, 1, &field, NULL) == 0 &&
-        avro_value_get_int(&field, &src_part) == 0) {
-        size_t n = src_len - 1 < 127 ? src_len - 1 : 127;
-        expect_topic(s, src_topic, n);
-        v->source = bc_clock_slot(src_topic, n, src_part);
+    if (pfield_get(s, P_SOURCE, &source) != 0 ||
+        avro_value_get_by_index(&source, 0, &field, NULL) != 0 ||
+        avro_value_get_string(&field, &src_topic, &src_len) != 0 || src_len == 0 ||
+        avro_value_get_by_index(&source, 1, &field, NULL) != 0 ||
+        avro_value_get_int(&field, &src_part) != 0) {
+        src_topic = NULL;
+        src_len = 1;
     }
-    if (v->kind != BC_EVENT_SPAN) {
-        v->event_ms = start / 1000000;
-        return 0;
-    }
-    if (!v->has_trace) {
-        *reason = "missing_field";
-        snprintf(errstr, errstr_size, "a span without trace_id");
-        return -1;
-    }
-    v->event_ms = end / 1000000;
     size_t parent_len = 0;
     const char *parent = pfield_string(s, P_PARENT_SPAN_ID, &parent_len);
-    v->span.is_root = parent == NULL || parent_len == 0;
-    if (v->span.is_root) {
-        v->root_end_ms = v->event_ms;
-    }
-    avro_value_t status, code;
     int c = 0;
     if (pfield_get(s, P_STATUS, &status) == 0 &&
         avro_value_get_by_index(&status, 0, &code, NULL) == 0) {
         avro_value_get_enum(&code, &c);
     }
-    v->span.status = c;
-    v->span.start_ns = start;
-    v->span.end_ns = end;
-    v->span.bytes = len;
+    if (view_fill(s, v, start, end, src_topic, src_len - 1, src_part, parent, parent_len, c,
+                  len) != 0) {
+        *reason = "missing_field";
+        snprintf(errstr, errstr_size, "a span without trace_id");
+        return -1;
+    }
+    if (v->kind != BC_EVENT_SPAN) {
+        return 0;
+    }
     size_t n = 0;
     if (s->read_attrs) {
         attrs_of(s, P_ATTRIBUTES, &n);
