@@ -137,6 +137,9 @@ struct bc_avro_buf {
     size_t cap;
 };
 void bc_avro_buf_free(struct bc_avro_buf *buf);
+/* Makes room for more bytes after buf->len (the capacity doubles as needed). Returns 0, or
+ * -1 when out of memory (buf unchanged). */
+int bc_avro_buf_reserve(struct bc_avro_buf *buf, size_t more);
 
 /* Encodes value (of schema's type) in the wire format into buf (replacing its contents).
  * Returns 0, or BC_AVRO_ERR_VALUE with the offending field's path in errstr (e.g.

@@ -131,7 +131,6 @@ struct bc_avro_plan *bc_avro_plan_build(const struct bc_avro_node *writer,
 void bc_avro_plan_free(struct bc_avro_plan *plan);
 
 /* Binary helpers (bc_avro_codec.c). */
-int bc_avro_buf_reserve(struct bc_avro_buf *buf, size_t more);
 int bc_avro_buf_put(struct bc_avro_buf *buf, const void *data, size_t len);
 int bc_avro_buf_put_long(struct bc_avro_buf *buf, int64_t v);
 

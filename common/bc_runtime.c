@@ -2988,13 +2988,9 @@ static int fate_encode_v1(struct bc_runtime *rt, const struct bc_source *src,
         return 1;
     }
     struct bc_avro_buf *b = &rt->avro_buf;
-    if (b->cap < need) {
-        uint8_t *grown = realloc(b->data, need);
-        if (grown == NULL) {
-            return -1;
-        }
-        b->data = grown;
-        b->cap = need;
+    b->len = 0;
+    if (bc_avro_buf_reserve(b, need) != 0) {
+        return -1;
     }
     uint8_t *p = bc_avro_write_header(b->data, bc_avro_schema_id(rt->fate_schema));
     p = bc_avro_write_long(p, fate->event_id != NULL);
