@@ -278,11 +278,10 @@ static const char *const ef_names[EF_COUNT] = {
     "span_events",   "links",
 };
 
-/* A growing byte buffer; oom set once it could not grow (the item is then an internal
- * error). */
+/* A growing byte buffer (bc_avro_buf_reserve); oom set once it could not grow (the item is
+ * then an internal error). */
 struct wbuf {
-    uint8_t *data;
-    size_t len, cap;
+    struct bc_avro_buf buf;
     int oom;
 };
 
@@ -514,20 +513,11 @@ static jv *get(const jv *obj, const char *name)
 /* Room for more bytes at data + len, or NULL (oom). */
 static uint8_t *wb_room(struct wbuf *b, size_t more)
 {
-    if (b->cap - b->len < more) {
-        size_t cap = b->cap > 0 ? b->cap : 1024;
-        while (cap - b->len < more) {
-            cap *= 2;
-        }
-        uint8_t *grown = realloc(b->data, cap);
-        if (grown == NULL) {
-            b->oom = 1;
-            return NULL;
-        }
-        b->data = grown;
-        b->cap = cap;
+    if (bc_avro_buf_reserve(&b->buf, more) != 0) {
+        b->oom = 1;
+        return NULL;
     }
-    return b->data + b->len;
+    return b->buf.data + b->buf.len;
 }
 
 static void wb_put(struct wbuf *b, const void *data, size_t len)
@@ -535,7 +525,7 @@ static void wb_put(struct wbuf *b, const void *data, size_t len)
     uint8_t *p = wb_room(b, len);
     if (p != NULL && len > 0) {
         memcpy(p, data, len);
-        b->len += len;
+        b->buf.len += len;
     }
 }
 
@@ -544,7 +534,7 @@ static void wb_long(struct wbuf *b, int64_t v)
 {
     uint8_t *p = wb_room(b, 10);
     if (p != NULL) {
-        b->len = (size_t)(bc_avro_write_long(p, v) - b->data);
+        b->buf.len = (size_t)(bc_avro_write_long(p, v) - b->buf.data);
     }
 }
 
@@ -557,7 +547,7 @@ static void wb_bytes(struct wbuf *b, const void *data, size_t len)
         if (len > 0) {
             memcpy(p, data, len);
         }
-        b->len = (size_t)(p - b->data) + len;
+        b->buf.len = (size_t)(p - b->buf.data) + len;
     }
 }
 
@@ -594,7 +584,7 @@ static void wb_array_end(struct wbuf *b)
 /* The item's buffer and the field about to be written there (field_end() records it). */
 static struct wbuf *field_begin(struct norm *n, size_t *at)
 {
-    *at = n->item.len;
+    *at = n->item.buf.len;
     return &n->item;
 }
 
@@ -604,7 +594,7 @@ static int field_end(struct norm *n, enum ef field, size_t at)
         return internal(n, "out of memory");
     }
     n->slot[field].off = (uint32_t)at;
-    n->slot[field].len = (uint32_t)(n->item.len - at);
+    n->slot[field].len = (uint32_t)(n->item.buf.len - at);
     return 0;
 }
 
@@ -1376,7 +1366,7 @@ static int json_anyvalue(struct norm *n, const jv *j, struct wbuf *b)
 static int fill_common(struct norm *n, int kind, int32_t index)
 {
     n->depth = 0;
-    n->item.len = 0;
+    n->item.buf.len = 0;
     n->ev_count = 0;
     struct eslot ra = n->slot[EF_RESOURCE_ATTRIBUTES], scope = n->slot[EF_SCOPE];
     memset(n->slot, 0, sizeof(n->slot));
@@ -1835,7 +1825,7 @@ static const uint8_t *field_bytes(const struct norm *n, int field, size_t *len)
     const struct wbuf *b =
         field == EF_RESOURCE_ATTRIBUTES || field == EF_SCOPE ? &n->rs : &n->item;
     *len = n->slot[field].len;
-    return *len > 0 ? b->data + n->slot[field].off : NULL;
+    return *len > 0 ? b->buf.data + n->slot[field].off : NULL;
 }
 
 /* The zero encoding of a field not written. */
@@ -2043,11 +2033,11 @@ static int content_id_stream(struct norm *n, int kind, const int *fields, char *
 static int event_bytes(struct norm *n, const char *event_id, unsigned flags, int with_header)
 {
     struct wbuf *o = &n->out;
-    o->len = 0;
+    o->buf.len = 0;
     if (with_header) {
         uint8_t *p = wb_room(o, 5);
         if (p != NULL) {
-            o->len = (size_t)(bc_avro_write_header(p, bc_avro_schema_id(n->event_schema)) - o->data);
+            o->buf.len = (size_t)(bc_avro_write_header(p, bc_avro_schema_id(n->event_schema)) - o->buf.data);
         }
     }
     for (int f = 0; f < EF_COUNT; f++) {
@@ -2114,7 +2104,7 @@ static int content_id_tree(struct norm *n, int kind, const int *fields, char *he
     if (event_bytes(n, "", 0, 0) != 0) {
         return -1;
     }
-    if (bc_avro_decode_body(n->event_schema, n->event_schema, n->out.data, n->out.len, &n->event,
+    if (bc_avro_decode_body(n->event_schema, n->event_schema, n->out.buf.data, n->out.buf.len, &n->event,
                             errstr, sizeof(errstr)) != 0) {
         snprintf(n->errstr, n->errstr_size, "canonical content: %s", errstr);
         n->internal = 1;
@@ -2178,12 +2168,12 @@ static int shift_span_events(struct norm *n, int64_t shift)
         int64_t ns = n->ev_time[i].ns;
         uint8_t scratch[10];
         size_t was = (size_t)(bc_avro_write_long(scratch, ns) - scratch);
-        uint8_t *room = wb_room(b, n->ev_time[i].off - from); /* may move b->data */
+        uint8_t *room = wb_room(b, n->ev_time[i].off - from); /* may move b->buf.data */
         if (room == NULL) {
             return internal(n, "out of memory");
         }
-        memcpy(room, b->data + from, n->ev_time[i].off - from);
-        b->len += n->ev_time[i].off - from;
+        memcpy(room, b->buf.data + from, n->ev_time[i].off - from);
+        b->buf.len += n->ev_time[i].off - from;
         wb_long(b, ns > 0 ? ns - shift : ns);
         from = n->ev_time[i].off + was;
     }
@@ -2192,8 +2182,8 @@ static int shift_span_events(struct norm *n, int64_t shift)
     if (room == NULL) {
         return internal(n, "out of memory");
     }
-    memcpy(room, b->data + from, rest);
-    b->len += rest;
+    memcpy(room, b->buf.data + from, rest);
+    b->buf.len += rest;
     return field_end(n, EF_SPAN_EVENTS, at);
 }
 
@@ -2242,8 +2232,8 @@ static int emit_event(struct norm *n, int32_t index, const char *event_id, const
     n->stats.events++;
     struct norm_outcome out = {
         .index = index,
-        .event = n->out.data,
-        .event_len = n->out.len,
+        .event = n->out.buf.data,
+        .event_len = n->out.buf.len,
         .key = key,
         .event_id = event_id,
         .flags = n->flags,
@@ -2307,7 +2297,7 @@ static int otlp_resource_and_scope(struct norm *n, const struct otlp_ctx *c)
     /* Converted again: fill_common() must reset the two fields from now on until it is
      * done (an item failing half-way leaves them half set). */
     n->rs_valid = 0;
-    n->rs.len = 0;
+    n->rs.buf.len = 0;
     n->slot[EF_RESOURCE_ATTRIBUTES].len = 0;
     n->slot[EF_SCOPE].len = 0;
     unsigned item_flags = n->flags;
@@ -2334,14 +2324,14 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
     path_add(n, c->sig->resources, NULL, NULL, c->r);
     path_add(n, ".resource", NULL, NULL, NO_INDEX);
     struct wbuf *b = &n->rs;
-    size_t at = b->len;
+    size_t at = b->buf.len;
     if (otlp_attributes(n, c->resource_attrs, "attributes", b) != 0) {
         return -1;
     }
     if (b->oom) {
         return internal(n, "out of memory");
     }
-    n->slot[EF_RESOURCE_ATTRIBUTES] = (struct eslot){(uint32_t)at, (uint32_t)(b->len - at)};
+    n->slot[EF_RESOURCE_ATTRIBUTES] = (struct eslot){(uint32_t)at, (uint32_t)(b->buf.len - at)};
     if (c->scope == NULL) {
         goto done;
     }
@@ -2354,7 +2344,7 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
         parse_opt_string(n, get(c->scope, "version"), "version", &version) < 0) {
         return -1;
     }
-    at = b->len;
+    at = b->buf.len;
     wb_long(b, 1);
     wb_str(b, name != NULL ? name : "");
     wb_str(b, version != NULL ? version : "");
@@ -2364,7 +2354,7 @@ static int resource_and_scope(struct norm *n, const struct otlp_ctx *c)
     if (b->oom) {
         return internal(n, "out of memory");
     }
-    n->slot[EF_SCOPE] = (struct eslot){(uint32_t)at, (uint32_t)(b->len - at)};
+    n->slot[EF_SCOPE] = (struct eslot){(uint32_t)at, (uint32_t)(b->buf.len - at)};
 done:
     memcpy(n->step, item_path, sizeof(item_path));
     n->steps = item_steps;
@@ -2417,7 +2407,7 @@ static int otlp_span_events(struct norm *n, const jv *events)
         if (name == NULL) {
             name = "";
         }
-        n->ev_time[i].off = b->len;
+        n->ev_time[i].off = b->buf.len;
         n->ev_time[i].ns = ns;
         wb_long(b, ns);
         wb_bytes(b, name, keep_utf8(n, name, strlen(name)));
@@ -4078,9 +4068,9 @@ void norm_destroy(struct norm *n)
     }
     avro_value_decref(&n->event);
     jb_free(n->jb);
-    free(n->item.data);
-    free(n->rs.data);
-    free(n->out.data);
+    bc_avro_buf_free(&n->item.buf);
+    bc_avro_buf_free(&n->rs.buf);
+    bc_avro_buf_free(&n->out.buf);
     free(n->ev_time);
     free(n->raw);
     free(n->material);
