@@ -673,6 +673,25 @@ static int hexval(int c)
     return -1;
 }
 
+/* n bytes as 2n lowercase hex digits and a NUL. */
+static void hex_of(const uint8_t *raw, size_t n, char *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 15];
+    }
+    hex[2 * n] = '\0';
+}
+
+/* An XXH3-128 hash as 32 hex digits of its canonical (big-endian) bytes. */
+static void digest_hex(XXH128_hash_t h, char *hex)
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    hex_of(c.digest, sizeof(c.digest), hex);
+}
+
 /* Decodes base64 (standard or URL-safe alphabet, padded or not) of exactly want bytes.
  * Returns the decoded length, or -1 when s is not base64. out holds at least want + 3. */
 static long base64_decode(const char *s, size_t len, uint8_t *out, size_t out_size)
@@ -767,12 +786,9 @@ static int parse_id(struct norm *n, const jv *j, const char *field, size_t nbyte
     }
     int zero = 1;
     for (size_t i = 0; i < nbytes; i++) {
-        static const char digits[] = "0123456789abcdef";
-        hex[2 * i] = digits[raw[i] >> 4];
-        hex[2 * i + 1] = digits[raw[i] & 15];
         zero &= raw[i] == 0;
     }
-    hex[2 * nbytes] = '\0';
+    hex_of(raw, nbytes, hex);
     if (zero) {
         if (mode & ID_ZERO_INVALID) {
             return fail(n, field, NORM_INVALID_ID, "an all-zero id is invalid");
@@ -1485,15 +1501,7 @@ static int make_event_id(struct norm *n, int kind, const void *material, size_t 
     if (len > 0) {
         memcpy(n->material + klen, material, len);
     }
-    XXH128_hash_t h = XXH3_128bits(n->material, klen + len);
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, h);
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        hex[2 * i] = digits[c.digest[i] >> 4];
-        hex[2 * i + 1] = digits[c.digest[i] & 15];
-    }
-    hex[32] = '\0';
+    digest_hex(XXH3_128bits(n->material, klen + len), hex);
     return 0;
 }
 
@@ -2017,14 +2025,7 @@ static int content_id_stream(struct norm *n, int kind, const int *fields, char *
     }
     CANON_LIT(c, "}");
     canon_flush(c);
-    XXH128_canonical_t digest;
-    XXH128_canonicalFromHash(&digest, XXH3_128bits_digest(c->state));
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        hex[2 * i] = digits[digest.digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest.digest[i] & 15];
-    }
-    hex[32] = '\0';
+    digest_hex(XXH3_128bits_digest(c->state), hex);
     return 0;
 }
 
