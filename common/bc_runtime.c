@@ -137,8 +137,6 @@ struct bc_runtime {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     rd_kafka_t *restorer; /* assign-only read_committed consumer for changelogs */
-    rd_kafka_topic_t **warm; /* producer topic handles made at start (producer_warm) */
-    size_t warm_count;
     struct topic_handle *handles; /* producer topic handles by name (producer_topic) */
     size_t handle_count;
     struct bc_tables *tables; /* read-only tables (bc_table.c), or NULL */
@@ -795,10 +793,6 @@ void bc_runtime_destroy(struct bc_runtime *rt)
     free(rt->pending);
     free(rt->pending_bytes);
     bc_rt_metrics_destroy(rt->metrics);
-    for (size_t i = 0; i < rt->warm_count; i++) {
-        rd_kafka_topic_destroy(rt->warm[i]);
-    }
-    free(rt->warm);
     for (size_t i = 0; i < rt->handle_count; i++) {
         rd_kafka_topic_destroy(rt->handles[i].rkt);
     }
@@ -1287,8 +1281,8 @@ static void pending_clear(struct bc_runtime *rt)
     rt->pending_len = 0;
 }
 
-/* The producer's handle for topic, made at its first write and kept; NULL when there is
- * none (no room left, or librdkafka refuses the name: the write then goes by name and
+/* The producer's handle for topic, made at its first write (or by producer_warm) and kept;
+ * NULL when there is none (no room left, or librdkafka refuses the name: the write then goes by name and
  * fails the same way). */
 static rd_kafka_topic_t *producer_topic(struct bc_runtime *rt, const char *topic)
 {
@@ -2217,11 +2211,12 @@ static int changelogs_check(struct bc_runtime *rt)
  * request sent at its next topic scan (every second): the first transaction of a run, and
  * so every start-up, waited about 1 s for it. Makes a handle for each topic the producer
  * may write that exists (metadata of all topics, which creates nothing), then asks for the
- * metadata of those known topics, so the first write finds its partitions. Best effort. */
+ * metadata of those known topics, so the first write finds its partitions. Best effort. The
+ * handles are the ones writes use (producer_topic). */
 static void producer_warm(struct bc_runtime *rt)
 {
     const rd_kafka_metadata_t *md = NULL;
-    if (rt->warm != NULL ||
+    if (rt->handle_count > 0 ||
         rd_kafka_metadata(rt->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return;
     }
@@ -2236,21 +2231,17 @@ static void producer_warm(struct bc_runtime *rt)
     for (size_t s = 0; s < rt->store_count; s++) {
         want[count++] = bc_store_changelog(rt->stores[s]);
     }
-    rt->warm = calloc(count, sizeof(*rt->warm));
-    for (size_t i = 0; rt->warm != NULL && i < count; i++) {
+    for (size_t i = 0; i < count; i++) {
         for (int t = 0; t < md->topic_cnt; t++) {
             if (want[i][0] != '\0' && strcmp(md->topics[t].topic, want[i]) == 0 &&
                 md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                rd_kafka_topic_t *rkt = rd_kafka_topic_new(rt->producer, want[i], NULL);
-                if (rkt != NULL) {
-                    rt->warm[rt->warm_count++] = rkt;
-                }
+                producer_topic(rt, want[i]); /* the handle writes to it will use */
                 break;
             }
         }
     }
     rd_kafka_metadata_destroy(md);
-    if (rt->warm_count > 0 &&
+    if (rt->handle_count > 0 &&
         rd_kafka_metadata(rt->producer, 0, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_metadata_destroy(md);
     }
